@@ -1,0 +1,73 @@
+// Host-physical memory as the model MMU sees it: guest RAM (one memfd, so a
+// host such as KVM can map the very same pages) and the frames that hold
+// stage-2 tables. Both are addressed by Mfn; a walker reads a table by
+// asking for its frame, exactly as hardware reads host-physical memory.
+//
+// RAM frames start at ram_base_mfn (not 0) so an mfn/gfn mix-up shows.
+// Not thread-safe: the owning domain's p2m lock serialises every use of
+// the table pool; RAM bytes are reached through frame() or ram_base().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "hvcore/core/status.hpp"
+#include "hvcore/core/types.hpp"
+
+namespace hvcore {
+
+class MachineMemory {
+public:
+    static constexpr Mfn ram_base_mfn{0x100};         // RAM at host-physical 1 MiB
+    static constexpr Mfn table_base_mfn{0x1000000};   // tables at host-physical 64 GiB
+    static constexpr uint64_t max_ram_bytes = (table_base_mfn.raw() - ram_base_mfn.raw()) << page_shift;
+
+    // ram_bytes must be a non-zero multiple of 4 KiB; table_frame_limit
+    // bounds the table pool (an allocation beyond it is -ENOMEM).
+    [[nodiscard]] static Result<std::unique_ptr<MachineMemory>> create(uint64_t ram_bytes,
+                                                                      uint64_t table_frame_limit);
+    ~MachineMemory();
+    MachineMemory(const MachineMemory&) = delete;
+    MachineMemory& operator=(const MachineMemory&) = delete;
+
+    [[nodiscard]] uint64_t ram_bytes() const noexcept { return ram_bytes_; }
+    [[nodiscard]] uint64_t ram_frames() const noexcept { return ram_bytes_ >> page_shift; }
+    [[nodiscard]] std::byte* ram_base() const noexcept { return ram_; }
+    [[nodiscard]] int ram_fd() const noexcept { return ram_fd_; }
+    // The frame a RAM gfn is backed by at domain build.
+    [[nodiscard]] Mfn ram_mfn(Gfn g) const noexcept { return ram_base_mfn + g.raw(); }
+
+    // The 4 KiB frame at mfn (RAM or table), or nullptr if there is none.
+    [[nodiscard]] std::byte* frame(Mfn m) const noexcept;
+    [[nodiscard]] bool is_table_frame(Mfn m) const noexcept;
+
+    // Table pool. alloc_table returns a zeroed frame or -ENOMEM.
+    [[nodiscard]] Result<Mfn> alloc_table();
+    void free_table(Mfn m) noexcept;
+    [[nodiscard]] uint64_t tables_in_use() const noexcept;
+    [[nodiscard]] uint64_t table_frame_limit() const noexcept { return table_limit_; }
+    // Prepare/commit (Hafnium's mm.c): reserve n frames so that a later
+    // sequence of n take_reserved() calls cannot fail.
+    [[nodiscard]] Status reserve_tables(uint64_t n);
+    [[nodiscard]] Mfn take_reserved() noexcept;
+    void release_reservation() noexcept;  // return unused reserved frames
+    [[nodiscard]] uint64_t reserved() const noexcept;
+
+private:
+    MachineMemory() = default;
+    uint64_t ram_bytes_ = 0;
+    int ram_fd_ = -1;
+    std::byte* ram_ = nullptr;
+
+    static constexpr uint64_t chunk_frames = 512;  // tables are mapped 2 MiB at a time
+    uint64_t table_limit_ = 0;
+    std::vector<std::byte*> chunks_;
+    uint64_t next_fresh_ = 0;  // frames handed out from chunks_, ever
+    std::vector<uint64_t> free_;      // table indices free for reuse
+    std::vector<uint64_t> reserved_;  // table indices set aside by reserve_tables
+    uint64_t in_use_ = 0;
+};
+
+}  // namespace hvcore

@@ -1,0 +1,105 @@
+// The contract between the core and a stage-2 backend (EPT, NPT, Arm64).
+// A backend is a format (encode/decode of entries), a walker (the model
+// MMU) and a fault decoder; it knows nothing of ioreq servers. The p2m type
+// of every entry lives in the entry's software bits, so the backend's table
+// is the single source of truth for gfn -> (mfn, type).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+
+#include "hvcore/core/fault.hpp"
+#include "hvcore/core/machine_memory.hpp"
+#include "hvcore/core/p2m_type.hpp"
+#include "hvcore/core/status.hpp"
+#include "hvcore/core/types.hpp"
+
+namespace hvcore {
+
+// What the table holds for one gfn.
+struct Stage2Leaf {
+    bool mapped = false;          // an entry exists (present, or not present carrying a type)
+    Mfn mfn{};                    // the frame for this gfn (base + offset in a superpage)
+    P2mType type = P2mType::mmio_dm;  // stored type; an absent entry reads as mmio_dm (as in Xen)
+    unsigned order = 0;           // leaf size: 0 = 4 KiB, 9 = 2 MiB, 18 = 1 GiB
+    bool recalc_pending = false;  // a lazy recalculation mark lies on the walk to this gfn
+};
+
+// Supplied by the core when a backend resolves pending marks: for each leaf
+// reached, the type it must have now and the rights to encode. The core
+// does its entry accounting inside this call.
+class RecalcPolicy {
+public:
+    struct Update {
+        P2mType type;
+        Perm perm;
+    };
+    virtual Update recalc(Gfn first, unsigned order, P2mType stored) = 0;
+
+protected:
+    ~RecalcPolicy() = default;
+};
+
+// Context of one guest access, as the executing instruction gives it to the
+// MMU: what a backend may need to fill its fault record.
+struct AccessContext {
+    uint64_t gla = 0;         // guest-linear (virtual) address of the access
+    bool gla_valid = false;
+    unsigned size = 0;        // bytes
+    std::span<const uint8_t> insn;  // the instruction's bytes (SVM decode assist)
+    uint64_t isa_syndrome = 0;      // ISA-provided syndrome bits (Arm64: ISS[24:14] when ISV applies)
+};
+
+struct Translation {
+    bool ok = false;
+    Mfn mfn{};           // frame the access reaches, when ok
+    FaultRecord record;  // the hardware's record, when !ok
+};
+
+class Stage2 {
+public:
+    virtual ~Stage2() = default;
+
+    [[nodiscard]] virtual Arch arch() const noexcept = 0;
+    // One past the largest gfn the configured format can map.
+    [[nodiscard]] virtual uint64_t gfn_limit() const noexcept = 0;
+
+    // Domain build: map [gfn, gfn+nr) to [mfn, mfn+nr) with the largest
+    // leaves the alignment allows. All or nothing (-ENOMEM leaves the table
+    // as it was); -EINVAL beyond gfn_limit().
+    virtual Status map_range(Gfn gfn, Mfn mfn, uint64_t nr, P2mType t, Perm p) = 0;
+
+    [[nodiscard]] virtual Stage2Leaf lookup(Gfn gfn) const = 0;
+
+    // Table frames that set_4k on every gfn of [first, first+nr) would
+    // allocate (missing tables, superpage splits). The core reserves them
+    // in MachineMemory before committing, so set_4k cannot fail.
+    [[nodiscard]] virtual uint64_t tables_needed_4k(Gfn first, uint64_t nr) const = 0;
+    // Write one 4 KiB leaf; a superpage covering gfn is split first (the
+    // other 511 children keep the parent's mapping, type and rights).
+    // Tables come from MachineMemory::take_reserved().
+    virtual void set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) = 0;
+
+    // Lazy global recalculation: mark the whole table, O(root entries).
+    virtual void mark_recalc_all() = 0;
+    // Resolve the marks on the walk to gfn: push them one level down at each
+    // table on the way, and recalculate (via policy) every marked leaf of
+    // the last table reached. Returns true if anything was pending.
+    virtual bool resolve(Gfn gfn, RecalcPolicy& policy) = 0;
+
+    // The architectural entry that decides gfn: the leaf, or the entry at
+    // which the walk stops (0 when a table is missing).
+    [[nodiscard]] virtual uint64_t raw_entry(Gfn gfn) const = 0;
+    // Every leaf entry (present or carrying a type), in gfn order.
+    virtual void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const = 0;
+
+    // The model MMU: the access as the hardware walks it. Sets A/D only if
+    // the format enables it.
+    [[nodiscard]] virtual Translation translate(Gpa gpa, AccessType access, const AccessContext& ctx) = 0;
+    // The hardware record back to the neutral fault.
+    [[nodiscard]] virtual Fault decode_fault(const FaultRecord& record) const = 0;
+};
+
+}  // namespace hvcore

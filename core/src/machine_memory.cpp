@@ -1,0 +1,100 @@
+#include "hvcore/core/machine_memory.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace hvcore {
+
+Result<std::unique_ptr<MachineMemory>> MachineMemory::create(uint64_t ram_bytes,
+                                                             uint64_t table_frame_limit) {
+    if (ram_bytes == 0 || (ram_bytes & page_mask) != 0 || ram_bytes > max_ram_bytes)
+        return Status::err(-EINVAL);
+    std::unique_ptr<MachineMemory> m{new MachineMemory()};
+    m->table_limit_ = table_frame_limit;
+    m->ram_bytes_ = ram_bytes;
+    m->ram_fd_ = memfd_create("hvcore-guest-ram", MFD_CLOEXEC);
+    if (m->ram_fd_ < 0) return Status::err(-errno);
+    if (ftruncate(m->ram_fd_, static_cast<off_t>(ram_bytes)) != 0) return Status::err(-errno);
+    void* p = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->ram_fd_, 0);
+    if (p == MAP_FAILED) return Status::err(-errno);
+    m->ram_ = static_cast<std::byte*>(p);
+    return m;
+}
+
+MachineMemory::~MachineMemory() {
+    for (std::byte* c : chunks_) munmap(c, chunk_frames * page_size);
+    if (ram_ != nullptr) munmap(ram_, ram_bytes_);
+    if (ram_fd_ >= 0) close(ram_fd_);
+}
+
+std::byte* MachineMemory::frame(Mfn m) const noexcept {
+    const uint64_t v = m.raw();
+    if (v >= ram_base_mfn.raw() && v - ram_base_mfn.raw() < ram_frames())
+        return ram_ + ((v - ram_base_mfn.raw()) << page_shift);
+    if (!is_table_frame(m)) return nullptr;
+    const uint64_t idx = v - table_base_mfn.raw();
+    return chunks_[idx / chunk_frames] + ((idx % chunk_frames) << page_shift);
+}
+
+bool MachineMemory::is_table_frame(Mfn m) const noexcept {
+    return m.raw() >= table_base_mfn.raw() && m.raw() - table_base_mfn.raw() < next_fresh_;
+}
+
+Result<Mfn> MachineMemory::alloc_table() {
+    uint64_t idx = 0;
+    if (!free_.empty()) {
+        idx = free_.back();
+        free_.pop_back();
+    } else {
+        if (next_fresh_ >= table_limit_) return Status::err(-ENOMEM);
+        if (next_fresh_ % chunk_frames == 0) {
+            void* p = mmap(nullptr, chunk_frames * page_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED) return Status::err(-ENOMEM);
+            chunks_.push_back(static_cast<std::byte*>(p));
+        }
+        idx = next_fresh_++;
+    }
+    ++in_use_;
+    const Mfn m = table_base_mfn + idx;
+    std::memset(frame(m), 0, page_size);
+    return m;
+}
+
+void MachineMemory::free_table(Mfn m) noexcept {
+    Expects(is_table_frame(m));
+    free_.push_back(m.raw() - table_base_mfn.raw());
+    --in_use_;
+}
+
+uint64_t MachineMemory::tables_in_use() const noexcept { return in_use_; }
+
+Status MachineMemory::reserve_tables(uint64_t n) {
+    while (reserved_.size() < n) {
+        auto m = alloc_table();
+        if (!m) {
+            release_reservation();
+            return m.status();
+        }
+        reserved_.push_back(m->raw() - table_base_mfn.raw());
+    }
+    return Status::ok();
+}
+
+Mfn MachineMemory::take_reserved() noexcept {
+    Expects(!reserved_.empty());
+    const Mfn m = table_base_mfn + reserved_.back();
+    reserved_.pop_back();
+    return m;  // already zeroed by alloc_table and counted in use
+}
+
+void MachineMemory::release_reservation() noexcept {
+    for (uint64_t idx : reserved_) free_table(table_base_mfn + idx);
+    reserved_.clear();
+}
+
+uint64_t MachineMemory::reserved() const noexcept { return reserved_.size(); }
+
+}  // namespace hvcore

@@ -1,0 +1,135 @@
+/* hvcore embedding API, ABI version 1 (HVCORE_1.0).
+ *
+ * Hosts, domains and vCPUs. C99, no C++ in here. Every function returns 0
+ * (or a documented non-negative status) on success and a negative errno on
+ * failure; no C++ exception crosses this boundary. Names and layouts are a
+ * contract: extend, never rename. */
+#ifndef HVCORE_HV_H
+#define HVCORE_HV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hv_host hv_host;
+typedef struct hv_domain hv_domain;
+typedef uint16_t hvdm_domid_t;
+
+enum hv_arch { HV_ARCH_X86_VMX = 1, HV_ARCH_X86_SVM = 2, HV_ARCH_ARM64 = 3 };
+
+#define HV_DOMAIN_NO_HAP (1u << 0) /* shadow paging: HAP-only DMOPs are -EOPNOTSUPP */
+
+typedef struct hv_domain_config {
+    uint32_t size;      /* sizeof(hv_domain_config): lets the struct grow */
+    uint32_t arch;      /* enum hv_arch; -EOPNOTSUPP if not built in */
+    uint64_t ram_bytes; /* RAM at GPA 0, type ram_rw; multiple of 4096 */
+    uint32_t nr_vcpus;  /* 1..128 (one shared ioreq page holds 128 slots) */
+    uint32_t flags;     /* HV_DOMAIN_NO_HAP */
+} hv_domain_config;
+
+int hv_host_create(hv_host **out);
+void hv_host_destroy(hv_host *host);
+int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out);
+int hv_domain_destroy(hv_domain *d);
+hvdm_domid_t hv_domain_id(const hv_domain *d);
+
+/* Loader view of guest RAM: no stage-2 permissions apply. */
+int hv_guest_read(hv_domain *d, uint64_t gpa, void *buf, size_t len);
+int hv_guest_write(hv_domain *d, uint64_t gpa, const void *buf, size_t len);
+/* The architectural stage-2 entry that maps gfn (arch bits). */
+int hv_p2m_entry(hv_domain *d, uint64_t gfn, uint64_t *raw_pte);
+/* Number of 4 KiB leaves of type ioreq_server. */
+int hv_p2m_ioreq_entry_count(hv_domain *d, uint64_t *count);
+
+/* vCPU accesses, executed as a real instruction of the domain's arch
+ * through its stage-2 table and fault decoder. */
+enum hv_vcpu_status {
+    HV_VCPU_DONE = 0,          /* the access completed */
+    HV_VCPU_IOREQ_PENDING = 1, /* waits for a device model: hv_vcpu_resume after it answers */
+    HV_VCPU_RETRY = 2,         /* the guest would re-execute; the access did not happen */
+    HV_VCPU_GUEST_FAULT = 3    /* the guest takes an exception */
+};
+
+int hv_vcpu_store(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value);
+int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t *value);
+int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int is_write,
+                uint64_t *value); /* -EOPNOTSUPP on arm64 */
+int hv_vcpu_exec(hv_domain *d, uint32_t vcpu, const void *insn, size_t len); /* one guest instruction */
+int hv_vcpu_get_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t *value);
+int hv_vcpu_set_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t value);
+int hv_vcpu_resume(hv_domain *d, uint32_t vcpu, uint64_t *value); /* after the response */
+
+/* Register ids. */
+enum hv_reg_x86 {
+    HV_REG_RAX = 0, HV_REG_RCX = 1, HV_REG_RDX = 2, HV_REG_RBX = 3,
+    HV_REG_RSP = 4, HV_REG_RBP = 5, HV_REG_RSI = 6, HV_REG_RDI = 7,
+    HV_REG_R8 = 8, HV_REG_R9 = 9, HV_REG_R10 = 10, HV_REG_R11 = 11,
+    HV_REG_R12 = 12, HV_REG_R13 = 13, HV_REG_R14 = 14, HV_REG_R15 = 15,
+    HV_REG_RIP = 16, HV_REG_RFLAGS = 17
+};
+enum hv_reg_arm64 {
+    HV_REG_X0 = 0,
+    HV_REG_X1 = 1,
+    HV_REG_X2 = 2,
+    HV_REG_X3 = 3,
+    HV_REG_X4 = 4,
+    HV_REG_X5 = 5,
+    HV_REG_X6 = 6,
+    HV_REG_X7 = 7,
+    HV_REG_X8 = 8,
+    HV_REG_X9 = 9,
+    HV_REG_X10 = 10,
+    HV_REG_X11 = 11,
+    HV_REG_X12 = 12,
+    HV_REG_X13 = 13,
+    HV_REG_X14 = 14,
+    HV_REG_X15 = 15,
+    HV_REG_X16 = 16,
+    HV_REG_X17 = 17,
+    HV_REG_X18 = 18,
+    HV_REG_X19 = 19,
+    HV_REG_X20 = 20,
+    HV_REG_X21 = 21,
+    HV_REG_X22 = 22,
+    HV_REG_X23 = 23,
+    HV_REG_X24 = 24,
+    HV_REG_X25 = 25,
+    HV_REG_X26 = 26,
+    HV_REG_X27 = 27,
+    HV_REG_X28 = 28,
+    HV_REG_X29 = 29,
+    HV_REG_X30 = 30,
+    HV_REG_SP = 31, HV_REG_PC = 32
+};
+
+/* The hardware's own record of the last fault. */
+typedef struct hv_fault_record {
+    uint32_t size;     /* sizeof(hv_fault_record) */
+    uint32_t arch;     /* enum hv_arch */
+    uint32_t kind;     /* VMX exit reason (48, 49); SVM exit code (0x400); Arm64 ESR_EL2.EC */
+    uint32_t insn_len; /* SVM decode-assist bytes provided, else 0 */
+    uint64_t syndrome; /* VMX exit qualification; SVM EXITINFO1; ESR_EL2 */
+    uint64_t gpa;      /* VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2 */
+    uint64_t gva;      /* VMX guest-linear address (when valid); FAR_EL2 */
+    uint8_t insn[16];  /* SVM decode-assist bytes */
+} hv_fault_record;
+int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out);
+/* -ENOENT when the vCPU's last access raised no fault */
+
+/* --- extensions to ABI.md (HVCORE_1.0) --- */
+
+/* Why the domain was stopped: 0 and an empty string while it runs, 1 and a
+ * NUL-terminated reason once it has been stopped (for example by a device
+ * model protocol violation). Calls on a stopped domain return -ESHUTDOWN. */
+int hv_domain_stop_reason(hv_domain *d, char *buf, size_t len);
+/* The domain with this id on this host, or NULL. */
+hv_domain *hv_domain_lookup(hv_host *host, hvdm_domid_t domid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HVCORE_HV_H */

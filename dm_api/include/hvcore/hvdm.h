@@ -1,0 +1,181 @@
+/* hvcore device-model API, ABI version 1 (HVCORE_1.0).
+ *
+ * Shaped after libxendevicemodel: same operations, same argument order and
+ * Xen's numeric constants, so a Xen device model ports by renaming. Every
+ * function returns 0 on success and a negative errno on failure (never -1
+ * with errno). C99; no C++ in here. */
+#ifndef HVCORE_HVDM_H
+#define HVCORE_HVDM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvcore/hv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hvdm_handle hvdm_handle; /* one handle = one emulator identity */
+typedef uint16_t hvdm_ioservid_t;
+
+/* memory types (Xen's HVMMEM_*) */
+#define HVDM_MEM_RAM_RW 0
+#define HVDM_MEM_RAM_RO 1
+#define HVDM_MEM_MMIO_DM 2
+#define HVDM_MEM_UNUSED 3
+#define HVDM_MEM_IOREQ_SERVER 4
+
+/* map_mem_type_to_ioreq_server flags (only 0 and WRITE are accepted) */
+#define HVDM_IOREQ_MEM_ACCESS_READ (1u << 0)
+#define HVDM_IOREQ_MEM_ACCESS_WRITE (1u << 1)
+
+/* io range types */
+#define HVDM_IO_RANGE_PORT 0
+#define HVDM_IO_RANGE_MEMORY 1
+#define HVDM_IO_RANGE_PCI 2
+
+/* buffered ioreq modes */
+#define HVDM_BUFIOREQ_OFF 0
+#define HVDM_BUFIOREQ_LEGACY 1
+#define HVDM_BUFIOREQ_ATOMIC 2
+
+/* ioreq slot states */
+#define HVDM_STATE_IOREQ_NONE 0
+#define HVDM_STATE_IOREQ_READY 1
+#define HVDM_STATE_IOREQ_INPROCESS 2
+#define HVDM_STATE_IORESP_READY 3
+
+/* ioreq types */
+#define HVDM_IOREQ_TYPE_PIO 0
+#define HVDM_IOREQ_TYPE_COPY 1
+#define HVDM_IOREQ_TYPE_PCI_CONFIG 2
+#define HVDM_IOREQ_TYPE_TIMEOFFSET 7
+#define HVDM_IOREQ_TYPE_INVALIDATE 8
+
+/* direction */
+#define HVDM_IOREQ_WRITE 0
+#define HVDM_IOREQ_READ 1
+
+/* DMOP numbers (Xen's order) */
+#define HVDM_DMOP_CREATE_IOREQ_SERVER 1
+#define HVDM_DMOP_GET_IOREQ_SERVER_INFO 2
+#define HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER 3
+#define HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER 4
+#define HVDM_DMOP_SET_IOREQ_SERVER_STATE 5
+#define HVDM_DMOP_DESTROY_IOREQ_SERVER 6
+#define HVDM_DMOP_TRACK_DIRTY_VRAM 7
+#define HVDM_DMOP_SET_PCI_INTX_LEVEL 8
+#define HVDM_DMOP_SET_ISA_IRQ_LEVEL 9
+#define HVDM_DMOP_SET_PCI_LINK_ROUTE 10
+#define HVDM_DMOP_MODIFIED_MEMORY 11
+#define HVDM_DMOP_SET_MEM_TYPE 12
+#define HVDM_DMOP_INJECT_EVENT 13
+#define HVDM_DMOP_INJECT_MSI 14
+#define HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER 15
+#define HVDM_DMOP_REMOTE_SHUTDOWN 16
+#define HVDM_DMOP_RELOCATE_MEMORY 17
+#define HVDM_DMOP_PIN_MEMORY_CACHEATTR 18
+#define HVDM_DMOP_SET_IRQ_LEVEL 19
+#define HVDM_DMOP_NR_VCPUS 20
+
+/* get_ioreq_server_info flags */
+#define HVDM_DMOP_NO_GFNS 1
+
+/* PCI SBDF as Xen's XEN_DMOP_PCI_SBDF */
+#define HVDM_PCI_SBDF(s, b, d, f) \
+    ((((uint32_t)(s) & 0xffffu) << 16) | (((uint32_t)(b) & 0xffu) << 8) | \
+     (((uint32_t)(d) & 0x1fu) << 3) | ((uint32_t)(f) & 0x7u))
+
+/* One synchronous ioreq: Xen's struct ioreq, 32 bytes. */
+typedef struct hvdm_ioreq {
+    uint64_t addr;     /* physical address, port, or (SBDF << 32 | register) */
+    uint64_t data;     /* data, or a guest physical address if data_is_ptr */
+    uint32_t count;    /* repeat count (rep prefixes) */
+    uint32_t size;     /* bytes per access */
+    uint32_t vp_eport; /* hvcore: the vCPU index to pass to hvdm_ioreq_notify */
+    uint16_t _pad0;
+    unsigned int state : 4;
+    unsigned int data_is_ptr : 1;
+    unsigned int dir : 1; /* 1 = read, 0 = write */
+    unsigned int df : 1;
+    unsigned int _pad1 : 1;
+    uint8_t type; /* HVDM_IOREQ_TYPE_* */
+} hvdm_ioreq_t;
+
+/* Xen's shared_iopage_t: one slot per vCPU. */
+typedef struct hvdm_shared_iopage {
+    hvdm_ioreq_t vcpu_ioreq[1];
+} hvdm_shared_iopage;
+
+/* Xen's buf_ioreq_t: 8 bytes; an 8-byte access uses two slots. */
+typedef struct hvdm_buf_ioreq {
+    uint8_t type;
+    unsigned int pad : 1;
+    unsigned int dir : 1;
+    unsigned int size : 2; /* 0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes */
+    unsigned int addr : 20;
+    uint32_t data;
+} hvdm_buf_ioreq_t;
+
+#define HVDM_IOREQ_BUFFER_SLOT_NUM 511
+
+/* Xen's buffered_iopage_t: exactly 4096 bytes. */
+typedef struct hvdm_buffered_iopage {
+    uint32_t read_pointer;
+    uint32_t write_pointer;
+    hvdm_buf_ioreq_t buf_ioreq[HVDM_IOREQ_BUFFER_SLOT_NUM];
+} hvdm_buffered_iopage;
+
+/* in-process: a handle on a host created with hv.h */
+hvdm_handle *hvdm_open(struct hv_host *host);
+int hvdm_close(hvdm_handle *h);
+int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid); /* then only domid */
+
+int hvdm_create_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, int handle_bufioreq,
+                             hvdm_ioservid_t *id);
+int hvdm_destroy_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id);
+int hvdm_set_ioreq_server_state(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                int enabled);
+int hvdm_map_io_range_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                      int is_mmio, uint64_t start, uint64_t end);
+int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
+                                          hvdm_ioservid_t id, int is_mmio, uint64_t start,
+                                          uint64_t end);
+int hvdm_map_pcidev_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                    uint16_t segment, uint8_t bus, uint8_t device,
+                                    uint8_t function);
+int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
+                                        hvdm_ioservid_t id, uint16_t segment, uint8_t bus,
+                                        uint8_t device, uint8_t function);
+int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                      uint16_t type, uint32_t flags);
+int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
+                      uint64_t first_pfn, uint32_t nr);
+int hvdm_get_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint64_t pfn, uint16_t *mem_type);
+int hvdm_nr_vcpus(hvdm_handle *h, hvdm_domid_t domid, unsigned int *vcpus);
+
+/* raw DMOP: buffers laid out exactly as Xen's struct xen_dm_op
+ * (uint32 op, uint32 pad, union at offset 8), at most 2 buffers */
+typedef struct hvdm_buf {
+    void *ptr;
+    size_t size;
+} hvdm_buf;
+int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf *bufs);
+
+/* ioreq pages: Xen's shared_iopage_t / buffered_iopage_t layouts, in
+ * shared memory (memfd) mapped into this process. bufioreq may be NULL;
+ * *bufioreq is NULL when the server was created with HVDM_BUFIOREQ_OFF. */
+int hvdm_map_ioreq_pages(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                         hvdm_shared_iopage **ioreq, hvdm_buffered_iopage **bufioreq);
+/* A pollable (eventfd) descriptor, readable when a request is posted. The
+ * descriptor belongs to the server; do not close it. */
+int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id);
+/* After setting a slot to HVDM_STATE_IORESP_READY. */
+int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HVCORE_HVDM_H */
