@@ -10,6 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* C++ callers see every function as noexcept: no exception crosses. */
+#if defined(__cplusplus)
+#define HV_NOEXCEPT noexcept
+#else
+#define HV_NOEXCEPT
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,19 +37,19 @@ typedef struct hv_domain_config {
     uint32_t flags;     /* HV_DOMAIN_NO_HAP */
 } hv_domain_config;
 
-int hv_host_create(hv_host **out);
-void hv_host_destroy(hv_host *host);
-int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out);
-int hv_domain_destroy(hv_domain *d);
-hvdm_domid_t hv_domain_id(const hv_domain *d);
+int hv_host_create(hv_host **out) HV_NOEXCEPT;
+void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
+int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
+int hv_domain_destroy(hv_domain *d) HV_NOEXCEPT;
+hvdm_domid_t hv_domain_id(const hv_domain *d) HV_NOEXCEPT;
 
 /* Loader view of guest RAM: no stage-2 permissions apply. */
-int hv_guest_read(hv_domain *d, uint64_t gpa, void *buf, size_t len);
-int hv_guest_write(hv_domain *d, uint64_t gpa, const void *buf, size_t len);
+int hv_guest_read(hv_domain *d, uint64_t gpa, void *buf, size_t len) HV_NOEXCEPT;
+int hv_guest_write(hv_domain *d, uint64_t gpa, const void *buf, size_t len) HV_NOEXCEPT;
 /* The architectural stage-2 entry that maps gfn (arch bits). */
-int hv_p2m_entry(hv_domain *d, uint64_t gfn, uint64_t *raw_pte);
+int hv_p2m_entry(hv_domain *d, uint64_t gfn, uint64_t *raw_pte) HV_NOEXCEPT;
 /* Number of 4 KiB leaves of type ioreq_server. */
-int hv_p2m_ioreq_entry_count(hv_domain *d, uint64_t *count);
+int hv_p2m_ioreq_entry_count(hv_domain *d, uint64_t *count) HV_NOEXCEPT;
 
 /* vCPU accesses, executed as a real instruction of the domain's arch
  * through its stage-2 table and fault decoder. */
@@ -53,14 +60,14 @@ enum hv_vcpu_status {
     HV_VCPU_GUEST_FAULT = 3    /* the guest takes an exception */
 };
 
-int hv_vcpu_store(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value);
-int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t *value);
+int hv_vcpu_store(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value) HV_NOEXCEPT;
+int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t *value) HV_NOEXCEPT;
 int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int is_write,
-                uint64_t *value); /* -EOPNOTSUPP on arm64 */
-int hv_vcpu_exec(hv_domain *d, uint32_t vcpu, const void *insn, size_t len); /* one guest instruction */
-int hv_vcpu_get_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t *value);
-int hv_vcpu_set_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t value);
-int hv_vcpu_resume(hv_domain *d, uint32_t vcpu, uint64_t *value); /* after the response */
+                uint64_t *value) HV_NOEXCEPT; /* -EOPNOTSUPP on arm64 */
+int hv_vcpu_exec(hv_domain *d, uint32_t vcpu, const void *insn, size_t len) HV_NOEXCEPT; /* one guest instruction */
+int hv_vcpu_get_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t *value) HV_NOEXCEPT;
+int hv_vcpu_set_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t value) HV_NOEXCEPT;
+int hv_vcpu_resume(hv_domain *d, uint32_t vcpu, uint64_t *value) HV_NOEXCEPT; /* after the response */
 
 /* Register ids. */
 enum hv_reg_x86 {
@@ -116,7 +123,7 @@ typedef struct hv_fault_record {
     uint64_t gva;      /* VMX guest-linear address (when valid); FAR_EL2 */
     uint8_t insn[16];  /* SVM decode-assist bytes */
 } hv_fault_record;
-int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out);
+int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out) HV_NOEXCEPT;
 /* -ENOENT when the vCPU's last access raised no fault */
 
 /* --- extensions to ABI.md (HVCORE_1.0) --- */
@@ -124,9 +131,16 @@ int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out);
 /* Why the domain was stopped: 0 and an empty string while it runs, 1 and a
  * NUL-terminated reason once it has been stopped (for example by a device
  * model protocol violation). Calls on a stopped domain return -ESHUTDOWN. */
-int hv_domain_stop_reason(hv_domain *d, char *buf, size_t len);
+int hv_domain_stop_reason(hv_domain *d, char *buf, size_t len) HV_NOEXCEPT;
 /* The domain with this id on this host, or NULL. */
-hv_domain *hv_domain_lookup(hv_host *host, hvdm_domid_t domid);
+hv_domain *hv_domain_lookup(hv_host *host, hvdm_domid_t domid) HV_NOEXCEPT;
+/* An instruction fetch of the byte at gpa through stage 2: HV_VCPU_DONE if
+ * the entry allows execution, HV_VCPU_GUEST_FAULT (with the gpa in the
+ * detail) if not - never an endless re-fault. */
+int hv_vcpu_fetch(hv_domain *d, uint32_t vcpu, uint64_t gpa) HV_NOEXCEPT;
+/* Why the vCPU's last call returned HV_VCPU_GUEST_FAULT (it names the
+ * instruction or the gpa); -ENOENT if it did not. */
+int hv_vcpu_fault_detail(hv_domain *d, uint32_t vcpu, char *buf, size_t len) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

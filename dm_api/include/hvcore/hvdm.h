@@ -128,32 +128,32 @@ typedef struct hvdm_buffered_iopage {
 } hvdm_buffered_iopage;
 
 /* in-process: a handle on a host created with hv.h */
-hvdm_handle *hvdm_open(struct hv_host *host);
-int hvdm_close(hvdm_handle *h);
-int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid); /* then only domid */
+hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
+int hvdm_close(hvdm_handle *h) HV_NOEXCEPT;
+int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid) HV_NOEXCEPT; /* then only domid */
 
 int hvdm_create_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, int handle_bufioreq,
-                             hvdm_ioservid_t *id);
-int hvdm_destroy_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id);
+                             hvdm_ioservid_t *id) HV_NOEXCEPT;
+int hvdm_destroy_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOEXCEPT;
 int hvdm_set_ioreq_server_state(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
-                                int enabled);
+                                int enabled) HV_NOEXCEPT;
 int hvdm_map_io_range_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
-                                      int is_mmio, uint64_t start, uint64_t end);
+                                      int is_mmio, uint64_t start, uint64_t end) HV_NOEXCEPT;
 int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
                                           hvdm_ioservid_t id, int is_mmio, uint64_t start,
-                                          uint64_t end);
+                                          uint64_t end) HV_NOEXCEPT;
 int hvdm_map_pcidev_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                     uint16_t segment, uint8_t bus, uint8_t device,
-                                    uint8_t function);
+                                    uint8_t function) HV_NOEXCEPT;
 int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
                                         hvdm_ioservid_t id, uint16_t segment, uint8_t bus,
-                                        uint8_t device, uint8_t function);
+                                        uint8_t device, uint8_t function) HV_NOEXCEPT;
 int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
-                                      uint16_t type, uint32_t flags);
+                                      uint16_t type, uint32_t flags) HV_NOEXCEPT;
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
-                      uint64_t first_pfn, uint32_t nr);
-int hvdm_get_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint64_t pfn, uint16_t *mem_type);
-int hvdm_nr_vcpus(hvdm_handle *h, hvdm_domid_t domid, unsigned int *vcpus);
+                      uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
+int hvdm_get_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint64_t pfn, uint16_t *mem_type) HV_NOEXCEPT;
+int hvdm_nr_vcpus(hvdm_handle *h, hvdm_domid_t domid, unsigned int *vcpus) HV_NOEXCEPT;
 
 /* raw DMOP: buffers laid out exactly as Xen's struct xen_dm_op
  * (uint32 op, uint32 pad, union at offset 8), at most 2 buffers */
@@ -161,18 +161,18 @@ typedef struct hvdm_buf {
     void *ptr;
     size_t size;
 } hvdm_buf;
-int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf *bufs);
+int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf *bufs) HV_NOEXCEPT;
 
 /* ioreq pages: Xen's shared_iopage_t / buffered_iopage_t layouts, in
  * shared memory (memfd) mapped into this process. bufioreq may be NULL;
  * *bufioreq is NULL when the server was created with HVDM_BUFIOREQ_OFF. */
 int hvdm_map_ioreq_pages(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
-                         hvdm_shared_iopage **ioreq, hvdm_buffered_iopage **bufioreq);
+                         hvdm_shared_iopage **ioreq, hvdm_buffered_iopage **bufioreq) HV_NOEXCEPT;
 /* A pollable (eventfd) descriptor, readable when a request is posted. The
  * descriptor belongs to the server; do not close it. */
-int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id);
+int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOEXCEPT;
 /* After setting a slot to HVDM_STATE_IORESP_READY. */
-int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu);
+int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,111 @@
+// Xen's DMOP wire layouts (xen/include/public/hvm/dm_op.h), as hvcore
+// accepts them in hvdm_dm_op buffers. Sizes and offsets are pinned here and
+// again against the C header in dm_api.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hvcore::dmop {
+
+inline constexpr uint32_t create_ioreq_server = 1;
+inline constexpr uint32_t get_ioreq_server_info = 2;
+inline constexpr uint32_t map_io_range_to_ioreq_server = 3;
+inline constexpr uint32_t unmap_io_range_from_ioreq_server = 4;
+inline constexpr uint32_t set_ioreq_server_state = 5;
+inline constexpr uint32_t destroy_ioreq_server = 6;
+inline constexpr uint32_t set_mem_type = 12;
+inline constexpr uint32_t map_mem_type_to_ioreq_server = 15;
+inline constexpr uint32_t nr_vcpus = 20;
+inline constexpr uint32_t nr_ops = 21;  // op_size[] covers 0..20
+
+// Payload size of each op (Xen's op_size[]); 0 = no such op.
+inline constexpr size_t op_size[nr_ops] = {
+    0,   // 0: none
+    6,   // 1 create_ioreq_server
+    24,  // 2 get_ioreq_server_info
+    24,  // 3 map_io_range_to_ioreq_server
+    24,  // 4 unmap_io_range_from_ioreq_server
+    4,   // 5 set_ioreq_server_state
+    4,   // 6 destroy_ioreq_server
+    16,  // 7 track_dirty_vram
+    6,   // 8 set_pci_intx_level
+    2,   // 9 set_isa_irq_level
+    2,   // 10 set_pci_link_route
+    8,   // 11 modified_memory
+    16,  // 12 set_mem_type
+    24,  // 13 inject_event
+    16,  // 14 inject_msi
+    16,  // 15 map_mem_type_to_ioreq_server
+    4,   // 16 remote_shutdown
+    24,  // 17 relocate_memory
+    24,  // 18 pin_memory_cacheattr
+    8,   // 19 set_irq_level
+    4,   // 20 nr_vcpus
+};
+
+inline constexpr size_t header_size = 8;  // offsetof(struct xen_dm_op, u)
+
+struct Header {
+    uint32_t op;
+    uint32_t pad;
+};
+
+struct CreateIoreqServer {
+    uint8_t handle_bufioreq;  // IN
+    uint8_t pad[3];
+    uint16_t id;  // OUT
+};
+struct GetIoreqServerInfo {
+    uint16_t id;        // IN
+    uint16_t flags;     // IN: XEN_DMOP_no_gfns
+    uint32_t bufioreq_port;  // OUT
+    uint64_t ioreq_gfn;      // OUT
+    uint64_t bufioreq_gfn;   // OUT
+};
+struct IoRange {
+    uint16_t id;
+    uint16_t pad;
+    uint32_t type;
+    uint64_t start;
+    uint64_t end;  // inclusive
+};
+struct SetIoreqServerState {
+    uint16_t id;
+    uint8_t enabled;
+    uint8_t pad;
+};
+struct DestroyIoreqServer {
+    uint16_t id;
+    uint16_t pad;
+};
+struct SetMemType {
+    uint32_t nr;
+    uint16_t mem_type;
+    uint16_t pad;
+    uint64_t first_pfn;
+};
+struct MapMemTypeToIoreqServer {
+    uint16_t id;
+    uint16_t type;
+    uint32_t flags;
+    uint64_t opaque;  // must be 0 (hvcore: -EINVAL otherwise)
+};
+struct NrVcpus {
+    uint32_t vcpus;  // OUT
+};
+
+static_assert(sizeof(CreateIoreqServer) == op_size[create_ioreq_server]);
+static_assert(offsetof(CreateIoreqServer, id) == 4);
+static_assert(sizeof(GetIoreqServerInfo) == op_size[get_ioreq_server_info]);
+static_assert(sizeof(IoRange) == op_size[map_io_range_to_ioreq_server]);
+static_assert(offsetof(IoRange, start) == 8 && offsetof(IoRange, end) == 16);
+static_assert(sizeof(SetIoreqServerState) == op_size[set_ioreq_server_state]);
+static_assert(sizeof(DestroyIoreqServer) == op_size[destroy_ioreq_server]);
+static_assert(sizeof(SetMemType) == op_size[set_mem_type]);
+static_assert(offsetof(SetMemType, first_pfn) == 8);
+static_assert(sizeof(MapMemTypeToIoreqServer) == op_size[map_mem_type_to_ioreq_server]);
+static_assert(offsetof(MapMemTypeToIoreqServer, opaque) == 8);
+static_assert(sizeof(NrVcpus) == op_size[nr_vcpus]);
+
+}  // namespace hvcore::dmop

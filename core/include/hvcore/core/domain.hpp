@@ -1,0 +1,210 @@
+// A domain: its p2m (in the backend's table), its ioreq servers, its vCPUs
+// and the routing of every access that faults out of stage 2.
+//
+// Lock order (the only place it is written): Host::mu_ -> Domain::mu_.
+// Domain::mu_ is the p2m lock and the ioreq-server lock in one (Xen holds
+// the gfn lock until MMIO handling returns, d909cb9999, so a type cannot
+// change under an access being routed). Nothing is called with mu_ held
+// that could take Host::mu_. Device models touch the shared ioreq pages
+// without any lock; the state byte is accessed atomically.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hvcore/core/backend.hpp"
+#include "hvcore/core/ioreq.hpp"
+#include "hvcore/core/isa.hpp"
+#include "hvcore/core/p2m.hpp"
+#include "hvcore/core/rangeset.hpp"
+
+namespace hvcore {
+
+using EmulatorId = uint64_t;  // one per device-model handle
+
+inline constexpr unsigned max_ioreq_servers = 8;   // MAX_NR_IOREQ_SERVERS
+inline constexpr uint32_t max_vcpus = 128;         // slots in one shared ioreq page
+inline constexpr uint64_t sweep_chunk = 256;       // entries reset per lock hold
+
+// Xen's HVMMEM_* values.
+namespace hvmmem {
+inline constexpr uint16_t ram_rw = 0;
+inline constexpr uint16_t ram_ro = 1;
+inline constexpr uint16_t mmio_dm = 2;
+inline constexpr uint16_t unused = 3;
+inline constexpr uint16_t ioreq_server = 4;
+}  // namespace hvmmem
+
+enum class RangeType : uint32_t { port = 0, memory = 1, pci = 2 };
+
+// What the typed vCPU calls return (hv_vcpu_status), or a negative errno.
+enum class VcpuStatus : int { done = 0, ioreq_pending = 1, retry = 2, guest_fault = 3 };
+
+struct DomainConfig {
+    Arch arch = Arch::x86_vmx;
+    uint64_t ram_bytes = 0;
+    uint32_t nr_vcpus = 1;
+    bool hap = true;
+};
+
+struct IoreqServer {
+    IoservId id;
+    uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
+    EmulatorId emulator = 0;
+    bool enabled = false;
+    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_*
+    std::array<RangeSet, 3> ranges;  // indexed by RangeType
+    IoreqPages pages;
+};
+
+// One device-model-visible access of the instruction being executed, kept
+// so that re-executing the instruction after a response replays it instead
+// of sending it again (Xen's per-vCPU MMIO cache).
+struct CompletedIo {
+    IoreqBody req;
+    uint64_t data = 0;
+};
+
+struct VcpuState {
+    uint32_t id = 0;
+    RegFile regs;
+    std::optional<FaultRecord> last_fault;
+    std::string guest_fault_detail;  // why the last access became a guest fault
+
+    // Set by the model MMU when the instruction was abandoned.
+    enum class Exit : uint8_t { none, stage2, io } exit = Exit::none;
+
+    // The instruction waiting for a device model.
+    enum class Op : uint8_t { exec, store, load, pio };
+    bool waiting = false;
+    Op op = Op::exec;
+    unsigned size = 0;
+    std::vector<uint8_t> insn;
+    RegFile entry_regs;  // the registers the instruction started with
+    unsigned data_reg = 0;
+    IoservId server{};
+    uint64_t server_serial = 0;
+    IoreqBody sent;       // as routed (what the slot holds)
+    IoreqBody sent_orig;  // as the instruction issued it (what replay compares)
+    uint8_t seen_state = ioreq::state_none;
+    std::vector<CompletedIo> io_done;
+    size_t io_cursor = 0;
+};
+
+class Domain {
+public:
+    [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
+                                                               const Backend& backend);
+    ~Domain();
+    Domain(const Domain&) = delete;
+    Domain& operator=(const Domain&) = delete;
+
+    [[nodiscard]] DomId id() const noexcept { return id_; }
+    [[nodiscard]] const DomainConfig& config() const noexcept { return cfg_; }
+
+    // --- device-model operations (validated completely before any change) ---
+    [[nodiscard]] Status create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out);
+    [[nodiscard]] Status destroy_ioreq_server(EmulatorId who, IoservId id);
+    [[nodiscard]] Status set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled);
+    [[nodiscard]] Status map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start,
+                                      uint64_t end);
+    [[nodiscard]] Status unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start,
+                                        uint64_t end);
+    [[nodiscard]] Status get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags,
+                                               uint32_t* bufioreq_port);
+    [[nodiscard]] Status map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_t type,
+                                                      uint32_t flags);
+    [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr);
+    [[nodiscard]] Result<uint16_t> get_mem_type(uint64_t pfn);
+    [[nodiscard]] uint32_t nr_vcpus() const noexcept { return cfg_.nr_vcpus; }
+    // Destroy every server an emulator created (its handle was closed).
+    void destroy_servers_of(EmulatorId who);
+
+    // --- the shared-memory protocol ---
+    [[nodiscard]] Status map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync,
+                                         BufferedPage** buffered);
+    [[nodiscard]] Result<int> ioreq_fd(EmulatorId who, IoservId id);
+    [[nodiscard]] Status ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu);
+
+    // --- vCPUs (model execution through the backend's MMU) ---
+    [[nodiscard]] int vcpu_store(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value);
+    [[nodiscard]] int vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* value);
+    [[nodiscard]] int vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
+                               uint64_t* value);
+    [[nodiscard]] int vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn);
+    [[nodiscard]] int vcpu_fetch(uint32_t vcpu, uint64_t gpa);
+    [[nodiscard]] int vcpu_resume(uint32_t vcpu, uint64_t* value);
+    [[nodiscard]] int vcpu_get_reg(uint32_t vcpu, uint32_t reg, uint64_t* value);
+    [[nodiscard]] int vcpu_set_reg(uint32_t vcpu, uint32_t reg, uint64_t value);
+    [[nodiscard]] int vcpu_last_fault(uint32_t vcpu, FaultRecord* out);
+    [[nodiscard]] std::string vcpu_guest_fault_detail(uint32_t vcpu);
+
+    // --- loader view and introspection ---
+    [[nodiscard]] Status guest_read(uint64_t gpa, void* buf, size_t len);
+    [[nodiscard]] Status guest_write(uint64_t gpa, const void* buf, size_t len);
+    [[nodiscard]] Result<uint64_t> p2m_raw_entry(uint64_t gfn);
+    [[nodiscard]] uint64_t ioreq_entry_count();
+    // Count the ioreq_server leaves by walking the whole table: the check
+    // that entry_count agrees with the table (tests only; O(table)).
+    [[nodiscard]] uint64_t ioreq_leaves_in_table();
+    [[nodiscard]] Result<P2mType> p2m_type(uint64_t gfn);
+
+    // Stopped by a protocol violation: every later call is -ESHUTDOWN.
+    [[nodiscard]] std::optional<std::string> stop_reason();
+
+private:
+    friend class MmuPort;
+    friend class EmulPort;
+    Domain(DomId id, const DomainConfig& cfg) : id_(id), cfg_(cfg) {}
+
+    using Lock = std::unique_lock<std::mutex>;
+    [[nodiscard]] Result<IoreqServer*> owned_server(EmulatorId who, IoservId id);
+    void destroy_server_locked(Lock& lk, IoreqServer& s);
+    void disclaim_and_sweep(Lock& lk);
+    void stop_locked(std::string reason);
+    [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
+
+    // Execution.
+    [[nodiscard]] int run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
+                                 RegFile& regs);
+    [[nodiscard]] int emulate_locked(VcpuState& v, RegFile& regs);
+    [[nodiscard]] int finish_locked(VcpuState& v, const RegFile& regs, uint64_t* value);
+    [[nodiscard]] int synthetic_locked(VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
+                                       unsigned size, uint64_t addr, uint64_t data, uint64_t* value);
+
+    // Routing (Xen's hvmemul_do_io / ioreq_server_select rules).
+    [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,
+                                            uint64_t* data);
+    [[nodiscard]] MemStatus emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bool write,
+                                            uint64_t* data);
+    [[nodiscard]] IoreqServer* select_locked(IoreqBody& req);
+    [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
+                                        const IoreqBody& orig, bool bufferable);
+    [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
+    // A replayed access of the instruction being re-executed.
+    [[nodiscard]] std::optional<MemStatus> replay_locked(VcpuState& v, const IoreqBody& req,
+                                                         uint64_t* data);
+
+    DomId id_;
+    DomainConfig cfg_;
+    const Backend* backend_ = nullptr;
+    std::mutex mu_;
+    std::unique_ptr<MachineMemory> mem_;
+    std::unique_ptr<Stage2> s2_;
+    std::unique_ptr<P2m> p2m_;
+    std::unique_ptr<Isa> isa_;
+    std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> servers_;
+    std::vector<VcpuState> vcpus_;
+    uint64_t next_serial_ = 1;
+    uint32_t cf8_ = 0;  // latched PCI configuration address (port 0xcf8)
+    std::optional<std::string> stop_reason_;
+};
+
+}  // namespace hvcore

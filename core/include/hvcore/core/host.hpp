@@ -1,0 +1,52 @@
+// The host: the domains it runs and the device-model identities (handles)
+// that act on them. See domain.hpp for the lock order.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+
+#include "hvcore/core/domain.hpp"
+
+namespace hvcore {
+
+class Host {
+public:
+    [[nodiscard]] Result<std::shared_ptr<Domain>> create_domain(const DomainConfig& cfg);
+    [[nodiscard]] Status destroy_domain(DomId id);
+    // The domain, kept alive for the caller while it uses it; nullptr if none.
+    [[nodiscard]] std::shared_ptr<Domain> find(DomId id);
+    [[nodiscard]] EmulatorId new_emulator() noexcept { return next_emulator_.fetch_add(1); }
+    // Closing a handle: its servers go, as if the emulator had exited, so no
+    // guest is left retrying writes to pages nobody serves.
+    void emulator_gone(EmulatorId who);
+
+private:
+    std::mutex mu_;
+    std::map<uint16_t, std::shared_ptr<Domain>> domains_;
+    uint16_t next_id_ = 1;  // 0 would be the control domain in Xen's numbering
+    std::atomic<EmulatorId> next_emulator_{1};
+};
+
+// The identity a DMOP is issued with.
+struct Caller {
+    EmulatorId emulator = 0;
+    std::optional<DomId> restricted;  // hvdm_restrict
+};
+
+// One raw DMOP buffer (hvdm_buf).
+struct DmBuf {
+    void* ptr = nullptr;
+    size_t size = 0;
+};
+
+// The raw DMOP dispatcher: Xen's struct xen_dm_op layout and op numbers,
+// Xen's order of checks (xen/common/dm.c do_dm_op, xen/arch/x86/hvm/dm.c
+// dm_op). Returns 0 or a negative errno.
+[[nodiscard]] int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs,
+                        const DmBuf* bufs);
+
+}  // namespace hvcore

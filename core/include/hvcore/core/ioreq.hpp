@@ -1,0 +1,140 @@
+// The ioreq protocol shared with device models: Xen's public layouts
+// (xen/include/public/hvm/ioreq.h), the per-server shared pages in real
+// shared memory (memfd) and the notification eventfd.
+//
+// The slot byte at offset 30 is handled with explicit shifts rather than C
+// bitfields so the core's view does not depend on a compiler's bitfield
+// order; dm_api pins it against hvdm_ioreq_t with static_asserts.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "hvcore/core/status.hpp"
+
+namespace hvcore {
+
+namespace ioreq {
+inline constexpr uint8_t state_none = 0;
+inline constexpr uint8_t state_ready = 1;
+inline constexpr uint8_t state_inprocess = 2;
+inline constexpr uint8_t state_resp_ready = 3;
+
+inline constexpr uint8_t type_pio = 0;
+inline constexpr uint8_t type_copy = 1;
+inline constexpr uint8_t type_pci_config = 2;
+inline constexpr uint8_t type_timeoffset = 7;
+inline constexpr uint8_t type_invalidate = 8;
+
+inline constexpr uint8_t dir_write = 0;
+inline constexpr uint8_t dir_read = 1;
+
+inline constexpr uint32_t buffer_slots = 511;  // IOREQ_BUFFER_SLOT_NUM
+inline constexpr uint64_t buffer_max_addr = 0xfffff;  // buf_ioreq_t.addr is 20 bits
+}  // namespace ioreq
+
+// One synchronous request, 32 bytes (Xen's struct ioreq).
+struct alignas(8) IoreqSlot {
+    uint64_t addr;
+    uint64_t data;
+    uint32_t count;
+    uint32_t size;
+    uint32_t vp_eport;
+    uint16_t pad0;
+    uint8_t flags;  // state:4 data_is_ptr:1 dir:1 df:1 pad:1 (LSB first)
+    uint8_t type;
+};
+static_assert(sizeof(IoreqSlot) == 32);
+static_assert(offsetof(IoreqSlot, flags) == 30 && offsetof(IoreqSlot, type) == 31);
+
+// The decoded content of a request, independent of the shared layout.
+struct IoreqBody {
+    uint64_t addr = 0;
+    uint64_t data = 0;
+    uint32_t count = 1;
+    uint32_t size = 0;
+    uint8_t type = ioreq::type_copy;
+    uint8_t dir = ioreq::dir_write;
+    bool df = false;
+    bool data_is_ptr = false;
+    bool operator==(const IoreqBody&) const = default;
+};
+
+// The state nibble is read and written atomically: the device model
+// changes it concurrently from another thread or process.
+[[nodiscard]] inline uint8_t slot_state(const IoreqSlot& s) noexcept {
+    return std::atomic_ref<const uint8_t>(s.flags).load(std::memory_order_acquire) & 0xf;
+}
+inline void slot_set_state(IoreqSlot& s, uint8_t state) noexcept {
+    std::atomic_ref<uint8_t> f(s.flags);
+    uint8_t old = f.load(std::memory_order_relaxed);
+    while (!f.compare_exchange_weak(old, static_cast<uint8_t>((old & 0xf0) | (state & 0xf)),
+                                    std::memory_order_release, std::memory_order_relaxed)) {
+    }
+}
+// Write a request with state NONE; the caller then publishes it with
+// slot_set_state(READY) (a release store, so the device model sees it whole).
+inline void slot_fill(IoreqSlot& s, const IoreqBody& b, uint32_t port) noexcept {
+    s.addr = b.addr;
+    s.data = b.data;
+    s.count = b.count;
+    s.size = b.size;
+    s.vp_eport = port;
+    s.pad0 = 0;
+    s.type = b.type;
+    const auto flags = static_cast<uint8_t>(ioreq::state_none | (b.data_is_ptr ? 1u << 4 : 0u) |
+                                            (b.dir == ioreq::dir_read ? 1u << 5 : 0u) |
+                                            (b.df ? 1u << 6 : 0u));
+    std::atomic_ref<uint8_t>(s.flags).store(flags, std::memory_order_release);
+}
+
+// Xen's buf_ioreq_t (8 bytes): byte 0 type; byte 1 bit 1 dir, bits 3:2
+// size; bits 31:12 of the first word addr; second word data.
+struct BufIoreq {
+    uint32_t word0;
+    uint32_t data;
+};
+static_assert(sizeof(BufIoreq) == 8);
+
+struct BufferedPage {
+    uint32_t read_pointer;
+    uint32_t write_pointer;
+    BufIoreq slots[ioreq::buffer_slots];
+};
+static_assert(sizeof(BufferedPage) == 4096);
+
+// A server's shared memory: page 0 holds the synchronous slots (one per
+// vCPU, at most 128), page 1 the buffered ring. One memfd, mapped once for
+// the hypervisor; device models get their own MAP_SHARED mapping of it.
+class IoreqPages {
+public:
+    [[nodiscard]] static Result<IoreqPages> create(bool buffered);
+    IoreqPages() = default;
+    IoreqPages(IoreqPages&&) noexcept;
+    IoreqPages& operator=(IoreqPages&&) noexcept;
+    IoreqPages(const IoreqPages&) = delete;
+    IoreqPages& operator=(const IoreqPages&) = delete;
+    ~IoreqPages();
+
+    [[nodiscard]] IoreqSlot& slot(uint32_t vcpu) noexcept { return sync_[vcpu]; }
+    [[nodiscard]] BufferedPage* buffered() noexcept { return buf_; }
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+    [[nodiscard]] int event_fd() const noexcept { return event_fd_; }
+    // The device model's own mapping (created on first use).
+    [[nodiscard]] Result<std::byte*> dm_mapping();
+    // Wake the device model (eventfd counter += 1).
+    void notify() const noexcept;
+
+private:
+    void reset() noexcept;
+    int fd_ = -1;
+    int event_fd_ = -1;
+    std::byte* hv_map_ = nullptr;
+    std::byte* dm_map_ = nullptr;
+    IoreqSlot* sync_ = nullptr;
+    BufferedPage* buf_ = nullptr;
+};
+
+}  // namespace hvcore

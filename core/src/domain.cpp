@@ -1,0 +1,850 @@
+#include "hvcore/core/domain.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <thread>
+
+namespace hvcore {
+
+namespace {
+
+constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
+constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
+constexpr int max_refaults = 8;           // resolved misconfigurations before giving up
+constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
+
+[[nodiscard]] uint64_t ones(unsigned size) noexcept {
+    return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
+}
+
+[[nodiscard]] int to_int(VcpuStatus s) noexcept { return static_cast<int>(s); }
+
+// The byte span [first, last] an MMIO request touches (ioreq_mmio_first_byte
+// / ioreq_mmio_last_byte: direction-aware since Xen 60a56dc006).
+[[nodiscard]] std::pair<uint64_t, uint64_t> mmio_span(const IoreqBody& r) noexcept {
+    const uint64_t len = uint64_t{r.count} * r.size;
+    if (r.df) return {r.addr - (len - r.size), r.addr + r.size - 1};
+    return {r.addr, r.addr + len - 1};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Memory ports.
+
+// The hardware: every access walks the backend's stage-2 table; a fault
+// abandons the instruction and leaves the backend's record in the vCPU.
+class MmuPort final : public MemPort {
+public:
+    MmuPort(Domain& d, VcpuState& v, std::span<const uint8_t> insn) : d_(d), v_(v), insn_(insn) {}
+
+    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) override {
+        return access(addr, size, AccessType::read, out, info);
+    }
+    MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) override {
+        return access(addr, size, AccessType::write, const_cast<void*>(in), info);
+    }
+    MemStatus pio(uint16_t, unsigned, bool, uint64_t*) override {
+        // Every port access exits to the hypervisor (the I/O bitmap traps all).
+        v_.exit = VcpuState::Exit::io;
+        return MemStatus::exit;
+    }
+
+private:
+    MemStatus access(uint64_t addr, unsigned size, AccessType type, void* buf, const AccessInfo& info) {
+        // A split access is checked on both pages before either is touched.
+        std::array<std::pair<std::byte*, unsigned>, 2> pieces{};
+        unsigned n = 0;
+        for (uint64_t a = addr, left = size; left > 0; ++n) {
+            const unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(left, page_size - (a & page_mask)));
+            const AccessContext ctx{.gla = addr, .gla_valid = true, .size = size, .insn = insn_,
+                                    .isa_syndrome = info.isa_syndrome};
+            Translation t = d_.s2_->translate(Gpa{a}, type, ctx);
+            if (!t.ok) {
+                v_.last_fault = t.record;
+                v_.exit = VcpuState::Exit::stage2;
+                return MemStatus::exit;
+            }
+            std::byte* frame = d_.mem_->frame(t.mfn);
+            Ensures(frame != nullptr && n < pieces.size());
+            pieces[n] = {frame + (a & page_mask), chunk};
+            a += chunk;
+            left -= chunk;
+        }
+        auto* p = static_cast<std::byte*>(buf);
+        for (unsigned i = 0; i < n; ++i) {
+            if (type == AccessType::write)
+                std::memcpy(pieces[i].first, p, pieces[i].second);
+            else
+                std::memcpy(p, pieces[i].first, pieces[i].second);
+            p += pieces[i].second;
+        }
+        return MemStatus::ok;
+    }
+
+    Domain& d_;
+    VcpuState& v_;
+    std::span<const uint8_t> insn_;
+};
+
+// The hypervisor after a fault: each access is split at page boundaries and
+// into naturally sized pieces, and each piece is routed.
+class EmulPort final : public MemPort {
+public:
+    EmulPort(Domain& d, VcpuState& v) : d_(d), v_(v) {}
+
+    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo&) override {
+        return pieces(addr, size, false, static_cast<std::byte*>(out));
+    }
+    MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo&) override {
+        return pieces(addr, size, true, static_cast<std::byte*>(const_cast<void*>(in)));
+    }
+    MemStatus pio(uint16_t port, unsigned size, bool is_write, uint64_t* value) override {
+        return d_.emul_pio_locked(v_, port, size, is_write, value);
+    }
+
+private:
+    MemStatus pieces(uint64_t addr, unsigned size, bool write, std::byte* buf) {
+        uint64_t a = addr;
+        unsigned left = size;
+        while (left > 0) {
+            // Largest power of two <= left that keeps the piece aligned and
+            // inside the page (an ioreq size is 1, 2, 4 or 8).
+            unsigned chunk = std::bit_floor(std::min(left, 8u));
+            while ((a & (chunk - 1)) != 0) chunk >>= 1;
+            uint64_t data = 0;
+            if (write) std::memcpy(&data, buf, chunk);
+            const MemStatus st = d_.emul_mem_locked(v_, a, chunk, write, &data);
+            if (st != MemStatus::ok) return st;
+            if (!write) std::memcpy(buf, &data, chunk);
+            buf += chunk;
+            a += chunk;
+            left -= chunk;
+        }
+        return MemStatus::ok;
+    }
+
+    Domain& d_;
+    VcpuState& v_;
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg,
+                                               const Backend& backend) {
+    if (cfg.nr_vcpus == 0 || cfg.nr_vcpus > max_vcpus) return Status::err(-EINVAL);
+    if (cfg.ram_bytes == 0 || (cfg.ram_bytes & page_mask) != 0 ||
+        cfg.ram_bytes > MachineMemory::max_ram_bytes)
+        return Status::err(-EINVAL);
+    std::shared_ptr<Domain> d{new Domain(id, cfg)};
+    d->backend_ = &backend;
+    const uint64_t frames = cfg.ram_bytes >> page_shift;
+    // Enough tables to map every RAM page with 4 KiB leaves, plus roots
+    // (Arm64 may concatenate up to 16) and the upper levels.
+    const uint64_t table_limit = frames / 512 + frames / (512 * 512) + 64;
+    auto mem = MachineMemory::create(cfg.ram_bytes, table_limit);
+    HV_TRY(mem);
+    d->mem_ = std::move(mem).value();
+    auto s2 = backend.make_stage2(*d->mem_);
+    HV_TRY(s2);
+    d->s2_ = std::move(s2).value();
+    if (cfg.ram_bytes > (d->s2_->gfn_limit() << page_shift)) return Status::err(-EINVAL);
+    d->p2m_ = std::make_unique<P2m>(*d->s2_, *d->mem_);
+    HV_TRY(d->p2m_->build_ram());
+    d->isa_ = backend.make_isa();
+    d->vcpus_.resize(cfg.nr_vcpus);
+    for (uint32_t i = 0; i < cfg.nr_vcpus; ++i) d->vcpus_[i].id = i;
+    return d;
+}
+
+Domain::~Domain() = default;
+
+// ---------------------------------------------------------------------------
+// Ioreq servers.
+
+Result<IoreqServer*> Domain::owned_server(EmulatorId who, IoservId id) {
+    if (id.raw() >= max_ioreq_servers || !servers_[id.raw()]) return Status::err(-ENOENT);
+    IoreqServer* s = servers_[id.raw()].get();
+    if (s->emulator != who) return Status::err(-EPERM);
+    return s;
+}
+
+Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if (bufioreq > 2) return Status::err(-EINVAL);  // HVM_IOREQSRV_BUFIOREQ_ATOMIC is the largest
+    auto slot = std::find_if(servers_.begin(), servers_.end(), [](const auto& p) { return !p; });
+    if (slot == servers_.end()) return Status::err(-ENOSPC);
+    auto pages = IoreqPages::create(bufioreq != 0);
+    HV_TRY(pages);
+    auto s = std::make_unique<IoreqServer>();
+    s->id = IoservId{static_cast<uint16_t>(slot - servers_.begin())};
+    s->serial = next_serial_++;
+    s->emulator = who;
+    s->bufioreq = bufioreq;
+    s->pages = std::move(pages).value();
+    for (uint32_t v = 0; v < cfg_.nr_vcpus; ++v) s->pages.slot(v).vp_eport = v;
+    *out = s->id;
+    *slot = std::move(s);
+    return Status::ok();
+}
+
+void Domain::destroy_server_locked(Lock& lk, IoreqServer& s) {
+    // hvcore differs from Xen here (DESIGN.md): destroying the owner
+    // disclaims and resets its entries, like an unmap.
+    if (p2m_->ioreq_owner() == s.id) {
+        p2m_->set_ioreq_owner(std::nullopt, 0);
+        disclaim_and_sweep(lk);
+    }
+    const IoservId id = s.id;
+    servers_[id.raw()].reset();
+}
+
+Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    destroy_server_locked(lk, **s);
+    return Status::ok();
+}
+
+void Domain::destroy_servers_of(EmulatorId who) {
+    Lock lk(mu_);
+    for (auto& s : servers_)
+        if (s && s->emulator == who) destroy_server_locked(lk, *s);
+}
+
+Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    (*s)->enabled = enabled;
+    return Status::ok();
+}
+
+Status Domain::map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if (start > end) return Status::err(-EINVAL);  // XSA-238
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
+    return (*s)->ranges[type].add(start, end);
+}
+
+Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start,
+                              uint64_t end) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if (start > end) return Status::err(-EINVAL);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
+    return (*s)->ranges[type].remove(start, end);
+}
+
+Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags,
+                                     uint32_t* bufioreq_port) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if ((flags & ~dmop_no_gfns) != 0) return Status::err(-EINVAL);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    // hvcore never places ioreq pages in the guest's physical address space
+    // (a guest could otherwise write them); they are reached with
+    // hvdm_map_ioreq_pages only.
+    if ((flags & dmop_no_gfns) == 0) return Status::err(-EOPNOTSUPP);
+    // Ports 0..nr_vcpus-1 name the vCPU slots; nr_vcpus names the ring.
+    if ((*s)->bufioreq != 0) *bufioreq_port = cfg_.nr_vcpus;
+    return Status::ok();
+}
+
+void Domain::disclaim_and_sweep(Lock& lk) {
+    if (p2m_->ioreq_entry_count() == 0) return;
+    // Lazy: every entry is marked, so the next access or lookup of any
+    // page resolves it (the claim is gone: ioreq_server -> ram_rw).
+    p2m_->mark_recalc_all();
+    // Synchronous: resolve exactly the outstanding entries, a chunk per
+    // lock hold, so vCPUs waiting for the lock are not starved. A new claim
+    // stays -EBUSY until the count reaches 0, so nothing can re-add entries.
+    while (p2m_->sweep(sweep_chunk) != 0) {
+        lk.unlock();
+        std::this_thread::yield();
+        lk.lock();
+    }
+}
+
+Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_t type,
+                                            uint32_t flags) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
+    if (type != hvmmem::ioreq_server) return Status::err(-EINVAL);
+    if ((flags & ~mem_access_write) != 0) return Status::err(-EINVAL);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    if (flags != 0) {
+        if (p2m_->ioreq_owner()) return Status::err(-EBUSY);           // any owner, itself too
+        if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
+        p2m_->set_ioreq_owner(id, flags);
+        return Status::ok();
+    }
+    if (p2m_->ioreq_owner() != id) return Status::err(-EINVAL);  // only the owner disclaims
+    p2m_->set_ioreq_owner(std::nullopt, 0);
+    disclaim_and_sweep(lk);
+    return Status::ok();
+}
+
+Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    const uint64_t last = first_pfn + nr - 1;
+    if (nr == 0 || last < first_pfn || last > p2m_->max_gfn()) return Status::err(-EINVAL);
+    P2mType to{};
+    switch (hvmmem_type) {
+    case hvmmem::ram_rw: to = P2mType::ram_rw; break;
+    case hvmmem::ram_ro: to = P2mType::ram_ro; break;
+    case hvmmem::mmio_dm: to = P2mType::mmio_dm; break;
+    case hvmmem::ioreq_server: to = P2mType::ioreq_server; break;
+    default: return Status::err(-EINVAL);  // HVMMEM_unused and anything >= 5
+    }
+    if (to == P2mType::ioreq_server) {
+        if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
+        if (!p2m_->ioreq_owner()) return Status::err(-EINVAL);  // nobody claimed the type
+    }
+    return p2m_->set_type_range(Gfn{first_pfn}, nr, to);
+}
+
+Result<uint16_t> Domain::get_mem_type(uint64_t pfn) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    if (pfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
+    const P2mType t = p2m_->lookup(Gfn{pfn}).type;
+    // HVMOP_get_mem_type's order (xen/arch/x86/hvm/hvm.c).
+    if (p2m_is_mmio(t)) return hvmmem::mmio_dm;
+    if (t == P2mType::ioreq_server) return hvmmem::ioreq_server;
+    if (t == P2mType::ram_ro) return hvmmem::ram_ro;
+    if (p2m_is_ram(t)) return hvmmem::ram_rw;
+    return hvmmem::mmio_dm;
+}
+
+// ---------------------------------------------------------------------------
+// Shared-memory protocol.
+
+Status Domain::map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync, BufferedPage** buffered) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    auto m = (*s)->pages.dm_mapping();
+    HV_TRY(m);
+    *sync = reinterpret_cast<IoreqSlot*>(*m);
+    if (buffered != nullptr)
+        *buffered = (*s)->bufioreq != 0 ? reinterpret_cast<BufferedPage*>(*m + page_size) : nullptr;
+    return Status::ok();
+}
+
+Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    return (*s)->pages.event_fd();
+}
+
+Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    if (vcpu >= cfg_.nr_vcpus) return Status::err(-EINVAL);
+    // The notification is an observation point of the slot's state: an
+    // unknown value stops the domain at once (XSA-262).
+    const uint8_t st = slot_state((*s)->pages.slot(vcpu));
+    if (st > ioreq::state_resp_ready) {
+        stop_locked(fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s slot",
+                                id.raw(), st, vcpu));
+        return Status::err(-EPROTO);
+    }
+    return Status::ok();
+}
+
+void Domain::stop_locked(std::string reason) {
+    if (stop_reason_) return;
+    fmt::print(stderr, "hvcore: domain {} stopped: {}\n", id_.raw(), reason);
+    stop_reason_ = std::move(reason);
+}
+
+std::optional<std::string> Domain::stop_reason() {
+    Lock lk(mu_);
+    return stop_reason_;
+}
+
+// ---------------------------------------------------------------------------
+// Routing.
+
+IoreqServer* Domain::select_locked(IoreqBody& req) {
+    RangeType type = RangeType::memory;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    uint64_t pci_addr = 0;
+    if (req.type == ioreq::type_pio) {
+        if ((req.addr & ~uint64_t{3}) == 0xcfc && (cf8_ & cf8_enable) != 0) {
+            // CONFIG_ADDRESS: bus 23:16, device 15:11, function 10:8, register 7:2.
+            const uint64_t sbdf = (cf8_ >> 8) & 0xffff;  // segment 0
+            const uint64_t reg = (cf8_ & 0xfc) | (req.addr & 3);
+            type = RangeType::pci;
+            first = last = sbdf;
+            pci_addr = (sbdf << 32) | reg;
+        } else {
+            type = RangeType::port;
+            first = req.addr;
+            last = req.addr + req.size - 1;
+        }
+    } else {
+        std::tie(first, last) = mmio_span(req);
+    }
+    // Highest id first ("more recently created ... favoured"); disabled skipped.
+    for (auto it = servers_.rbegin(); it != servers_.rend(); ++it) {
+        IoreqServer* s = it->get();
+        if (s == nullptr || !s->enabled) continue;
+        if (!s->ranges[static_cast<uint32_t>(type)].contains(first, last)) continue;
+        if (type == RangeType::pci) {
+            req.type = ioreq::type_pci_config;
+            req.addr = pci_addr;
+        }
+        return s;
+    }
+    return nullptr;
+}
+
+std::optional<MemStatus> Domain::replay_locked(VcpuState& v, const IoreqBody& req, uint64_t* data) {
+    if (v.io_cursor >= v.io_done.size()) return std::nullopt;
+    const CompletedIo& done = v.io_done[v.io_cursor];
+    const IoreqBody& expect = done.req;  // as the instruction first issued it
+    if (!(expect.addr == req.addr && expect.size == req.size && expect.dir == req.dir &&
+          expect.type == req.type)) {
+        stop_locked(fmt::format("vCPU {} re-executed its instruction differently after a response "
+                                "(expected a {}-byte access at {:#x}, got {:#x})",
+                                v.id, expect.size, expect.addr, req.addr));
+        return MemStatus::stopped;
+    }
+    ++v.io_cursor;
+    if (req.dir == ioreq::dir_read) *data = done.data & ones(req.size);
+    return MemStatus::ok;
+}
+
+MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
+    const Gfn gfn = Gpa{gpa}.gfn();
+    const Stage2Leaf leaf = p2m_->lookup(gfn);
+    const P2mType t = leaf.type;
+    std::byte* frame = p2m_has_frame(t) ? mem_->frame(leaf.mfn) : nullptr;
+    const uint64_t off = gpa & page_mask;
+    // Reads of RAM, including ioreq_server pages, are served from RAM and
+    // never reach a device model (Xen 4b602cced9).
+    if (!write && p2m_is_ram(t) && frame != nullptr) {
+        *data = 0;
+        std::memcpy(data, frame + off, size);
+        return MemStatus::ok;
+    }
+    if (write && (t == P2mType::ram_rw || t == P2mType::ram_logdirty || t == P2mType::mmio_direct) &&
+        frame != nullptr) {
+        std::memcpy(frame + off, data, size);
+        return MemStatus::ok;
+    }
+    IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
+                  .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    if (auto r = replay_locked(v, req, data)) return *r;
+    if (t == P2mType::ioreq_server) {
+        Expects(write);
+        const auto owner = p2m_->ioreq_owner();
+        // Unclaimed (a race with the disclaim) or owner disabled: the guest
+        // re-executes; the write is held, never lost or sent to nobody.
+        if (!owner || !servers_[owner->raw()] || !servers_[owner->raw()]->enabled) return MemStatus::retry;
+        return send_locked(v, *servers_[owner->raw()], req, req, false);
+    }
+    const IoreqBody orig = req;
+    IoreqServer* s = select_locked(req);
+    if (s == nullptr) {
+        if (!write) *data = ones(size);  // nobody: reads all ones, writes dropped
+        return MemStatus::ok;
+    }
+    return send_locked(v, *s, req, orig, true);
+}
+
+MemStatus Domain::emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bool write, uint64_t* data) {
+    IoreqBody req{.addr = port, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
+                  .type = ioreq::type_pio, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    if (auto r = replay_locked(v, req, data)) return *r;
+    // CONFIG_ADDRESS is latched on a 4-byte write and still forwarded
+    // (Xen's hvm_access_cf8 returns X86EMUL_UNHANDLEABLE).
+    if (write && port == 0xcf8 && size == 4) cf8_ = static_cast<uint32_t>(*data);
+    const IoreqBody orig = req;
+    IoreqServer* s = select_locked(req);
+    if (s == nullptr) {
+        if (!write) *data = ones(size);
+        return MemStatus::ok;
+    }
+    return send_locked(v, *s, req, orig, true);
+}
+
+bool Domain::send_buffered_locked(IoreqServer& s, const IoreqBody& req) {
+    BufferedPage* bp = s.pages.buffered();
+    if (bp == nullptr || req.dir != ioreq::dir_write || req.data_is_ptr || req.count != 1 ||
+        req.addr > ioreq::buffer_max_addr || (req.type != ioreq::type_pio && req.type != ioreq::type_copy))
+        return false;
+    uint32_t size_code = 0;
+    switch (req.size) {
+    case 1: size_code = 0; break;
+    case 2: size_code = 1; break;
+    case 4: size_code = 2; break;
+    case 8: size_code = 3; break;
+    default: return false;
+    }
+    const uint32_t qw = req.size == 8 ? 1 : 0;
+    std::atomic_ref<uint32_t> rp(bp->read_pointer);
+    std::atomic_ref<uint32_t> wp(bp->write_pointer);
+    const uint32_t w = wp.load(std::memory_order_relaxed);
+    const uint32_t r = rp.load(std::memory_order_acquire);
+    if (w - r >= ioreq::buffer_slots - qw) return false;  // full: fall back to synchronous
+    const uint32_t word0 = req.type | (((req.dir & 1u) << 1 | size_code << 2) << 8) |
+                           (static_cast<uint32_t>(req.addr) << 12);
+    bp->slots[w % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data)};
+    if (qw != 0) bp->slots[(w + 1) % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data >> 32)};
+    wp.store(w + 1 + qw, std::memory_order_release);
+    if (s.bufioreq == 2) {
+        // HVM_IOREQSRV_BUFIOREQ_ATOMIC: canonicalise both pointers with one
+        // 64-bit compare-and-swap, as Xen does after each post.
+        std::atomic_ref<uint64_t> both(*reinterpret_cast<uint64_t*>(bp));
+        uint64_t old = both.load(std::memory_order_acquire);
+        for (;;) {
+            const auto rd = static_cast<uint32_t>(old);
+            const auto wr = static_cast<uint32_t>(old >> 32);
+            if (rd < ioreq::buffer_slots) break;
+            const uint32_t n = rd / ioreq::buffer_slots * ioreq::buffer_slots;
+            const uint64_t nv = uint64_t{rd - n} | (uint64_t{wr - n} << 32);
+            if (both.compare_exchange_weak(old, nv, std::memory_order_acq_rel)) break;
+        }
+    }
+    return true;
+}
+
+MemStatus Domain::send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req, const IoreqBody& orig,
+                              bool bufferable) {
+    if (bufferable && send_buffered_locked(s, req)) {
+        // Posted: the vCPU goes on; remember it so re-execution does not post twice.
+        v.io_done.push_back({orig, 0});
+        ++v.io_cursor;
+        s.pages.notify();
+        return MemStatus::ok;
+    }
+    IoreqSlot& slot = s.pages.slot(v.id);
+    if (const uint8_t st = slot_state(slot); st != ioreq::state_none) {
+        stop_locked(fmt::format("device model of ioreq server {} left vCPU {}'s slot in state {} "
+                                "when a new request was due (it must return it to NONE)",
+                                s.id.raw(), v.id, st));
+        return MemStatus::stopped;
+    }
+    slot_fill(slot, req, v.id);
+    slot_set_state(slot, ioreq::state_ready);
+    v.waiting = true;
+    v.server = s.id;
+    v.server_serial = s.serial;
+    v.sent = req;
+    v.sent_orig = orig;
+    v.seen_state = ioreq::state_ready;
+    s.pages.notify();
+    return MemStatus::pending;
+}
+
+// ---------------------------------------------------------------------------
+// Execution.
+
+int Domain::run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn, RegFile& regs) {
+    v.op = op;
+    v.insn.assign(insn.begin(), insn.end());
+    v.entry_regs = regs;
+    v.io_done.clear();
+    v.last_fault.reset();
+    v.guest_fault_detail.clear();
+    for (int attempt = 0; attempt < max_refaults; ++attempt) {
+        RegFile tmp = regs;
+        v.exit = VcpuState::Exit::none;
+        MmuPort mmu(*this, v, v.insn);
+        const ExecResult r = isa_->execute(tmp, v.insn, mmu);
+        switch (r.status) {
+        case MemStatus::ok: regs = tmp; return to_int(VcpuStatus::done);
+        case MemStatus::guest_fault:
+            v.guest_fault_detail = r.detail;
+            return to_int(VcpuStatus::guest_fault);
+        case MemStatus::exit: break;
+        case MemStatus::pending:
+        case MemStatus::retry:
+        case MemStatus::stopped:
+            // The MMU port never answers these.
+            stop_locked("model MMU returned a routing status");
+            return -EIO;
+        }
+        if (v.exit == VcpuState::Exit::stage2) {
+            const Fault f = s2_->decode_fault(*v.last_fault);
+            if (f.cause == FaultCause::recalc) {
+                // Lazy type change: resolve and let the guest re-execute.
+                (void)p2m_->lookup(f.gpa.gfn());
+                continue;
+            }
+            if (f.access == AccessType::fetch) {
+                v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable",
+                                                   f.gpa.raw(), to_string(p2m_->lookup(f.gpa.gfn()).type));
+                return to_int(VcpuStatus::guest_fault);
+            }
+        }
+        return emulate_locked(v, regs);
+    }
+    stop_locked(fmt::format("vCPU {}: stage-2 misconfiguration persists after {} resolutions", v.id,
+                            max_refaults));
+    return -EIO;
+}
+
+int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
+    RegFile tmp = v.entry_regs;
+    v.io_cursor = 0;
+    EmulPort port(*this, v);
+    const ExecResult r = isa_->execute(tmp, v.insn, port);
+    switch (r.status) {
+    case MemStatus::ok:
+        regs = tmp;
+        v.io_done.clear();
+        return to_int(VcpuStatus::done);
+    case MemStatus::pending: return to_int(VcpuStatus::ioreq_pending);
+    case MemStatus::retry: v.io_done.clear(); return to_int(VcpuStatus::retry);
+    case MemStatus::guest_fault:
+        v.guest_fault_detail = r.detail;
+        return to_int(VcpuStatus::guest_fault);
+    case MemStatus::stopped: return -EPROTO;
+    case MemStatus::exit: break;
+    }
+    stop_locked("emulation port returned a hardware exit");
+    return -EIO;
+}
+
+int Domain::finish_locked(VcpuState& v, const RegFile& regs, uint64_t* value) {
+    switch (v.op) {
+    case VcpuState::Op::exec: v.regs = regs; break;
+    case VcpuState::Op::load:
+    case VcpuState::Op::pio:
+        if (value != nullptr) *value = regs.r[v.data_reg] & ones(v.size);
+        break;
+    case VcpuState::Op::store: break;
+    }
+    return to_int(VcpuStatus::done);
+}
+
+int Domain::synthetic_locked(VcpuState& v, VcpuState::Op op, const SyntheticInsn& si, unsigned size,
+                             uint64_t addr, uint64_t data, uint64_t* value) {
+    // The typed calls run on a copy of the registers: they do not disturb
+    // the vCPU's architectural state.
+    RegFile regs = v.regs;
+    regs.r[si.addr_reg] = addr;
+    regs.r[si.data_reg] = data;
+    v.size = size;
+    v.data_reg = si.data_reg;
+    const int rc = run_locked(v, op, si.bytes, regs);
+    if (rc == to_int(VcpuStatus::done)) return finish_locked(v, regs, value);
+    return rc;
+}
+
+namespace {
+[[nodiscard]] bool valid_size(uint32_t size) noexcept { return size == 1 || size == 2 || size == 4 || size == 8; }
+}  // namespace
+
+#define HV_VCPU_PROLOGUE(vcpu)                                   \
+    Lock lk(mu_);                                                \
+    if (stopped_locked()) return -ESHUTDOWN;                     \
+    if ((vcpu) >= vcpus_.size()) return -EINVAL;                 \
+    VcpuState& v = vcpus_[vcpu];                                 \
+    if (v.waiting) return -EBUSY; /* finish with hv_vcpu_resume */
+
+int Domain::vcpu_store(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value) {
+    HV_VCPU_PROLOGUE(vcpu);
+    if (!valid_size(size)) return -EINVAL;
+    const SyntheticInsn si = isa_->make_store(size);
+    if (si.bytes.empty()) return -EINVAL;
+    return synthetic_locked(v, VcpuState::Op::store, si, size, gpa, value, nullptr);
+}
+
+int Domain::vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* value) {
+    HV_VCPU_PROLOGUE(vcpu);
+    if (!valid_size(size) || value == nullptr) return -EINVAL;
+    const SyntheticInsn si = isa_->make_load(size);
+    if (si.bytes.empty()) return -EINVAL;
+    return synthetic_locked(v, VcpuState::Op::load, si, size, gpa, 0, value);
+}
+
+int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write, uint64_t* value) {
+    HV_VCPU_PROLOGUE(vcpu);
+    if (value == nullptr) return -EINVAL;
+    const SyntheticInsn si = isa_->make_pio(size, is_write);
+    if (si.bytes.empty()) {
+        // An ISA without port I/O (Arm64) vs. a width IN/OUT cannot encode.
+        return isa_->make_pio(1, is_write).bytes.empty() ? -EOPNOTSUPP : -EINVAL;
+    }
+    return synthetic_locked(v, VcpuState::Op::pio, si, size, port, is_write ? *value : 0,
+                            is_write ? nullptr : value);
+}
+
+int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
+    HV_VCPU_PROLOGUE(vcpu);
+    if (insn.empty() || insn.size() > 15) return -EINVAL;
+    RegFile regs = v.regs;
+    const int rc = run_locked(v, VcpuState::Op::exec, insn, regs);
+    if (rc == to_int(VcpuStatus::done)) return finish_locked(v, regs, nullptr);
+    return rc;
+}
+
+int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
+    HV_VCPU_PROLOGUE(vcpu);
+    v.last_fault.reset();
+    v.guest_fault_detail.clear();
+    for (int attempt = 0; attempt < max_refaults; ++attempt) {
+        const Translation t = s2_->translate(Gpa{gpa}, AccessType::fetch,
+                                            AccessContext{.gla = gpa, .gla_valid = true, .size = 1, .insn = {}, .isa_syndrome = 0});
+        if (t.ok) return to_int(VcpuStatus::done);
+        v.last_fault = t.record;
+        const Fault f = s2_->decode_fault(t.record);
+        if (f.cause == FaultCause::recalc) {
+            (void)p2m_->lookup(f.gpa.gfn());
+            continue;
+        }
+        // hvcore differs from Xen: a fetch the entry forbids is a guest
+        // fault with the gpa, never an endless re-fault.
+        v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable", gpa,
+                                           to_string(p2m_->lookup(f.gpa.gfn()).type));
+        return to_int(VcpuStatus::guest_fault);
+    }
+    stop_locked(fmt::format("vCPU {}: stage-2 misconfiguration persists after {} resolutions", v.id,
+                            max_refaults));
+    return -EIO;
+}
+
+int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
+    Lock lk(mu_);
+    if (stopped_locked()) return -ESHUTDOWN;
+    if (vcpu >= vcpus_.size()) return -EINVAL;
+    VcpuState& v = vcpus_[vcpu];
+    if (!v.waiting) return -EINVAL;  // nothing is pending on this vCPU
+    IoreqServer* s = servers_[v.server.raw()].get();
+    if (s != nullptr && s->serial != v.server_serial) s = nullptr;  // destroyed; the id was reused
+    uint64_t data = ones(v.sent.size);  // a vanished server answers reads with all ones
+    if (s != nullptr) {
+        IoreqSlot& slot = s->pages.slot(v.id);
+        const uint8_t st = slot_state(slot);
+        switch (st) {
+        case ioreq::state_ready:
+        case ioreq::state_inprocess:
+            if (st < v.seen_state) {
+                stop_locked(fmt::format("device model of ioreq server {} moved vCPU {}'s slot backwards "
+                                        "({} -> {})", s->id.raw(), v.id, v.seen_state, st));
+                return -EPROTO;
+            }
+            v.seen_state = st;
+            return to_int(VcpuStatus::ioreq_pending);  // not answered yet
+        case ioreq::state_resp_ready:
+            data = std::atomic_ref<uint64_t>(slot.data).load(std::memory_order_acquire);
+            slot_set_state(slot, ioreq::state_none);
+            break;
+        case ioreq::state_none:
+            // Set to NONE without a response: a read completes with all ones.
+            break;
+        default:
+            stop_locked(fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s "
+                                    "slot", s->id.raw(), st, v.id));
+            return -EPROTO;
+        }
+    }
+    v.waiting = false;
+    v.io_done.push_back({v.sent_orig, v.sent.dir == ioreq::dir_read ? data : 0});
+    RegFile regs = v.entry_regs;
+    const int rc = emulate_locked(v, regs);
+    if (rc == to_int(VcpuStatus::done)) return finish_locked(v, regs, value);
+    return rc;
+}
+
+int Domain::vcpu_get_reg(uint32_t vcpu, uint32_t reg, uint64_t* value) {
+    Lock lk(mu_);
+    if (vcpu >= vcpus_.size() || reg >= isa_->nr_regs() || value == nullptr) return -EINVAL;
+    *value = vcpus_[vcpu].regs.r[reg];
+    return 0;
+}
+
+int Domain::vcpu_set_reg(uint32_t vcpu, uint32_t reg, uint64_t value) {
+    Lock lk(mu_);
+    if (stopped_locked()) return -ESHUTDOWN;
+    if (vcpu >= vcpus_.size() || reg >= isa_->nr_regs()) return -EINVAL;
+    if (vcpus_[vcpu].waiting) return -EBUSY;
+    vcpus_[vcpu].regs.r[reg] = value;
+    return 0;
+}
+
+int Domain::vcpu_last_fault(uint32_t vcpu, FaultRecord* out) {
+    Lock lk(mu_);
+    if (vcpu >= vcpus_.size() || out == nullptr) return -EINVAL;
+    if (!vcpus_[vcpu].last_fault) return -ENOENT;
+    *out = *vcpus_[vcpu].last_fault;
+    return 0;
+}
+
+std::string Domain::vcpu_guest_fault_detail(uint32_t vcpu) {
+    Lock lk(mu_);
+    return vcpu < vcpus_.size() ? vcpus_[vcpu].guest_fault_detail : std::string{};
+}
+
+// ---------------------------------------------------------------------------
+// Loader view and introspection.
+
+Status Domain::guest_read(uint64_t gpa, void* buf, size_t len) {
+    Lock lk(mu_);
+    if (gpa > mem_->ram_bytes() || len > mem_->ram_bytes() - gpa) return Status::err(-EINVAL);
+    std::memcpy(buf, mem_->ram_base() + gpa, len);
+    return Status::ok();
+}
+
+Status Domain::guest_write(uint64_t gpa, const void* buf, size_t len) {
+    Lock lk(mu_);
+    if (gpa > mem_->ram_bytes() || len > mem_->ram_bytes() - gpa) return Status::err(-EINVAL);
+    std::memcpy(mem_->ram_base() + gpa, buf, len);
+    return Status::ok();
+}
+
+Result<uint64_t> Domain::p2m_raw_entry(uint64_t gfn) {
+    Lock lk(mu_);
+    if (gfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
+    return s2_->raw_entry(Gfn{gfn});
+}
+
+uint64_t Domain::ioreq_entry_count() {
+    Lock lk(mu_);
+    return p2m_->ioreq_entry_count();
+}
+
+uint64_t Domain::ioreq_leaves_in_table() {
+    Lock lk(mu_);
+    uint64_t n = 0;
+    s2_->for_each_leaf([&](Gfn, const Stage2Leaf& l) {
+        if (l.type == P2mType::ioreq_server) n += uint64_t{1} << l.order;
+    });
+    return n;
+}
+
+Result<P2mType> Domain::p2m_type(uint64_t gfn) {
+    Lock lk(mu_);
+    if (gfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
+    return p2m_->peek_type(Gfn{gfn});
+}
+
+}  // namespace hvcore

@@ -1,0 +1,194 @@
+// <hvcore/hv.h>: hosts, domains and vCPUs.
+#include <cstring>
+
+#include "abi_objects.hpp"
+
+using hvcore::abi::guard;
+
+static_assert(sizeof(hv_domain_config) == 24);
+static_assert(offsetof(hv_domain_config, ram_bytes) == 8 && offsetof(hv_domain_config, flags) == 20);
+static_assert(sizeof(hv_fault_record) == 56);
+static_assert(offsetof(hv_fault_record, syndrome) == 16 && offsetof(hv_fault_record, insn) == 40);
+static_assert(HV_ARCH_X86_VMX == static_cast<int>(hvcore::Arch::x86_vmx) &&
+              HV_ARCH_X86_SVM == static_cast<int>(hvcore::Arch::x86_svm) &&
+              HV_ARCH_ARM64 == static_cast<int>(hvcore::Arch::arm64));
+static_assert(HV_VCPU_DONE == static_cast<int>(hvcore::VcpuStatus::done) &&
+              HV_VCPU_IOREQ_PENDING == static_cast<int>(hvcore::VcpuStatus::ioreq_pending) &&
+              HV_VCPU_RETRY == static_cast<int>(hvcore::VcpuStatus::retry) &&
+              HV_VCPU_GUEST_FAULT == static_cast<int>(hvcore::VcpuStatus::guest_fault));
+
+extern "C" {
+
+int hv_host_create(hv_host** out) noexcept {
+    return guard([&] {
+        if (out == nullptr) return -EINVAL;
+        *out = new hv_host();
+        return 0;
+    });
+}
+
+void hv_host_destroy(hv_host* host) noexcept {
+    if (host == nullptr) return;
+    try {
+        for (auto& [id, dom] : host->domains) (void)host->host.destroy_domain(dom->d->id());
+        host->domains.clear();
+        delete host;
+    } catch (...) {
+    }
+}
+
+int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out) noexcept {
+    return guard([&] {
+        if (host == nullptr || cfg == nullptr || out == nullptr) return -EINVAL;
+        // The struct may grow: the caller's size tells which fields it has.
+        if (cfg->size < sizeof(hv_domain_config)) return -EINVAL;
+        if ((cfg->flags & ~HV_DOMAIN_NO_HAP) != 0) return -EINVAL;
+        if (cfg->arch < HV_ARCH_X86_VMX || cfg->arch > HV_ARCH_ARM64) return -EINVAL;
+        const hvcore::DomainConfig dc{.arch = static_cast<hvcore::Arch>(cfg->arch),
+                                      .ram_bytes = cfg->ram_bytes,
+                                      .nr_vcpus = cfg->nr_vcpus,
+                                      .hap = (cfg->flags & HV_DOMAIN_NO_HAP) == 0};
+        auto d = host->host.create_domain(dc);
+        if (!d) return d.status().code();
+        auto w = std::make_unique<hv_domain>();
+        w->host = host;
+        w->d = *d;
+        *out = w.get();
+        std::lock_guard lk(host->mu);
+        host->domains.emplace(w->d->id().raw(), std::move(w));
+        return 0;
+    });
+}
+
+int hv_domain_destroy(hv_domain* d) noexcept {
+    return guard([&] {
+        if (d == nullptr) return -EINVAL;
+        hv_host* host = d->host;
+        const auto id = d->d->id();
+        if (hvcore::Status s = host->host.destroy_domain(id); !s) return s.code();
+        std::lock_guard lk(host->mu);
+        host->domains.erase(id.raw());  // frees d
+        return 0;
+    });
+}
+
+hvdm_domid_t hv_domain_id(const hv_domain* d) noexcept { return d == nullptr ? 0 : d->d->id().raw(); }
+
+hv_domain* hv_domain_lookup(hv_host* host, hvdm_domid_t domid) noexcept {
+    if (host == nullptr) return nullptr;
+    std::lock_guard lk(host->mu);
+    auto it = host->domains.find(domid);
+    return it == host->domains.end() ? nullptr : it->second.get();
+}
+
+int hv_guest_read(hv_domain* d, uint64_t gpa, void* buf, size_t len) noexcept {
+    return guard([&] {
+        if (d == nullptr || (buf == nullptr && len != 0)) return -EINVAL;
+        return d->d->guest_read(gpa, buf, len).code();
+    });
+}
+
+int hv_guest_write(hv_domain* d, uint64_t gpa, const void* buf, size_t len) noexcept {
+    return guard([&] {
+        if (d == nullptr || (buf == nullptr && len != 0)) return -EINVAL;
+        return d->d->guest_write(gpa, buf, len).code();
+    });
+}
+
+int hv_p2m_entry(hv_domain* d, uint64_t gfn, uint64_t* raw_pte) noexcept {
+    return guard([&] {
+        if (d == nullptr || raw_pte == nullptr) return -EINVAL;
+        auto r = d->d->p2m_raw_entry(gfn);
+        if (!r) return r.status().code();
+        *raw_pte = *r;
+        return 0;
+    });
+}
+
+int hv_p2m_ioreq_entry_count(hv_domain* d, uint64_t* count) noexcept {
+    return guard([&] {
+        if (d == nullptr || count == nullptr) return -EINVAL;
+        *count = d->d->ioreq_entry_count();
+        return 0;
+    });
+}
+
+int hv_vcpu_store(hv_domain* d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_store(vcpu, gpa, size, value); });
+}
+
+int hv_vcpu_load(hv_domain* d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_load(vcpu, gpa, size, value); });
+}
+
+int hv_vcpu_pio(hv_domain* d, uint32_t vcpu, uint16_t port, uint32_t size, int is_write, uint64_t* value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_pio(vcpu, port, size, is_write != 0, value); });
+}
+
+int hv_vcpu_exec(hv_domain* d, uint32_t vcpu, const void* insn, size_t len) noexcept {
+    return guard([&] {
+        if (d == nullptr || insn == nullptr) return -EINVAL;
+        return d->d->vcpu_exec(vcpu, std::span(static_cast<const uint8_t*>(insn), len));
+    });
+}
+
+int hv_vcpu_fetch(hv_domain* d, uint32_t vcpu, uint64_t gpa) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_fetch(vcpu, gpa); });
+}
+
+int hv_vcpu_get_reg(hv_domain* d, uint32_t vcpu, uint32_t reg, uint64_t* value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_get_reg(vcpu, reg, value); });
+}
+
+int hv_vcpu_set_reg(hv_domain* d, uint32_t vcpu, uint32_t reg, uint64_t value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_set_reg(vcpu, reg, value); });
+}
+
+int hv_vcpu_resume(hv_domain* d, uint32_t vcpu, uint64_t* value) noexcept {
+    return guard([&] { return d == nullptr ? -EINVAL : d->d->vcpu_resume(vcpu, value); });
+}
+
+int hv_vcpu_last_fault(hv_domain* d, uint32_t vcpu, hv_fault_record* out) noexcept {
+    return guard([&] {
+        if (d == nullptr || out == nullptr || out->size < sizeof(hv_fault_record)) return -EINVAL;
+        hvcore::FaultRecord r;
+        if (int rc = d->d->vcpu_last_fault(vcpu, &r); rc != 0) return rc;
+        out->arch = static_cast<uint32_t>(r.arch);
+        out->kind = r.kind;
+        out->insn_len = r.insn_len;
+        out->syndrome = r.syndrome;
+        out->gpa = r.gpa;
+        out->gva = r.gva;
+        std::memcpy(out->insn, r.insn.data(), sizeof out->insn);
+        return 0;
+    });
+}
+
+int hv_vcpu_fault_detail(hv_domain* d, uint32_t vcpu, char* buf, size_t len) noexcept {
+    return guard([&] {
+        if (d == nullptr || (buf == nullptr && len != 0)) return -EINVAL;
+        const std::string s = d->d->vcpu_guest_fault_detail(vcpu);
+        if (len != 0) {
+            const size_t n = std::min(len - 1, s.size());
+            std::memcpy(buf, s.data(), n);
+            buf[n] = '\0';
+        }
+        return s.empty() ? -ENOENT : 0;
+    });
+}
+
+int hv_domain_stop_reason(hv_domain* d, char* buf, size_t len) noexcept {
+    return guard([&] {
+        if (d == nullptr || (buf == nullptr && len != 0)) return -EINVAL;
+        const auto reason = d->d->stop_reason();
+        const std::string s = reason.value_or("");
+        if (len != 0) {
+            const size_t n = std::min(len - 1, s.size());
+            std::memcpy(buf, s.data(), n);
+            buf[n] = '\0';
+        }
+        return reason ? 1 : 0;
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,264 @@
+// <hvcore/hvdm.h>: the device-model API. The typed calls are thin wrappers
+// that build a struct xen_dm_op and go through hvdm_dm_op, exactly as
+// libxendevicemodel does over the dm_op hypercall.
+#include <cstring>
+
+#include "abi_objects.hpp"
+#include "hvcore/core/dmop_abi.hpp"
+#include "hvcore/core/ioreq.hpp"
+
+using hvcore::abi::guard;
+namespace dmop = hvcore::dmop;
+
+// The C layouts are the core's layouts.
+static_assert(sizeof(hvdm_ioreq_t) == sizeof(hvcore::IoreqSlot));
+static_assert(offsetof(hvdm_ioreq_t, data) == 8 && offsetof(hvdm_ioreq_t, count) == 16 &&
+              offsetof(hvdm_ioreq_t, size) == 20 && offsetof(hvdm_ioreq_t, vp_eport) == 24 &&
+              offsetof(hvdm_ioreq_t, _pad0) == 28 && offsetof(hvdm_ioreq_t, type) == 31);
+static_assert(sizeof(hvdm_buf_ioreq_t) == 8 && offsetof(hvdm_buf_ioreq_t, data) == 4);
+static_assert(sizeof(hvdm_buffered_iopage) == 4096 && offsetof(hvdm_buffered_iopage, buf_ioreq) == 8);
+static_assert(HVDM_STATE_IORESP_READY == hvcore::ioreq::state_resp_ready &&
+              HVDM_IOREQ_TYPE_PCI_CONFIG == hvcore::ioreq::type_pci_config &&
+              HVDM_IOREQ_BUFFER_SLOT_NUM == hvcore::ioreq::buffer_slots);
+static_assert(HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER == dmop::map_mem_type_to_ioreq_server &&
+              HVDM_DMOP_SET_MEM_TYPE == dmop::set_mem_type && HVDM_DMOP_NR_VCPUS == dmop::nr_vcpus);
+static_assert(sizeof(hvdm_buf) == sizeof(hvcore::DmBuf) && offsetof(hvdm_buf, size) == offsetof(hvcore::DmBuf, size));
+
+namespace {
+
+// One struct xen_dm_op: header and the largest payload (24 bytes).
+struct XenDmOp {
+    dmop::Header h;
+    union {
+        dmop::CreateIoreqServer create;
+        dmop::IoRange range;
+        dmop::SetIoreqServerState state;
+        dmop::DestroyIoreqServer destroy;
+        dmop::SetMemType set_mem_type;
+        dmop::MapMemTypeToIoreqServer map_mem_type;
+        dmop::NrVcpus nr_vcpus;
+        uint8_t raw[24];
+    } u;
+};
+static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(struct xen_dm_op)
+
+[[nodiscard]] int issue(hvdm_handle* h, hvdm_domid_t domid, XenDmOp& op) {
+    hvdm_buf b{&op, sizeof op};
+    return hvdm_dm_op(h, domid, 1, &b);
+}
+
+[[nodiscard]] XenDmOp make_op(uint32_t code) {
+    XenDmOp op;
+    std::memset(&op, 0, sizeof op);  // pads and opaque are zero
+    op.h.op = code;
+    return op;
+}
+
+[[nodiscard]] std::shared_ptr<hvcore::Domain> domain_for(hvdm_handle* h, hvdm_domid_t domid, int* rc) {
+    if (h->caller.restricted && h->caller.restricted->raw() != domid) {
+        *rc = -EPERM;
+        return nullptr;
+    }
+    auto d = h->host->host.find(hvcore::DomId{domid});
+    *rc = d ? 0 : -ESRCH;
+    return d;
+}
+
+}  // namespace
+
+extern "C" {
+
+hvdm_handle* hvdm_open(hv_host* host) noexcept {
+    if (host == nullptr) return nullptr;
+    try {
+        auto* h = new hvdm_handle();
+        h->host = host;
+        h->caller.emulator = host->host.new_emulator();
+        return h;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+int hvdm_close(hvdm_handle* h) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        h->host->host.emulator_gone(h->caller.emulator);
+        delete h;
+        return 0;
+    });
+}
+
+int hvdm_restrict(hvdm_handle* h, hvdm_domid_t domid) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        // As privcmd's IOCTL_PRIVCMD_RESTRICT: once restricted, only the same domid.
+        if (h->caller.restricted && h->caller.restricted->raw() != domid) return -EINVAL;
+        h->caller.restricted = hvcore::DomId{domid};
+        return 0;
+    });
+}
+
+int hvdm_dm_op(hvdm_handle* h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf* bufs) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        return hvcore::dm_op(h->host->host, h->caller, domid, nr_bufs,
+                             reinterpret_cast<const hvcore::DmBuf*>(bufs));
+    });
+}
+
+int hvdm_create_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, int handle_bufioreq, hvdm_ioservid_t* id) noexcept {
+    return guard([&] {
+        if (h == nullptr || id == nullptr) return -EINVAL;
+        if (handle_bufioreq < 0 || handle_bufioreq > 0xff) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_CREATE_IOREQ_SERVER);
+        op.u.create.handle_bufioreq = static_cast<uint8_t>(handle_bufioreq);
+        const int rc = issue(h, domid, op);
+        if (rc == 0) *id = op.u.create.id;
+        return rc;
+    });
+}
+
+int hvdm_destroy_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_DESTROY_IOREQ_SERVER);
+        op.u.destroy.id = id;
+        return issue(h, domid, op);
+    });
+}
+
+int hvdm_set_ioreq_server_state(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, int enabled) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_SET_IOREQ_SERVER_STATE);
+        op.u.state.id = id;
+        op.u.state.enabled = enabled != 0;
+        return issue(h, domid, op);
+    });
+}
+
+static int io_range_op(hvdm_handle* h, uint32_t code, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t type,
+                       uint64_t start, uint64_t end) {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        XenDmOp op = make_op(code);
+        op.u.range.id = id;
+        op.u.range.type = type;
+        op.u.range.start = start;
+        op.u.range.end = end;
+        return issue(h, domid, op);
+    });
+}
+
+int hvdm_map_io_range_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, int is_mmio,
+                                      uint64_t start, uint64_t end) noexcept {
+    return io_range_op(h, HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, domid, id,
+                       is_mmio ? HVDM_IO_RANGE_MEMORY : HVDM_IO_RANGE_PORT, start, end);
+}
+
+int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                          int is_mmio, uint64_t start, uint64_t end) noexcept {
+    return io_range_op(h, HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, domid, id,
+                       is_mmio ? HVDM_IO_RANGE_MEMORY : HVDM_IO_RANGE_PORT, start, end);
+}
+
+int hvdm_map_pcidev_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint16_t segment,
+                                    uint8_t bus, uint8_t device, uint8_t function) noexcept {
+    if (device > 0x1f || function > 7) return -EINVAL;  // as libxendevicemodel
+    const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
+    return io_range_op(h, HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
+}
+
+int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
+                                        uint16_t segment, uint8_t bus, uint8_t device, uint8_t function) noexcept {
+    if (device > 0x1f || function > 7) return -EINVAL;
+    const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
+    return io_range_op(h, HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
+}
+
+int hvdm_map_mem_type_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint16_t type,
+                                      uint32_t flags) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER);
+        op.u.map_mem_type.id = id;
+        op.u.map_mem_type.type = type;
+        op.u.map_mem_type.flags = flags;
+        return issue(h, domid, op);
+    });
+}
+
+int hvdm_set_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, uint64_t first_pfn, uint32_t nr) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_SET_MEM_TYPE);
+        op.u.set_mem_type.mem_type = mem_type;
+        op.u.set_mem_type.first_pfn = first_pfn;
+        op.u.set_mem_type.nr = nr;
+        return issue(h, domid, op);
+    });
+}
+
+int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t* mem_type) noexcept {
+    return guard([&] {
+        if (h == nullptr || mem_type == nullptr) return -EINVAL;
+        int rc = 0;
+        auto d = domain_for(h, domid, &rc);
+        if (!d) return rc;
+        auto t = d->get_mem_type(pfn);
+        if (!t) return t.status().code();
+        *mem_type = *t;
+        return 0;
+    });
+}
+
+int hvdm_nr_vcpus(hvdm_handle* h, hvdm_domid_t domid, unsigned int* vcpus) noexcept {
+    return guard([&] {
+        if (h == nullptr || vcpus == nullptr) return -EINVAL;
+        XenDmOp op = make_op(HVDM_DMOP_NR_VCPUS);
+        const int rc = issue(h, domid, op);
+        if (rc == 0) *vcpus = op.u.nr_vcpus.vcpus;
+        return rc;
+    });
+}
+
+int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_shared_iopage** ioreq,
+                         hvdm_buffered_iopage** bufioreq) noexcept {
+    return guard([&] {
+        if (h == nullptr || ioreq == nullptr) return -EINVAL;
+        int rc = 0;
+        auto d = domain_for(h, domid, &rc);
+        if (!d) return rc;
+        hvcore::IoreqSlot* sync = nullptr;
+        hvcore::BufferedPage* buf = nullptr;
+        if (hvcore::Status s = d->map_ioreq_pages(h->caller.emulator, hvcore::IoservId{id}, &sync, &buf); !s)
+            return s.code();
+        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(sync);
+        if (bufioreq != nullptr) *bufioreq = reinterpret_cast<hvdm_buffered_iopage*>(buf);
+        return 0;
+    });
+}
+
+int hvdm_ioreq_fd(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        int rc = 0;
+        auto d = domain_for(h, domid, &rc);
+        if (!d) return rc;
+        auto fd = d->ioreq_fd(h->caller.emulator, hvcore::IoservId{id});
+        return fd ? *fd : fd.status().code();
+    });
+}
+
+int hvdm_ioreq_notify(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) noexcept {
+    return guard([&] {
+        if (h == nullptr) return -EINVAL;
+        int rc = 0;
+        auto d = domain_for(h, domid, &rc);
+        if (!d) return rc;
+        return d->ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, vcpu).code();
+    });
+}
+
+}  // extern "C"
