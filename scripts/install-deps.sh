@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs (as root, with apt-get) whatever hvcore needs that is missing on
+# a Debian 12 machine. Every dependency is a Debian package, found by CMake
+# with find_package; nothing is downloaded at build time.
+set -euo pipefail
+
+packages=(
+  build-essential   # g++ 12, make
+  cmake             # 3.25: workflow presets
+  ninja-build       # the presets' generator
+  libfmt-dev        # fmt (find_package(fmt))
+  libmsgsl-dev      # Microsoft GSL (find_package(Microsoft.GSL))
+  doctest-dev       # doctest (find_package(doctest))
+  libzydis-dev      # Zydis 4 (find_package(zydis))
+  libbenchmark-dev  # Google Benchmark (find_package(benchmark))
+  binutils          # nm, for the exported-symbol test
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing ${missing[*]}; run as root (or with sudo) to install them" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
