@@ -1,0 +1,84 @@
+// Domain-level behaviours that need the core's view below the C ABI: the
+// entry count checked against the table itself at every step.
+#include <doctest/doctest.h>
+
+#include "hvcore/core/host.hpp"
+
+using namespace hvcore;
+
+namespace {
+
+constexpr uint64_t mib = 1024 * 1024;
+constexpr uint32_t claim_write = 2;  // HVDM_IOREQ_MEM_ACCESS_WRITE
+constexpr int done = 0, pending = 1, retry = 2;  // hv_vcpu_status
+
+void check_count(Domain& d, uint64_t expect) {
+    CHECK(d.ioreq_entry_count() == expect);
+    CHECK(d.ioreq_leaves_in_table() == expect);
+}
+
+}  // namespace
+
+TEST_CASE("domain behaviours on every linked backend") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 64 * mib, .nr_vcpus = 2, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        const EmulatorId dm = host.new_emulator();
+        IoservId id{};
+        REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
+
+        SUBCASE("entry_count_agrees_with_the_table_through_claim_set_disclaim_reclaim") {
+            check_count(d, 0);
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x800, 600).is_ok());  // spans two leaf tables
+            check_count(d, 600);
+            REQUIRE(d.set_mem_type(hvmmem::ram_rw, 0x900, 10).is_ok());
+            check_count(d, 590);
+            // Disclaim: everything is reset before the call returns.
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            check_count(d, 0);
+            CHECK(d.get_mem_type(0x850).value() == hvmmem::ram_rw);
+            // Reclaim works on the clean table.
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x850, 1).is_ok());
+            check_count(d, 1);
+        }
+
+        SUBCASE("destroying_the_owner_resets_its_entries_and_frees_the_type") {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 4).is_ok());
+            REQUIRE(d.destroy_ioreq_server(dm, id).is_ok());
+            check_count(d, 0);
+            IoservId id2{};
+            REQUIRE(d.create_ioreq_server(dm, 0, &id2).is_ok());
+            CHECK(d.map_mem_type_to_ioreq_server(dm, id2, hvmmem::ioreq_server, claim_write).is_ok());
+        }
+
+        SUBCASE("after_a_disclaim_the_next_access_elsewhere_resolves_its_misconfiguration") {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 1).is_ok());
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            // gfn 0x3000 was never touched: its walk still carries the lazy mark.
+            CHECK(d.vcpu_store(0, 0x3000000, 4, 0xfeedf00d) == done);
+            FaultRecord r;
+            REQUIRE(d.vcpu_last_fault(0, &r) == 0);
+            CHECK(r.gpa == 0x3000000);  // the recalculation fault, resolved transparently
+            uint64_t v = 0;
+            CHECK(d.vcpu_load(0, 0x3000000, 4, &v) == done);
+            CHECK(v == 0xfeedf00d);
+        }
+
+        SUBCASE("a_write_to_a_claimed_page_is_held_while_the_owner_is_disabled") {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 1).is_ok());
+            REQUIRE(d.set_ioreq_server_state(dm, id, false).is_ok());
+            CHECK(d.vcpu_store(0, 0x100000, 4, 1) == retry);
+            REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
+            CHECK(d.vcpu_store(0, 0x100000, 4, 1) == pending);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// The core's p2m over a real backend table: legal changes, all-or-nothing
+// commits, entry accounting and the lazy + synchronous reset. Runs on every
+// backend linked into this build.
+#include <doctest/doctest.h>
+
+#include "hvcore/core/backend.hpp"
+#include "hvcore/core/p2m.hpp"
+
+using namespace hvcore;
+
+namespace {
+
+constexpr uint64_t mib = 1024 * 1024;
+constexpr uint32_t claim_write = 2;  // HVDM_IOREQ_MEM_ACCESS_WRITE
+
+struct Fixture {
+    std::unique_ptr<MachineMemory> mem;
+    std::unique_ptr<Stage2> s2;
+    std::unique_ptr<P2m> p2m;
+
+    Fixture(const Backend& b, uint64_t ram_bytes, uint64_t table_limit) {
+        auto m = MachineMemory::create(ram_bytes, table_limit);
+        REQUIRE(m.is_ok());
+        mem = std::move(m).value();
+        auto s = b.make_stage2(*mem);
+        REQUIRE(s.is_ok());
+        s2 = std::move(s).value();
+        p2m = std::make_unique<P2m>(*s2, *mem);
+        REQUIRE(p2m->build_ram().is_ok());
+    }
+
+    // entry_count, counted the slow way: every leaf of the table.
+    [[nodiscard]] uint64_t leaves_of_type_ioreq_server() const {
+        uint64_t n = 0;
+        s2->for_each_leaf([&](Gfn, const Stage2Leaf& l) {
+            if (l.type == P2mType::ioreq_server) n += uint64_t{1} << l.order;
+        });
+        return n;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("p2m behaviours on every linked backend") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+
+        SUBCASE("ram_is_built_with_superpages_and_reads_as_ram_rw") {
+            Fixture f(b, 64 * mib, 64);
+            const Stage2Leaf l = f.p2m->lookup(Gfn{0x1234});
+            CHECK(l.type == P2mType::ram_rw);
+            CHECK(l.order == 9);  // 64 MiB at GPA 0 is 2 MiB-aligned: 2 MiB leaves
+            CHECK(l.mfn == f.mem->ram_mfn(Gfn{0x1234}));
+        }
+
+        SUBCASE("setting_one_page_of_a_superpage_splits_it_and_counts_one_entry") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x201}, 1, P2mType::ioreq_server).is_ok());
+            CHECK(f.p2m->lookup(Gfn{0x201}).type == P2mType::ioreq_server);
+            CHECK(f.p2m->lookup(Gfn{0x201}).order == 0);
+            CHECK(f.p2m->lookup(Gfn{0x200}).type == P2mType::ram_rw);  // its neighbours keep RAM
+            CHECK(f.p2m->lookup(Gfn{0x200}).mfn == f.mem->ram_mfn(Gfn{0x200}));
+            CHECK(f.p2m->ioreq_entry_count() == 1);
+            CHECK(f.leaves_of_type_ioreq_server() == 1);
+        }
+
+        SUBCASE("a_range_with_one_refused_page_changes_nothing") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x305}, 1, P2mType::ram_ro).is_ok());
+            // 0x300..0x30f: page 0x305 is ram_ro, which cannot become ioreq_server.
+            CHECK(f.p2m->set_type_range(Gfn{0x300}, 16, P2mType::ioreq_server).code() == -EINVAL);
+            for (uint64_t g = 0x300; g < 0x310; ++g)
+                CHECK(f.p2m->lookup(Gfn{g}).type == (g == 0x305 ? P2mType::ram_ro : P2mType::ram_rw));
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+        }
+
+        SUBCASE("running_out_of_tables_is_enomem_and_changes_nothing") {
+            // 16 MiB = 8 superpages of 2 MiB; the build itself needs the
+            // root tables. Measure them, then leave exactly one spare frame.
+            Fixture probe(b, 16 * mib, 64);
+            const uint64_t build_tables = probe.mem->tables_in_use();
+            Fixture f(b, 16 * mib, build_tables + 1);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            // Pages in two different superpages need two split tables.
+            const uint64_t first = 0x1ff;  // last page of the first 2 MiB, then first of the second
+            CHECK(f.p2m->set_type_range(Gfn{first}, 2, P2mType::ioreq_server).code() == -ENOMEM);
+            CHECK(f.p2m->lookup(Gfn{first}).type == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{first + 1}).type == P2mType::ram_rw);
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.mem->tables_in_use() == build_tables);
+            // One superpage needs one table: that fits.
+            CHECK(f.p2m->set_type_range(Gfn{first}, 1, P2mType::ioreq_server).is_ok());
+        }
+
+        SUBCASE("disclaim_marks_lazily_and_a_lookup_resolves_to_ram_rw") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 8, P2mType::ioreq_server).is_ok());
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->mark_recalc_all();
+            // Nothing written yet: the table still holds the old type, but
+            // the type as seen through the mark is already ram_rw.
+            CHECK(f.leaves_of_type_ioreq_server() == 8);
+            CHECK(f.p2m->peek_type(Gfn{0x403}) == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{0x403}).type == P2mType::ram_rw);
+            // The lookup recalculated the whole leaf table it reached.
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+        }
+
+        SUBCASE("the_sweep_resolves_outstanding_entries_in_bounded_chunks") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            // Outstanding pages spread over 20 different leaf tables.
+            for (uint64_t i = 0; i < 20; ++i)
+                REQUIRE(f.p2m->set_type_range(Gfn{i * 512 + 7}, 3, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->ioreq_entry_count() == 60);
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->mark_recalc_all();
+            // A budget of 5 resolutions: each resolves one leaf table (3 entries).
+            CHECK(f.p2m->sweep(5) == 45);
+            CHECK(f.p2m->sweep(1000) == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+        }
+
+        SUBCASE("while_claimed_a_pending_mark_keeps_ioreq_server") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x10}, 1, P2mType::ioreq_server).is_ok());
+            f.p2m->mark_recalc_all();
+            CHECK(f.p2m->lookup(Gfn{0x10}).type == P2mType::ioreq_server);
+            CHECK(f.p2m->ioreq_entry_count() == 1);
+        }
+
+        SUBCASE("a_ram_page_made_a_hole_cannot_become_ram_again") {
+            Fixture f(b, 64 * mib, 64);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::mmio_dm).is_ok());
+            CHECK(f.p2m->lookup(Gfn{0x20}).type == P2mType::mmio_dm);
+            CHECK(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::ram_rw).code() == -EINVAL);
+            CHECK(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::mmio_dm).is_ok());
+        }
+    }
+}
