@@ -1,0 +1,54 @@
+// The x86-64 instruction executor (hvcore::Isa) on Zydis. It runs one guest
+// instruction against a MemPort, in 64-bit mode, with no guest paging
+// (linear address == guest-physical address). The same executor plays the
+// hardware (against the model MMU) and the hypervisor's emulator (against
+// the device-model port); DESIGN.md, "The path of one guest write".
+//
+// Emulated today: MOV between general-purpose registers, memory and
+// immediates (88/89/8A/8B/C6/C7/A0-A3/B0-BF) and IN/OUT (E4-E7, EC-EF).
+// Every other instruction is a guest fault whose detail names it.
+#pragma once
+
+#include <memory>
+
+#include "hvcore/core/isa.hpp"
+
+namespace hvcore::x86 {
+
+// Register numbers in hvcore::RegFile (the ABI's numbering, hv.h): the
+// general-purpose registers in the order of their encoding (SDM Vol. 2A
+// §2.1.5, Table 2-2: ModRM.reg/rm 0-7, REX.R/B extend to 8-15).
+namespace reg {
+inline constexpr unsigned rax = 0;
+inline constexpr unsigned rcx = 1;
+inline constexpr unsigned rdx = 2;
+inline constexpr unsigned rbx = 3;
+inline constexpr unsigned rsp = 4;
+inline constexpr unsigned rbp = 5;
+inline constexpr unsigned rsi = 6;
+inline constexpr unsigned rdi = 7;
+inline constexpr unsigned r8 = 8;
+inline constexpr unsigned r9 = 9;
+inline constexpr unsigned r10 = 10;
+inline constexpr unsigned r11 = 11;
+inline constexpr unsigned r12 = 12;
+inline constexpr unsigned r13 = 13;
+inline constexpr unsigned r14 = 14;
+inline constexpr unsigned r15 = 15;
+inline constexpr unsigned rip = 16;
+inline constexpr unsigned rflags = 17;
+}  // namespace reg
+
+inline constexpr unsigned nr_gprs = 16;
+inline constexpr unsigned nr_regs = 18;  // RAX..R15, RIP, RFLAGS
+static_assert(nr_regs <= RegFile::count, "the x86 registers must fit the neutral register file");
+
+// Linear addresses are canonical when bits 63:47 are all equal (SDM Vol. 1
+// §3.3.7.1, 4-level paging; 5-level paging is not modelled). An access to
+// a non-canonical address is #GP, which the executor reports as guest_fault.
+inline constexpr unsigned linear_address_bits = 48;
+
+// Thread-safe: execute() may run concurrently for different vCPUs.
+[[nodiscard]] std::unique_ptr<Isa> make_x86_isa();
+
+}  // namespace hvcore::x86

@@ -1,0 +1,87 @@
+#include "hvcore/x86/isa_x86.hpp"
+
+#include <utility>
+
+#include "decode.hpp"
+#include "handlers.hpp"
+#include "machine.hpp"
+
+namespace hvcore::x86 {
+
+namespace {
+
+using detail::Decoder;
+using detail::Handler;
+using detail::Insn;
+using detail::Machine;
+using detail::Step;
+
+// Encoding pieces of the synthetic instructions (SDM Vol. 2A §2.1-2.2).
+constexpr uint8_t opsize_prefix = 0x66;  // 16-bit operand
+constexpr uint8_t rex_w = 0x48;          // 64-bit operand
+// ModRM mod=00 reg=000 (AL/AX/EAX/RAX) rm=011 ([RBX]), Table 2-2.
+constexpr uint8_t modrm_rax_at_rbx = 0x03;
+
+// Opcode for operand size 1 vs. 2/4/8, and the prefixes for that size.
+[[nodiscard]] std::vector<uint8_t> sized(unsigned size, uint8_t op8, uint8_t op_wide) {
+    switch (size) {
+        case 1: return {op8};
+        case 2: return {opsize_prefix, op_wide};
+        case 4: return {op_wide};
+        case 8: return {rex_w, op_wide};
+        default: return {};
+    }
+}
+
+class X86Isa final : public Isa {
+public:
+    [[nodiscard]] Arch arch_family() const noexcept override { return Arch::x86_vmx; }
+    [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::rip; }
+    [[nodiscard]] unsigned nr_regs() const noexcept override { return x86::nr_regs; }
+
+    [[nodiscard]] ExecResult execute(RegFile& regs, std::span<const uint8_t> bytes, MemPort& port) override {
+        Step<Insn> insn = decoder_.decode(bytes, regs.r[reg::rip]);
+        if (!insn)
+            return std::move(insn).end();
+        Machine m(decoder_, *insn, regs, port);
+        const Handler run = detail::find_handler(insn->info.mnemonic);
+        if (run == nullptr)
+            return m.reject("instruction not emulated");
+        ExecResult r = run(m);
+        if (r.status == MemStatus::ok)
+            regs = m.retire();  // the only write to the caller's registers
+        return r;
+    }
+
+    // mov [rbx], al|ax|eax|rax: 88 /r or 89 /r (SDM Vol. 2B "MOV").
+    [[nodiscard]] SyntheticInsn make_store(unsigned size) const override {
+        return with_modrm(sized(size, 0x88, 0x89));
+    }
+    // mov al|ax|eax|rax, [rbx]: 8A /r or 8B /r.
+    [[nodiscard]] SyntheticInsn make_load(unsigned size) const override {
+        return with_modrm(sized(size, 0x8a, 0x8b));
+    }
+    // out dx, al|ax|eax: EE/EF; in al|ax|eax, dx: EC/ED. No 64-bit form.
+    [[nodiscard]] SyntheticInsn make_pio(unsigned size, bool is_write) const override {
+        if (size == 8)
+            return {};
+        std::vector<uint8_t> bytes = is_write ? sized(size, 0xee, 0xef) : sized(size, 0xec, 0xed);
+        return SyntheticInsn{std::move(bytes), reg::rdx, reg::rax};
+    }
+
+private:
+    [[nodiscard]] static SyntheticInsn with_modrm(std::vector<uint8_t> bytes) {
+        if (bytes.empty())
+            return {};
+        bytes.push_back(modrm_rax_at_rbx);
+        return SyntheticInsn{std::move(bytes), reg::rbx, reg::rax};
+    }
+
+    Decoder decoder_;
+};
+
+}  // namespace
+
+std::unique_ptr<Isa> make_x86_isa() { return std::make_unique<X86Isa>(); }
+
+}  // namespace hvcore::x86

@@ -1,0 +1,259 @@
+#include "machine.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <gsl/assert>
+
+#include "hvcore/x86/isa_x86.hpp"
+
+namespace hvcore::x86::detail {
+
+namespace {
+
+// Zydis numbers each width's registers contiguously in encoding order
+// (SDM Vol. 2A §2.1.5, Table 2-2), which gpr_of() relies on.
+static_assert(ZYDIS_REGISTER_AH == ZYDIS_REGISTER_AL + 4 && ZYDIS_REGISTER_BH == ZYDIS_REGISTER_AH + 3);
+static_assert(ZYDIS_REGISTER_SPL == ZYDIS_REGISTER_BH + 1 && ZYDIS_REGISTER_R15B == ZYDIS_REGISTER_SPL + 11);
+static_assert(ZYDIS_REGISTER_R15W == ZYDIS_REGISTER_AX + 15);
+static_assert(ZYDIS_REGISTER_R15D == ZYDIS_REGISTER_EAX + 15);
+static_assert(ZYDIS_REGISTER_R15 == ZYDIS_REGISTER_RAX + 15);
+
+[[nodiscard]] constexpr bool in_range(ZydisRegister r, ZydisRegister first, ZydisRegister last) noexcept {
+    return r >= first && r <= last;
+}
+[[nodiscard]] constexpr unsigned offset(ZydisRegister r, ZydisRegister first) noexcept {
+    return static_cast<unsigned>(r - first);
+}
+
+// Guest memory is little-endian (SDM Vol. 1 §1.3.1), whatever the host is.
+[[nodiscard]] uint64_t from_le(const std::array<uint8_t, 8>& b, unsigned size) noexcept {
+    uint64_t v = 0;
+    for (unsigned i = size; i-- > 0;)
+        v = (v << 8) | b[i];
+    return v;
+}
+[[nodiscard]] std::array<uint8_t, 8> to_le(uint64_t v, unsigned size) noexcept {
+    std::array<uint8_t, 8> b{};
+    for (unsigned i = 0; i < size; ++i)
+        b[i] = static_cast<uint8_t>(v >> (8 * i));
+    return b;
+}
+
+[[nodiscard]] constexpr bool is_access_size(unsigned bytes) noexcept {
+    return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8;
+}
+
+}  // namespace
+
+std::optional<Gpr> gpr_of(ZydisRegister r) noexcept {
+    if (in_range(r, ZYDIS_REGISTER_AL, ZYDIS_REGISTER_BL))
+        return Gpr{offset(r, ZYDIS_REGISTER_AL), 1, false};
+    if (in_range(r, ZYDIS_REGISTER_AH, ZYDIS_REGISTER_BH))
+        return Gpr{offset(r, ZYDIS_REGISTER_AH), 1, true};
+    if (in_range(r, ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_R15B))  // needs REX
+        return Gpr{reg::rsp + offset(r, ZYDIS_REGISTER_SPL), 1, false};
+    if (in_range(r, ZYDIS_REGISTER_AX, ZYDIS_REGISTER_R15W))
+        return Gpr{offset(r, ZYDIS_REGISTER_AX), 2, false};
+    if (in_range(r, ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_R15D))
+        return Gpr{offset(r, ZYDIS_REGISTER_EAX), 4, false};
+    if (in_range(r, ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_R15))
+        return Gpr{offset(r, ZYDIS_REGISTER_RAX), 8, false};
+    return std::nullopt;
+}
+
+uint64_t read_gpr(const RegFile& regs, Gpr g) noexcept {
+    Expects(g.index < nr_gprs);
+    const uint64_t v = regs.r[g.index];
+    return g.high_byte ? (v >> 8) & 0xff : low_bytes(v, g.size);
+}
+
+void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept {
+    Expects(g.index < nr_gprs);
+    uint64_t& slot = regs.r[g.index];
+    switch (g.size) {
+        case 1:
+            if (g.high_byte)
+                slot = (slot & ~uint64_t{0xff00}) | ((value & 0xff) << 8);
+            else
+                slot = (slot & ~uint64_t{0xff}) | (value & 0xff);
+            return;
+        case 2:
+            slot = (slot & ~uint64_t{0xffff}) | (value & 0xffff);
+            return;
+        case 4:
+            slot = value & 0xffff'ffff;  // a 32-bit result clears bits 63:32
+            return;
+        case 8:
+            slot = value;
+            return;
+        default:
+            Expects(false);
+    }
+}
+
+bool is_canonical(uint64_t linear) noexcept {
+    constexpr unsigned spare = 64 - linear_address_bits;
+    return static_cast<uint64_t>(static_cast<int64_t>(linear << spare) >> spare) == linear;
+}
+
+Machine::Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port) noexcept
+    : decoder_(decoder),
+      insn_(insn),
+      regs_(regs),
+      port_(port),
+      rip_(regs.r[reg::rip]),
+      next_rip_(regs.r[reg::rip] + insn.info.length) {}
+
+Step<Operand> Machine::operand(unsigned i) const {
+    Expects(i < insn_.info.operand_count_visible);
+    const ZydisDecodedOperand& op = insn_.ops[i];
+    switch (op.type) {
+        case ZYDIS_OPERAND_TYPE_REGISTER: {
+            const std::optional<Gpr> g = gpr_of(op.reg.value);
+            if (!g)
+                return reject(fmt::format("register {} is not emulated", ZydisRegisterGetString(op.reg.value)));
+            return Operand{.where = Where::gpr, .size = g->size, .gpr = *g};
+        }
+        case ZYDIS_OPERAND_TYPE_MEMORY:
+            return memory_operand(op);
+        case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+            // Zydis already extended a signed immediate to 64 bits (e.g.
+            // REX.W C7's imm32, SDM Vol. 2B "MOV"); unsigned ones are zero-extended.
+            return Operand{.where = Where::immediate, .size = op.size / 8u, .value = op.imm.value.u};
+        default:
+            return reject("far-pointer operand is not emulated");
+    }
+}
+
+Step<Operand> Machine::memory_operand(const ZydisDecodedOperand& op) const {
+    const ZydisDecodedOperandMem& m = op.mem;
+    if (m.type != ZYDIS_MEMOP_TYPE_MEM)
+        return reject("address-only or vector-index memory operand is not emulated");
+    // In 64-bit mode CS/DS/ES/SS have base 0; FS and GS keep a base from
+    // MSRs this model does not have (SDM Vol. 1 §3.4.2.1).
+    if (m.segment == ZYDIS_REGISTER_FS || m.segment == ZYDIS_REGISTER_GS)
+        return reject(fmt::format("{} segment override is not supported", ZydisRegisterGetString(m.segment)));
+    const unsigned size = op.size / 8u;
+    if (op.size % 8 != 0 || !is_access_size(size))
+        return reject(fmt::format("{}-bit memory operand is not emulated", op.size));
+
+    // Effective address = base + index * scale + displacement (SDM Vol. 1
+    // §3.7.5); a RIP-relative base is the next instruction's address
+    // (§3.7.5.1). moffs (A0-A3) is a displacement without base.
+    uint64_t ea = static_cast<uint64_t>(m.disp.value);
+    if (m.base == ZYDIS_REGISTER_RIP || m.base == ZYDIS_REGISTER_EIP) {
+        ea += next_rip_;
+    } else if (m.base != ZYDIS_REGISTER_NONE) {
+        Step<uint64_t> base = register_value(m.base);
+        if (!base)
+            return std::move(base).end();
+        ea += *base;
+    }
+    if (m.index != ZYDIS_REGISTER_NONE) {
+        Step<uint64_t> index = register_value(m.index);
+        if (!index)
+            return std::move(index).end();
+        ea += *index * m.scale;
+    }
+    // 67h: the address is computed in 32 bits and zero-extended (SDM Vol. 1 §3.3.7).
+    if (insn_.info.address_width == 32)
+        ea &= 0xffff'ffff;
+    if (!is_canonical(ea) || !is_canonical(ea + size - 1)) {
+        // A stack reference (RSP/RBP base) raises #SS rather than #GP (SDM Vol. 3A §6.15).
+        const char* vector = m.segment == ZYDIS_REGISTER_SS ? "#SS" : "#GP";
+        return reject(fmt::format("non-canonical address {:#x} ({})", ea, vector));
+    }
+    return Operand{.where = Where::memory, .size = size, .address = ea};
+}
+
+Step<uint64_t> Machine::register_value(ZydisRegister r) const {
+    const std::optional<Gpr> g = gpr_of(r);
+    if (!g)
+        return reject(fmt::format("address register {} is not emulated", ZydisRegisterGetString(r)));
+    return read_gpr(regs_, *g);
+}
+
+Step<uint64_t> Machine::load(const Operand& op) {
+    switch (op.where) {
+        case Where::gpr:
+            return read_gpr(regs_, op.gpr);
+        case Where::immediate:
+            return op.value;
+        case Where::memory: {
+            std::array<uint8_t, 8> buf{};
+            const MemStatus s = port_.read(op.address, op.size, buf.data(), AccessInfo{});
+            if (s != MemStatus::ok)
+                return port_stopped(s, {"read at", op.size, op.address});
+            return from_le(buf, op.size);
+        }
+    }
+    Expects(false);
+    return uint64_t{0};
+}
+
+ExecResult Machine::store(const Operand& op, uint64_t value) {
+    switch (op.where) {
+        case Where::gpr:
+            write_gpr(regs_, op.gpr, value);
+            return {};
+        case Where::memory: {
+            const std::array<uint8_t, 8> buf = to_le(value, op.size);
+            const MemStatus s = port_.write(op.address, op.size, buf.data(), AccessInfo{});
+            if (s != MemStatus::ok)
+                return port_stopped(s, {"write at", op.size, op.address});
+            return {};
+        }
+        case Where::immediate:
+            break;  // no instruction writes its immediate
+    }
+    Expects(false);
+    return {};
+}
+
+Step<uint64_t> Machine::port_in(uint16_t port, unsigned size) {
+    Expects(size == 1 || size == 2 || size == 4);
+    uint64_t value = 0;
+    const MemStatus s = port_.pio(port, size, false, &value);
+    if (s != MemStatus::ok)
+        return port_stopped(s, {"read of port", size, port});
+    return low_bytes(value, size);
+}
+
+ExecResult Machine::port_out(uint16_t port, unsigned size, uint64_t value) {
+    Expects(size == 1 || size == 2 || size == 4);
+    uint64_t v = low_bytes(value, size);
+    const MemStatus s = port_.pio(port, size, true, &v);
+    if (s != MemStatus::ok)
+        return port_stopped(s, {"write of port", size, port});
+    return {};
+}
+
+ExecResult Machine::reject(std::string_view why) const {
+    return guest_fault(decoder_.text(insn_, rip_), why);
+}
+
+ExecResult Machine::port_stopped(MemStatus s, const PortAccess& a) const {
+    switch (s) {
+        case MemStatus::ok:
+            break;
+        case MemStatus::exit:
+        case MemStatus::pending:
+        case MemStatus::retry:
+            // The normal ways out; the core knows why and re-executes.
+            return ExecResult{s, {}};
+        case MemStatus::guest_fault:
+            return ExecResult{s, fmt::format("{}: {}-byte {} {:#x} faulted", decoder_.text(insn_, rip_), a.size, a.kind, a.at)};
+        case MemStatus::stopped:
+            return ExecResult{s, fmt::format("{}: {}-byte {} {:#x} stopped the domain", decoder_.text(insn_, rip_), a.size, a.kind, a.at)};
+    }
+    Expects(false);
+    return {};
+}
+
+const RegFile& Machine::retire() noexcept {
+    regs_.r[reg::rip] = next_rip_;
+    return regs_;
+}
+
+}  // namespace hvcore::x86::detail

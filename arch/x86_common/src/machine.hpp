@@ -1,0 +1,106 @@
+// The vCPU as one instruction sees it while it runs: a private copy of the
+// registers, the MemPort, and the decoded instruction. Handlers reach every
+// operand through operand() / load() / store(), so the rules live here once:
+//
+//  - operand() only computes a location (register, linear address,
+//    immediate); it never accesses memory, so a handler resolves all its
+//    operands first and an instruction that cannot run makes no access;
+//  - load() and store() make exactly one port access per memory operand,
+//    in the order the handler calls them (program order);
+//  - registers are written only in the copy; execute() commits it with the
+//    advanced RIP when the handler returns ok, and drops it otherwise, so a
+//    port that answers exit / pending / retry / guest_fault / stopped leaves
+//    the guest's registers exactly as they were.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "decode.hpp"
+#include "hvcore/core/isa.hpp"
+#include "step.hpp"
+
+namespace hvcore::x86::detail {
+
+// A general-purpose register as an instruction names it: which of the 16,
+// and which of its bytes (SDM Vol. 1 §3.4.1.1, Figure 3-5).
+struct Gpr {
+    unsigned index = 0;      // RAX..R15 = 0..15 (hvcore::x86::reg)
+    unsigned size = 8;       // bytes: 1, 2, 4, 8
+    bool high_byte = false;  // AH, CH, DH, BH: bits 15:8 of RAX, RCX, RDX, RBX
+};
+
+enum class Where : uint8_t {
+    gpr,        // a general-purpose register
+    memory,     // guest memory at a linear (== guest-physical) address
+    immediate,  // a constant in the instruction
+};
+
+struct Operand {
+    Where where = Where::immediate;
+    unsigned size = 0;      // bytes
+    Gpr gpr{};              // where == gpr
+    uint64_t address = 0;   // where == memory
+    uint64_t value = 0;     // where == immediate: extended to 64 bits as the encoding says
+};
+
+class Machine {
+public:
+    Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port) noexcept;
+
+    [[nodiscard]] const Insn& insn() const noexcept { return insn_; }
+
+    // Where visible operand `i` lives. Fails (guest_fault) for what the
+    // model does not have: non-GPR registers, FS/GS-relative addresses,
+    // non-canonical addresses, memory operands not 1/2/4/8 bytes wide.
+    [[nodiscard]] Step<Operand> operand(unsigned i) const;
+
+    // The operand's value, zero-extended to 64 bits; one port read for memory.
+    [[nodiscard]] Step<uint64_t> load(const Operand& op);
+    // Writes the low op.size bytes of value; one port write for memory. A
+    // 32-bit register write zero-extends to 64 bits, 8/16-bit writes keep
+    // the other bits (SDM Vol. 1 §3.4.1.1).
+    [[nodiscard]] ExecResult store(const Operand& op, uint64_t value);
+
+    // Port I/O through MemPort::pio (SDM Vol. 1 §19.2).
+    [[nodiscard]] Step<uint64_t> port_in(uint16_t port, unsigned size);
+    [[nodiscard]] ExecResult port_out(uint16_t port, unsigned size, uint64_t value);
+
+    // The instruction is not one the executor runs: guest_fault naming it.
+    [[nodiscard]] ExecResult reject(std::string_view why) const;
+
+    // The registers as the instruction leaves them, RIP past it.
+    [[nodiscard]] const RegFile& retire() noexcept;
+
+private:
+    [[nodiscard]] Step<Operand> memory_operand(const ZydisDecodedOperand& op) const;
+    [[nodiscard]] Step<uint64_t> register_value(ZydisRegister r) const;
+    // An access the port refused, described only when the text is needed
+    // (guest_fault, stopped), not on the pending/retry fast path.
+    struct PortAccess {
+        std::string_view kind;  // "read at", "write of port", ...
+        unsigned size;
+        uint64_t at;
+    };
+    [[nodiscard]] ExecResult port_stopped(MemStatus s, const PortAccess& a) const;
+
+    const Decoder& decoder_;
+    const Insn& insn_;
+    RegFile regs_;
+    MemPort& port_;
+    uint64_t rip_;       // address of this instruction
+    uint64_t next_rip_;  // address of the next one: RIP-relative base, RIP after retiring
+};
+
+// Zydis' name for a general-purpose register, as hvcore numbers it; nullopt
+// for any other register (segment, control, debug, vector, RIP, ...).
+[[nodiscard]] std::optional<Gpr> gpr_of(ZydisRegister r) noexcept;
+[[nodiscard]] uint64_t read_gpr(const RegFile& regs, Gpr g) noexcept;
+void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept;
+[[nodiscard]] constexpr uint64_t low_bytes(uint64_t value, unsigned size) noexcept {
+    return size >= 8 ? value : value & ((uint64_t{1} << (size * 8)) - 1);
+}
+[[nodiscard]] bool is_canonical(uint64_t linear) noexcept;
+
+}  // namespace hvcore::x86::detail
