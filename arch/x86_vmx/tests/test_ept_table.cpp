@@ -59,9 +59,11 @@ TEST_CASE("map_range_uses_1g_2m_and_4k_leaves_as_alignment_allows") {
 
 TEST_CASE("map_range_with_mfn_misaligned_to_gfn_uses_only_4k_leaves") {
     Machine m;
-    // Guest RAM: gfn 0 at mfn 0x100 (MachineMemory::ram_base_mfn, 1 MiB), so
-    // no 2 MiB leaf can be used although the gfn range is aligned.
-    REQUIRE(m->map_range(Gfn{0}, m.mem->ram_mfn(Gfn{0}), 2 * pages_2m, P2mType::ram_rw, rwx).is_ok());
+    // gfn 0 at mfn 0x100 (host-physical 1 MiB): no 2 MiB leaf can be used
+    // although the gfn range is aligned (a 2 MiB leaf's frame must be
+    // 2 MiB-aligned, else the entry is misconfigured).
+    constexpr Mfn misaligned{0x100};
+    REQUIRE(m->map_range(Gfn{0}, misaligned, 2 * pages_2m, P2mType::ram_rw, rwx).is_ok());
     const auto seen = leaves(*m);
     CHECK(seen.size() == 2 * pages_2m);
     for (const LeafSeen& s : seen) CHECK(s.order == 0);

@@ -20,7 +20,7 @@ namespace hvcore {
 
 class MachineMemory {
 public:
-    static constexpr Mfn ram_base_mfn{0x100};         // RAM at host-physical 1 MiB
+    static constexpr Mfn ram_base_mfn{0x40000};       // RAM at host-physical 1 GiB: aligned for 1 GiB leaves, and never equal to the gfn
     static constexpr Mfn table_base_mfn{0x1000000};   // tables at host-physical 64 GiB
     static constexpr uint64_t max_ram_bytes = (table_base_mfn.raw() - ram_base_mfn.raw()) << page_shift;
 
