@@ -442,7 +442,8 @@ std::optional<MemStatus> Domain::replay_locked(VcpuState& v, const IoreqBody& re
 
 MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
     const Gfn gfn = Gpa{gpa}.gfn();
-    const Stage2Leaf leaf = p2m_->lookup(gfn);
+    // Beyond what the table format can map there is no entry: a hole.
+    const Stage2Leaf leaf = gfn.raw() < p2m_->gfn_limit() ? p2m_->lookup(gfn) : Stage2Leaf{};
     const P2mType t = leaf.type;
     std::byte* frame = p2m_has_frame(t) ? mem_->frame(leaf.mfn) : nullptr;
     const uint64_t off = gpa & page_mask;
