@@ -1,0 +1,217 @@
+/* Buffered ioreqs (xen-ioreq-semantics.md 7.3): which writes are posted to
+ * the 511-slot ring and which stay synchronous, the ring layout (8-byte
+ * writes take two slots, low half first), the fall-back when the ring is
+ * full, and HVDM_BUFIOREQ_ATOMIC's pointer canonicalisation. */
+#include "abi_test.h"
+
+#define SLOTS HVDM_IOREQ_BUFFER_SLOT_NUM /* 511 */
+/* A device's ports */
+#define PORT_FIRST 0x510u
+#define PORT_LAST 0x51fu
+/* Legacy VGA memory at 0xa0000 (below 1 MiB, Xen's buffering limit), made
+ * emulated MMIO: one page */
+#define VGA_GFN 0xa0u
+#define VGA_GPA ((uint64_t)VGA_GFN * TEST_PAGE_SIZE)
+/* A claimed page below 1 MiB too: gfn 0x10 (GPA 64 KiB) */
+#define CLAIMED_GFN 0x10u
+#define CLAIMED_GPA ((uint64_t)CLAIMED_GFN * TEST_PAGE_SIZE)
+/* buf_ioreq_t size codes: 0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes */
+#define SIZE_CODE_1 0u
+#define SIZE_CODE_2 1u
+#define SIZE_CODE_4 2u
+#define SIZE_CODE_8 3u
+
+/* A domain with one enabled server in the given buffered mode, holding the
+ * ports and the VGA page. */
+static int setup(struct fixture *f, struct server *s, int mode) {
+    int rc = fixture_create(f);
+    if (rc != 0) return rc;
+    rc = server_create(f, f->dm, mode, 1, s);
+    if (rc != 0) return rc;
+    if (s->buf == NULL) return -EFAULT;
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, 0, PORT_FIRST, PORT_LAST);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, 1, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+}
+
+static void expect_slot(const hvdm_buf_ioreq_t *b, uint8_t type, uint32_t size_code, uint32_t addr, uint32_t data) {
+    EXPECT_EQ(type, b->type);
+    EXPECT_EQ(HVDM_IOREQ_WRITE, b->dir);
+    EXPECT_EQ(size_code, b->size);
+    EXPECT_U64(addr, b->addr);
+    EXPECT_U64(data, b->data);
+}
+
+static void port_writes_are_posted_to_the_ring_and_complete_at_once(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    value = 0xab;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
+    value = 0xbeef;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 2, 2, 1, &value));
+    value = 0xdeadbeef;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 4, 4, 1, &value));
+    EXPECT_EQ(0, s.buf->read_pointer);
+    EXPECT_EQ(3, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_1, PORT_FIRST, 0xab);
+    expect_slot(&s.buf->buf_ioreq[1], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_2, PORT_FIRST + 2, 0xbeef);
+    expect_slot(&s.buf->buf_ioreq[2], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_4, PORT_FIRST + 4, 0xdeadbeef);
+    EXPECT_TRUE(fd_readable(s.fd));
+    /* nothing synchronous: the slot stays NONE, the vCPU is not waiting */
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    EXPECT_EQ(-EINVAL, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void eight_byte_mmio_write_takes_two_slots_low_half_first(void) {
+    struct fixture f;
+    struct server s;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 0x40, 2, 0x0f0f));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 0x48, 8, 0x1122334455667788ull));
+    EXPECT_EQ(3, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_2, (uint32_t)(VGA_GPA + 0x40), 0x0f0f);
+    expect_slot(&s.buf->buf_ioreq[1], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_8, (uint32_t)(VGA_GPA + 0x48), 0x55667788u);
+    expect_slot(&s.buf->buf_ioreq[2], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_8, (uint32_t)(VGA_GPA + 0x48), 0x11223344u);
+    EXPECT_TRUE(fd_readable(s.fd));
+    fixture_destroy(&f);
+}
+
+static void mmio_write_at_or_above_1mib_is_synchronous(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA, 4, 5));
+    EXPECT_EQ(0, s.buf->write_pointer);
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void reads_are_never_buffered(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 0, &value));
+    EXPECT_EQ(0, s.buf->write_pointer);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x3c));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x3c, value);
+    fixture_destroy(&f);
+}
+
+static void write_to_claimed_page_is_always_synchronous(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, hvdm_map_mem_type_to_ioreq_server(f.dm, f.domid, s.id, HVDM_MEM_IOREQ_SERVER,
+                                                    HVDM_IOREQ_MEM_ACCESS_WRITE));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 0x99));
+    EXPECT_EQ(0, s.buf->write_pointer);
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);
+    EXPECT_U64(0x99, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void full_ring_falls_back_to_synchronous(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    uint32_t i;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    /* 510 posts leave one free slot: not enough for an 8-byte write */
+    for (i = 0; i < SLOTS - 1; ++i) {
+        value = i & 0xff;
+        if (!EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value))) break;
+    }
+    EXPECT_EQ(SLOTS - 1, s.buf->write_pointer);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, VGA_GPA, 8, 0x0102030405060708ull));
+    EXPECT_EQ(SLOTS - 1, s.buf->write_pointer);
+    EXPECT_EQ(8, s.page->vcpu_ioreq[0].size);
+    EXPECT_U64(0x0102030405060708ull, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* ... but enough for a 1-byte write, which fills the ring */
+    value = 0xee;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
+    EXPECT_EQ(SLOTS, s.buf->write_pointer);
+    /* full: the next write is synchronous */
+    value = 0xef;
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
+    EXPECT_EQ(SLOTS, s.buf->write_pointer);
+    EXPECT_U64(0xef, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* the device model consumes two slots: posting works again */
+    s.buf->read_pointer = 2;
+    value = 0xf0;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
+    EXPECT_EQ(SLOTS + 1, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_1, PORT_FIRST, 0xf0); /* wrapped */
+    fixture_destroy(&f);
+}
+
+/* Fill the ring with 511 one-byte posts, consume them all (read_pointer =
+ * 511), post one more; return its pointers. */
+static void post_after_a_full_lap(struct fixture *f, struct server *s, uint32_t *rp, uint32_t *wp) {
+    uint64_t value = 0;
+    uint32_t i;
+    for (i = 0; i < SLOTS; ++i) {
+        value = i & 0xff;
+        if (!EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f->dom, 0, PORT_FIRST, 1, 1, &value))) break;
+    }
+    s->buf->read_pointer = s->buf->write_pointer;
+    value = 0x5e;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f->dom, 0, PORT_FIRST + 1, 1, 1, &value));
+    expect_slot(&s->buf->buf_ioreq[0], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_1, PORT_FIRST + 1, 0x5e);
+    *rp = s->buf->read_pointer;
+    *wp = s->buf->write_pointer;
+}
+
+static void atomic_mode_canonicalises_the_pointers_after_a_lap(void) {
+    struct fixture f;
+    struct server s;
+    uint32_t rp = 0, wp = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_ATOMIC));
+    post_after_a_full_lap(&f, &s, &rp, &wp);
+    /* 511 and 512, less one lap of 511 */
+    EXPECT_EQ(0, rp);
+    EXPECT_EQ(1, wp);
+    fixture_destroy(&f);
+}
+
+static void legacy_mode_never_rewrites_the_pointers(void) {
+    struct fixture f;
+    struct server s;
+    uint32_t rp = 0, wp = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    post_after_a_full_lap(&f, &s, &rp, &wp);
+    EXPECT_EQ(SLOTS, rp);
+    EXPECT_EQ(SLOTS + 1, wp);
+    fixture_destroy(&f);
+}
+
+int main(void) {
+    skip_unless_vmx_backend("test_bufioreq");
+    RUN(port_writes_are_posted_to_the_ring_and_complete_at_once);
+    RUN(eight_byte_mmio_write_takes_two_slots_low_half_first);
+    RUN(mmio_write_at_or_above_1mib_is_synchronous);
+    RUN(reads_are_never_buffered);
+    RUN(write_to_claimed_page_is_always_synchronous);
+    RUN(full_ring_falls_back_to_synchronous);
+    RUN(atomic_mode_canonicalises_the_pointers_after_a_lap);
+    RUN(legacy_mode_never_rewrites_the_pointers);
+    return abi_finish("test_bufioreq");
+}

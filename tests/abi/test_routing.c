@@ -1,0 +1,437 @@
+/* Where a guest access goes (DESIGN.md "Routing", xen-ioreq-semantics.md 6):
+ * ioreq_server pages to the owner (held while it is disabled, reads from
+ * RAM), then PORT / MEMORY / PCI config by range, highest server id first,
+ * disabled servers skipped, the whole access inside one range; nobody:
+ * reads all ones, writes dropped. */
+#include "abi_test.h"
+
+/* A claimed page: gfn 0x100 (GPA 1 MiB) */
+#define CLAIMED_GPA 0x100000ull
+#define CLAIMED_GFN (CLAIMED_GPA / TEST_PAGE_SIZE)
+/* A port range: the 16 ports of a made-up device at 0x510 */
+#define PORT_FIRST 0x510u
+#define PORT_LAST 0x51fu
+/* PCI configuration mechanism #1: CONFIG_ADDRESS and CONFIG_DATA */
+#define PCI_CONFIG_ADDRESS 0xcf8u
+#define PCI_CONFIG_DATA 0xcfcu
+/* CONFIG_ADDRESS: enable bit 31, bus 23:16, device 15:11, function 10:8,
+ * register 7:2 */
+#define CF8(bus, dev, fn, reg) (0x80000000u | (bus) << 16 | (dev) << 11 | (fn) << 8 | (reg))
+
+/* The one request in vCPU v's slot of s, checked field by field. */
+static void expect_request(struct server *s, uint32_t v, uint8_t type, int dir, uint64_t addr, uint32_t size,
+                           uint64_t data) {
+    const hvdm_ioreq_t *r = &s->page->vcpu_ioreq[v];
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, r->state);
+    EXPECT_EQ(type, r->type);
+    EXPECT_EQ(dir, r->dir);
+    EXPECT_U64(addr, r->addr);
+    EXPECT_EQ(size, r->size);
+    EXPECT_EQ(1, r->count);
+    EXPECT_EQ(v, r->vp_eport);
+    EXPECT_EQ(0, r->data_is_ptr);
+    if (dir == HVDM_IOREQ_WRITE) EXPECT_U64(data, r->data);
+}
+
+static int claim(struct fixture *f, struct server *s) {
+    return hvdm_map_mem_type_to_ioreq_server(f->dm, f->domid, s->id, HVDM_MEM_IOREQ_SERVER,
+                                             HVDM_IOREQ_MEM_ACCESS_WRITE);
+}
+
+/* ---- ioreq_server pages ------------------------------------------------- */
+
+static void write_to_claimed_page_goes_to_the_owner_and_not_to_ram(void) {
+    struct fixture f;
+    struct server other, owner;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    /* server 0 maps the page as MMIO too; the page's type wins */
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &other));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &owner));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, other.id, 1, CLAIMED_GPA,
+                                                    CLAIMED_GPA + TEST_PAGE_SIZE - 1));
+    REQUIRE_EQ(0, claim(&f, &owner));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
+    set_ram_u32(&f, CLAIMED_GPA + 0x40, 0x01020304u);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 1, CLAIMED_GPA + 0x40, 4, 0xa1b2c3d4u));
+    expect_request(&owner, 1, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, CLAIMED_GPA + 0x40, 4, 0xa1b2c3d4u);
+    EXPECT_TRUE(fd_readable(owner.fd));
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, other.page->vcpu_ioreq[1].state);
+    EXPECT_TRUE(!fd_readable(other.fd));
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &owner, 1, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 1, &value));
+    EXPECT_U64(0x01020304u, ram_u32(&f, CLAIMED_GPA + 0x40)); /* the device model decides */
+    fixture_destroy(&f);
+}
+
+static void loads_from_claimed_page_are_served_from_ram(void) {
+    /* one value per width, at offsets that keep each access aligned */
+    static const uint32_t sizes[] = {1, 2, 4, 8};
+    static const uint64_t expect[] = {0x88, 0x7788, 0x55667788, 0x1122334455667788ull};
+    const uint64_t bytes = 0x1122334455667788ull;
+    struct fixture f;
+    struct server s;
+    size_t i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, claim(&f, &s));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
+    REQUIRE_EQ(0, hv_guest_write(f.dom, CLAIMED_GPA + 0x80, &bytes, sizeof bytes));
+    for (i = 0; i < 4; ++i) {
+        uint64_t value = 0;
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, CLAIMED_GPA + 0x80, sizes[i], &value));
+        EXPECT_U64(expect[i], value);
+    }
+    /* the server never saw a request */
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    EXPECT_TRUE(!fd_readable(s.fd));
+    fixture_destroy(&f);
+}
+
+static void read_modify_write_on_claimed_page_sends_one_write_with_the_final_value(void) {
+    /* add dword [rax], ebx: 01 /r with ModRM 0x18 (mod 00, reg ebx, rm rax) */
+    static const uint8_t add_mem_ebx[] = {0x01, 0x18};
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    char detail[256];
+    int rc;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, claim(&f, &s));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
+    set_ram_u32(&f, CLAIMED_GPA + 0x100, 40);
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RAX, CLAIMED_GPA + 0x100));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RBX, 2));
+    /* DESIGN.md: arch/x86_common emulates ALU read-modify-write; a guest
+     * fault here means the executor does not (yet) handle ADD. */
+    rc = hv_vcpu_exec(f.dom, 0, add_mem_ebx, sizeof add_mem_ebx);
+    if (rc == HV_VCPU_GUEST_FAULT && hv_vcpu_fault_detail(f.dom, 0, detail, sizeof detail) == 0)
+        fprintf(stderr, "    guest fault: %s\n", detail);
+    CONTRACT_BUG_CHECK(HV_VCPU_IOREQ_PENDING, rc);
+    if (rc != HV_VCPU_IOREQ_PENDING) {
+        fixture_destroy(&f);
+        return;
+    }
+    /* the read half came from RAM (40); the server sees the sum, 42 */
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, CLAIMED_GPA + 0x100, 4, 42);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(40, ram_u32(&f, CLAIMED_GPA + 0x100));
+    fixture_destroy(&f);
+}
+
+static void write_to_claimed_page_of_disabled_owner_is_held_for_retry(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 0, &s)); /* created disabled */
+    REQUIRE_EQ(0, claim(&f, &s));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
+    set_ram_u32(&f, CLAIMED_GPA, 7);
+    EXPECT_EQ(HV_VCPU_RETRY, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 9));
+    EXPECT_U64(7, ram_u32(&f, CLAIMED_GPA)); /* not written */
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state); /* not sent */
+    EXPECT_EQ(HV_VCPU_RETRY, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 9)); /* again: still held */
+    /* the vCPU is free (retry is not a pending request) */
+    EXPECT_EQ(-EINVAL, hv_vcpu_resume(f.dom, 0, &value));
+    /* once enabled, the re-executed write reaches the owner */
+    REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, s.id, 1));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 9));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, CLAIMED_GPA, 4, 9);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+/* ---- nobody -------------------------------------------------------------- */
+
+static void unclaimed_mmio_reads_all_ones_and_drops_writes(void) {
+    static const uint32_t sizes[] = {1, 2, 4, 8};
+    static const uint64_t ones[] = {0xff, 0xffff, 0xffffffffu, ~0ull};
+    struct fixture f;
+    struct server idle;
+    size_t i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    /* an enabled server with no ranges: still nobody */
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &idle));
+    for (i = 0; i < 4; ++i) {
+        uint64_t value = 0x12;
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA, sizes[i], &value));
+        EXPECT_U64(ones[i], value);
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA, sizes[i], 0));
+    }
+    EXPECT_TRUE(!fd_readable(idle.fd));
+    fixture_destroy(&f);
+}
+
+static void unclaimed_port_reads_all_ones_and_drops_writes(void) {
+    static const uint32_t sizes[] = {1, 2, 4};
+    static const uint64_t ones[] = {0xff, 0xffff, 0xffffffffu};
+    struct fixture f;
+    size_t i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    for (i = 0; i < 3; ++i) {
+        uint64_t value = 0;
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, sizes[i], 0, &value));
+        EXPECT_U64(ones[i], value);
+        value = 0x1234;
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, sizes[i], 1, &value));
+    }
+    fixture_destroy(&f);
+}
+
+/* ---- by range ------------------------------------------------------------ */
+
+static void port_access_goes_to_the_highest_enabled_server_holding_the_range(void) {
+    struct fixture f;
+    struct server low, high, disabled;
+    uint64_t value = 0xab;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &low));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &high));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 0, &disabled));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, low.id, 0, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, high.id, 0, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, disabled.id, 0, PORT_FIRST, PORT_LAST));
+    /* ids 0 < 1 < 2; 2 is disabled, so 1 gets the write */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 2, 1, 1, &value));
+    expect_request(&high, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_FIRST + 2, 1, 0xab);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, low.page->vcpu_ioreq[0].state);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, disabled.page->vcpu_ioreq[0].state);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &high, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* with 1 disabled too, 0 gets the read, and its answer is the value */
+    REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, high.id, 0));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 2, 0, &value));
+    expect_request(&low, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, PORT_FIRST, 2, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &low, 0, 0xbeef));
+    value = 0;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0xbeef, value);
+    /* enabling 2 makes it the highest enabled holder */
+    REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, disabled.id, 1));
+    value = 1;
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_LAST, 1, 1, &value));
+    expect_request(&disabled, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_LAST, 1, 1);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &disabled, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void access_must_lie_wholly_inside_one_range(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 0, PORT_FIRST, PORT_LAST));
+    /* 4 bytes at the last port would cover PORT_LAST .. PORT_LAST + 3 */
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_LAST, 4, 0, &value));
+    EXPECT_U64(0xffffffffu, value);
+    /* MMIO: a range of 0x804 bytes; an aligned 8-byte load at +0x800 would
+     * cover +0x800 .. +0x807, 4 bytes past its end */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0x803));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x800, 8, &value));
+    EXPECT_U64(~0ull, value);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    /* 8 bytes that end at the range's last byte: routed */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7f8, 8, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7f8, 8, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x0102030405060708ull));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x0102030405060708ull, value);
+    fixture_destroy(&f);
+}
+
+static void mmio_above_ram_goes_by_memory_range(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0xfff));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x10, 2, 0x1234));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x10, 2, 0x1234);
+    EXPECT_TRUE(fd_readable(s.fd));
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void mmio_dm_page_goes_by_memory_range_both_ways(void) {
+    /* gfn 0x200 turned into emulated MMIO inside RAM */
+    const uint64_t gfn = 0x200;
+    const uint64_t gpa = gfn * TEST_PAGE_SIZE;
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, gpa, gpa + TEST_PAGE_SIZE - 1));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_MMIO_DM, gfn, 1));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, gpa + 8, 4, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, gpa + 8, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x600df00du));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x600df00du, value);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, gpa + 8, 4, 0x5ca1ab1eu));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, gpa + 8, 4, 0x5ca1ab1eu);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram(void) {
+    /* gfn 0x300 made read-only */
+    const uint64_t gfn = 0x300;
+    const uint64_t gpa = gfn * TEST_PAGE_SIZE;
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_RAM_RO, gfn, 1));
+    set_ram_u32(&f, gpa, 0x0badcafeu);
+    /* nobody holds it yet: dropped */
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, gpa, 4, 1));
+    EXPECT_U64(0x0badcafeu, ram_u32(&f, gpa));
+    /* with a MEMORY range: the server sees the write */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, gpa, gpa + TEST_PAGE_SIZE - 1));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, gpa, 4, 2));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, gpa, 4, 2);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x0badcafeu, ram_u32(&f, gpa));
+    /* reads are plain RAM reads */
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, gpa, 4, &value));
+    EXPECT_U64(0x0badcafeu, value);
+    fixture_destroy(&f);
+}
+
+static void pci_config_access_goes_by_device_with_sbdf_and_register(void) {
+    /* device 00:03.0, register 0x10 (BAR0); SBDF = bus << 8 | dev << 3 | fn */
+    const uint64_t sbdf = 3u << 3;
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, s.id, 0, 0, 3, 0));
+    /* CONFIG_ADDRESS: no PORT range holds 0xcf8, so the write itself is dropped */
+    value = CF8(0, 3, 0, 0x10);
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
+    /* a 4-byte read of CONFIG_DATA */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 4, 0, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x10, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0xfebf0000u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0xfebf0000u, value);
+    /* a 2-byte write at 0xcfe: register 0x10 | 2 */
+    value = 0xabcd;
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 2, 2, 1, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_WRITE, sbdf << 32 | 0x12, 2, 0xabcd);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* only 4-byte writes latch CONFIG_ADDRESS: a 2-byte write of 0 keeps it */
+    value = 0;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 2, 1, &value));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 1, 1, 0, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x11, 1, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x5a));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x5a, value);
+    fixture_destroy(&f);
+}
+
+static void pci_config_of_unclaimed_device_reads_all_ones(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, s.id, 0, 0, 3, 0));
+    /* device 00:04.0 (the vendor id register): nobody holds it */
+    value = CF8(0, 4, 0, 0);
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value));
+    EXPECT_U64(0xffff, value);
+    /* device 00:03.1: another function of the held device, not held */
+    value = CF8(0, 3, 1, 0);
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 4, 0, &value));
+    EXPECT_U64(0xffffffffu, value);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    fixture_destroy(&f);
+}
+
+static void config_address_write_is_still_routed_as_a_port_write(void) {
+    struct fixture f;
+    struct server ports, dev;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &ports));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &dev));
+    /* one server holds the ports 0xcf8-0xcff (a host bridge), the other a device */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, ports.id, 0, PCI_CONFIG_ADDRESS,
+                                                    PCI_CONFIG_DATA + 3));
+    REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, dev.id, 0, 0, 3, 0));
+    value = CF8(0, 3, 0, 0x04);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
+    expect_request(&ports, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PCI_CONFIG_ADDRESS, 4, CF8(0, 3, 0, 0x04));
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* latched: CONFIG_DATA goes to the device as PCI config, not to the ports */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value));
+    expect_request(&dev, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, (uint64_t)(3u << 3) << 32 | 0x04, 2, 0);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, ports.page->vcpu_ioreq[0].state);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &dev, 0, 0x0007));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x0007, value);
+    /* with the enable bit clear, CONFIG_DATA is a plain port */
+    value = CF8(0, 3, 0, 0x04) & ~0x80000000u;
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value));
+    expect_request(&ports, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, PCI_CONFIG_DATA, 2, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0x1111));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x1111, value);
+    fixture_destroy(&f);
+}
+
+static void servers_start_disabled_and_get_nothing(void) {
+    struct fixture f;
+    hvdm_ioservid_t id = 0;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id)); /* never enabled */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, PORT_FIRST, PORT_LAST));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 0, &value));
+    EXPECT_U64(0xff, value);
+    fixture_destroy(&f);
+}
+
+int main(void) {
+    skip_unless_vmx_backend("test_routing");
+    RUN(write_to_claimed_page_goes_to_the_owner_and_not_to_ram);
+    RUN(loads_from_claimed_page_are_served_from_ram);
+    RUN(read_modify_write_on_claimed_page_sends_one_write_with_the_final_value);
+    RUN(write_to_claimed_page_of_disabled_owner_is_held_for_retry);
+    RUN(unclaimed_mmio_reads_all_ones_and_drops_writes);
+    RUN(unclaimed_port_reads_all_ones_and_drops_writes);
+    RUN(port_access_goes_to_the_highest_enabled_server_holding_the_range);
+    RUN(access_must_lie_wholly_inside_one_range);
+    RUN(mmio_above_ram_goes_by_memory_range);
+    RUN(mmio_dm_page_goes_by_memory_range_both_ways);
+    RUN(write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram);
+    RUN(pci_config_access_goes_by_device_with_sbdf_and_register);
+    RUN(pci_config_of_unclaimed_device_reads_all_ones);
+    RUN(config_address_write_is_still_routed_as_a_port_write);
+    RUN(servers_start_disabled_and_get_nothing);
+    return abi_finish("test_routing");
+}
