@@ -616,7 +616,12 @@ int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
     RegFile tmp = v.entry_regs;
     v.io_cursor = 0;
     EmulPort port(*this, v);
-    const ExecResult r = isa_->execute(tmp, v.insn, port);
+    // The fault record first (Arm64 ISV=1 describes the access whole), else
+    // the instruction itself.
+    std::optional<ExecResult> from_record;
+    if (v.exit == VcpuState::Exit::stage2 && v.last_fault)
+        from_record = isa_->execute_from_record(tmp, *v.last_fault, port);
+    const ExecResult r = from_record ? *std::move(from_record) : isa_->execute(tmp, v.insn, port);
     switch (r.status) {
     case MemStatus::ok:
         regs = tmp;

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,6 +71,20 @@ public:
     // Execute one instruction. Registers (including the PC) change only when
     // the result is ok; otherwise regs are exactly as they were.
     [[nodiscard]] virtual ExecResult execute(RegFile& regs, std::span<const uint8_t> insn, MemPort& mem) = 0;
+
+    // Emulate a faulting access from the hardware's record alone, when the
+    // architecture's record describes it completely (Arm64 ESR_EL2.ISV = 1:
+    // size, register, sign extension, direction). Same contract as
+    // execute(): registers change (PC included) only when ok. nullopt means
+    // the record is not enough: the core decodes the instruction instead.
+    [[nodiscard]] virtual std::optional<ExecResult> execute_from_record(RegFile& regs,
+                                                                        const FaultRecord& record,
+                                                                        MemPort& mem) {
+        (void)regs;
+        (void)record;
+        (void)mem;
+        return std::nullopt;
+    }
 
     // Instructions for the typed vCPU calls; size in bytes (1, 2, 4, 8).
     // An empty `bytes` means the size is not encodable (-EINVAL to callers).
