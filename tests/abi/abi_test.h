@@ -105,7 +105,8 @@ static inline int abi_expect_true(int cond, const char *text, const char *file, 
  * (listed in the report); it fails like any other. */
 #define CONTRACT_BUG_CHECK(expected, got)                                                        \
     do {                                                                                         \
-        if (!EXPECT_EQ(expected, got))                                                           \
+        if (!abi_expect_eq((unsigned long long)(long long)(expected),                             \
+                           (unsigned long long)(long long)(got), #expected, #got, __FILE__, __LINE__)) \
             fprintf(stderr, "    ^ believed to be an implementation bug (see comment at %s:%d)\n", \
                     __FILE__, __LINE__);                                                         \
     } while (0)
@@ -139,6 +140,10 @@ static inline int abi_finish(const char *program) {
 #define TEST_NR_VCPUS 2u
 /* A guest-physical address above RAM that nothing maps: MMIO. */
 #define TEST_MMIO_GPA 0xfebf0000ull
+
+/* The is_mmio argument of hvdm_(un)map_io_range_to_ioreq_server */
+#define PORTS 0
+#define MMIO 1
 
 struct fixture {
     hv_host *host;

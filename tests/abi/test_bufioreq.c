@@ -29,11 +29,11 @@ static int setup(struct fixture *f, struct server *s, int mode) {
     rc = server_create(f, f->dm, mode, 1, s);
     if (rc != 0) return rc;
     if (s->buf == NULL) return -EFAULT;
-    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, 0, PORT_FIRST, PORT_LAST);
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, PORTS, PORT_FIRST, PORT_LAST);
     if (rc != 0) return rc;
     rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
     if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, 1, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
 }
 
 static void expect_slot(const hvdm_buf_ioreq_t *b, uint8_t type, uint32_t size_code, uint32_t addr, uint32_t data) {
@@ -86,7 +86,7 @@ static void mmio_write_at_or_above_1mib_is_synchronous(void) {
     struct server s;
     uint64_t value = 0;
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA, 4, 5));
     EXPECT_EQ(0, s.buf->write_pointer);
     EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);

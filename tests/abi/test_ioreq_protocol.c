@@ -4,6 +4,8 @@
  * XSA-262 stop of a domain whose device model breaks the protocol. */
 #include "abi_test.h"
 
+#include <fcntl.h>
+
 /* A claimed page: gfn 0x100 (GPA 1 MiB) */
 #define CLAIMED_GPA 0x100000ull
 #define CLAIMED_GFN (CLAIMED_GPA / TEST_PAGE_SIZE)
@@ -22,7 +24,7 @@ static int setup(struct fixture *f, struct server *s) {
     if (rc != 0) return rc;
     rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1);
     if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, 1, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
 }
 
 static void store_to_claimed_page_fills_the_vcpus_slot_and_signals_the_fd(void) {
@@ -32,6 +34,7 @@ static void store_to_claimed_page_fills_the_vcpus_slot_and_signals_the_fd(void) 
     uint64_t value = 0;
     REQUIRE_EQ(0, setup(&f, &s));
     EXPECT_TRUE(!fd_readable(s.fd));
+    EXPECT_TRUE((fcntl(s.fd, F_GETFL) & O_NONBLOCK) != 0); /* a device model's event loop never blocks on it */
     /* vCPU 1, so the slot index and vp_eport are not trivially 0 */
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 1, CLAIMED_GPA + 0x18, 8, 0x0123456789abcdefull));
     r = &s.page->vcpu_ioreq[1];
@@ -102,25 +105,30 @@ static void resume_with_nothing_pending_is_einval(void) {
     fixture_destroy(&f);
 }
 
+/* Plain RAM at GPA 4 KiB, and port 0x80 (the POST diagnostic port, which
+ * nothing holds) for the calls that must be refused. */
+#define RAM_GPA 0x1000u
+#define UNHELD_PORT 0x80u
+
 static void other_vcpu_calls_on_a_waiting_vcpu_are_ebusy(void) {
-    static const uint8_t nop[] = {0x90};
+    static const uint8_t nop[] = {0x90}; /* x86 NOP */
     struct fixture f;
     struct server s;
     uint64_t value = 0;
     REQUIRE_EQ(0, setup(&f, &s));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 1));
-    EXPECT_EQ(-EBUSY, hv_vcpu_store(f.dom, 0, 0x1000, 4, 1));
-    EXPECT_EQ(-EBUSY, hv_vcpu_load(f.dom, 0, 0x1000, 4, &value));
-    EXPECT_EQ(-EBUSY, hv_vcpu_pio(f.dom, 0, 0x80, 1, 0, &value));
+    EXPECT_EQ(-EBUSY, hv_vcpu_store(f.dom, 0, RAM_GPA, 4, 1));
+    EXPECT_EQ(-EBUSY, hv_vcpu_load(f.dom, 0, RAM_GPA, 4, &value));
+    EXPECT_EQ(-EBUSY, hv_vcpu_pio(f.dom, 0, UNHELD_PORT, 1, 0, &value));
     EXPECT_EQ(-EBUSY, hv_vcpu_exec(f.dom, 0, nop, sizeof nop));
-    EXPECT_EQ(-EBUSY, hv_vcpu_fetch(f.dom, 0, 0x1000));
+    EXPECT_EQ(-EBUSY, hv_vcpu_fetch(f.dom, 0, RAM_GPA));
     EXPECT_EQ(-EBUSY, hv_vcpu_set_reg(f.dom, 0, HV_REG_RAX, 1));
     /* vCPU 1 is not waiting */
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 1, 0x1000, 4, 0x77));
-    EXPECT_U64(0x77, ram_u32(&f, 0x1000));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 1, RAM_GPA, 4, 0x77));
+    EXPECT_U64(0x77, ram_u32(&f, RAM_GPA));
     REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, 0x1000, 4, 0x78));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, RAM_GPA, 4, 0x78));
     fixture_destroy(&f);
 }
 
@@ -136,7 +144,7 @@ static void slot_set_to_none_without_a_response_reads_all_ones(void) {
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
     EXPECT_U64(0xffff, value); /* all ones, 2 bytes */
     /* the domain keeps running */
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, 0x1000, 4, 1));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, RAM_GPA, 4, 1));
     fixture_destroy(&f);
 }
 
@@ -148,8 +156,8 @@ static void expect_stopped(struct fixture *f, struct server *s) {
     EXPECT_EQ(1, hv_domain_stop_reason(f->dom, reason, sizeof reason));
     EXPECT_TRUE(reason[0] != '\0');
     EXPECT_EQ(-ESHUTDOWN, hv_vcpu_resume(f->dom, 0, &value));
-    EXPECT_EQ(-ESHUTDOWN, hv_vcpu_store(f->dom, 1, 0x1000, 4, 1));
-    EXPECT_EQ(-ESHUTDOWN, hv_vcpu_load(f->dom, 1, 0x1000, 4, &value));
+    EXPECT_EQ(-ESHUTDOWN, hv_vcpu_store(f->dom, 1, RAM_GPA, 4, 1));
+    EXPECT_EQ(-ESHUTDOWN, hv_vcpu_load(f->dom, 1, RAM_GPA, 4, &value));
     EXPECT_EQ(-ESHUTDOWN, hvdm_set_ioreq_server_state(f->dm, f->domid, s->id, 0));
 }
 

@@ -48,7 +48,7 @@ static void write_to_claimed_page_goes_to_the_owner_and_not_to_ram(void) {
     /* server 0 maps the page as MMIO too; the page's type wins */
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &other));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &owner));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, other.id, 1, CLAIMED_GPA,
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, other.id, MMIO, CLAIMED_GPA,
                                                     CLAIMED_GPA + TEST_PAGE_SIZE - 1));
     REQUIRE_EQ(0, claim(&f, &owner));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
@@ -192,9 +192,9 @@ static void port_access_goes_to_the_highest_enabled_server_holding_the_range(voi
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &low));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &high));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 0, &disabled));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, low.id, 0, PORT_FIRST, PORT_LAST));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, high.id, 0, PORT_FIRST, PORT_LAST));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, disabled.id, 0, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, low.id, PORTS, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, high.id, PORTS, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, disabled.id, PORTS, PORT_FIRST, PORT_LAST));
     /* ids 0 < 1 < 2; 2 is disabled, so 1 gets the write */
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 2, 1, 1, &value));
     expect_request(&high, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_FIRST + 2, 1, 0xab);
@@ -226,13 +226,13 @@ static void access_must_lie_wholly_inside_one_range(void) {
     uint64_t value = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 0, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, PORTS, PORT_FIRST, PORT_LAST));
     /* 4 bytes at the last port would cover PORT_LAST .. PORT_LAST + 3 */
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_LAST, 4, 0, &value));
     EXPECT_U64(0xffffffffu, value);
     /* MMIO: a range of 0x804 bytes; an aligned 8-byte load at +0x800 would
      * cover +0x800 .. +0x807, 4 bytes past its end */
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA,
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
                                                     TEST_MMIO_GPA + 0x803));
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x800, 8, &value));
     EXPECT_U64(~0ull, value);
@@ -252,7 +252,7 @@ static void mmio_above_ram_goes_by_memory_range(void) {
     uint64_t value = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, TEST_MMIO_GPA,
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
                                                     TEST_MMIO_GPA + 0xfff));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x10, 2, 0x1234));
     expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x10, 2, 0x1234);
@@ -271,7 +271,7 @@ static void mmio_dm_page_goes_by_memory_range_both_ways(void) {
     uint64_t value = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, gpa, gpa + TEST_PAGE_SIZE - 1));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, gpa, gpa + TEST_PAGE_SIZE - 1));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_MMIO_DM, gfn, 1));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, gpa + 8, 4, &value));
     expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, gpa + 8, 4, 0);
@@ -300,7 +300,7 @@ static void write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram(void) {
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, gpa, 4, 1));
     EXPECT_U64(0x0badcafeu, ram_u32(&f, gpa));
     /* with a MEMORY range: the server sees the write */
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, 1, gpa, gpa + TEST_PAGE_SIZE - 1));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, gpa, gpa + TEST_PAGE_SIZE - 1));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, gpa, 4, 2));
     expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, gpa, 4, 2);
     REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
@@ -376,7 +376,7 @@ static void config_address_write_is_still_routed_as_a_port_write(void) {
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &ports));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &dev));
     /* one server holds the ports 0xcf8-0xcff (a host bridge), the other a device */
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, ports.id, 0, PCI_CONFIG_ADDRESS,
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, ports.id, PORTS, PCI_CONFIG_ADDRESS,
                                                     PCI_CONFIG_DATA + 3));
     REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, dev.id, 0, 0, 3, 0));
     value = CF8(0, 3, 0, 0x04);
@@ -410,7 +410,7 @@ static void servers_start_disabled_and_get_nothing(void) {
     uint64_t value = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id)); /* never enabled */
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, PORT_FIRST, PORT_LAST));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, PORT_FIRST, PORT_LAST));
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 0, &value));
     EXPECT_U64(0xff, value);
     fixture_destroy(&f);

@@ -9,6 +9,9 @@
 #define MAX_RANGES 256
 /* DOMID_FIRST_RESERVED in Xen: never the id of a guest */
 #define NO_SUCH_DOMAIN ((hvdm_domid_t)0x7ff0)
+/* The ranges are arbitrary: ports 0x100-0x10f / 0x100-0x1ff, and the 4 KiB page at GPA
+ * 1 MiB (0x100000-0x100fff) as MMIO; only how they relate matters. */
+/* PCI devices are (segment, bus, device, function); 00:03.0 is arbitrary. */
 
 static void server_ids_are_the_lowest_free_slot(void) {
     struct fixture f;
@@ -77,10 +80,10 @@ static void per_server_ops_on_another_handles_server_are_eperm(void) {
     other = hvdm_open(f.host);
     REQUIRE_TRUE(other != NULL);
     REQUIRE_EQ(0, hvdm_create_ioreq_server(other, f.domid, HVDM_BUFIOREQ_OFF, &id));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(other, f.domid, id, 0, 0x100, 0x10f));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(other, f.domid, id, PORTS, 0x100, 0x10f));
     EXPECT_EQ(-EPERM, hvdm_set_ioreq_server_state(f.dm, f.domid, id, 1));
-    EXPECT_EQ(-EPERM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 1, 0x100000, 0x100fff));
-    EXPECT_EQ(-EPERM, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0x100, 0x10f));
+    EXPECT_EQ(-EPERM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, MMIO, 0x100000, 0x100fff));
+    EXPECT_EQ(-EPERM, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0x100, 0x10f));
     EXPECT_EQ(-EPERM, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, id, 0, 0, 3, 0));
     EXPECT_EQ(-EPERM, hvdm_map_ioreq_pages(f.dm, f.domid, id, &page, NULL));
     EXPECT_EQ(-EPERM, hvdm_ioreq_fd(f.dm, f.domid, id));
@@ -107,7 +110,7 @@ static void per_server_ops_on_unknown_server_are_enoent(void) {
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         EXPECT_EQ(-ENOENT, hvdm_destroy_ioreq_server(f.dm, f.domid, bad[i]));
         EXPECT_EQ(-ENOENT, hvdm_set_ioreq_server_state(f.dm, f.domid, bad[i], 1));
-        EXPECT_EQ(-ENOENT, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, bad[i], 0, 0x100, 0x10f));
+        EXPECT_EQ(-ENOENT, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, bad[i], PORTS, 0x100, 0x10f));
         EXPECT_EQ(-ENOENT, hvdm_map_ioreq_pages(f.dm, f.domid, bad[i], &page, NULL));
         EXPECT_EQ(-ENOENT, hvdm_ioreq_fd(f.dm, f.domid, bad[i]));
         EXPECT_EQ(-ENOENT, hvdm_ioreq_notify(f.dm, f.domid, bad[i], 0));
@@ -142,18 +145,18 @@ static void io_ranges_are_limited_to_256_per_type(void) {
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
     /* ports 0, 2, 4, ...: never adjacent, so 256 separate ranges */
     for (i = 0; i < MAX_RANGES; ++i)
-        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 2 * i, 2 * i))) break;
+        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 2 * i, 2 * i))) break;
     /* port 1000 is adjacent to none of them: a 257th range */
-    EXPECT_EQ(-ENOMEM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 1000, 1000));
+    EXPECT_EQ(-ENOMEM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 1000, 1000));
     /* port 1 joins 0 and 2 into one range: 255 left, room for port 1000 */
-    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 1, 1));
-    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 1000, 1000));
+    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 1, 1));
+    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 1000, 1000));
     /* the limit is per type: MEMORY ranges are counted separately */
     for (i = 0; i < MAX_RANGES; ++i)
-        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 1, 0x1000 * (2 * i),
+        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, MMIO, 0x1000 * (2 * i),
                                                             0x1000 * (2 * i) + 0xfff)))
             break;
-    EXPECT_EQ(-ENOMEM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 1, 0x10000000, 0x10000fff));
+    EXPECT_EQ(-ENOMEM, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, MMIO, 0x10000000, 0x10000fff));
     fixture_destroy(&f);
 }
 
@@ -166,9 +169,9 @@ static void adjacent_ranges_merge_into_one(void) {
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
     for (i = 0; i < n; ++i)
-        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, i, i))) break;
+        if (!EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, i, i))) break;
     /* unmapping needs one held range containing the whole span */
-    EXPECT_EQ(0, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0, n - 1));
+    EXPECT_EQ(0, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0, n - 1));
     fixture_destroy(&f);
 }
 
@@ -178,18 +181,38 @@ static void overlapping_range_in_the_same_server_is_eexist(void) {
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &a));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &b));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 1, 0x100000, 0x100fff));
-    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 1, 0x100800, 0x101fff)); /* tail */
-    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 1, 0x0ff000, 0x100000)); /* head byte */
-    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 1, 0x100fff, 0x100fff)); /* last byte */
-    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 1, 0x100000, 0x100fff)); /* same */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, MMIO, 0x100000, 0x100fff));
+    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, MMIO, 0x100800, 0x101fff)); /* tail */
+    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, MMIO, 0x0ff000, 0x100000)); /* head byte */
+    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, MMIO, 0x100fff, 0x100fff)); /* last byte */
+    EXPECT_EQ(-EEXIST, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, MMIO, 0x100000, 0x100fff)); /* same */
     /* different servers may overlap (the highest id wins when routing) */
-    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, b, 1, 0x100000, 0x100fff));
+    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, b, MMIO, 0x100000, 0x100fff));
     /* the same numbers as a PORT range do not overlap a MEMORY range */
-    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, 0, 0x100, 0x1ff));
+    EXPECT_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, a, PORTS, 0x100, 0x1ff));
     /* PCI: the same device twice */
     EXPECT_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, a, 0, 0, 3, 0));
     EXPECT_EQ(-EEXIST, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, a, 0, 0, 3, 0));
+    fixture_destroy(&f);
+}
+
+static void nonzero_pad_in_state_or_destroy_op_is_einval(void) {
+    struct fixture f;
+    hvdm_ioservid_t id = 0;
+    struct dm_op o;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
+    o = dm_op_make(HVDM_DMOP_SET_IOREQ_SERVER_STATE);
+    o.u.state.id = id;
+    o.u.state.enabled = 1;
+    o.u.state.pad = 1;
+    EXPECT_EQ(-EINVAL, dm_op_issue(f.dm, f.domid, &o));
+    o = dm_op_make(HVDM_DMOP_DESTROY_IOREQ_SERVER);
+    o.u.destroy.id = id;
+    o.u.destroy.pad = 1;
+    EXPECT_EQ(-EINVAL, dm_op_issue(f.dm, f.domid, &o));
+    /* the server is still there: a plain destroy works */
+    EXPECT_EQ(0, hvdm_destroy_ioreq_server(f.dm, f.domid, id));
     fixture_destroy(&f);
 }
 
@@ -198,8 +221,8 @@ static void range_with_start_after_end_is_einval(void) {
     hvdm_ioservid_t id = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
-    EXPECT_EQ(-EINVAL, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 0x101, 0x100)); /* XSA-238 */
-    EXPECT_EQ(-EINVAL, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 1, UINT64_MAX, 0));
+    EXPECT_EQ(-EINVAL, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 0x101, 0x100)); /* XSA-238 */
+    EXPECT_EQ(-EINVAL, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, MMIO, UINT64_MAX, 0));
     fixture_destroy(&f);
 }
 
@@ -239,13 +262,13 @@ static void unmapping_a_range_not_held_is_enoent(void) {
     hvdm_ioservid_t id = 0;
     REQUIRE_EQ(0, fixture_create(&f));
     REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, 0, 0x100, 0x1ff));
-    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0x300, 0x3ff)); /* never */
-    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0x180, 0x27f)); /* partly */
-    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 1, 0x100, 0x1ff)); /* other type */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, id, PORTS, 0x100, 0x1ff));
+    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0x300, 0x3ff)); /* never */
+    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0x180, 0x27f)); /* partly */
+    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, MMIO, 0x100, 0x1ff)); /* other type */
     EXPECT_EQ(-ENOENT, hvdm_unmap_pcidev_from_ioreq_server(f.dm, f.domid, id, 0, 0, 3, 0));
-    EXPECT_EQ(0, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0x100, 0x1ff));
-    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, 0, 0x100, 0x1ff)); /* twice */
+    EXPECT_EQ(0, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0x100, 0x1ff));
+    EXPECT_EQ(-ENOENT, hvdm_unmap_io_range_from_ioreq_server(f.dm, f.domid, id, PORTS, 0x100, 0x1ff)); /* twice */
     fixture_destroy(&f);
 }
 
@@ -315,6 +338,7 @@ int main(void) {
     RUN(io_ranges_are_limited_to_256_per_type);
     RUN(adjacent_ranges_merge_into_one);
     RUN(overlapping_range_in_the_same_server_is_eexist);
+    RUN(nonzero_pad_in_state_or_destroy_op_is_einval);
     RUN(range_with_start_after_end_is_einval);
     RUN(range_of_unknown_type_is_einval);
     RUN(pcidev_with_device_above_31_or_function_above_7_is_einval);
