@@ -86,9 +86,11 @@ int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, co
     if (nr_bufs == 0) return -ENODATA;  // XSA-506
     if (nr_bufs > 2) return -E2BIG;
     if (bufs == nullptr) return -EFAULT;
+    // A restricted handle learns nothing about other domains, not even
+    // whether they exist (privcmd checks before the hypercall).
+    if (caller.restricted && caller.restricted->raw() != domid) return -EPERM;
     std::shared_ptr<Domain> d = host.find(DomId{domid});
     if (!d) return -ESRCH;
-    if (caller.restricted && caller.restricted->raw() != domid) return -EPERM;
     const DmBuf& b = bufs[0];
     if (b.ptr == nullptr || b.size < dmop::header_size) return -EFAULT;
     dmop::Header h;
