@@ -4,6 +4,11 @@
 # with find_package; nothing is downloaded at build time.
 set -euo pipefail
 
+# --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
+# and qemu-user, for the arm64-cross preset.
+cross=0
+[[ "${1:-}" == "--cross" ]] && cross=1
+
 packages=(
   build-essential   # g++ 12, make
   cmake             # 3.25: workflow presets
@@ -15,6 +20,13 @@ packages=(
   libbenchmark-dev  # Google Benchmark (find_package(benchmark))
   binutils          # nm, for the exported-symbol test
 )
+if ((cross)); then
+  packages+=(
+    g++-aarch64-linux-gnu  # the cross compiler
+    qemu-user              # runs the Arm64 test programs (qemu-aarch64)
+    libfmt-dev:arm64       # fmt for the target (multiarch)
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,5 +46,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if ((cross)) && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then configures,
 # builds and runs the whole suite with every backend (preset `all`) and
-# again under ASan+UBSan (preset `asan`). Exits non-zero on any failure.
+# again under ASan+UBSan (preset `asan`), then the Arm64 backend
+# cross-compiled and run under qemu-user (preset `arm64-cross`). Exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --cross
 cmake --workflow --preset all
 cmake --workflow --preset asan
-echo "hvcore: all tests passed (presets all, asan)"
+cmake --workflow --preset arm64-cross
+echo "hvcore: all tests passed (presets all, asan, arm64-cross)"
