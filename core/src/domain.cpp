@@ -202,6 +202,7 @@ void Domain::destroy_server_locked(Lock& lk, IoreqServer& s) {
     }
     const IoservId id = s.id;
     servers_[id.raw()].reset();
+    cv_.notify_all();  // vCPUs waiting on this server complete
 }
 
 Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
@@ -225,6 +226,7 @@ Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled)
     auto s = owned_server(who, id);
     HV_TRY(s);
     (*s)->enabled = enabled;
+    cv_.notify_all();  // held writes may now go through
     return Status::ok();
 }
 
@@ -266,10 +268,12 @@ Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags
 }
 
 void Domain::disclaim_and_sweep(Lock& lk) {
+    cv_.notify_all();  // held writes re-route once the type is reset
     if (p2m_->ioreq_entry_count() == 0) return;
     // Lazy: every entry is marked, so the next access or lookup of any
     // page resolves it (the claim is gone: ioreq_server -> ram_rw).
     p2m_->mark_recalc_all();
+    p2m_changed_locked(Gfn{0}, 0);  // a mirroring host sees ram_rw before the sweep even starts
     // Synchronous: resolve exactly the outstanding entries, a chunk per
     // lock hold, so vCPUs waiting for the lock are not starved. A new claim
     // stays -EBUSY until the count reaches 0, so nothing can re-add entries.
@@ -318,7 +322,9 @@ Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t n
         if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
         if (!p2m_->ioreq_owner()) return Status::err(-EINVAL);  // nobody claimed the type
     }
-    return p2m_->set_type_range(Gfn{first_pfn}, nr, to);
+    const Status st = p2m_->set_type_range(Gfn{first_pfn}, nr, to);
+    if (st) p2m_changed_locked(Gfn{first_pfn}, nr);
+    return st;
 }
 
 Result<uint16_t> Domain::get_mem_type(uint64_t pfn) {
@@ -372,6 +378,7 @@ Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
                                 id.raw(), st, vcpu));
         return Status::err(-EPROTO);
     }
+    cv_.notify_all();  // a host vCPU thread may be waiting for this slot
     return Status::ok();
 }
 
@@ -379,6 +386,7 @@ void Domain::stop_locked(std::string reason) {
     if (stop_reason_) return;
     fmt::print(stderr, "hvcore: domain {} stopped: {}\n", id_.raw(), reason);
     stop_reason_ = std::move(reason);
+    cv_.notify_all();
 }
 
 std::optional<std::string> Domain::stop_reason() {
@@ -738,43 +746,48 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
     return -EIO;
 }
 
+Domain::Response Domain::take_response_locked(VcpuState& v) {
+    IoreqServer* s = servers_[v.server.raw()].get();
+    if (s != nullptr && s->serial != v.server_serial) s = nullptr;  // destroyed; the id was reused
+    if (s == nullptr) return {.answered = true, .data = ones(v.sent.size), .error = 0};  // reads get all ones
+    IoreqSlot& slot = s->pages.slot(v.id);
+    const uint8_t st = slot_state(slot);
+    switch (st) {
+    case ioreq::state_ready:
+    case ioreq::state_inprocess:
+        if (st < v.seen_state) {
+            stop_locked(fmt::format("device model of ioreq server {} moved vCPU {}'s slot backwards ({} -> {})",
+                                    s->id.raw(), v.id, v.seen_state, st));
+            return {.answered = false, .data = 0, .error = -EPROTO};
+        }
+        v.seen_state = st;
+        return {};  // not answered yet
+    case ioreq::state_resp_ready: {
+        const uint64_t data = std::atomic_ref<uint64_t>(slot.data).load(std::memory_order_acquire);
+        slot_set_state(slot, ioreq::state_none);
+        return {.answered = true, .data = data, .error = 0};
+    }
+    case ioreq::state_none:
+        // Set to NONE without a response: a read completes with all ones.
+        return {.answered = true, .data = ones(v.sent.size), .error = 0};
+    default: break;
+    }
+    stop_locked(fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s slot",
+                            s->id.raw(), st, v.id));
+    return {.answered = false, .data = 0, .error = -EPROTO};
+}
+
 int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
     Lock lk(mu_);
     if (stopped_locked()) return -ESHUTDOWN;
     if (vcpu >= vcpus_.size()) return -EINVAL;
     VcpuState& v = vcpus_[vcpu];
     if (!v.waiting) return -EINVAL;  // nothing is pending on this vCPU
-    IoreqServer* s = servers_[v.server.raw()].get();
-    if (s != nullptr && s->serial != v.server_serial) s = nullptr;  // destroyed; the id was reused
-    uint64_t data = ones(v.sent.size);  // a vanished server answers reads with all ones
-    if (s != nullptr) {
-        IoreqSlot& slot = s->pages.slot(v.id);
-        const uint8_t st = slot_state(slot);
-        switch (st) {
-        case ioreq::state_ready:
-        case ioreq::state_inprocess:
-            if (st < v.seen_state) {
-                stop_locked(fmt::format("device model of ioreq server {} moved vCPU {}'s slot backwards "
-                                        "({} -> {})", s->id.raw(), v.id, v.seen_state, st));
-                return -EPROTO;
-            }
-            v.seen_state = st;
-            return to_int(VcpuStatus::ioreq_pending);  // not answered yet
-        case ioreq::state_resp_ready:
-            data = std::atomic_ref<uint64_t>(slot.data).load(std::memory_order_acquire);
-            slot_set_state(slot, ioreq::state_none);
-            break;
-        case ioreq::state_none:
-            // Set to NONE without a response: a read completes with all ones.
-            break;
-        default:
-            stop_locked(fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s "
-                                    "slot", s->id.raw(), st, v.id));
-            return -EPROTO;
-        }
-    }
+    const Response r = take_response_locked(v);
+    if (r.error != 0) return r.error;
+    if (!r.answered) return to_int(VcpuStatus::ioreq_pending);
     v.waiting = false;
-    v.io_done.push_back({v.sent_orig, v.sent.dir == ioreq::dir_read ? data : 0});
+    v.io_done.push_back({v.sent_orig, v.sent.dir == ioreq::dir_read ? r.data : 0});
     RegFile regs = v.entry_regs;
     const int rc = emulate_locked(v, regs);
     if (rc == to_int(VcpuStatus::done)) return finish_locked(v, regs, value);
@@ -851,6 +864,113 @@ Result<P2mType> Domain::p2m_type(uint64_t gfn) {
     Lock lk(mu_);
     if (gfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
     return p2m_->peek_type(Gfn{gfn});
+}
+
+}  // namespace hvcore
+
+namespace hvcore {
+
+// ---------------------------------------------------------------------------
+// Hosts that run the guest themselves.
+
+void Domain::p2m_changed_locked(Gfn first, uint64_t nr) {
+    if (observer_ != nullptr) observer_->p2m_changed(first, nr);
+}
+
+void Domain::set_p2m_observer(P2mObserver* o) {
+    Lock lk(mu_);
+    observer_ = o;
+}
+
+void Domain::shutdown_host() {
+    Lock lk(mu_);
+    host_shutdown_ = true;
+    cv_.notify_all();
+}
+
+void Domain::for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
+    Lock lk(mu_);
+    end = std::min(end, p2m_->gfn_limit());
+    uint64_t run_first = 0;
+    uint64_t run_len = 0;
+    P2mType run_type = P2mType::mmio_dm;
+    Mfn run_mfn{};
+    for (uint64_t g = 0; g < end;) {
+        const Stage2Leaf l = s2_->lookup(Gfn{g});
+        const P2mType t = p2m_recalc_type(l.recalc_pending, l.type, p2m_->ioreq_owner().has_value());
+        const uint64_t leaf_pages = uint64_t{1} << l.order;
+        const uint64_t n = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages) - g;
+        const bool frames = p2m_has_frame(t);
+        const bool extends = run_len != 0 && t == run_type &&
+                             (!frames || l.mfn == run_mfn + run_len);
+        if (!extends) {
+            if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn);
+            run_first = g;
+            run_len = 0;
+            run_type = t;
+            run_mfn = l.mfn;
+        }
+        run_len += n;
+        g += n;
+    }
+    if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn);
+}
+
+int Domain::wait_response_locked(Lock& lk, VcpuState& v) {
+    for (;;) {
+        if (stopped_locked() || host_shutdown_) return -ESHUTDOWN;
+        const Response r = take_response_locked(v);
+        if (r.error != 0) return r.error;
+        if (r.answered) {
+            v.waiting = false;
+            v.io_done.push_back({v.sent_orig, v.sent.dir == ioreq::dir_read ? r.data : 0});
+            return 0;
+        }
+        // hvdm_ioreq_notify wakes us; the timeout only bounds a missed
+        // notification (a device model that answers without notifying).
+        cv_.wait_for(lk, std::chrono::milliseconds(50));
+    }
+}
+
+int Domain::host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value) {
+    Lock lk(mu_);
+    if (vcpu >= vcpus_.size() || value == nullptr || a.size == 0 || a.size > 8) return -EINVAL;
+    VcpuState& v = vcpus_[vcpu];
+    if (v.waiting) return -EBUSY;
+    v.io_done.clear();
+    for (;;) {
+        if (stopped_locked() || host_shutdown_) return -ESHUTDOWN;
+        v.io_cursor = 0;
+        EmulPort port(*this, v);
+        uint64_t data = a.is_write ? a.data : 0;
+        MemStatus st = MemStatus::ok;
+        if (a.is_pio)
+            st = port.pio(static_cast<uint16_t>(a.addr), a.size, a.is_write, &data);
+        else if (a.is_write)
+            st = port.write(a.addr, a.size, &data, AccessInfo{});
+        else
+            st = port.read(a.addr, a.size, &data, AccessInfo{});
+        switch (st) {
+        case MemStatus::ok:
+            v.io_done.clear();
+            *value = data;
+            return 0;
+        case MemStatus::pending:
+            if (int rc = wait_response_locked(lk, v); rc != 0) return rc;
+            continue;  // replay with the response
+        case MemStatus::retry:
+            // The hardware has already retired the instruction, so the
+            // access cannot be re-executed later: hold it here until the
+            // owner is enabled or the type is reset, then route it again.
+            cv_.wait_for(lk, std::chrono::milliseconds(50));
+            continue;
+        case MemStatus::stopped: return -EPROTO;
+        case MemStatus::guest_fault:
+        case MemStatus::exit: break;
+        }
+        stop_locked("host access could not be routed");
+        return -EIO;
+    }
 }
 
 }  // namespace hvcore

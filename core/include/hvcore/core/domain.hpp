@@ -10,7 +10,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -98,6 +101,29 @@ struct VcpuState {
     size_t io_cursor = 0;
 };
 
+// Told, under the domain's lock and before the DMOP returns, that the
+// effective type of [first, first+nr) may have changed: a host that mirrors
+// the p2m (KVM memslots) re-projects it. nr == 0 means "anything may have
+// changed" (a disclaim resets pages all over the guest).
+class P2mObserver {
+public:
+    virtual void p2m_changed(Gfn first, uint64_t nr) = 0;
+
+protected:
+    ~P2mObserver() = default;
+};
+
+// One access a hardware-assisted host (KVM) has already decoded: it enters
+// the core at the neutral-access level and follows the same routing as the
+// model path.
+struct HostAccess {
+    bool is_pio = false;
+    bool is_write = false;
+    uint64_t addr = 0;  // guest-physical address or port
+    unsigned size = 0;  // bytes: 1, 2, 4 or 8 (MMIO may be any length up to 8)
+    uint64_t data = 0;  // the value written
+};
+
 class Domain {
 public:
     [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
@@ -146,6 +172,20 @@ public:
     [[nodiscard]] int vcpu_last_fault(uint32_t vcpu, FaultRecord* out);
     [[nodiscard]] std::string vcpu_guest_fault_detail(uint32_t vcpu);
 
+    // --- hosts that run the guest themselves (host/kvm) ---
+    // Route one decoded access and block the calling (vCPU) thread until it
+    // is complete: a device model's answer, or the retry condition clearing.
+    // Returns 0 with *value for reads, -ESHUTDOWN once shutdown_host() or a
+    // stop ended the wait, -EPROTO on a protocol violation.
+    [[nodiscard]] int host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value);
+    // Wake and fail every blocked host_access (clean shutdown).
+    void shutdown_host();
+    // The observer is called with the lock held; set it before vCPUs run.
+    void set_p2m_observer(P2mObserver* o);
+    // Runs of equal effective type over [0, end), in gfn order, merged.
+    void for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
+    [[nodiscard]] MachineMemory& memory() noexcept { return *mem_; }
+
     // --- loader view and introspection ---
     [[nodiscard]] Status guest_read(uint64_t gpa, void* buf, size_t len);
     [[nodiscard]] Status guest_write(uint64_t gpa, const void* buf, size_t len);
@@ -170,6 +210,17 @@ private:
     void disclaim_and_sweep(Lock& lk);
     void stop_locked(std::string reason);
     [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
+    void p2m_changed_locked(Gfn first, uint64_t nr);
+    // The slot of the vCPU's pending request: nullopt while the device model
+    // has not answered; the response data once it has; a negative errno on
+    // a protocol violation (the domain is then stopped).
+    struct Response {
+        bool answered = false;
+        uint64_t data = 0;
+        int error = 0;
+    };
+    [[nodiscard]] Response take_response_locked(VcpuState& v);
+    [[nodiscard]] int wait_response_locked(Lock& lk, VcpuState& v);
 
     // Execution.
     [[nodiscard]] int run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
@@ -205,6 +256,9 @@ private:
     uint64_t next_serial_ = 1;
     uint32_t cf8_ = 0;  // latched PCI configuration address (port 0xcf8)
     std::optional<std::string> stop_reason_;
+    std::condition_variable cv_;  // responses, state changes, shutdown (waits on mu_)
+    bool host_shutdown_ = false;
+    P2mObserver* observer_ = nullptr;
 };
 
 }  // namespace hvcore
