@@ -1,7 +1,8 @@
 /* The life of the ioreq_server type: claim, set_mem_type, guest writes,
  * disclaim, reclaim, with hv_p2m_ioreq_entry_count checked at every step;
  * the disclaim of 2048 outstanding pages; destroying the owning server and
- * closing the owning handle; the EPT view (raw leaf, fault record, fetch). */
+ * closing the owning handle; each architecture's view (raw leaf, fault
+ * record, fetch). */
 #include "abi_test.h"
 
 /* gfn 0x100 (GPA 1 MiB): 4 pages the device model write-protects */
@@ -9,21 +10,88 @@
 #define NR 4u
 #define GPA ((uint64_t)GFN * TEST_PAGE_SIZE)
 
-/* EPT leaf bits (Intel SDM vol. 3C, 29.3.2, table 29-6): read, write,
- * execute in bits 2:0; hvcore keeps the p2m type in the software-available
- * bits 57:52, numbered as Xen's p2m_type_t (p2m_ioreq_server = 15). */
-#define EPT_R (1ull << 0)
-#define EPT_W (1ull << 1)
-#define EPT_X (1ull << 2)
-#define EPT_TYPE(pte) (((pte) >> 52) & 0x3f)
+/* hvcore numbers p2m types as Xen's p2m_type_t: p2m_ioreq_server = 15. */
 #define P2M_IOREQ_SERVER 15u
-/* VMX exit reason 48 (EPT violation) and its exit qualification bits (SDM
- * vol. 3C, table 28-7): bit 1 the access was a write; bits 3-5 the entry's
- * read/write/execute permissions. */
-#define EXIT_REASON_EPT_VIOLATION 48u
-#define QUAL_WRITE (1ull << 1)
-#define QUAL_READABLE (1ull << 3)
-#define QUAL_WRITABLE (1ull << 4)
+
+/* A stage-2 leaf as each architecture's manual defines it. */
+struct leaf_view {
+    int r, w, x;
+    unsigned type;
+};
+
+static struct leaf_view leaf_view_of(uint64_t pte) {
+    struct leaf_view v;
+    switch (test_arch()) {
+    case HV_ARCH_X86_SVM:
+        /* AMD APM vol. 2, 5.4.1: P bit 0, R/W bit 1, NX bit 63; hvcore's
+         * type in the available bits 58:52 (Xen's p2m-pt layout). */
+        v.r = (int)(pte & 1);
+        v.w = v.r && (pte & 2) != 0;
+        v.x = v.r && (pte >> 63) == 0;
+        v.type = (unsigned)((pte >> 52) & 0x7f);
+        break;
+    case HV_ARCH_ARM64:
+        /* Arm ARM D8.3 stage-2 descriptor: valid bit 0, S2AP[7:6] (bit 6
+         * read, bit 7 write), XN[54:53] (0b10: no execution); hvcore's type
+         * in the software bits 58:55. */
+        v.r = (pte & 1) && (pte & (1ull << 6)) != 0;
+        v.w = (pte & 1) && (pte & (1ull << 7)) != 0;
+        v.x = (pte & 1) && ((pte >> 53) & 3) == 0;
+        v.type = (unsigned)((pte >> 55) & 0xf);
+        break;
+    default:
+        /* Intel SDM vol. 3C, 29.3.2: R, W, X in bits 2:0; hvcore's type in
+         * the ignored bits 57:52. */
+        v.r = (int)(pte & 1);
+        v.w = (pte & 2) != 0;
+        v.x = (pte & 4) != 0;
+        v.type = (unsigned)((pte >> 52) & 0x3f);
+        break;
+    }
+    return v;
+}
+
+/* The record of a 2-byte store to a page that is readable but not
+ * writable, at gpa, as each architecture's hardware writes it. */
+static void expect_write_permission_fault(const hv_fault_record *rec, uint64_t gpa) {
+    EXPECT_EQ(test_arch(), rec->arch);
+    switch (test_arch()) {
+    case HV_ARCH_X86_SVM:
+        /* #NPF (exit code 0x400, APM vol. 2 15.25.6): EXITINFO1 = P | RW |
+         * US | bit 32 (fault on the final guest-physical translation);
+         * EXITINFO2 = the gpa. */
+        EXPECT_EQ(0x400, rec->kind);
+        EXPECT_U64(0x100000007ull, rec->syndrome);
+        EXPECT_U64(gpa, rec->gpa);
+        break;
+    case HV_ARCH_ARM64:
+        /* ESR_EL2 (Arm ARM D17.2.37): EC 0x24 data abort from a lower EL,
+         * IL, ISV with SAS 01 (halfword), SRT 1 (the store's W1), WnR, DFSC
+         * 0x0F = permission fault at level 3 (the page was split to 4 KiB).
+         * HPFAR_EL2.FIPA = IPA[47:12] at bit 4; FAR_EL2 = the address. */
+        EXPECT_EQ(0x24, rec->kind);
+        EXPECT_U64(0x24, (rec->syndrome >> 26) & 0x3f);
+        EXPECT_U64(1, (rec->syndrome >> 25) & 1);
+        EXPECT_U64(1, (rec->syndrome >> 24) & 1);
+        EXPECT_U64(1, (rec->syndrome >> 22) & 3);
+        EXPECT_U64(1, (rec->syndrome >> 16) & 0x1f);
+        EXPECT_U64(1, (rec->syndrome >> 6) & 1);
+        EXPECT_U64(0x0f, rec->syndrome & 0x3f);
+        EXPECT_U64((gpa >> 12) << 4, rec->gpa);
+        EXPECT_U64(gpa, rec->gva);
+        break;
+    default:
+        /* VM exit reason 48, EPT violation (SDM vol. 3C, table 28-7): bit 1
+         * a write; bits 3-5 the AND of R/W/X over the walk: readable, not
+         * writable; the guest-physical address. */
+        EXPECT_EQ(48, rec->kind);
+        EXPECT_U64(1ull << 1, rec->syndrome & (1ull << 1));
+        EXPECT_U64(1ull << 3, rec->syndrome & (1ull << 3));
+        EXPECT_U64(0, rec->syndrome & (1ull << 4));
+        EXPECT_U64(gpa, rec->gpa);
+        break;
+    }
+}
 
 static int claim(struct fixture *f, hvdm_handle *h, hvdm_ioservid_t id) {
     return hvdm_map_mem_type_to_ioreq_server(h, f->domid, id, HVDM_MEM_IOREQ_SERVER, HVDM_IOREQ_MEM_ACCESS_WRITE);
@@ -55,10 +123,12 @@ static void claim_set_write_disclaim_reclaim_cycle(void) {
     for (i = 0; i < NR; ++i) EXPECT_EQ(HVDM_MEM_IOREQ_SERVER, mem_type_of(&f, GFN + i));
     EXPECT_EQ(HVDM_MEM_RAM_RW, mem_type_of(&f, GFN - 1)); /* the neighbours are untouched */
     EXPECT_EQ(HVDM_MEM_RAM_RW, mem_type_of(&f, GFN + NR));
-    /* the EPT leaf: read-only, not executable, type 15 */
+    /* the stage-2 leaf: read-only, not executable, type 15 */
     REQUIRE_EQ(0, hv_p2m_entry(f.dom, GFN, &pte));
-    EXPECT_U64(EPT_R, pte & (EPT_R | EPT_W | EPT_X));
-    EXPECT_U64(P2M_IOREQ_SERVER, EPT_TYPE(pte));
+    EXPECT_EQ(1, leaf_view_of(pte).r);
+    EXPECT_EQ(0, leaf_view_of(pte).w);
+    EXPECT_EQ(0, leaf_view_of(pte).x);
+    EXPECT_U64(P2M_IOREQ_SERVER, leaf_view_of(pte).type);
 
     /* a guest write: goes to the server, RAM is not changed */
     set_ram_u32(&f, GPA + 0x10, 0x11111111u);
@@ -82,8 +152,8 @@ static void claim_set_write_disclaim_reclaim_cycle(void) {
     EXPECT_U64(0, entry_count(&f));
     for (i = 0; i < NR; ++i) EXPECT_EQ(HVDM_MEM_RAM_RW, mem_type_of(&f, GFN + i));
     REQUIRE_EQ(0, hv_p2m_entry(f.dom, GFN, &pte));
-    EXPECT_U64(EPT_W, pte & EPT_W);
-    EXPECT_TRUE(EPT_TYPE(pte) != P2M_IOREQ_SERVER);
+    EXPECT_EQ(1, leaf_view_of(pte).w);
+    EXPECT_TRUE(leaf_view_of(pte).type != P2M_IOREQ_SERVER);
     /* a guest write now lands in RAM */
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, GPA + 0x10, 4, 0x22222222u));
     EXPECT_U64(0x22222222u, ram_u32(&f, GPA + 0x10));
@@ -141,7 +211,7 @@ static void disclaim_with_2048_pages_outstanding_resets_all_before_returning(voi
     /* the raw leaves, read before anything could resolve them lazily */
     for (i = 0; i < nr && all_rw; ++i) {
         REQUIRE_EQ(0, hv_p2m_entry(f.dom, first + i, &pte));
-        if ((pte & EPT_W) == 0 || EPT_TYPE(pte) == P2M_IOREQ_SERVER) {
+        if (!leaf_view_of(pte).w || leaf_view_of(pte).type == P2M_IOREQ_SERVER) {
             all_rw = 0;
             fprintf(stderr, "    gfn 0x%llx: raw leaf 0x%llx is not ram_rw\n", (unsigned long long)(first + i),
                     (unsigned long long)pte);
@@ -199,7 +269,7 @@ static void closing_the_owning_handle_destroys_its_servers_and_resets_its_pages(
     fixture_destroy(&f);
 }
 
-static void store_to_claimed_page_records_an_ept_violation(void) {
+static void store_to_claimed_page_records_the_arch_write_permission_fault(void) {
     struct fixture f;
     struct server s;
     hv_fault_record rec;
@@ -218,12 +288,7 @@ static void store_to_claimed_page_records_an_ept_violation(void) {
     memset(&rec, 0, sizeof rec);
     rec.size = sizeof rec;
     REQUIRE_EQ(0, hv_vcpu_last_fault(f.dom, 0, &rec));
-    EXPECT_EQ(HV_ARCH_X86_VMX, rec.arch);
-    EXPECT_EQ(EXIT_REASON_EPT_VIOLATION, rec.kind);
-    EXPECT_U64(QUAL_WRITE, rec.syndrome & QUAL_WRITE);
-    EXPECT_U64(QUAL_READABLE, rec.syndrome & QUAL_READABLE);
-    EXPECT_U64(0, rec.syndrome & QUAL_WRITABLE);
-    EXPECT_U64(GPA + 0x234, rec.gpa);
+    expect_write_permission_fault(&rec, GPA + 0x234);
     REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
     fixture_destroy(&f);
@@ -255,7 +320,7 @@ int main(void) {
     RUN(disclaim_with_2048_pages_outstanding_resets_all_before_returning);
     RUN(destroying_the_owning_server_resets_its_pages);
     RUN(closing_the_owning_handle_destroys_its_servers_and_resets_its_pages);
-    RUN(store_to_claimed_page_records_an_ept_violation);
+    RUN(store_to_claimed_page_records_the_arch_write_permission_fault);
     RUN(instruction_fetch_from_claimed_page_is_a_guest_fault_naming_the_gpa);
     return abi_finish("test_claim_cycle");
 }

@@ -284,7 +284,7 @@ static void restricted_handle_gets_eperm_for_other_domains(void) {
     REQUIRE_EQ(0, fixture_create(&f));
     memset(&cfg, 0, sizeof cfg);
     cfg.size = sizeof cfg;
-    cfg.arch = HV_ARCH_X86_VMX;
+    cfg.arch = test_arch();
     cfg.ram_bytes = TEST_RAM_BYTES;
     cfg.nr_vcpus = 1;
     REQUIRE_EQ(0, hv_domain_create(f.host, &cfg, &other));
