@@ -17,6 +17,11 @@ static_assert(HV_VCPU_DONE == static_cast<int>(hvcore::VcpuStatus::done) &&
               HV_VCPU_RETRY == static_cast<int>(hvcore::VcpuStatus::retry) &&
               HV_VCPU_GUEST_FAULT == static_cast<int>(hvcore::VcpuStatus::guest_fault));
 
+// No exception crosses the boundary: C++ callers see every entry point as
+// noexcept (HV_NOEXCEPT), and the definitions catch everything.
+static_assert(noexcept(hv_host_create(nullptr)) && noexcept(hv_vcpu_store(nullptr, 0, 0, 0, 0)) &&
+              noexcept(hv_vcpu_resume(nullptr, 0, nullptr)) && noexcept(hv_host_destroy(nullptr)));
+
 extern "C" {
 
 int hv_host_create(hv_host** out) noexcept {

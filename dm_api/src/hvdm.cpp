@@ -24,6 +24,9 @@ static_assert(HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER == dmop::map_mem_type_to_io
               HVDM_DMOP_SET_MEM_TYPE == dmop::set_mem_type && HVDM_DMOP_NR_VCPUS == dmop::nr_vcpus);
 static_assert(sizeof(hvdm_buf) == sizeof(hvcore::DmBuf) && offsetof(hvdm_buf, size) == offsetof(hvcore::DmBuf, size));
 
+static_assert(noexcept(hvdm_dm_op(nullptr, 0, 0, nullptr)) && noexcept(hvdm_open(nullptr)) &&
+              noexcept(hvdm_map_mem_type_to_ioreq_server(nullptr, 0, 0, 0, 0)));
+
 namespace {
 
 // One struct xen_dm_op: header and the largest payload (24 bytes).
