@@ -874,7 +874,10 @@ namespace hvcore {
 // Hosts that run the guest themselves.
 
 void Domain::p2m_changed_locked(Gfn first, uint64_t nr) {
-    if (observer_ != nullptr) observer_->p2m_changed(first, nr);
+    if (observer_ == nullptr) return;
+    observer_thread_ = std::this_thread::get_id();
+    observer_->p2m_changed(first, nr);
+    observer_thread_ = {};
 }
 
 void Domain::set_p2m_observer(P2mObserver* o) {
@@ -890,6 +893,22 @@ void Domain::shutdown_host() {
 
 void Domain::for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
     Lock lk(mu_);
+    type_runs_locked(end, fn);
+}
+
+void Domain::for_each_type_run_in_observer(uint64_t end,
+                                           const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
+    Expects(observer_thread_ == std::this_thread::get_id());
+    type_runs_locked(end, fn);
+}
+
+std::optional<IoservId> Domain::vcpu_pending_server(uint32_t vcpu) {
+    Lock lk(mu_);
+    if (vcpu >= vcpus_.size() || !vcpus_[vcpu].waiting) return std::nullopt;
+    return vcpus_[vcpu].server;
+}
+
+void Domain::type_runs_locked(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
     end = std::min(end, p2m_->gfn_limit());
     uint64_t run_first = 0;
     uint64_t run_len = 0;
@@ -932,7 +951,7 @@ int Domain::wait_response_locked(Lock& lk, VcpuState& v) {
     }
 }
 
-int Domain::host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value) {
+int Domain::host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value, HostAccessOutcome* outcome) {
     Lock lk(mu_);
     if (vcpu >= vcpus_.size() || value == nullptr || a.size == 0 || a.size > 8) return -EINVAL;
     VcpuState& v = vcpus_[vcpu];
@@ -956,12 +975,14 @@ int Domain::host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value) {
             *value = data;
             return 0;
         case MemStatus::pending:
+            if (outcome != nullptr) ++outcome->ioreqs[v.server.raw()];
             if (int rc = wait_response_locked(lk, v); rc != 0) return rc;
             continue;  // replay with the response
         case MemStatus::retry:
             // The hardware has already retired the instruction, so the
             // access cannot be re-executed later: hold it here until the
             // owner is enabled or the type is reset, then route it again.
+            if (outcome != nullptr) ++outcome->holds;
             cv_.wait_for(lk, std::chrono::milliseconds(50));
             continue;
         case MemStatus::stopped: return -EPROTO;

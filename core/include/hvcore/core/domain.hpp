@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -124,6 +125,13 @@ struct HostAccess {
     uint64_t data = 0;  // the value written
 };
 
+// What one host_access did, for the host's statistics: the synchronous
+// ioreqs it sent, by server id, and how often it was held for a retry.
+struct HostAccessOutcome {
+    std::array<uint32_t, max_ioreq_servers> ioreqs{};
+    uint32_t holds = 0;
+};
+
 class Domain {
 public:
     [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
@@ -177,13 +185,22 @@ public:
     // is complete: a device model's answer, or the retry condition clearing.
     // Returns 0 with *value for reads, -ESHUTDOWN once shutdown_host() or a
     // stop ended the wait, -EPROTO on a protocol violation.
-    [[nodiscard]] int host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value);
+    [[nodiscard]] int host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value,
+                                  HostAccessOutcome* outcome = nullptr);
     // Wake and fail every blocked host_access (clean shutdown).
     void shutdown_host();
     // The observer is called with the lock held; set it before vCPUs run.
     void set_p2m_observer(P2mObserver* o);
     // Runs of equal effective type over [0, end), in gfn order, merged.
     void for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
+    // The same, from inside P2mObserver::p2m_changed (the lock is already
+    // held by this thread; any other caller is a contract violation).
+    void for_each_type_run_in_observer(uint64_t end,
+                                       const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
+    // The server a model vCPU's pending request went to (between
+    // HV_VCPU_IOREQ_PENDING and the resume that completes it); nullopt if
+    // nothing is pending. For a host's statistics.
+    [[nodiscard]] std::optional<IoservId> vcpu_pending_server(uint32_t vcpu);
     [[nodiscard]] MachineMemory& memory() noexcept { return *mem_; }
 
     // --- loader view and introspection ---
@@ -211,6 +228,7 @@ private:
     void stop_locked(std::string reason);
     [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
     void p2m_changed_locked(Gfn first, uint64_t nr);
+    void type_runs_locked(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
     // The slot of the vCPU's pending request: nullopt while the device model
     // has not answered; the response data once it has; a negative errno on
     // a protocol violation (the domain is then stopped).
@@ -259,6 +277,7 @@ private:
     std::condition_variable cv_;  // responses, state changes, shutdown (waits on mu_)
     bool host_shutdown_ = false;
     P2mObserver* observer_ = nullptr;
+    std::thread::id observer_thread_;  // the thread inside observer_->p2m_changed, if any
 };
 
 }  // namespace hvcore
