@@ -30,6 +30,14 @@ constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
     return {r.addr, r.addr + len - 1};
 }
 
+// Elements of `size` bytes from addr to the end of its page, walking up
+// (or down when df); 0 when the first element itself straddles the page.
+[[nodiscard]] uint64_t elements_in_page(uint64_t addr, unsigned size, bool df) noexcept {
+    const uint64_t off = addr & page_mask;
+    if (off + size > page_size) return 0;
+    return df ? off / size + 1 : (page_size - off) / size;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -99,11 +107,31 @@ public:
     MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo&) override {
         return pieces(addr, size, false, static_cast<std::byte*>(out));
     }
-    MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo&) override {
+    MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) override {
+        // A write-back of the value just read changes nothing; like Xen, the
+        // emulator does not make it (no device model sees it).
+        if (info.rewrites_read_value) return MemStatus::ok;
         return pieces(addr, size, true, static_cast<std::byte*>(const_cast<void*>(in)));
     }
     MemStatus pio(uint16_t port, unsigned size, bool is_write, uint64_t* value) override {
         return d_.emul_pio_locked(v_, port, size, is_write, value);
+    }
+    RepResult rep(const RepAccess& a, const AccessInfo&) override {
+        if (std::optional<RepResult> r = d_.emul_rep_locked(v_, a)) return *r;
+        // One element through the split path of single accesses: it
+        // straddles a page, its device side is misaligned, or both sides
+        // are devices (Xen: hvmemul_rep_movs returns X86EMUL_UNHANDLEABLE
+        // and x86_emulate does one iteration by read and write). The guest
+        // re-executes the instruction for the rest.
+        std::array<std::byte, 8> buf{};
+        MemStatus st = MemStatus::ok;
+        if (a.kind == RepAccess::Kind::copy) {
+            st = pieces(a.src, a.size, false, buf.data());
+        } else {
+            for (unsigned b = 0; b < a.size; ++b) buf[b] = static_cast<std::byte>(a.value >> (8 * b));
+        }
+        if (st == MemStatus::ok) st = pieces(a.dst, a.size, true, buf.data());
+        return {st, st == MemStatus::ok ? 1u : 0u};
     }
 
 private:
@@ -436,42 +464,65 @@ std::optional<MemStatus> Domain::replay_locked(VcpuState& v, const IoreqBody& re
     if (v.io_cursor >= v.io_done.size()) return std::nullopt;
     const CompletedIo& done = v.io_done[v.io_cursor];
     const IoreqBody& expect = done.req;  // as the instruction first issued it
+    // Xen's check that the access was "correctly re-issued" (hvmemul_do_io):
+    // the written value of a plain write is not compared, a pointer is.
     if (!(expect.addr == req.addr && expect.size == req.size && expect.dir == req.dir &&
-          expect.type == req.type)) {
+          expect.type == req.type && expect.count == req.count && expect.df == req.df &&
+          expect.data_is_ptr == req.data_is_ptr && (!req.data_is_ptr || expect.data == req.data))) {
         stop_locked(fmt::format("vCPU {} re-executed its instruction differently after a response "
                                 "(expected a {}-byte access at {:#x}, got {:#x})",
                                 v.id, expect.size, expect.addr, req.addr));
         return MemStatus::stopped;
     }
     ++v.io_cursor;
-    if (req.dir == ioreq::dir_read) *data = done.data & ones(req.size);
+    if (req.dir == ioreq::dir_read && !req.data_is_ptr) *data = done.data & ones(req.size);
     return MemStatus::ok;
 }
 
-MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
+Domain::Landing Domain::landing_locked(uint64_t gpa) {
     const Gfn gfn = Gpa{gpa}.gfn();
     // Beyond what the table format can map there is no entry: a hole.
     const Stage2Leaf leaf = gfn.raw() < p2m_->gfn_limit() ? p2m_->lookup(gfn) : Stage2Leaf{};
-    const P2mType t = leaf.type;
-    std::byte* frame = p2m_has_frame(t) ? mem_->frame(leaf.mfn) : nullptr;
-    const uint64_t off = gpa & page_mask;
-    // Reads of RAM, including ioreq_server pages, are served from RAM and
-    // never reach a device model (Xen 4b602cced9).
-    if (!write && p2m_is_ram(t) && frame != nullptr) {
-        *data = 0;
-        std::memcpy(data, frame + off, size);
-        return MemStatus::ok;
-    }
-    if (write && (t == P2mType::ram_rw || t == P2mType::ram_logdirty || t == P2mType::mmio_direct) &&
-        frame != nullptr) {
-        std::memcpy(frame + off, data, size);
-        return MemStatus::ok;
-    }
+    std::byte* frame = p2m_has_frame(leaf.type) ? mem_->frame(leaf.mfn) : nullptr;
+    return {leaf.type, frame == nullptr ? nullptr : frame + (gpa & page_mask)};
+}
+
+bool Domain::Landing::ram_readable() const noexcept { return p2m_is_ram(type) && at != nullptr; }
+
+bool Domain::Landing::ram_writable() const noexcept {
+    return (type == P2mType::ram_rw || type == P2mType::ram_logdirty || type == P2mType::mmio_direct) &&
+           at != nullptr;
+}
+
+MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
+    const Landing to = landing_locked(gpa);
     IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
                   .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    // Reads of RAM, including ioreq_server pages, are served from RAM and
+    // never reach a device model (Xen 4b602cced9). They are logged like a
+    // device's answers, so re-executing the instruction after a response
+    // replays what it read the first time: a read-modify-write's flags and
+    // registers (XADD, CMPXCHG) then agree with the one write the device
+    // model saw, even if the model changed the RAM before answering.
+    if (!write && to.ram_readable()) {
+        if (auto r = replay_locked(v, req, data)) return *r;
+        *data = 0;
+        std::memcpy(data, to.at, size);
+        v.io_done.push_back({req, *data});
+        ++v.io_cursor;
+        return MemStatus::ok;
+    }
+    if (write && to.ram_writable()) {
+        std::memcpy(to.at, data, size);
+        return MemStatus::ok;
+    }
+    return route_locked(v, to.type, req, data);
+}
+
+MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
     if (auto r = replay_locked(v, req, data)) return *r;
     if (t == P2mType::ioreq_server) {
-        Expects(write);
+        Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
         const auto owner = p2m_->ioreq_owner();
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
@@ -481,10 +532,71 @@ MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, boo
     const IoreqBody orig = req;
     IoreqServer* s = select_locked(req);
     if (s == nullptr) {
-        if (!write) *data = ones(size);  // nobody: reads all ones, writes dropped
+        // Nobody: reads all ones, writes dropped. A rep read into RAM
+        // (data_is_ptr) fills its elements with ones (Xen's null_read
+        // through hvm_process_io_intercept); the caller checked that they
+        // lie in one writable RAM page.
+        if (req.dir == ioreq::dir_read) {
+            if (!req.data_is_ptr) {
+                *data = ones(req.size);
+            } else {
+                const Landing ram = landing_locked(req.data);
+                Expects(ram.ram_writable());
+                for (uint64_t i = 0; i < req.count; ++i) {
+                    const uint64_t step = i * req.size;
+                    std::memset(req.df ? ram.at - step : ram.at + step, 0xff, req.size);
+                }
+            }
+        }
         return MemStatus::ok;
     }
     return send_locked(v, *s, req, orig, true);
+}
+
+std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& a) {
+    const bool copy = a.kind == RepAccess::Kind::copy;
+    // Truncated at the page boundary on both sides (Xen truncates the MMIO
+    // side in hvmemul_do_io and the RAM side in hvmemul_do_io_addr); the
+    // instruction reports the elements done and the guest re-executes.
+    uint64_t n = std::min(a.count, elements_in_page(a.dst, a.size, a.df));
+    if (copy) n = std::min(n, elements_in_page(a.src, a.size, a.df));
+    if (n == 0) return std::nullopt;  // the first element straddles a page
+    const Landing dst = landing_locked(a.dst);
+    const Landing src = copy ? landing_locked(a.src) : Landing{};
+    const bool dst_ram = dst.ram_writable();
+    const bool src_ram = copy && src.ram_readable();
+    if (dst_ram && (!copy || src_ram)) {
+        // RAM only. Element by element, REP's own order: an overlapping copy
+        // repeats a pattern as the hardware does, which memmove would not.
+        std::array<std::byte, 8> value{};
+        for (unsigned b = 0; b < a.size; ++b) value[b] = static_cast<std::byte>(a.value >> (8 * b));
+        for (uint64_t i = 0; i < n; ++i) {
+            const uint64_t step = i * a.size;
+            std::byte* d = a.df ? dst.at - step : dst.at + step;
+            std::memmove(d, copy ? (a.df ? src.at - step : src.at + step) : value.data(), a.size);
+        }
+        return RepResult{MemStatus::ok, n};
+    }
+    // Device to device goes element by element, as in Xen.
+    if (copy && !dst_ram && !src_ram) return std::nullopt;
+    // One ioreq for the n elements at the device side. MOVS between RAM and
+    // a device: data_is_ptr = 1 and data = the guest-physical address of the
+    // RAM side, dir = write when RAM is the source (Xen's
+    // hvmemul_do_mmio_addr). STOS: data = the value, count = n
+    // (hvmemul_do_mmio_buffer). hvcore differs from Xen for a claimed
+    // (ioreq_server) destination: Xen cannot copy into the type and falls
+    // back to one write per element, one round trip each; hvcore sends the
+    // owner the same single rep ioreq any device gets.
+    const bool to_device = !dst_ram;
+    const uint64_t device = to_device ? a.dst : a.src;
+    if ((device & (a.size - 1)) != 0) return std::nullopt;  // a device sees aligned elements only
+    IoreqBody req{.addr = device, .data = 0, .count = static_cast<uint32_t>(n), .size = a.size,
+                  .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
+                  .df = a.df, .data_is_ptr = copy};
+    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    uint64_t unused = 0;
+    const MemStatus st = route_locked(v, to_device ? dst.type : src.type, req, &unused);
+    return RepResult{st, st == MemStatus::ok ? n : 0};
 }
 
 MemStatus Domain::emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bool write, uint64_t* data) {
@@ -587,6 +699,13 @@ int Domain::run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> 
         v.exit = VcpuState::Exit::none;
         MmuPort mmu(*this, v, v.insn);
         const ExecResult r = isa_->execute(tmp, v.insn, mmu);
+        if (r.committed && r.status != MemStatus::ok) {
+            // REP iterations the hardware completed before the fault stand
+            // whatever happens next; the emulation below starts after them.
+            regs = tmp;
+            v.entry_regs = tmp;
+            if (op == VcpuState::Op::exec) v.regs = tmp;
+        }
         switch (r.status) {
         case MemStatus::ok: regs = tmp; return to_int(VcpuStatus::done);
         case MemStatus::guest_fault:
@@ -630,6 +749,13 @@ int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
     if (v.exit == VcpuState::Exit::stage2 && v.last_fault)
         from_record = isa_->execute_from_record(tmp, *v.last_fault, port);
     const ExecResult r = from_record ? *std::move(from_record) : isa_->execute(tmp, v.insn, port);
+    if (r.committed && r.status != MemStatus::ok) {
+        // EmulPort::rep completes all of a rep access or nothing of it, so
+        // re-execution from entry_regs replays exactly; anything else would
+        // repeat committed work.
+        stop_locked(fmt::format("vCPU {}: emulation committed partial progress without completing", v.id));
+        return -EIO;
+    }
     switch (r.status) {
     case MemStatus::ok:
         regs = tmp;
@@ -796,17 +922,21 @@ int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
 
 int Domain::vcpu_get_reg(uint32_t vcpu, uint32_t reg, uint64_t* value) {
     Lock lk(mu_);
-    if (vcpu >= vcpus_.size() || reg >= isa_->nr_regs() || value == nullptr) return -EINVAL;
-    *value = vcpus_[vcpu].regs.r[reg];
+    if (vcpu >= vcpus_.size() || value == nullptr) return -EINVAL;
+    const uint64_t* slot = reg_slot(vcpus_[vcpu].regs, *isa_, reg);
+    if (slot == nullptr) return -EINVAL;
+    *value = *slot;
     return 0;
 }
 
 int Domain::vcpu_set_reg(uint32_t vcpu, uint32_t reg, uint64_t value) {
     Lock lk(mu_);
     if (stopped_locked()) return -ESHUTDOWN;
-    if (vcpu >= vcpus_.size() || reg >= isa_->nr_regs()) return -EINVAL;
+    if (vcpu >= vcpus_.size()) return -EINVAL;
+    uint64_t* slot = reg_slot(vcpus_[vcpu].regs, *isa_, reg);
+    if (slot == nullptr) return -EINVAL;
     if (vcpus_[vcpu].waiting) return -EBUSY;
-    vcpus_[vcpu].regs.r[reg] = value;
+    *slot = value;
     return 0;
 }
 

@@ -38,6 +38,7 @@ public:
     [[nodiscard]] Arch arch_family() const noexcept override { return Arch::x86_vmx; }
     [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::rip; }
     [[nodiscard]] unsigned nr_regs() const noexcept override { return x86::nr_regs; }
+    [[nodiscard]] unsigned nr_vec_regs() const noexcept override { return x86::nr_xmm_regs; }
 
     [[nodiscard]] ExecResult execute(RegFile& regs, std::span<const uint8_t> bytes, MemPort& port) override {
         Step<Insn> insn = decoder_.decode(bytes, regs.r[reg::rip]);
@@ -48,7 +49,7 @@ public:
         if (run == nullptr)
             return m.reject("instruction not emulated");
         ExecResult r = run(m);
-        if (r.status == MemStatus::ok)
+        if (r.status == MemStatus::ok || r.committed)
             regs = m.retire();  // the only write to the caller's registers
         return r;
     }

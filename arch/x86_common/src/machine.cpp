@@ -41,7 +41,18 @@ static_assert(ZYDIS_REGISTER_R15 == ZYDIS_REGISTER_RAX + 15);
 }
 
 [[nodiscard]] constexpr bool is_access_size(unsigned bytes) noexcept {
-    return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8;
+    return bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8 || bytes == 16;
+}
+
+[[nodiscard]] Vec128 vec_from_le(const std::array<uint8_t, 16>& b, unsigned size) noexcept {
+    Vec128 v;
+    for (unsigned i = size; i-- > 0;) {
+        if (i >= 8)
+            v.hi = (v.hi << 8) | b[i];
+        else
+            v.lo = (v.lo << 8) | b[i];
+    }
+    return v;
 }
 
 }  // namespace
@@ -92,6 +103,12 @@ void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept {
     }
 }
 
+std::optional<unsigned> xmm_of(ZydisRegister r) noexcept {
+    if (in_range(r, ZYDIS_REGISTER_XMM0, ZYDIS_REGISTER_XMM15))
+        return offset(r, ZYDIS_REGISTER_XMM0);
+    return std::nullopt;
+}
+
 bool is_canonical(uint64_t linear) noexcept {
     constexpr unsigned spare = 64 - linear_address_bits;
     return static_cast<uint64_t>(static_cast<int64_t>(linear << spare) >> spare) == linear;
@@ -110,6 +127,8 @@ Step<Operand> Machine::operand(unsigned i) const {
     const ZydisDecodedOperand& op = insn_.ops[i];
     switch (op.type) {
         case ZYDIS_OPERAND_TYPE_REGISTER: {
+            if (const std::optional<unsigned> x = xmm_of(op.reg.value))
+                return Operand{.where = Where::xmm, .size = op.size / 8u, .xmm = *x};
             const std::optional<Gpr> g = gpr_of(op.reg.value);
             if (!g)
                 return reject(fmt::format("register {} is not emulated", ZydisRegisterGetString(op.reg.value)));
@@ -156,15 +175,26 @@ Step<Operand> Machine::memory_operand(const ZydisDecodedOperand& op) const {
             return std::move(index).end();
         ea += *index * m.scale;
     }
+    return located(Operand{.where = Where::memory, .size = size, .address = ea}, m.segment == ZYDIS_REGISTER_SS);
+}
+
+Step<Operand> Machine::located(Operand op, bool stack) const {
     // 67h: the address is computed in 32 bits and zero-extended (SDM Vol. 1 §3.3.7).
     if (insn_.info.address_width == 32)
-        ea &= 0xffff'ffff;
-    if (!is_canonical(ea) || !is_canonical(ea + size - 1)) {
+        op.address &= 0xffff'ffff;
+    if (!is_canonical(op.address) || !is_canonical(op.address + op.size - 1)) {
         // A stack reference (RSP/RBP base) raises #SS rather than #GP (SDM Vol. 3A §6.15).
-        const char* vector = m.segment == ZYDIS_REGISTER_SS ? "#SS" : "#GP";
-        return reject(fmt::format("non-canonical address {:#x} ({})", ea, vector));
+        const char* vector = stack ? "#SS" : "#GP";
+        return reject(fmt::format("non-canonical address {:#x} ({})", op.address, vector));
     }
-    return Operand{.where = Where::memory, .size = size, .address = ea};
+    return op;
+}
+
+Step<Operand> Machine::displaced(const Operand& op, int64_t bytes) const {
+    Expects(op.where == Where::memory);
+    Operand moved = op;
+    moved.address += static_cast<uint64_t>(bytes);
+    return located(moved, false);
 }
 
 Step<uint64_t> Machine::register_value(ZydisRegister r) const {
@@ -174,15 +204,19 @@ Step<uint64_t> Machine::register_value(ZydisRegister r) const {
     return read_gpr(regs_, *g);
 }
 
-Step<uint64_t> Machine::load(const Operand& op) {
+Step<uint64_t> Machine::load(const Operand& op, const AccessInfo& info) {
     switch (op.where) {
         case Where::gpr:
             return read_gpr(regs_, op.gpr);
         case Where::immediate:
             return op.value;
+        case Where::xmm:
+            return low_bytes(regs_.v[op.xmm].lo, op.size);
         case Where::memory: {
+            if (op.size > 8)
+                return reject(fmt::format("{}-byte memory operand is not emulated here", op.size));
             std::array<uint8_t, 8> buf{};
-            const MemStatus s = port_.read(op.address, op.size, buf.data(), AccessInfo{});
+            const MemStatus s = port_.read(op.address, op.size, buf.data(), info);
             if (s != MemStatus::ok)
                 return port_stopped(s, {"read at", op.size, op.address});
             return from_le(buf, op.size);
@@ -192,23 +226,82 @@ Step<uint64_t> Machine::load(const Operand& op) {
     return uint64_t{0};
 }
 
-ExecResult Machine::store(const Operand& op, uint64_t value) {
+ExecResult Machine::store(const Operand& op, uint64_t value, const AccessInfo& info) {
     switch (op.where) {
         case Where::gpr:
             write_gpr(regs_, op.gpr, value);
             return {};
         case Where::memory: {
+            if (op.size > 8)
+                return reject(fmt::format("{}-byte memory operand is not emulated here", op.size));
             const std::array<uint8_t, 8> buf = to_le(value, op.size);
+            const MemStatus s = port_.write(op.address, op.size, buf.data(), info);
+            if (s != MemStatus::ok)
+                return port_stopped(s, {"write at", op.size, op.address});
+            return {};
+        }
+        case Where::xmm:
+            // Only the SSE handlers write XMM registers, through store_vec().
+        case Where::immediate:
+            break;  // no instruction writes its immediate
+    }
+    Expects(false);
+    return {};
+}
+
+Step<Vec128> Machine::load_vec(const Operand& op) {
+    switch (op.where) {
+        case Where::gpr:
+        case Where::immediate: {
+            Step<uint64_t> v = load(op);
+            if (!v)
+                return std::move(v).end();
+            return Vec128{*v, 0};
+        }
+        case Where::xmm: {
+            const Vec128& x = regs_.v[op.xmm];
+            return op.size >= 16 ? x : Vec128{low_bytes(x.lo, op.size), 0};
+        }
+        case Where::memory: {
+            std::array<uint8_t, 16> buf{};
+            const MemStatus s = port_.read(op.address, op.size, buf.data(), AccessInfo{});
+            if (s != MemStatus::ok)
+                return port_stopped(s, {"read at", op.size, op.address});
+            return vec_from_le(buf, op.size);
+        }
+    }
+    Expects(false);
+    return Vec128{};
+}
+
+ExecResult Machine::store_vec(const Operand& op, Vec128 value) {
+    switch (op.where) {
+        case Where::gpr:
+            return store(op, value.lo);
+        case Where::xmm:
+            regs_.v[op.xmm] = value;
+            return {};
+        case Where::memory: {
+            std::array<uint8_t, 16> buf{};
+            for (unsigned i = 0; i < op.size; ++i)
+                buf[i] = static_cast<uint8_t>(i < 8 ? value.lo >> (8 * i) : value.hi >> (8 * (i - 8)));
             const MemStatus s = port_.write(op.address, op.size, buf.data(), AccessInfo{});
             if (s != MemStatus::ok)
                 return port_stopped(s, {"write at", op.size, op.address});
             return {};
         }
         case Where::immediate:
-            break;  // no instruction writes its immediate
+            break;
     }
     Expects(false);
     return {};
+}
+
+uint64_t Machine::rflags() const noexcept { return regs_.r[reg::rflags]; }
+
+void Machine::set_flags(uint64_t mask, uint64_t value) noexcept {
+    uint64_t& f = regs_.r[reg::rflags];
+    f = (f & ~mask) | (value & mask);
 }
 
 Step<uint64_t> Machine::port_in(uint16_t port, unsigned size) {
@@ -252,7 +345,8 @@ ExecResult Machine::port_stopped(MemStatus s, const PortAccess& a) const {
 }
 
 const RegFile& Machine::retire() noexcept {
-    regs_.r[reg::rip] = next_rip_;
+    if (advance_rip_)
+        regs_.r[reg::rip] = next_rip_;
     return regs_;
 }
 

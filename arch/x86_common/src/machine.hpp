@@ -10,7 +10,9 @@
 //  - registers are written only in the copy; execute() commits it with the
 //    advanced RIP when the handler returns ok, and drops it otherwise, so a
 //    port that answers exit / pending / retry / guest_fault / stopped leaves
-//    the guest's registers exactly as they were.
+//    the guest's registers exactly as they were. The one exception is a REP
+//    string instruction whose completed iterations stand (its result says
+//    `committed`); it and a REP instruction stopped short keep RIP here.
 #pragma once
 
 #include <cstdint>
@@ -35,15 +37,29 @@ enum class Where : uint8_t {
     gpr,        // a general-purpose register
     memory,     // guest memory at a linear (== guest-physical) address
     immediate,  // a constant in the instruction
+    xmm,        // an SSE register, XMM0-15 (SDM Vol. 1 §10.2.2)
 };
 
 struct Operand {
     Where where = Where::immediate;
-    unsigned size = 0;      // bytes
+    unsigned size = 0;      // bytes: 1, 2, 4, 8; 16 for memory and XMM
     Gpr gpr{};              // where == gpr
+    unsigned xmm = 0;       // where == xmm
     uint64_t address = 0;   // where == memory
     uint64_t value = 0;     // where == immediate: extended to 64 bits as the encoding says
 };
+
+// RFLAGS bits (SDM Vol. 1 §3.4.3, Figure 3-8).
+namespace flag {
+inline constexpr uint64_t cf = 1u << 0;
+inline constexpr uint64_t pf = 1u << 2;
+inline constexpr uint64_t af = 1u << 4;
+inline constexpr uint64_t zf = 1u << 6;
+inline constexpr uint64_t sf = 1u << 7;
+inline constexpr uint64_t df = 1u << 10;
+inline constexpr uint64_t of = 1u << 11;
+inline constexpr uint64_t status = cf | pf | af | zf | sf | of;  // the arithmetic status flags
+}  // namespace flag
 
 class Machine {
 public:
@@ -56,12 +72,39 @@ public:
     // non-canonical addresses, memory operands not 1/2/4/8 bytes wide.
     [[nodiscard]] Step<Operand> operand(unsigned i) const;
 
-    // The operand's value, zero-extended to 64 bits; one port read for memory.
-    [[nodiscard]] Step<uint64_t> load(const Operand& op);
+    // Operand `op` moved by `bytes` (BT's register bit offset addresses
+    // memory beyond the operand): the same address-size wrap and canonical
+    // check as any memory operand.
+    [[nodiscard]] Step<Operand> displaced(const Operand& op, int64_t bytes) const;
+
+    // The operand's value, zero-extended to 64 bits; one port read for
+    // memory. An XMM operand gives its low op.size bytes.
+    [[nodiscard]] Step<uint64_t> load(const Operand& op, const AccessInfo& info = {});
     // Writes the low op.size bytes of value; one port write for memory. A
     // 32-bit register write zero-extends to 64 bits, 8/16-bit writes keep
     // the other bits (SDM Vol. 1 §3.4.1.1).
-    [[nodiscard]] ExecResult store(const Operand& op, uint64_t value);
+    [[nodiscard]] ExecResult store(const Operand& op, uint64_t value, const AccessInfo& info = {});
+    // Up to 16 bytes (SSE): zero-extended to 128 bits; one port access for
+    // memory. store_vec() to an XMM register replaces all 128 bits.
+    [[nodiscard]] Step<Vec128> load_vec(const Operand& op);
+    [[nodiscard]] ExecResult store_vec(const Operand& op, Vec128 value);
+
+    // The registers the instruction reads and writes besides its operands.
+    [[nodiscard]] uint64_t& gpr64(unsigned index) noexcept { return regs_.r[index]; }
+    [[nodiscard]] RegFile& regs() noexcept { return regs_; }
+    [[nodiscard]] uint64_t rflags() const noexcept;
+    // Replaces the bits of `mask` in RFLAGS with those of `value`.
+    void set_flags(uint64_t mask, uint64_t value) noexcept;
+
+    // The memory side of a REP string instruction (MemPort::rep).
+    [[nodiscard]] RepResult rep(const RepAccess& a) { return port_.rep(a, AccessInfo{}); }
+    // The result for a port access that did not answer ok.
+    [[nodiscard]] ExecResult ended(MemStatus s, std::string_view kind, unsigned size, uint64_t at) const {
+        return port_stopped(s, {kind, size, at});
+    }
+    // RIP stays at this instruction when it retires (a REP string
+    // instruction with iterations left: the guest executes it again).
+    void hold_rip() noexcept { advance_rip_ = false; }
 
     // Port I/O through MemPort::pio (SDM Vol. 1 §19.2).
     [[nodiscard]] Step<uint64_t> port_in(uint16_t port, unsigned size);
@@ -75,6 +118,8 @@ public:
 
 private:
     [[nodiscard]] Step<Operand> memory_operand(const ZydisDecodedOperand& op) const;
+    // A memory operand at op.address: the 67h wrap, then #GP/#SS unless canonical.
+    [[nodiscard]] Step<Operand> located(Operand op, bool stack) const;
     [[nodiscard]] Step<uint64_t> register_value(ZydisRegister r) const;
     // An access the port refused, described only when the text is needed
     // (guest_fault, stopped), not on the pending/retry fast path.
@@ -91,6 +136,7 @@ private:
     MemPort& port_;
     uint64_t rip_;       // address of this instruction
     uint64_t next_rip_;  // address of the next one: RIP-relative base, RIP after retiring
+    bool advance_rip_ = true;
 };
 
 // Zydis' name for a general-purpose register, as hvcore numbers it; nullopt
@@ -102,5 +148,8 @@ void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept;
     return size >= 8 ? value : value & ((uint64_t{1} << (size * 8)) - 1);
 }
 [[nodiscard]] bool is_canonical(uint64_t linear) noexcept;
+// XMM0-15 as Zydis names them; nullopt for any other register (XMM16-31
+// need EVEX, which the executor does not run).
+[[nodiscard]] std::optional<unsigned> xmm_of(ZydisRegister r) noexcept;
 
 }  // namespace hvcore::x86::detail

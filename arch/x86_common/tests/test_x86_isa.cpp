@@ -547,8 +547,15 @@ TEST_CASE("bytes_that_are_not_an_emulated_instruction_are_a_guest_fault_naming_i
         {{0x65, 0x88, 0x03}, "mov gs:[rbx], al: gs segment override is not supported"},
         {{0x8c, 0x03}, "mov [rbx], es: register es is not emulated"},  // MOV r/m16, Sreg
         {{0x0f, 0x20, 0xc0}, "mov rax, cr0: register cr0 is not emulated"},
-        {{0x01, 0x03}, "add [rbx], eax: instruction not emulated"},  // comes with the ALU issue
-        {{0xf3, 0xa4}, "rep movsb: instruction not emulated"},
+        {{0xf7, 0x33}, "div [rbx]: instruction not emulated"},
+        {{0x0f, 0xa2}, "cpuid: instruction not emulated"},
+        {{0xf2, 0x0f, 0x10, 0x03}, "movsd xmm0, qword ptr [rbx]: instruction not emulated"},  // SSE2, not the string MOVSD
+        {{0xc5, 0xfa, 0x6f, 0x03}, "vmovdqu xmm0, [rbx]: instruction not emulated"},  // VEX
+        {{0x0f, 0x6e, 0x03}, "movd mm0, dword ptr [rbx]: register mm0 is not emulated"},      // MMX
+        // LOCK: #UD on CMP/TEST/BT, on register destinations, on MOV.
+        {{0xf0, 0x39, 0x03}, "lock cmp [rbx], eax: LOCK prefix not allowed on this instruction (#UD)"},
+        {{0xf0, 0x0f, 0xa3, 0x03}, "lock bt [rbx], eax: LOCK prefix not allowed on this instruction (#UD)"},
+        {{0xf0, 0x01, 0xd8}, "lock add eax, ebx: LOCK prefix not allowed on this instruction (#UD)"},
         {{0x8d, 0x03}, "lea eax, [rbx]: instruction not emulated"},
         {{0x0f, 0x0b}, "ud2: instruction not emulated"},
     };

@@ -249,8 +249,21 @@ private:
                                        unsigned size, uint64_t addr, uint64_t data, uint64_t* value);
 
     // Routing (Xen's hvmemul_do_io / ioreq_server_select rules).
+    // Where an emulated access to one guest-physical address lands.
+    struct Landing {
+        P2mType type = P2mType::invalid;
+        std::byte* at = nullptr;  // the byte in the frame, for types backed by one
+        [[nodiscard]] bool ram_readable() const noexcept;  // served from RAM (ioreq_server included)
+        [[nodiscard]] bool ram_writable() const noexcept;  // written to the frame
+    };
+    [[nodiscard]] Landing landing_locked(uint64_t gpa);
     [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,
                                             uint64_t* data);
+    // A request for the device side: the claimed type's owner, else by range, else nobody.
+    [[nodiscard]] MemStatus route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data);
+    // A rep string access in one piece (RAM only, or one ioreq with count);
+    // nullopt when it must go one element through the split path.
+    [[nodiscard]] std::optional<RepResult> emul_rep_locked(VcpuState& v, const RepAccess& a);
     [[nodiscard]] MemStatus emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bool write,
                                             uint64_t* data);
     [[nodiscard]] IoreqServer* select_locked(IoreqBody& req);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -17,12 +18,28 @@
 
 namespace hvcore {
 
+// One 128-bit vector register as two little-endian halves.
+struct Vec128 {
+    uint64_t lo = 0;  // bits 63:0
+    uint64_t hi = 0;  // bits 127:64
+    bool operator==(const Vec128&) const = default;
+};
+
 // Register file in the ABI's numbering (hv.h): x86 RAX..R15 = 0..15,
 // RIP 16, RFLAGS 17; Arm64 X0..X30 = 0..30, SP 31, PC 32.
+//
+// The vector registers (x86 XMM0-15 for SSE moves, Arm64 V0-V31) live in
+// their own array: an instruction that never names one pays nothing but
+// the copy. ABI ids: vec_reg_base + 2n is bits 63:0 of register n,
+// vec_reg_base + 2n + 1 bits 127:64 (hv.h HV_REG_XMM*).
 struct RegFile {
     static constexpr unsigned count = 34;
+    static constexpr unsigned vec_count = 32;
+    static constexpr unsigned vec_reg_base = 64;
     std::array<uint64_t, count> r{};
+    std::array<Vec128, vec_count> v{};
 };
+static_assert(RegFile::count <= RegFile::vec_reg_base, "vector ids follow the scalar ones");
 
 enum class MemStatus : uint8_t {
     ok,           // the access happened
@@ -36,6 +53,40 @@ enum class MemStatus : uint8_t {
 // Extra facts about an access that an architecture's fault record carries.
 struct AccessInfo {
     uint64_t isa_syndrome = 0;  // Arm64 ISS[24:14] when the instruction is ISV-describable
+    // A write that stores back, unchanged, the value the instruction has
+    // just read from the same place: x86 CMPXCHG when the comparison fails
+    // ("the destination operand is written back", SDM Vol. 2A "CMPXCHG").
+    // The hardware performs it, so it faults like any write; a hypervisor
+    // emulating the instruction may drop it, as Xen does (a device model
+    // never sees a write that changes nothing).
+    bool rewrites_read_value = false;
+};
+
+// The memory side of a repeated string instruction (x86 REP MOVS / REP
+// STOS): `count` elements of `size` bytes, element i at dst + i*size (and
+// src + i*size for a copy), or at dst - i*size when df (EFLAGS.DF = 1).
+// The caller keeps every element inside the address space (no wrap).
+struct RepAccess {
+    enum class Kind : uint8_t {
+        copy,  // MOVS: element i of src to element i of dst, read before write
+        fill,  // STOS: `value` (its low `size` bytes) to every element of dst
+    };
+    Kind kind = Kind::copy;
+    uint64_t dst = 0;
+    uint64_t src = 0;    // copy only
+    uint64_t value = 0;  // fill only
+    unsigned size = 0;   // 1, 2, 4 or 8
+    uint64_t count = 0;  // >= 1
+    bool df = false;
+};
+
+struct RepResult {
+    MemStatus status = MemStatus::ok;
+    // Elements completed, in order from the first. With ok it may be less
+    // than count (the hypervisor stops at a page boundary, as Xen truncates
+    // a rep ioreq); with any other status, the elements completed before
+    // the one that ended it (the hardware keeps them).
+    uint64_t done = 0;
 };
 
 class MemPort {
@@ -44,6 +95,27 @@ public:
     virtual MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) = 0;
     // Port I/O (x86 only). value: in for writes, out for reads.
     virtual MemStatus pio(uint16_t port, unsigned size, bool is_write, uint64_t* value) = 0;
+    // A repeated string operation. The default is the hardware's: element
+    // by element through read() and write(), stopping at the first access
+    // that is not ok. The hypervisor's port overrides it to hand a device
+    // model one ioreq with count, df and data_is_ptr.
+    virtual RepResult rep(const RepAccess& a, const AccessInfo& info) {
+        std::array<std::byte, 8> buf{};
+        for (uint64_t i = 0; i < a.count; ++i) {
+            const uint64_t step = i * a.size;
+            const uint64_t dst = a.df ? a.dst - step : a.dst + step;
+            MemStatus st = MemStatus::ok;
+            if (a.kind == RepAccess::Kind::copy) {
+                st = read(a.df ? a.src - step : a.src + step, a.size, buf.data(), info);
+            } else {
+                for (unsigned b = 0; b < a.size; ++b)
+                    buf[b] = static_cast<std::byte>(a.value >> (8 * b));  // little-endian
+            }
+            if (st == MemStatus::ok) st = write(dst, a.size, buf.data(), info);
+            if (st != MemStatus::ok) return {st, i};
+        }
+        return {MemStatus::ok, a.count};
+    }
 
 protected:
     ~MemPort() = default;
@@ -52,6 +124,13 @@ protected:
 struct ExecResult {
     MemStatus status = MemStatus::ok;
     std::string detail;  // for guest_fault: names the instruction and why
+    // With a status other than ok: the instruction had already committed
+    // architectural progress that stands. A REP string instruction keeps
+    // the iterations it completed before the one that faulted (SDM Vol. 2B
+    // "REP/REPE/REPZ/REPNE/REPNZ": the registers are updated per iteration
+    // and the instruction restarts where it stopped), so the registers
+    // passed to execute() hold RCX/RSI/RDI after them, RIP unchanged.
+    bool committed = false;
 };
 
 // An instruction and the registers that feed it, built for hv_vcpu_store,
@@ -68,8 +147,13 @@ public:
     [[nodiscard]] virtual Arch arch_family() const noexcept = 0;  // x86_vmx stands for x86
     [[nodiscard]] virtual unsigned pc_reg() const noexcept = 0;
     [[nodiscard]] virtual unsigned nr_regs() const noexcept = 0;
+    // Vector registers the ISA exposes (RegFile::v[0 .. n)); none by default.
+    [[nodiscard]] virtual unsigned nr_vec_regs() const noexcept { return 0; }
     // Execute one instruction. Registers (including the PC) change only when
-    // the result is ok; otherwise regs are exactly as they were.
+    // the result is ok or says `committed`; otherwise regs are exactly as
+    // they were. An ok result may leave the PC at the instruction: a REP
+    // string instruction that did only part of its count (the guest
+    // re-executes it for the rest, as after an interrupt between iterations).
     [[nodiscard]] virtual ExecResult execute(RegFile& regs, std::span<const uint8_t> insn, MemPort& mem) = 0;
 
     // Emulate a faulting access from the hardware's record alone, when the
@@ -93,5 +177,16 @@ public:
     // Port I/O; empty bytes when the ISA has none (Arm64: -EOPNOTSUPP).
     [[nodiscard]] virtual SyntheticInsn make_pio(unsigned size, bool is_write) const = 0;
 };
+
+// The 64-bit register behind ABI register id `id` (hv_vcpu_get_reg /
+// hv_vcpu_set_reg), or nullptr when the ISA has none with that id.
+[[nodiscard]] inline uint64_t* reg_slot(RegFile& regs, const Isa& isa, unsigned id) noexcept {
+    if (id < isa.nr_regs()) return &regs.r[id];
+    if (id < RegFile::vec_reg_base) return nullptr;
+    const unsigned rel = id - RegFile::vec_reg_base;
+    if (rel >= 2 * isa.nr_vec_regs() || rel >= 2 * RegFile::vec_count) return nullptr;
+    Vec128& v = regs.v[rel / 2];
+    return (rel & 1) != 0 ? &v.hi : &v.lo;
+}
 
 }  // namespace hvcore

@@ -4,8 +4,15 @@
 // hardware (against the model MMU) and the hypervisor's emulator (against
 // the device-model port); DESIGN.md, "The path of one guest write".
 //
-// Emulated today: MOV between general-purpose registers, memory and
-// immediates (88/89/8A/8B/C6/C7/A0-A3/B0-BF) and IN/OUT (E4-E7, EC-EF).
+// Emulated (64-bit mode, general-purpose and XMM registers, memory):
+//   moves      MOV (every r/m, imm and moffs form), MOVZX, MOVSX, MOVSXD,
+//              MOVNTI; IN/OUT;
+//   RMW / ALU  ADD OR ADC SBB AND SUB XOR CMP TEST, INC DEC NOT NEG, XCHG,
+//              CMPXCHG, XADD (LOCK where the SDM allows it), BT BTS BTR
+//              BTC (register and imm8 offsets), SETcc;
+//   SSE        MOVD MOVQ MOVDQA MOVDQU MOVAPS MOVUPS MOVAPD MOVUPD MOVNTDQ
+//              MOVNTPS MOVNTPD MOVNTDQA (XMM0-15, legacy encodings);
+//   strings    MOVS and STOS, with REP, DF and 67h, through MemPort::rep.
 // Every other instruction is a guest fault whose detail names it.
 #pragma once
 
@@ -42,6 +49,9 @@ inline constexpr unsigned rflags = 17;
 inline constexpr unsigned nr_gprs = 16;
 inline constexpr unsigned nr_regs = 18;  // RAX..R15, RIP, RFLAGS
 static_assert(nr_regs <= RegFile::count, "the x86 registers must fit the neutral register file");
+// XMM0-15 in RegFile::v (SDM Vol. 1 §10.2.2: 16 in 64-bit mode).
+inline constexpr unsigned nr_xmm_regs = 16;
+static_assert(nr_xmm_regs <= RegFile::vec_count, "the XMM registers must fit the neutral register file");
 
 // Linear addresses are canonical when bits 63:47 are all equal (SDM Vol. 1
 // §3.3.7.1, 4-level paging; 5-level paging is not modelled). An access to
