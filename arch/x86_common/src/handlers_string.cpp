@@ -78,10 +78,25 @@ ExecResult string_op(Machine& m, RepAccess::Kind kind) {
     const bool copy = kind == RepAccess::Kind::copy;
 
     const uint64_t count = rep ? m.gpr64(reg::rcx) & limit : 1;
-    if (count == 0)
-        return {};  // REP with a zero count: no access, RIP advances
     const uint64_t dst = m.gpr64(reg::rdi) & limit;
     const uint64_t src = m.gpr64(reg::rsi) & limit;
+    // The registers after `done` elements; 32-bit writes under 67h, which
+    // clear bits 63:32 even when no element moves (checked on the host).
+    const Gpr rsi{reg::rsi, addr_size, false};
+    const Gpr rdi{reg::rdi, addr_size, false};
+    const Gpr rcx{reg::rcx, addr_size, false};
+    auto advance = [&](uint64_t done) {
+        const uint64_t moved = done * size;
+        write_gpr(m.regs(), rdi, df ? dst - moved : dst + moved);
+        if (copy)
+            write_gpr(m.regs(), rsi, df ? src - moved : src + moved);
+        if (rep)
+            write_gpr(m.regs(), rcx, count - done);
+    };
+    if (count == 0) {
+        advance(0);
+        return {};  // REP with a zero count: no access, RIP advances
+    }
     uint64_t n = std::min(count, max_elements_per_execution);
     n = std::min(n, elements_in_reach(dst, size, df, limit));
     if (copy)
@@ -96,17 +111,8 @@ ExecResult string_op(Machine& m, RepAccess::Kind kind) {
     const RepResult r = m.rep(a);
     Expects(r.done <= n);
 
-    // The registers after r.done elements; 32-bit writes under 67h.
-    const Gpr rsi{reg::rsi, addr_size, false};
-    const Gpr rdi{reg::rdi, addr_size, false};
-    const Gpr rcx{reg::rcx, addr_size, false};
+    advance(r.done);
     const uint64_t moved = r.done * size;
-    RegFile& regs = m.regs();
-    write_gpr(regs, rdi, df ? dst - moved : dst + moved);
-    if (copy)
-        write_gpr(regs, rsi, df ? src - moved : src + moved);
-    if (rep)
-        write_gpr(regs, rcx, count - r.done);
 
     if (r.status != MemStatus::ok) {
         ExecResult end = m.ended(r.status, copy ? "element copy at" : "element store at", size,

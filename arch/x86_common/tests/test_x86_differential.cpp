@@ -10,12 +10,7 @@
 // and immediate contents. The generator is seeded, so a failure reproduces;
 // the failing trial prints its bytes.
 //
-// Native execution: the instruction is copied to an executable page
-// followed by RET and called from a small assembly routine that loads all
-// registers (except RSP) and the status flags from a NativeState, calls it,
-// and stores them back. The data pages follow the code page, so a
-// RIP-relative displacement reaches them and the executor's RIP can be the
-// page's real address.
+// Native execution: native_harness.hpp.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -29,154 +24,21 @@
 
 #include "hvcore/x86/isa_x86.hpp"
 
-extern "C" {
-struct NativeState {
-    uint64_t gpr[16];  // RAX..R15; RSP is neither loaded nor stored
-    uint64_t rflags;
-};
-void hvcore_x86_test_native_run(NativeState* state, const void* code);
-}
-
-static_assert(offsetof(NativeState, rflags) == 128, "the assembly below hard-codes the layout");
-
-// System V: RDI = state, RSI = code. Callee-saved registers are preserved.
-asm(R"(
-    .text
-    .p2align 4
-    .globl hvcore_x86_test_native_run
-    .type hvcore_x86_test_native_run, @function
-hvcore_x86_test_native_run:
-    push %rbx
-    push %rbp
-    push %r12
-    push %r13
-    push %r14
-    push %r15
-    push %rdi
-    push %rsi
-    pushq 128(%rdi)
-    popfq
-    mov 0(%rdi), %rax
-    mov 8(%rdi), %rcx
-    mov 16(%rdi), %rdx
-    mov 24(%rdi), %rbx
-    mov 40(%rdi), %rbp
-    mov 48(%rdi), %rsi
-    mov 64(%rdi), %r8
-    mov 72(%rdi), %r9
-    mov 80(%rdi), %r10
-    mov 88(%rdi), %r11
-    mov 96(%rdi), %r12
-    mov 104(%rdi), %r13
-    mov 112(%rdi), %r14
-    mov 120(%rdi), %r15
-    mov 56(%rdi), %rdi
-    call *(%rsp)
-    xchg %rdi, 8(%rsp)
-    mov %rax, 0(%rdi)
-    mov %rcx, 8(%rdi)
-    mov %rdx, 16(%rdi)
-    mov %rbx, 24(%rdi)
-    mov %rbp, 40(%rdi)
-    mov %rsi, 48(%rdi)
-    mov %r8, 64(%rdi)
-    mov %r9, 72(%rdi)
-    mov %r10, 80(%rdi)
-    mov %r11, 88(%rdi)
-    mov %r12, 96(%rdi)
-    mov %r13, 104(%rdi)
-    mov %r14, 112(%rdi)
-    mov %r15, 120(%rdi)
-    pushfq
-    popq 128(%rdi)
-    mov 8(%rsp), %rax
-    mov %rax, 56(%rdi)
-    add $16, %rsp
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %rbp
-    pop %rbx
-    ret
-    .size hvcore_x86_test_native_run, .-hvcore_x86_test_native_run
-)");
+#include "native_harness.hpp"
 
 using namespace hvcore;
 using namespace hvcore::x86;
+using namespace hvcore::x86::test;
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
 using Rng = std::mt19937_64;
 
-constexpr size_t page = 4096;
-constexpr size_t data_size = 2 * page;  // the buffer memory operands point into
 // RFLAGS status flags CF PF AF ZF SF OF (SDM Vol. 1 §3.4.3.1): randomised on
 // entry, MOV must not change them. DF, TF, IF... stay as the ABI wants.
 constexpr uint64_t status_flags = 0x8d5;
 constexpr uint64_t flags_reserved_one = 0x2;  // bit 1 always reads 1
 constexpr unsigned trials_per_form_and_size = 300;
-constexpr uint8_t ret = 0xc3;
-
-// One mapping: an executable code page, then the data pages.
-class Sandbox {
-public:
-    Sandbox() {
-        void* p = mmap(nullptr, page + data_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        REQUIRE(p != MAP_FAILED);
-        base_ = static_cast<uint8_t*>(p);
-    }
-    ~Sandbox() { munmap(base_, page + data_size); }
-    Sandbox(const Sandbox&) = delete;
-    Sandbox& operator=(const Sandbox&) = delete;
-
-    [[nodiscard]] uint64_t code_addr() const { return reinterpret_cast<uint64_t>(base_); }
-    [[nodiscard]] uint64_t data_addr() const { return code_addr() + page; }
-    [[nodiscard]] uint8_t* data() const { return base_ + page; }
-
-    // W^X: writable while the instruction is copied in, executable after.
-    void load_code(const Bytes& insn) {
-        REQUIRE(mprotect(base_, page, PROT_READ | PROT_WRITE) == 0);
-        std::memcpy(base_, insn.data(), insn.size());
-        base_[insn.size()] = ret;
-        REQUIRE(mprotect(base_, page, PROT_READ | PROT_EXEC) == 0);
-    }
-
-private:
-    uint8_t* base_ = nullptr;
-};
-
-// The executor's view of the same buffer: a copy, at the same addresses.
-class BufferPort final : public MemPort {
-public:
-    BufferPort(uint64_t base, std::vector<uint8_t> bytes) : mem(std::move(bytes)), base_(base) {}
-    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo&) override {
-        ++reads;
-        if (!inside(addr, size))
-            return MemStatus::guest_fault;
-        std::memcpy(out, &mem[addr - base_], size);
-        return MemStatus::ok;
-    }
-    MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo&) override {
-        ++writes;
-        if (!inside(addr, size))
-            return MemStatus::guest_fault;
-        std::memcpy(&mem[addr - base_], in, size);
-        return MemStatus::ok;
-    }
-    MemStatus pio(uint16_t, unsigned, bool, uint64_t*) override { return MemStatus::guest_fault; }
-
-    std::vector<uint8_t> mem;
-    unsigned reads = 0;
-    unsigned writes = 0;
-
-private:
-    [[nodiscard]] bool inside(uint64_t addr, unsigned size) const {
-        return addr >= base_ && addr - base_ + size <= mem.size();
-    }
-    uint64_t base_;
-};
 
 enum class Form : uint8_t {
     store_reg,  // 88/89: mov r/m, r
@@ -399,10 +261,7 @@ void check_against_host(Form form, unsigned size) {
         RegFile emulated = t.regs;
         const ExecResult r = isa->execute(emulated, t.bytes, port);
 
-        NativeState native{};
-        for (unsigned i = 0; i < nr_gprs; ++i)
-            native.gpr[i] = t.regs.r[i];
-        native.rflags = t.regs.r[reg::rflags];
+        NativeState native = to_native(t.regs, nr_gprs);
         sb.load_code(t.bytes);
         hvcore_x86_test_native_run(&native, reinterpret_cast<const void*>(sb.code_addr()));
 
