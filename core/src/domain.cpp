@@ -307,6 +307,7 @@ void Domain::disclaim_and_sweep(Lock& lk) {
     // stays -EBUSY until the count reaches 0, so nothing can re-add entries.
     while (p2m_->sweep(sweep_chunk) != 0) {
         lk.unlock();
+        if (sweep_pause_) sweep_pause_();
         std::this_thread::yield();
         lk.lock();
     }
@@ -1013,6 +1014,11 @@ void Domain::p2m_changed_locked(Gfn first, uint64_t nr) {
 void Domain::set_p2m_observer(P2mObserver* o) {
     Lock lk(mu_);
     observer_ = o;
+}
+
+void Domain::set_sweep_pause(std::function<void()> fn) {
+    Lock lk(mu_);
+    sweep_pause_ = std::move(fn);
 }
 
 void Domain::shutdown_host() {

@@ -72,6 +72,29 @@ TEST_CASE("domain behaviours on every linked backend") {
             CHECK(v == 0xfeedf00d);
         }
 
+        SUBCASE("a_long_sweep_releases_the_lock_between_bounded_chunks_so_vcpus_run") {
+            // One outstanding page in each of the 32 leaf tables of 64 MiB
+            // (a leaf table maps 2 MiB): 32 resolutions, two chunks.
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            int pauses = 0;
+            int stores = 0;
+            d.set_sweep_pause([&] {
+                // The lock is free here: a vCPU's store to plain RAM completes.
+                ++pauses;
+                stores += d.vcpu_store(1, 0x3f00000 + 8 * static_cast<uint64_t>(pauses), 8, 1) == done;
+            });
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            check_count(d, 0);
+            // sweep_chunk resolutions per lock hold: ceil(tables / sweep_chunk)
+            // holds, with a pause after each but the last.
+            CHECK(pauses == static_cast<int>((tables + sweep_chunk - 1) / sweep_chunk) - 1);
+            CHECK(stores == pauses);
+        }
+
         SUBCASE("a_write_to_a_claimed_page_is_held_while_the_owner_is_disabled") {
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
             REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 1).is_ok());
