@@ -128,6 +128,15 @@ int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out) HV_NOE
 
 /* --- extensions to ABI.md (HVCORE_1.0) --- */
 
+/* x86 SSE registers for hv_vcpu_get_reg / hv_vcpu_set_reg: XMMn is two
+ * 64-bit halves, bits 63:0 at HV_REG_XMM_LO(n) = 64 + 2n and bits 127:64 at
+ * HV_REG_XMM_HI(n) = 65 + 2n, n = 0..15 (ids 64..95; the MOVD/MOVQ/MOVDQA/
+ * MOVDQU/MOVAPS/MOVUPS family reads and writes them). Other ids in 18..63
+ * and above 95 are -EINVAL on x86. */
+#define HV_REG_XMM_BASE 64u
+#define HV_REG_XMM_LO(n) (HV_REG_XMM_BASE + 2u * (uint32_t)(n))
+#define HV_REG_XMM_HI(n) (HV_REG_XMM_BASE + 2u * (uint32_t)(n) + 1u)
+
 /* Why the domain was stopped: 0 and an empty string while it runs, 1 and a
  * NUL-terminated reason once it has been stopped (for example by a device
  * model protocol violation). Calls on a stopped domain return -ESHUTDOWN. */
