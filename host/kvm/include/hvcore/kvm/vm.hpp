@@ -1,0 +1,220 @@
+// Real x86-64 guest code on Linux KVM, with hvcore's core in charge.
+//
+// The core stays the single source of truth for guest memory: its p2m (in
+// the stage-2 table of the backend matching the host CPU) is projected onto
+// KVM memslots (slot_plan.hpp), re-projected from inside the core's p2m
+// observer before a DMOP returns, and every access KVM cannot complete
+// (KVM_EXIT_MMIO, KVM_EXIT_IO) enters the core through Domain::host_access,
+// which routes it by exactly the rules of the model vCPUs and blocks the
+// vCPU thread until a device model answers.
+//
+// Threads: one per vCPU (KVM_RUN loop), plus whichever threads issue DMOPs
+// (device models), plus the thread in run(). Lock order (written once,
+// here): Domain::mu_ (held by the core around the p2m observer)
+//   -> Vm::gate_mu_ (who is inside KVM_RUN) -> Vm::end_mu_.
+// A vCPU thread holds none of them across KVM_RUN or host_access.
+//
+// A p2m change stops every vCPU out of KVM_RUN (immediate_exit and a kick
+// signal) before the memslots change, so a guest never runs on half of a
+// split or merge: the deleted-then-created slot of a type change would
+// otherwise leave a window in which an instruction fetch finds no memory.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hvcore/core/domain.hpp"
+#include "hvcore/kvm/error.hpp"
+#include "hvcore/kvm/slot_plan.hpp"
+
+struct kvm_run;
+
+namespace hvcore::kvm {
+
+// The signal that kicks a vCPU thread out of KVM_RUN (an empty handler is
+// installed for it, without SA_RESTART). Threads that run vCPUs must not
+// block it.
+inline constexpr int kick_signal = 10;  // SIGUSR1
+
+// /dev/kvm, checked: KVM_GET_API_VERSION 12 and the capabilities host/kvm
+// needs (KVM_CAP_USER_MEMORY, KVM_CAP_READONLY_MEM, KVM_CAP_IMMEDIATE_EXIT).
+class Device {
+public:
+    [[nodiscard]] static Outcome<std::unique_ptr<Device>> open(const char* path = "/dev/kvm");
+    ~Device();
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+    // Creates and closes a VM: KVM can open and still refuse KVM_CREATE_VM.
+    [[nodiscard]] Error probe_create_vm() const;
+    [[nodiscard]] uint32_t nr_memslots() const noexcept { return nr_memslots_; }  // KVM_CAP_NR_MEMSLOTS
+    [[nodiscard]] size_t vcpu_mmap_size() const noexcept { return vcpu_mmap_size_; }
+
+private:
+    Device() = default;
+    int fd_ = -1;
+    uint32_t nr_memslots_ = 0;
+    size_t vcpu_mmap_size_ = 0;
+};
+
+// The x86 host CPU's vendor, which picks the backend whose table holds the
+// p2m (GenuineIntel -> EPT, AuthenticAMD -> NPT).
+enum class CpuVendor : uint8_t { intel, amd, other };
+[[nodiscard]] CpuVendor host_cpu_vendor() noexcept;
+
+enum class CpuMode : uint8_t {
+    long64,  // 64-bit long mode: identity map of the first 4 GiB, flat GDT
+    real16,  // real mode: CS:IP = entry, for small payloads below 1 MiB
+};
+
+// Guest-physical pages the loader takes for long mode (the guests know:
+// examples/guests/guest_abi.h): a GDT and the identity-mapping tables.
+inline constexpr uint64_t boot_gdt = 0x1000;
+inline constexpr uint64_t boot_pml4 = 0x2000;
+inline constexpr uint64_t boot_pdpt = 0x3000;
+inline constexpr uint64_t boot_pd = 0x4000;  // 4 page directories of 2 MiB leaves: 0..4 GiB
+inline constexpr uint64_t boot_reserved_end = 0x8000;
+
+struct VcpuBoot {
+    CpuMode mode = CpuMode::long64;
+    uint64_t entry = 0;  // guest-physical (= linear) address of the first instruction
+    uint64_t stack = 0;  // initial RSP (SP in real mode)
+};
+
+struct VmOptions {
+    // 0: the device's KVM_CAP_NR_MEMSLOTS. A smaller limit makes the
+    // slot-limit error reachable in a test.
+    uint32_t max_memslots = 0;
+    // A write of any value to this port powers the guest off (never routed
+    // to a device model). 0 disables it.
+    uint16_t shutdown_port = 0x604;
+    // The run ends with RunEnd::timeout after this long (0: never).
+    std::chrono::milliseconds timeout{0};
+};
+
+enum class RunEnd : uint8_t {
+    halted,         // every booted vCPU executed HLT
+    shutdown_port,  // the guest wrote the shutdown port
+    stopped,        // request_stop() (SIGINT/SIGTERM in the CLI)
+    timeout,        // VmOptions::timeout elapsed
+    failed,         // an error: see run()'s Error
+};
+[[nodiscard]] const char* to_string(RunEnd e) noexcept;
+
+// What a run did. Latency: from KVM_RUN returning with the exit to the
+// moment host_access returned the answer (the vCPU could re-enter).
+struct RunStats {
+    uint64_t exits = 0;        // KVM_RUN returns, all reasons
+    uint64_t mmio_exits = 0;   // KVM_EXIT_MMIO
+    uint64_t io_exits = 0;     // KVM_EXIT_IO
+    uint64_t kicks = 0;        // KVM_RUN interrupted by a kick (EINTR / KVM_EXIT_INTR)
+    uint64_t accesses = 0;     // host_access calls
+    uint64_t holds = 0;        // times an access was held for a retry
+    std::array<uint64_t, max_ioreq_servers> ioreqs{};  // synchronous ioreqs per server id
+    std::array<std::vector<uint32_t>, max_ioreq_servers> latency_ns;  // per access served by that server
+    std::vector<uint32_t> core_latency_ns;  // accesses the core completed without a device model
+    uint64_t p2m_changes = 0;    // observer calls
+    uint64_t slot_ops = 0;       // KVM_SET_USER_MEMORY_REGION calls after the first projection
+    uint64_t slot_ns = 0;        // time spent in them, vCPU pause included
+    void merge(const RunStats& o);
+};
+
+class Vm final : private P2mObserver {
+public:
+    // Creates the VM and its vCPUs (KVM_CREATE_VM, KVM_CREATE_VCPU, the
+    // first projection of the p2m) and becomes the domain's p2m observer.
+    // Create it before any device model acts on the domain.
+    [[nodiscard]] static Outcome<std::unique_ptr<Vm>> create(const Device& dev, std::shared_ptr<Domain> d,
+                                                            const VmOptions& opt);
+    // Stops the vCPUs if they run, then deletes every memslot, closes every
+    // fd and leaves the domain without an observer.
+    ~Vm();
+    Vm(const Vm&) = delete;
+    Vm& operator=(const Vm&) = delete;
+
+    // Copies a flat image into guest RAM (the loader's view: no p2m rules).
+    [[nodiscard]] Error load(std::span<const uint8_t> image, uint64_t gpa);
+    // Registers, segments, paging for one vCPU; only booted vCPUs run.
+    [[nodiscard]] Error boot(uint32_t vcpu, const VcpuBoot& b);
+    // Runs the booted vCPUs, one thread each, until the run ends; an Error
+    // when it ended with RunEnd::failed. Once per Vm.
+    [[nodiscard]] Error run();
+    // From any thread: end the run (RunEnd::stopped).
+    void request_stop();
+
+    [[nodiscard]] RunEnd end() const noexcept { return end_; }
+    [[nodiscard]] const std::string& end_detail() const noexcept { return end_detail_; }
+    // The vCPUs' counts (complete once run() returned) and the p2m changes
+    // seen so far (device models may still change the p2m after the run).
+    [[nodiscard]] RunStats stats();
+    // The current projection (tests compare it with the p2m).
+    [[nodiscard]] std::vector<SlotSpec> slots();
+    [[nodiscard]] uint32_t max_memslots() const noexcept { return max_slots_; }
+    [[nodiscard]] Domain& domain() noexcept { return *d_; }
+
+private:
+    struct Vcpu;
+    struct Slot {
+        SlotSpec spec;
+        uint32_t id = 0;
+    };
+
+    Vm() = default;
+    void p2m_changed(Gfn first, uint64_t nr) override;
+    [[nodiscard]] std::vector<SlotSpec> project(bool in_observer);
+    [[nodiscard]] Error apply(const std::vector<SlotSpec>& plan);  // slots_ := plan
+    [[nodiscard]] Error set_slot(uint32_t id, const SlotSpec* s);   // nullptr deletes
+    void pause_vcpus();
+    void resume_vcpus();
+    void kick_inside_locked();
+    void vcpu_loop(Vcpu& c);
+    // false: the vCPU's run is over (halt, shutdown, error)
+    [[nodiscard]] bool handle_exit(Vcpu& c, std::chrono::steady_clock::time_point t_exit);
+    [[nodiscard]] bool do_access(Vcpu& c, const HostAccess& a, uint64_t* value,
+                                 std::chrono::steady_clock::time_point t_start);
+    void finish(RunEnd e, std::string detail);
+    void fail(int negative_errno, std::string detail);  // finish(RunEnd::failed) with its errno
+    [[nodiscard]] std::string vcpu_where(const Vcpu& c);  // "vCPU n at rip 0x..."
+
+    std::shared_ptr<Domain> d_;
+    VmOptions opt_;
+    int vm_fd_ = -1;
+    size_t run_size_ = 0;
+    uint32_t max_slots_ = 0;
+    std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    bool observing_ = false;
+
+    std::mutex slots_mu_;  // slots_ and free ids; only under Domain::mu_ once observing
+    std::vector<Slot> slots_;
+    std::vector<uint32_t> free_ids_;
+
+    std::mutex gate_mu_;
+    std::condition_variable gate_cv_;
+    unsigned pausing_ = 0;
+    bool stopping_ = false;
+
+    std::mutex end_mu_;
+    std::condition_variable end_cv_;
+    std::optional<RunEnd> end_req_;
+    std::string end_req_detail_;
+    int end_code_ = 0;  // the errno of a failed run
+    unsigned running_ = 0;  // vCPU threads not yet done
+
+    bool ran_ = false;
+    RunEnd end_ = RunEnd::failed;
+    std::string end_detail_;
+    RunStats stats_;       // merged from the vCPU threads after they joined
+    RunStats slot_stats_;  // p2m changes, counted in the observer (slots_mu_)
+};
+
+}  // namespace hvcore::kvm

@@ -1,0 +1,653 @@
+#include "runner.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <thread>
+
+#include "../dm_api/src/abi_objects.hpp"
+#include "../examples/dm/hvdm_example.h"
+#include "../examples/guests/guest_abi.h"
+#include "hvcore/kvm/vm.hpp"
+
+namespace hvcore::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[nodiscard]] double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// Runs a function at scope exit (teardown on every path).
+template <class F>
+class Defer {
+public:
+    explicit Defer(F f) : f_(std::move(f)) {}
+    ~Defer() { f_(); }
+    Defer(const Defer&) = delete;
+    Defer& operator=(const Defer&) = delete;
+
+private:
+    F f_;
+};
+
+// The C ABI the device-model plugins call is exported by this program
+// (tools/c_abi.dynlist); referencing one function of each object file of
+// hvcore_embed makes the linker keep all of them.
+[[maybe_unused]] const void* const keep_c_abi[] = {
+    reinterpret_cast<const void*>(&hv_host_create),
+    reinterpret_cast<const void*>(&hvdm_open),
+};
+
+[[nodiscard]] std::string exe_dir() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return ".";
+    std::string p(buf, static_cast<size_t>(n));
+    return p.substr(0, p.find_last_of('/'));
+}
+
+[[nodiscard]] bool readable(const std::string& path) { return !path.empty() && access(path.c_str(), R_OK) == 0; }
+
+// The stop handler of the run in progress (request_stop).
+std::mutex g_stop_mu;
+std::function<void()> g_stop;
+
+class StopScope {
+public:
+    explicit StopScope(std::function<void()> f) {
+        std::lock_guard g(g_stop_mu);
+        g_stop = std::move(f);
+    }
+    ~StopScope() {
+        std::lock_guard g(g_stop_mu);
+        g_stop = nullptr;
+    }
+    StopScope(const StopScope&) = delete;
+    StopScope& operator=(const StopScope&) = delete;
+};
+
+// ---------------------------------------------------------------------------
+// Device-model plugins, each on a thread of its own.
+
+class DmHost {
+public:
+    struct Server {
+        hvdm_ioservid_t id;
+        std::string dm;
+        std::string label;
+    };
+
+    DmHost(hv_host* host, hvdm_domid_t domid, const RunOptions& opt) : host_(host), domid_(domid), opt_(opt) {
+        stop_fd_ = eventfd(0, EFD_CLOEXEC);
+    }
+    ~DmHost() {
+        (void)stop();
+        for (auto& d : dms_)
+            if (d->so != nullptr) dlclose(d->so);
+        if (stop_fd_ >= 0) close(stop_fd_);
+    }
+    DmHost(const DmHost&) = delete;
+    DmHost& operator=(const DmHost&) = delete;
+
+    // dlopen each module and find its entry point.
+    [[nodiscard]] std::string load(const std::vector<DmSpec>& specs) {
+        if (stop_fd_ < 0) return fmt::format("eventfd for the device models' stop: {}", std::strerror(errno));
+        for (const DmSpec& s : specs) {
+            auto d = std::make_unique<Dm>();
+            d->host = this;
+            d->spec = s;
+            d->so = dlopen(s.path.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (d->so == nullptr) return fmt::format("device model {}: dlopen: {}", s.name, dlerror());
+            d->main = reinterpret_cast<hvdm_example_main_fn>(dlsym(d->so, HVDM_EXAMPLE_SYMBOL));
+            if (d->main == nullptr)
+                return fmt::format("device model {} ({}) does not export {} (see examples/dm/hvdm_example.h)",
+                                   s.name, s.path, HVDM_EXAMPLE_SYMBOL);
+            d->env.size = sizeof d->env;
+            d->env.abi = HVDM_EXAMPLE_ABI;
+            d->env.host = host_;
+            d->env.domid = domid_;
+            d->env.name = d->spec.name.c_str();
+            d->env.args = d->spec.args.c_str();
+            d->env.stop_fd = stop_fd_;
+            d->env.out = opt_.out;
+            d->env.opaque = d.get();
+            d->env.server_created = &server_created;
+            d->env.ready = &ready;
+            d->env.trace = opt_.trace ? &trace : nullptr;
+            dms_.push_back(std::move(d));
+        }
+        return {};
+    }
+
+    // Start the models one after the other, each once the previous one is
+    // ready: their servers get ids in command-line order, run after run.
+    [[nodiscard]] std::string start() {
+        for (auto& d : dms_) {
+            Dm* p = d.get();
+            p->thread = std::thread([p] {
+                const int rc = p->main(&p->env);
+                std::lock_guard g(p->host->mu_);
+                p->rc = rc;
+                p->done = true;
+                p->host->cv_.notify_all();
+            });
+            std::unique_lock g(mu_);
+            const auto deadline = Clock::now() + opt_.dm_ready_timeout;
+            if (!cv_.wait_until(g, deadline, [p] { return p->ready || p->done; }))
+                return fmt::format("device model {} did not become ready within {} ms", p->spec.name,
+                                   opt_.dm_ready_timeout.count());
+            if (!p->ready)
+                return fmt::format("device model {} returned {} before it was ready (its setup failed)",
+                                   p->spec.name, p->rc);
+        }
+        return {};
+    }
+
+    // Make stop_fd readable, wait for every model to return: "" if all
+    // returned 0, else which did not.
+    [[nodiscard]] std::string stop() {
+        if (stopped_) return result_;
+        stopped_ = true;
+        const uint64_t one = 1;
+        if (stop_fd_ >= 0 && write(stop_fd_, &one, sizeof one) != sizeof one)
+            fmt::print(stderr, "hvcore: signalling the device models' stop: {}\n", std::strerror(errno));
+        {
+            std::unique_lock g(mu_);
+            constexpr auto grace = std::chrono::seconds(10);
+            for (auto& d : dms_) {
+                Dm* p = d.get();
+                if (!p->thread.joinable()) continue;
+                if (!cv_.wait_for(g, grace, [p] { return p->done; })) {
+                    // A model that ignores stop_fd would keep the process
+                    // forever; leaving its thread running is not an option.
+                    fmt::print(stderr, "hvcore: device model {} did not return within {} s of the stop; exiting\n",
+                               p->spec.name, grace.count());
+                    std::fflush(nullptr);
+                    std::_Exit(1);
+                }
+            }
+        }
+        for (auto& d : dms_) {
+            if (d->thread.joinable()) d->thread.join();
+            if (d->rc != 0) {
+                if (!result_.empty()) result_ += "; ";
+                result_ += fmt::format("device model {} reported failure (status {})", d->spec.name, d->rc);
+            }
+        }
+        return result_;
+    }
+
+    [[nodiscard]] std::vector<Server> servers() {
+        std::lock_guard g(mu_);
+        return servers_;
+    }
+
+private:
+    struct Dm {
+        DmHost* host = nullptr;
+        DmSpec spec;
+        void* so = nullptr;
+        hvdm_example_main_fn main = nullptr;
+        hvdm_example_env env{};
+        std::thread thread;
+        bool ready = false;
+        bool done = false;
+        int rc = 0;
+    };
+
+    static void server_created(void* opaque, hvdm_ioservid_t id, const char* label) {
+        auto* d = static_cast<Dm*>(opaque);
+        std::lock_guard g(d->host->mu_);
+        d->host->servers_.push_back({id, d->spec.name, label != nullptr ? label : ""});
+    }
+    static void ready(void* opaque) {
+        auto* d = static_cast<Dm*>(opaque);
+        std::lock_guard g(d->host->mu_);
+        d->ready = true;
+        d->host->cv_.notify_all();
+    }
+    static void trace(void* opaque, hvdm_ioservid_t id, const hvdm_ioreq_t* req) {
+        auto* d = static_cast<Dm*>(opaque);
+        d->host->opt_.trace(d->spec.name, id, *req);
+    }
+
+    hv_host* host_;
+    hvdm_domid_t domid_;
+    const RunOptions& opt_;
+    int stop_fd_ = -1;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<Dm>> dms_;
+    std::vector<Server> servers_;
+    bool stopped_ = false;
+    std::string result_;
+};
+
+// One host, one domain: created, and destroyed at scope exit.
+struct DomainScope {
+    hv_host* host = nullptr;
+    hv_domain* dom = nullptr;
+    ~DomainScope() {
+        if (dom != nullptr) (void)hv_domain_destroy(dom);
+        if (host != nullptr) hv_host_destroy(host);
+    }
+    [[nodiscard]] std::string create(int arch, uint64_t ram_bytes) {
+        if (int rc = hv_host_create(&host); rc != 0) return fmt::format("hv_host_create: {}", std::strerror(-rc));
+        hv_domain_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.arch = static_cast<uint32_t>(arch);
+        cfg.ram_bytes = ram_bytes;
+        cfg.nr_vcpus = 1;
+        if (int rc = hv_domain_create(host, &cfg, &dom); rc != 0) {
+            dom = nullptr;
+            return fmt::format("hv_domain_create({}, {} KiB): {} (errno {})", arch_name(arch), ram_bytes >> 10,
+                               std::strerror(-rc), -rc);
+        }
+        return {};
+    }
+};
+
+void fill_servers(RunResult& r, const std::vector<DmHost::Server>& servers,
+                  const std::array<uint64_t, max_ioreq_servers>& counts,
+                  std::array<std::vector<uint32_t>, max_ioreq_servers>& latency) {
+    for (const auto& s : servers) {
+        ServerStats st;
+        st.id = s.id;
+        st.dm = s.dm;
+        st.label = s.label;
+        if (s.id < max_ioreq_servers) {
+            st.ioreqs = counts[s.id];
+            st.latency_ns = std::move(latency[s.id]);
+        }
+        r.servers.push_back(std::move(st));
+    }
+}
+
+[[nodiscard]] bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* why) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        *why = fmt::format("cannot open the guest image {}: {}", path, std::strerror(errno));
+        return false;
+    }
+    out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+// A model vCPU running a bundled guest's accesses.
+
+class ModelCpu final : public AccessCpu {
+public:
+    ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop) : dom_(dom), arch_(arch), stop_(stop) {}
+
+    int store(uint64_t gpa, unsigned size, uint64_t value) override {
+        return complete(Clock::now(), hv_vcpu_store(dom_, 0, gpa, size, value), nullptr,
+                        [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
+    }
+    int load(uint64_t gpa, unsigned size, uint64_t* value) override {
+        return complete(Clock::now(), hv_vcpu_load(dom_, 0, gpa, size, value), value,
+                        [&] { return hv_vcpu_load(dom_, 0, gpa, size, value); });
+    }
+    int dev_write(Device d, unsigned offset, unsigned size, uint64_t value) override {
+        if (arch_ == HV_ARCH_ARM64) return store(mmio_base(d) + offset, size, value);  // no port I/O on Arm64
+        uint64_t v = value;
+        const auto port = static_cast<uint16_t>(port_base(d) + offset);
+        return complete(Clock::now(), hv_vcpu_pio(dom_, 0, port, size, 1, &v), nullptr,
+                        [&] { return hv_vcpu_pio(dom_, 0, port, size, 1, &v); });
+    }
+    int dev_read(Device d, unsigned offset, unsigned size, uint64_t* value) override {
+        if (arch_ == HV_ARCH_ARM64) return load(mmio_base(d) + offset, size, value);
+        const auto port = static_cast<uint16_t>(port_base(d) + offset);
+        return complete(Clock::now(), hv_vcpu_pio(dom_, 0, port, size, 0, value), value,
+                        [&] { return hv_vcpu_pio(dom_, 0, port, size, 0, value); });
+    }
+
+    uint64_t accesses = 0;
+    uint64_t holds = 0;
+    std::array<uint64_t, max_ioreq_servers> ioreqs{};
+    std::array<std::vector<uint32_t>, max_ioreq_servers> latency_ns;
+    std::vector<uint32_t> core_latency_ns;
+    std::string fault;
+
+private:
+    static uint64_t mmio_base(Device d) { return d == Device::uart ? HVG_UART_MMIO : HVG_REPORT_MMIO; }
+    static uint64_t port_base(Device d) { return d == Device::uart ? HVG_UART_PORT : HVG_REPORT_PORT; }
+
+    // rc: the first call's status; again: the same call, for a retry.
+    template <class Again>
+    int complete(Clock::time_point t0, int rc, uint64_t* value, Again again) {
+        ++accesses;
+        // HV_VCPU_RETRY: the guest would re-execute the instruction; do so
+        // (bounded: a write held forever is a broken device model).
+        for (int i = 0; rc == HV_VCPU_RETRY; ++i) {
+            ++holds;
+            if (i == retry_limit || stop_) return -ETIMEDOUT;
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            rc = again();
+        }
+        if (rc == HV_VCPU_GUEST_FAULT) {
+            char buf[256] = {};
+            (void)hv_vcpu_fault_detail(dom_, 0, buf, sizeof buf);
+            fault = buf;
+            return -EFAULT;
+        }
+        if (rc < 0) return rc;
+        if (rc == HV_VCPU_DONE) {
+            core_latency_ns.push_back(ns_since(t0));
+            return 0;
+        }
+        // HV_VCPU_IOREQ_PENDING: a device model has the request; poll the
+        // resume (it never blocks) until the answer is there.
+        const auto server = dom_->d->vcpu_pending_server(0);
+        uint64_t unused = 0;
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        for (unsigned spins = 0;; ++spins) {
+            rc = hv_vcpu_resume(dom_, 0, value != nullptr ? value : &unused);
+            if (rc != HV_VCPU_IOREQ_PENDING) break;
+            if (stop_) return -EINTR;
+            if (Clock::now() > deadline) return -ETIMEDOUT;
+            if (spins < 1000)
+                std::this_thread::yield();
+            else
+                std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+        if (rc != HV_VCPU_DONE) return rc < 0 ? rc : -EPROTO;
+        if (server && server->raw() < max_ioreq_servers) {
+            ++ioreqs[server->raw()];
+            latency_ns[server->raw()].push_back(ns_since(t0));
+        }
+        return 0;
+    }
+
+    static uint32_t ns_since(Clock::time_point t0) {
+        return static_cast<uint32_t>(std::min<int64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(), UINT32_MAX));
+    }
+
+    static constexpr int retry_limit = 100000;
+    hv_domain* dom_;
+    int arch_;
+    const std::atomic<bool>& stop_;
+};
+
+[[nodiscard]] uint32_t percentile(std::vector<uint32_t> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    // Nearest rank: the smallest value with at least p% of samples <= it.
+    const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+    return v[std::max<size_t>(rank, 1) - 1];
+}
+
+[[nodiscard]] std::string us(uint32_t ns) {
+    if (ns < 1000) return fmt::format("{} ns", ns);
+    return fmt::format("{:.1f} us", ns / 1000.0);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+const char* arch_name(int arch) {
+    switch (arch) {
+    case HV_ARCH_X86_VMX: return "x86 VMX (EPT)";
+    case HV_ARCH_X86_SVM: return "x86 SVM (NPT)";
+    case HV_ARCH_ARM64: return "Arm64 stage 2";
+    default: return "unknown backend";
+    }
+}
+
+std::vector<int> built_arches() {
+    std::vector<int> v;
+    for (const Backend& b : linked_backends()) v.push_back(static_cast<int>(b.arch));
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+std::string resolve_dm(const std::string& name, std::string* why) {
+    if (name.find('/') != std::string::npos) {
+        if (readable(name)) return name;
+        *why = fmt::format("device model module {} is not readable: {}", name, std::strerror(errno));
+        return {};
+    }
+    const std::string file = "hvdm-" + name + ".so";
+    std::vector<std::string> dirs;
+    if (const char* env = std::getenv("HVCORE_DM_PATH")) dirs.emplace_back(env);
+    dirs.push_back(exe_dir() + "/../lib/hvcore/dm");  // installed
+    dirs.emplace_back(HVCORE_BUILD_DM_DIR);           // the build tree
+    for (const auto& d : dirs)
+        if (readable(d + "/" + file)) return d + "/" + file;
+    *why = fmt::format("no device model '{}': {} is not in $HVCORE_DM_PATH, {}/../lib/hvcore/dm or {} "
+                       "(bundled: uart, shadow; or give a path to a module)",
+                       name, file, exe_dir(), HVCORE_BUILD_DM_DIR);
+    return {};
+}
+
+std::string resolve_guest(const std::string& name, std::string* why) {
+    if (!bundled_guest(name)) {
+        if (readable(name)) return name;
+        *why = fmt::format("guest image {} is not readable: {} (bundled guests: console, pagetable)", name,
+                           std::strerror(errno));
+        return {};
+    }
+    const std::string file = name + ".bin";
+    std::vector<std::string> dirs;
+    if (const char* env = std::getenv("HVCORE_GUEST_PATH")) dirs.emplace_back(env);
+    dirs.push_back(exe_dir() + "/../share/hvcore/guests");
+    dirs.emplace_back(HVCORE_BUILD_GUEST_DIR);
+    for (const auto& d : dirs)
+        if (readable(d + "/" + file)) return d + "/" + file;
+    *why = fmt::format("the bundled guest {} was not built (no {} in $HVCORE_GUEST_PATH, {}/../share/hvcore/guests "
+                       "or {})", name, file, exe_dir(), HVCORE_BUILD_GUEST_DIR);
+    return {};
+}
+
+std::unique_ptr<kvm::Device> open_kvm(std::string* why) {
+    auto dev = kvm::Device::open();
+    if (!dev.is_ok()) {
+        *why = dev.error().what();
+        return nullptr;
+    }
+    // Creating a VM is the other half of "usable" (a KVM can open and
+    // still refuse it).
+    if (kvm::Error e = dev.value()->probe_create_vm(); !e.is_ok()) {
+        *why = e.what();
+        return nullptr;
+    }
+    return std::move(dev).value();
+}
+
+void request_stop() {
+    std::lock_guard g(g_stop_mu);
+    if (g_stop) g_stop();
+}
+
+RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::vector<DmSpec>& dms,
+                     const RunOptions& opt) {
+    RunResult r;
+    std::vector<uint8_t> image;
+    if (!read_file(guest.path, &image, &r.error)) return r;
+
+    // The p2m lives in the table of the backend matching the host CPU.
+    int arch = HV_ARCH_X86_VMX;
+    if (opt.arch) {
+        arch = *opt.arch;
+    } else if (kvm::host_cpu_vendor() == kvm::CpuVendor::amd) {
+        const auto built = built_arches();
+        if (std::find(built.begin(), built.end(), HV_ARCH_X86_SVM) != built.end())
+            arch = HV_ARCH_X86_SVM;
+        else
+            fmt::print(opt.out, "hvcore: AMD host, but this build has no NPT backend: the p2m is kept in EPT format\n");
+    }
+    r.where = fmt::format("KVM, p2m in the {} table", arch_name(arch));
+    r.kvm = true;
+
+    DomainScope ds;
+    if (std::string e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    kvm::VmOptions vo;
+    vo.max_memslots = opt.max_memslots;
+    vo.shutdown_port = HVG_SHUTDOWN_PORT;
+    vo.timeout = opt.timeout;
+    auto vmo = kvm::Vm::create(dev, ds.dom->d, vo);
+    if (!vmo.is_ok()) {
+        r.error = vmo.error().what();
+        return r;
+    }
+    std::unique_ptr<kvm::Vm> vm = std::move(vmo).value();
+    const kvm::VcpuBoot boot{.mode = guest.real_mode ? kvm::CpuMode::real16 : kvm::CpuMode::long64,
+                             .entry = guest.entry,
+                             .stack = guest.stack};
+    if (kvm::Error e = vm->load(image, guest.load); !e.is_ok()) {
+        r.error = e.what();
+        return r;
+    }
+    if (kvm::Error e = vm->boot(0, boot); !e.is_ok()) {
+        r.error = e.what();
+        return r;
+    }
+
+    // Device models stop (and close their handles, which may change the
+    // p2m) before the VM goes: dms is declared after vm.
+    DmHost host(ds.host, hv_domain_id(ds.dom), opt);
+    if (std::string e = host.load(dms); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    if (std::string e = host.start(); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    kvm::Error run_error;
+    const auto t0 = Clock::now();
+    {
+        StopScope stop([&vm] { vm->request_stop(); });
+        run_error = vm->run();
+    }
+    r.run_ms = ms_since(t0);
+    r.end = fmt::format("{} ({})", kvm::to_string(vm->end()), vm->end_detail());
+    const std::string dm_error = host.stop();
+
+    kvm::RunStats st = vm->stats();
+    r.exits = st.exits;
+    r.mmio_exits = st.mmio_exits;
+    r.io_exits = st.io_exits;
+    r.holds = st.holds;
+    r.core_accesses = st.core_latency_ns.size();
+    r.core_latency_ns = std::move(st.core_latency_ns);
+    r.p2m_changes = st.p2m_changes;
+    r.slot_ops = st.slot_ops;
+    r.slot_ms = static_cast<double>(st.slot_ns) / 1e6;
+    r.memslots_at_end = vm->slots().size();
+    fill_servers(r, host.servers(), st.ioreqs, st.latency_ns);
+
+    const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port;
+    if (!run_error.is_ok())
+        r.error = run_error.what();
+    else if (!clean)
+        r.error = fmt::format("the guest did not finish: {}", r.end);
+    if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
+    r.ok = r.error.empty();
+    return r;
+}
+
+RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpec>& dms, const RunOptions& opt) {
+    RunResult r;
+    r.where = fmt::format("model vCPU, {}", arch_name(arch));
+    if (!guest.bundled) {
+        r.error = fmt::format("{} is not a bundled guest: the model vCPUs run only the bundled guests' access "
+                              "traces (console, pagetable)", guest.name);
+        return r;
+    }
+    DomainScope ds;
+    if (std::string e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    DmHost host(ds.host, hv_domain_id(ds.dom), opt);
+    if (std::string e = host.load(dms); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    if (std::string e = host.start(); !e.empty()) {
+        r.error = e;
+        return r;
+    }
+    std::atomic<bool> stop{false};
+    ModelCpu cpu(ds.dom, arch, stop);
+    std::string why;
+    int rc = 0;
+    const auto t0 = Clock::now();
+    {
+        StopScope scope([&stop] { stop = true; });
+        rc = run_trace(*guest.bundled, cpu, &why);
+    }
+    r.run_ms = ms_since(t0);
+    if (rc == 0)
+        r.end = "halted (the trace is complete)";
+    else if (stop)
+        r.end = "stopped (stop requested)";
+    else
+        r.end = "failed";
+    const std::string dm_error = host.stop();
+
+    r.exits = cpu.accesses;
+    r.holds = cpu.holds;
+    r.core_accesses = cpu.core_latency_ns.size();
+    r.core_latency_ns = std::move(cpu.core_latency_ns);
+    fill_servers(r, host.servers(), cpu.ioreqs, cpu.latency_ns);
+    if (rc != 0) {
+        r.error = fmt::format("{}: {} (errno {}){}", why, std::strerror(-rc), -rc,
+                              cpu.fault.empty() ? "" : " - guest fault: " + cpu.fault);
+        char reason[256] = {};
+        if (hv_domain_stop_reason(ds.dom, reason, sizeof reason) == 1)
+            r.error += fmt::format(" - domain stopped: {}", reason);
+    }
+    if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
+    r.ok = r.error.empty();
+    return r;
+}
+
+void print_result(FILE* out, const std::string& guest, const RunResult& r) {
+    fmt::print(out, "-- {} on {}: {} in {:.1f} ms\n", guest, r.where, r.end.empty() ? "not run" : r.end, r.run_ms);
+    if (r.kvm)
+        fmt::print(out, "   KVM exits: {} ({} MMIO, {} port I/O)\n", r.exits, r.mmio_exits, r.io_exits);
+    else
+        fmt::print(out, "   model vCPU accesses: {}\n", r.exits);
+    for (const ServerStats& s : r.servers) {
+        fmt::print(out, "   ioreq server {} [{}: {}]: {} ioreqs", s.id, s.dm, s.label, s.ioreqs);
+        if (!s.latency_ns.empty())
+            fmt::print(out, ", round trip p50 {}, p99 {}", us(percentile(s.latency_ns, 50)),
+                       us(percentile(s.latency_ns, 99)));
+        fmt::print(out, "\n");
+    }
+    fmt::print(out, "   completed by the core alone: {} accesses", r.core_accesses);
+    if (!r.core_latency_ns.empty())
+        fmt::print(out, ", p50 {}, p99 {}", us(percentile(r.core_latency_ns, 50)), us(percentile(r.core_latency_ns, 99)));
+    fmt::print(out, "\n");
+    if (r.kvm)
+        fmt::print(out, "   p2m: {} changes -> {} memslot operations ({:.2f} ms, vCPUs paused); {} memslots at the end\n",
+                   r.p2m_changes, r.slot_ops, r.slot_ms, r.memslots_at_end);
+    if (r.holds != 0) fmt::print(out, "   accesses held for a retry: {}\n", r.holds);
+    if (r.ok)
+        fmt::print(out, "   PASS\n");
+    else
+        fmt::print(out, "   FAILED: {}\n", r.error);
+    std::fflush(out);
+}
+
+}  // namespace hvcore::tools

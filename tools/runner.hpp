@@ -1,0 +1,108 @@
+// The engine of `hvcore run`: loads device-model plugins (examples/dm's
+// contract, hvdm_example.h) and runs a guest with them attached, either as
+// real code on KVM (host/kvm) or, for the bundled guests, as the guest's
+// access trace on the model vCPUs of a backend (hv_vcpu_store/load/pio).
+// Used by the CLI (tools/main.cpp) and by the KVM tests (tests/kvm).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hvcore/hvdm.h"
+#include "model_trace.hpp"
+
+namespace hvcore::kvm {
+class Device;
+}
+
+namespace hvcore::tools {
+
+// --dm NAME[:ARGS]: NAME is a bundled model (uart, shadow) or a path to a
+// module; resolved to a file by resolve_dm.
+struct DmSpec {
+    std::string name;
+    std::string args;
+    std::string path;
+};
+
+// The guest: a flat image file (for KVM), and its trace when it is one of
+// the bundled guests (for the model vCPUs).
+struct GuestSpec {
+    std::string name;
+    std::string path;
+    std::optional<BundledGuest> bundled;
+    bool real_mode = false;
+    uint64_t load = 0;
+    uint64_t entry = 0;
+    uint64_t stack = 0;
+};
+
+struct RunOptions {
+    uint64_t ram_bytes = 0;                        // 0: the bundled guests' 4 MiB
+    std::chrono::milliseconds timeout{30000};      // of the guest's run
+    std::chrono::milliseconds dm_ready_timeout{10000};
+    uint32_t max_memslots = 0;                     // 0: KVM_CAP_NR_MEMSLOTS
+    std::optional<int> arch;                       // KVM: the p2m's backend (default: the host CPU's)
+    FILE* out = stdout;
+    // Every request a device model serves, as it serves it (tests).
+    std::function<void(const std::string& dm, hvdm_ioservid_t, const hvdm_ioreq_t&)> trace;
+};
+
+struct ServerStats {
+    hvdm_ioservid_t id = 0;
+    std::string dm;     // the model that created it
+    std::string label;  // what it serves
+    uint64_t ioreqs = 0;
+    std::vector<uint32_t> latency_ns;  // per access it answered: exit (or model call) -> answer
+};
+
+struct RunResult {
+    bool ok = false;           // the guest ended cleanly and every device model passed
+    bool kvm = false;          // ran on KVM (else on a model vCPU)
+    std::string where;         // "KVM, p2m in the x86 VMX (EPT) table", "model vCPU, Arm64 stage 2"
+    std::string end;           // how the guest's run ended
+    std::string error;         // why not ok
+    double run_ms = 0;         // the guest's run
+    uint64_t exits = 0;        // KVM exits, or model accesses made
+    uint64_t mmio_exits = 0;
+    uint64_t io_exits = 0;
+    uint64_t holds = 0;
+    uint64_t core_accesses = 0;  // completed by the core alone (RAM, all ones, dropped)
+    std::vector<uint32_t> core_latency_ns;
+    uint64_t p2m_changes = 0;
+    uint64_t slot_ops = 0;
+    double slot_ms = 0;
+    size_t memslots_at_end = 0;
+    std::vector<ServerStats> servers;
+};
+
+// A bundled model name or a path -> the module file; empty + *why if none.
+[[nodiscard]] std::string resolve_dm(const std::string& name, std::string* why);
+// A bundled guest name or a path -> the image file; empty + *why if none.
+[[nodiscard]] std::string resolve_guest(const std::string& name, std::string* why);
+
+// Opens /dev/kvm and checks it can create a VM: nullptr and *why (one
+// sentence with the errno) if it cannot.
+[[nodiscard]] std::unique_ptr<kvm::Device> open_kvm(std::string* why);
+
+[[nodiscard]] RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::vector<DmSpec>& dms,
+                                   const RunOptions& opt);
+// arch: HV_ARCH_*; the guest must be a bundled one.
+[[nodiscard]] RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpec>& dms,
+                                     const RunOptions& opt);
+// The backends this build links, as HV_ARCH_* values.
+[[nodiscard]] std::vector<int> built_arches();
+[[nodiscard]] const char* arch_name(int arch);
+
+// Ends the run in progress (from the CLI's signal thread); harmless if none.
+void request_stop();
+
+void print_result(FILE* out, const std::string& guest, const RunResult& r);
+
+}  // namespace hvcore::tools
