@@ -32,7 +32,7 @@ constexpr uint64_t cf = 1u << 0, pf = 1u << 2, af = 1u << 4, zf = 1u << 6, sf = 
 RegFile initial_regs() {
     RegFile r;
     for (unsigned i = 0; i < nr_gprs; ++i)
-        r.r[i] = 0x1111'1111'1111'1111 * (i + 1);
+        r.r[i] = uint64_t{0x1111'1111'1111'1111} * (i + 1);  // wraps for R15: any distinct values do
     r.r[reg::rbx] = data_gpa;
     r.r[reg::rip] = code_gpa;
     r.r[reg::rflags] = flags_one;
