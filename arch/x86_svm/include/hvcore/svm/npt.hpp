@@ -57,26 +57,23 @@
 
 #include "hvcore/core/p2m_type.hpp"
 #include "hvcore/core/types.hpp"
+#include "hvcore/x86/radix_levels.hpp"
 
 namespace hvcore::svm {
 
-// Levels of the 4-level walk, numbered from the leaf as the walker counts
-// them: a level-L entry covers 2^(9L) 4 KiB pages (§5.3.3, "4-Kbyte Page
-// Translation": PML4 -> PDP -> PD -> PT, 9 address bits per level).
-inline constexpr unsigned level_pt = 0;    // PTE: 4 KiB
-inline constexpr unsigned level_pd = 1;    // PDE: 2 MiB page or PT pointer
-inline constexpr unsigned level_pdpt = 2;  // PDPE: 1 GiB page or PD pointer
-inline constexpr unsigned level_pml4 = 3;  // PML4E: PDP pointer only
-inline constexpr unsigned nr_levels = 4;
-inline constexpr unsigned bits_per_level = 9;  // 512 8-byte entries per 4 KiB table
-inline constexpr unsigned entries_per_table = 1U << bits_per_level;
-
-[[nodiscard]] constexpr unsigned level_order(unsigned level) noexcept { return level * bits_per_level; }
-[[nodiscard]] constexpr uint64_t level_pages(unsigned level) noexcept { return uint64_t{1} << level_order(level); }
-// Index of gfn's entry in its level-`level` table.
-[[nodiscard]] constexpr unsigned level_index(uint64_t gfn, unsigned level) noexcept {
-    return static_cast<unsigned>((gfn >> level_order(level)) & (entries_per_table - 1));
-}
+// The 4-level geometry EPT shares (hvcore/x86/radix_levels.hpp): §5.3.3,
+// "4-Kbyte Page Translation", PML4 -> PDP -> PD -> PT, 9 address bits per
+// level; the nested walk of a 64-bit host uses it (§15.25.5).
+using x86::bits_per_level;
+using x86::entries_per_table;
+using x86::level_index;
+using x86::level_order;
+using x86::level_pages;
+using x86::level_pd;
+using x86::level_pdpt;
+using x86::level_pml4;
+using x86::level_pt;
+using x86::nr_levels;
 
 // The neutral content of one leaf entry.
 struct NptLeafFields {
@@ -129,6 +126,10 @@ public:
 
     // --- encode -----------------------------------------------------------------
 
+    // The rights encode_leaf can express: with r, any; without r, none
+    // (no read bit to clear, see encode_leaf).
+    [[nodiscard]] static constexpr bool encodable(Perm perm) noexcept { return perm.r || (!perm.w && !perm.x); }
+
     // A leaf at `level` (0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB) mapping mfn with
     // the given rights and memory class. r -> P (with U/S, A, D), w -> R/W,
     // !x -> NX. NPT has no execute-only or write-only entry (there is no
@@ -140,7 +141,7 @@ public:
     [[nodiscard]] static constexpr uint64_t encode_leaf(Mfn mfn, P2mType t, Perm perm, MemClass mc,
                                                         unsigned level) noexcept {
         Expects(level <= level_pdpt);
-        Expects(perm.r || (!perm.w && !perm.x));
+        Expects(encodable(perm));
         const uint64_t frame = mfn.raw() << page_shift;
         Expects((frame & ~frame_mask) == 0 && (frame & reserved_pa_mask) == 0);
         Expects((mfn.raw() & (level_pages(level) - 1)) == 0);  // large pages are aligned
@@ -168,6 +169,17 @@ public:
     // Clears the mark of a non-leaf entry (Xen's clear_recalc): U/S and A back.
     [[nodiscard]] static constexpr uint64_t table_without_mark(uint64_t e) noexcept {
         return (e & ~recalc) | us | accessed;
+    }
+
+    // What each of the 512 children of a split superpage leaf keeps besides
+    // its frame: rights, A/D, cache bits, type, NX and recalc mark. 2 MiB
+    // children of a 1 GiB page keep PS; 4 KiB children must drop it,
+    // because bit 7 of a PTE is PAT and would change the memory type
+    // (§5.4.1, §7.8). hvcore never sets PAT (bit 12 of a large leaf), so
+    // there is no PAT bit to move to bit 7.
+    [[nodiscard]] static constexpr uint64_t split_attrs(uint64_t parent, unsigned child_level) noexcept {
+        Expects((parent & pat_large) == 0);
+        return parent & ~frame_mask & ~(child_level == level_pt ? ps : 0);
     }
 
     // --- decode -----------------------------------------------------------------
@@ -285,8 +297,6 @@ public:
 
 // --- sanity checks ---------------------------------------------------------------
 
-static_assert(level_pages(level_pd) == 512 && level_pages(level_pdpt) == 512 * 512);
-static_assert(level_index((uint64_t{1} << 36) - 1, level_pml4) == 511);  // 48-bit GPA: 36-bit gfn, 4 levels
 static_assert((NptEntry::p | NptEntry::rw | NptEntry::us | NptEntry::pwt | NptEntry::pcd | NptEntry::accessed |
                NptEntry::dirty | NptEntry::ps | NptEntry::global | NptEntry::recalc) == 0x9ff);
 static_assert((NptEntry::frame_mask & (NptEntry::p2mt_mask | NptEntry::nx | 0xfff)) == 0);
@@ -310,6 +320,13 @@ static_assert(NptEntry::decode_leaf(NptEntry::encode_leaf(Mfn{0x40000}, P2mType:
                                                           MemClass::normal, level_pdpt),
                                     level_pdpt) ==
               NptLeafFields{Mfn{0x40000}, P2mType::ram_ro, Perm{.r = true, .x = true}, MemClass::normal, false});
+// A split child is the leaf encode_leaf writes at the child's level (PS
+// gone, so no PAT bit appears in the PTE).
+static_assert(NptEntry::split_attrs(NptEntry::encode_leaf(Mfn{512}, P2mType::mmio_direct, Perm{.r = true, .w = true},
+                                                          MemClass::device, level_pd),
+                                    level_pt) ==
+              NptEntry::encode_leaf(Mfn{0}, P2mType::mmio_direct, Perm{.r = true, .w = true}, MemClass::device,
+                                    level_pt));
 static_assert(NestedCr3::encode(Mfn{0x1000000}) == 0x10'0000'0000);
 
 }  // namespace hvcore::svm

@@ -28,25 +28,22 @@
 
 #include "hvcore/core/p2m_type.hpp"
 #include "hvcore/core/types.hpp"
+#include "hvcore/x86/radix_levels.hpp"
 
 namespace hvcore::vmx {
 
-// Levels of the 4-level walk, numbered from the leaf as the walker counts
-// them: a level-L entry covers 2^(9L) 4 KiB pages.
-inline constexpr unsigned level_pt = 0;    // PTE: 4 KiB
-inline constexpr unsigned level_pd = 1;    // PDE: 2 MiB page or PT pointer
-inline constexpr unsigned level_pdpt = 2;  // PDPTE: 1 GiB page or PD pointer
-inline constexpr unsigned level_pml4 = 3;  // PML4E: PDPT pointer only
-inline constexpr unsigned nr_levels = 4;   // EPTP[5:3] = 3, SDM Vol. 3C §25.6.11
-inline constexpr unsigned bits_per_level = 9;  // 512 8-byte entries per 4 KiB table
-inline constexpr unsigned entries_per_table = 1U << bits_per_level;
-
-[[nodiscard]] constexpr unsigned level_order(unsigned level) noexcept { return level * bits_per_level; }
-[[nodiscard]] constexpr uint64_t level_pages(unsigned level) noexcept { return uint64_t{1} << level_order(level); }
-// Index of gfn's entry in its level-`level` table.
-[[nodiscard]] constexpr unsigned level_index(uint64_t gfn, unsigned level) noexcept {
-    return static_cast<unsigned>((gfn >> level_order(level)) & (entries_per_table - 1));
-}
+// The 4-level geometry NPT shares (hvcore/x86/radix_levels.hpp); EPTP[5:3]
+// = 3 selects it (SDM Vol. 3C §25.6.11).
+using x86::bits_per_level;
+using x86::entries_per_table;
+using x86::level_index;
+using x86::level_order;
+using x86::level_pages;
+using x86::level_pd;
+using x86::level_pdpt;
+using x86::level_pml4;
+using x86::level_pt;
+using x86::nr_levels;
 
 // The neutral content of one leaf entry.
 struct EptLeafFields {
@@ -99,6 +96,11 @@ public:
 
     // --- encode ----------------------------------------------------------------
 
+    // W without R is a misconfiguration (SDM Vol. 3C §29.3.3.1): no type's
+    // rights have it. Execute-only is legal (the model CPU reports it, see
+    // ept_misconfigured).
+    [[nodiscard]] static constexpr bool encodable(Perm p) noexcept { return p.r || !p.w; }
+
     // A leaf at `level` (0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB) mapping mfn with the
     // given rights and memory class. Perm{} gives a not-present entry that
     // still carries the type (and the frame, so a later grant of rights keeps
@@ -106,9 +108,7 @@ public:
     [[nodiscard]] static constexpr uint64_t encode_leaf(Mfn mfn, P2mType t, Perm p, MemClass mc,
                                                         unsigned level) noexcept {
         Expects(level <= level_pdpt);
-        // W without R is a misconfiguration (SDM Vol. 3C §29.3.3.1): no
-        // type's rights have it, and a policy asking for it is a bug.
-        Expects(p.r || !p.w);
+        Expects(encodable(p));  // a policy asking for W without R is a bug
         const uint64_t frame = mfn.raw() << page_shift;
         Expects((frame & ~frame_mask) == 0 && (frame & reserved_pa_mask) == 0);
         Expects((mfn.raw() & (level_pages(level) - 1)) == 0);  // large pages are aligned
@@ -137,6 +137,15 @@ public:
         return e & ~(emt_mask | recalc);
     }
 
+    // What each of the 512 children of a split superpage leaf keeps besides
+    // its frame: rights, memory type (or recalc mark), IPAT, type and
+    // suppress-#VE. 2 MiB children of a 1 GiB page keep bit 7; 4 KiB
+    // children drop it (ignored by hardware in a PTE, Table 29-7, cleared
+    // so every PTE hvcore holds looks the same).
+    [[nodiscard]] static constexpr uint64_t split_attrs(uint64_t parent, unsigned child_level) noexcept {
+        return parent & ~frame_mask & ~(child_level == level_pt ? large : 0);
+    }
+
     // --- decode ----------------------------------------------------------------
 
     [[nodiscard]] static constexpr bool present(uint64_t e) noexcept { return (e & rwx) != 0; }
@@ -144,6 +153,11 @@ public:
     [[nodiscard]] static constexpr Mfn frame(uint64_t e) noexcept {
         return Mfn{(e & frame_mask) >> page_shift};
     }
+    // The first frame of a leaf: the whole address field at every level.
+    // The address bits of a large leaf below its size are reserved, not
+    // reused (a leaf with them set is a misconfiguration, ept_misconfigured),
+    // so unlike NPT there is nothing to strip.
+    [[nodiscard]] static constexpr Mfn leaf_frame(uint64_t e, unsigned /*level*/) noexcept { return frame(e); }
     // Whether a written (non-zero) entry at `level` is a leaf. hvcore never
     // writes a not-present table pointer, and writes bit 7 in not-present
     // superpage leaves too, so bit 7 tells them apart at levels 1 and 2.
@@ -248,8 +262,6 @@ public:
 
 // --- sanity checks ---------------------------------------------------------------
 
-static_assert(level_pages(level_pd) == 512 && level_pages(level_pdpt) == 512 * 512);
-static_assert(level_index((uint64_t{1} << 36) - 1, level_pml4) == 511);  // 48-bit GPA: 36-bit gfn, 4 levels
 static_assert((EptEntry::r | EptEntry::w | EptEntry::x | EptEntry::emt_mask | EptEntry::ipat |
                EptEntry::large | EptEntry::accessed | EptEntry::dirty | EptEntry::recalc) == 0xbff);
 static_assert((EptEntry::frame_mask & (EptEntry::p2mt_mask | EptEntry::suppress_ve | 0xfff)) == 0);
@@ -272,6 +284,11 @@ static_assert(!ept_misconfigured(EptEntry::encode_table(Mfn{1}), level_pml4));
 static_assert(EptEntry::decode_leaf(EptEntry::encode_leaf(Mfn{0x40000}, P2mType::ram_ro, Perm{.r = true, .x = true},
                                                           MemClass::normal, level_pdpt)) ==
               EptLeafFields{Mfn{0x40000}, P2mType::ram_ro, Perm{.r = true, .x = true}, MemClass::normal, false});
+// A split child is the leaf encode_leaf writes at the child's level.
+static_assert(EptEntry::split_attrs(EptEntry::encode_leaf(Mfn{512}, P2mType::ram_rw, Perm{.r = true, .w = true},
+                                                          MemClass::normal, level_pd),
+                                    level_pt) ==
+              EptEntry::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{.r = true, .w = true}, MemClass::normal, level_pt));
 static_assert(Eptp::encode(Mfn{0x1000000}) == 0x10'0000'001E);  // WB, 4 levels, A/D off
 
 }  // namespace hvcore::vmx
