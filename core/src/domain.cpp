@@ -514,10 +514,24 @@ MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, boo
         return MemStatus::ok;
     }
     if (write && to.ram_writable()) {
+        // Re-executed after its answer: a write a device model completed
+        // stays completed even if its page became RAM meanwhile (disclaimed
+        // while the request was pending); writing it again would double it.
+        if (replays_sent_write_locked(v, req)) return MemStatus::ok;
         std::memcpy(to.at, data, size);
         return MemStatus::ok;
     }
     return route_locked(v, to.type, req, data);
+}
+
+bool Domain::replays_sent_write_locked(VcpuState& v, const IoreqBody& req) {
+    if (v.io_cursor >= v.io_done.size()) return false;
+    const IoreqBody& sent = v.io_done[v.io_cursor].req;
+    if (sent.addr != req.addr || sent.size != req.size || sent.dir != req.dir || sent.type != req.type ||
+        sent.count != req.count || sent.data_is_ptr)
+        return false;  // a RAM piece the first execution wrote too: writing it again changes nothing
+    ++v.io_cursor;
+    return true;
 }
 
 MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {

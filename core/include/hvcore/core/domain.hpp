@@ -278,6 +278,10 @@ private:
     [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                         const IoreqBody& orig, bool bufferable);
     [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
+    // True (and consumed) if the next completed access of the instruction
+    // being re-executed is this write: it went to a device model, whose
+    // answer completed it.
+    [[nodiscard]] bool replays_sent_write_locked(VcpuState& v, const IoreqBody& req);
     // A replayed access of the instruction being re-executed.
     [[nodiscard]] std::optional<MemStatus> replay_locked(VcpuState& v, const IoreqBody& req,
                                                          uint64_t* data);
