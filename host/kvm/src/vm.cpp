@@ -429,11 +429,9 @@ Error Vm::load(std::span<const uint8_t> image, uint64_t gpa) {
     if (gpa >= ram || image.size() > ram - gpa)
         return Error(-EINVAL, fmt::format("a {}-byte image at {:#x} does not fit in {} KiB of guest RAM",
                                           image.size(), gpa, ram >> 10));
-    if (gpa < boot_reserved_end && gpa + image.size() > boot_gdt)
-        return Error(-EINVAL, fmt::format("the image at {:#x}+{:#x} overlaps the loader's pages {:#x}..{:#x}", gpa,
-                                          image.size(), boot_gdt, boot_reserved_end - 1));
     if (Status s = d_->guest_write(gpa, image.data(), image.size()); !s)
         return Error(s.code(), fmt::format("writing the image into guest RAM at {:#x}", gpa));
+    loaded_.emplace_back(gpa, gpa + image.size());
     return {};
 }
 
@@ -449,6 +447,11 @@ Error Vm::boot(uint32_t vcpu, const VcpuBoot& b) {
     case CpuMode::long64: {
         if (d_->memory().ram_bytes() < boot_reserved_end)
             return Error(-EINVAL, "long mode needs at least 32 KiB of guest RAM for the loader's tables");
+        for (const auto& [first, end] : loaded_)
+            if (first < boot_reserved_end && end > boot_gdt)
+                return Error(-EINVAL, fmt::format("the image at {:#x}..{:#x} overlaps the pages long mode takes "
+                                                  "for its GDT and page tables ({:#x}..{:#x})",
+                                                  first, end - 1, boot_gdt, boot_reserved_end - 1));
         // GDT: null, code64, data, 64-bit TSS (two slots).
         const uint64_t tss_lo = tss_limit | ((boot_tss & 0xffffff) << 16) | (uint64_t{0x8b} << 40) |
                                 (((boot_tss >> 24) & 0xff) << 56);  // type 0xb: busy 64-bit TSS, P

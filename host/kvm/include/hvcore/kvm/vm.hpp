@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "hvcore/core/domain.hpp"
@@ -193,6 +194,7 @@ private:
     uint32_t max_slots_ = 0;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     bool observing_ = false;
+    std::vector<std::pair<uint64_t, uint64_t>> loaded_;  // [first, end) of each image loaded
 
     std::mutex slots_mu_;  // slots_ and free ids; only under Domain::mu_ once observing
     std::vector<Slot> slots_;

@@ -1,0 +1,33 @@
+// The KVM tests' main: they run when /dev/kvm opens and can create a VM;
+// otherwise every test prints why and exits 77, which ctest reports as
+// skipped (SKIP_RETURN_CODE). Listing the tests never needs KVM.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "kvm_fixture.hpp"
+
+int main(int argc, char** argv) {
+    bool listing = false;
+    for (int i = 1; i < argc; ++i)
+        if (std::strncmp(argv[i], "--list", 6) == 0 || std::strncmp(argv[i], "-l", 2) == 0) listing = true;
+    std::unique_ptr<hvcore::kvm::Device> dev;
+    if (!listing) {
+        auto d = hvcore::kvm::Device::open();
+        if (!d.is_ok()) {
+            std::printf("SKIP: the KVM tests need a usable /dev/kvm: %s\n", d.error().what().c_str());
+            return 77;
+        }
+        if (hvcore::kvm::Error e = d.value()->probe_create_vm(); !e.is_ok()) {
+            std::printf("SKIP: the KVM tests need a usable /dev/kvm: %s\n", e.what().c_str());
+            return 77;
+        }
+        dev = std::move(d).value();
+        hvcore::kvm::test::g_kvm = dev.get();
+    }
+    doctest::Context ctx(argc, argv);
+    return ctx.run();
+}
