@@ -50,6 +50,8 @@ inline Op loads(uint64_t gpa, uint64_t times) { return {SG_OP_LOADS, 8, gpa, tim
 inline Op stores(uint64_t gpa, uint64_t n) { return {SG_OP_STORES, 8, gpa, n}; }
 inline Op spin() { return {SG_OP_SPIN, 0, 0, 0}; }
 inline Op shutdown() { return {SG_OP_SHUTDOWN, 0, 0, 0}; }
+inline Op outsb(uint16_t port, uint64_t n) { return {SG_OP_OUTSB, 1, port, n}; }
+inline Op insb(uint16_t port, uint64_t n) { return {SG_OP_INSB, 1, port, n}; }
 
 // A domain of the host's backend with a KVM VM, torn down in order.
 class Guest {
@@ -92,6 +94,10 @@ public:
             REQUIRE_MESSAGE(b.is_ok(), b.what());
         }
     }
+
+    // What LOAD or IN number `index` of the script read (the guest wrote it
+    // back into the entry).
+    [[nodiscard]] uint64_t script_value(size_t index) { return ram_u64(SG_SCRIPT + index * SG_ENTRY_BYTES + 16); }
 
     [[nodiscard]] uint64_t ram_u64(uint64_t gpa) {
         uint64_t v = 0;
@@ -166,6 +172,7 @@ public:
     int enable(bool on) { return hvdm_set_ioreq_server_state(h_, domid_, id_, on ? 1 : 0); }
     [[nodiscard]] hvdm_ioservid_t id() const noexcept { return id_; }
     int map_ports(uint64_t lo, uint64_t hi) { return hvdm_map_io_range_to_ioreq_server(h_, domid_, id_, 0, lo, hi); }
+    int map_mmio(uint64_t lo, uint64_t hi) { return hvdm_map_io_range_to_ioreq_server(h_, domid_, id_, 1, lo, hi); }
     uint16_t type_of(uint64_t gfn) {
         uint16_t t = 0xffff;
         REQUIRE(hvdm_get_mem_type(h_, domid_, gfn, &t) == 0);

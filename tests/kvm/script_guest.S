@@ -29,6 +29,10 @@ next:
     je      op_spin
     cmpl    $SG_OP_SHUTDOWN, %eax
     je      op_shutdown
+    cmpl    $SG_OP_OUTSB, %eax
+    je      op_outsb
+    cmpl    $SG_OP_INSB, %eax
+    je      op_insb
 halt:
     hlt
     jmp     halt
@@ -50,6 +54,7 @@ op_store:
     jmp     next
 
 op_load:
+    xorl    %eax, %eax
     cmpl    $1, %ecx
     je      1f
     cmpl    $2, %ecx
@@ -57,12 +62,14 @@ op_load:
     cmpl    $4, %ecx
     je      4f
     movq    (%rdi), %rax
-    jmp     next
+    jmp     loaded
 1:  movb    (%rdi), %al
-    jmp     next
+    jmp     loaded
 2:  movw    (%rdi), %ax
-    jmp     next
+    jmp     loaded
 4:  movl    (%rdi), %eax
+loaded:
+    movq    %rax, -8(%rbx)          /* the entry's value field */
     jmp     next
 
 op_out:
@@ -81,15 +88,31 @@ op_out:
 
 op_in:
     movl    %edi, %edx
+    xorl    %eax, %eax
     cmpl    $1, %ecx
     je      1f
     cmpl    $2, %ecx
     je      2f
     inl     %dx, %eax
-    jmp     next
+    jmp     loaded
 1:  inb     %dx, %al
-    jmp     next
+    jmp     loaded
 2:  inw     %dx, %ax
+    jmp     loaded
+
+op_outsb:
+    movl    %edi, %edx
+    movq    %rsi, %rcx
+    movl    $SG_BUF, %esi
+    rep outsb
+    jmp     next
+
+op_insb:
+    movl    %edi, %edx
+    movq    %rsi, %rcx
+    movq    %rdi, %r8
+    movl    $SG_BUF, %edi
+    rep insb
     jmp     next
 
 op_loads:

@@ -21,5 +21,11 @@
 #define SG_OP_STORES 6   /* for i in 0..value-1: 8-byte store of i+1 to addr + 8*i */
 #define SG_OP_SPIN 7     /* loop forever (the test ends the run) */
 #define SG_OP_SHUTDOWN 8 /* out 0 -> port 0x604 (power off) */
+#define SG_OP_OUTSB 9    /* rep outsb: value bytes from SG_BUF to port addr */
+#define SG_OP_INSB 10    /* rep insb: value bytes from port addr to SG_BUF */
+
+/* LOAD and IN write what they read back into their entry's value field,
+ * so a test reads the guest's view after the run. */
+#define SG_BUF 0x190000 /* the string I/O buffer (RAM, read-write) */
 
 #endif

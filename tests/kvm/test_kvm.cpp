@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -281,6 +282,68 @@ TEST_CASE("port_io_reaches_the_device_model_and_reads_get_its_answer") {
     CHECK(st.io_exits == 5);
     CHECK(st.ioreqs[dm.id()] == 4);
     CHECK(st.core_latency_ns.size() == 1);  // port 0x80: all ones, from the core
+}
+
+TEST_CASE("string_port_io_sends_every_element_and_fills_every_read") {
+    Guest g;
+    TestDm dm(g.host, g.domid);
+    REQUIRE(dm.map_ports(0x3f8, 0x3ff) == 0);
+    dm.start();
+    const char text[] = "hello";
+    REQUIRE(hv_guest_write(g.dom, SG_BUF, text, 5) == 0);
+    // REP OUTSB of 5 bytes, then REP INSB of 4 bytes over the same buffer:
+    // KVM_EXIT_IO with count > 1, one ioreq per element.
+    g.boot_script({outsb(0x3f8, 5), insb(0x3f8, 4)});
+    require_clean_end(*g.vm, g.vm->run());
+    dm.stop();
+    std::vector<Seen> expected;
+    for (char c : std::string("hello")) expected.push_back({HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, 0x3f8, 1, static_cast<uint64_t>(c), 0});
+    for (int i = 0; i < 4; ++i) expected.push_back({HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, 0x3f8, 1, 0, 0});
+    CHECK(dm.seen() == expected);
+    uint8_t buf[5] = {};
+    REQUIRE(hv_guest_read(g.dom, SG_BUF, buf, sizeof buf) == 0);
+    CHECK(buf[0] == 0x5a);  // TestDm::read_answer, one byte of it per element
+    CHECK(buf[3] == 0x5a);
+    CHECK(buf[4] == 'o');   // beyond the 4 read
+}
+
+TEST_CASE("mmio_reads_where_no_memory_is_get_the_device_models_answer_or_all_ones") {
+    Guest g;
+    TestDm dm(g.host, g.domid);
+    REQUIRE(dm.map_mmio(HVG_UART_MMIO, HVG_UART_MMIO + 0xfff) == 0);
+    dm.start();
+    // Above RAM: no memslot, so KVM_EXIT_MMIO; one address a model serves,
+    // one nobody does (the core answers all ones); a write to it is dropped.
+    g.boot_script({load(HVG_UART_MMIO + 0x10, 4), load(HVG_UART_MMIO + 0x2000, 2),
+                   store(HVG_UART_MMIO + 0x2000, 8, 1), store(HVG_UART_MMIO + 8, 1, 0x77)});
+    require_clean_end(*g.vm, g.vm->run());
+    dm.stop();
+    CHECK(g.script_value(0) == 0x5a5a5a5a);
+    CHECK(g.script_value(1) == 0xffff);
+    CHECK(dm.seen() == std::vector<Seen>{{HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, HVG_UART_MMIO + 0x10, 4, 0, 0},
+                                         write_seen(HVG_UART_MMIO + 8, 1, 0x77)});
+    CHECK(g.vm->stats().mmio_exits == 4);
+}
+
+TEST_CASE("a_vm_leaves_no_fd_or_thread_behind") {
+    const auto count = [](const char* dir) {
+        size_t n = 0;
+        for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+        return n;
+    };
+    const size_t fds = count("/proc/self/fd");
+    const size_t threads = count("/proc/self/task");
+    {
+        Guest g({}, 2);
+        TestDm dm(g.host, g.domid);
+        REQUIRE(dm.claim() == 0);
+        REQUIRE(dm.set_type(HVDM_MEM_IOREQ_SERVER, claimed / page, 1) == 0);
+        dm.start();
+        g.boot_script({stores(claimed, 4)});
+        require_clean_end(*g.vm, g.vm->run());
+    }
+    CHECK(count("/proc/self/fd") == fds);
+    CHECK(count("/proc/self/task") == threads);
 }
 
 TEST_CASE("each_vcpu_runs_on_its_own_thread_and_uses_its_own_ioreq_slot") {
