@@ -43,14 +43,6 @@ private:
     F f_;
 };
 
-// The C ABI the device-model plugins call is exported by this program
-// (tools/c_abi.dynlist); referencing one function of each object file of
-// hvcore_embed makes the linker keep all of them.
-[[maybe_unused]] const void* const keep_c_abi[] = {
-    reinterpret_cast<const void*>(&hv_host_create),
-    reinterpret_cast<const void*>(&hvdm_open),
-};
-
 [[nodiscard]] std::string exe_dir() {
     char buf[4096];
     const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
