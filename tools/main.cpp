@@ -67,6 +67,11 @@ options:
   --memslots N          use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)
   -h, --help            this text
 
+environment:
+  HVCORE_KVM_DEVICE     the KVM device (default /dev/kvm)
+  HVCORE_DM_PATH        a directory searched first for hvdm-NAME.so
+  HVCORE_GUEST_PATH     a directory searched first for the bundled guests
+
 A guest ends with HLT or with a write to port 0x604; SIGINT or SIGTERM end the
 run cleanly. At the end hvcore prints, for each ioreq server, the ioreqs it
 answered and their round-trip latency p50/p99 (on KVM: from the exit to the

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "hvcore/core/machine_memory.hpp"
@@ -168,6 +169,8 @@ CpuVendor host_cpu_vendor() noexcept {
 // /dev/kvm
 
 Outcome<std::unique_ptr<Device>> Device::open(const char* path) {
+    if (path == nullptr) path = std::getenv("HVCORE_KVM_DEVICE");
+    if (path == nullptr) path = "/dev/kvm";
     std::unique_ptr<Device> dev{new Device()};
     dev->fd_ = ::open(path, O_RDWR | O_CLOEXEC);
     if (dev->fd_ < 0) return Error::from_errno(fmt::format("open {}", path));

@@ -50,7 +50,9 @@ inline constexpr int kick_signal = 10;  // SIGUSR1
 // needs (KVM_CAP_USER_MEMORY, KVM_CAP_READONLY_MEM, KVM_CAP_IMMEDIATE_EXIT).
 class Device {
 public:
-    [[nodiscard]] static Outcome<std::unique_ptr<Device>> open(const char* path = "/dev/kvm");
+    // path nullptr: $HVCORE_KVM_DEVICE if set (tests point it elsewhere to
+    // check what happens without KVM), else /dev/kvm.
+    [[nodiscard]] static Outcome<std::unique_ptr<Device>> open(const char* path = nullptr);
     ~Device();
     Device(const Device&) = delete;
     Device& operator=(const Device&) = delete;
