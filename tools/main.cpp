@@ -2,6 +2,7 @@
 // attached (on KVM, or as an access trace on the model vCPUs) and prints the
 // ioreq statistics; with no arguments it runs the bundled demo.
 #include <fmt/format.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <atomic>
@@ -65,6 +66,9 @@ options:
                         of 64-bit long mode
   --timeout SECONDS     end a guest still running after this long (default 30)
   --memslots N          use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)
+  --cpu N               run every thread (vCPUs, device models) on CPU N: a
+                        synchronous ioreq then hands over by a context switch
+                        instead of a cross-CPU wakeup
   -h, --help            this text
 
 environment:
@@ -91,6 +95,7 @@ struct Cli {
     std::optional<uint64_t> entry;
     uint64_t stack = HVG_STACK_TOP;
     bool real_mode = false;
+    std::optional<unsigned> cpu;
 };
 
 int usage_error(const std::string& msg) {
@@ -158,6 +163,9 @@ int parse(int argc, char** argv, int first, Cli* c) {
             if (!parse_u64(value("--memslots"), &n) || n == 0 || n > UINT32_MAX)
                 return usage_error("--memslots takes a positive number");
             c->opt.max_memslots = static_cast<uint32_t>(n);
+        } else if (a == "--cpu") {
+            if (!parse_u64(value("--cpu"), &n) || n >= CPU_SETSIZE) return usage_error("--cpu takes a CPU number");
+            c->cpu = static_cast<unsigned>(n);
         } else if (!a.empty() && a[0] == '-') {
             return usage_error(fmt::format("unknown option {}", a));
         } else if (c->guest.empty()) {
@@ -312,6 +320,17 @@ int main(int argc, char** argv) {
         first = 2;
     }
     if (int rc = parse(argc, argv, first, &c); rc != 0) return rc < 0 ? 0 : rc;
+
+    // Threads inherit the affinity of the thread that creates them.
+    if (c.cpu) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(*c.cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) {
+            fmt::print(stderr, "hvcore: --cpu {}: sched_setaffinity: {} (errno {})\n", *c.cpu, std::strerror(errno), errno);
+            return 1;
+        }
+    }
 
     // SIGINT/SIGTERM: blocked in every thread, taken by one watcher that
     // ends the run in progress cleanly.

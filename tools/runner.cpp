@@ -286,25 +286,21 @@ public:
     ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop) : dom_(dom), arch_(arch), stop_(stop) {}
 
     int store(uint64_t gpa, unsigned size, uint64_t value) override {
-        return complete(Clock::now(), hv_vcpu_store(dom_, 0, gpa, size, value), nullptr,
-                        [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
+        return complete(nullptr, [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
     }
     int load(uint64_t gpa, unsigned size, uint64_t* value) override {
-        return complete(Clock::now(), hv_vcpu_load(dom_, 0, gpa, size, value), value,
-                        [&] { return hv_vcpu_load(dom_, 0, gpa, size, value); });
+        return complete(value, [&] { return hv_vcpu_load(dom_, 0, gpa, size, value); });
     }
     int dev_write(Device d, unsigned offset, unsigned size, uint64_t value) override {
         if (arch_ == HV_ARCH_ARM64) return store(mmio_base(d) + offset, size, value);  // no port I/O on Arm64
         uint64_t v = value;
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
-        return complete(Clock::now(), hv_vcpu_pio(dom_, 0, port, size, 1, &v), nullptr,
-                        [&] { return hv_vcpu_pio(dom_, 0, port, size, 1, &v); });
+        return complete(nullptr, [&] { return hv_vcpu_pio(dom_, 0, port, size, 1, &v); });
     }
     int dev_read(Device d, unsigned offset, unsigned size, uint64_t* value) override {
         if (arch_ == HV_ARCH_ARM64) return load(mmio_base(d) + offset, size, value);
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
-        return complete(Clock::now(), hv_vcpu_pio(dom_, 0, port, size, 0, value), value,
-                        [&] { return hv_vcpu_pio(dom_, 0, port, size, 0, value); });
+        return complete(value, [&] { return hv_vcpu_pio(dom_, 0, port, size, 0, value); });
     }
 
     uint64_t accesses = 0;
@@ -318,9 +314,12 @@ private:
     static uint64_t mmio_base(Device d) { return d == Device::uart ? HVG_UART_MMIO : HVG_REPORT_MMIO; }
     static uint64_t port_base(Device d) { return d == Device::uart ? HVG_UART_PORT : HVG_REPORT_PORT; }
 
-    // rc: the first call's status; again: the same call, for a retry.
-    template <class Again>
-    int complete(Clock::time_point t0, int rc, uint64_t* value, Again again) {
+    // Makes the access (again: also for a retry) and waits for its answer;
+    // the latency runs from the call to the completion.
+    template <class Access>
+    int complete(uint64_t* value, Access again) {
+        const auto t0 = Clock::now();
+        int rc = again();
         ++accesses;
         // HV_VCPU_RETRY: the guest would re-execute the instruction; do so
         // (bounded: a write held forever is a broken device model).
