@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The README's main command: installs what is missing, builds the release
-# preset and runs the example device model against a scripted guest.
+# The README's main command: installs what is missing, builds `hvcore` with
+# its bundled guests and device models (release preset) and runs
+# `hvcore run` with no arguments - the bundled demo: two real x86-64 guests
+# on KVM with the uart and shadow device models attached, or, without a
+# usable /dev/kvm, the same demo on the model vCPUs of every backend.
+# Arguments are passed to `hvcore run` (try --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release
-exec build/release/examples/hvcore-demo "$@"
+cmake --build --preset release --target hvcore-cli
+exec build/release/tools/hvcore run "$@"
