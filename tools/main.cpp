@@ -261,6 +261,12 @@ int run(const Cli& c) {
     if (c.on != "model") {
         std::string why;
         dev = open_kvm(&why);
+        // KVM guests keep their p2m in an x86 backend's table.
+        if (dev != nullptr && !c.arch.empty() && c.arch != "all" && c.arch != "vmx" && c.arch != "svm") {
+            return usage_error(fmt::format("--arch {}: a KVM guest's p2m is kept in an x86 format (vmx or svm); "
+                                           "use --on model for {}", c.arch, c.arch));
+        }
+        if (dev != nullptr && kvm_p2m_arch(nullptr, &why) == 0) dev.reset();
         if (dev == nullptr) {
             if (c.on == "kvm") {
                 fmt::print(stderr, "hvcore: KVM is not usable: {}\n", why);
@@ -277,7 +283,7 @@ int run(const Cli& c) {
             std::string names;
             for (int a : model_arches) names += (names.empty() ? "" : ", ") + std::string(arch_name(a));
             // The one line that says why the demo is not on KVM.
-            fmt::print("hvcore: /dev/kvm is not usable ({}); running the same {} as access traces on the model "
+            fmt::print("hvcore: KVM is not usable ({}); running the same {} as access traces on the model "
                        "vCPUs of {}\n", why, demo ? "demo" : "guest", names);
         }
     } else {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "../dm_api/src/abi_objects.hpp"
@@ -129,13 +130,17 @@ public:
     [[nodiscard]] std::string start() {
         for (auto& d : dms_) {
             Dm* p = d.get();
-            p->thread = std::thread([p] {
-                const int rc = p->main(&p->env);
-                std::lock_guard g(p->host->mu_);
-                p->rc = rc;
-                p->done = true;
-                p->host->cv_.notify_all();
-            });
+            try {
+                p->thread = std::thread([p] {
+                    const int rc = p->main(&p->env);
+                    std::lock_guard g(p->host->mu_);
+                    p->rc = rc;
+                    p->done = true;
+                    p->host->cv_.notify_all();
+                });
+            } catch (const std::system_error& e) {
+                return fmt::format("device model {}: cannot start its thread: {}", p->spec.name, e.what());
+            }
             std::unique_lock g(mu_);
             const auto deadline = Clock::now() + opt_.dm_ready_timeout;
             if (!cv_.wait_until(g, deadline, [p] { return p->ready || p->done; }))
@@ -460,6 +465,26 @@ std::unique_ptr<kvm::Device> open_kvm(std::string* why) {
     return std::move(dev).value();
 }
 
+int kvm_p2m_arch(FILE* note, std::string* why) {
+    // The p2m lives in the table of the backend matching the host CPU; the
+    // other x86 format serves (with a note) when that one is not built.
+    const auto built = built_arches();
+    const auto has = [&](int a) { return std::find(built.begin(), built.end(), a) != built.end(); };
+    const bool amd = kvm::host_cpu_vendor() == kvm::CpuVendor::amd;
+    const int want = amd ? HV_ARCH_X86_SVM : HV_ARCH_X86_VMX;
+    const int other = amd ? HV_ARCH_X86_VMX : HV_ARCH_X86_SVM;
+    if (has(want)) return want;
+    if (has(other)) {
+        static std::atomic<bool> noted{false};  // one line per process
+        if (note != nullptr && !noted.exchange(true))
+            fmt::print(note, "hvcore: {} host, but this build has no {} backend: the p2m is kept in {} format\n",
+                       amd ? "AMD" : "Intel", amd ? "NPT" : "EPT", amd ? "EPT" : "NPT");
+        return other;
+    }
+    *why = "this build links no x86 backend (x86_vmx or x86_svm) to hold the p2m of a KVM guest";
+    return 0;
+}
+
 void request_stop() {
     std::lock_guard g(g_stop_mu);
     if (g_stop) g_stop();
@@ -471,16 +496,11 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     std::vector<uint8_t> image;
     if (!read_file(guest.path, &image, &r.error)) return r;
 
-    // The p2m lives in the table of the backend matching the host CPU.
-    int arch = HV_ARCH_X86_VMX;
-    if (opt.arch) {
-        arch = *opt.arch;
-    } else if (kvm::host_cpu_vendor() == kvm::CpuVendor::amd) {
-        const auto built = built_arches();
-        if (std::find(built.begin(), built.end(), HV_ARCH_X86_SVM) != built.end())
-            arch = HV_ARCH_X86_SVM;
-        else
-            fmt::print(opt.out, "hvcore: AMD host, but this build has no NPT backend: the p2m is kept in EPT format\n");
+    std::string why;
+    const int arch = opt.arch ? *opt.arch : kvm_p2m_arch(opt.out, &why);
+    if (arch == 0) {
+        r.error = why;
+        return r;
     }
     r.where = fmt::format("KVM, p2m in the {} table", arch_name(arch));
     r.kvm = true;

@@ -96,6 +96,10 @@ struct RunResult {
 // arch: HV_ARCH_*; the guest must be a bundled one.
 [[nodiscard]] RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpec>& dms,
                                      const RunOptions& opt);
+// The backend whose table holds a KVM guest's p2m: the host CPU's (Intel
+// EPT, AMD NPT), else the other x86 one with a note on `note`; 0 and *why
+// when this build links no x86 backend.
+[[nodiscard]] int kvm_p2m_arch(FILE* note, std::string* why);
 // The backends this build links, as HV_ARCH_* values.
 [[nodiscard]] std::vector<int> built_arches();
 [[nodiscard]] const char* arch_name(int arch);

@@ -21,6 +21,7 @@
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
 #include "hvcore/kvm/vm.hpp"
+#include "runner.hpp"
 #include "script_guest.h"
 
 namespace hvcore::kvm::test {
@@ -31,9 +32,11 @@ inline Device* g_kvm = nullptr;
 inline constexpr uint64_t ram_bytes = 4ull << 20;  // the bundled guests' 4 MiB
 inline constexpr uint64_t page = 4096;
 
-// The backend matching the host CPU (the one `hvcore run` uses).
+// The backend that holds the p2m of a KVM guest (the one `hvcore run`
+// uses: the host CPU's).
 [[nodiscard]] inline int host_arch() {
-    return host_cpu_vendor() == CpuVendor::amd ? HV_ARCH_X86_SVM : HV_ARCH_X86_VMX;
+    std::string why;
+    return tools::kvm_p2m_arch(nullptr, &why);
 }
 
 struct Op {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "kvm_fixture.hpp"
 
@@ -23,6 +24,11 @@ int main(int argc, char** argv) {
         }
         if (hvcore::kvm::Error e = d.value()->probe_create_vm(); !e.is_ok()) {
             std::printf("SKIP: the KVM tests need a usable /dev/kvm: %s\n", e.what().c_str());
+            return 77;
+        }
+        std::string why;
+        if (hvcore::tools::kvm_p2m_arch(nullptr, &why) == 0) {
+            std::printf("SKIP: the KVM tests need an x86 backend: %s\n", why.c_str());
             return 77;
         }
         dev = std::move(d).value();

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 
 #include "hvcore/core/machine_memory.hpp"
 
@@ -710,8 +711,17 @@ Error Vm::run() {
         std::lock_guard g(end_mu_);
         running_ = static_cast<unsigned>(booted);
     }
-    for (auto& c : vcpus_)
-        if (c->booted) c->thread = std::thread([this, p = c.get()] { vcpu_loop(*p); });
+    for (auto& c : vcpus_) {
+        if (!c->booted) continue;
+        try {
+            c->thread = std::thread([this, p = c.get()] { vcpu_loop(*p); });
+        } catch (const std::system_error& e) {
+            // The threads already started are stopped below.
+            fail(-EAGAIN, fmt::format("cannot start the thread of vCPU {}: {}", c->index, e.what()));
+            std::lock_guard g(end_mu_);
+            running_ -= 1;
+        }
+    }
 
     {
         std::unique_lock g(end_mu_);
