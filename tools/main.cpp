@@ -117,54 +117,50 @@ bool parse_u64(const char* s, uint64_t* out) {
 int parse(int argc, char** argv, int first, Cli* c) {
     for (int i = first; i < argc; ++i) {
         const std::string a = argv[i];
-        const auto value = [&](const char* what) -> const char* {
-            if (i + 1 >= argc) return nullptr;
-            (void)what;
-            return argv[++i];
-        };
+        const auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
         uint64_t n = 0;
         if (a == "-h" || a == "--help") {
             fmt::print("{}", usage_text);
             return -1;
         } else if (a == "--dm") {
-            const char* v = value("--dm");
+            const char* v = value();
             if (v == nullptr) return usage_error("--dm needs NAME[:ARGS]");
             c->dms.emplace_back(v);
         } else if (a == "--on") {
-            const char* v = value("--on");
+            const char* v = value();
             if (v == nullptr || (std::strcmp(v, "kvm") != 0 && std::strcmp(v, "model") != 0 && std::strcmp(v, "auto") != 0))
                 return usage_error("--on takes kvm, model or auto");
             c->on = v;
         } else if (a == "--arch") {
-            const char* v = value("--arch");
+            const char* v = value();
             if (v == nullptr || (std::strcmp(v, "vmx") != 0 && std::strcmp(v, "svm") != 0 &&
                                  std::strcmp(v, "arm64") != 0 && std::strcmp(v, "all") != 0))
                 return usage_error("--arch takes vmx, svm, arm64 or all");
             c->arch = v;
         } else if (a == "--ram") {
-            if (!parse_u64(value("--ram"), &n) || n == 0 || n > 1024) return usage_error("--ram takes 1..1024 (MiB)");
+            if (!parse_u64(value(), &n) || n == 0 || n > 1024) return usage_error("--ram takes 1..1024 (MiB)");
             c->opt.ram_bytes = n << 20;
         } else if (a == "--load") {
-            if (!parse_u64(value("--load"), &n)) return usage_error("--load takes a guest-physical address");
+            if (!parse_u64(value(), &n)) return usage_error("--load takes a guest-physical address");
             c->load = n;
         } else if (a == "--entry") {
-            if (!parse_u64(value("--entry"), &n)) return usage_error("--entry takes a guest-physical address");
+            if (!parse_u64(value(), &n)) return usage_error("--entry takes a guest-physical address");
             c->entry = n;
         } else if (a == "--stack") {
-            if (!parse_u64(value("--stack"), &n)) return usage_error("--stack takes a guest-physical address");
+            if (!parse_u64(value(), &n)) return usage_error("--stack takes a guest-physical address");
             c->stack = n;
         } else if (a == "--real-mode") {
             c->real_mode = true;
         } else if (a == "--timeout") {
-            if (!parse_u64(value("--timeout"), &n) || n == 0 || n > 86400)
+            if (!parse_u64(value(), &n) || n == 0 || n > 86400)
                 return usage_error("--timeout takes 1..86400 (seconds)");
             c->opt.timeout = std::chrono::seconds(n);
         } else if (a == "--memslots") {
-            if (!parse_u64(value("--memslots"), &n) || n == 0 || n > UINT32_MAX)
+            if (!parse_u64(value(), &n) || n == 0 || n > UINT32_MAX)
                 return usage_error("--memslots takes a positive number");
             c->opt.max_memslots = static_cast<uint32_t>(n);
         } else if (a == "--cpu") {
-            if (!parse_u64(value("--cpu"), &n) || n >= CPU_SETSIZE) return usage_error("--cpu takes a CPU number");
+            if (!parse_u64(value(), &n) || n >= CPU_SETSIZE) return usage_error("--cpu takes a CPU number");
             c->cpu = static_cast<unsigned>(n);
         } else if (!a.empty() && a[0] == '-') {
             return usage_error(fmt::format("unknown option {}", a));
@@ -198,6 +194,13 @@ bool make_dm(const std::string& text, DmSpec* out, std::string* why) {
     out->name = text.substr(0, colon);
     out->args = colon == std::string::npos ? "" : text.substr(colon + 1);
     out->path = resolve_dm(out->name, why);
+    // A module given by path is named by its file: .../hvdm-foo.so -> foo.
+    if (const auto slash = out->name.rfind('/'); slash != std::string::npos) {
+        std::string stem = out->name.substr(slash + 1);
+        if (stem.rfind("hvdm-", 0) == 0) stem = stem.substr(5);
+        if (const auto dot = stem.find('.'); dot != std::string::npos && dot > 0) stem = stem.substr(0, dot);
+        out->name = stem;
+    }
     return !out->path.empty();
 }
 

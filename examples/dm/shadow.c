@@ -184,7 +184,7 @@ HVDM_EXAMPLE_EXPORT int hvdm_example_main(const hvdm_example_env *env) {
         dm_fail(env, "calloc", -ENOMEM);
         return 1;
     }
-    rc = dm_server_open(&s.srv, env, "shadow (ioreq_server pages, report 0x510)");
+    rc = dm_server_open(&s.srv, env, "claimed ioreq_server pages, report port 0x510");
     if (rc == 0) {
         rc = hvdm_map_mem_type_to_ioreq_server(s.srv.h, env->domid, s.srv.id, HVDM_MEM_IOREQ_SERVER,
                                                HVDM_IOREQ_MEM_ACCESS_WRITE);

@@ -119,7 +119,7 @@ HVDM_EXAMPLE_EXPORT int hvdm_example_main(const hvdm_example_env *env) {
 
     memset(&u, 0, sizeof u);
     u.env = env;
-    rc = dm_server_open(&u.srv, env, "uart 16550 (ports 0x3f8-0x3ff)");
+    rc = dm_server_open(&u.srv, env, "16550 at ports 0x3f8-0x3ff, MMIO 0x9000000");
     if (rc == 0) {
         rc = hvdm_map_io_range_to_ioreq_server(u.srv.h, env->domid, u.srv.id, 0, HVG_UART_PORT,
                                                HVG_UART_PORT + HVG_UART_NR_PORTS - 1);
