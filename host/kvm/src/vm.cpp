@@ -329,9 +329,11 @@ Error Vm::apply(const std::vector<SlotSpec>& plan) {
     const SlotDiff diff = diff_slots(old, plan);
     if (plan.size() > max_slots_)
         return Error(-ENOSPC, fmt::format("the p2m projects onto {} memslots, more than the {} this VM may use "
-                                          "(KVM_CAP_NR_MEMSLOTS{}): too many runs of alternating page types",
+                                          "(KVM_CAP_NR_MEMSLOTS{}): too many runs of alternating page types: {} "
+                                          "(errno {})",
                                           plan.size(), max_slots_,
-                                          opt_.max_memslots != 0 ? ", lowered by VmOptions::max_memslots" : ""));
+                                          opt_.max_memslots != 0 ? ", lowered by VmOptions::max_memslots (hvcore run --memslots)" : "",
+                                          std::strerror(ENOSPC), ENOSPC));
     for (const SlotSpec& r : diff.remove) {
         auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.spec == r; });
         Ensures(it != slots_.end());
