@@ -117,15 +117,16 @@ TEST_CASE("a_write_held_while_its_owner_is_disabled_is_retried_after_the_disclai
     // Write A reaches the model, which disables its server before
     // answering; write B then finds the owner disabled and is held in the
     // core (KVM has already retired the instruction, so it cannot be
-    // re-executed); 50 ms later another thread disclaims, and B is routed
-    // again - to RAM. C comes after, to RAM.
+    // re-executed); 200 ms later (B needs microseconds to get there)
+    // another thread disclaims, and B is routed again - to RAM. C comes
+    // after, to RAM.
     dm.on_request = [](TestDm& d, hvdm_ioreq_t&, size_t index) {
         if (index == 0) (void)d.enable(false);
     };
     dm.start();
     std::thread disclaimer([&] {
         while (dm.seen().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
         (void)dm.disclaim();
     });
     g.boot_script({store(claimed, 8, 0xa), store(claimed + 8, 8, 0xb), store(claimed + 16, 8, 0xc)});
