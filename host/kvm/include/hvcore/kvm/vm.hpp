@@ -10,9 +10,11 @@
 //
 // Threads: one per vCPU (KVM_RUN loop), plus whichever threads issue DMOPs
 // (device models), plus the thread in run(). Lock order (written once,
-// here): Domain::mu_ (held by the core around the p2m observer)
-//   -> Vm::gate_mu_ (who is inside KVM_RUN) -> Vm::end_mu_.
-// A vCPU thread holds none of them across KVM_RUN or host_access.
+// here): Domain::mu_ (held by the core around the p2m observer) before any
+// of Vm::slots_mu_ (the live memslots), Vm::gate_mu_ (who is inside
+// KVM_RUN) and Vm::end_mu_ (how the run ends), which are each taken alone,
+// never two at once. A vCPU thread holds none of them across KVM_RUN or
+// host_access.
 //
 // A p2m change stops every vCPU out of KVM_RUN (immediate_exit and a kick
 // signal) before the memslots change, so a guest never runs on half of a
@@ -22,6 +24,7 @@
 
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -44,7 +47,7 @@ namespace hvcore::kvm {
 // The signal that kicks a vCPU thread out of KVM_RUN (an empty handler is
 // installed for it, without SA_RESTART). Threads that run vCPUs must not
 // block it.
-inline constexpr int kick_signal = 10;  // SIGUSR1
+inline constexpr int kick_signal = SIGUSR1;
 
 // /dev/kvm, checked: KVM_GET_API_VERSION 12 and the capabilities host/kvm
 // needs (KVM_CAP_USER_MEMORY, KVM_CAP_READONLY_MEM, KVM_CAP_IMMEDIATE_EXIT).
