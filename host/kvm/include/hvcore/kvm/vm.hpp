@@ -201,7 +201,7 @@ private:
     bool observing_ = false;
     std::vector<std::pair<uint64_t, uint64_t>> loaded_;  // [first, end) of each image loaded
 
-    std::mutex slots_mu_;  // slots_ and free ids; only under Domain::mu_ once observing
+    std::mutex slots_mu_;  // slots_, free_ids_, slot_stats_
     std::vector<Slot> slots_;
     std::vector<uint32_t> free_ids_;
 
