@@ -101,6 +101,9 @@ public:
     // model one ioreq with count, df and data_is_ptr.
     virtual RepResult rep(const RepAccess& a, const AccessInfo& info) {
         std::array<std::byte, 8> buf{};
+        // String elements are 1, 2, 4 or 8 bytes; anything else is a caller bug
+        // (and bounding it lets the compiler see buf is never overrun).
+        if (a.size == 0 || a.size > buf.size()) return {MemStatus::guest_fault, 0};
         for (uint64_t i = 0; i < a.count; ++i) {
             const uint64_t step = i * a.size;
             const uint64_t dst = a.df ? a.dst - step : a.dst + step;
