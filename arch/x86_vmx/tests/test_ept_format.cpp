@@ -1,80 +1,14 @@
-// The EPT entry format: golden 64-bit values for every p2m type, the
-// decode that inverts them, and which entries the hardware calls
-// misconfigured. Bit positions are from the SDM Vol. 3C §29.3.2, Tables
-// 29-2 (PML4E) to 29-7 (PTE); see ept.hpp.
+// The EPT entry format, where it is EPT's own: the bits of superpage
+// leaves and table pointers, suppress-#VE, which entries the hardware
+// calls misconfigured, the recalc mark, and the EPTP. The golden 4 KiB leaf
+// of every p2m type and decode(encode) are in the conformance suite
+// (tests/conformance/test_stage2.cpp, EptTraits). Bit positions are from
+// the SDM Vol. 3C §29.3.2, Tables 29-2 (PML4E) to 29-7 (PTE); see ept.hpp.
 #include "ept_test_support.hpp"
 
 using namespace ept_test;
+using namespace conformance::stage2::ept_bits;  // sve, wb_ipat, uc_ipat, ps, type(): named SDM fields
 using E = EptEntry;
-
-namespace {
-
-// Pieces of the golden values, each named after its SDM field.
-constexpr uint64_t sve = uint64_t{1} << 63;  // suppress #VE, bit 63 (Tables 29-3/29-5/29-7)
-constexpr uint64_t wb_ipat = 0x70;           // EMT 6 (WB) in 5:3 = 0x30, IPAT bit 6 = 0x40 (§29.3.7.2)
-constexpr uint64_t uc_ipat = 0x40;           // EMT 0 (UC), IPAT
-constexpr uint64_t ps = 0x80;                // bit 7: this entry maps a page (Tables 29-3, 29-5)
-constexpr uint64_t frame_1234 = 0x1234000;   // mfn 0x1234 in bits 51:12
-constexpr uint64_t type(uint64_t v) { return v << 52; }  // p2m type in 57:52 (software bits)
-
-struct Golden {
-    P2mType t;
-    bool claimed;  // Restrictions::ioreq_write_claimed
-    uint64_t value;
-};
-
-// mfn 0x1234, 4 KiB leaf. Rights from p2m_entry_perm; RAM is WB, holes
-// and devices UC (p2m_mem_class).
-constexpr Golden goldens[] = {
-    // ram_rw (0): RWX = 7
-    {P2mType::ram_rw, false, sve | type(0) | frame_1234 | wb_ipat | 0x7},
-    {P2mType::ram_rw, true, sve | type(0) | frame_1234 | wb_ipat | 0x7},
-    // invalid (1): not present (2:0 = 0), still typed
-    {P2mType::invalid, false, sve | type(1) | frame_1234 | uc_ipat | 0x0},
-    {P2mType::invalid, true, sve | type(1) | frame_1234 | uc_ipat | 0x0},
-    // ram_logdirty (2): R-X = 5, writes fault for tracking
-    {P2mType::ram_logdirty, false, sve | type(2) | frame_1234 | wb_ipat | 0x5},
-    {P2mType::ram_logdirty, true, sve | type(2) | frame_1234 | wb_ipat | 0x5},
-    // ram_ro (3): R-X = 5
-    {P2mType::ram_ro, false, sve | type(3) | frame_1234 | wb_ipat | 0x5},
-    {P2mType::ram_ro, true, sve | type(3) | frame_1234 | wb_ipat | 0x5},
-    // mmio_dm (4): not present, every access exits to the device model
-    {P2mType::mmio_dm, false, sve | type(4) | frame_1234 | uc_ipat | 0x0},
-    {P2mType::mmio_dm, true, sve | type(4) | frame_1234 | uc_ipat | 0x0},
-    // mmio_direct (5): RW- = 3, UC
-    {P2mType::mmio_direct, false, sve | type(5) | frame_1234 | uc_ipat | 0x3},
-    {P2mType::mmio_direct, true, sve | type(5) | frame_1234 | uc_ipat | 0x3},
-    // ioreq_server (15): RW- = 3 unclaimed; R-- = 1 once claimed for writes
-    {P2mType::ioreq_server, false, sve | type(15) | frame_1234 | wb_ipat | 0x3},
-    {P2mType::ioreq_server, true, sve | type(15) | frame_1234 | wb_ipat | 0x1},
-};
-
-}  // namespace
-
-TEST_CASE("claimed_ioreq_server_leaf_is_read_only_wb_ipat_type_15_with_suppress_ve") {
-    // SDM Vol. 3C §29.3.2, Table 29-7: R (bit 0), EMT WB 6 (5:3), IPAT (6),
-    // frame 0x1234 (51:12); type 15 in the ignored bits 57:52; bit 63.
-    CHECK(E::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, perm_of(P2mType::ioreq_server, true),
-                         MemClass::normal, level_pt) == 0x80F0'0000'0123'4071);
-}
-
-TEST_CASE("every_type_has_its_golden_4k_leaf_claimed_and_not") {
-    for (const Golden& g : goldens) {
-        CAPTURE(to_string(g.t));
-        CAPTURE(g.claimed);
-        CHECK(E::encode_leaf(Mfn{0x1234}, g.t, perm_of(g.t, g.claimed), p2m_mem_class(g.t), level_pt) ==
-              g.value);
-    }
-}
-
-TEST_CASE("the_table_holds_exactly_the_golden_leaf_map_range_wrote") {
-    for (const Golden& g : goldens) {
-        CAPTURE(to_string(g.t));
-        Machine m;
-        REQUIRE(m->map_range(Gfn{7}, Mfn{0x1234}, 1, g.t, perm_of(g.t, g.claimed)).is_ok());
-        CHECK(m->raw_entry(Gfn{7}) == g.value);
-    }
-}
 
 TEST_CASE("superpage_leaves_add_bit_7_and_keep_the_rest") {
     // 2 MiB page at mfn 0x200 (frame 0x200000), 1 GiB page at mfn 0x40000
@@ -94,33 +28,11 @@ TEST_CASE("table_pointers_grant_rwx_and_keep_bits_6_to_3_zero") {
     CHECK(E::encode_table(Mfn{0x1000000}) == (sve | 0x10'0000'0000 | 0x7));
 }
 
-TEST_CASE("decode_inverts_encode_for_every_type_rights_and_level") {
-    for (unsigned level : {level_pt, level_pd, level_pdpt}) {
-        const Mfn mfn{uint64_t{3} << level_order(level)};  // aligned for the level
-        for (P2mType t : all_p2m_types) {
-            for (bool claimed : {false, true}) {
-                const Perm p = perm_of(t, claimed);
-                const uint64_t e = E::encode_leaf(mfn, t, p, p2m_mem_class(t), level);
-                const EptLeafFields f = E::decode_leaf(e);
-                CHECK(f.mfn == mfn);
-                CHECK(f.type == t);
-                CHECK(f.perm == p);
-                CHECK(f.mem == p2m_mem_class(t));
-                CHECK_FALSE(f.recalc);
-                CHECK(E::is_leaf(e, level));
-            }
-        }
-    }
-}
-
-TEST_CASE("an_absent_entry_reads_as_mmio_dm_and_no_written_entry_is_zero") {
+TEST_CASE("a_rightless_ram_rw_leaf_at_mfn_0_is_not_zero_because_of_suppress_ve") {
+    // ram_rw is type 0 and a hole has no rights: without bit 63 a
+    // not-present ram_rw leaf at mfn 0 would be all zero, which reads as
+    // absent.
     CHECK(E::type_of(0) == P2mType::mmio_dm);
-    Machine m;
-    CHECK(m->raw_entry(Gfn{0x1234}) == 0);
-    CHECK(m->lookup(Gfn{0x1234}).type == P2mType::mmio_dm);
-    CHECK_FALSE(m->lookup(Gfn{0x1234}).mapped);
-    // ram_rw is type 0 and a hole has no rights: without bit 63 a not-present
-    // ram_rw leaf at mfn 0 would be all zero.
     CHECK(E::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{}, MemClass::normal, level_pt) == (sve | wb_ipat));
 }
 
