@@ -82,6 +82,8 @@ private:
             a += chunk;
             left -= chunk;
         }
+        // A probe (cache maintenance, a footprint) was checked; it moves nothing.
+        if (info.no_data) return MemStatus::ok;
         auto* p = static_cast<std::byte*>(buf);
         for (unsigned i = 0; i < n; ++i) {
             if (type == AccessType::write)
@@ -104,13 +106,16 @@ class EmulPort final : public MemPort {
 public:
     EmulPort(Domain& d, VcpuState& v) : d_(d), v_(v) {}
 
-    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo&) override {
+    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) override {
+        // Cache maintenance on an emulated region is ignored, as Xen does
+        // (INSTR_CACHE); a footprint probe has nothing to emulate.
+        if (info.no_data) return MemStatus::ok;
         return pieces(addr, size, false, static_cast<std::byte*>(out));
     }
     MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) override {
         // A write-back of the value just read changes nothing; like Xen, the
         // emulator does not make it (no device model sees it).
-        if (info.rewrites_read_value) return MemStatus::ok;
+        if (info.rewrites_read_value || info.no_data) return MemStatus::ok;
         return pieces(addr, size, true, static_cast<std::byte*>(const_cast<void*>(in)));
     }
     MemStatus pio(uint16_t port, unsigned size, bool is_write, uint64_t* value) override {
@@ -709,6 +714,7 @@ int Domain::run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> 
     v.io_done.clear();
     v.last_fault.reset();
     v.guest_fault_detail.clear();
+    v.undecoded = false;
     for (int attempt = 0; attempt < max_refaults; ++attempt) {
         RegFile tmp = regs;
         v.exit = VcpuState::Exit::none;
@@ -780,6 +786,15 @@ int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
     case MemStatus::retry: v.io_done.clear(); return to_int(VcpuStatus::retry);
     case MemStatus::guest_fault:
         v.guest_fault_detail = r.detail;
+        // An instruction the executor does not emulate, reached by a
+        // stage-2 abort: the caller asked to see it (KVM's
+        // KVM_EXIT_ARM_NISV) rather than have the guest take an abort. It
+        // did not happen; the registers are as they were.
+        if (r.undecoded && cfg_.report_undecoded && v.exit == VcpuState::Exit::stage2 && v.last_fault) {
+            v.undecoded = true;
+            v.io_done.clear();
+            return to_int(VcpuStatus::undecoded);
+        }
         return to_int(VcpuStatus::guest_fault);
     case MemStatus::stopped: return -EPROTO;
     case MemStatus::exit: break;
@@ -866,6 +881,7 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
     HV_VCPU_PROLOGUE(vcpu);
     v.last_fault.reset();
     v.guest_fault_detail.clear();
+    v.undecoded = false;
     for (int attempt = 0; attempt < max_refaults; ++attempt) {
         const Translation t = s2_->translate(Gpa{gpa}, AccessType::fetch,
                                             AccessContext{.gla = gpa, .gla_valid = true, .size = 1, .insn = {}, .isa_syndrome = 0});
@@ -960,6 +976,18 @@ int Domain::vcpu_last_fault(uint32_t vcpu, FaultRecord* out) {
     if (vcpu >= vcpus_.size() || out == nullptr) return -EINVAL;
     if (!vcpus_[vcpu].last_fault) return -ENOENT;
     *out = *vcpus_[vcpu].last_fault;
+    return 0;
+}
+
+int Domain::vcpu_undecoded(uint32_t vcpu, UndecodedAccess* out) {
+    Lock lk(mu_);
+    if (vcpu >= vcpus_.size() || out == nullptr) return -EINVAL;
+    const VcpuState& v = vcpus_[vcpu];
+    if (!v.undecoded || !v.last_fault) return -ENOENT;
+    out->record = *v.last_fault;
+    out->gpa = s2_->decode_fault(*v.last_fault).gpa.raw();
+    out->insn = v.insn;
+    out->pc = v.entry_regs.r[isa_->pc_reg()];
     return 0;
 }
 

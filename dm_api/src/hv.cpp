@@ -15,7 +15,11 @@ static_assert(HV_ARCH_X86_VMX == static_cast<int>(hvcore::Arch::x86_vmx) &&
 static_assert(HV_VCPU_DONE == static_cast<int>(hvcore::VcpuStatus::done) &&
               HV_VCPU_IOREQ_PENDING == static_cast<int>(hvcore::VcpuStatus::ioreq_pending) &&
               HV_VCPU_RETRY == static_cast<int>(hvcore::VcpuStatus::retry) &&
-              HV_VCPU_GUEST_FAULT == static_cast<int>(hvcore::VcpuStatus::guest_fault));
+              HV_VCPU_GUEST_FAULT == static_cast<int>(hvcore::VcpuStatus::guest_fault) &&
+              HV_VCPU_UNDECODED == static_cast<int>(hvcore::VcpuStatus::undecoded));
+static_assert(sizeof(hv_arm64_undecoded) == 48 && offsetof(hv_arm64_undecoded, esr) == 16 &&
+              offsetof(hv_arm64_undecoded, ipa) == 40);
+static_assert(HV_REG_V_BASE == hvcore::RegFile::vec_reg_base && HV_REG_V_BASE == HV_REG_XMM_BASE);
 
 // No exception crosses the boundary: C++ callers see every entry point as
 // noexcept (HV_NOEXCEPT), and the definitions catch everything.
@@ -47,12 +51,15 @@ int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out
         if (host == nullptr || cfg == nullptr || out == nullptr) return -EINVAL;
         // The struct may grow: the caller's size tells which fields it has.
         if (cfg->size < sizeof(hv_domain_config)) return -EINVAL;
-        if ((cfg->flags & ~HV_DOMAIN_NO_HAP) != 0) return -EINVAL;
+        if ((cfg->flags & ~(HV_DOMAIN_NO_HAP | HV_DOMAIN_ARM64_REPORT_UNDECODED)) != 0) return -EINVAL;
         if (cfg->arch < HV_ARCH_X86_VMX || cfg->arch > HV_ARCH_ARM64) return -EINVAL;
+        const bool report = (cfg->flags & HV_DOMAIN_ARM64_REPORT_UNDECODED) != 0;
+        if (report && cfg->arch != HV_ARCH_ARM64) return -EINVAL;  // an Arm64 policy
         const hvcore::DomainConfig dc{.arch = static_cast<hvcore::Arch>(cfg->arch),
                                       .ram_bytes = cfg->ram_bytes,
                                       .nr_vcpus = cfg->nr_vcpus,
-                                      .hap = (cfg->flags & HV_DOMAIN_NO_HAP) == 0};
+                                      .hap = (cfg->flags & HV_DOMAIN_NO_HAP) == 0,
+                                      .report_undecoded = report};
         auto d = host->host.create_domain(dc);
         if (!d) return d.status().code();
         auto w = std::make_unique<hv_domain>();
@@ -165,6 +172,24 @@ int hv_vcpu_last_fault(hv_domain* d, uint32_t vcpu, hv_fault_record* out) noexce
         out->gpa = r.gpa;
         out->gva = r.gva;
         std::memcpy(out->insn, r.insn.data(), sizeof out->insn);
+        return 0;
+    });
+}
+
+int hv_vcpu_arm64_undecoded(hv_domain* d, uint32_t vcpu, hv_arm64_undecoded* out) noexcept {
+    return guard([&] {
+        if (d == nullptr || out == nullptr || out->size < sizeof(hv_arm64_undecoded)) return -EINVAL;
+        if (d->d->config().arch != hvcore::Arch::arm64) return -EINVAL;
+        hvcore::UndecodedAccess u;
+        if (int rc = d->d->vcpu_undecoded(vcpu, &u); rc != 0) return rc;
+        uint32_t word = 0;
+        for (size_t i = 0; i < 4 && i < u.insn.size(); ++i) word |= uint32_t{u.insn[i]} << (8 * i);  // little-endian
+        out->insn = word;
+        out->pc = u.pc;
+        out->esr = u.record.syndrome;
+        out->far = u.record.gva;
+        out->hpfar = u.record.gpa;
+        out->ipa = u.gpa;
         return 0;
     });
 }

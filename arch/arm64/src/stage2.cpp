@@ -392,8 +392,8 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
         // ESR_EL2 for an abort from EL1/EL0 (reference §C.4): IL = 1, EC
         // 0x20 for fetches, 0x24 for data with WnR and the instruction's
         // syndrome (ISV = 1 only when the executor describes the access;
-        // S1PTW = 0 and CM = 0: there is no stage-1 walk and no cache
-        // maintenance in the model).
+        // CM = 1 when it says cache maintenance; S1PTW = 0: there is no
+        // stage-1 walk in the model).
         uint64_t esr = Esr::il | Esr::fsc(kind, level);
         uint32_t ec = Esr::ec_iabt_lower;
         if (access != AccessType::fetch) {
@@ -406,6 +406,10 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
             if ((ctx.isa_syndrome & Esr::isv) != 0 && !split_second)
                 esr |= ctx.isa_syndrome & Esr::insn_syndrome_mask;
             if (access == AccessType::write) esr |= Esr::wnr;
+            // ESR_EL2 WnR: "For faults on cache maintenance and address
+            // translation instructions, this bit always returns a value of
+            // 1"; ISV is 0 for them (reference §C.6).
+            if ((ctx.isa_syndrome & Esr::cm) != 0) esr = (esr & ~Esr::insn_syndrome_mask) | Esr::cm | Esr::wnr;
         }
         esr |= uint64_t{ec} << Esr::ec_shift;
         tr.record.arch = Arch::arm64;

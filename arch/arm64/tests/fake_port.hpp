@@ -26,7 +26,9 @@ struct Access {
     uint64_t addr = 0;
     unsigned size = 0;
     uint64_t value = 0;     // written value (writes); 0 for reads
-    uint64_t syndrome = 0;  // AccessInfo::isa_syndrome (ESR ISS[24:14])
+    uint64_t syndrome = 0;  // AccessInfo::isa_syndrome (ESR ISS[24:14], CM)
+    bool no_data = false;   // AccessInfo::no_data: a probe, nothing moved
+    bool rewrites = false;  // AccessInfo::rewrites_read_value
     bool operator==(const Access&) const = default;
 };
 
@@ -49,20 +51,25 @@ public:
     }
 
     MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) override {
-        log.push_back({Kind::read, addr, size, 0, info.isa_syndrome});
+        log.push_back({Kind::read, addr, size, 0, info.isa_syndrome, info.no_data, false});
         if (answer != MemStatus::ok) return answer;
+        if (info.no_data) return MemStatus::ok;
         // Little-endian guest memory, byte by byte: independent of the host.
         auto* b = static_cast<uint8_t*>(out);
         for (unsigned i = 0; i < size; ++i) b[i] = static_cast<uint8_t>(get(addr + i, 1));
         return MemStatus::ok;
     }
     MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) override {
+        // The log keeps the low 8 bytes of wider writes (the tests of wider
+        // ones read the memory back).
         const auto* b = static_cast<const uint8_t*>(in);
         uint64_t v = 0;
-        for (unsigned i = size; i-- > 0;) v = (v << 8) | b[i];
-        log.push_back({Kind::write, addr, size, v, info.isa_syndrome});
+        if (!info.no_data)
+            for (unsigned i = std::min(size, 8U); i-- > 0;) v = (v << 8) | b[i];
+        log.push_back({Kind::write, addr, size, v, info.isa_syndrome, info.no_data, info.rewrites_read_value});
         if (answer != MemStatus::ok) return answer;
-        put(addr, v, size);
+        if (!info.no_data)
+            for (unsigned i = 0; i < size; ++i) ram[addr + i] = b[i];
         return MemStatus::ok;
     }
     MemStatus pio(uint16_t port, unsigned size, bool, uint64_t*) override {

@@ -28,13 +28,19 @@ typedef uint16_t hvdm_domid_t;
 enum hv_arch { HV_ARCH_X86_VMX = 1, HV_ARCH_X86_SVM = 2, HV_ARCH_ARM64 = 3 };
 
 #define HV_DOMAIN_NO_HAP (1u << 0) /* shadow paging: HAP-only DMOPs are -EOPNOTSUPP */
+/* Arm64 only (-EINVAL for other archs; extension to ABI.md): a stage-2 data
+ * abort without syndrome (ESR_EL2.ISV = 0) whose instruction hvcore does not
+ * emulate returns HV_VCPU_UNDECODED, with the ESR and the instruction word
+ * in hv_vcpu_arm64_undecoded(), instead of HV_VCPU_GUEST_FAULT (the default:
+ * the guest takes the abort). README.md, "Arm64 ISV=0 policy". */
+#define HV_DOMAIN_ARM64_REPORT_UNDECODED (1u << 1)
 
 typedef struct hv_domain_config {
     uint32_t size;      /* sizeof(hv_domain_config): lets the struct grow */
     uint32_t arch;      /* enum hv_arch; -EOPNOTSUPP if not built in */
     uint64_t ram_bytes; /* RAM at GPA 0, type ram_rw; multiple of 4096 */
     uint32_t nr_vcpus;  /* 1..128 (one shared ioreq page holds 128 slots) */
-    uint32_t flags;     /* HV_DOMAIN_NO_HAP */
+    uint32_t flags;     /* HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED */
 } hv_domain_config;
 
 int hv_host_create(hv_host **out) HV_NOEXCEPT;
@@ -150,6 +156,36 @@ int hv_vcpu_fetch(hv_domain *d, uint32_t vcpu, uint64_t gpa) HV_NOEXCEPT;
 /* Why the vCPU's last call returned HV_VCPU_GUEST_FAULT (it names the
  * instruction or the gpa); -ENOENT if it did not. */
 int hv_vcpu_fault_detail(hv_domain *d, uint32_t vcpu, char *buf, size_t len) HV_NOEXCEPT;
+
+/* Arm64 SIMD&FP registers for hv_vcpu_get_reg / hv_vcpu_set_reg, as the x86
+ * XMM ids: Vn is bits 63:0 at HV_REG_V_LO(n) = 64 + 2n and bits 127:64 at
+ * HV_REG_V_HI(n) = 65 + 2n, n = 0..31 (ids 64..127; the SIMD&FP loads and
+ * stores, B/H/S/D/Q, read and write them). */
+#define HV_REG_V_BASE 64u
+#define HV_REG_V_LO(n) (HV_REG_V_BASE + 2u * (n)) /* unsigned arithmetic, no cast: usable from C++ */
+#define HV_REG_V_HI(n) (HV_REG_V_BASE + 2u * (n) + 1u)
+
+/* Returned by the vCPU calls of a domain created with
+ * HV_DOMAIN_ARM64_REPORT_UNDECODED: a stage-2 data abort hvcore could not
+ * emulate (ISV = 0 and an instruction it does not decode, such as a
+ * store-exclusive). Nothing happened: registers (PC included) and memory
+ * are as before the call, no ioreq was sent. The caller may emulate the
+ * instruction itself (hv_guest_write, hv_vcpu_set_reg, PC + 4) or treat it
+ * as the guest's abort. */
+#define HV_VCPU_UNDECODED 4
+
+/* What the last HV_VCPU_UNDECODED was about (KVM_EXIT_ARM_NISV carries the
+ * same facts); -ENOENT if the vCPU's last call did not return it. */
+typedef struct hv_arm64_undecoded {
+    uint32_t size; /* sizeof(hv_arm64_undecoded): lets the struct grow */
+    uint32_t insn; /* the A64 instruction word at pc */
+    uint64_t pc;   /* the instruction's address (it did not complete) */
+    uint64_t esr;  /* ESR_EL2 of the data abort (EC 0x24, ISV = 0) */
+    uint64_t far;  /* FAR_EL2 */
+    uint64_t hpfar; /* HPFAR_EL2 */
+    uint64_t ipa;  /* faulting IPA: HPFAR_EL2.FIPA page | FAR_EL2[11:0] */
+} hv_arm64_undecoded;
+int hv_vcpu_arm64_undecoded(hv_domain *d, uint32_t vcpu, hv_arm64_undecoded *out) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

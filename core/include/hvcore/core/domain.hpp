@@ -53,13 +53,28 @@ inline constexpr uint16_t ioreq_server = 4;
 enum class RangeType : uint32_t { port = 0, memory = 1, pci = 2 };
 
 // What the typed vCPU calls return (hv_vcpu_status), or a negative errno.
-enum class VcpuStatus : int { done = 0, ioreq_pending = 1, retry = 2, guest_fault = 3 };
+// undecoded: only with DomainConfig::report_undecoded (HV_VCPU_UNDECODED).
+enum class VcpuStatus : int { done = 0, ioreq_pending = 1, retry = 2, guest_fault = 3, undecoded = 4 };
 
 struct DomainConfig {
     Arch arch = Arch::x86_vmx;
     uint64_t ram_bytes = 0;
     uint32_t nr_vcpus = 1;
     bool hap = true;
+    // An instruction the executor does not emulate, met after a stage-2
+    // data abort (Arm64 ISV = 0), is reported to the caller
+    // (VcpuStatus::undecoded, vcpu_undecoded) instead of becoming a guest
+    // fault (HV_DOMAIN_ARM64_REPORT_UNDECODED).
+    bool report_undecoded = false;
+};
+
+// The abort a vCPU could not emulate (VcpuStatus::undecoded): the hardware's
+// record, the faulting guest-physical address, the instruction and its PC.
+struct UndecodedAccess {
+    FaultRecord record;
+    uint64_t gpa = 0;
+    std::vector<uint8_t> insn;
+    uint64_t pc = 0;
 };
 
 struct IoreqServer {
@@ -104,6 +119,7 @@ struct VcpuState {
     uint8_t seen_state = ioreq::state_none;
     std::vector<CompletedIo> io_done;
     size_t io_cursor = 0;
+    bool undecoded = false;  // the last call returned VcpuStatus::undecoded
 };
 
 // Told, under the domain's lock and before the DMOP returns, that the
@@ -183,6 +199,9 @@ public:
     [[nodiscard]] int vcpu_set_reg(uint32_t vcpu, uint32_t reg, uint64_t value);
     [[nodiscard]] int vcpu_last_fault(uint32_t vcpu, FaultRecord* out);
     [[nodiscard]] std::string vcpu_guest_fault_detail(uint32_t vcpu);
+    // What the last call that returned VcpuStatus::undecoded could not
+    // emulate; -ENOENT if the last call did not return it.
+    [[nodiscard]] int vcpu_undecoded(uint32_t vcpu, UndecodedAccess* out);
 
     // --- hosts that run the guest themselves (host/kvm) ---
     // Route one decoded access and block the calling (vCPU) thread until it

@@ -52,14 +52,31 @@ enum class MemStatus : uint8_t {
 
 // Extra facts about an access that an architecture's fault record carries.
 struct AccessInfo {
-    uint64_t isa_syndrome = 0;  // Arm64 ISS[24:14] when the instruction is ISV-describable
+    // Arm64: the ESR_EL2 ISS bits the instruction contributes to a data
+    // abort, in their ESR positions: ISS[24:14] when the access is
+    // ISV-describable, CM (bit 8) for cache maintenance. 0 otherwise.
+    uint64_t isa_syndrome = 0;
     // A write that stores back, unchanged, the value the instruction has
     // just read from the same place: x86 CMPXCHG when the comparison fails
     // ("the destination operand is written back", SDM Vol. 2A "CMPXCHG").
     // The hardware performs it, so it faults like any write; a hypervisor
     // emulating the instruction may drop it, as Xen does (a device model
     // never sees a write that changes nothing).
+    //
+    // Arm64 CAS whose comparison fails is the same case: no data is
+    // written, but the permission check is a write's (Arm ARM DDI 0487,
+    // CAS pseudocode: the translation is for a read-and-write access), so
+    // the hardware faults on a read-only page either way.
     bool rewrites_read_value = false;
+    // The access is translated, and may fault, like any other, but moves
+    // no data: an Arm64 data-cache maintenance instruction by address (DC
+    // CIVAC, ...), or the footprint of an instruction the executor does not
+    // perform (it probes where the hardware would fault, then declines).
+    // For a write, `in` may be null; for a read, `out` is left as it was.
+    // The model MMU checks it; the hypervisor's port completes it without
+    // touching RAM or a device model (Xen ignores cache maintenance on
+    // emulated regions: INSTR_CACHE in try_decode_instruction).
+    bool no_data = false;
 };
 
 // The memory side of a repeated string instruction (x86 REP MOVS / REP
@@ -134,6 +151,11 @@ struct ExecResult {
     // and the instruction restarts where it stopped), so the registers
     // passed to execute() hold RCX/RSI/RDI after them, RIP unchanged.
     bool committed = false;
+    // With guest_fault: the executor does not emulate this instruction (as
+    // opposed to a fault of one of its accesses). A hypervisor may hand such
+    // an instruction to its caller instead of injecting an abort, when a
+    // stage-2 fault led to it (Arm64 ISV = 0: HV_DOMAIN_ARM64_REPORT_UNDECODED).
+    bool undecoded = false;
 };
 
 // An instruction and the registers that feed it, built for hv_vcpu_store,

@@ -41,7 +41,7 @@ public:
     // The bits an instruction contributes when ISV = 1 (ISS[24:14]), in
     // their ESR positions: the format of AccessInfo/AccessContext::isa_syndrome.
     static constexpr uint64_t insn_syndrome_mask = isv | sas_mask | sse | srt_mask | sf | ar;
-    static constexpr uint64_t cm = bit(8);     // CM: cache maintenance (hvcore: 0)
+    static constexpr uint64_t cm = bit(8);     // CM: cache maintenance by address (DC CIVAC, ...; not DC ZVA)
     static constexpr uint64_t s1ptw = bit(7);  // S1PTW: fault on a stage-1 walk (hvcore: 0, no stage 1)
     static constexpr uint64_t wnr = bit(6);    // WnR: the access was a write
     static constexpr uint64_t fsc_mask = 0x3f;  // DFSC / IFSC, bits[5:0]

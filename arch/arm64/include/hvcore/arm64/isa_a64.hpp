@@ -1,25 +1,52 @@
 // The A64 instruction executor (hvcore::Isa) for the Arm64 backend. It runs
 // one guest instruction (a 32-bit little-endian word) against a MemPort,
-// with the guest's stage 1 off (virtual address == IPA, data accesses
-// Normal memory with SCTLR_EL1.A = 0: no alignment checks). The same
-// executor plays the hardware (against the model MMU, to which it hands
-// the ESR instruction syndrome of each access) and the hypervisor's
-// emulator (against the device-model port); DESIGN.md, "The path of one
-// guest write".
+// with the guest at EL1 and its stage 1 off (virtual address == IPA; data
+// accesses Normal memory as with HCR_EL2.DC = 1, SCTLR_EL1.A = 0: no
+// alignment checks beyond the architecture's own). The same executor plays
+// the hardware (against the model MMU, to which it hands the ESR
+// instruction syndrome of each access) and the hypervisor's emulator
+// (against the device-model port, after an abort with ESR_EL2.ISV = 0);
+// DESIGN.md, "The path of one guest write".
 //
-// Emulated today, the single-register loads and stores without writeback
-// (Arm ARM DDI 0487 C6.2, each "... (immediate)" unsigned-offset form, the
-// unscaled LDUR/STUR forms and the "... (register)" forms with extend and
-// shift): STRB STRH STR(W, X), LDRB LDRH LDR(W, X), LDRSB LDRSH (to W and
-// X), LDRSW. Rn = 31 is SP, Rt/Rm = 31 is XZR/WZR. The SP alignment check
-// (SCTLR_EL1.SA) is not modelled: an SP-based access is never an SP
-// alignment fault here. Every other instruction (pre/post-index, pairs,
-// SIMD&FP, exclusives, atomics, literal, unprivileged, PRFM, ...) is a
-// guest fault whose detail names it: "0xa94107e0 (LDP): not emulated".
+// Emulated (Arm ARM DDI 0487 C6.2 and C7.2 for each form), Rn = 31 as SP,
+// Rt/Rs/Rm = 31 as XZR/WZR:
+// - LDR/STR of a general-purpose register, B/H/W/X, zero- and
+//   sign-extending (LDRB ... LDRSW): unsigned offset, unscaled (LDUR/STUR),
+//   register offset with extend and shift, pre- and post-index with base
+//   writeback, literal; LDTR/STTR (unprivileged: with stage 1 off there is
+//   no EL0/EL1 permission difference, so they are the unscaled forms);
+//   LDAR/STLR/LDAPR (B/H/W/X; ordering has no effect on one model vCPU).
+// - LDR/STR of a SIMD&FP register B/H/S/D/Q (V0-V31 in RegFile::v) in the
+//   same addressing modes (no unprivileged form exists); a scalar load
+//   clears the rest of the 128-bit register.
+// - LDP/STP (W, X, and S/D/Q), LDNP/STNP, LDPSW: signed offset, pre- and
+//   post-index; two element accesses in address order.
+// - LD<op>/ST<op> for ADD, CLR, EOR, SET, SMAX, SMIN, UMAX, UMIN, and SWP,
+//   CAS, CASP (every size, acquire/release variants): a read, then one
+//   write with the final value (CAS: only when the comparison succeeds;
+//   AccessInfo::rewrites_read_value otherwise). On an ioreq_server page
+//   the core serves the read from RAM and forwards the one write.
+// - PRFM/PRFUM (a hint: no access), DC ZVA (a 64-byte store of zeros,
+//   DCZID_EL0.BS = 4), DC IVAC/CVAC/CVAU/CVAP/CVADP/CIVAC and IC IVAU
+//   (translated as reads for their faults, CM = 1; no data:
+//   AccessInfo::no_data).
+// Atomics, CAS, LDAR/STLR/LDAPR and exclusives must be aligned to their
+// access (no FEAT_LSE2); otherwise a guest Alignment fault. Where the Arm
+// ARM allows several behaviors (writeback with Rt == Rn, LDP with Rt ==
+// Rt2) the model takes the UNDEFINED option. The SP alignment check
+// (SCTLR_EL1.SA) is not modelled.
+//
+// Not emulated, a guest fault whose detail names the word and what it is
+// (ExecResult::undecoded): exclusives (LDXR/STXR family: their access is
+// checked where the hardware checks it, so a stage-2 abort is taken with
+// its ISV = 0 record, then they are declined), LD1..LD4/ST1..ST4
+// structures, LDRAA/LDRAB, LDAPUR/STLUR, memory tagging, LD64B/ST64B.
 //
 // execute_from_record() emulates a stage-2 data abort with ESR_EL2.ISV = 1
-// from the syndrome alone (SAS, SSE, SRT, SF, WnR), as KVM and Xen do, and
-// declines (nullopt) when ISV = 0 so the core decodes the instruction.
+// from the syndrome alone (SAS, SSE, SRT, SF, WnR), as KVM and Xen do;
+// completes a cache-maintenance abort (CM = 1) without any access, as Xen
+// does; and declines (nullopt) otherwise, so the core decodes the
+// instruction.
 #pragma once
 
 #include <memory>
@@ -39,6 +66,8 @@ inline constexpr unsigned pc = 32;
 
 inline constexpr unsigned nr_gprs = 31;  // X0..X30; encoding 31 is SP or XZR by context
 inline constexpr unsigned nr_regs = 33;  // X0..X30, SP, PC
+inline constexpr unsigned nr_vregs = 32;  // V0..V31 (RegFile::v; ABI ids 64 + 2n, 65 + 2n)
+static_assert(nr_vregs <= RegFile::vec_count, "V0-V31 must fit the neutral register file");
 static_assert(nr_regs <= RegFile::count, "the Arm64 registers must fit the neutral register file");
 
 // The model CPU's physical address size (ID_AA64MMFR0_EL1.PARange = 48
