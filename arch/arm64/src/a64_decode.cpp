@@ -62,8 +62,8 @@ constexpr uint32_t mask_rcpc = 0x3F20'0C00;
 constexpr uint32_t value_rcpc = 0x1900'0000;
 constexpr uint32_t mask_simd_struct = 0xBE00'0000;
 constexpr uint32_t value_simd_struct = 0x0C00'0000;
-// "System instructions" SYS: 1101010100 L=0 01 op1 CRn CRm op2 Rt (C5.2.x,
-// "System instruction class encoding overview"); DC and IC are aliases of
+// "System instructions" SYS: 1101010100 L=0 01 op1 CRn CRm op2 Rt (C5.1
+// "The System instruction class encoding space"); DC and IC are aliases of
 // SYS (C6.2 "DC", "IC").
 constexpr uint32_t mask_sys = 0xFFF8'0000;
 constexpr uint32_t value_sys = 0xD508'0000;
@@ -130,12 +130,12 @@ struct Kind {
 [[nodiscard]] Decoded accept(const MemInsn& m) { return Decoded{m, {}, false}; }
 
 // The choice the model makes where the Arm ARM allows several
-// (ConstrainUnpredictable in the instruction's pseudocode; DDI 0487 K1.2
-// "Architectural constraints on UNPREDICTABLE behaviors" lists UNDEFINED
-// among the permitted behaviors of each case used here).
-[[nodiscard]] Decoded unpredictable(std::string_view what, std::string_view which) {
-    return undefined(fmt::format("{} with {}: CONSTRAINED UNPREDICTABLE ({}), the model is UNDEFINED", what,
-                                 which, which == "Rt == Rt2" ? "Unpredictable_LDPOVERLAP" : "Unpredictable_WBOVERLAP"));
+// (ConstrainUnpredictable in the instruction's pseudocode; DDI 0487
+// appendix K1, "Architectural Constraints on UNPREDICTABLE Behaviors",
+// lists UNDEFINED among the permitted behaviors of each case used here).
+[[nodiscard]] Decoded unpredictable(std::string_view what, std::string_view which, std::string_view constraint) {
+    return undefined(
+        fmt::format("{} with {}: CONSTRAINED UNPREDICTABLE ({}), the model is UNDEFINED", what, which, constraint));
 }
 
 // The scale of a register-class access: log2 of its bytes. SIMD&FP: size
@@ -206,7 +206,8 @@ struct Kind {
     // ConstrainUnpredictable(Unpredictable_WBOVERLAPLD)", ..._WBOVERLAPST
     // for stores. SIMD&FP registers never overlap the base.
     if (!m.simd && m.writeback() && m.rn == m.rt && m.rn != 31 && m.op != Op::prefetch)
-        return unpredictable(m.op == Op::load ? "a load with writeback" : "a store with writeback", "Rt == Rn");
+        return m.op == Op::load ? unpredictable("a load with writeback", "Rt == Rn", "Unpredictable_WBOVERLAPLD")
+                                : unpredictable("a store with writeback", "Rt == Rn", "Unpredictable_WBOVERLAPST");
     return accept(m);
 }
 
@@ -254,8 +255,9 @@ struct Kind {
     // C6.2 LDP: "if t == t2 then ConstrainUnpredictable(Unpredictable_LDPOVERLAP)"
     // (C7.2 LDP (SIMD&FP) too); "if wback && (t == n || t2 == n) && n != 31"
     // then Unpredictable_WBOVERLAPLD (loads) or _WBOVERLAPST (STP).
-    if (load && m.rt == m.rt2) return unpredictable(what, "Rt == Rt2");
-    if (!v && m.writeback() && m.rn != 31 && (m.rt == m.rn || m.rt2 == m.rn)) return unpredictable(what, "Rt or Rt2 == Rn");
+    if (load && m.rt == m.rt2) return unpredictable(what, "Rt == Rt2", "Unpredictable_LDPOVERLAP");
+    if (!v && m.writeback() && m.rn != 31 && (m.rt == m.rn || m.rt2 == m.rn))
+        return unpredictable(what, "Rt or Rt2 == Rn", load ? "Unpredictable_WBOVERLAPLD" : "Unpredictable_WBOVERLAPST");
     return accept(m);
 }
 
@@ -466,9 +468,11 @@ struct Kind {
         const unsigned opc = m.op == Op::store ? 0 : !m.sign_extend ? 1 : m.reg64 ? 2 : 3;
         mn = lower(gpr_mnemonic(m.size_log2, opc));
     }
-    // Unscaled: LDUR, STURB, PRFUM, ...; unprivileged: LDTR, STTRB, ...
-    if (m.unprivileged) mn.replace(0, 3, mn.substr(0, 2) + "tr");
-    else if (m.mode == Addressing::unscaled) mn = mn == "prfm" ? "prfum" : mn.replace(0, 3, mn.substr(0, 2) + "ur");
+    // Unscaled: "ldr" -> "ldur" (LDURSB, STURH, ...), PRFM -> PRFUM;
+    // unprivileged: "ldr" -> "ldtr" (LDTRSB, STTRH, ...).
+    if (m.op == Op::prefetch && m.mode == Addressing::unscaled) return "prfum";
+    if (m.unprivileged) return mn.insert(2, "t");
+    if (m.mode == Addressing::unscaled) return mn.insert(2, "u");
     return mn;
 }
 

@@ -74,8 +74,8 @@ static_assert(load_result(0x8000, 2, false, false) == 0x8000);             // ld
 // SIMD&FP register V[t] as `size` little-endian bytes (B/H/S/D: the low
 // bytes; Q: all 16), and written from them: a scalar write clears the rest
 // of the 128-bit register (C7.2 LDR (SIMD&FP): "V[t] = data" at the
-// register's width, and C1.2.x "SIMD and floating-point register names":
-// writes to Bn/Hn/Sn/Dn zero the upper bits).
+// register's width; a scalar SIMD&FP register write zeroes the bits above
+// it, the V[] setter in the shared pseudocode).
 void vec_bytes(const Vec128& v, uint8_t* out, unsigned size) noexcept {
     to_le(out, v.lo, std::min(size, 8U));
     if (size > 8) to_le(out + 8, v.hi, size - 8);
@@ -162,7 +162,7 @@ void vec_bytes(const Vec128& v, uint8_t* out, unsigned size) noexcept {
 }
 
 // Instructions that must be aligned to their whole access whatever
-// SCTLR_EL1.A says (Arm ARM B2.5.2 "Alignment of data accesses": atomics,
+// SCTLR_EL1.A says (Arm ARM B2, "Alignment of data accesses": atomics,
 // compare-and-swap, Load-Acquire/Store-Release and exclusives; the model
 // has no FEAT_LSE2, which would relax this inside 16 bytes).
 [[nodiscard]] bool must_be_aligned(const MemInsn& m) noexcept {

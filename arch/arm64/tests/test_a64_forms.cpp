@@ -450,16 +450,16 @@ TEST_CASE("constrained_unpredictable_overlaps_are_undefined_in_the_model") {
     const std::vector<std::pair<uint32_t, std::string>> cases = {
         // ldr x1, [x1], #8 (Unpredictable_WBOVERLAPLD)
         {0xf8408421, "0xf8408421 (a load with writeback with Rt == Rn: CONSTRAINED UNPREDICTABLE "
-                     "(Unpredictable_WBOVERLAP), the model is UNDEFINED): " + undef},
+                     "(Unpredictable_WBOVERLAPLD), the model is UNDEFINED): " + undef},
         // str x2, [x2, #8]! (Unpredictable_WBOVERLAPST)
         {0xf8008c42, "0xf8008c42 (a store with writeback with Rt == Rn: CONSTRAINED UNPREDICTABLE "
-                     "(Unpredictable_WBOVERLAP), the model is UNDEFINED): " + undef},
+                     "(Unpredictable_WBOVERLAPST), the model is UNDEFINED): " + undef},
         // ldp x1, x1, [x2] (Unpredictable_LDPOVERLAP)
         {0xa9400441, "0xa9400441 (a load pair with Rt == Rt2: CONSTRAINED UNPREDICTABLE "
                      "(Unpredictable_LDPOVERLAP), the model is UNDEFINED): " + undef},
         // stp x1, x2, [x2], #16
         {0xa8810841, "0xa8810841 (a store pair with Rt or Rt2 == Rn: CONSTRAINED UNPREDICTABLE "
-                     "(Unpredictable_WBOVERLAP), the model is UNDEFINED): " + undef},
+                     "(Unpredictable_WBOVERLAPST), the model is UNDEFINED): " + undef},
     };
     for (const auto& [word, detail] : cases) {
         FakePort port;

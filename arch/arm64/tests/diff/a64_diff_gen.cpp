@@ -167,34 +167,24 @@ Case gen_gpr_single(Gen& g, Form f) {
     // Writeback with Rt == Rn is CONSTRAINED UNPREDICTABLE: kept out.
     const unsigned rt = wb && rn != 31 ? g.reg_except({rn}, 31) : g.reg(31);
     const std::string rts = gpr(rt, k.x);
-    switch (f) {
-    case Form::ldst_unsigned: {
+    if (f == Form::ldst_unsigned) {
         const int64_t off = static_cast<int64_t>(g.below(4096)) << k.size_log2;
         c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
         c.text = std::string(k.mn) + " " + rts + ", " + offset_addr(rn, off);
-        break;
-    }
-    case Form::ldst_unscaled:
-    case Form::ldst_unpriv: {
+    } else if (f == Form::ldst_unscaled || f == Form::ldst_unpriv) {
         const int64_t off = g.simm(9);
         c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
         c.text = std::string(f == Form::ldst_unscaled ? k.ur : k.tr) + " " + rts + ", " + offset_addr(rn, off);
-        break;
-    }
-    case Form::ldst_register: c.text = std::string(k.mn) + " " + rts + ", " + register_offset(g, c, rn, k.size_log2, a); break;
-    case Form::ldst_pre: {
+    } else if (f == Form::ldst_register) {
+        c.text = std::string(k.mn) + " " + rts + ", " + register_offset(g, c, rn, k.size_log2, a);
+    } else if (f == Form::ldst_pre) {
         const int64_t off = g.simm(9);
         c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
         c.text = std::string(k.mn) + " " + rts + ", [" + base(rn) + ", #" + fmt_int(off) + "]!";
-        break;
-    }
-    case Form::ldst_post: {
+    } else {  // ldst_post
         const int64_t off = g.simm(9);
         c.fix.push_back(set(rn, a));
         c.text = std::string(k.mn) + " " + rts + ", [" + base(rn) + "], #" + fmt_int(off);
-        break;
-    }
-    default: std::abort();
     }
     return c;
 }
@@ -208,34 +198,26 @@ Case gen_simd_single(Gen& g, Form f) {
     const unsigned rt = g.reg(30);  // V31 is the oracle's scratch
     const bool load = g.coin();
     const std::string rts = vreg(simd_letter[sl], rt);
-    switch (f) {
-    case Form::simd_unsigned: {
+    const std::string mn = load ? "ldr " : "str ";
+    if (f == Form::simd_unsigned) {
         const int64_t off = static_cast<int64_t>(g.below(4096)) << sl;
         c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
-        c.text = std::string(load ? "ldr " : "str ") + rts + ", " + offset_addr(rn, off);
-        break;
-    }
-    case Form::simd_unscaled: {
+        c.text = mn + rts + ", " + offset_addr(rn, off);
+    } else if (f == Form::simd_unscaled) {
         const int64_t off = g.simm(9);
         c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
         c.text = std::string(load ? "ldur " : "stur ") + rts + ", " + offset_addr(rn, off);
-        break;
-    }
-    case Form::simd_register:
-        c.text = std::string(load ? "ldr " : "str ") + rts + ", " + register_offset(g, c, rn, sl, a);
-        break;
-    case Form::simd_pre_post: {
+    } else if (f == Form::simd_register) {
+        c.text = mn + rts + ", " + register_offset(g, c, rn, sl, a);
+    } else {  // simd_pre_post
         const int64_t off = g.simm(9);
         if (g.coin()) {
             c.fix.push_back(set(rn, a - static_cast<uint64_t>(off)));
-            c.text = std::string(load ? "ldr " : "str ") + rts + ", [" + base(rn) + ", #" + fmt_int(off) + "]!";
+            c.text = mn + rts + ", [" + base(rn) + ", #" + fmt_int(off) + "]!";
         } else {
             c.fix.push_back(set(rn, a));
-            c.text = std::string(load ? "ldr " : "str ") + rts + ", [" + base(rn) + "], #" + fmt_int(off);
+            c.text = mn + rts + ", [" + base(rn) + "], #" + fmt_int(off);
         }
-        break;
-    }
-    default: std::abort();
     }
     return c;
 }
