@@ -27,8 +27,8 @@ inline constexpr uint64_t pages_2m = 512;
 inline constexpr uint64_t pages_1g = 512 * 512;
 inline constexpr Perm rwx{.r = true, .w = true, .x = true};
 
-// Test configurations (Vtcr::make: T0SZ = 64 - IPA bits, SL0 = 2 - start).
-inline const uint64_t vtcr_40_l1 = vtcr_default;              // KVM's: 40-bit IPA, level 1, 2 tables
+// Test configurations besides vtcr_default (KVM's: 40-bit IPA, level 1, 2
+// tables); Vtcr::make: T0SZ = 64 - IPA bits, SL0 = 2 - start.
 inline const uint64_t vtcr_48_l0 = Vtcr::make(48, level_0, 48);  // 4-level walk, one table
 inline const uint64_t vtcr_39_l1 = Vtcr::make(39, level_1, 40);  // 3 levels, one level-1 table
 inline const uint64_t vtcr_32_l1 = Vtcr::make(32, level_1, 40);  // 4 level-1 entries (PS 40: see create())
