@@ -15,12 +15,6 @@ std::string_view to_string(P2mType t) noexcept {
     return "?";
 }
 
-std::optional<P2mType> p2m_type_from_raw(uint8_t raw) noexcept {
-    for (P2mType t : all_p2m_types)
-        if (static_cast<uint8_t>(t) == raw) return t;
-    return std::nullopt;
-}
-
 bool p2m_is_ram(P2mType t) noexcept {
     switch (t) {
     case P2mType::ram_rw:

@@ -31,7 +31,12 @@ inline constexpr P2mType all_p2m_types[] = {
 [[nodiscard]] std::string_view to_string(P2mType t) noexcept;
 // Decodes a value read back from an entry's software bits; nullopt for a
 // value no type has (a corrupted entry).
-[[nodiscard]] std::optional<P2mType> p2m_type_from_raw(uint8_t raw) noexcept;
+// constexpr so the backends' entry decoders (constexpr too) can use it.
+[[nodiscard]] constexpr std::optional<P2mType> p2m_type_from_raw(uint8_t raw) noexcept {
+    for (P2mType t : all_p2m_types)
+        if (static_cast<uint8_t>(t) == raw) return t;
+    return std::nullopt;
+}
 
 // Type classes (Xen's P2M_*_TYPES groups).
 [[nodiscard]] bool p2m_is_ram(P2mType t) noexcept;         // backed by guest RAM

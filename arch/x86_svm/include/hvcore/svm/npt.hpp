@@ -211,11 +211,9 @@ public:
     // not written by encode_leaf: a corrupted table.
     [[nodiscard]] static constexpr P2mType type_of(uint64_t e) noexcept {
         if (e == 0) return P2mType::mmio_dm;
-        const auto raw = static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift);
-        for (P2mType t : all_p2m_types)
-            if (static_cast<uint8_t>(t) == raw) return t;
-        Expects(false);
-        return P2mType::invalid;
+        const auto t = p2m_type_from_raw(static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift));
+        Expects(t.has_value());
+        return *t;
     }
 
     [[nodiscard]] static constexpr NptLeafFields decode_leaf(uint64_t e, unsigned level) noexcept {
