@@ -1093,8 +1093,8 @@ void Domain::type_runs_locked(uint64_t end, const std::function<void(Gfn, uint64
     P2mType run_type = P2mType::mmio_dm;
     Mfn run_mfn{};
     for (uint64_t g = 0; g < end;) {
-        const Stage2Leaf l = s2_->lookup(Gfn{g});
-        const P2mType t = p2m_recalc_type(l.recalc_pending, l.type, p2m_->ioreq_owner().has_value());
+        const Stage2Leaf l = p2m_->peek(Gfn{g});
+        const P2mType t = l.type;
         const uint64_t leaf_pages = uint64_t{1} << l.order;
         const uint64_t n = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages) - g;
         const bool frames = p2m_has_frame(t);

@@ -21,9 +21,10 @@ Restrictions P2m::restrictions() const noexcept {
     return {.ioreq_write_claimed = owner_.has_value() && (flags_ & access_write) != 0};
 }
 
-P2mType P2m::peek_type(Gfn gfn) const {
-    const Stage2Leaf l = s2_.lookup(gfn);
-    return p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value());
+Stage2Leaf P2m::peek(Gfn gfn) const {
+    Stage2Leaf l = s2_.lookup(gfn);
+    l.type = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value());
+    return l;
 }
 
 Stage2Leaf P2m::lookup(Gfn gfn) {
@@ -53,9 +54,8 @@ void P2m::account(Gfn gfn, P2mType from, P2mType to) {
 std::optional<Gfn> P2m::first_refused(Gfn first, uint64_t nr, P2mType to) const {
     const uint64_t end = first.raw() + nr;
     for (uint64_t g = first.raw(); g < end;) {
-        const Stage2Leaf l = s2_.lookup(Gfn{g});
-        const P2mType cur = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value());
-        if (!allow_p2m_type_change(cur, to)) return Gfn{g};
+        const Stage2Leaf l = peek(Gfn{g});
+        if (!allow_p2m_type_change(l.type, to)) return Gfn{g};
         // Every 4 KiB page of a leaf has its type: skip to the leaf's end.
         const uint64_t leaf_pages = uint64_t{1} << l.order;
         g = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages);

@@ -35,8 +35,10 @@ public:
     }
     [[nodiscard]] Restrictions restrictions() const noexcept;
 
-    // The type gfn has, applying any pending recalculation without writing.
-    [[nodiscard]] P2mType peek_type(Gfn gfn) const;
+    // The entry for gfn with the type it has once any pending
+    // recalculation is applied, without writing anything.
+    [[nodiscard]] Stage2Leaf peek(Gfn gfn) const;
+    [[nodiscard]] P2mType peek_type(Gfn gfn) const { return peek(gfn).type; }
     // The entry for gfn after resolving any pending recalculation on its
     // walk ("the next access or lookup resolves them").
     [[nodiscard]] Stage2Leaf lookup(Gfn gfn);
