@@ -748,16 +748,12 @@ int Domain::run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> 
                 continue;
             }
             if (f.access == AccessType::fetch) {
-                v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable",
-                                                   f.gpa.raw(), to_string(p2m_->lookup(f.gpa.gfn()).type));
-                return to_int(VcpuStatus::guest_fault);
+                return fetch_fault_locked(v, f.gpa);
             }
         }
         return emulate_locked(v, regs);
     }
-    stop_locked(fmt::format("vCPU {}: stage-2 misconfiguration persists after {} resolutions", v.id,
-                            max_refaults));
-    return -EIO;
+    return persistent_misconfig_locked(v);
 }
 
 int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
@@ -892,12 +888,20 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
             (void)p2m_->lookup(f.gpa.gfn());
             continue;
         }
-        // hvcore differs from Xen: a fetch the entry forbids is a guest
-        // fault with the gpa, never an endless re-fault.
-        v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable", gpa,
-                                           to_string(p2m_->lookup(f.gpa.gfn()).type));
-        return to_int(VcpuStatus::guest_fault);
+        return fetch_fault_locked(v, f.gpa);
     }
+    return persistent_misconfig_locked(v);
+}
+
+int Domain::fetch_fault_locked(VcpuState& v, Gpa gpa) {
+    v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable", gpa.raw(),
+                                       to_string(p2m_->lookup(gpa.gfn()).type));
+    return to_int(VcpuStatus::guest_fault);
+}
+
+int Domain::persistent_misconfig_locked(VcpuState& v) {
+    // Each resolution makes progress, so this means a backend bug: stop
+    // rather than loop.
     stop_locked(fmt::format("vCPU {}: stage-2 misconfiguration persists after {} resolutions", v.id,
                             max_refaults));
     return -EIO;

@@ -270,6 +270,10 @@ private:
     // Execution.
     [[nodiscard]] int run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
                                  RegFile& regs);
+    // hvcore differs from Xen: a fetch the entry forbids is a guest fault
+    // naming the gpa, never an endless re-fault.
+    [[nodiscard]] int fetch_fault_locked(VcpuState& v, Gpa gpa);
+    [[nodiscard]] int persistent_misconfig_locked(VcpuState& v);
     [[nodiscard]] int emulate_locked(VcpuState& v, RegFile& regs);
     [[nodiscard]] int finish_locked(VcpuState& v, const RegFile& regs, uint64_t* value);
     [[nodiscard]] int synthetic_locked(VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
