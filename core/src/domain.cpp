@@ -1023,6 +1023,12 @@ Result<uint64_t> Domain::p2m_raw_entry(uint64_t gfn) {
     return s2_->raw_entry(Gfn{gfn});
 }
 
+Result<Stage2Walk> Domain::p2m_walk(uint64_t gfn) {
+    Lock lk(mu_);
+    if (gfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
+    return s2_->walk_entries(Gfn{gfn});
+}
+
 uint64_t Domain::ioreq_entry_count() {
     Lock lk(mu_);
     return p2m_->ioreq_entry_count();

@@ -19,6 +19,8 @@ static_assert(HV_VCPU_DONE == static_cast<int>(hvcore::VcpuStatus::done) &&
               HV_VCPU_UNDECODED == static_cast<int>(hvcore::VcpuStatus::undecoded));
 static_assert(sizeof(hv_arm64_undecoded) == 48 && offsetof(hv_arm64_undecoded, esr) == 16 &&
               offsetof(hv_arm64_undecoded, ipa) == 40);
+static_assert(sizeof(hv_p2m_walk_level) == 24 && sizeof(hv_p2m_walk) == 32 + 5 * 24 &&
+              offsetof(hv_p2m_walk, level) == 32);
 static_assert(HV_REG_V_BASE == hvcore::RegFile::vec_reg_base && HV_REG_V_BASE == HV_REG_XMM_BASE);
 
 // No exception crosses the boundary: C++ callers see every entry point as
@@ -113,6 +115,32 @@ int hv_p2m_entry(hv_domain* d, uint64_t gfn, uint64_t* raw_pte) noexcept {
         auto r = d->d->p2m_raw_entry(gfn);
         if (!r) return r.status().code();
         *raw_pte = *r;
+        return 0;
+    });
+}
+
+int hv_p2m_read_walk(hv_domain* d, uint64_t gfn, hv_p2m_walk* out) noexcept {
+    return guard([&] {
+        if (d == nullptr || out == nullptr || out->size < sizeof(hv_p2m_walk)) return -EINVAL;
+        auto r = d->d->p2m_walk(gfn);
+        if (!r) return r.status().code();
+        const hvcore::Stage2Walk& w = *r;
+        static_assert(hvcore::Stage2Walk::max_levels == HV_P2M_WALK_MAX_LEVELS);
+        hv_p2m_walk o{};
+        o.size = sizeof(hv_p2m_walk);
+        o.arch = static_cast<uint32_t>(w.arch);
+        o.nr_levels = w.count;
+        o.root_frames = w.root_frames;
+        o.root = w.root.raw() << hvcore::page_shift;
+        o.config = w.config;
+        for (unsigned i = 0; i < w.count; ++i) {
+            const hvcore::Stage2Walk::Level& l = w.level[i];
+            o.level[i] = hv_p2m_walk_level{.entry = l.entry,
+                                           .table = l.table.raw() << hvcore::page_shift,
+                                           .index = l.index,
+                                           .level = l.level};
+        }
+        *out = o;
         return 0;
     });
 }

@@ -313,6 +313,72 @@ static void instruction_fetch_from_claimed_page_is_a_guest_fault_naming_the_gpa(
     fixture_destroy(&f);
 }
 
+/* The output-address field of a table entry (non-leaf): bits 51:12 in EPT
+ * and NPT entries (SDM vol. 3C 29.3.2, APM vol. 2 5.4.1), 47:12 in an Arm64
+ * stage-2 table descriptor (Arm ARM D8.3, 4 KiB granule, 48-bit PA). */
+static uint64_t next_table_of(uint64_t entry) {
+    return test_arch() == HV_ARCH_ARM64 ? entry & 0x0000fffffffff000ull : entry & 0x000ffffffffff000ull;
+}
+
+static void the_walk_reads_each_table_from_the_root_to_the_entry_that_decides_the_gfn(void) {
+    struct fixture f;
+    hv_p2m_walk w;
+    uint64_t pte = 0;
+    uint32_t i;
+    hvdm_ioservid_t id = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &id));
+    REQUIRE_EQ(0, claim(&f, f.dm, id));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, GFN, 1));
+
+    memset(&w, 0xa5, sizeof w);
+    w.size = sizeof w;
+    REQUIRE_EQ(0, hv_p2m_read_walk(f.dom, GFN, &w));
+    EXPECT_EQ(sizeof w, w.size);
+    EXPECT_EQ(test_arch(), w.arch);
+    /* the claimed page was split to 4 KiB: the walk ends at a page entry,
+     * PTE (level 1) on x86, lookup level 3 on Arm64, which hv_p2m_entry
+     * reports too */
+    REQUIRE_TRUE(w.nr_levels >= 2 && w.nr_levels <= HV_P2M_WALK_MAX_LEVELS);
+    EXPECT_EQ(test_arch() == HV_ARCH_ARM64 ? 3 : 1, w.level[w.nr_levels - 1].level);
+    REQUIRE_EQ(0, hv_p2m_entry(f.dom, GFN, &pte));
+    EXPECT_U64(pte, w.level[w.nr_levels - 1].entry);
+    EXPECT_U64(P2M_IOREQ_SERVER, leaf_view_of(pte).type);
+    /* x86: 4 levels from the PML4 (one root frame); Arm64: the default
+     * VTCR's start level, its root possibly concatenated */
+    if (test_arch() != HV_ARCH_ARM64) {
+        EXPECT_EQ(4, w.nr_levels);
+        EXPECT_EQ(1, w.root_frames);
+    } else {
+        EXPECT_TRUE(w.root_frames >= 1 && w.root_frames <= 16);
+    }
+    /* the root is the first table read; each table entry points at the
+     * next table read; levels count down (x86) or up (Arm64) by one */
+    EXPECT_U64(w.root, w.level[0].table);
+    for (i = 1; i < w.nr_levels; ++i) {
+        EXPECT_U64(next_table_of(w.level[i - 1].entry), w.level[i].table);
+        EXPECT_EQ(w.level[i - 1].level + (test_arch() == HV_ARCH_ARM64 ? 1 : -1), w.level[i].level);
+        EXPECT_TRUE(w.level[i].index < 512);
+    }
+    /* the index of a 4 KiB entry is gfn bits 8:0 */
+    EXPECT_EQ(GFN & 511u, w.level[w.nr_levels - 1].index);
+    /* the register that points the hardware at the root: EPTP bits 51:12,
+     * nCR3 = the root, VTCR_EL2 (RES1 bit 31) */
+    if (test_arch() == HV_ARCH_ARM64)
+        EXPECT_U64(1ull << 31, w.config & (1ull << 31));
+    else
+        EXPECT_U64(w.root, w.config & 0x000ffffffffff000ull);
+
+    /* bad arguments change nothing and say -EINVAL */
+    EXPECT_EQ(-EINVAL, hv_p2m_read_walk(f.dom, GFN, NULL));
+    EXPECT_EQ(-EINVAL, hv_p2m_read_walk(NULL, GFN, &w));
+    w.size = sizeof w - 1;
+    EXPECT_EQ(-EINVAL, hv_p2m_read_walk(f.dom, GFN, &w));
+    w.size = sizeof w;
+    EXPECT_EQ(-EINVAL, hv_p2m_read_walk(f.dom, ~0ull, &w));
+    fixture_destroy(&f);
+}
+
 int main(void) {
     skip_unless_vmx_backend("test_claim_cycle");
     RUN(claim_set_write_disclaim_reclaim_cycle);
@@ -322,5 +388,6 @@ int main(void) {
     RUN(closing_the_owning_handle_destroys_its_servers_and_resets_its_pages);
     RUN(store_to_claimed_page_records_the_arch_write_permission_fault);
     RUN(instruction_fetch_from_claimed_page_is_a_guest_fault_naming_the_gpa);
+    RUN(the_walk_reads_each_table_from_the_root_to_the_entry_that_decides_the_gfn);
     return abi_finish("test_claim_cycle");
 }

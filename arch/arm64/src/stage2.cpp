@@ -356,6 +356,24 @@ uint64_t Arm64Stage2::raw_entry(Gfn gfn) const {
     return walk(gfn.raw()).last();
 }
 
+// Levels are the Arm ARM's lookup levels (0..3); config is VTCR_EL2.
+Stage2Walk Arm64Stage2::walk_entries(Gfn gfn) const {
+    Expects(gfn.raw() < cfg_.gfn_count());
+    Stage2Walk w;
+    w.arch = arch();
+    w.root = root_;
+    w.root_frames = cfg_.root_tables;
+    w.config = vtcr_;
+    Mfn t = root_;
+    for (unsigned level = cfg_.start_level;; ++level) {
+        const unsigned i = index(gfn.raw(), level);
+        const uint64_t e = slot(t, i);
+        w.level[w.count++] = {.entry = e, .table = t, .index = i, .level = static_cast<int>(level)};
+        if (!D::is_table(e, level)) return w;
+        t = D::frame(e);
+    }
+}
+
 void Arm64Stage2::visit_leaves(Mfn t, unsigned level, uint64_t base, bool marked_above,
                                const std::function<void(Gfn, const Stage2Leaf&)>& fn) const {
     const uint64_t n = entries_at(level);

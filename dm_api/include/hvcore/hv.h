@@ -187,6 +187,35 @@ typedef struct hv_arm64_undecoded {
 } hv_arm64_undecoded;
 int hv_vcpu_arm64_undecoded(hv_domain *d, uint32_t vcpu, hv_arm64_undecoded *out) HV_NOEXCEPT;
 
+/* The stage-2 walk for one gfn, for checking the tables against another
+ * implementation of the hardware (tests/oracle loads them into QEMU and
+ * Bochs), hv_p2m_read_walk: every entry the walk reads, root first, down to the one that
+ * decides the gfn (a leaf, or the first entry that is absent or not
+ * present), exactly as stored. Read-only: no lazy recalculation is resolved
+ * and no accessed/dirty bit set. A table entry carrying a recalculation mark
+ * is followed: the hardware stops at it (EPT misconfiguration, NPT
+ * reserved/user fault, Arm64 translation fault) and the entries below are
+ * what it reaches once the mark is resolved.
+ * -EINVAL for a NULL argument, out->size smaller than this struct, or a gfn
+ * beyond the table's reach. */
+#define HV_P2M_WALK_MAX_LEVELS 5
+typedef struct hv_p2m_walk_level {
+    uint64_t entry; /* the raw entry, as stored */
+    uint64_t table; /* host-physical address of the table that holds it */
+    uint32_t index; /* its index in that table (Arm64 concatenated root: 0 .. 512*root_frames-1) */
+    int32_t level;  /* x86: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE; Arm64: lookup level 0..3 */
+} hv_p2m_walk_level;
+typedef struct hv_p2m_walk {
+    uint32_t size;        /* sizeof(hv_p2m_walk), set by the caller */
+    uint32_t arch;        /* enum hv_arch */
+    uint32_t nr_levels;   /* level[0 .. nr_levels) filled, root first */
+    uint32_t root_frames; /* 4 KiB frames of the root table: 1 on x86, 1..16 on Arm64 (concatenated) */
+    uint64_t root;        /* host-physical address of the root table */
+    uint64_t config;      /* VMX: the EPTP; SVM: nCR3; Arm64: VTCR_EL2 */
+    hv_p2m_walk_level level[HV_P2M_WALK_MAX_LEVELS];
+} hv_p2m_walk;
+int hv_p2m_read_walk(hv_domain *d, uint64_t gfn, hv_p2m_walk *out) HV_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -234,6 +234,9 @@ public:
     [[nodiscard]] Status guest_read(uint64_t gpa, void* buf, size_t len);
     [[nodiscard]] Status guest_write(uint64_t gpa, const void* buf, size_t len);
     [[nodiscard]] Result<uint64_t> p2m_raw_entry(uint64_t gfn);
+    // Every entry on the walk to gfn, as stored (Stage2::walk_entries);
+    // -EINVAL beyond the table's reach.
+    [[nodiscard]] Result<Stage2Walk> p2m_walk(uint64_t gfn);
     [[nodiscard]] uint64_t ioreq_entry_count();
     // Count the ioreq_server leaves by walking the whole table: the check
     // that entry_count agrees with the table (tests only; O(table)).

@@ -5,6 +5,7 @@
 // is the single source of truth for gfn -> (mfn, type).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,25 @@ struct Stage2Leaf {
     P2mType type = P2mType::mmio_dm;  // stored type; an absent entry reads as mmio_dm (as in Xen)
     unsigned order = 0;           // leaf size: 0 = 4 KiB, 9 = 2 MiB, 18 = 1 GiB
     bool recalc_pending = false;  // a lazy recalculation mark lies on the walk to this gfn
+};
+
+// The entries a walk to one gfn reads, root first, exactly as stored
+// (hv_p2m_walk). The values are the format's own; the core passes them on
+// without reading a bit of them.
+struct Stage2Walk {
+    static constexpr unsigned max_levels = 5;
+    struct Level {
+        uint64_t entry = 0;  // the raw entry
+        Mfn table{};         // the table frame that holds it (the first frame of a concatenated root)
+        unsigned index = 0;  // its index in that table
+        int level = 0;       // the architecture's own number for the level
+    };
+    Arch arch = Arch::x86_vmx;
+    std::array<Level, max_levels> level{};
+    unsigned count = 0;        // levels filled, root first
+    Mfn root{};                // the root table (its first frame)
+    unsigned root_frames = 1;  // frames of the root table (Arm64 concatenation)
+    uint64_t config = 0;       // the register that points the hardware at the table: EPTP, nCR3, VTCR_EL2
 };
 
 // Supplied by the core when a backend resolves pending marks: for each leaf
@@ -92,6 +112,12 @@ public:
     // The architectural entry that decides gfn: the leaf, or the entry at
     // which the walk stops (0 when a table is missing).
     [[nodiscard]] virtual uint64_t raw_entry(Gfn gfn) const = 0;
+    // Every entry on the walk to gfn, root first, down to the leaf or the
+    // first entry that is absent or not present. A table entry carrying a
+    // lazy-recalculation mark is followed (the hardware stops at it; the
+    // entries below are what it reaches once the mark is resolved).
+    // Read-only: no mark is resolved, no A/D bit set. gfn < gfn_limit().
+    [[nodiscard]] virtual Stage2Walk walk_entries(Gfn gfn) const = 0;
     // Every leaf entry (present or carrying a type), in gfn order.
     virtual void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const = 0;
 

@@ -66,6 +66,7 @@ public:
     void mark_recalc_all() override;
     bool resolve(Gfn gfn, RecalcPolicy& policy) override;
     [[nodiscard]] uint64_t raw_entry(Gfn gfn) const override;
+    [[nodiscard]] Stage2Walk walk_entries(Gfn gfn) const override;
     void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const override;
     [[nodiscard]] Translation translate(Gpa gpa, AccessType access, const AccessContext& ctx) override;
     [[nodiscard]] Fault decode_fault(const FaultRecord& record) const override;

@@ -87,6 +87,7 @@ public:
     void mark_recalc_all() final;
     bool resolve(Gfn gfn, RecalcPolicy& policy) final;
     [[nodiscard]] uint64_t raw_entry(Gfn gfn) const final;
+    [[nodiscard]] Stage2Walk walk_entries(Gfn gfn) const final;
     void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const final;
 
     // The PML4 frame.
@@ -97,6 +98,10 @@ protected:
 
     // root: a zeroed table frame of mem, the PML4. mem must outlive the table.
     RadixTable4(MachineMemory& mem, Mfn root) noexcept : mem_(mem), root_(root) {}
+
+    // The register value that points the processor at this table (EPTP,
+    // nCR3): the format's, for walk_entries().
+    [[nodiscard]] virtual uint64_t root_register() const noexcept = 0;
 
     // The table in frame m, for the backend's walker.
     [[nodiscard]] Table table(Mfn m) const noexcept;

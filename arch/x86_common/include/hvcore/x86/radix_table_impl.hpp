@@ -301,6 +301,25 @@ uint64_t RadixTable4<Entry>::raw_entry(Gfn gfn) const {
     return walk(gfn.raw()).last();
 }
 
+// Levels numbered as the SDM names the entries: PML4E 4, PDPTE 3, PDE 2,
+// PTE 1 (hv.h hv_p2m_walk_level).
+template <RadixEntryFormat Entry>
+Stage2Walk RadixTable4<Entry>::walk_entries(Gfn gfn) const {
+    Expects(gfn.raw() < gfn_count);
+    Stage2Walk w;
+    w.arch = arch();
+    w.root = root_;
+    w.config = root_register();
+    Mfn t = root_;
+    for (unsigned level = level_pml4;; --level) {
+        const unsigned i = level_index(gfn.raw(), level);
+        const uint64_t e = table(t)[i];
+        w.level[w.count++] = {.entry = e, .table = t, .index = i, .level = static_cast<int>(level) + 1};
+        if (e == 0 || !Entry::present(e) || Entry::is_leaf(e, level)) return w;
+        t = Entry::frame(e);
+    }
+}
+
 template <RadixEntryFormat Entry>
 void RadixTable4<Entry>::visit_leaves(Mfn t, unsigned level, uint64_t base, bool marked_above,
                                       const std::function<void(Gfn, const Stage2Leaf&)>& fn) const {

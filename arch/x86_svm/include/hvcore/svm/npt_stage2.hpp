@@ -47,6 +47,7 @@ public:
     [[nodiscard]] uint64_t ncr3() const noexcept { return NestedCr3::encode(root()); }
 
 private:
+    [[nodiscard]] uint64_t root_register() const noexcept override { return ncr3(); }
     Npt(MachineMemory& mem, Mfn root) noexcept : RadixTable4(mem, root) {}
 };
 

@@ -45,6 +45,7 @@ public:
     [[nodiscard]] uint64_t eptp() const noexcept { return Eptp::encode(root()); }
 
 private:
+    [[nodiscard]] uint64_t root_register() const noexcept override { return eptp(); }
     Ept(MachineMemory& mem, Mfn root) noexcept : RadixTable4(mem, root) {}
 };
 
