@@ -6,8 +6,18 @@ set -euo pipefail
 
 # --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
 # and qemu-user, for the arm64-cross preset.
+# --oracle: also what the oracle tests (tests/oracle) run hvcore's tables
+# under: QEMU's Arm64 system emulator, and clang + lld for the bare-metal
+# stub. Without them those tests are skipped, with the reason.
 cross=0
-[[ "${1:-}" == "--cross" ]] && cross=1
+oracle=0
+for arg in "$@"; do
+  case "$arg" in
+    --cross) cross=1 ;;
+    --oracle) oracle=1 ;;
+    *) echo "install-deps: unknown option $arg (--cross, --oracle)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential   # g++ 12, make
@@ -25,6 +35,14 @@ if ((cross)); then
     g++-aarch64-linux-gnu  # the cross compiler
     qemu-user              # runs the Arm64 test programs (qemu-aarch64)
     libfmt-dev:arm64       # fmt for the target (multiarch)
+  )
+fi
+
+if ((oracle)); then
+  packages+=(
+    qemu-system-arm  # qemu-system-aarch64: the Arm64 stage-2 oracle (tests/oracle/arm64)
+    clang            # builds its bare-metal EL2 stub (--target=aarch64-none-elf)
+    lld              # links it (ld.lld)
   )
 fi
 
