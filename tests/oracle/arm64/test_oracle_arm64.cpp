@@ -195,9 +195,10 @@ const Campaign& campaign() {
     return c;
 }
 
-std::string env(const char* name) {
+// A path: the environment variable, else what CMake found.
+std::string setting(const char* name, const char* built_in) {
     const char* v = std::getenv(name);
-    return v == nullptr ? std::string{} : std::string{v};
+    return v == nullptr ? std::string{built_in} : std::string{v};
 }
 
 struct Summary {
@@ -212,11 +213,10 @@ struct Summary {
 Summary check_on(const std::string& cpu, bool armv80) {
     Summary sum;
     const Campaign& c = campaign();
-    const std::string qemu = env("HVCORE_ORACLE_QEMU");
-    const std::string stub = env("HVCORE_ORACLE_STUB");
-    const std::string work = env("HVCORE_ORACLE_WORKDIR");
-    REQUIRE_MESSAGE(!qemu.empty(), "HVCORE_ORACLE_QEMU is not set (ctest sets it)");
-    const QemuRun run = run_qemu(qemu, cpu, stub, c.blob, work.empty() ? "/tmp" : work);
+    const std::string qemu = setting("HVCORE_ORACLE_QEMU", HVCORE_ORACLE_QEMU);
+    const std::string stub = setting("HVCORE_ORACLE_STUB", HVCORE_ORACLE_STUB);
+    const std::string work = setting("HVCORE_ORACLE_WORKDIR", HVCORE_ORACLE_WORKDIR);
+    const QemuRun run = run_qemu(qemu, cpu, stub, c.blob, work);
     REQUIRE_MESSAGE(run.ok, run.error);
     // HELLO <DCZID_EL0> <ID_AA64MMFR0_EL1> <MIDR_EL1>: the DC ZVA block must
     // be hvcore's 64 bytes (BS = 4) for the DC ZVA records to be comparable.
