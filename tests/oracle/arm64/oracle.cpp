@@ -110,7 +110,7 @@ std::vector<uint64_t> registers_for(uint64_t addr) {
     return x;
 }
 
-Session::Session(uint64_t ram_bytes) {
+Session::Session(uint64_t ram_bytes) : ram_bytes_(ram_bytes) {
     if (hv_host_create(&host_) != 0) throw std::runtime_error("hv_host_create");
     hv_domain_config cfg{sizeof(hv_domain_config), HV_ARCH_ARM64, ram_bytes, 1, 0};
     if (int rc = hv_domain_create(host_, &cfg, &dom_); rc != 0)
@@ -180,6 +180,17 @@ Test Session::run(const std::string& scenario, const std::string& target, const 
         t.before.push_back(w);
         t.marked = t.marked || is_marked(w);
     }
+    // Guest RAM as the stub leaves it before the access: the pages it
+    // touches hold the pattern, a fetch target the HVC that ends it.
+    for (uint64_t g = first >> page_shift; g <= last >> page_shift; ++g) {
+        const uint64_t ipa = g << page_shift;
+        if (ipa >= ram_bytes_ || t.fill_pages.size() == 2) continue;
+        std::vector<uint64_t> words(page_size / 8);
+        for (size_t i = 0; i < words.size(); ++i) words[i] = oracle_pattern(ipa + 8 * i);
+        (void)hv_guest_write(dom_, ipa, words.data(), page_size);
+        t.fill_pages.push_back(ipa);
+    }
+    if (form.kind == Kind::fetch && addr < ram_bytes_) (void)hv_guest_write(dom_, addr, &hvc_fetched, sizeof hvc_fetched);
     const std::vector<uint64_t> x = registers_for(addr);
     for (unsigned n = 0; n < x.size(); ++n) (void)hv_vcpu_set_reg(dom_, 0, HV_REG_X0 + n, x[n]);
     (void)hv_vcpu_set_reg(dom_, 0, HV_REG_PC, ORACLE_IPA_OF(ORACLE_EL1_CODE_PA));
@@ -194,6 +205,11 @@ Test Session::run(const std::string& scenario, const std::string& target, const 
     hv_fault_record r{};
     r.size = sizeof r;
     if (hv_vcpu_last_fault(dom_, 0, &r) == 0) t.record = r;
+    if (form.kind != Kind::fetch && t.status == HV_VCPU_DONE) {
+        std::array<uint64_t, 31> after{};
+        for (unsigned n = 0; n < after.size(); ++n) (void)hv_vcpu_get_reg(dom_, 0, HV_REG_X0 + n, &after[n]);
+        t.reg_hash = oracle_reg_hash(after.data());
+    }
     for (uint64_t g : t.gfns) {
         hv_p2m_walk w{};
         w.size = sizeof w;
@@ -324,6 +340,8 @@ std::vector<uint8_t> build_blob(const std::vector<Test>& tests, uint64_t vtcr, u
         // fault in turn and retries, so for two pages the tables once the
         // first page is resolved (its walk after, the second's before),
         // then the tables after.
+        r.fill_ipa[0] = r.fill_ipa[1] = ~uint64_t{0};
+        for (size_t k = 0; k < t.fill_pages.size(); ++k) r.fill_ipa[k] = t.fill_pages[k];
         r.nphases = 1;
         r.vttbr[0] = cp.copy(t.before, t.gfns, t.plant);
         if (t.marked && t.gfns.size() == 2) {
@@ -337,7 +355,7 @@ std::vector<uint8_t> build_blob(const std::vector<Test>& tests, uint64_t vtcr, u
             r.insn = blr_x1;
             // Where the fetch lands, if it is allowed: an HVC #2 that ends it.
             if (t.addr < ram_bytes) {
-                r.pre_pa = hvcore_ram_base + ORACLE_GUEST_SHIFT + t.addr;
+                r.pre_pa = ORACLE_RAM_PA + ORACLE_GUEST_SHIFT + t.addr;
                 r.pre_val = hvc_fetched;
             }
             break;
@@ -392,7 +410,8 @@ QemuRun run_qemu(const std::string& qemu, const std::string& cpu, const std::str
             std::istringstream ls(line.substr(2));
             unsigned test = 0;
             PhaseResult r;
-            ls >> std::hex >> test >> r.phase >> r.code >> r.esr >> r.far >> r.hpfar >> r.elr >> r.esr_el1 >> r.far_el1;
+            ls >> std::hex >> test >> r.phase >> r.code >> r.esr >> r.far >> r.hpfar >> r.elr >> r.esr_el1 >> r.far_el1 >>
+                r.reg_hash;
             if (!ls) {
                 run.error = "unparsable line: " + line;
                 return run;
@@ -457,6 +476,14 @@ Verdict compare(const Test& t, const std::vector<PhaseResult>& phases) {
     std::optional<Record> got;
     // hv.h: kind = ESR_EL2.EC, syndrome = ESR_EL2, gva = FAR_EL2, gpa = HPFAR_EL2.
     if (t.record) got = Record{t.record->kind, t.record->syndrome, t.record->gva, t.record->gpa};
+    // A data access both completed: the registers after it (loaded
+    // values, writeback) must agree too; they tell a wrong output address.
+    const bool both_done = (last.code == ORACLE_HVC_DONE && t.form->kind != Kind::fetch);
+    v.registers_compared = both_done && t.reg_hash.has_value();
+    if (v.registers_compared && *t.reg_hash != last.reg_hash) {
+        v.note = "the registers after the access differ (a load read another address's data, or a writeback differs)";
+        return v;
+    }
     if (got == v.expected) {
         v.agree = true;
         return v;

@@ -60,6 +60,8 @@ struct Test {
     bool marked = false;                    // a recalculation mark lies on a walk before
     int status = 0;                         // hv_vcpu_exec / hv_vcpu_fetch result (last call)
     std::optional<hv_fault_record> record;  // hv_vcpu_last_fault, or none (-ENOENT)
+    std::optional<uint64_t> reg_hash;       // oracle_reg_hash of X0..X30 after a data access hvcore completed
+    std::vector<uint64_t> fill_pages;       // guest RAM pages set to oracle_pattern before the access
     std::optional<Plant> plant;             // a planted wrong bit: the test must disagree
 };
 
@@ -78,6 +80,7 @@ struct PhaseResult {
     unsigned phase = 0;
     unsigned code = 0;  // ORACLE_HVC_* for an HVC; 0x100 + EC otherwise
     uint64_t esr = 0, far = 0, hpfar = 0, elr = 0, esr_el1 = 0, far_el1 = 0;
+    uint64_t reg_hash = 0;  // oracle_reg_hash of X0..X30 when the exception was taken
 };
 
 // One known difference between QEMU 7.2 and the architecture, or a known
@@ -97,6 +100,7 @@ public:
     // A domain of ram_bytes of RAM (Arm64, 1 vCPU), a device-model handle
     // and one enabled ioreq server with its pages mapped.
     explicit Session(uint64_t ram_bytes);
+    uint64_t ram_bytes() const { return ram_bytes_; }
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -119,6 +123,7 @@ public:
 private:
     int answer_pending(int status);
 
+    uint64_t ram_bytes_ = 0;
     hv_host* host_ = nullptr;
     hv_domain* dom_ = nullptr;
     hvdm_handle* dm_ = nullptr;
@@ -150,6 +155,7 @@ QemuRun run_qemu(const std::string& qemu, const std::string& cpu, const std::str
 
 struct Verdict {
     bool agree = false;
+    bool registers_compared = false;  // both completed a data access: X0..X30 compared too
     std::optional<Record> expected;  // the oracle's record after corrections (none: no fault)
     std::string deviation;           // id of a known deviation that explains a disagreement, or ""
     std::string note;                // what differs, field by field

@@ -22,10 +22,10 @@ namespace {
 
 constexpr uint64_t mib = uint64_t{1} << 20;
 constexpr uint64_t gib = uint64_t{1} << 30;
-// RAM of the domain: 1 GiB + 4 MiB, which build_ram maps as a 1 GiB block
-// (IPA 0), then two 2 MiB blocks (IPA 1 GiB, 1 GiB + 2 MiB); the second
-// is split into 4 KiB pages by the type changes below.
-constexpr uint64_t ram_bytes = gib + 4 * mib;
+// RAM of the domain: 1 GiB + 6 MiB, which build_ram maps as a 1 GiB block
+// (IPA 0), then three 2 MiB blocks (IPA 1 GiB, + 2 MiB, + 4 MiB); the
+// second and third are split into 4 KiB pages by the type changes below.
+constexpr uint64_t ram_bytes = gib + 6 * mib;
 constexpr uint64_t blk2m = gib;                // the 2 MiB block that stays one
 constexpr uint64_t pages = gib + 2 * mib;      // the 2 MiB range of 4 KiB pages
 constexpr uint64_t pg_rw = pages;              // ram_rw
@@ -33,6 +33,9 @@ constexpr uint64_t pg_ro = pages + 0x1000;     // ram_ro
 constexpr uint64_t pg_mmio = pages + 0x2000;   // mmio_dm
 constexpr uint64_t pg_ioreq = pages + 0x3000;  // ioreq_server while claimed
 constexpr uint64_t pg_rw2 = pages + 0x4000;    // ram_rw
+// An ioreq_server page in another level-3 table: what a disclaim sweeps
+// when the pages above are to keep their marks.
+constexpr uint64_t decoy = gib + 4 * mib + 0x1000;
 constexpr uint64_t gfn(uint64_t ipa) { return ipa >> 12; }
 // Offset of every in-page access: 8-aligned (LDAR, CAS need it), not
 // 64-aligned (so a DC ZVA's register differs from its block's address).
@@ -103,6 +106,7 @@ const Target boundaries[] = {
 constexpr uint64_t s2ap_w = uint64_t{1} << 7;
 constexpr uint64_t af = uint64_t{1} << 10;
 constexpr uint64_t xn1 = uint64_t{1} << 54;
+constexpr uint64_t oa_bit13 = uint64_t{1} << 13;  // output address bit 13 (bits 47:12): 8 KiB away
 
 struct Campaign {
     std::string skip;  // why nothing ran
@@ -152,7 +156,8 @@ Campaign build_campaign() {
     run_matrix(s, v, "claimed", true, c.hvcore_bug_excluded);
     // Planted wrong bits (each test below must disagree with QEMU): a
     // writable ram_ro page, an executable claimed page, a ram_rw page
-    // without its access flag.
+    // and a 1 GiB block without their access flag, and a ram_rw page
+    // whose output address is two pages off (the load reads other data).
     Test p1 = s.run("planted", "ram_ro with S2AP[1] set", forms[8], pg_ro + off);
     p1.plant = Plant{gfn(pg_ro), s2ap_w};
     Test p2 = s.run("planted", "claimed ioreq_server with XN[1] clear", forms[21], pg_ioreq + off);
@@ -161,7 +166,9 @@ Campaign build_campaign() {
     p3.plant = Plant{gfn(pg_rw), af};
     Test p4 = s.run("planted", "1 GiB block with AF clear", forms[0], 256 * mib + off);
     p4.plant = Plant{gfn(256 * mib), af};
-    for (Test* p : {&p1, &p2, &p3, &p4}) v.push_back(*p);
+    Test p5 = s.run("planted", "ram_rw with output address bit 13 flipped", forms[3], pg_rw + off);
+    p5.plant = Plant{gfn(pg_rw), oa_bit13};
+    for (Test* p : {&p1, &p2, &p3, &p4, &p5}) v.push_back(*p);
 
     // Disclaimed: every descriptor marked, resolved lazily by the access
     // that meets it. Each form meets fresh marks: retype, disclaim before
@@ -172,6 +179,18 @@ Campaign build_campaign() {
         REQUIRE(s.claim() == 0);
         REQUIRE(s.set_type(HVDM_MEM_IOREQ_SERVER, gfn(pg_ioreq), 1) == 0);
     }
+    // Fresh marks for every single access: the only outstanding page is
+    // the decoy, whose sweep resolves the root entry above the pages but
+    // leaves the level-2 entries below it marked (and the 1 GiB block's
+    // root entry).
+    for (const Form& f : forms)
+        for (const Target& t : targets) {
+            REQUIRE(s.set_type(HVDM_MEM_IOREQ_SERVER, gfn(decoy), 1) == 0);
+            REQUIRE(s.disclaim() == 0);
+            v.push_back(s.run("disclaimed, decoy swept (marks pending)", t.name, f, t.base + off));
+            REQUIRE(s.claim() == 0);
+        }
+    REQUIRE(s.set_type(HVDM_MEM_IOREQ_SERVER, gfn(pg_ioreq), 1) == 0);
     REQUIRE(s.disclaim() == 0);
     run_crossings(s, v, "disclaimed (marks pending)", false, c.hvcore_bug_excluded);
     // Reclaimed.
@@ -205,6 +224,8 @@ struct Summary {
     unsigned compared = 0, agreed = 0, corrected = 0, marked = 0, excluded = 0;
     unsigned agreed_fault = 0;     // agreed on a fault record (not on "no fault")
     unsigned retried = 0;          // QEMU aborted on hvcore's marked tables and went on to the next phase
+    unsigned registers = 0;        // both completed: X0..X30 compared too
+    std::map<unsigned, unsigned> mark_levels;  // level of QEMU's translation fault on a mark -> count
     std::map<std::string, unsigned> tolerated;
     unsigned failures = 0;
 };
@@ -236,14 +257,18 @@ Summary check_on(const std::string& cpu, bool armv80) {
         const std::vector<PhaseResult>& phases = it == run.results.end() ? none : it->second;
         const Verdict v = compare(t, phases);
         ++sum.compared;
-        if (phases.size() > 1) ++sum.retried;
+        if (phases.size() > 1) {
+            ++sum.retried;
+            ++sum.mark_levels[static_cast<unsigned>(phases.front().esr & 3)];  // DFSC/IFSC[1:0]: the level
+        }
+        if (v.registers_compared) ++sum.registers;
         if (t.marked) ++sum.marked;
         if (t.form->kind == Kind::dc_civac_probe) ++sum.corrected;
         const std::string where = fmt::format("[{}] {} at {:#x} ({}), test {}", t.scenario, t.form->text, t.addr,
                                               t.target, i);
         if (t.plant) {
             // A planted bit must be seen.
-            CHECK_MESSAGE((!v.agree && v.deviation.empty()), "planted bit not detected: ", where);
+            CHECK_MESSAGE((!v.agree && v.deviation.empty()), "a planted bit must be seen: ", where);
             MESSAGE("planted bit seen: ", where, "\n          ", v.note);
             if (v.agree || !v.deviation.empty()) ++sum.failures;
             continue;
@@ -261,11 +286,14 @@ Summary check_on(const std::string& cpu, bool armv80) {
     }
     std::string tol;
     for (const auto& [id, n] : sum.tolerated) tol += fmt::format(" {}={}", id, n);
+    std::string levels;
+    for (const auto& [level, n] : sum.mark_levels) levels += fmt::format(" L{}: {}", level, n);
     MESSAGE(fmt::format("-cpu {}: {} records compared, {} agree ({} of them on a fault record), {} with a marked walk "
-                        "({} retried by QEMU on the resolved tables), {} DC CIVAC corrected, "
+                        "({} retried by QEMU on the resolved tables; QEMU's fault on the mark at{}), registers "
+                        "compared after {}, {} DC CIVAC corrected, "
                         "{} excluded (no FEAT_LSE), {} not run (hvcore bug: unlogged dropped piece of a split "
                         "write), tolerated:{}, failures {}",
-                        cpu, sum.compared, sum.agreed, sum.agreed_fault, sum.marked, sum.retried, sum.corrected, sum.excluded, c.hvcore_bug_excluded,
+                        cpu, sum.compared, sum.agreed, sum.agreed_fault, sum.marked, sum.retried, levels, sum.registers, sum.corrected, sum.excluded, c.hvcore_bug_excluded,
                         tol.empty() ? " none" : tol, sum.failures));
     return sum;
 }

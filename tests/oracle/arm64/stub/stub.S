@@ -43,20 +43,12 @@ enter_el1:
     ldp x0, x1, [x0]
     eret
 
-// Any exception from EL1: fresh stack, the syndrome registers as
-// arguments, on_lower(esr, far, hpfar, elr, esr_el1, far_el1).
+// Any exception from EL1: X0..X30 saved in saved_x, fresh stack, the
+// syndrome registers as arguments, on_lower(esr, far, hpfar, elr, esr_el1,
+// far_el1). The code is too long for a 0x80-byte vector entry: a branch.
 .macro lower
     .balign 0x80
-    ldr x0, =stack_top
-    mov sp, x0
-    mrs x0, esr_el2
-    mrs x1, far_el2
-    mrs x2, hpfar_el2
-    mrs x3, elr_el2
-    mrs x4, esr_el1
-    mrs x5, far_el1
-    bl on_lower
-    b .
+    b lower_common
 .endm
 // An exception at EL2 itself is a stub bug: report and stop.
 .macro same
@@ -69,6 +61,37 @@ enter_el1:
     bl on_same
     b .
 .endm
+
+lower_common:
+    msr tpidr_el2, x0
+    adr x0, saved_x
+    stp x1, x2, [x0, #1 * 8]
+    stp x3, x4, [x0, #3 * 8]
+    stp x5, x6, [x0, #5 * 8]
+    stp x7, x8, [x0, #7 * 8]
+    stp x9, x10, [x0, #9 * 8]
+    stp x11, x12, [x0, #11 * 8]
+    stp x13, x14, [x0, #13 * 8]
+    stp x15, x16, [x0, #15 * 8]
+    stp x17, x18, [x0, #17 * 8]
+    stp x19, x20, [x0, #19 * 8]
+    stp x21, x22, [x0, #21 * 8]
+    stp x23, x24, [x0, #23 * 8]
+    stp x25, x26, [x0, #25 * 8]
+    stp x27, x28, [x0, #27 * 8]
+    stp x29, x30, [x0, #29 * 8]
+    mrs x1, tpidr_el2
+    str x1, [x0]
+    ldr x0, =stack_top
+    mov sp, x0
+    mrs x0, esr_el2
+    mrs x1, far_el2
+    mrs x2, hpfar_el2
+    mrs x3, elr_el2
+    mrs x4, esr_el1
+    mrs x5, far_el1
+    bl on_lower
+    b .
 
     .section .vectors, "ax"
     .balign 2048

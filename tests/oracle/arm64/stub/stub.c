@@ -2,7 +2,7 @@
 // VTCR_EL2 and, per access, VTTBR_EL2 from the blob the harness built of
 // hvcore's tables; sets HCR_EL2.VM; runs each access at EL1 with the
 // stage-1 MMU off (VA = IPA) and prints what ended it on the PL011:
-//   R <test> <phase> <code> <esr_el2> <far_el2> <hpfar_el2> <elr_el2> <esr_el1> <far_el1>
+//   R <test> <phase> <code> <esr_el2> <far_el2> <hpfar_el2> <elr_el2> <esr_el1> <far_el1> <reg hash>
 // code: the EC of ESR_EL2 + 0x100, and for an HVC its immediate (layout.h).
 // A stage-2 abort (EC 0x20 / 0x24) in a phase that has a successor moves to
 // it: the harness's copy of the tables as hvcore left them after resolving
@@ -63,6 +63,7 @@ static void power_off(void) {
     for (;;) __asm__ volatile("wfe");
 }
 
+uint64_t saved_x[31];  // X0..X30 at the exception (stub.S lower_common)
 static const struct oracle_header* hdr;
 static const struct oracle_test* tests;
 static uint64_t cur_test;
@@ -79,7 +80,13 @@ static void run_current(void) {
         power_off();
     }
     const struct oracle_test* t = &tests[cur_test];
-    if (t->pre_pa != 0) {
+    for (unsigned k = 0; k < 2 && cur_phase == 0; ++k) {
+        const uint64_t ipa = t->fill_ipa[k];
+        if (ipa == ~0ull) continue;
+        volatile uint64_t* w = (volatile uint64_t*)(ipa + ORACLE_RAM_PA + ORACLE_GUEST_SHIFT);
+        for (unsigned i = 0; i < 512; ++i) w[i] = oracle_pattern(ipa + 8 * i);
+    }
+    if (t->pre_pa != 0 && cur_phase == 0) {
         *(volatile uint32_t*)t->pre_pa = (uint32_t)t->pre_val;
         sync_code(t->pre_pa);
     }
@@ -107,6 +114,7 @@ void on_lower(uint64_t esr, uint64_t far, uint64_t hpfar, uint64_t elr, uint64_t
     hex(elr);
     hex(esr1);
     hex(far1);
+    hex(oracle_reg_hash(saved_x));
     putc_('\n');
     const int s2_abort = ec == 0x20 || ec == 0x24;
     if (s2_abort && cur_phase + 1 < tests[cur_test].nphases) {
