@@ -473,6 +473,10 @@ Verdict compare(const Test& t, const std::vector<PhaseResult>& phases) {
     if (t.form->kind == Kind::dc_civac_probe && v.expected && v.expected->ec == ec_dabt_lower)
         v.expected->esr = (v.expected->esr & ~esr_insn_syndrome) | esr_cm | esr_wnr;
 
+    if (t.record && t.record->arch != HV_ARCH_ARM64) {
+        v.note = fmt::format("hvcore's record has arch {}, not HV_ARCH_ARM64", t.record->arch);
+        return v;
+    }
     std::optional<Record> got;
     // hv.h: kind = ESR_EL2.EC, syndrome = ESR_EL2, gva = FAR_EL2, gpa = HPFAR_EL2.
     if (t.record) got = Record{t.record->kind, t.record->syndrome, t.record->gva, t.record->gpa};
