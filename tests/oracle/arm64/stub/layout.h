@@ -18,7 +18,7 @@
 #define ORACLE_EL1_CODE_PA ORACLE_C(0x40100000) /* [access under test][hvc #0] */
 #define ORACLE_EL1_VEC_PA ORACLE_C(0x40101000)  /* VBAR_EL1: every entry is hvc #1 */
 #define ORACLE_BLOB_PA ORACLE_C(0x40200000)     /* -device loader: header, tests, table copies */
-#define ORACLE_BLOB_MAX ORACLE_C(0x3fe00000)    /* up to 2 GiB */
+#define ORACLE_BLOB_MAX ORACLE_C(0x3fe00000)    /* up to PA 2 GiB, where guest RAM starts */
 /* The harness's own stage-2 entry: root index 1023 of the 40-bit IPA
  * space (IPA 0xff_c0000000, 1 GiB block) maps the first GiB of the
  * emulator's RAM, so the EL1 code and vectors have IPAs no hvcore gfn of
