@@ -1,6 +1,6 @@
 // A minimal VMM for Bochs: enters long mode, VMXON, one VMCS with EPT on
 // and a 64-bit guest, then runs the tests the harness put in the data
-// image at 16 MiB (optramimage2). For each test it loads the test's EPTP
+// image (carried in the ROM, rom.S, and copied to 16 MiB). For each test it loads the test's EPTP
 // and guest RIP, VM-enters, and on the VM exit prints one line to port
 // 0xe9 (Bochs port_e9_hack):
 //
@@ -232,6 +232,16 @@ long_mode:
 
     lea banner(%rip), %rsi
     call puts
+
+    // The data image: the harness put it in the ROM, right below the last
+    // 64 KiB (rom.S), with its size at 0xffffff00. Copied to DATA_BASE.
+    mov $0xffffff00, %rsi
+    mov (%rsi), %rcx
+    mov $0xffff0000, %rsi
+    sub %rcx, %rsi
+    mov $DATA_BASE, %rdi
+    cld
+    rep movsb
 
     // VMXON needs IA32_FEATURE_CONTROL locked with "VMX outside SMX" on.
     mov $IA32_FEATURE_CONTROL, %ecx
