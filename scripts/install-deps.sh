@@ -6,8 +6,17 @@ set -euo pipefail
 
 # --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
 # and qemu-user, for the arm64-cross preset.
+# --oracles: also the emulators tests/oracle runs hvcore's tables under
+# (without them those tests are skipped, saying why).
 cross=0
-[[ "${1:-}" == "--cross" ]] && cross=1
+oracles=0
+for arg in "$@"; do
+  case "$arg" in
+    --cross) cross=1 ;;
+    --oracles) oracles=1 ;;
+    *) echo "install-deps: unknown option $arg (known: --cross, --oracles)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential   # g++ 12, make
@@ -25,6 +34,15 @@ if ((cross)); then
     g++-aarch64-linux-gnu  # the cross compiler
     qemu-user              # runs the Arm64 test programs (qemu-aarch64)
     libfmt-dev:arm64       # fmt for the target (multiarch)
+  )
+fi
+
+if ((oracles)); then
+  packages+=(
+    bochs       # Bochs 2.7 with VMX level 2 (EPT): tests/oracle/ept
+    bochs-term  # its terminal display, the one that runs without a GUI
+    bochsbios   # Bochs's ROM images (VGABIOS-lgpl-latest)
+    vgabios     # the VGA ROM image Bochs loads
   )
 fi
 

@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -56,6 +57,7 @@ constexpr uint64_t ept_rwx = 0x7;                       // bits 2:0, §29.3.2; 0
 constexpr uint64_t ept_w = 0x2;                         // bit 1, write access
 constexpr uint64_t ept_ps = 0x80;                       // bit 7, maps a page (PDPTE, PDE)
 constexpr uint64_t ept_frame = 0x000F'FFFF'FFFF'F000;   // bits 51:12, physical address
+constexpr uint64_t hv_mark = 0x800;                     // bit 11 (ignored by hardware): hvcore's recalculation mark
 constexpr uint64_t eptp_low = 0xfff;                    // EPTP bits 11:0: memory type, walk length, A/D (§25.6.11)
 constexpr uint32_t exit_violation = 48;                 // Appendix C, EPT violation
 constexpr uint32_t exit_misconfig = 49;                 // Appendix C, EPT misconfiguration
@@ -104,23 +106,26 @@ constexpr unsigned own_pml4_index = 1;
 
 // ---------------------------------------------------------------------------
 // The guest's address space in hvcore (gfn = gpa >> 12). RAM is 1 GiB +
-// 6 MiB + 64 KiB: build_ram maps [0, 1 GiB) with one 1 GiB leaf, the next
-// 6 MiB with three 2 MiB leaves and the last 16 pages with 4 KiB leaves;
-// the rest of that page table, PD, PDPT and PML4 is absent.
-constexpr uint64_t ram_bytes = (uint64_t{1} << 30) + (6u << 20) + (16u << 12);
+// 8 MiB + 64 KiB: build_ram maps [0, 1 GiB) with one 1 GiB leaf, the next
+// 8 MiB with four 2 MiB leaves and the last 16 pages with 4 KiB leaves; the
+// rest of that page table, PD, PDPT and PML4 is absent. The fourth 2 MiB
+// leaf is split into 4 KiB leaves by the types set in it (ram_ro, mmio_dm,
+// ioreq_server). The last page table holds no ioreq_server page, so the
+// sweep of a disclaim never passes through it: its PDE keeps the mark
+// (a recalculation mark on a non-leaf entry).
+constexpr uint64_t ram_bytes = (uint64_t{1} << 30) + (8u << 20) + (16u << 12);
 constexpr uint64_t g_1g = 0x00100000;           // in the 1 GiB leaf
 constexpr uint64_t g_2m = 0x40200000;           // in the second 2 MiB leaf
 constexpr uint64_t p_rw = 0x40600000;           // 4 KiB ram_rw
 constexpr uint64_t p_ro = 0x40601000;           // 4 KiB ram_ro
 constexpr uint64_t p_mmio = 0x40602000;         // 4 KiB mmio_dm
 constexpr uint64_t p_ioreq = 0x40603000;        // ioreq_server while claimed
-constexpr uint64_t p_rw2 = 0x40604000;          // ram_rw, then ram_ro at 0x40605000: a crossing
-constexpr uint64_t p_ro2 = 0x40605000;          // ram_ro, then ram_rw at 0x40606000
+constexpr uint64_t p_ro2 = 0x40605000;          // ram_ro after ram_rw 0x40604000, before ram_rw 0x40606000
 constexpr uint64_t p_mmio2 = 0x40607000;        // mmio_dm after ram_rw 0x40606000
 constexpr uint64_t p_ioreq2 = 0x40609000;       // ioreq_server after ram_rw 0x40608000
-constexpr uint64_t p_last = 0x4060F000;         // the last RAM page; 0x40610000 has an absent PTE
-constexpr uint64_t a_pte = 0x40610000;          // absent PTE
-constexpr uint64_t a_pde = 0x40800000;          // absent PDE
+constexpr uint64_t p_tail = 0x40800000;         // ram_rw in the last page table (16 pages, 0x40800-0x4080f)
+constexpr uint64_t a_pte = 0x40810000;          // absent PTE, after the last RAM page
+constexpr uint64_t a_pde = 0x40A00000;          // absent PDE
 constexpr uint64_t a_pdpte = 0x80000000;        // absent PDPTE
 // An absent PML4E cannot be reached: Bochs 2.7's physical-address width is
 // 40 bits (CPUID 80000008H:EAX[7:0] = 0x28, the bx_cpuid_t default), so
@@ -195,6 +200,7 @@ struct Case {
     int hv_status = 0;
     size_t pre = 0;                  // Bochs test on the tables before the access
     std::optional<size_t> post;      // ... and after it, when hvcore changed them (a resolved mark)
+    bool table_mark = false;         // a table entry (not a leaf) on the walks before carries a mark
 };
 
 struct BochsTest {
@@ -620,14 +626,14 @@ Rule dev_xonly{"bochs-exec-only-always",
 Rule pend_rmw{"hvcore-pending-rmw-as-write",
               "a read-modify-write whose read is refused: Bochs reports a write (qualification bit 1), hvcore "
               "a read (bit 0) until the change that reports it as a write lands; tolerated only in that form",
-              "Bochs cpu/paging.cc (an RMW is translated once as BX_RW, reported as a write); hvcore issue 8 "
-              "(change under way on another branch)"};
+              "Bochs 2.7 cpu/paging.cc translate_guest_physical: the access mask gets W for 'write or r-m-w' "
+              "(rw & 1) and R only for a plain read; hvcore issue 8 (change under way on another branch)"};
 Rule pend_gla{"hvcore-pending-second-page-gla",
               "a fault on the second page of a page-crossing access: Bochs reports the guest-linear address of "
               "the first byte of that page, hvcore the address of the access until the change that reports the "
               "page's first byte lands; tolerated only in that form",
-              "Bochs cpu/access.cc (the second page is translated at its own first byte); hvcore issue 8 "
-              "(change under way on another branch)"};
+              "Bochs 2.7 cpu/access.cc access_read_linear/access_write_linear: the part on the next page is "
+              "translated at laddr2, that page's first byte; hvcore issue 8 (change under way on another branch)"};
 Rule dev_maxpa{"bochs-maxphyaddr-40",
                "no access to an absent PML4E is checked, and no physical-address bit 40-45 reaches Bochs: its "
                "MAXPHYADDR is 40 (hvcore's model CPU: 46), so guest-physical addresses stop at PML4 entry 1, "
@@ -636,22 +642,30 @@ Rule dev_maxpa{"bochs-maxphyaddr-40",
 Rule* const rules[] = {&dev_bits, &dev_gla49, &dev_xonly, &dev_maxpa, &pend_rmw, &pend_gla};
 
 // Whether hvcore's record equals Bochs's under the rules; why not, if not.
-std::optional<std::string> differs(const Access& a, const Record& hv, const Record& bx, bool count) {
+std::optional<std::string> differs(const Access& a, const Record& hv, const Record& bx, bool count,
+                                   std::string* applied) {
     if (hv.fault != bx.fault) return std::string("one side exits, the other does not");
     if (!hv.fault) return std::nullopt;
     if (hv.kind != bx.kind) return std::string("exit reasons differ");
     if (hv.gpa != bx.gpa) return std::string("guest-physical addresses differ");
     if (hv.kind == exit_misconfig) {
         if (hv.qual != bx.qual) return std::string("qualifications differ");
-        if (count && hv.gla != bx.gla) ++dev_gla49.count;
+        if (hv.gla != bx.gla) {
+            if (count) ++dev_gla49.count;
+            *applied += std::string(" ") + dev_gla49.name;
+        }
         return std::nullopt;
     }
     uint64_t hq = hv.qual & ~q_not_in_bochs_27;
     const uint64_t bq = bx.qual & ~q_not_in_bochs_27;
-    if (count && hv.qual != bx.qual && hq == bq) ++dev_bits.count;
+    if (hv.qual != bx.qual && hq == bq) {
+        if (count) ++dev_bits.count;
+        *applied += std::string(" ") + dev_bits.name;
+    }
     if (hq != bq && a.op == Op::rmw && (hq & (q_read | q_write)) == q_read && (bq & (q_read | q_write)) == q_write &&
         (hq & ~q_read) == (bq & ~q_write)) {
         if (count) ++pend_rmw.count;
+        *applied += std::string(" ") + pend_rmw.name;
         hq = bq;
     }
     if (hq != bq) return std::string("qualifications differ");
@@ -659,6 +673,7 @@ std::optional<std::string> differs(const Access& a, const Record& hv, const Reco
         const uint64_t second = (a.gpa / page_size + 1) * page_size;
         if (a.crossing() && hv.gpa / page_size == second / page_size && hv.gla == a.gpa && bx.gla == second) {
             if (count) ++pend_gla.count;
+            *applied += std::string(" ") + pend_gla.name;
             return std::nullopt;
         }
         return std::string("guest-linear addresses differ");
@@ -674,7 +689,7 @@ std::vector<Access> accesses() {
     const Op data_ops[] = {Op::load, Op::store, Op::rmw};
     const unsigned sizes[] = {1, 2, 4, 8};
     // Every page kind: each data access in each width, and a fetch.
-    const uint64_t pages[] = {g_1g, g_2m, p_rw, p_ro, p_mmio, p_ioreq, p_ioreq2, a_pte, a_pde, a_pdpte};
+    const uint64_t pages[] = {g_1g, g_2m, p_rw, p_ro, p_mmio, p_ioreq, p_ioreq2, p_tail, a_pte, a_pde, a_pdpte};
     for (uint64_t p : pages) {
         for (Op op : data_ops)
             for (unsigned s : sizes) v.push_back(access(op, s, p + data_off));
@@ -749,12 +764,19 @@ int main(int argc, char** argv) {
         }
         return ws;
     };
-    auto run_phase = [&](const char* phase) {
+    // One state: every access, each with the walks before and after it.
+    // before_each (if any) sets the state up again before every access.
+    auto run_phase = [&](const char* phase, const std::function<void()>& before_each) {
         for (const Access& a : accesses()) {
+            if (before_each) before_each();
             Case c;
             c.phase = phase;
             c.a = a;
             const Walks before = hv.walks(a);
+            for (const hv_p2m_walk& w : before)
+                for (uint32_t i = 0; i < w.nr_levels; ++i)
+                    if (!is_leaf(w.level[i].entry, w.level[i].level) && (w.level[i].entry & hv_mark) != 0)
+                        c.table_mark = true;
             c.hv = hv.run(a, &c.hv_status);
             const Walks after = hv.walks(a);
             c.pre = tests.size();
@@ -766,21 +788,36 @@ int main(int argc, char** argv) {
             cases.push_back(std::move(c));
         }
     };
+    auto claim_and_set = [&] {
+        hv.claim();
+        hv.set_type(p_ioreq, HVDM_MEM_IOREQ_SERVER);
+        hv.set_type(p_ioreq2, HVDM_MEM_IOREQ_SERVER);
+    };
 
-    run_phase("no ioreq server");
+    run_phase("no ioreq server", {});
     hv.create_server();
-    hv.claim();
-    hv.set_type(p_ioreq, HVDM_MEM_IOREQ_SERVER);
-    hv.set_type(p_ioreq2, HVDM_MEM_IOREQ_SERVER);
-    run_phase("claimed");
+    claim_and_set();
+    run_phase("claimed", {});
+    // After a disclaim every entry is marked (the ioreq_server pages are
+    // swept before it returns): the first access under each mark exits with
+    // a misconfiguration and resolves it. In sequence, later accesses meet
+    // the marks earlier ones left; "first" repeats claim + disclaim before
+    // every access, so each meets the marks as the disclaim left them.
     hv.disclaim();
-    run_phase("disclaimed (lazy recalculation pending)");
-    hv.claim();
-    hv.set_type(p_ioreq, HVDM_MEM_IOREQ_SERVER);
-    hv.set_type(p_ioreq2, HVDM_MEM_IOREQ_SERVER);
-    run_phase("reclaimed");
+    run_phase("disclaimed, in sequence", {});
+    run_phase("disclaimed, first access", [&] {
+        claim_and_set();
+        hv.disclaim();
+    });
+    claim_and_set();
+    run_phase("reclaimed", {});
     hv.destroy_server();
-    run_phase("owner destroyed (lazy recalculation pending)");
+    run_phase("owner destroyed, in sequence", {});
+    run_phase("owner destroyed, first access", [&] {
+        hv.create_server();
+        claim_and_set();
+        hv.destroy_server();
+    });
 
     Image img;
     for (const BochsTest& t : tests) img.add_test(t);
@@ -792,7 +829,7 @@ int main(int argc, char** argv) {
 
     // Every record, side by side, for reading after the run.
     std::ofstream log(dir + "/records.txt");
-    unsigned compared = 0, mismatches = 0, planted_hits = 0, marked = 0;
+    unsigned compared = 0, mismatches = 0, planted_hits = 0, marked = 0, table_marks = 0;
     std::map<std::string, unsigned> by_phase_kind;
     for (const Case& c : cases) {
         const Record& b0 = bx.at(c.pre);
@@ -818,12 +855,16 @@ int main(int argc, char** argv) {
                 expected = nullptr;
             }
         }
-        if (!why && expected != nullptr) why = differs(c.a, c.hv, *expected, !plant);
+        std::string applied;
+        if (!why && expected == nullptr) applied = " (crossing over marks: hvcore's record is its last exit)";
+        if (!why && expected != nullptr) why = differs(c.a, c.hv, *expected, !plant, &applied);
         ++compared;
+        if (c.table_mark && b0.fault && b0.kind == exit_misconfig) ++table_marks;
         log << fmt::format("[{}] {}\n  hvcore: {} (status {})\n  Bochs:  {}\n", c.phase, c.a.text(), c.hv.text(),
                            c.hv_status, b0.text());
         if (c.post) log << fmt::format("  Bochs, tables after: {}\n", bx.at(*c.post).text());
-        log << (why ? "  DIFFERS: " + *why + "\n" : std::string("  agree\n"));
+        log << (why ? "  DIFFERS: " + *why + "\n"
+                    : "  agree" + (applied.empty() ? std::string() : " under rule(s)" + applied) + "\n");
         by_phase_kind[c.phase + ", " + (c.hv.fault ? fmt::format("exit {}", c.hv.kind) : "no exit")]++;
         if (why) {
             ++mismatches;
@@ -840,6 +881,8 @@ int main(int argc, char** argv) {
     std::printf("\n%u records compared (%u with a recalculation mark resolved by hvcore, compared on the tables "
                 "before and after)\n",
                 compared, marked);
+    std::printf("%u of them meet the mark on a table entry (PML4E, PDPTE or PDE) and Bochs exits with 49 there\n",
+                table_marks);
     for (const auto& [k, n] : by_phase_kind) std::printf("  %-60s %u\n", k.c_str(), n);
     if (!plant) {
         std::printf("deviations applied:\n");
