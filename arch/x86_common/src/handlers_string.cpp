@@ -5,7 +5,10 @@
 // AL/AX/EAX/RAX at [RDI ± i*size]; down when EFLAGS.DF = 1. With REP the
 // count is RCX and RCX = 0 does nothing; F2 (REPNE) repeats these two the
 // same way, as the processors do. With 67h the registers are ESI, EDI and
-// ECX, addresses wrap at 4 GiB and the updates are 32-bit register writes.
+// ECX, addresses wrap at 4 GiB and the updates are 32-bit register writes,
+// which clear bits 63:32. With a zero count the vendors differ (measured;
+// neither manual says): Intel still writes the three registers (clearing
+// their upper halves under 67h), AMD leaves them as they were.
 //
 // The memory side goes to MemPort::rep in one call. The model MMU does it
 // element by element and stops at the first fault: the completed elements
@@ -81,7 +84,7 @@ ExecResult string_op(Machine& m, RepAccess::Kind kind) {
     const uint64_t dst = m.gpr64(reg::rdi) & limit;
     const uint64_t src = m.gpr64(reg::rsi) & limit;
     // The registers after `done` elements; 32-bit writes under 67h, which
-    // clear bits 63:32 even when no element moves (checked on the host).
+    // clear bits 63:32.
     const Gpr rsi{reg::rsi, addr_size, false};
     const Gpr rdi{reg::rdi, addr_size, false};
     const Gpr rcx{reg::rcx, addr_size, false};
@@ -94,8 +97,14 @@ ExecResult string_op(Machine& m, RepAccess::Kind kind) {
             write_gpr(m.regs(), rcx, count - done);
     };
     if (count == 0) {
-        advance(0);
-        return {};  // REP with a zero count: no access, RIP advances
+        // REP with a zero count: no access, RIP advances. Intel writes the
+        // registers back anyway (32-bit writes under 67h clear bits 63:32),
+        // AMD does not write them (the file comment).
+        switch (m.vendor()) {
+        case Vendor::intel: advance(0); break;
+        case Vendor::amd: break;
+        }
+        return {};
     }
     uint64_t n = std::min(count, max_elements_per_execution);
     n = std::min(n, elements_in_reach(dst, size, df, limit));

@@ -35,6 +35,8 @@ constexpr uint8_t modrm_rax_at_rbx = 0x03;
 
 class X86Isa final : public Isa {
 public:
+    explicit X86Isa(Vendor vendor) noexcept : vendor_(vendor) {}
+
     [[nodiscard]] Arch arch_family() const noexcept override { return Arch::x86_vmx; }
     [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::rip; }
     [[nodiscard]] unsigned nr_regs() const noexcept override { return x86::nr_regs; }
@@ -44,7 +46,7 @@ public:
         Step<Insn> insn = decoder_.decode(bytes, regs.r[reg::rip]);
         if (!insn)
             return std::move(insn).end();
-        Machine m(decoder_, *insn, regs, port);
+        Machine m(decoder_, *insn, regs, port, vendor_);
         const Handler run = detail::find_handler(insn->info.mnemonic);
         if (run == nullptr)
             return m.reject("instruction not emulated");
@@ -79,10 +81,13 @@ private:
     }
 
     Decoder decoder_;
+    Vendor vendor_;
 };
 
 }  // namespace
 
-std::unique_ptr<Isa> make_x86_isa() { return std::make_unique<X86Isa>(); }
+std::unique_ptr<Isa> make_x86_isa(Vendor vendor) { return std::make_unique<X86Isa>(vendor); }
+std::unique_ptr<Isa> make_intel_isa() { return make_x86_isa(Vendor::intel); }
+std::unique_ptr<Isa> make_amd_isa() { return make_x86_isa(Vendor::amd); }
 
 }  // namespace hvcore::x86

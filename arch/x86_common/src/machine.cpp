@@ -114,11 +114,13 @@ bool is_canonical(uint64_t linear) noexcept {
     return static_cast<uint64_t>(static_cast<int64_t>(linear << spare) >> spare) == linear;
 }
 
-Machine::Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port) noexcept
+Machine::Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port,
+                 Vendor vendor) noexcept
     : decoder_(decoder),
       insn_(insn),
       regs_(regs),
       port_(port),
+      vendor_(vendor),
       rip_(regs.r[reg::rip]),
       next_rip_(regs.r[reg::rip] + insn.info.length) {}
 

@@ -21,6 +21,7 @@
 
 #include "decode.hpp"
 #include "hvcore/core/isa.hpp"
+#include "hvcore/x86/isa_x86.hpp"
 #include "step.hpp"
 
 namespace hvcore::x86::detail {
@@ -63,9 +64,11 @@ inline constexpr uint64_t status = cf | pf | af | zf | sf | of;  // the arithmet
 
 class Machine {
 public:
-    Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port) noexcept;
+    Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, MemPort& port, Vendor vendor) noexcept;
 
     [[nodiscard]] const Insn& insn() const noexcept { return insn_; }
+    // Whose processor to behave as where Intel and AMD differ (isa_x86.hpp).
+    [[nodiscard]] Vendor vendor() const noexcept { return vendor_; }
 
     // Where visible operand `i` lives. Fails (guest_fault) for what the
     // model does not have: non-GPR registers, FS/GS-relative addresses,
@@ -134,6 +137,7 @@ private:
     const Insn& insn_;
     RegFile regs_;
     MemPort& port_;
+    Vendor vendor_;
     uint64_t rip_;       // address of this instruction
     uint64_t next_rip_;  // address of the next one: RIP-relative base, RIP after retiring
     bool advance_rip_ = true;

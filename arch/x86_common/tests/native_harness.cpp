@@ -99,3 +99,25 @@ hvcore_x86_test_native_run:
     ret
     .size hvcore_x86_test_native_run, .-hvcore_x86_test_native_run
 )");
+
+#include <cpuid.h>
+
+#include <string_view>
+
+namespace hvcore::x86::test {
+
+Vendor host_vendor() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    __cpuid(0, eax, ebx, ecx, edx);
+    // The vendor string is EBX, EDX, ECX in that order.
+    std::array<char, 12> id{};
+    std::memcpy(id.data(), &ebx, 4);
+    std::memcpy(id.data() + 4, &edx, 4);
+    std::memcpy(id.data() + 8, &ecx, 4);
+    const std::string_view s(id.data(), id.size());
+    if (s == "AuthenticAMD") return Vendor::amd;
+    REQUIRE_MESSAGE(s == "GenuineIntel", "the differential tests compare with Intel or AMD processors only; this one is ", s);
+    return Vendor::intel;
+}
+
+}  // namespace hvcore::x86::test

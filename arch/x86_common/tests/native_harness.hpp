@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "hvcore/core/isa.hpp"
+#include "hvcore/x86/isa_x86.hpp"
 
 extern "C" {
 struct NativeState {
@@ -34,6 +35,12 @@ static_assert(offsetof(NativeState, rflags) == 128, "native_harness.cpp hard-cod
 static_assert(offsetof(NativeState, xmm) == 144, "native_harness.cpp hard-codes the layout");
 
 namespace hvcore::x86::test {
+
+// The host processor's vendor, from CPUID leaf 0 (SDM Vol. 2A "CPUID":
+// "GenuineIntel"; APM Vol. 3 "CPUID Fn0000_0000": "AuthenticAMD"): the
+// differential tests run the executor as the processor they compare with.
+// Any other vendor is not one the tests know how to compare: they fail.
+[[nodiscard]] Vendor host_vendor();
 
 using Bytes = std::vector<uint8_t>;
 

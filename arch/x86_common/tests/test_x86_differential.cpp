@@ -246,7 +246,7 @@ void check_against_host(Form form, unsigned size) {
     // One fixed seed per form and size: a failure reproduces exactly.
     Rng rng(0x5eed'0000 + static_cast<unsigned>(form) * 16 + size);
     Sandbox sb;
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(host_vendor());
     unsigned done = 0;
     while (done < trials_per_form_and_size) {
         std::optional<Trial> trial = make_trial(form, size, rng, sb);

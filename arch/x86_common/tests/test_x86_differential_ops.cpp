@@ -445,7 +445,7 @@ void compare(const Trial& t, Rng& rng, Sandbox& sb, Isa& isa) {
 unsigned run_form(const Form& form, unsigned seed) {
     Rng rng(0x0d1f'f000 + seed);
     Sandbox sb;
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(host_vendor());
     unsigned done = 0;
     for (unsigned attempts = 0; done < trials_per_form && attempts < 20 * trials_per_form; ++attempts) {
         std::optional<Trial> t = make_trial(form, rng, sb);
@@ -508,7 +508,7 @@ std::optional<Trial> make_string_trial(bool movs, Rng& rng, const Sandbox& sb) {
 unsigned run_strings(bool movs, unsigned trials) {
     Rng rng(movs ? 0x5717'0001 : 0x5717'0002);
     Sandbox sb;
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(host_vendor());
     for (unsigned i = 0; i < trials; ++i) {
         std::optional<Trial> t = make_string_trial(movs, rng, sb);
         REQUIRE(t);

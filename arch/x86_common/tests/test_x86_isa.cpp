@@ -68,7 +68,7 @@ struct Outcome {
 };
 
 Outcome run(const Bytes& bytes, const RegFile& before, FakePort& port) {
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(Vendor::intel);
     RegFile regs = before;
     ExecResult r = isa->execute(regs, bytes, port);
     return {r, regs};
@@ -86,7 +86,7 @@ struct Case {
 }  // namespace
 
 TEST_CASE("isa_reports_x86_family_rip_as_pc_and_18_registers") {
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(Vendor::intel);
     CHECK(isa->arch_family() == Arch::x86_vmx);
     CHECK(isa->pc_reg() == 16);
     CHECK(isa->nr_regs() == 18);
@@ -604,7 +604,7 @@ TEST_CASE("non_canonical_address_is_gp_or_ss_with_no_access") {
 }
 
 TEST_CASE("synthetic_store_and_load_are_mov_through_rbx_with_rax") {
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(Vendor::intel);
     const std::vector<std::pair<unsigned, Bytes>> stores = {
         {1, {0x88, 0x03}}, {2, {0x66, 0x89, 0x03}}, {4, {0x89, 0x03}}, {8, {0x48, 0x89, 0x03}}};
     const std::vector<std::pair<unsigned, Bytes>> loads = {
@@ -636,7 +636,7 @@ TEST_CASE("synthetic_store_and_load_are_mov_through_rbx_with_rax") {
 }
 
 TEST_CASE("synthetic_pio_is_in_or_out_through_dx_with_rax_and_has_no_64_bit_form") {
-    auto isa = make_x86_isa();
+    auto isa = make_x86_isa(Vendor::intel);
     struct PioCase {
         unsigned size;
         bool is_write;

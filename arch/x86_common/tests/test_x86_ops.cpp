@@ -44,8 +44,8 @@ struct Outcome {
     RegFile regs;
 };
 
-Outcome run(const Bytes& bytes, const RegFile& before, FakePort& port) {
-    auto isa = make_x86_isa();
+Outcome run(const Bytes& bytes, const RegFile& before, FakePort& port, Vendor vendor = Vendor::intel) {
+    auto isa = make_x86_isa(vendor);
     RegFile regs = before;
     ExecResult r = isa->execute(regs, bytes, port);
     return {r, regs};
@@ -375,6 +375,58 @@ TEST_CASE("address_size_prefix_makes_string_registers_32_bit") {
     CHECK(port.reps[0].dst == 0x30'0000);
     CHECK(o.regs.r[reg::rcx] == 0);
     CHECK(o.regs.r[reg::rdi] == 0x30'0002);
+}
+
+// REP with a zero count under 67h, where the vendors differ; neither the
+// SDM (Vol. 2B "REP/REPE/REPZ/REPNE/REPNZ") nor the APM (Vol. 3 "REP")
+// says what a zero count does to the registers, so each vendor's rule is
+// the processor's, measured by the differential test on a host of that
+// vendor: Intel writes ECX, ESI and EDI back as 32-bit registers (bits
+// 63:32 cleared, SDM Vol. 1 §3.4.1.1), AMD leaves all three untouched.
+TEST_CASE("rep_movs_with_zero_ecx_under_67h_clears_the_upper_halves_on_intel") {
+    RegFile before = initial_regs();
+    before.r[reg::rcx] = 0xdead'0000'0000'0000;  // ECX = 0, bits 63:32 set
+    before.r[reg::rsi] = 0xcafe'0000'0030'0400;
+    before.r[reg::rdi] = 0xbeef'0000'0030'0800;
+    FakePort port;
+    const Outcome o = run({0x67, 0xf3, 0xa4}, before, port, Vendor::intel);  // addr32 rep movsb
+    REQUIRE(o.result.status == MemStatus::ok);
+    CHECK(port.reps.empty());
+    CHECK(o.regs.r[reg::rcx] == 0);
+    CHECK(o.regs.r[reg::rsi] == 0x30'0400);
+    CHECK(o.regs.r[reg::rdi] == 0x30'0800);
+    CHECK(o.regs.r[reg::rip] == code_gpa + 3);
+}
+
+TEST_CASE("rep_movs_and_stos_with_zero_ecx_under_67h_leave_the_registers_on_amd") {
+    RegFile before = initial_regs();
+    before.r[reg::rcx] = 0xdead'0000'0000'0000;
+    before.r[reg::rsi] = 0xcafe'0000'0030'0400;
+    before.r[reg::rdi] = 0xbeef'0000'0030'0800;
+    for (const Bytes& insn : {Bytes{0x67, 0xf3, 0xa4}, Bytes{0x67, 0xf3, 0xaa}}) {  // movsb, stosb
+        FakePort port;
+        const Outcome o = run(insn, before, port, Vendor::amd);
+        REQUIRE(o.result.status == MemStatus::ok);
+        CHECK(port.reps.empty());
+        CHECK(o.regs.r[reg::rcx] == before.r[reg::rcx]);
+        CHECK(o.regs.r[reg::rsi] == before.r[reg::rsi]);
+        CHECK(o.regs.r[reg::rdi] == before.r[reg::rdi]);
+        CHECK(o.regs.r[reg::rip] == code_gpa + 3);
+    }
+}
+
+TEST_CASE("rep_stos_with_a_nonzero_count_under_67h_clears_the_upper_halves_on_both_vendors") {
+    // One element moves: both vendors write ECX and EDI as 32-bit registers.
+    RegFile before = initial_regs();
+    before.r[reg::rcx] = 0xdead'0000'0000'0001;
+    before.r[reg::rdi] = 0xbeef'0000'0030'0800;
+    for (Vendor v : {Vendor::intel, Vendor::amd}) {
+        FakePort port;
+        const Outcome o = run({0x67, 0xf3, 0xaa}, before, port, v);
+        REQUIRE(o.result.status == MemStatus::ok);
+        CHECK(o.regs.r[reg::rcx] == 0);
+        CHECK(o.regs.r[reg::rdi] == 0x30'0801);
+    }
 }
 
 TEST_CASE("string_instruction_at_a_non_canonical_address_is_gp") {

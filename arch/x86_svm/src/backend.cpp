@@ -8,6 +8,6 @@ hvcore::Backend hvcore_backend_x86_svm() {
         .arch = hvcore::Arch::x86_svm,
         .name = "x86-svm (NPT)",
         .make_stage2 = &hvcore::svm::make_npt_stage2,
-        .make_isa = &hvcore::x86::make_x86_isa,
+        .make_isa = &hvcore::x86::make_amd_isa,
     };
 }

@@ -8,6 +8,6 @@ hvcore::Backend hvcore_backend_x86_vmx() {
         .arch = hvcore::Arch::x86_vmx,
         .name = "x86-vmx (EPT)",
         .make_stage2 = &hvcore::vmx::make_ept_stage2,
-        .make_isa = &hvcore::x86::make_x86_isa,
+        .make_isa = &hvcore::x86::make_intel_isa,
     };
 }

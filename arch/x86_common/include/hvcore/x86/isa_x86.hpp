@@ -16,6 +16,7 @@
 // Every other instruction is a guest fault whose detail names it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "hvcore/core/isa.hpp"
@@ -58,7 +59,25 @@ static_assert(nr_xmm_regs <= RegFile::vec_count, "the XMM registers must fit the
 // a non-canonical address is #GP, which the executor reports as guest_fault.
 inline constexpr unsigned linear_address_bits = 48;
 
+// Whose processor the executor behaves as where Intel and AMD differ. It
+// follows the guest's vendor, a property of the domain: a VMX (EPT) domain
+// runs on Intel processors and emulates Intel, an SVM (NPT) domain AMD.
+// The differences in what this executor runs (README "Intel and AMD"):
+//  - REP MOVS/STOS with a zero count under a 32-bit address size (67h):
+//    Intel writes ECX, ESI and EDI back as 32-bit registers, clearing bits
+//    63:32; AMD writes none of them. Neither the SDM (Vol. 2B "REP") nor
+//    the APM (Vol. 3 "REP") says what a zero count does to the registers;
+//    both behaviours are the processors' (the differential test runs on
+//    either host).
+// The undefined flags of BT/BTS/BTR/BTC (OF SF AF PF) and the AF of
+// AND/OR/XOR/TEST are the same in both modes: left unchanged and cleared,
+// as the AMD processors measured do; an Intel host is not compared on them.
+enum class Vendor : uint8_t { intel, amd };
+
 // Thread-safe: execute() may run concurrently for different vCPUs.
-[[nodiscard]] std::unique_ptr<Isa> make_x86_isa();
+[[nodiscard]] std::unique_ptr<Isa> make_x86_isa(Vendor vendor);
+// The backends' Backend::make_isa: VMX domains are Intel, SVM domains AMD.
+[[nodiscard]] std::unique_ptr<Isa> make_intel_isa();
+[[nodiscard]] std::unique_ptr<Isa> make_amd_isa();
 
 }  // namespace hvcore::x86
