@@ -6,16 +6,17 @@ set -euo pipefail
 
 # --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
 # and qemu-user, for the arm64-cross preset.
-# --oracle: also what the oracle tests (tests/oracle) run hvcore's tables
-# under: QEMU's Arm64 system emulator, and clang + lld for the bare-metal
-# stub. Without them those tests are skipped, with the reason.
+# --oracles: also what the oracle tests (tests/oracle) run hvcore's tables
+# under - QEMU's system emulators, Bochs with its ROMs and terminal display,
+# and clang + lld for the bare-metal stubs. Without them those tests are
+# skipped, with the reason.
 cross=0
-oracle=0
+oracles=0
 for arg in "$@"; do
   case "$arg" in
     --cross) cross=1 ;;
-    --oracle) oracle=1 ;;
-    *) echo "install-deps: unknown option $arg (--cross, --oracle)" >&2; exit 2 ;;
+    --oracles) oracles=1 ;;
+    *) echo "install-deps: unknown option $arg (known: --cross, --oracles)" >&2; exit 2 ;;
   esac
 done
 
@@ -38,11 +39,15 @@ if ((cross)); then
   )
 fi
 
-if ((oracle)); then
+if ((oracles)); then
   packages+=(
     qemu-system-arm  # qemu-system-aarch64: the Arm64 stage-2 oracle (tests/oracle/arm64)
-    clang            # builds its bare-metal EL2 stub (--target=aarch64-none-elf)
-    lld              # links it (ld.lld)
+    clang            # builds the bare-metal stubs (--target=aarch64-none-elf, x86_64)
+    lld              # links them (ld.lld)
+    bochs       # Bochs 2.7 with VMX level 2 (EPT): tests/oracle/ept
+    bochs-term  # its terminal display, the one that runs without a GUI
+    bochsbios   # Bochs's ROM images (VGABIOS-lgpl-latest)
+    vgabios     # the VGA ROM image Bochs loads
   )
 fi
 
