@@ -406,8 +406,9 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
             // (D24.2.46 ESR_EL2, ISV: "ISV is 0 except for the following
             // stage 2 aborts: AArch64 loads and stores of a single
             // general-purpose register ..."), and QEMU keeps it. Such a
-            // record names the second page only; the executor's
-            // execute_from_record declines to replay it (isa_a64.cpp).
+            // record names the second page only; the core, whose MMU port
+            // split the access, decodes the instruction rather than replay
+            // the record (Domain::emulate_locked).
             if ((ctx.isa_syndrome & Esr::isv) != 0) esr |= ctx.isa_syndrome & Esr::insn_syndrome_mask;
             if (access == AccessType::write) esr |= Esr::wnr;
             // ESR_EL2 WnR: "For faults on cache maintenance and address
