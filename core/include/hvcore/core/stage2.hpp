@@ -52,10 +52,12 @@ protected:
 // EPT guest-linear address "may translate to the guest-physical address
 // whose access caused the EPT violation" (Intel SDM Vol. 3C §28.2.1
 // "Basic VM-Exit Information", guest-linear address), and Arm64 FAR_EL2 is
-// the address of the byte that faulted (Arm ARM DDI 0487 M.a.a: Mem[]
-// performs an unaligned access piece by piece, each piece's abort with its
-// own vaddress). Bochs (translate_linear per page) and QEMU (the second
-// page probed at its first byte) report the same.
+// the address of the byte that faulted (Arm ARM DDI 0487 M.a.a, J1.1.3
+// pseudocode Mem[]: an unaligned access not within one single-copy-atomic
+// quantity is made byte by byte, AArch64.MemSingle[address + i, 1], each
+// aborting with its own address). Bochs (a page-crossing access is
+// translated page by page) and QEMU (the second page probed at its first
+// byte) report the same.
 struct AccessContext {
     uint64_t gla = 0;         // guest-linear (virtual) address of the access's first byte in this page
     bool gla_valid = false;
