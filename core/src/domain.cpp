@@ -68,12 +68,16 @@ private:
         unsigned n = 0;
         for (uint64_t a = addr, left = size; left > 0; ++n) {
             const unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(left, page_size - (a & page_mask)));
-            const AccessContext ctx{.gla = addr, .gla_valid = true, .size = size, .insn = insn_,
-                                    .isa_syndrome = info.isa_syndrome};
+            // Each page is walked with the linear address that translated
+            // to it (stage2.hpp, AccessContext), unless the instruction
+            // reports another (AccessInfo::fault_va).
+            const AccessContext ctx{.gla = info.fault_va.value_or(a), .gla_valid = true, .size = size,
+                                    .insn = insn_, .isa_syndrome = info.isa_syndrome, .rmw = info.rmw_read};
             Translation t = d_.s2_->translate(Gpa{a}, type, ctx);
             if (!t.ok) {
                 v_.last_fault = t.record;
                 v_.exit = VcpuState::Exit::stage2;
+                v_.fault_past_first_page = n > 0;
                 return MemStatus::exit;
             }
             std::byte* frame = d_.mem_->frame(t.mfn);
@@ -713,6 +717,7 @@ int Domain::run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> 
     v.entry_regs = regs;
     v.io_done.clear();
     v.last_fault.reset();
+    v.fault_past_first_page = false;
     v.guest_fault_detail.clear();
     v.undecoded = false;
     for (int attempt = 0; attempt < max_refaults; ++attempt) {
@@ -761,9 +766,13 @@ int Domain::emulate_locked(VcpuState& v, RegFile& regs) {
     v.io_cursor = 0;
     EmulPort port(*this, v);
     // The fault record first (Arm64 ISV=1 describes the access whole), else
-    // the instruction itself.
+    // the instruction itself. A fault on the second page of an access that
+    // crosses a page boundary keeps ISV = 1 (Arm ARM DDI 0487 M.a.a,
+    // D24.2.46 ESR_EL2, ISV: no exception for it) but names only that page
+    // (FAR, HPFAR): replayed from the record, the whole access would land
+    // there. The model MMU knows it split the access; decode instead.
     std::optional<ExecResult> from_record;
-    if (v.exit == VcpuState::Exit::stage2 && v.last_fault)
+    if (v.exit == VcpuState::Exit::stage2 && v.last_fault && !v.fault_past_first_page)
         from_record = isa_->execute_from_record(tmp, *v.last_fault, port);
     const ExecResult r = from_record ? *std::move(from_record) : isa_->execute(tmp, v.insn, port);
     if (r.committed && r.status != MemStatus::ok) {
@@ -879,6 +888,7 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
     v.guest_fault_detail.clear();
     v.undecoded = false;
     for (int attempt = 0; attempt < max_refaults; ++attempt) {
+        v.fault_past_first_page = false;
         const Translation t = s2_->translate(Gpa{gpa}, AccessType::fetch,
                                             AccessContext{.gla = gpa, .gla_valid = true, .size = 1, .insn = {}, .isa_syndrome = 0});
         if (t.ok) return to_int(VcpuStatus::done);

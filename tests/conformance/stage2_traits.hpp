@@ -133,6 +133,12 @@ concept Stage2Traits = requires(MachineMemory& mem, uint64_t e, unsigned order, 
     { B::decoded_gla(s) } -> std::same_as<std::optional<uint64_t>>;
     { B::out_of_range_order } -> std::convertible_to<unsigned>;
     { B::recalc_record_has_access } -> std::convertible_to<bool>;
+    // The read of a read-modify-write (AccessContext::rmw): the access it
+    // is checked and reported as, and the syndrome of the golden case
+    // (such a read of a 4 KiB mmio_dm hole, with the linear address
+    // B::guest_access gives and no instruction syndrome).
+    { B::rmw_read_faults_as } -> std::convertible_to<AccessType>;
+    { B::rmw_hole_syndrome } -> std::convertible_to<uint64_t>;
 };
 
 // Table frames a walk from the root to an entry of `order` crosses below

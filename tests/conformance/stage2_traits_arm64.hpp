@@ -159,6 +159,14 @@ struct Arm64Traits {
         return s.ctx.gla_valid ? s.ctx.gla : s.gpa.raw();
     }
     static constexpr bool recalc_record_has_access = true;
+    // ESR_EL2.WnR of an atomic that reads and writes: "set to 0 if a read
+    // of the address specified by the instruction would have generated the
+    // fault which is being reported, otherwise it is set to 1" (DDI 0487
+    // M.a.a, D24.2.46): the read is checked and reported as a read.
+    static constexpr AccessType rmw_read_faults_as = AccessType::read;
+    // EC 0x24 (bits 31:26) | IL (25) | DFSC 0b000111 (translation fault,
+    // level 3); WnR = 0, ISV = 0.
+    static constexpr uint64_t rmw_hole_syndrome = 0x9200'0007;
     // An IPA beyond 64 - T0SZ bits faults at level 0 (order 27) whatever
     // the start level (pseudocode AArch64.IPAIsOutOfRange).
     static constexpr unsigned out_of_range_order = 27;

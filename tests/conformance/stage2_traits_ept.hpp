@@ -134,6 +134,14 @@ struct EptTraits : X86RadixTraits {
     }
     // Exit 49 has no qualification: decode reports the neutral read.
     static constexpr bool recalc_record_has_access = false;
+    // "An EPT violation that occurs as a result of execution of a
+    // read-modify-write operation sets bit 1 (data write). Whether it also
+    // sets bit 0 (data read) is implementation-specific" (§28.2.1, note to
+    // Table 28-7): a write, bit 0 clear as Bochs leaves it.
+    static constexpr AccessType rmw_read_faults_as = AccessType::write;
+    // Bit 1 (write) | bits 5:3 = 0 (not present) | bit 7 (GLA valid) |
+    // bit 8 (final translation).
+    static constexpr uint64_t rmw_hole_syndrome = 0x182;
 };
 static_assert(Stage2Traits<EptTraits>);
 

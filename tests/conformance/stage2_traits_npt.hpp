@@ -131,6 +131,12 @@ struct NptTraits : X86RadixTraits {
     // #NPF has no linear address, whatever the access had.
     static std::optional<uint64_t> decoded_gla(const FaultSpec& /*s*/) { return std::nullopt; }
     static constexpr bool recalc_record_has_access = true;
+    // EXITINFO1 is a page-fault error code (§15.25.6), whose R/W real
+    // hardware sets for the read of a read-modify-write (Linux commit
+    // c205fb7d7d4f); Bochs checks and reports it as a write (BX_RW).
+    static constexpr AccessType rmw_read_faults_as = AccessType::write;
+    // Bit 32 (final guest-physical translation) | U/S (2) | R/W (1), P = 0.
+    static constexpr uint64_t rmw_hole_syndrome = 0x1'0000'0006;
 };
 static_assert(Stage2Traits<NptTraits>);
 

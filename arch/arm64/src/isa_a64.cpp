@@ -207,6 +207,7 @@ public:
 
     [[nodiscard]] ExecResult go(RegFile& regs) {
         const uint64_t addr = address(r_, m_);
+        va_ = addr;
         if (m_.op == Op::prefetch) return retire(regs);  // a hint: no access, never a fault (C6.2 PRFM)
         // DC ZVA zeroes the naturally aligned block holding the address
         // (C6.2 DC ZVA; DCZID_EL0.BS of the model, a64_decode.hpp).
@@ -238,8 +239,16 @@ private:
         case Op::atomic: return atomic(at);
         case Op::compare_swap: return compare_swap(at);
         case Op::zero_block: {
+            // A fault reports the register operand, not the block: "If a
+            // memory fault that sets FAR_EL2, other than a Tag Check
+            // Fault, is generated from a data cache maintenance or other DC
+            // instruction, this field holds the address specified in the
+            // register argument of the instruction" (Arm ARM DDI 0487
+            // M.a.a, D24.2.49 FAR_EL2; J1.1.3.20 AArch64.DataMemZero sets
+            // fault.vaddress = regval). QEMU's helper_dc_zva probes the
+            // register value first for the same reason.
             static constexpr std::array<uint8_t, detail::dc_zva_bytes> zeros{};
-            return write(at, detail::dc_zva_bytes, zeros.data(), {});
+            return write(at, detail::dc_zva_bytes, zeros.data(), AccessInfo{.fault_va = va_});
         }
         case Op::cache_maintenance: {
             // Translated as a read for its faults; CM in the syndrome makes
@@ -298,7 +307,7 @@ private:
     [[nodiscard]] ExecResult atomic(uint64_t at) {
         const unsigned n = m_.size();
         Buf b{};
-        if (ExecResult e = read(at, n, b.data(), {}); e.status != MemStatus::ok) return e;
+        if (ExecResult e = read(at, n, b.data(), rmw); e.status != MemStatus::ok) return e;
         const uint64_t old = from_le(b.data(), n);
         const uint64_t value = low_bytes(combine(m_.atomic, old, low_bytes(read_xzr(r_, m_.rs), n), n * 8), n);
         Buf out{};
@@ -315,7 +324,7 @@ private:
         const unsigned n = m_.size();
         const unsigned total = m_.pair ? 2 * n : n;
         Buf b{};
-        if (ExecResult e = read(at, total, b.data(), {}); e.status != MemStatus::ok) return e;
+        if (ExecResult e = read(at, total, b.data(), rmw); e.status != MemStatus::ok) return e;
         const uint64_t old_lo = from_le(b.data(), n);
         const uint64_t old_hi = m_.pair ? from_le(b.data() + n, n) : 0;
         const uint64_t cmp_lo = low_bytes(read_xzr(r_, m_.rs), n);
@@ -385,9 +394,14 @@ private:
         return {};
     }
 
+    // The read of LD<op>/ST<op>/SWP/CAS/CASP: a read-modify-write
+    // (AccessInfo::rmw_read), reported by the walker as a read all the same.
+    static constexpr AccessInfo rmw{.rmw_read = true};
+
     RegFile r_;
     const MemInsn& m_;
     MemPort& port_;
+    uint64_t va_ = 0;  // the instruction's virtual address operand (before any alignment)
 };
 
 class A64Isa final : public Isa {
@@ -432,6 +446,11 @@ public:
         if ((esr & Esr::isv) == 0) return std::nullopt;
         const auto sas = static_cast<unsigned>((esr & Esr::sas_mask) >> Esr::sas_shift);
         const unsigned size = 1U << sas;
+        // The record of a fault on the second page of an access that
+        // crosses a page boundary also has ISV = 1, with FAR and HPFAR
+        // naming that page's first byte (stage2.cpp): it cannot say where
+        // the access began. The caller that knows (the core: its model MMU
+        // split the access) decodes the instruction instead.
         const uint64_t at = fault_ipa(record.gpa, record.gva);
         const auto rt = static_cast<unsigned>((esr & Esr::srt_mask) >> Esr::srt_shift);
         const bool sign = (esr & Esr::sse) != 0;

@@ -36,16 +36,6 @@ constexpr bool allows(uint64_t e, AccessType a) noexcept {
     return false;
 }
 
-// An access the MMU port splits at a page boundary is translated page by
-// page, with ctx.gla the start of the whole access. When the second page
-// faults, the architectural FAR is the virtual address of the first byte
-// in that page (the one that faulted; QEMU 8's mmu_lookup probes the
-// second page at its first byte), so HPFAR and FAR name the same byte.
-constexpr bool second_page_of_split(uint64_t ipa, const AccessContext& ctx) noexcept {
-    const uint64_t off = ctx.gla & page_mask;
-    return ctx.gla_valid && ctx.size > 0 && off != 0 && off + ctx.size > page_size && (ipa & page_mask) == 0;
-}
-
 }  // namespace
 
 bool Arm64Stage2::Path::any_marked() const noexcept {
@@ -402,10 +392,23 @@ void Arm64Stage2::for_each_leaf(const std::function<void(Gfn first, const Stage2
 Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessContext& ctx) {
     Translation tr;
     const uint64_t ipa = gpa.raw();
-    const bool split_second = second_page_of_split(ipa, ctx);
-    // FAR_EL2: the faulting virtual address. Without one (no stage 1 in the
-    // model) the VA is the IPA.
-    const uint64_t far = !ctx.gla_valid ? ipa : split_second ? (ctx.gla | page_mask) + 1 : ctx.gla;
+    // FAR_EL2: "the faulting Virtual Address" (Arm ARM DDI 0487 M.a.a,
+    // D24.2.49). The MMU port gives the address of the access's first byte
+    // in the page walked (stage2.hpp, AccessContext): on the second page of
+    // an access that crosses a page boundary, that page's first byte (the
+    // pseudocode Mem[] makes an unaligned access byte by byte, so the first
+    // byte that faults is the one reported; QEMU probes the second page at
+    // its first byte); for DC ZVA, the register operand. Without one (no
+    // stage 1 in the model) the VA is the IPA.
+    const uint64_t far = ctx.gla_valid ? ctx.gla : ipa;
+    // ctx.rmw (the read of an atomic read-modify-write) changes nothing
+    // here: the read is checked as a read and a fault of it reported with
+    // WnR = 0, since "for faults from an atomic instruction that both reads
+    // and writes from a memory location, this bit is set to 0 if a read of
+    // the address specified by the instruction would have generated the
+    // fault which is being reported, otherwise it is set to 1" (D24.2.46
+    // ESR_EL2, WnR). A page the read passes faults on the write, WnR = 1.
+    (void)ctx.rmw;
     auto fault = [&](uint64_t kind, unsigned level) {
         // ESR_EL2 for an abort from EL1/EL0 (reference §C.4): IL = 1, EC
         // 0x20 for fetches, 0x24 for data with WnR and the instruction's
@@ -416,13 +419,15 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
         uint32_t ec = Esr::ec_iabt_lower;
         if (access != AccessType::fetch) {
             ec = Esr::ec_dabt_lower;
-            // hvcore deviation: on the second page of a split access the
-            // record names that page only, so a syndrome-only emulation
-            // would replay the whole access at the wrong address; the
-            // model clears ISV there (the hardware keeps it), and the core
-            // decodes the instruction instead.
-            if ((ctx.isa_syndrome & Esr::isv) != 0 && !split_second)
-                esr |= ctx.isa_syndrome & Esr::insn_syndrome_mask;
+            // ISV stays 1 on the second page of an access that crosses a
+            // page boundary: the architecture lists no such exception
+            // (D24.2.46 ESR_EL2, ISV: "ISV is 0 except for the following
+            // stage 2 aborts: AArch64 loads and stores of a single
+            // general-purpose register ..."), and QEMU keeps it. Such a
+            // record names the second page only; the core, whose MMU port
+            // split the access, decodes the instruction rather than replay
+            // the record (Domain::emulate_locked).
+            if ((ctx.isa_syndrome & Esr::isv) != 0) esr |= ctx.isa_syndrome & Esr::insn_syndrome_mask;
             if (access == AccessType::write) esr |= Esr::wnr;
             // ESR_EL2 WnR: "For faults on cache maintenance and address
             // translation instructions, this bit always returns a value of

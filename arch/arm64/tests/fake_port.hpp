@@ -29,6 +29,7 @@ struct Access {
     uint64_t syndrome = 0;  // AccessInfo::isa_syndrome (ESR ISS[24:14], CM)
     bool no_data = false;   // AccessInfo::no_data: a probe, nothing moved
     bool rewrites = false;  // AccessInfo::rewrites_read_value
+    bool rmw = false;       // AccessInfo::rmw_read
     bool operator==(const Access&) const = default;
 };
 
@@ -51,7 +52,7 @@ public:
     }
 
     MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) override {
-        log.push_back({Kind::read, addr, size, 0, info.isa_syndrome, info.no_data, false});
+        log.push_back({Kind::read, addr, size, 0, info.isa_syndrome, info.no_data, false, info.rmw_read});
         if (answer != MemStatus::ok) return answer;
         if (info.no_data) return MemStatus::ok;
         // Little-endian guest memory, byte by byte: independent of the host.
@@ -79,7 +80,8 @@ public:
 };
 
 // The hardware: each access is translated by the stage-2 walker page by
-// page (as the core's MmuPort does, with gla = the access's start); the
+// page (as the core's MmuPort does, with gla = the access's first byte in
+// each page, or AccessInfo::fault_va); the
 // first fault ends the instruction with the walker's record. Successful
 // accesses touch no memory (the tests only need the faults).
 class ModelMmu final : public MemPort {
@@ -100,8 +102,8 @@ private:
     MemStatus access(uint64_t addr, unsigned size, AccessType type, const AccessInfo& info) {
         for (uint64_t a = addr, left = size; left > 0;) {
             const uint64_t chunk = std::min<uint64_t>(left, page_size - (a & page_mask));
-            const AccessContext ctx{.gla = addr, .gla_valid = true, .size = size, .insn = {},
-                                    .isa_syndrome = info.isa_syndrome};
+            const AccessContext ctx{.gla = info.fault_va.value_or(a), .gla_valid = true, .size = size, .insn = {},
+                                    .isa_syndrome = info.isa_syndrome, .rmw = info.rmw_read};
             const Translation t = s2_.translate(Gpa{a}, type, ctx);
             if (!t.ok) {
                 fault = t.record;

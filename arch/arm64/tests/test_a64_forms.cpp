@@ -86,6 +86,8 @@ RegFile retired(const RegFile& before) {
 }
 
 Access rd(uint64_t addr, unsigned size, uint64_t syndrome = 0) { return {Kind::read, addr, size, 0, syndrome}; }
+// The read of an atomic read-modify-write (AccessInfo::rmw_read).
+Access rmw_rd(uint64_t addr, unsigned size) { return {Kind::read, addr, size, 0, 0, false, false, true}; }
 Access wr(uint64_t addr, unsigned size, uint64_t value, uint64_t syndrome = 0) {
     return {Kind::write, addr, size, value, syndrome};
 }
@@ -253,9 +255,10 @@ TEST_CASE("atomics_read_then_write_the_combined_value_once_and_return_the_old_on
         const Outcome o = run(c.word, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
         REQUIRE(port.log.size() == 2);
-        // No syndrome (ISV = 0 for atomics); the read comes first, so a
-        // fault on it reports WnR = 0 and on the write WnR = 1.
-        CHECK(port.log[0] == rd(data_gpa, c.size));
+        // No syndrome (ISV = 0 for atomics); the read comes first, marked
+        // as the read of a read-modify-write, so a fault on it reports
+        // WnR = 0 and on the write WnR = 1.
+        CHECK(port.log[0] == rmw_rd(data_gpa, c.size));
         CHECK(port.log[1] == wr(data_gpa, c.size, c.memory_after));
         RegFile want = retired(before);
         want.r[2] = c.x2_after;
@@ -273,7 +276,7 @@ TEST_CASE("cas_writes_only_when_equal_and_a_failed_compare_is_checked_as_an_unch
     before.r[1] = 0xabcd;
     Outcome o = run(0xc8a17c62, before, eq);
     REQUIRE(o.result.status == MemStatus::ok);
-    CHECK(eq.log == std::vector<Access>{rd(data_gpa, 8), wr(data_gpa, 8, 0x1234)});
+    CHECK(eq.log == std::vector<Access>{rmw_rd(data_gpa, 8), wr(data_gpa, 8, 0x1234)});
     CHECK(o.regs.r[1] == 0xabcd);
     // Not equal: the memory stays, x1 = old; the write-back of the old
     // value is marked so the hypervisor drops it (isa.hpp).
@@ -309,7 +312,7 @@ TEST_CASE("casp_compares_and_swaps_a_register_pair_low_register_at_the_low_addre
     const Outcome o = run(0x48207c82, before, port);
     REQUIRE(o.result.status == MemStatus::ok);
     REQUIRE(port.log.size() == 2);
-    CHECK(port.log[0] == rd(data_gpa, 16));
+    CHECK(port.log[0] == rmw_rd(data_gpa, 16));
     CHECK(port.get(data_gpa, 8) == 0x3333);
     CHECK(port.get(data_gpa + 8, 8) == 0x4444);
     // An odd register pair is UNDEFINED (C6.2 CASP: "if Rs<0> == '1' then UNDEFINED").

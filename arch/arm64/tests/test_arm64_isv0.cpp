@@ -289,9 +289,56 @@ TEST_CASE("dc_zva_on_a_claimed_page_sends_eight_8_byte_writes_of_zero") {
     Dom e;
     e.set(8, claimed_gpa + 0x7f);
     // 0xd50b7428 = dc zva, x8: the 64-byte block at 0x40.
-    CHECK(e.serve(e.exec(0xd50b7428)) == HV_VCPU_DONE);
+    const int rc = e.exec(0xd50b7428);
+    REQUIRE(rc == HV_VCPU_IOREQ_PENDING);
+    // The abort: a write (WnR), no syndrome, and FAR_EL2 = the register
+    // operand, not the block ("If a memory fault ... is generated from a
+    // data cache maintenance or other DC instruction, this field holds the
+    // address specified in the register argument", Arm ARM DDI 0487 M.a.a
+    // D24.2.49 FAR_EL2). HPFAR_EL2 = IPA[47:12] in bits 39:4.
+    const hv_fault_record f = e.fault();
+    CHECK(f.syndrome == (ec_dabt | il | wnr | perm_l3));
+    CHECK(f.gva == claimed_gpa + 0x7f);
+    CHECK(f.gpa == (claimed_gpa >> 12) << 4);
+    CHECK(e.serve(rc) == HV_VCPU_DONE);
     REQUIRE(e.seen.size() == 8);
     for (unsigned i = 0; i < 8; ++i) CHECK(e.seen[i] == Req{claimed_gpa + 0x40 + 8 * i, 8, true, 0});
+}
+
+TEST_CASE("dc_zva_on_mmio_reports_the_register_operand_and_sends_the_aligned_block") {
+    Dom e;
+    e.set(8, mmio_gpa + 0x9d);
+    const int rc = e.exec(0xd50b7428);  // dc zva, x8: the block at 0x80
+    REQUIRE(rc == HV_VCPU_IOREQ_PENDING);
+    CHECK(e.fault().syndrome == (ec_dabt | il | wnr | trans_l1));
+    CHECK(e.fault().gva == mmio_gpa + 0x9d);
+    CHECK(e.serve(rc) == HV_VCPU_DONE);
+    REQUIRE(e.seen.size() == 8);
+    for (unsigned i = 0; i < 8; ++i) CHECK(e.seen[i] == Req{mmio_gpa + 0x80 + 8 * i, 8, true, 0});
+}
+
+TEST_CASE("a_store_crossing_into_a_claimed_page_faults_there_with_isv_and_the_device_model_gets_its_bytes") {
+    Dom e;
+    // str x1, [x8] (0xf9000101) with x8 four bytes below the claimed page:
+    // bytes 0-3 of x1 go to RAM, bytes 4-7 to the claimed page.
+    e.set(8, claimed_gpa - 4);
+    e.set(1, 0x1122'3344'5566'7788);
+    const int rc = e.exec(0xf9000101);
+    REQUIRE(rc == HV_VCPU_IOREQ_PENDING);
+    // The fault is on the second page: FAR = HPFAR's page = its first byte,
+    // and ISV = 1 with the instruction's syndrome (SAS 0b11, SRT 1, SF),
+    // as the hardware writes it.
+    const hv_fault_record f = e.fault();
+    constexpr uint64_t sas_d = uint64_t{3} << 22, srt_1 = uint64_t{1} << 16, sf = uint64_t{1} << 15;
+    CHECK(f.syndrome == (ec_dabt | il | isv | sas_d | srt_1 | sf | wnr | perm_l3));
+    CHECK(f.gva == claimed_gpa);
+    CHECK(f.gpa == (claimed_gpa >> 12) << 4);
+    // Emulated by decoding, not from the record: the device model sees the
+    // 4 bytes in its page, RAM the other 4.
+    CHECK(e.serve(rc) == HV_VCPU_DONE);
+    CHECK(e.seen == std::vector<Req>{{claimed_gpa, 4, true, 0x1122'3344}});
+    CHECK(e.peek(claimed_gpa - 4, 4) == 0x5566'7788);
+    CHECK(e.reg(pc) == code_gpa + 4);
 }
 
 TEST_CASE("a_misaligned_atomic_is_a_guest_alignment_fault_with_no_ioreq") {

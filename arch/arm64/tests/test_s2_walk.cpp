@@ -176,25 +176,49 @@ TEST_CASE("isv_comes_from_the_executor_and_without_it_the_iss_fields_are_zero") 
                 AccessType::write, permission(level_3), 0x20, 0x20, iss);
 }
 
-TEST_CASE("a_split_access_faulting_on_its_second_page_names_that_page_and_has_no_isv") {
-    // An 8-byte store at 0x1ffc covers pages 1 and 2; the MMU port
-    // translates each page with ctx.gla = 0x1ffc.
+TEST_CASE("a_split_access_faulting_on_its_second_page_names_that_page_and_keeps_isv") {
+    // An 8-byte store at 0x1ffc covers pages 1 and 2; the MMU port walks
+    // each page with the address of the access's first byte in it (0x1ffc,
+    // then 0x2000).
     Machine m;
     REQUIRE(m->map_range(Gfn{1}, Mfn{0x101}, 1, P2mType::ram_rw, rwx).is_ok());
     REQUIRE(m->map_range(Gfn{2}, Mfn{0x102}, 1, P2mType::ram_ro, perm_of(P2mType::ram_ro)).is_ok());
     const uint64_t iss = Esr::insn_syndrome(3, false, 1, true, false);
     CHECK(m->translate(Gpa{0x1ffc}, AccessType::write, at(0x1ffc, 8, iss)).ok);
-    // Page 2 faults: FAR is its first byte (so HPFAR and FAR name the same
-    // byte), and hvcore clears ISV: the syndrome cannot say where the
-    // access began (deviation: the hardware keeps ISV).
-    const Translation t = m->translate(Gpa{0x2000}, AccessType::write, at(0x1ffc, 8, iss));
-    check_fault(t, AccessType::write, permission(level_3), 0x2000, 0x2000, 0);
+    // Page 2 faults: FAR is its first byte (HPFAR and FAR name the same
+    // byte, D24.2.49 FAR_EL2 "the faulting Virtual Address"), and ISV stays
+    // 1 with the instruction's syndrome (D24.2.46 ESR_EL2, ISV: no
+    // exception for page crossings; QEMU 7.2 keeps it too).
+    const Translation t = m->translate(Gpa{0x2000}, AccessType::write, at(0x2000, 8, iss));
+    check_fault(t, AccessType::write, permission(level_3), 0x2000, 0x2000, iss);
     CHECK(m->decode_fault(t.record).gpa == Gpa{0x2000});
+    CHECK(m->decode_fault(t.record).gla == 0x2000);
     // When the first page faults, the record is the ordinary one.
     Machine m2;
     REQUIRE(m2->map_range(Gfn{1}, Mfn{0x101}, 1, P2mType::ram_ro, perm_of(P2mType::ram_ro)).is_ok());
     check_fault(m2->translate(Gpa{0x1ffc}, AccessType::write, at(0x1ffc, 8, iss)), AccessType::write,
                 permission(level_3), 0x1ffc, 0x1ffc, iss);
+}
+
+TEST_CASE("the_read_of_an_atomic_read_modify_write_is_checked_and_reported_as_a_read") {
+    // ESR_EL2.WnR for an atomic that reads and writes: 0 "if a read of the
+    // address specified by the instruction would have generated the fault
+    // which is being reported, otherwise ... 1" (D24.2.46). The executor
+    // reads first (marked rmw) and writes after, so: a hole faults the
+    // read, WnR = 0; a read-only page lets the read through, and the write
+    // faults with WnR = 1.
+    Machine m;
+    REQUIRE(m->map_range(Gfn{1}, Mfn{0x101}, 1, P2mType::ram_ro, perm_of(P2mType::ram_ro)).is_ok());
+    AccessContext rmw = at(0x1040, 8);
+    rmw.rmw = true;
+    CHECK(m->translate(Gpa{0x1040}, AccessType::read, rmw).ok);
+    check_fault(m->translate(Gpa{0x1040}, AccessType::write, at(0x1040, 8)), AccessType::write, permission(level_3),
+                0x1040, 0x1040);
+    // Gfn 3: nothing mapped below the level-2 table of gfns 0-511, a
+    // level-3 translation fault, read.
+    rmw.gla = 0x3040;
+    check_fault(m->translate(Gpa{0x3040}, AccessType::read, rmw), AccessType::read, translation(level_3), 0x3040,
+                0x3040);
 }
 
 TEST_CASE("after_mark_recalc_all_an_access_is_a_start_level_translation_fault_that_decodes_to_recalc") {

@@ -12,6 +12,13 @@
 // XADD BTS BTR BTC, #UD elsewhere (SDM Vol. 2A "LOCK"); the emulator's
 // read-then-write runs under the domain lock, so no other vCPU's emulated
 // access comes between them.
+//
+// The read of every instruction here that writes its memory operand is
+// marked as the read of a read-modify-write (rmw below): the hardware
+// reports a fault of it as a write (SDM Vol. 3C §28.2.1, "Basic VM-Exit
+// Information": "An EPT violation that occurs as a result of execution of
+// a read-modify-write operation sets bit 1 (data write)"; AMD: Linux
+// c205fb7d7d4f). CMP, TEST and BT only read; SETcc only writes.
 #include <fmt/format.h>
 
 #include "alu.hpp"
@@ -21,6 +28,9 @@
 namespace hvcore::x86::detail {
 
 namespace {
+
+// The read of a read-modify-write (AccessInfo::rmw_read).
+constexpr AccessInfo rmw{.rmw_read = true};
 
 enum class Binary : uint8_t { add, or_, adc, sbb, and_, sub, xor_, cmp, test };
 
@@ -45,7 +55,9 @@ ExecResult binary(Machine& m, Binary op) {
         return std::move(o).end();
     const unsigned size = o->dst.size;
     const uint64_t mask = size_mask(size);
-    Step<uint64_t> a = m.load(o->dst);
+    // CMP and TEST only compute flags ("the result is discarded").
+    const bool writes = op != Binary::cmp && op != Binary::test;
+    Step<uint64_t> a = m.load(o->dst, writes ? rmw : AccessInfo{});
     if (!a)
         return std::move(a).end();
     Step<uint64_t> src = m.load(o->src);  // a register or an immediate (sign-extended by the decoder)
@@ -87,8 +99,7 @@ ExecResult binary(Machine& m, Binary op) {
             flags = logic_flags(res, size);
             break;
     }
-    // CMP and TEST only compute flags ("the result is discarded").
-    if (op != Binary::cmp && op != Binary::test) {
+    if (writes) {
         ExecResult w = m.store(o->dst, res);
         if (w.status != MemStatus::ok)
             return w;
@@ -105,7 +116,7 @@ ExecResult unary(Machine& m, Unary op) {
         return std::move(dst).end();
     const unsigned size = dst->size;
     const uint64_t mask = size_mask(size);
-    Step<uint64_t> a = m.load(*dst);
+    Step<uint64_t> a = m.load(*dst, rmw);
     if (!a)
         return std::move(a).end();
     uint64_t res = 0;
@@ -160,10 +171,12 @@ ExecResult exec_xchg(Machine& m) {
     Step<Operands> o = two_operands(m);
     if (!o)
         return std::move(o).end();
-    Step<uint64_t> a = m.load(o->dst);
+    // Whichever operand is memory is read then written (a register
+    // operand ignores the mark).
+    Step<uint64_t> a = m.load(o->dst, rmw);
     if (!a)
         return std::move(a).end();
-    Step<uint64_t> b = m.load(o->src);
+    Step<uint64_t> b = m.load(o->src, rmw);
     if (!b)
         return std::move(b).end();
     ExecResult w = m.store(o->dst, *b);
@@ -179,7 +192,7 @@ ExecResult exec_xadd(Machine& m) {
     if (!o)
         return std::move(o).end();
     const unsigned size = o->dst.size;
-    Step<uint64_t> dst = m.load(o->dst);
+    Step<uint64_t> dst = m.load(o->dst, rmw);
     if (!dst)
         return std::move(dst).end();
     Step<uint64_t> src = m.load(o->src);
@@ -213,7 +226,10 @@ ExecResult exec_cmpxchg(Machine& m) {
         return std::move(o).end();
     const unsigned size = o->dst.size;
     const Operand acc{.where = Where::gpr, .size = size, .gpr = Gpr{reg::rax, size, false}};
-    Step<uint64_t> dst = m.load(o->dst);
+    // Read-modify-write whatever the comparison gives: the destination is
+    // written either way ("the processor never produces a locked read
+    // without also producing a locked write").
+    Step<uint64_t> dst = m.load(o->dst, rmw);
     if (!dst)
         return std::move(dst).end();
     Step<uint64_t> src = m.load(o->src);
@@ -271,7 +287,7 @@ ExecResult bit_op(Machine& m, BitOp op) {
             return std::move(moved).end();
         target = *moved;
     }
-    Step<uint64_t> v = m.load(target);
+    Step<uint64_t> v = m.load(target, op == BitOp::test ? AccessInfo{} : rmw);
     if (!v)
         return std::move(v).end();
     const uint64_t mask = uint64_t{1} << bit;

@@ -24,6 +24,7 @@ struct Access {
     uint64_t value = 0;  // written value (write, port_out), its bytes 0-7; 0 for reads
     uint64_t high = 0;   // bytes 8-15 of a 16-byte write
     bool rewrite = false;  // AccessInfo::rewrites_read_value
+    bool rmw = false;      // AccessInfo::rmw_read: the read of a read-modify-write
     bool operator==(const Access&) const = default;
 };
 
@@ -50,8 +51,8 @@ public:
         return v;
     }
 
-    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo&) override {
-        log.push_back({Kind::read, addr, size, 0});
+    MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) override {
+        log.push_back({Kind::read, addr, size, 0, 0, false, info.rmw_read});
         if (const MemStatus a = current(); a != MemStatus::ok)
             return a;
         auto* bytes = static_cast<uint8_t*>(out);

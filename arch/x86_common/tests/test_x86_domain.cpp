@@ -113,6 +113,11 @@ public:
         return d_->vcpu_resume(0, &unused);
     }
     uint8_t slot_state_now() { return slot_state(slots_[0]); }
+    FaultRecord fault() {
+        FaultRecord r;
+        REQUIRE(d_->vcpu_last_fault(0, &r) == 0);
+        return r;
+    }
 
 private:
     Host host_;
@@ -128,6 +133,35 @@ std::vector<const Backend*> x86_backends() {
         if (b.arch != Arch::arm64)
             v.push_back(&b);
     return v;
+}
+
+// The fault record of a data access at `addr` (linear == guest-physical in
+// the model) as each backend's manual writes it, for a page that is not
+// present (mmio_dm) or a present one that refused (a claimed ioreq_server
+// page: read only).
+//   EPT (SDM Vol. 3C §28.2.1, Table 28-7): exit reason 48; qualification
+//   bit 0 read / bit 1 write, bits 5:3 the entry's RWX (R alone: 0x8 for
+//   the claimed page, 0 when not present), bit 7 guest-linear address
+//   valid, bit 8 access to the final translation; GPA and GLA = addr.
+//   NPT (APM Vol. 2 §8.4.2, §15.25.6): exit code 0x400; EXITINFO1 bit 0 P
+//   (present entry refused), bit 1 R/W, bit 2 U/S (always), bit 32 final
+//   guest-physical translation; EXITINFO2 = addr; no linear address.
+struct Want {
+    bool write;
+    bool present;
+    uint64_t addr;
+};
+void check_fault(const Backend& b, const FaultRecord& got, const Want& w) {
+    CHECK(got.gpa == w.addr);
+    if (b.arch == Arch::x86_vmx) {
+        CHECK(got.kind == 48);
+        CHECK(got.syndrome == ((w.write ? 0x2u : 0x1u) | (w.present ? 0x8u : 0u) | 0x180u));
+        CHECK(got.gva == w.addr);
+    } else {
+        CHECK(got.kind == 0x400);
+        CHECK(got.syndrome == ((uint64_t{1} << 32) | 0x4u | (w.write ? 0x2u : 0u) | (w.present ? 0x1u : 0u)));
+        CHECK(got.gva == 0);
+    }
 }
 
 #define CHECK_REQUEST(g, want)                                      \
@@ -396,5 +430,140 @@ TEST_CASE("xmm_registers_have_abi_ids_64_to_95") {
         uint64_t v = 0;
         CHECK(g.d().vcpu_get_reg(0, RegFile::vec_reg_base + 32, &v) == -EINVAL);  // no XMM16
         CHECK(g.d().vcpu_set_reg(0, 18, 0) == -EINVAL);                           // between the files
+    }
+}
+
+TEST_CASE("a_read_modify_write_to_mmio_faults_as_a_write_and_reads_then_writes_the_device") {
+    // Every instruction that reads and then writes its memory operand
+    // reports the fault of its read as a write: EPT qualification bit 1
+    // ("An EPT violation that occurs as a result of execution of a
+    // read-modify-write operation sets bit 1 (data write)", SDM Vol. 3C
+    // §28.2.1; bit 0 is implementation-specific and clear, as Bochs
+    // leaves it), NPT R/W = 1 (Linux c205fb7d7d4f). The hypervisor still
+    // emulates it as a read of the device and one write of the result.
+    // Each instruction names [rax] = mmio + 0x10 (a hole: mmio_dm) and ebx.
+    struct Case {
+        const char* text;
+        Bytes insn;
+    };
+    const Case rmw[] = {
+        {"add dword [rax], ebx", {0x01, 0x18}},
+        {"lock sub dword [rax], 1", {0xf0, 0x83, 0x28, 0x01}},
+        {"or dword [rax], ebx", {0x09, 0x18}},
+        {"adc dword [rax], ebx", {0x11, 0x18}},
+        {"sbb dword [rax], ebx", {0x19, 0x18}},
+        {"and dword [rax], ebx", {0x21, 0x18}},
+        {"xor dword [rax], ebx", {0x31, 0x18}},
+        {"lock inc dword [rax]", {0xf0, 0xff, 0x00}},
+        {"dec dword [rax]", {0xff, 0x08}},
+        {"not dword [rax]", {0xf7, 0x10}},
+        {"neg dword [rax]", {0xf7, 0x18}},
+        {"xchg [rax], ebx", {0x87, 0x18}},
+        {"lock cmpxchg [rax], ebx", {0xf0, 0x0f, 0xb1, 0x18}},
+        {"lock xadd [rax], ebx", {0xf0, 0x0f, 0xc1, 0x18}},
+        {"lock bts [rax], ebx", {0xf0, 0x0f, 0xab, 0x18}},
+        {"btr [rax], ebx", {0x0f, 0xb3, 0x18}},
+        {"btc [rax], ebx", {0x0f, 0xbb, 0x18}},
+    };
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        for (const Case& c : rmw) {
+            CAPTURE(c.text);
+            Guest g(*b);
+            g.set(reg::rax, mmio + 0x10);
+            g.set(reg::rbx, 3);  // bit 3 for BT*: the dword at [rax] itself
+            REQUIRE(g.exec(c.insn) == pending);
+            check_fault(*b, g.fault(), {.write = true, .present = false, .addr = mmio + 0x10});
+            // The device's value is read first...
+            const Request r = g.request();
+            CHECK(r.dir == ioreq::dir_read);
+            CHECK(r.addr == mmio + 0x10);
+            CHECK(r.size == 4);
+            // ... and then the result written. The answer equals EAX (the
+            // low half of RAX, the address), so CMPXCHG writes too rather
+            // than its dropped write-back.
+            REQUIRE(g.answer((mmio + 0x10) & 0xffff'ffff) == pending);
+            CHECK(g.request().dir == ioreq::dir_write);
+            CHECK(g.request().addr == mmio + 0x10);
+        }
+    }
+}
+
+TEST_CASE("a_read_modify_write_to_mmio_writes_the_device_the_result_of_its_answer") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        g.set(reg::rax, mmio + 0x10);
+        g.set(reg::rbx, 2);
+        REQUIRE(g.exec({0x01, 0x18}) == pending);  // add dword [rax], ebx
+        CHECK_REQUEST(g, mem_request(ioreq::dir_read, mmio + 0x10, 4, 0));
+        REQUIRE(g.answer(40) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x10, 4, 42));
+        REQUIRE(g.answer() == done);
+        CHECK(g.get(reg::rip) == rip0 + 2);
+    }
+}
+
+TEST_CASE("cmp_test_bt_and_mov_from_mmio_fault_as_reads_and_setcc_as_a_write") {
+    struct Case {
+        const char* text;
+        Bytes insn;
+        bool write;
+    };
+    const Case cases[] = {
+        {"cmp dword [rax], ebx", {0x39, 0x18}, false},
+        {"test dword [rax], ebx", {0x85, 0x18}, false},
+        {"bt [rax], ebx", {0x0f, 0xa3, 0x18}, false},
+        {"mov ebx, dword [rax]", {0x8b, 0x18}, false},
+        {"setnz byte [rax]", {0x0f, 0x95, 0x00}, true},
+    };
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        for (const Case& c : cases) {
+            CAPTURE(c.text);
+            Guest g(*b);
+            g.set(reg::rax, mmio + 0x10);
+            g.set(reg::rbx, 3);
+            REQUIRE(g.exec(c.insn) == pending);
+            check_fault(*b, g.fault(), {.write = c.write, .present = false, .addr = mmio + 0x10});
+            CHECK(g.request().dir == (c.write ? ioreq::dir_write : ioreq::dir_read));
+        }
+    }
+}
+
+TEST_CASE("a_read_modify_write_to_a_claimed_page_faults_as_a_write_and_sends_only_the_final_write") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        // lock bts dword [rax], ebx: bit 5 of the dword at claimed + 0x20.
+        g.poke(claimed + 0x20, 0x1, 4);
+        g.set(reg::rax, claimed + 0x20);
+        g.set(reg::rbx, 5);
+        REQUIRE(g.exec({0xf0, 0x0f, 0xab, 0x18}) == pending);
+        check_fault(*b, g.fault(), {.write = true, .present = true, .addr = claimed + 0x20});
+        // The read is served from RAM; the device model sees one write.
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, claimed + 0x20, 4, 0x21));
+        REQUIRE(g.answer() == done);
+        CHECK(g.slot_state_now() == ioreq::state_none);
+    }
+}
+
+TEST_CASE("a_store_faulting_on_its_second_page_reports_that_pages_first_byte") {
+    // mov [rbx], rax from 4 bytes below the claimed page: the RAM page
+    // passes, the claimed page refuses. The hardware walks the second page
+    // with the address of the access's first byte in it: EPT's
+    // guest-physical address is "the guest-physical address that caused
+    // the EPT violation" and the guest-linear address one that "may
+    // translate to" it (SDM Vol. 3C §28.2.1); #NPF EXITINFO2 is the
+    // faulting guest-physical address (APM Vol. 2 §15.25.6).
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        g.set(reg::rax, 0x8877'6655'4433'2211);
+        g.set(reg::rbx, claimed - 4);
+        REQUIRE(g.exec({0x48, 0x89, 0x03}) == pending);
+        check_fault(*b, g.fault(), {.write = true, .present = true, .addr = claimed});
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, claimed, 4, 0x8877'6655));
+        REQUIRE(g.answer() == done);
     }
 }

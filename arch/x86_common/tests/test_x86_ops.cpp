@@ -44,6 +44,10 @@ struct Outcome {
     RegFile regs;
 };
 
+// The read of a read-modify-write (AccessInfo::rmw_read): the hardware
+// reports its fault as a write.
+Access rmw_read(uint64_t addr, unsigned size) { return {Kind::read, addr, size, 0, 0, false, true}; }
+
 Outcome run(const Bytes& bytes, const RegFile& before, FakePort& port, Vendor vendor = Vendor::intel) {
     auto isa = make_x86_isa(vendor);
     RegFile regs = before;
@@ -61,7 +65,7 @@ TEST_CASE("alu_with_memory_destination_reads_once_then_writes_the_result_once") 
     before.r[reg::rax] = 2;
     const Outcome o = run({0x01, 0x03}, before, port);
     REQUIRE(o.result.status == MemStatus::ok);
-    CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0}, {Kind::write, data_gpa, 4, 42}});
+    CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 4), {Kind::write, data_gpa, 4, 42}});
     CHECK(o.regs.r[reg::rip] == code_gpa + 2);
     CHECK(o.regs.r[reg::rflags] == flags_one);  // 42: no flag set
 }
@@ -71,8 +75,41 @@ TEST_CASE("lock_prefixed_rmw_runs_like_the_plain_form") {
     FakePort port;
     const Outcome o = run({0xf0, 0x80, 0x2b, 0x01}, initial_regs(), port);
     REQUIRE(o.result.status == MemStatus::ok);
-    CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 1, 0}, {Kind::write, data_gpa, 1, 0xff}});
+    CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 1), {Kind::write, data_gpa, 1, 0xff}});
     CHECK(o.regs.r[reg::rflags] == (flags_one | cf | pf | af | sf));
+}
+
+TEST_CASE("every_instruction_that_writes_its_memory_operand_marks_its_read_as_read_modify_write") {
+    // [rbx] is the memory operand of each and ECX the register one; the
+    // BTx forms take an immediate bit (0F BA /5 /6 /7 ib), which never
+    // moves the address (a register offset would).
+    const std::vector<std::pair<const char*, Bytes>> rmw = {
+        {"add [rbx], ecx", {0x01, 0x0b}},      {"or [rbx], ecx", {0x09, 0x0b}},
+        {"adc [rbx], ecx", {0x11, 0x0b}},      {"sbb [rbx], ecx", {0x19, 0x0b}},
+        {"and [rbx], ecx", {0x21, 0x0b}},      {"sub [rbx], ecx", {0x29, 0x0b}},
+        {"xor [rbx], ecx", {0x31, 0x0b}},      {"inc dword [rbx]", {0xff, 0x03}},
+        {"dec dword [rbx]", {0xff, 0x0b}},     {"not dword [rbx]", {0xf7, 0x13}},
+        {"neg dword [rbx]", {0xf7, 0x1b}},     {"xchg [rbx], ecx", {0x87, 0x0b}},
+        {"cmpxchg [rbx], ecx", {0x0f, 0xb1, 0x0b}}, {"xadd [rbx], ecx", {0x0f, 0xc1, 0x0b}},
+        {"bts dword [rbx], 1", {0x0f, 0xba, 0x2b, 0x01}}, {"btr dword [rbx], 1", {0x0f, 0xba, 0x33, 0x01}},
+        {"btc dword [rbx], 1", {0x0f, 0xba, 0x3b, 0x01}}, {"lock add [rbx], ecx", {0xf0, 0x01, 0x0b}},
+    };
+    for (const auto& [text, insn] : rmw) {
+        CAPTURE(text);
+        FakePort port;
+        const Outcome o = run(insn, initial_regs(), port);
+        REQUIRE(o.result.status == MemStatus::ok);
+        REQUIRE(port.log.size() == 2);
+        CHECK(port.log[0] == rmw_read(data_gpa, 4));
+        CHECK(port.log[1].kind == Kind::write);
+    }
+    // SETcc only writes; a load only reads.
+    FakePort port;
+    REQUIRE(run({0x0f, 0x95, 0x03}, initial_regs(), port).result.status == MemStatus::ok);
+    CHECK(port.log == std::vector<Access>{{Kind::write, data_gpa, 1, 1}});
+    FakePort load;
+    REQUIRE(run({0x8b, 0x0b}, initial_regs(), load).result.status == MemStatus::ok);  // mov ecx, [rbx]
+    CHECK(load.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0}});
 }
 
 TEST_CASE("cmp_and_test_with_memory_read_and_never_write") {
@@ -83,6 +120,7 @@ TEST_CASE("cmp_and_test_with_memory_read_and_never_write") {
         REQUIRE(o.result.status == MemStatus::ok);
         REQUIRE(port.log.size() == 1);
         CHECK(port.log[0].kind == Kind::read);
+        CHECK_FALSE(port.log[0].rmw);  // a plain read: its fault is a read
     }
 }
 
@@ -116,7 +154,7 @@ TEST_CASE("xchg_and_xadd_write_memory_once_and_return_the_old_value") {
         port.put(data_gpa, 9, 4);
         const Outcome o = run({0x87, 0x03}, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
-        CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0}, {Kind::write, data_gpa, 4, 5}});
+        CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 4), {Kind::write, data_gpa, 4, 5}});
         CHECK(o.regs.r[reg::rax] == 9);
     }
     {
@@ -125,7 +163,7 @@ TEST_CASE("xchg_and_xadd_write_memory_once_and_return_the_old_value") {
         port.put(data_gpa, 9, 4);
         const Outcome o = run({0xf0, 0x0f, 0xc1, 0x03}, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
-        CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0}, {Kind::write, data_gpa, 4, 14}});
+        CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 4), {Kind::write, data_gpa, 4, 14}});
         CHECK(o.regs.r[reg::rax] == 9);
     }
 }
@@ -140,7 +178,7 @@ TEST_CASE("cmpxchg_writes_the_source_on_success_and_marks_the_write_back_on_fail
         port.put(data_gpa, 0x1234, 4);
         const Outcome o = run({0xf0, 0x0f, 0xb1, 0x0b}, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
-        CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0}, {Kind::write, data_gpa, 4, 0x77}});
+        CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 4), {Kind::write, data_gpa, 4, 0x77}});
         CHECK((o.regs.r[reg::rflags] & zf) != 0);
         CHECK(o.regs.r[reg::rax] == 0x1234);
     }
@@ -152,8 +190,7 @@ TEST_CASE("cmpxchg_writes_the_source_on_success_and_marks_the_write_back_on_fail
         port.put(data_gpa, 0x1234, 4);
         const Outcome o = run({0xf0, 0x0f, 0xb1, 0x0b}, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
-        CHECK(port.log == std::vector<Access>{{Kind::read, data_gpa, 4, 0},
-                                              {Kind::write, data_gpa, 4, 0x1234, 0, true}});
+        CHECK(port.log == std::vector<Access>{rmw_read(data_gpa, 4), {Kind::write, data_gpa, 4, 0x1234, 0, true}});
         CHECK((o.regs.r[reg::rflags] & zf) == 0);
         CHECK(o.regs.r[reg::rax] == 0x1234);
     }
@@ -175,7 +212,7 @@ TEST_CASE("bt_register_offset_addresses_memory_beyond_the_operand_in_both_direct
         before.r[reg::rcx] = 0xabcd'0000'0000'0000 | (static_cast<uint64_t>(c.offset) & 0xffff'ffff);
         const Outcome o = run({0x0f, 0xab, 0x0b}, before, port);
         REQUIRE(o.result.status == MemStatus::ok);
-        CHECK(port.log == std::vector<Access>{{Kind::read, c.at, 4, 0}, {Kind::write, c.at, 4, uint64_t{1} << c.bit}});
+        CHECK(port.log == std::vector<Access>{rmw_read(c.at, 4), {Kind::write, c.at, 4, uint64_t{1} << c.bit}});
         CHECK((o.regs.r[reg::rflags] & cf) == 0);  // the bit was clear
     }
     // An immediate offset is taken modulo the width and never moves: bt word [rbx], 17 (66 0F BA 23 11).

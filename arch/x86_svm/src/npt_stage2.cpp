@@ -68,7 +68,16 @@ Result<std::unique_ptr<Stage2>> make_npt_stage2(MachineMemory& mem) {
     return std::unique_ptr<Stage2>{std::move(npt).value()};
 }
 
-Translation Npt::translate(Gpa gpa, AccessType access, const AccessContext& ctx) {
+Translation Npt::translate(Gpa gpa, AccessType access_in, const AccessContext& ctx) {
+    // The read of a read-modify-write is checked and reported as a write:
+    // EXITINFO1 is the page-fault error code (§15.25.6), and real
+    // hardware sets R/W in it for the read of a read-modify-write (Linux
+    // commit c205fb7d7d4f, "KVM: x86: #PF error-code on R/W operations is
+    // wrong": x86_emulate_insn adds PFERR_WRITE_MASK to a fault on the
+    // destination read of an instruction that writes it). Bochs walks such
+    // a read with BX_RW (nested_walk: isWrite = rw & 1, so W is checked
+    // and R/W reported).
+    const AccessType access = access_in == AccessType::read && ctx.rmw ? AccessType::write : access_in;
     Translation tr;
     tr.record.arch = Arch::x86_svm;
     tr.record.gpa = gpa.raw();  // EXITINFO2

@@ -47,7 +47,16 @@ Result<std::unique_ptr<Stage2>> make_ept_stage2(MachineMemory& mem) {
     return std::unique_ptr<Stage2>{std::move(ept).value()};
 }
 
-Translation Ept::translate(Gpa gpa, AccessType access, const AccessContext& ctx) {
+Translation Ept::translate(Gpa gpa, AccessType access_in, const AccessContext& ctx) {
+    // The read of a read-modify-write needs, and reports, what its write
+    // does: "An EPT violation that occurs as a result of execution of a
+    // read-modify-write operation sets bit 1 (data write). Whether it also
+    // sets bit 0 (data read) is implementation-specific" (SDM Vol. 3C
+    // §28.2.1, note to Table 28-7). The model sets bit 1 alone, as Bochs
+    // does (translate_guest_physical: BX_RW gives the write right only),
+    // and checks W, which on a valid entry implies R (W without R is a
+    // misconfiguration).
+    const AccessType access = access_in == AccessType::read && ctx.rmw ? AccessType::write : access_in;
     Translation tr;
     tr.record.arch = Arch::x86_vmx;
     tr.record.gpa = gpa.raw();

@@ -103,6 +103,9 @@ struct VcpuState {
 
     // Set by the model MMU when the instruction was abandoned.
     enum class Exit : uint8_t { none, stage2, io } exit = Exit::none;
+    // The stage-2 fault was on a page after the first of an access that
+    // crosses a page boundary: its record names that page only.
+    bool fault_past_first_page = false;
 
     // The instruction waiting for a device model.
     enum class Op : uint8_t { exec, store, load, pio };

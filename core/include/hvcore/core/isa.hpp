@@ -77,6 +77,21 @@ struct AccessInfo {
     // touching RAM or a device model (Xen ignores cache maintenance on
     // emulated regions: INSTR_CACHE in try_decode_instruction).
     bool no_data = false;
+    // The read of a read-modify-write: the instruction writes the same
+    // bytes afterwards (x86 ADD OR ADC SBB AND SUB XOR, INC DEC NOT NEG,
+    // XCHG, CMPXCHG, XADD, BTS BTR BTC with a memory destination; Arm64
+    // LD<op>/ST<op>, SWP, CAS, CASP). The model MMU passes it on as
+    // AccessContext::rmw and each backend reports a fault of this read as
+    // its manual says: x86 as a write, Arm64 as a read (stage2.hpp). The
+    // hypervisor's port serves it like any read.
+    bool rmw_read = false;
+    // The virtual address a fault of this access reports, when the
+    // architecture names another than the first byte the access touches:
+    // Arm64 DC ZVA zeroes the aligned block but reports the register
+    // operand (Arm ARM DDI 0487 M.a.a, J1.1.3.20 AArch64.DataMemZero: on a
+    // fault "memaddrdesc.fault.vaddress = regval"). nullopt: the access's
+    // own address.
+    std::optional<uint64_t> fault_va = std::nullopt;
 };
 
 // The memory side of a repeated string instruction (x86 REP MOVS / REP

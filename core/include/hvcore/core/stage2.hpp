@@ -64,12 +64,40 @@ protected:
 
 // Context of one guest access, as the executing instruction gives it to the
 // MMU: what a backend may need to fill its fault record.
+//
+// An access that crosses a page boundary is translated page by page, and
+// each page's walk gets the guest-linear address that translated to the
+// guest-physical address walked: the access's first byte in that page.
+// That is what the hardware reports for a fault on the second page: the
+// EPT guest-linear address "may translate to the guest-physical address
+// whose access caused the EPT violation" (Intel SDM Vol. 3C §28.2.1
+// "Basic VM-Exit Information", guest-linear address), and Arm64 FAR_EL2 is
+// the address of the byte that faulted (Arm ARM DDI 0487 M.a.a, J1.1.3
+// pseudocode Mem[]: an unaligned access not within one single-copy-atomic
+// quantity is made byte by byte, AArch64.MemSingle[address + i, 1], each
+// aborting with its own address). Bochs (a page-crossing access is
+// translated page by page) and QEMU (the second page probed at its first
+// byte) report the same.
 struct AccessContext {
-    uint64_t gla = 0;         // guest-linear (virtual) address of the access
+    uint64_t gla = 0;         // guest-linear (virtual) address of the access's first byte in this page
     bool gla_valid = false;
-    unsigned size = 0;        // bytes
+    unsigned size = 0;        // bytes of the whole access
     std::span<const uint8_t> insn;  // the instruction's bytes (SVM decode assist)
     uint64_t isa_syndrome = 0;      // ISA-provided syndrome bits (Arm64: ISS[24:14] when ISV applies)
+    // The read of a read-modify-write instruction (AccessInfo::rmw_read).
+    // x86 reports a fault of it as a write: "An EPT violation that occurs
+    // as a result of execution of a read-modify-write operation sets bit 1
+    // (data write)" (SDM Vol. 3C §28.2.1, the note to the table "Exit
+    // Qualification for EPT Violations"); the #NPF error code is the
+    // page-fault error code (APM Vol. 2 §15.25.6), whose R/W is 1 for the
+    // read of a read-modify-write on real hardware (Linux commit
+    // c205fb7d7d4f, x86_emulate_insn: a fault on the destination read of
+    // an instruction that writes it gets PFERR_WRITE_MASK); both
+    // emulators check it as a write (Bochs BX_RW, rw & 1). Arm64 reports
+    // it as a read: ESR_EL2.WnR "is set to 0 if a read of the address
+    // specified by the instruction would have generated the fault" (Arm
+    // ARM DDI 0487 M.a.a, D24.2.46 ESR_EL2, WnR).
+    bool rmw = false;
 };
 
 struct Translation {
