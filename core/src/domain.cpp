@@ -226,16 +226,22 @@ Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* o
     return Status::ok();
 }
 
-void Domain::destroy_server_locked(Lock& lk, IoreqServer& s) {
-    // hvcore differs from Xen here (DESIGN.md): destroying the owner
-    // disclaims and resets its entries, like an unmap.
-    if (p2m_->ioreq_owner() == s.id) {
-        p2m_->set_ioreq_owner(std::nullopt, 0);
-        disclaim_and_sweep(lk);
-    }
-    const IoservId id = s.id;
+void Domain::destroy_server_locked(Lock& lk, IoservId id) {
+    // Out of the table before anything else: the sweep below releases the
+    // lock, and whatever runs meanwhile (a second destroy of the same id,
+    // hvdm_close, a create that reuses the slot) must find it gone (Xen
+    // re-validates a preempted DMOP on re-entry in the same spirit). Nothing
+    // refers to the server past this point: a vCPU waiting on it looks it
+    // up by id and serial, finds nothing, and completes.
+    const bool owner = p2m_->ioreq_owner() == id;
     servers_[id.raw()].reset();
     cv_.notify_all();  // vCPUs waiting on this server complete
+    // hvcore differs from Xen here (DESIGN.md): destroying the owner
+    // disclaims and resets its entries, like an unmap.
+    if (owner) {
+        p2m_->set_ioreq_owner(std::nullopt, 0);
+        disclaim_and_sweep(lk);  // releases the lock between chunks; holds nothing across it
+    }
 }
 
 Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
@@ -243,14 +249,15 @@ Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
     if (stopped_locked()) return Status::err(-ESHUTDOWN);
     auto s = owned_server(who, id);
     HV_TRY(s);
-    destroy_server_locked(lk, **s);
+    destroy_server_locked(lk, id);
     return Status::ok();
 }
 
 void Domain::destroy_servers_of(EmulatorId who) {
     Lock lk(mu_);
-    for (auto& s : servers_)
-        if (s && s->emulator == who) destroy_server_locked(lk, *s);
+    // By slot, re-read after every destroy (a destroy may release the lock).
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i)
+        if (servers_[i] && servers_[i]->emulator == who) destroy_server_locked(lk, IoservId{i});
 }
 
 Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
@@ -310,6 +317,8 @@ void Domain::disclaim_and_sweep(Lock& lk) {
     // Synchronous: resolve exactly the outstanding entries, a chunk per
     // lock hold, so vCPUs waiting for the lock are not starved. A new claim
     // stays -EBUSY until the count reaches 0, so nothing can re-add entries.
+    // The caller holds no server across this: the lock is released here,
+    // and any server may be destroyed (its slot reused) meanwhile.
     while (p2m_->sweep(sweep_chunk) != 0) {
         lk.unlock();
         if (sweep_pause_) sweep_pause_();

@@ -99,6 +99,81 @@ TEST_CASE("domain behaviours on every linked backend") {
             CHECK(stores == pauses);
         }
 
+        SUBCASE("destroying_the_owner_again_during_its_sweep_is_enoent_and_spares_a_server_created_meanwhile") {
+            // More outstanding leaf tables than one lock hold resolves, so
+            // the destroy's sweep releases the lock at least once (a leaf
+            // table maps 2 MiB: one page in each of 32 tables).
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                // The same device model's second thread destroys the same
+                // server: it is already going, so there is nothing to destroy.
+                CHECK(d.destroy_ioreq_server(dm, id).code() == -ENOENT);
+                // Another device model creates a server: it may get the id
+                // being freed (the lowest free slot).
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            // The other device model's server survived the first destroy.
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+            // It holds the freed id, and the first device model cannot touch it.
+            CHECK(theirs == id);
+            CHECK(d.destroy_ioreq_server(dm, id).code() == -EPERM);
+        }
+
+        SUBCASE("closing_the_handle_during_the_owners_destroy_sweep_spares_a_server_created_meanwhile") {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                d.destroy_servers_of(dm);  // hvdm_close of the same handle on another thread
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+        }
+
+        SUBCASE("destroying_the_owner_during_its_disclaim_sweep_spares_a_server_created_meanwhile") {
+            // The other place that releases the lock mid-operation: the
+            // disclaim's own sweep.
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                CHECK(d.destroy_ioreq_server(dm, id).is_ok());  // no longer the owner: no sweep of its own
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+            // The type is free again: the new server can claim it.
+            CHECK(d.map_mem_type_to_ioreq_server(other, theirs, hvmmem::ioreq_server, claim_write).is_ok());
+        }
+
         SUBCASE("a_write_to_a_claimed_page_is_held_while_the_owner_is_disabled") {
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
             REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 1).is_ok());

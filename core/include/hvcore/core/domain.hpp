@@ -250,7 +250,9 @@ private:
 
     using Lock = std::unique_lock<std::mutex>;
     [[nodiscard]] Result<IoreqServer*> owned_server(EmulatorId who, IoservId id);
-    void destroy_server_locked(Lock& lk, IoreqServer& s);
+    // Both may release the lock (the sweep runs in chunks): a caller holds
+    // no server pointer or reference across them, only ids.
+    void destroy_server_locked(Lock& lk, IoservId id);
     void disclaim_and_sweep(Lock& lk);
     void stop_locked(std::string reason);
     [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
