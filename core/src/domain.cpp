@@ -510,46 +510,41 @@ bool Domain::Landing::ram_writable() const noexcept {
 }
 
 MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
-    const Landing to = landing_locked(gpa);
     IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
                   .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    // Re-executed after a response: every piece the first execution
+    // completed is in the log, wherever it went (RAM, a device model,
+    // nobody), and is replayed from it, never made again, whatever its page
+    // has become meanwhile (Xen's MMIO cache, hvmemul_phys_mmio_access).
+    if (auto r = replay_locked(v, req, data)) return *r;
+    const Landing to = landing_locked(gpa);
     // Reads of RAM, including ioreq_server pages, are served from RAM and
-    // never reach a device model (Xen 4b602cced9). They are logged like a
-    // device's answers, so re-executing the instruction after a response
-    // replays what it read the first time: a read-modify-write's flags and
-    // registers (XADD, CMPXCHG) then agree with the one write the device
-    // model saw, even if the model changed the RAM before answering.
+    // never reach a device model (Xen 4b602cced9). Logged, they replay what
+    // was read the first time: a read-modify-write's flags and registers
+    // (XADD, CMPXCHG) then agree with the one write the device model saw,
+    // even if the model changed the RAM before answering.
     if (!write && to.ram_readable()) {
-        if (auto r = replay_locked(v, req, data)) return *r;
         *data = 0;
         std::memcpy(data, to.at, size);
-        v.io_done.push_back({req, *data});
-        ++v.io_cursor;
+        log_done_locked(v, req, *data);
         return MemStatus::ok;
     }
     if (write && to.ram_writable()) {
-        // Re-executed after its answer: a write a device model completed
-        // stays completed even if its page became RAM meanwhile (disclaimed
-        // while the request was pending); writing it again would double it.
-        if (replays_sent_write_locked(v, req)) return MemStatus::ok;
+        // Logged too: written once, so a device model that changed these
+        // bytes before answering a later piece keeps its change.
         std::memcpy(to.at, data, size);
+        log_done_locked(v, req, 0);
         return MemStatus::ok;
     }
     return route_locked(v, to.type, req, data);
 }
 
-bool Domain::replays_sent_write_locked(VcpuState& v, const IoreqBody& req) {
-    if (v.io_cursor >= v.io_done.size()) return false;
-    const IoreqBody& sent = v.io_done[v.io_cursor].req;
-    if (sent.addr != req.addr || sent.size != req.size || sent.dir != req.dir || sent.type != req.type ||
-        sent.count != req.count || sent.data_is_ptr)
-        return false;  // a RAM piece the first execution wrote too: writing it again changes nothing
+void Domain::log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data) {
+    v.io_done.push_back({req, data});
     ++v.io_cursor;
-    return true;
 }
 
 MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
-    if (auto r = replay_locked(v, req, data)) return *r;
     if (t == P2mType::ioreq_server) {
         Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
         const auto owner = p2m_->ioreq_owner();
@@ -577,10 +572,30 @@ MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t*
                 }
             }
         }
+        // Logged like an answer: a later piece of the same instruction may
+        // go to a device model, and the re-execution after its answer must
+        // meet this one as done.
+        log_done_locked(v, orig, req.dir == ioreq::dir_read && !req.data_is_ptr ? *data : 0);
         return MemStatus::ok;
     }
     return send_locked(v, *s, req, orig, true);
 }
+
+namespace {
+// The one ioreq for n elements of a rep access at its device side (Xen's
+// hvmemul_rep_movs / hvmemul_rep_stos). MOVS between RAM and a device:
+// data_is_ptr = 1 and data = the guest-physical address of the RAM side,
+// dir = write when RAM is the source (hvmemul_do_mmio_addr). STOS: data =
+// the value, count = n (hvmemul_do_mmio_buffer).
+[[nodiscard]] IoreqBody rep_ioreq(const RepAccess& a, uint64_t n, bool to_device) noexcept {
+    const bool copy = a.kind == RepAccess::Kind::copy;
+    IoreqBody req{.addr = to_device ? a.dst : a.src, .data = 0, .count = static_cast<uint32_t>(n),
+                  .size = a.size, .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
+                  .df = a.df, .data_is_ptr = copy};
+    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    return req;
+}
+}  // namespace
 
 std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& a) {
     const bool copy = a.kind == RepAccess::Kind::copy;
@@ -590,6 +605,22 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     uint64_t n = std::min(a.count, elements_in_page(a.dst, a.size, a.df));
     if (copy) n = std::min(n, elements_in_page(a.src, a.size, a.df));
     if (n == 0) return std::nullopt;  // the first element straddles a page
+    // Re-executed after a response: if the first execution sent this rep
+    // (to a device model or to nobody), the log says so and the elements
+    // are done, whatever the pages have become meanwhile. A REP a device
+    // model answered is never made again in RAM, over the model's own data.
+    // (A log entry that is not this rep ioreq belongs to the element path
+    // below, which replays its pieces one by one.)
+    if (v.io_cursor < v.io_done.size()) {
+        const IoreqBody& first = v.io_done[v.io_cursor].req;
+        const IoreqBody req = rep_ioreq(a, n, first.dir == ioreq::dir_write);
+        if (first == req) {
+            uint64_t unused = 0;
+            const std::optional<MemStatus> st = replay_locked(v, req, &unused);
+            Ensures(st == MemStatus::ok);
+            return RepResult{MemStatus::ok, n};
+        }
+    }
     const Landing dst = landing_locked(a.dst);
     const Landing src = copy ? landing_locked(a.src) : Landing{};
     const bool dst_ram = dst.ram_writable();
@@ -597,6 +628,8 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     if (dst_ram && (!copy || src_ram)) {
         // RAM only. Element by element, REP's own order: an overlapping copy
         // repeats a pattern as the hardware does, which memmove would not.
+        // Nothing is left to wait for in this execution (one rep access per
+        // execution), so there is nothing to log.
         std::array<std::byte, 8> value{};
         for (unsigned b = 0; b < a.size; ++b) value[b] = static_cast<std::byte>(a.value >> (8 * b));
         for (uint64_t i = 0; i < n; ++i) {
@@ -608,22 +641,17 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     }
     // Device to device goes element by element, as in Xen.
     if (copy && !dst_ram && !src_ram) return std::nullopt;
-    // One ioreq for the n elements at the device side. MOVS between RAM and
-    // a device: data_is_ptr = 1 and data = the guest-physical address of the
-    // RAM side, dir = write when RAM is the source (Xen's
-    // hvmemul_do_mmio_addr). STOS: data = the value, count = n
-    // (hvmemul_do_mmio_buffer). hvcore differs from Xen for a claimed
-    // (ioreq_server) destination: Xen cannot copy into the type and falls
-    // back to one write per element, one round trip each; hvcore sends the
-    // owner the same single rep ioreq any device gets.
+    // One ioreq for the n elements at the device side. hvcore differs from
+    // Xen for a claimed (ioreq_server) destination: Xen cannot copy into the
+    // type and falls back to one write per element, one round trip each;
+    // hvcore sends the owner the same single rep ioreq any device gets.
     const bool to_device = !dst_ram;
-    const uint64_t device = to_device ? a.dst : a.src;
-    if ((device & (a.size - 1)) != 0) return std::nullopt;  // a device sees aligned elements only
-    IoreqBody req{.addr = device, .data = 0, .count = static_cast<uint32_t>(n), .size = a.size,
-                  .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
-                  .df = a.df, .data_is_ptr = copy};
-    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    const IoreqBody req = rep_ioreq(a, n, to_device);
+    if ((req.addr & (a.size - 1)) != 0) return std::nullopt;  // a device sees aligned elements only
     uint64_t unused = 0;
+    // The log holds an access this rep is not (the first execution went
+    // element by element): the instruction re-executed differently.
+    if (v.io_cursor < v.io_done.size()) return RepResult{*replay_locked(v, req, &unused), 0};
     const MemStatus st = route_locked(v, to_device ? dst.type : src.type, req, &unused);
     return RepResult{st, st == MemStatus::ok ? n : 0};
 }
@@ -639,6 +667,7 @@ MemStatus Domain::emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bo
     IoreqServer* s = select_locked(req);
     if (s == nullptr) {
         if (!write) *data = ones(size);
+        log_done_locked(v, orig, write ? 0 : *data);
         return MemStatus::ok;
     }
     return send_locked(v, *s, req, orig, true);

@@ -354,6 +354,101 @@ static void write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram(void) {
     fixture_destroy(&f);
 }
 
+/* ---- one access in pieces: every piece is replayed after the answer ---- */
+
+/* An 8-byte access 4 bytes before a page boundary is two 4-byte pieces,
+ * one per page. The first page goes to nobody (a hole above RAM, or a
+ * ram_ro page no range holds: its write is dropped), the second to a
+ * device model. After the answer the instruction runs again and meets the
+ * first piece again: it must be taken as done, not as a different access. */
+#define SPLIT_HOLE_GPA (TEST_MMIO_GPA + 0x2000) /* nobody's page above RAM */
+#define SPLIT_DEVICE_GPA (SPLIT_HOLE_GPA + TEST_PAGE_SIZE) /* the page above it: a device's */
+#define SPLIT_RO_GFN 0x300u                     /* a RAM page made read-only */
+#define SPLIT_RO_GPA ((uint64_t)SPLIT_RO_GFN * TEST_PAGE_SIZE)
+#define SPLIT_DM_GPA (SPLIT_RO_GPA + TEST_PAGE_SIZE) /* the RAM page above it, made mmio_dm */
+
+static int split_setup(struct fixture *f, struct server *s) {
+    int rc = fixture_create(f);
+    if (rc != 0) return rc;
+    rc = server_create(f, f->dm, HVDM_BUFIOREQ_OFF, 1, s);
+    if (rc != 0) return rc;
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, SPLIT_DEVICE_GPA,
+                                           SPLIT_DEVICE_GPA + TEST_PAGE_SIZE - 1);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_RAM_RO, SPLIT_RO_GFN, 1);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, SPLIT_RO_GFN + 1, 1);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, SPLIT_DM_GPA,
+                                             SPLIT_DM_GPA + TEST_PAGE_SIZE - 1);
+}
+
+static void expect_running(struct fixture *f) {
+    char reason[256];
+    EXPECT_EQ(0, hv_domain_stop_reason(f->dom, reason, sizeof reason));
+}
+
+static void store_whose_first_piece_is_in_a_hole_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* hole, then device: bytes 0x11..0x44 dropped, 0x55..0x88 sent */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, 0x8877665544332211ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DEVICE_GPA, 4, 0x88776655u);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    expect_running(&f);
+    fixture_destroy(&f);
+}
+
+static void store_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* ram_ro, then device: the read-only bytes stay, the rest is sent */
+    set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DM_GPA - 4, 8, 0x8877665544332211ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DM_GPA, 4, 0x88776655u);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    expect_running(&f);
+    EXPECT_U64(0x0badcafeu, ram_u32(&f, SPLIT_DM_GPA - 4));
+    fixture_destroy(&f);
+}
+
+static void load_whose_first_piece_is_in_a_hole_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* hole, then device: the low half reads all ones */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DEVICE_GPA, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x12345678ffffffffull, value);
+    expect_running(&f);
+    fixture_destroy(&f);
+}
+
+static void load_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* ram_ro, then device: the low half comes from RAM */
+    set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DM_GPA - 4, 8, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DM_GPA, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x123456780badcafeull, value);
+    expect_running(&f);
+    fixture_destroy(&f);
+}
+
 static void pci_config_access_goes_by_device_with_sbdf_and_register(void) {
     /* device 00:03.0, register 0x10 (BAR0); SBDF = bus << 8 | dev << 3 | fn */
     const uint64_t sbdf = 3u << 3;
@@ -475,6 +570,10 @@ int main(void) {
     RUN(mmio_above_ram_goes_by_memory_range);
     RUN(mmio_dm_page_goes_by_memory_range_both_ways);
     RUN(write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram);
+    RUN(store_whose_first_piece_is_in_a_hole_completes_after_the_answer);
+    RUN(load_whose_first_piece_is_in_a_hole_completes_after_the_answer);
+    RUN(store_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer);
+    RUN(load_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer);
     if (test_arch_has_pio()) {
         RUN(pci_config_access_goes_by_device_with_sbdf_and_register);
         RUN(pci_config_of_unclaimed_device_reads_all_ones);

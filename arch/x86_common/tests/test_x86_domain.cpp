@@ -84,6 +84,9 @@ public:
     }
 
     Domain& d() { return *d_; }
+    // The device model's side: its identity and its server (which owns the claimed type).
+    EmulatorId dm() const { return dm_; }
+    IoservId server() const { return id_; }
     void set(unsigned reg, uint64_t v) { REQUIRE(d_->vcpu_set_reg(0, reg, v) == 0); }
     uint64_t get(unsigned reg) {
         uint64_t v = 0;
@@ -382,6 +385,97 @@ TEST_CASE("sse_16_byte_accesses_to_mmio_become_legal_ioreqs") {
         g.set(reg::rbx, mmio + 0x48);
         CHECK(g.exec({0x66, 0x0f, 0x6f, 0x13}) == guest_fault);
         CHECK(g.d().vcpu_guest_fault_detail(0).find("#GP") != std::string::npos);
+    }
+}
+
+TEST_CASE("movs_from_a_hole_into_mmio_replays_the_hole_read_after_the_answer") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        // movsd (A5): the read goes to nobody (two pages above the MMIO
+        // page: all ones), the write to the device model.
+        g.set(reg::rsi, mmio + 2 * page_size);
+        g.set(reg::rdi, mmio + 0x10);
+        REQUIRE(g.exec({0xa5}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x10, 4, 0xffff'ffff));
+        // The re-execution meets the hole read first: it is replayed, not
+        // taken for a different instruction.
+        CHECK(g.answer() == done);
+        CHECK(!g.d().stop_reason());
+        CHECK(g.get(reg::rsi) == mmio + 2 * page_size + 4);
+        CHECK(g.get(reg::rdi) == mmio + 0x14);
+        CHECK(g.get(reg::rip) == rip0 + 1);
+    }
+}
+
+// A REP the device model answered is complete: the resume replays it,
+// whatever the page became meanwhile. The device model keeps its own data
+// in the page (a shadowing emulator) and resets the type before answering.
+namespace {
+enum class Reset { disclaim, set_ram_rw };
+
+void reset_claimed_page(Guest& g, Reset how) {
+    switch (how) {
+    case Reset::disclaim:
+        REQUIRE(g.d().map_mem_type_to_ioreq_server(g.dm(), g.server(), hvmmem::ioreq_server, 0).is_ok());
+        break;
+    case Reset::set_ram_rw: REQUIRE(g.d().set_mem_type(hvmmem::ram_rw, claimed / page_size, 1).is_ok()); break;
+    }
+    REQUIRE(g.d().p2m_type(claimed / page_size).value() == P2mType::ram_rw);
+}
+}  // namespace
+
+TEST_CASE("rep_stos_answered_then_its_page_reset_to_ram_is_not_made_again_in_ram") {
+    for (const Backend* b : x86_backends()) {
+        for (const Reset how : {Reset::disclaim, Reset::set_ram_rw}) {
+            CAPTURE(b->name);
+            CAPTURE(static_cast<int>(how));
+            Guest g(*b);
+            // rep stosd: 4 dwords of 0xdddddddd at claimed + 0x100.
+            g.set(reg::rdi, claimed + 0x100);
+            g.set(reg::rcx, 4);
+            g.set(reg::rax, 0xdddd'dddd);
+            REQUIRE(g.exec({0xf3, 0xab}) == pending);
+            CHECK_REQUEST(g, mem_request(ioreq::dir_write, claimed + 0x100, 4, 0xdddd'dddd, 4));
+            // The device model's own bytes (0x5a...) in the 16 bytes.
+            g.poke(claimed + 0x100, 0x5a5a'5a5a'5a5a'5a5a, 8);
+            g.poke(claimed + 0x108, 0x5a5a'5a5a'5a5a'5a5a, 8);
+            reset_claimed_page(g, how);
+            REQUIRE(g.answer() == done);
+            CHECK(g.peek(claimed + 0x100, 8) == 0x5a5a'5a5a'5a5a'5a5a);
+            CHECK(g.peek(claimed + 0x108, 8) == 0x5a5a'5a5a'5a5a'5a5a);
+            CHECK(g.get(reg::rcx) == 0);
+            CHECK(g.get(reg::rdi) == claimed + 0x110);
+            CHECK(g.get(reg::rip) == rip0 + 2);
+        }
+    }
+}
+
+TEST_CASE("rep_movs_answered_then_its_page_reset_to_ram_is_not_made_again_in_ram") {
+    for (const Backend* b : x86_backends()) {
+        for (const Reset how : {Reset::disclaim, Reset::set_ram_rw}) {
+            CAPTURE(b->name);
+            CAPTURE(static_cast<int>(how));
+            Guest g(*b);
+            // rep movsd: 4 dwords from RAM (0x11...) to claimed + 0x200.
+            g.poke(ram_src, 0x1111'1111'1111'1111, 8);
+            g.poke(ram_src + 8, 0x1111'1111'1111'1111, 8);
+            g.set(reg::rsi, ram_src);
+            g.set(reg::rdi, claimed + 0x200);
+            g.set(reg::rcx, 4);
+            REQUIRE(g.exec({0xf3, 0xa5}) == pending);
+            CHECK_REQUEST(g, mem_request(ioreq::dir_write, claimed + 0x200, 4, ram_src, 4, true));
+            g.poke(claimed + 0x200, 0x5a5a'5a5a'5a5a'5a5a, 8);
+            g.poke(claimed + 0x208, 0x5a5a'5a5a'5a5a'5a5a, 8);
+            reset_claimed_page(g, how);
+            REQUIRE(g.answer() == done);
+            CHECK(g.peek(claimed + 0x200, 8) == 0x5a5a'5a5a'5a5a'5a5a);
+            CHECK(g.peek(claimed + 0x208, 8) == 0x5a5a'5a5a'5a5a'5a5a);
+            CHECK(g.get(reg::rcx) == 0);
+            CHECK(g.get(reg::rsi) == ram_src + 16);
+            CHECK(g.get(reg::rdi) == claimed + 0x210);
+            CHECK(g.get(reg::rip) == rip0 + 2);
+        }
     }
 }
 

@@ -292,7 +292,8 @@ private:
     [[nodiscard]] Landing landing_locked(uint64_t gpa);
     [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,
                                             uint64_t* data);
-    // A request for the device side: the claimed type's owner, else by range, else nobody.
+    // A request for the device side: the claimed type's owner, else by
+    // range, else nobody. The caller has checked the replay log.
     [[nodiscard]] MemStatus route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data);
     // A rep string access in one piece (RAM only, or one ioreq with count);
     // nullopt when it must go one element through the split path.
@@ -303,10 +304,8 @@ private:
     [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                         const IoreqBody& orig, bool bufferable);
     [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
-    // True (and consumed) if the next completed access of the instruction
-    // being re-executed is this write: it went to a device model, whose
-    // answer completed it.
-    [[nodiscard]] bool replays_sent_write_locked(VcpuState& v, const IoreqBody& req);
+    // Append a piece's outcome to the replay log (and step over it).
+    void log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data);
     // A replayed access of the instruction being re-executed.
     [[nodiscard]] std::optional<MemStatus> replay_locked(VcpuState& v, const IoreqBody& req,
                                                          uint64_t* data);
