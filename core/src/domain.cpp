@@ -100,8 +100,8 @@ private:
     std::span<const uint8_t> insn_;
 };
 
-// The hypervisor after a fault: each access is split at page boundaries and
-// into naturally sized pieces, and each piece is routed.
+// The hypervisor after a fault: each access is cut as Xen cuts it, and each
+// piece is routed (and logged for replay).
 class EmulPort final : public MemPort {
 public:
     EmulPort(Domain& d, VcpuState& v) : d_(d), v_(v) {}
@@ -140,22 +140,33 @@ public:
     }
 
 private:
+    // Xen's cut (xen/arch/x86/hvm/emulate.c): linear_read/linear_write split
+    // the access at the page boundary only; hvmemul_phys_mmio_access then
+    // cuts each page's part into chunks of the largest power of two not
+    // above its size, at most 8 (sizeof(long)), halving the chunk while it
+    // exceeds what is left. No cut for alignment: 4 bytes at offset 0x7fe
+    // are one 4-byte ioreq; 6 bytes are 4 + 2; 16 bytes are 8 + 8; 8 bytes
+    // 3 before a page's end are 2 + 1, then 4 + 1. The whole chunk is
+    // routed at once, so one that reaches past the end of a device's range
+    // goes to nobody (rangeset_contains_range in ioreq_server_select).
     MemStatus pieces(uint64_t addr, unsigned size, bool write, std::byte* buf) {
         uint64_t a = addr;
         unsigned left = size;
         while (left > 0) {
-            // Largest power of two <= left that keeps the piece aligned and
-            // inside the page (an ioreq size is 1, 2, 4 or 8).
-            unsigned chunk = std::bit_floor(std::min(left, 8u));
-            while ((a & (chunk - 1)) != 0) chunk >>= 1;
-            uint64_t data = 0;
-            if (write) std::memcpy(&data, buf, chunk);
-            const MemStatus st = d_.emul_mem_locked(v_, a, chunk, write, &data);
-            if (st != MemStatus::ok) return st;
-            if (!write) std::memcpy(buf, &data, chunk);
-            buf += chunk;
-            a += chunk;
-            left -= chunk;
+            unsigned part = static_cast<unsigned>(std::min<uint64_t>(left, page_size - (a & page_mask)));
+            unsigned chunk = std::bit_floor(std::min(part, 8u));
+            while (part > 0) {
+                while (chunk > part) chunk >>= 1;
+                uint64_t data = 0;
+                if (write) std::memcpy(&data, buf, chunk);
+                const MemStatus st = d_.emul_mem_locked(v_, a, chunk, write, &data);
+                if (st != MemStatus::ok) return st;
+                if (!write) std::memcpy(buf, &data, chunk);
+                buf += chunk;
+                a += chunk;
+                part -= chunk;
+                left -= chunk;
+            }
         }
         return MemStatus::ok;
     }

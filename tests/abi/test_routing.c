@@ -288,6 +288,73 @@ static void access_must_lie_wholly_inside_one_range(void) {
     fixture_destroy(&f);
 }
 
+/* ---- how an access is cut into ioreqs (Xen's hvmemul_phys_mmio_access) -- */
+
+static void misaligned_access_inside_a_page_is_one_ioreq_of_its_size(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0xfff));
+    /* 4 bytes at +0x7fe: not 4-aligned, but inside the page: one request */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7fe, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0xa1b2c3d4u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0xa1b2c3d4u, value);
+    /* 8 bytes at +0x7fd: one 8-byte request */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void access_across_a_page_is_cut_at_the_page_then_into_falling_powers_of_two(void) {
+    /* 8 bytes at +0xffd of a device's first page: 3 bytes in it, 5 in the
+     * next. Each part is cut into the largest power of two not above it,
+     * then the largest that fits what is left: 2 + 1, then 4 + 1. */
+    static const uint64_t addr[] = {0xffd, 0xfff, 0x1000, 0x1004};
+    static const uint32_t size[] = {2, 1, 4, 1};
+    /* each request answered with its bytes of 0x8877665544332211 */
+    static const uint64_t answer[] = {0x2211, 0x33, 0x77665544, 0x88};
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    unsigned i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0x1fff));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0xffd, 8, &value));
+    for (i = 0; i < 4; ++i) {
+        expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + addr[i], size[i], 0);
+        REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, answer[i]));
+        EXPECT_EQ(i == 3 ? HV_VCPU_DONE : HV_VCPU_IOREQ_PENDING, hv_vcpu_resume(f.dom, 0, &value));
+    }
+    EXPECT_U64(0x8877665544332211ull, value);
+    fixture_destroy(&f);
+}
+
+static void access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    /* the range ends at +0x7ff; 4 bytes at +0x7fe cover +0x7fe .. +0x801 */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0x7ff));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value));
+    EXPECT_U64(0xffffffffu, value);
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, 0x12345678u));
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    EXPECT_TRUE(!fd_readable(s.fd));
+    fixture_destroy(&f);
+}
+
 static void mmio_above_ram_goes_by_memory_range(void) {
     struct fixture f;
     struct server s;
@@ -567,6 +634,9 @@ int main(void) {
     if (test_arch_has_pio()) RUN(unclaimed_port_reads_all_ones_and_drops_writes);
     if (test_arch_has_pio()) RUN(port_access_goes_to_the_highest_enabled_server_holding_the_range);
     RUN(access_must_lie_wholly_inside_one_range);
+    RUN(misaligned_access_inside_a_page_is_one_ioreq_of_its_size);
+    RUN(access_across_a_page_is_cut_at_the_page_then_into_falling_powers_of_two);
+    RUN(access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody);
     RUN(mmio_above_ram_goes_by_memory_range);
     RUN(mmio_dm_page_goes_by_memory_range_both_ways);
     RUN(write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram);

@@ -360,15 +360,24 @@ TEST_CASE("sse_16_byte_accesses_to_mmio_become_legal_ioreqs") {
         CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x18, 8, 0x5555'6666'7777'8888));
         REQUIRE(g.answer() == done);
         CHECK(g.get(reg::rip) == rip0 + 4);
-        // Misaligned by 4: naturally aligned pieces of 4, 8 and 4 bytes.
+        // Misaligned by 4, inside the page: still two 8-byte writes (Xen's
+        // hvmemul_phys_mmio_access cuts by size only, never by alignment).
         g.set(reg::rip, rip0);
         g.set(reg::rbx, mmio + 0x24);
         REQUIRE(g.exec({0xf3, 0x0f, 0x7f, 0x0b}) == pending);
-        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x24, 4, 0x3333'4444));
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x24, 8, 0x1111'2222'3333'4444));
         REQUIRE(g.answer() == pending);
-        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x28, 8, 0x7777'8888'1111'2222));
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x2c, 8, 0x5555'6666'7777'8888));
+        REQUIRE(g.answer() == done);
+        // Across the page's end, 5 bytes before it: 4 + 1 in this page, 8
+        // + 2 + 1 in the next (each part cut into falling powers of two).
+        // The next page is nobody's: its pieces are dropped, no request.
+        g.set(reg::rip, rip0);
+        g.set(reg::rbx, mmio + page_size - 5);
+        REQUIRE(g.exec({0xf3, 0x0f, 0x7f, 0x0b}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + page_size - 5, 4, 0x3333'4444));
         REQUIRE(g.answer() == pending);
-        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x30, 4, 0x5555'6666));
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + page_size - 1, 1, 0x22));
         REQUIRE(g.answer() == done);
         // movdqa xmm2, [rbx] (66 0F 6F 13): two 8-byte reads make up XMM2.
         g.set(reg::rip, rip0);
