@@ -15,6 +15,15 @@ constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
 constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
 constexpr int max_refaults = 8;           // resolved misconfigurations before giving up
 constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
+// handle_bufioreq: Xen's modes (HVM_IOREQSRV_BUFIOREQ_OFF/LEGACY/ATOMIC),
+// and hvcore's opt-in wide posting in a bit Xen does not define
+// (HVDM_BUFIOREQ_WIDE).
+constexpr uint8_t bufioreq_atomic = 2;  // the largest mode
+constexpr uint8_t bufioreq_wide = 0x80;
+// VGA memory, the only MMIO Xen posts to the buffered ring
+// (xen/arch/x86/hvm/stdvga.c: VGA_MEM_BASE, VGA_MEM_SIZE).
+constexpr uint64_t vga_mem_first = 0xa0000;
+constexpr uint64_t vga_mem_last = 0xbffff;
 
 [[nodiscard]] uint64_t ones(unsigned size) noexcept {
     return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
@@ -32,6 +41,18 @@ constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
 
 // Elements of `size` bytes from addr to the end of its page, walking up
 // (or down when df); 0 when the first element itself straddles the page.
+// Xen's stdvga_mem_accept: a single direct write wholly inside VGA memory.
+// Xen tries this internal handler (hvm_io_intercept) before any ioreq
+// routing, so it applies to claimed pages too; it posts the write to the
+// server holding it by range (stdvga_mem_write: ioreq_server_select, then
+// ioreq_send(..., buffered = true)) and falls back to the synchronous path
+// when that fails.
+[[nodiscard]] bool vga_posts(const IoreqBody& r) noexcept {
+    if (r.type != ioreq::type_copy || r.dir != ioreq::dir_write || r.data_is_ptr || r.count != 1) return false;
+    const auto [first, last] = mmio_span(r);
+    return first >= vga_mem_first && last <= vga_mem_last;
+}
+
 [[nodiscard]] uint64_t elements_in_page(uint64_t addr, unsigned size, bool df) noexcept {
     const uint64_t off = addr & page_mask;
     if (off + size > page_size) return 0;
@@ -220,16 +241,20 @@ Result<IoreqServer*> Domain::owned_server(EmulatorId who, IoservId id) {
 Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out) {
     Lock lk(mu_);
     if (stopped_locked()) return Status::err(-ESHUTDOWN);
-    if (bufioreq > 2) return Status::err(-EINVAL);  // HVM_IOREQSRV_BUFIOREQ_ATOMIC is the largest
+    const auto mode = static_cast<uint8_t>(bufioreq & ~bufioreq_wide);
+    const bool wide = (bufioreq & bufioreq_wide) != 0;
+    if (mode > bufioreq_atomic) return Status::err(-EINVAL);  // unknown mode or flag bits
+    if (wide && mode == 0) return Status::err(-EINVAL);       // wide posting without a ring
     auto slot = std::find_if(servers_.begin(), servers_.end(), [](const auto& p) { return !p; });
     if (slot == servers_.end()) return Status::err(-ENOSPC);
-    auto pages = IoreqPages::create(bufioreq != 0);
+    auto pages = IoreqPages::create(mode != 0);
     HV_TRY(pages);
     auto s = std::make_unique<IoreqServer>();
     s->id = IoservId{static_cast<uint16_t>(slot - servers_.begin())};
     s->serial = next_serial_++;
     s->emulator = who;
-    s->bufioreq = bufioreq;
+    s->bufioreq = mode;
+    s->post_wide = wide;
     s->pages = std::move(pages).value();
     for (uint32_t v = 0; v < cfg_.nr_vcpus; ++v) s->pages.slot(v).vp_eport = v;
     *out = s->id;
@@ -556,6 +581,13 @@ void Domain::log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data) 
 }
 
 MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
+    if (vga_posts(req)) {
+        IoreqBody sel = req;
+        if (IoreqServer* s = select_locked(sel); s != nullptr && send_buffered_locked(*s, req)) {
+            posted_locked(v, *s, req);
+            return MemStatus::ok;
+        }
+    }
     if (t == P2mType::ioreq_server) {
         Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
         const auto owner = p2m_->ioreq_owner();
@@ -589,7 +621,9 @@ MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t*
         log_done_locked(v, orig, req.dir == ioreq::dir_read && !req.data_is_ptr ? *data : 0);
         return MemStatus::ok;
     }
-    return send_locked(v, *s, req, orig, true);
+    // Anything else Xen sends synchronously; wide posting (opt-in) posts
+    // the rest of what the ring can carry.
+    return send_locked(v, *s, req, orig, s->post_wide);
 }
 
 namespace {
@@ -681,7 +715,9 @@ MemStatus Domain::emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bo
         log_done_locked(v, orig, write ? 0 : *data);
         return MemStatus::ok;
     }
-    return send_locked(v, *s, req, orig, true);
+    // Xen never posts a port write (no internal port handler posts);
+    // wide posting (opt-in) does.
+    return send_locked(v, *s, req, orig, s->post_wide);
 }
 
 bool Domain::send_buffered_locked(IoreqServer& s, const IoreqBody& req) {
@@ -725,13 +761,16 @@ bool Domain::send_buffered_locked(IoreqServer& s, const IoreqBody& req) {
     return true;
 }
 
+void Domain::posted_locked(VcpuState& v, IoreqServer& s, const IoreqBody& orig) {
+    // The vCPU goes on; logged so that re-execution does not post twice.
+    log_done_locked(v, orig, 0);
+    s.pages.notify();
+}
+
 MemStatus Domain::send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req, const IoreqBody& orig,
                               bool bufferable) {
     if (bufferable && send_buffered_locked(s, req)) {
-        // Posted: the vCPU goes on; remember it so re-execution does not post twice.
-        v.io_done.push_back({orig, 0});
-        ++v.io_cursor;
-        s.pages.notify();
+        posted_locked(v, s, orig);
         return MemStatus::ok;
     }
     IoreqSlot& slot = s.pages.slot(v.id);

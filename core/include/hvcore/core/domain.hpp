@@ -82,7 +82,10 @@ struct IoreqServer {
     uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
     EmulatorId emulator = 0;
     bool enabled = false;
-    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_*
+    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
+    // HVDM_BUFIOREQ_WIDE: also post port writes and MMIO writes below 1 MiB
+    // (hvcore's opt-in; Xen posts only VGA memory writes).
+    bool post_wide = false;
     std::array<RangeSet, 3> ranges;  // indexed by RangeType
     IoreqPages pages;
 };
@@ -304,6 +307,7 @@ private:
     [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                         const IoreqBody& orig, bool bufferable);
     [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
+    void posted_locked(VcpuState& v, IoreqServer& s, const IoreqBody& orig);
     // Append a piece's outcome to the replay log (and step over it).
     void log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data);
     // A replayed access of the instruction being re-executed.
