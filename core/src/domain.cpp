@@ -644,6 +644,9 @@ namespace {
 
 std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& a) {
     const bool copy = a.kind == RepAccess::Kind::copy;
+    // One element is a plain read and write, as in Xen (x86_emulate calls
+    // the rep_movs / rep_stos hooks only when nr_reps > 1).
+    if (a.count == 1) return std::nullopt;
     // Truncated at the page boundary on both sides (Xen truncates the MMIO
     // side in hvmemul_do_io and the RAM side in hvmemul_do_io_addr); the
     // instruction reports the elements done and the guest re-executes.

@@ -397,6 +397,35 @@ TEST_CASE("sse_16_byte_accesses_to_mmio_become_legal_ioreqs") {
     }
 }
 
+TEST_CASE("movs_of_one_element_between_ram_and_mmio_is_a_plain_read_and_write") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        // movsd (A5) from RAM into MMIO: Xen's x86_emulate uses its rep
+        // hooks only for more than one element, so the device model gets
+        // the value itself, not a pointer to it.
+        g.poke(ram_src, 0xcafe'f00d, 4);
+        g.set(reg::rsi, ram_src);
+        g.set(reg::rdi, mmio + 0x20);
+        REQUIRE(g.exec({0xa5}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x20, 4, 0xcafe'f00d));
+        REQUIRE(g.answer() == done);
+        CHECK(g.get(reg::rdi) == mmio + 0x24);
+        // rep movsd with RCX = 1, MMIO into RAM: a plain read; its answer
+        // lands in RAM.
+        g.set(reg::rip, rip0);
+        g.set(reg::rsi, mmio + 0x30);
+        g.set(reg::rdi, ram_dst);
+        g.set(reg::rcx, 1);
+        REQUIRE(g.exec({0xf3, 0xa5}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_read, mmio + 0x30, 4, 0));
+        REQUIRE(g.answer(0x600d'cafe) == done);
+        CHECK(g.peek(ram_dst, 4) == 0x600d'cafe);
+        CHECK(g.get(reg::rcx) == 0);
+        CHECK(g.get(reg::rip) == rip0 + 2);
+    }
+}
+
 TEST_CASE("movs_from_a_hole_into_mmio_replays_the_hole_read_after_the_answer") {
     for (const Backend* b : x86_backends()) {
         CAPTURE(b->name);
