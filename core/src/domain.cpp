@@ -144,10 +144,10 @@ public:
     }
     RepResult rep(const RepAccess& a, const AccessInfo&) override {
         if (std::optional<RepResult> r = d_.emul_rep_locked(v_, a)) return *r;
-        // One element through the split path of single accesses: it
-        // straddles a page, its device side is misaligned, or both sides
-        // are devices (Xen: hvmemul_rep_movs returns X86EMUL_UNHANDLEABLE
-        // and x86_emulate does one iteration by read and write). The guest
+        // One element through the path of single accesses: it is the only
+        // one, it straddles a page, or both sides are devices (Xen:
+        // x86_emulate does one iteration by read and write when nr_reps is
+        // 1 or hvmemul_rep_movs returns X86EMUL_UNHANDLEABLE). The guest
         // re-executes the instruction for the rest.
         std::array<std::byte, 8> buf{};
         MemStatus st = MemStatus::ok;
@@ -694,8 +694,9 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     // type and falls back to one write per element, one round trip each;
     // hvcore sends the owner the same single rep ioreq any device gets.
     const bool to_device = !dst_ram;
+    // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
+    // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
-    if ((req.addr & (a.size - 1)) != 0) return std::nullopt;  // a device sees aligned elements only
     uint64_t unused = 0;
     // The log holds an access this rep is not (the first execution went
     // element by element): the instruction re-executed differently.

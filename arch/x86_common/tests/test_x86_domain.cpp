@@ -264,6 +264,34 @@ TEST_CASE("rep_stos_to_mmio_sends_the_value_with_count_then_the_rest_beyond_the_
     }
 }
 
+TEST_CASE("rep_stos_to_a_misaligned_mmio_address_is_still_one_ioreq_with_count") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        // rep stosd: 3 dwords from mmio + 0x102 (2 off a dword boundary).
+        // Xen's hvmemul_do_io has no alignment condition: one ioreq, count 3.
+        g.set(reg::rdi, mmio + 0x102);
+        g.set(reg::rcx, 3);
+        g.set(reg::rax, 0x0bad'f00d);
+        REQUIRE(g.exec({0xf3, 0xab}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + 0x102, 4, 0x0bad'f00d, 3));
+        REQUIRE(g.answer() == done);
+        CHECK(g.get(reg::rcx) == 0);
+        CHECK(g.get(reg::rdi) == mmio + 0x10e);
+        CHECK(g.get(reg::rip) == rip0 + 2);
+        // 3 dwords from 6 bytes below the page's end: the first dword fits
+        // (count 1), the second would straddle the page.
+        g.set(reg::rip, rip0);
+        g.set(reg::rdi, mmio + page_size - 6);
+        g.set(reg::rcx, 3);
+        REQUIRE(g.exec({0xf3, 0xab}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, mmio + page_size - 6, 4, 0x0bad'f00d, 1));
+        REQUIRE(g.answer() == done);
+        CHECK(g.get(reg::rcx) == 2);
+        CHECK(g.get(reg::rip) == rip0);
+    }
+}
+
 TEST_CASE("rep_movs_from_mmio_into_ram_is_a_read_with_data_is_ptr_to_the_ram") {
     for (const Backend* b : x86_backends()) {
         CAPTURE(b->name);
