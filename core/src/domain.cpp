@@ -39,8 +39,6 @@ constexpr uint64_t vga_mem_last = 0xbffff;
     return {r.addr, r.addr + len - 1};
 }
 
-// Elements of `size` bytes from addr to the end of its page, walking up
-// (or down when df); 0 when the first element itself straddles the page.
 // Xen's stdvga_mem_accept: a single direct write wholly inside VGA memory.
 // Xen tries this internal handler (hvm_io_intercept) before any ioreq
 // routing, so it applies to claimed pages too; it posts the write to the
@@ -53,6 +51,8 @@ constexpr uint64_t vga_mem_last = 0xbffff;
     return first >= vga_mem_first && last <= vga_mem_last;
 }
 
+// Elements of `size` bytes from addr to the end of its page, walking up
+// (or down when df); 0 when the first element itself straddles the page.
 [[nodiscard]] uint64_t elements_in_page(uint64_t addr, unsigned size, bool df) noexcept {
     const uint64_t off = addr & page_mask;
     if (off + size > page_size) return 0;
@@ -657,17 +657,17 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     // (to a device model or to nobody), the log says so and the elements
     // are done, whatever the pages have become meanwhile. A REP a device
     // model answered is never made again in RAM, over the model's own data.
-    // (A log entry that is not this rep ioreq belongs to the element path
-    // below, which replays its pieces one by one.)
+    // Any other log entry was made by the element path (both sides
+    // devices), which replays its pieces one by one, and stops the domain
+    // if they differ.
     if (v.io_cursor < v.io_done.size()) {
         const IoreqBody& first = v.io_done[v.io_cursor].req;
         const IoreqBody req = rep_ioreq(a, n, first.dir == ioreq::dir_write);
-        if (first == req) {
-            uint64_t unused = 0;
-            const std::optional<MemStatus> st = replay_locked(v, req, &unused);
-            Ensures(st == MemStatus::ok);
-            return RepResult{MemStatus::ok, n};
-        }
+        if (first != req) return std::nullopt;
+        uint64_t unused = 0;
+        const std::optional<MemStatus> st = replay_locked(v, req, &unused);
+        Ensures(st == MemStatus::ok);
+        return RepResult{MemStatus::ok, n};
     }
     const Landing dst = landing_locked(a.dst);
     const Landing src = copy ? landing_locked(a.src) : Landing{};
@@ -698,9 +698,6 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
     uint64_t unused = 0;
-    // The log holds an access this rep is not (the first execution went
-    // element by element): the instruction re-executed differently.
-    if (v.io_cursor < v.io_done.size()) return RepResult{*replay_locked(v, req, &unused), 0};
     const MemStatus st = route_locked(v, to_device ? dst.type : src.type, req, &unused);
     return RepResult{st, st == MemStatus::ok ? n : 0};
 }

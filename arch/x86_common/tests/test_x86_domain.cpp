@@ -545,6 +545,32 @@ TEST_CASE("rep_movs_answered_then_its_page_reset_to_ram_is_not_made_again_in_ram
     }
 }
 
+TEST_CASE("rep_movs_between_devices_answered_then_its_destination_reset_to_ram_replays_its_element") {
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        // rep movsd, 2 dwords from MMIO to the claimed page: both sides are
+        // devices, so one element per execution, by read then write.
+        g.set(reg::rsi, mmio + 0x40);
+        g.set(reg::rdi, claimed + 0x300);
+        g.set(reg::rcx, 2);
+        REQUIRE(g.exec({0xf3, 0xa5}) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_read, mmio + 0x40, 4, 0));
+        REQUIRE(g.answer(0x1357'9bdf) == pending);
+        CHECK_REQUEST(g, mem_request(ioreq::dir_write, claimed + 0x300, 4, 0x1357'9bdf));
+        // The owner keeps its own data, resets the page, then answers: the
+        // element is done, not made again in RAM as a rep copy.
+        g.poke(claimed + 0x300, 0x5a5a'5a5a, 4);
+        reset_claimed_page(g, Reset::set_ram_rw);
+        REQUIRE(g.answer() == done);
+        CHECK(!g.d().stop_reason());
+        CHECK(g.peek(claimed + 0x300, 4) == 0x5a5a'5a5a);
+        CHECK(g.get(reg::rcx) == 1);
+        CHECK(g.get(reg::rdi) == claimed + 0x304);
+        CHECK(g.get(reg::rip) == rip0);
+    }
+}
+
 TEST_CASE("xmm_registers_have_abi_ids_64_to_95") {
     for (const Backend* b : x86_backends()) {
         CAPTURE(b->name);
