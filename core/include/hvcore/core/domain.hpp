@@ -90,9 +90,10 @@ struct IoreqServer {
     IoreqPages pages;
 };
 
-// One device-model-visible access of the instruction being executed, kept
-// so that re-executing the instruction after a response replays it instead
-// of sending it again (Xen's per-vCPU MMIO cache).
+// One piece of the instruction being executed and its outcome, wherever it
+// went (RAM, a device model, posted, nobody), kept so that re-executing the
+// instruction after a response replays it instead of making it again
+// (Xen's per-vCPU MMIO cache).
 struct CompletedIo {
     IoreqBody req;
     uint64_t data = 0;
