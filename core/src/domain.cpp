@@ -15,6 +15,15 @@ constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
 constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
 constexpr int max_refaults = 8;           // resolved misconfigurations before giving up
 constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
+// handle_bufioreq: Xen's modes (HVM_IOREQSRV_BUFIOREQ_OFF/LEGACY/ATOMIC),
+// and hvcore's opt-in wide posting in a bit Xen does not define
+// (HVDM_BUFIOREQ_WIDE).
+constexpr uint8_t bufioreq_atomic = 2;  // the largest mode
+constexpr uint8_t bufioreq_wide = 0x80;
+// VGA memory, the only MMIO Xen posts to the buffered ring
+// (xen/arch/x86/hvm/stdvga.c: VGA_MEM_BASE, VGA_MEM_SIZE).
+constexpr uint64_t vga_mem_first = 0xa0000;
+constexpr uint64_t vga_mem_last = 0xbffff;
 
 [[nodiscard]] uint64_t ones(unsigned size) noexcept {
     return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
@@ -28,6 +37,18 @@ constexpr uint32_t cf8_enable = 1u << 31; // CONFIG_ADDRESS enable bit
     const uint64_t len = uint64_t{r.count} * r.size;
     if (r.df) return {r.addr - (len - r.size), r.addr + r.size - 1};
     return {r.addr, r.addr + len - 1};
+}
+
+// Xen's stdvga_mem_accept: a single direct write wholly inside VGA memory.
+// Xen tries this internal handler (hvm_io_intercept) before any ioreq
+// routing, so it applies to claimed pages too; it posts the write to the
+// server holding it by range (stdvga_mem_write: ioreq_server_select, then
+// ioreq_send(..., buffered = true)) and falls back to the synchronous path
+// when that fails.
+[[nodiscard]] bool vga_posts(const IoreqBody& r) noexcept {
+    if (r.type != ioreq::type_copy || r.dir != ioreq::dir_write || r.data_is_ptr || r.count != 1) return false;
+    const auto [first, last] = mmio_span(r);
+    return first >= vga_mem_first && last <= vga_mem_last;
 }
 
 // Elements of `size` bytes from addr to the end of its page, walking up
@@ -104,8 +125,8 @@ private:
     std::span<const uint8_t> insn_;
 };
 
-// The hypervisor after a fault: each access is split at page boundaries and
-// into naturally sized pieces, and each piece is routed.
+// The hypervisor after a fault: each access is cut as Xen cuts it, and each
+// piece is routed (and logged for replay).
 class EmulPort final : public MemPort {
 public:
     EmulPort(Domain& d, VcpuState& v) : d_(d), v_(v) {}
@@ -127,10 +148,10 @@ public:
     }
     RepResult rep(const RepAccess& a, const AccessInfo&) override {
         if (std::optional<RepResult> r = d_.emul_rep_locked(v_, a)) return *r;
-        // One element through the split path of single accesses: it
-        // straddles a page, its device side is misaligned, or both sides
-        // are devices (Xen: hvmemul_rep_movs returns X86EMUL_UNHANDLEABLE
-        // and x86_emulate does one iteration by read and write). The guest
+        // One element through the path of single accesses: it is the only
+        // one, it straddles a page, or both sides are devices (Xen:
+        // x86_emulate does one iteration by read and write when nr_reps is
+        // 1 or hvmemul_rep_movs returns X86EMUL_UNHANDLEABLE). The guest
         // re-executes the instruction for the rest.
         std::array<std::byte, 8> buf{};
         MemStatus st = MemStatus::ok;
@@ -144,22 +165,33 @@ public:
     }
 
 private:
+    // Xen's cut (xen/arch/x86/hvm/emulate.c): linear_read/linear_write split
+    // the access at the page boundary only; hvmemul_phys_mmio_access then
+    // cuts each page's part into chunks of the largest power of two not
+    // above its size, at most 8 (sizeof(long)), halving the chunk while it
+    // exceeds what is left. No cut for alignment: 4 bytes at offset 0x7fe
+    // are one 4-byte ioreq; 6 bytes are 4 + 2; 16 bytes are 8 + 8; 8 bytes
+    // 3 before a page's end are 2 + 1, then 4 + 1. The whole chunk is
+    // routed at once, so one that reaches past the end of a device's range
+    // goes to nobody (rangeset_contains_range in ioreq_server_select).
     MemStatus pieces(uint64_t addr, unsigned size, bool write, std::byte* buf) {
         uint64_t a = addr;
         unsigned left = size;
         while (left > 0) {
-            // Largest power of two <= left that keeps the piece aligned and
-            // inside the page (an ioreq size is 1, 2, 4 or 8).
-            unsigned chunk = std::bit_floor(std::min(left, 8u));
-            while ((a & (chunk - 1)) != 0) chunk >>= 1;
-            uint64_t data = 0;
-            if (write) std::memcpy(&data, buf, chunk);
-            const MemStatus st = d_.emul_mem_locked(v_, a, chunk, write, &data);
-            if (st != MemStatus::ok) return st;
-            if (!write) std::memcpy(buf, &data, chunk);
-            buf += chunk;
-            a += chunk;
-            left -= chunk;
+            unsigned part = static_cast<unsigned>(std::min<uint64_t>(left, page_size - (a & page_mask)));
+            unsigned chunk = std::bit_floor(std::min(part, 8u));
+            while (part > 0) {
+                while (chunk > part) chunk >>= 1;
+                uint64_t data = 0;
+                if (write) std::memcpy(&data, buf, chunk);
+                const MemStatus st = d_.emul_mem_locked(v_, a, chunk, write, &data);
+                if (st != MemStatus::ok) return st;
+                if (!write) std::memcpy(buf, &data, chunk);
+                buf += chunk;
+                a += chunk;
+                part -= chunk;
+                left -= chunk;
+            }
         }
         return MemStatus::ok;
     }
@@ -213,16 +245,20 @@ Result<IoreqServer*> Domain::owned_server(EmulatorId who, IoservId id) {
 Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out) {
     Lock lk(mu_);
     if (stopped_locked()) return Status::err(-ESHUTDOWN);
-    if (bufioreq > 2) return Status::err(-EINVAL);  // HVM_IOREQSRV_BUFIOREQ_ATOMIC is the largest
+    const auto mode = static_cast<uint8_t>(bufioreq & ~bufioreq_wide);
+    const bool wide = (bufioreq & bufioreq_wide) != 0;
+    if (mode > bufioreq_atomic) return Status::err(-EINVAL);  // unknown mode or flag bits
+    if (wide && mode == 0) return Status::err(-EINVAL);       // wide posting without a ring
     auto slot = std::find_if(servers_.begin(), servers_.end(), [](const auto& p) { return !p; });
     if (slot == servers_.end()) return Status::err(-ENOSPC);
-    auto pages = IoreqPages::create(bufioreq != 0);
+    auto pages = IoreqPages::create(mode != 0);
     HV_TRY(pages);
     auto s = std::make_unique<IoreqServer>();
     s->id = IoservId{static_cast<uint16_t>(slot - servers_.begin())};
     s->serial = next_serial_++;
     s->emulator = who;
-    s->bufioreq = bufioreq;
+    s->bufioreq = mode;
+    s->post_wide = wide;
     s->pages = std::move(pages).value();
     for (uint32_t v = 0; v < cfg_.nr_vcpus; ++v) s->pages.slot(v).vp_eport = v;
     *out = s->id;
@@ -230,16 +266,22 @@ Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* o
     return Status::ok();
 }
 
-void Domain::destroy_server_locked(Lock& lk, IoreqServer& s) {
-    // hvcore differs from Xen here (DESIGN.md): destroying the owner
-    // disclaims and resets its entries, like an unmap.
-    if (p2m_->ioreq_owner() == s.id) {
-        p2m_->set_ioreq_owner(std::nullopt, 0);
-        disclaim_and_sweep(lk);
-    }
-    const IoservId id = s.id;
+void Domain::destroy_server_locked(Lock& lk, IoservId id) {
+    // Out of the table before anything else: the sweep below releases the
+    // lock, and whatever runs meanwhile (a second destroy of the same id,
+    // hvdm_close, a create that reuses the slot) must find it gone (Xen
+    // re-validates a preempted DMOP on re-entry in the same spirit). Nothing
+    // refers to the server past this point: a vCPU waiting on it looks it
+    // up by id and serial, finds nothing, and completes.
+    const bool owner = p2m_->ioreq_owner() == id;
     servers_[id.raw()].reset();
     cv_.notify_all();  // vCPUs waiting on this server complete
+    // hvcore differs from Xen here (DESIGN.md): destroying the owner
+    // disclaims and resets its entries, like an unmap.
+    if (owner) {
+        p2m_->set_ioreq_owner(std::nullopt, 0);
+        disclaim_and_sweep(lk);  // releases the lock between chunks; holds nothing across it
+    }
 }
 
 Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
@@ -247,14 +289,15 @@ Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
     if (stopped_locked()) return Status::err(-ESHUTDOWN);
     auto s = owned_server(who, id);
     HV_TRY(s);
-    destroy_server_locked(lk, **s);
+    destroy_server_locked(lk, id);
     return Status::ok();
 }
 
 void Domain::destroy_servers_of(EmulatorId who) {
     Lock lk(mu_);
-    for (auto& s : servers_)
-        if (s && s->emulator == who) destroy_server_locked(lk, *s);
+    // By slot, re-read after every destroy (a destroy may release the lock).
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i)
+        if (servers_[i] && servers_[i]->emulator == who) destroy_server_locked(lk, IoservId{i});
 }
 
 Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
@@ -314,6 +357,8 @@ void Domain::disclaim_and_sweep(Lock& lk) {
     // Synchronous: resolve exactly the outstanding entries, a chunk per
     // lock hold, so vCPUs waiting for the lock are not starved. A new claim
     // stays -EBUSY until the count reaches 0, so nothing can re-add entries.
+    // The caller holds no server across this: the lock is released here,
+    // and any server may be destroyed (its slot reused) meanwhile.
     while (p2m_->sweep(sweep_chunk) != 0) {
         lk.unlock();
         if (sweep_pause_) sweep_pause_();
@@ -505,46 +550,48 @@ bool Domain::Landing::ram_writable() const noexcept {
 }
 
 MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
-    const Landing to = landing_locked(gpa);
     IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
                   .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    // Re-executed after a response: every piece the first execution
+    // completed is in the log, wherever it went (RAM, a device model,
+    // nobody), and is replayed from it, never made again, whatever its page
+    // has become meanwhile (Xen's MMIO cache, hvmemul_phys_mmio_access).
+    if (auto r = replay_locked(v, req, data)) return *r;
+    const Landing to = landing_locked(gpa);
     // Reads of RAM, including ioreq_server pages, are served from RAM and
-    // never reach a device model (Xen 4b602cced9). They are logged like a
-    // device's answers, so re-executing the instruction after a response
-    // replays what it read the first time: a read-modify-write's flags and
-    // registers (XADD, CMPXCHG) then agree with the one write the device
-    // model saw, even if the model changed the RAM before answering.
+    // never reach a device model (Xen 4b602cced9). Logged, they replay what
+    // was read the first time: a read-modify-write's flags and registers
+    // (XADD, CMPXCHG) then agree with the one write the device model saw,
+    // even if the model changed the RAM before answering.
     if (!write && to.ram_readable()) {
-        if (auto r = replay_locked(v, req, data)) return *r;
         *data = 0;
         std::memcpy(data, to.at, size);
-        v.io_done.push_back({req, *data});
-        ++v.io_cursor;
+        log_done_locked(v, req, *data);
         return MemStatus::ok;
     }
     if (write && to.ram_writable()) {
-        // Re-executed after its answer: a write a device model completed
-        // stays completed even if its page became RAM meanwhile (disclaimed
-        // while the request was pending); writing it again would double it.
-        if (replays_sent_write_locked(v, req)) return MemStatus::ok;
+        // Logged too: written once, so a device model that changed these
+        // bytes before answering a later piece keeps its change.
         std::memcpy(to.at, data, size);
+        log_done_locked(v, req, 0);
         return MemStatus::ok;
     }
     return route_locked(v, to.type, req, data);
 }
 
-bool Domain::replays_sent_write_locked(VcpuState& v, const IoreqBody& req) {
-    if (v.io_cursor >= v.io_done.size()) return false;
-    const IoreqBody& sent = v.io_done[v.io_cursor].req;
-    if (sent.addr != req.addr || sent.size != req.size || sent.dir != req.dir || sent.type != req.type ||
-        sent.count != req.count || sent.data_is_ptr)
-        return false;  // a RAM piece the first execution wrote too: writing it again changes nothing
+void Domain::log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data) {
+    v.io_done.push_back({req, data});
     ++v.io_cursor;
-    return true;
 }
 
 MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
-    if (auto r = replay_locked(v, req, data)) return *r;
+    if (vga_posts(req)) {
+        IoreqBody sel = req;
+        if (IoreqServer* s = select_locked(sel); s != nullptr && send_buffered_locked(*s, req)) {
+            posted_locked(v, *s, req);
+            return MemStatus::ok;
+        }
+    }
     if (t == P2mType::ioreq_server) {
         Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
         const auto owner = p2m_->ioreq_owner();
@@ -572,19 +619,60 @@ MemStatus Domain::route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t*
                 }
             }
         }
+        // Logged like an answer: a later piece of the same instruction may
+        // go to a device model, and the re-execution after its answer must
+        // meet this one as done.
+        log_done_locked(v, orig, req.dir == ioreq::dir_read && !req.data_is_ptr ? *data : 0);
         return MemStatus::ok;
     }
-    return send_locked(v, *s, req, orig, true);
+    // Anything else Xen sends synchronously; wide posting (opt-in) posts
+    // the rest of what the ring can carry.
+    return send_locked(v, *s, req, orig, s->post_wide);
 }
+
+namespace {
+// The one ioreq for n elements of a rep access at its device side (Xen's
+// hvmemul_rep_movs / hvmemul_rep_stos). MOVS between RAM and a device:
+// data_is_ptr = 1 and data = the guest-physical address of the RAM side,
+// dir = write when RAM is the source (hvmemul_do_mmio_addr). STOS: data =
+// the value, count = n (hvmemul_do_mmio_buffer).
+[[nodiscard]] IoreqBody rep_ioreq(const RepAccess& a, uint64_t n, bool to_device) noexcept {
+    const bool copy = a.kind == RepAccess::Kind::copy;
+    IoreqBody req{.addr = to_device ? a.dst : a.src, .data = 0, .count = static_cast<uint32_t>(n),
+                  .size = a.size, .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
+                  .df = a.df, .data_is_ptr = copy};
+    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    return req;
+}
+}  // namespace
 
 std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& a) {
     const bool copy = a.kind == RepAccess::Kind::copy;
+    // One element is a plain read and write, as in Xen (x86_emulate calls
+    // the rep_movs / rep_stos hooks only when nr_reps > 1).
+    if (a.count == 1) return std::nullopt;
     // Truncated at the page boundary on both sides (Xen truncates the MMIO
     // side in hvmemul_do_io and the RAM side in hvmemul_do_io_addr); the
     // instruction reports the elements done and the guest re-executes.
     uint64_t n = std::min(a.count, elements_in_page(a.dst, a.size, a.df));
     if (copy) n = std::min(n, elements_in_page(a.src, a.size, a.df));
     if (n == 0) return std::nullopt;  // the first element straddles a page
+    // Re-executed after a response: if the first execution sent this rep
+    // (to a device model or to nobody), the log says so and the elements
+    // are done, whatever the pages have become meanwhile. A REP a device
+    // model answered is never made again in RAM, over the model's own data.
+    // Any other log entry was made by the element path (both sides
+    // devices), which replays its pieces one by one, and stops the domain
+    // if they differ.
+    if (v.io_cursor < v.io_done.size()) {
+        const IoreqBody& first = v.io_done[v.io_cursor].req;
+        const IoreqBody req = rep_ioreq(a, n, first.dir == ioreq::dir_write);
+        if (first != req) return std::nullopt;
+        uint64_t unused = 0;
+        const std::optional<MemStatus> st = replay_locked(v, req, &unused);
+        Ensures(st == MemStatus::ok);
+        return RepResult{MemStatus::ok, n};
+    }
     const Landing dst = landing_locked(a.dst);
     const Landing src = copy ? landing_locked(a.src) : Landing{};
     const bool dst_ram = dst.ram_writable();
@@ -592,6 +680,8 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     if (dst_ram && (!copy || src_ram)) {
         // RAM only. Element by element, REP's own order: an overlapping copy
         // repeats a pattern as the hardware does, which memmove would not.
+        // Nothing is left to wait for in this execution (one rep access per
+        // execution), so there is nothing to log.
         std::array<std::byte, 8> value{};
         for (unsigned b = 0; b < a.size; ++b) value[b] = static_cast<std::byte>(a.value >> (8 * b));
         for (uint64_t i = 0; i < n; ++i) {
@@ -603,21 +693,14 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     }
     // Device to device goes element by element, as in Xen.
     if (copy && !dst_ram && !src_ram) return std::nullopt;
-    // One ioreq for the n elements at the device side. MOVS between RAM and
-    // a device: data_is_ptr = 1 and data = the guest-physical address of the
-    // RAM side, dir = write when RAM is the source (Xen's
-    // hvmemul_do_mmio_addr). STOS: data = the value, count = n
-    // (hvmemul_do_mmio_buffer). hvcore differs from Xen for a claimed
-    // (ioreq_server) destination: Xen cannot copy into the type and falls
-    // back to one write per element, one round trip each; hvcore sends the
-    // owner the same single rep ioreq any device gets.
+    // One ioreq for the n elements at the device side. hvcore differs from
+    // Xen for a claimed (ioreq_server) destination: Xen cannot copy into the
+    // type and falls back to one write per element, one round trip each;
+    // hvcore sends the owner the same single rep ioreq any device gets.
     const bool to_device = !dst_ram;
-    const uint64_t device = to_device ? a.dst : a.src;
-    if ((device & (a.size - 1)) != 0) return std::nullopt;  // a device sees aligned elements only
-    IoreqBody req{.addr = device, .data = 0, .count = static_cast<uint32_t>(n), .size = a.size,
-                  .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
-                  .df = a.df, .data_is_ptr = copy};
-    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
+    // and checks nothing else.
+    const IoreqBody req = rep_ioreq(a, n, to_device);
     uint64_t unused = 0;
     const MemStatus st = route_locked(v, to_device ? dst.type : src.type, req, &unused);
     return RepResult{st, st == MemStatus::ok ? n : 0};
@@ -634,9 +717,12 @@ MemStatus Domain::emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bo
     IoreqServer* s = select_locked(req);
     if (s == nullptr) {
         if (!write) *data = ones(size);
+        log_done_locked(v, orig, write ? 0 : *data);
         return MemStatus::ok;
     }
-    return send_locked(v, *s, req, orig, true);
+    // Xen never posts a port write (no internal port handler posts);
+    // wide posting (opt-in) does.
+    return send_locked(v, *s, req, orig, s->post_wide);
 }
 
 bool Domain::send_buffered_locked(IoreqServer& s, const IoreqBody& req) {
@@ -680,13 +766,16 @@ bool Domain::send_buffered_locked(IoreqServer& s, const IoreqBody& req) {
     return true;
 }
 
+void Domain::posted_locked(VcpuState& v, IoreqServer& s, const IoreqBody& orig) {
+    // The vCPU goes on; logged so that re-execution does not post twice.
+    log_done_locked(v, orig, 0);
+    s.pages.notify();
+}
+
 MemStatus Domain::send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req, const IoreqBody& orig,
                               bool bufferable) {
     if (bufferable && send_buffered_locked(s, req)) {
-        // Posted: the vCPU goes on; remember it so re-execution does not post twice.
-        v.io_done.push_back({orig, 0});
-        ++v.io_cursor;
-        s.pages.notify();
+        posted_locked(v, s, orig);
         return MemStatus::ok;
     }
     IoreqSlot& slot = s.pages.slot(v.id);

@@ -1,7 +1,12 @@
 /* Buffered ioreqs (xen-ioreq-semantics.md 7.3): which writes are posted to
  * the 511-slot ring and which stay synchronous, the ring layout (8-byte
  * writes take two slots, low half first), the fall-back when the ring is
- * full, and HVDM_BUFIOREQ_ATOMIC's pointer canonicalisation. */
+ * full, and HVDM_BUFIOREQ_ATOMIC's pointer canonicalisation.
+ *
+ * By default only what Xen posts: single direct writes to VGA memory
+ * 0xa0000-0xbffff (xen/arch/x86/hvm/stdvga.c: stdvga_mem_accept), to the
+ * server holding them by range. HVDM_BUFIOREQ_WIDE (an hvcore extension)
+ * also posts every port write and every MMIO write below 1 MiB. */
 #include "abi_test.h"
 
 #define SLOTS HVDM_IOREQ_BUFFER_SLOT_NUM /* 511 */
@@ -12,9 +17,16 @@
  * emulated MMIO: one page */
 #define VGA_GFN 0xa0u
 #define VGA_GPA ((uint64_t)VGA_GFN * TEST_PAGE_SIZE)
+/* The last page of VGA memory (0xbf000-0xbffff) and the page above it
+ * (0xc0000, outside it): emulated MMIO held by the same server */
+#define VGA_LAST_GPA 0xbf000ull
+#define ABOVE_VGA_GPA 0xc0000ull
 /* A claimed page below 1 MiB too: gfn 0x10 (GPA 64 KiB) */
 #define CLAIMED_GFN 0x10u
 #define CLAIMED_GPA ((uint64_t)CLAIMED_GFN * TEST_PAGE_SIZE)
+/* Emulated MMIO below 1 MiB but outside VGA memory: gfn 0x20 (128 KiB) */
+#define LOW_MMIO_GFN 0x20u
+#define LOW_MMIO_GPA ((uint64_t)LOW_MMIO_GFN * TEST_PAGE_SIZE)
 /* buf_ioreq_t size codes: 0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes */
 #define SIZE_CODE_1 0u
 #define SIZE_CODE_2 1u
@@ -33,7 +45,18 @@ static int setup(struct fixture *f, struct server *s, int mode) {
     if (rc != 0) return rc;
     rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
     if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+    if (rc != 0) return rc;
+    /* 0xbf000-0xc0fff: the last VGA page and the one above it */
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_LAST_GPA / TEST_PAGE_SIZE, 2);
+    if (rc != 0) return rc;
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_LAST_GPA,
+                                           ABOVE_VGA_GPA + TEST_PAGE_SIZE - 1);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, LOW_MMIO_GFN, 1);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, LOW_MMIO_GPA,
+                                             LOW_MMIO_GPA + TEST_PAGE_SIZE - 1);
 }
 
 static void expect_slot(const hvdm_buf_ioreq_t *b, uint8_t type, uint32_t size_code, uint32_t addr, uint32_t data) {
@@ -44,33 +67,61 @@ static void expect_slot(const hvdm_buf_ioreq_t *b, uint8_t type, uint32_t size_c
     EXPECT_U64(data, b->data);
 }
 
-/* A 1-byte posted write at the device's offset: a port write on x86, a
- * store to the VGA page on Arm64 (which has no port I/O), and where each
- * lands in the ring. */
+/* A 1-byte write Xen posts: a store to the VGA page at the offset. */
 static int post1(struct fixture *f, uint32_t offset, uint64_t value) {
-    if (test_arch_has_pio()) return hv_vcpu_pio(f->dom, 0, (uint16_t)(PORT_FIRST + offset), 1, 1, &value);
     return hv_vcpu_store(f->dom, 0, VGA_GPA + offset, 1, value);
 }
-static uint8_t posted_type(void) { return test_arch_has_pio() ? HVDM_IOREQ_TYPE_PIO : HVDM_IOREQ_TYPE_COPY; }
-static uint32_t posted_addr(uint32_t offset) {
-    return test_arch_has_pio() ? PORT_FIRST + offset : (uint32_t)(VGA_GPA + offset);
+static uint32_t posted_addr(uint32_t offset) { return (uint32_t)(VGA_GPA + offset); }
+
+static void vga_writes_are_posted_to_the_ring_and_complete_at_once(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA, 1, 0xab));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 2, 2, 0xbeef));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 4, 4, 0xdeadbeef));
+    EXPECT_EQ(0, s.buf->read_pointer);
+    EXPECT_EQ(3, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_1, (uint32_t)VGA_GPA, 0xab);
+    expect_slot(&s.buf->buf_ioreq[1], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_2, (uint32_t)(VGA_GPA + 2), 0xbeef);
+    expect_slot(&s.buf->buf_ioreq[2], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_4, (uint32_t)(VGA_GPA + 4), 0xdeadbeef);
+    EXPECT_TRUE(fd_readable(s.fd));
+    /* nothing synchronous: the slot stays NONE, the vCPU is not waiting */
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    EXPECT_EQ(-EINVAL, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
 }
 
 static void port_io_is_eopnotsupp_without_ports(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 1;
-    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_WIDE));
     EXPECT_EQ(-EOPNOTSUPP, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
     EXPECT_EQ(0, s.buf->write_pointer);
     fixture_destroy(&f);
 }
 
-static void port_writes_are_posted_to_the_ring_and_complete_at_once(void) {
+static void port_writes_are_synchronous_by_default(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0xab;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
+    EXPECT_EQ(0, s.buf->write_pointer);
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);
+    EXPECT_U64(0xab, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void port_writes_are_posted_with_wide_posting(void) {
     struct fixture f;
     struct server s;
     uint64_t value;
-    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_WIDE));
     value = 0xab;
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 1, &value));
     value = 0xbeef;
@@ -83,9 +134,45 @@ static void port_writes_are_posted_to_the_ring_and_complete_at_once(void) {
     expect_slot(&s.buf->buf_ioreq[1], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_2, PORT_FIRST + 2, 0xbeef);
     expect_slot(&s.buf->buf_ioreq[2], HVDM_IOREQ_TYPE_PIO, SIZE_CODE_4, PORT_FIRST + 4, 0xdeadbeef);
     EXPECT_TRUE(fd_readable(s.fd));
-    /* nothing synchronous: the slot stays NONE, the vCPU is not waiting */
     EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
-    EXPECT_EQ(-EINVAL, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void mmio_write_below_1mib_outside_vga_is_synchronous_by_default(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, LOW_MMIO_GPA, 4, 7));
+    EXPECT_EQ(0, s.buf->write_pointer);
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* with wide posting it is posted */
+    fixture_destroy(&f);
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_ATOMIC | HVDM_BUFIOREQ_WIDE));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, LOW_MMIO_GPA, 4, 7));
+    EXPECT_EQ(1, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_4, (uint32_t)LOW_MMIO_GPA, 7);
+    fixture_destroy(&f);
+}
+
+static void write_across_the_end_of_vga_memory_posts_only_its_vga_part(void) {
+    /* 8 bytes 4 before 0xc0000: cut at the page; the 4 bytes in VGA memory
+     * are posted, the 4 above it are a synchronous request */
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, ABOVE_VGA_GPA - 4, 8, 0x1122334455667788ull));
+    EXPECT_EQ(1, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_4, (uint32_t)(ABOVE_VGA_GPA - 4), 0x55667788u);
+    EXPECT_EQ(HVDM_STATE_IOREQ_READY, s.page->vcpu_ioreq[0].state);
+    EXPECT_U64(ABOVE_VGA_GPA, s.page->vcpu_ioreq[0].addr);
+    EXPECT_U64(0x11223344u, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_EQ(1, s.buf->write_pointer); /* replayed, not posted again */
     fixture_destroy(&f);
 }
 
@@ -107,7 +194,7 @@ static void mmio_write_at_or_above_1mib_is_synchronous(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_WIDE)); /* even with wide posting */
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA, 4, 5));
     EXPECT_EQ(0, s.buf->write_pointer);
@@ -121,7 +208,7 @@ static void reads_are_never_buffered(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_WIDE)); /* even with wide posting */
     if (test_arch_has_pio())
         EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 1, 0, &value));
     else
@@ -133,11 +220,43 @@ static void reads_are_never_buffered(void) {
     fixture_destroy(&f);
 }
 
+static void write_to_claimed_vga_page_held_by_a_range_is_posted(void) {
+    /* Xen tries its internal handlers (stdvga) before the claimed type:
+     * a VGA page that is claimed and also held by a MEMORY range gets the
+     * write posted to the range's server */
+    struct fixture f;
+    struct server s;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_LEGACY, 1, &s));
+    REQUIRE_TRUE(s.buf != NULL);
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1));
+    REQUIRE_EQ(0, hvdm_map_mem_type_to_ioreq_server(f.dm, f.domid, s.id, HVDM_MEM_IOREQ_SERVER,
+                                                    HVDM_IOREQ_MEM_ACCESS_WRITE));
+    REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, VGA_GFN, 1));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 8, 4, 0x99));
+    EXPECT_EQ(1, s.buf->write_pointer);
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_4, (uint32_t)(VGA_GPA + 8), 0x99);
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    fixture_destroy(&f);
+}
+
+static void create_rejects_unknown_buffered_modes_and_flags(void) {
+    struct fixture f;
+    hvdm_ioservid_t id = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    EXPECT_EQ(-EINVAL, hvdm_create_ioreq_server(f.dm, f.domid, 3, &id));   /* no such mode */
+    EXPECT_EQ(-EINVAL, hvdm_create_ioreq_server(f.dm, f.domid, 0x40, &id)); /* bit 6: no such flag */
+    EXPECT_EQ(-EINVAL, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF | HVDM_BUFIOREQ_WIDE, &id));
+    EXPECT_EQ(-EINVAL, hvdm_create_ioreq_server(f.dm, f.domid, 3 | HVDM_BUFIOREQ_WIDE, &id));
+    EXPECT_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_ATOMIC | HVDM_BUFIOREQ_WIDE, &id));
+    fixture_destroy(&f);
+}
+
 static void write_to_claimed_page_is_always_synchronous(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
+    REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_WIDE)); /* even with wide posting */
     REQUIRE_EQ(0, hvdm_map_mem_type_to_ioreq_server(f.dm, f.domid, s.id, HVDM_MEM_IOREQ_SERVER,
                                                     HVDM_IOREQ_MEM_ACCESS_WRITE));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
@@ -179,7 +298,7 @@ static void full_ring_falls_back_to_synchronous(void) {
     s.buf->read_pointer = 2;
     EXPECT_EQ(HV_VCPU_DONE, post1(&f, 0, 0xf0));
     EXPECT_EQ(SLOTS + 1, s.buf->write_pointer);
-    expect_slot(&s.buf->buf_ioreq[0], posted_type(), SIZE_CODE_1, posted_addr(0), 0xf0); /* wrapped */
+    expect_slot(&s.buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_1, posted_addr(0), 0xf0); /* wrapped */
     fixture_destroy(&f);
 }
 
@@ -191,7 +310,7 @@ static void post_after_a_full_lap(struct fixture *f, struct server *s, uint32_t 
         if (!EXPECT_EQ(HV_VCPU_DONE, post1(f, 0, i & 0xff))) break;
     s->buf->read_pointer = s->buf->write_pointer;
     EXPECT_EQ(HV_VCPU_DONE, post1(f, 1, 0x5e));
-    expect_slot(&s->buf->buf_ioreq[0], posted_type(), SIZE_CODE_1, posted_addr(1), 0x5e);
+    expect_slot(&s->buf->buf_ioreq[0], HVDM_IOREQ_TYPE_COPY, SIZE_CODE_1, posted_addr(1), 0x5e);
     *rp = s->buf->read_pointer;
     *wp = s->buf->write_pointer;
 }
@@ -221,14 +340,21 @@ static void legacy_mode_never_rewrites_the_pointers(void) {
 
 int main(void) {
     skip_unless_vmx_backend("test_bufioreq");
-    if (test_arch_has_pio())
-        RUN(port_writes_are_posted_to_the_ring_and_complete_at_once);
-    else
+    RUN(vga_writes_are_posted_to_the_ring_and_complete_at_once);
+    if (test_arch_has_pio()) {
+        RUN(port_writes_are_synchronous_by_default);
+        RUN(port_writes_are_posted_with_wide_posting);
+    } else {
         RUN(port_io_is_eopnotsupp_without_ports);
+    }
+    RUN(mmio_write_below_1mib_outside_vga_is_synchronous_by_default);
+    RUN(write_across_the_end_of_vga_memory_posts_only_its_vga_part);
     RUN(eight_byte_mmio_write_takes_two_slots_low_half_first);
     RUN(mmio_write_at_or_above_1mib_is_synchronous);
     RUN(reads_are_never_buffered);
     RUN(write_to_claimed_page_is_always_synchronous);
+    RUN(write_to_claimed_vga_page_held_by_a_range_is_posted);
+    RUN(create_rejects_unknown_buffered_modes_and_flags);
     RUN(full_ring_falls_back_to_synchronous);
     RUN(atomic_mode_canonicalises_the_pointers_after_a_lap);
     RUN(legacy_mode_never_rewrites_the_pointers);

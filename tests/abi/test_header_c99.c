@@ -53,6 +53,9 @@ ABI_ASSERT(mem_types_are_xens, HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && H
 ABI_ASSERT(claim_flags_are_xens, HVDM_IOREQ_MEM_ACCESS_READ == 1 && HVDM_IOREQ_MEM_ACCESS_WRITE == 2);
 ABI_ASSERT(range_types_are_xens, HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 ABI_ASSERT(bufioreq_modes_are_xens, HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
+/* hvcore's opt-in flag takes a bit of handle_bufioreq (a uint8_t in the
+ * DMOP) that no Xen mode uses */
+ABI_ASSERT(bufioreq_wide_is_a_bit_no_mode_uses, HVDM_BUFIOREQ_WIDE == 0x80 && (HVDM_BUFIOREQ_WIDE & 3) == 0);
 ABI_ASSERT(states_are_xens, HVDM_STATE_IOREQ_NONE == 0 && HVDM_STATE_IOREQ_READY == 1 &&
                                 HVDM_STATE_IOREQ_INPROCESS == 2 && HVDM_STATE_IORESP_READY == 3);
 ABI_ASSERT(ioreq_types_are_xens, HVDM_IOREQ_TYPE_PIO == 0 && HVDM_IOREQ_TYPE_COPY == 1 &&

@@ -288,6 +288,73 @@ static void access_must_lie_wholly_inside_one_range(void) {
     fixture_destroy(&f);
 }
 
+/* ---- how an access is cut into ioreqs (Xen's hvmemul_phys_mmio_access) -- */
+
+static void misaligned_access_inside_a_page_is_one_ioreq_of_its_size(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0xfff));
+    /* 4 bytes at +0x7fe: not 4-aligned, but inside the page: one request */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7fe, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0xa1b2c3d4u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0xa1b2c3d4u, value);
+    /* 8 bytes at +0x7fd: one 8-byte request */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    fixture_destroy(&f);
+}
+
+static void access_across_a_page_is_cut_at_the_page_then_into_falling_powers_of_two(void) {
+    /* 8 bytes at +0xffd of a device's first page: 3 bytes in it, 5 in the
+     * next. Each part is cut into the largest power of two not above it,
+     * then the largest that fits what is left: 2 + 1, then 4 + 1. */
+    static const uint64_t addr[] = {0xffd, 0xfff, 0x1000, 0x1004};
+    static const uint32_t size[] = {2, 1, 4, 1};
+    /* each request answered with its bytes of 0x8877665544332211 */
+    static const uint64_t answer[] = {0x2211, 0x33, 0x77665544, 0x88};
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    unsigned i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0x1fff));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0xffd, 8, &value));
+    for (i = 0; i < 4; ++i) {
+        expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + addr[i], size[i], 0);
+        REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, answer[i]));
+        EXPECT_EQ(i == 3 ? HV_VCPU_DONE : HV_VCPU_IOREQ_PENDING, hv_vcpu_resume(f.dom, 0, &value));
+    }
+    EXPECT_U64(0x8877665544332211ull, value);
+    fixture_destroy(&f);
+}
+
+static void access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    /* the range ends at +0x7ff; 4 bytes at +0x7fe cover +0x7fe .. +0x801 */
+    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
+                                                    TEST_MMIO_GPA + 0x7ff));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value));
+    EXPECT_U64(0xffffffffu, value);
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, 0x12345678u));
+    EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
+    EXPECT_TRUE(!fd_readable(s.fd));
+    fixture_destroy(&f);
+}
+
 static void mmio_above_ram_goes_by_memory_range(void) {
     struct fixture f;
     struct server s;
@@ -351,6 +418,101 @@ static void write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram(void) {
     /* reads are plain RAM reads */
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_load(f.dom, 0, gpa, 4, &value));
     EXPECT_U64(0x0badcafeu, value);
+    fixture_destroy(&f);
+}
+
+/* ---- one access in pieces: every piece is replayed after the answer ---- */
+
+/* An 8-byte access 4 bytes before a page boundary is two 4-byte pieces,
+ * one per page. The first page goes to nobody (a hole above RAM, or a
+ * ram_ro page no range holds: its write is dropped), the second to a
+ * device model. After the answer the instruction runs again and meets the
+ * first piece again: it must be taken as done, not as a different access. */
+#define SPLIT_HOLE_GPA (TEST_MMIO_GPA + 0x2000) /* nobody's page above RAM */
+#define SPLIT_DEVICE_GPA (SPLIT_HOLE_GPA + TEST_PAGE_SIZE) /* the page above it: a device's */
+#define SPLIT_RO_GFN 0x300u                     /* a RAM page made read-only */
+#define SPLIT_RO_GPA ((uint64_t)SPLIT_RO_GFN * TEST_PAGE_SIZE)
+#define SPLIT_DM_GPA (SPLIT_RO_GPA + TEST_PAGE_SIZE) /* the RAM page above it, made mmio_dm */
+
+static int split_setup(struct fixture *f, struct server *s) {
+    int rc = fixture_create(f);
+    if (rc != 0) return rc;
+    rc = server_create(f, f->dm, HVDM_BUFIOREQ_OFF, 1, s);
+    if (rc != 0) return rc;
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, SPLIT_DEVICE_GPA,
+                                           SPLIT_DEVICE_GPA + TEST_PAGE_SIZE - 1);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_RAM_RO, SPLIT_RO_GFN, 1);
+    if (rc != 0) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, SPLIT_RO_GFN + 1, 1);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, SPLIT_DM_GPA,
+                                             SPLIT_DM_GPA + TEST_PAGE_SIZE - 1);
+}
+
+static void expect_running(struct fixture *f) {
+    char reason[256];
+    EXPECT_EQ(0, hv_domain_stop_reason(f->dom, reason, sizeof reason));
+}
+
+static void store_whose_first_piece_is_in_a_hole_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* hole, then device: bytes 0x11..0x44 dropped, 0x55..0x88 sent */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, 0x8877665544332211ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DEVICE_GPA, 4, 0x88776655u);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    expect_running(&f);
+    fixture_destroy(&f);
+}
+
+static void store_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* ram_ro, then device: the read-only bytes stay, the rest is sent */
+    set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DM_GPA - 4, 8, 0x8877665544332211ull));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DM_GPA, 4, 0x88776655u);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    expect_running(&f);
+    EXPECT_U64(0x0badcafeu, ram_u32(&f, SPLIT_DM_GPA - 4));
+    fixture_destroy(&f);
+}
+
+static void load_whose_first_piece_is_in_a_hole_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* hole, then device: the low half reads all ones */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DEVICE_GPA, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x12345678ffffffffull, value);
+    expect_running(&f);
+    fixture_destroy(&f);
+}
+
+static void load_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    REQUIRE_EQ(0, split_setup(&f, &s));
+    /* ram_ro, then device: the low half comes from RAM */
+    set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DM_GPA - 4, 8, &value));
+    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DM_GPA, 4, 0);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x123456780badcafeull, value);
+    expect_running(&f);
     fixture_destroy(&f);
 }
 
@@ -472,9 +634,16 @@ int main(void) {
     if (test_arch_has_pio()) RUN(unclaimed_port_reads_all_ones_and_drops_writes);
     if (test_arch_has_pio()) RUN(port_access_goes_to_the_highest_enabled_server_holding_the_range);
     RUN(access_must_lie_wholly_inside_one_range);
+    RUN(misaligned_access_inside_a_page_is_one_ioreq_of_its_size);
+    RUN(access_across_a_page_is_cut_at_the_page_then_into_falling_powers_of_two);
+    RUN(access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody);
     RUN(mmio_above_ram_goes_by_memory_range);
     RUN(mmio_dm_page_goes_by_memory_range_both_ways);
     RUN(write_to_ram_ro_goes_by_memory_range_and_reads_come_from_ram);
+    RUN(store_whose_first_piece_is_in_a_hole_completes_after_the_answer);
+    RUN(load_whose_first_piece_is_in_a_hole_completes_after_the_answer);
+    RUN(store_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer);
+    RUN(load_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer);
     if (test_arch_has_pio()) {
         RUN(pci_config_access_goes_by_device_with_sbdf_and_register);
         RUN(pci_config_of_unclaimed_device_reads_all_ones);

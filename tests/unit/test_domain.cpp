@@ -2,6 +2,10 @@
 // entry count checked against the table itself at every step.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "hvcore/core/host.hpp"
 
 using namespace hvcore;
@@ -16,6 +20,38 @@ void check_count(Domain& d, uint64_t expect) {
     CHECK(d.ioreq_entry_count() == expect);
     CHECK(d.ioreq_leaves_in_table() == expect);
 }
+
+// A device model thread: waits (up to 5 s) for vCPU 0's request, keeps it,
+// answers it with `data` and notifies, as a real one would while the host's
+// vCPU thread blocks in host_access.
+class Answerer {
+public:
+    Answerer(Domain& d, EmulatorId dm, IoservId id, IoreqSlot* slots, uint64_t data)
+        : t_([this, &d, dm, id, slots, data] {
+              const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+              while (slot_state(slots[0]) != ioreq::state_ready) {
+                  if (std::chrono::steady_clock::now() > give_up) return;
+                  std::this_thread::yield();
+              }
+              addr_ = slots[0].addr;
+              size_ = slots[0].size;
+              slots[0].data = data;
+              slot_set_state(slots[0], ioreq::state_resp_ready);
+              (void)d.ioreq_notify(dm, id, 0);
+          }) {}
+    ~Answerer() { join(); }
+    void join() {
+        if (t_.joinable()) t_.join();
+    }
+    // The request it answered (0 if none came).
+    uint64_t addr() { join(); return addr_; }
+    uint32_t size() { join(); return size_; }
+
+private:
+    uint64_t addr_ = 0;
+    uint32_t size_ = 0;
+    std::thread t_;
+};
 
 }  // namespace
 
@@ -97,6 +133,113 @@ TEST_CASE("domain behaviours on every linked backend") {
             // holds, with a pause after each but the last.
             CHECK(pauses == static_cast<int>((tables + sweep_chunk - 1) / sweep_chunk) - 1);
             CHECK(stores == pauses);
+        }
+
+        SUBCASE("destroying_the_owner_again_during_its_sweep_is_enoent_and_spares_a_server_created_meanwhile") {
+            // More outstanding leaf tables than one lock hold resolves, so
+            // the destroy's sweep releases the lock at least once (a leaf
+            // table maps 2 MiB: one page in each of 32 tables).
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                // The same device model's second thread destroys the same
+                // server: it is already going, so there is nothing to destroy.
+                CHECK(d.destroy_ioreq_server(dm, id).code() == -ENOENT);
+                // Another device model creates a server: it may get the id
+                // being freed (the lowest free slot).
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            // The other device model's server survived the first destroy.
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+            // It holds the freed id, and the first device model cannot touch it.
+            CHECK(theirs == id);
+            CHECK(d.destroy_ioreq_server(dm, id).code() == -EPERM);
+        }
+
+        SUBCASE("closing_the_handle_during_the_owners_destroy_sweep_spares_a_server_created_meanwhile") {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                d.destroy_servers_of(dm);  // hvdm_close of the same handle on another thread
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+        }
+
+        SUBCASE("destroying_the_owner_during_its_disclaim_sweep_spares_a_server_created_meanwhile") {
+            // The other place that releases the lock mid-operation: the
+            // disclaim's own sweep.
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
+            static_assert(tables > sweep_chunk);
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                CHECK(d.destroy_ioreq_server(dm, id).is_ok());  // no longer the owner: no sweep of its own
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
+            // The type is free again: the new server can claim it.
+            CHECK(d.map_mem_type_to_ioreq_server(other, theirs, hvmmem::ioreq_server, claim_write).is_ok());
+        }
+
+        SUBCASE("a_host_access_whose_first_piece_goes_to_nobody_completes_after_the_device_answers") {
+            // The KVM path: an 8-byte access 4 bytes below a device's page.
+            // The page below is a hole above RAM (nobody's): its 4 bytes are
+            // dropped or read as ones; the device's 4 bytes are one request.
+            // After the answer the access is routed again from its start and
+            // must replay the hole piece, not stop the domain.
+            constexpr uint64_t device = 0xfebf'1000;  // above the 64 MiB of RAM
+            constexpr uint32_t memory = 1;            // HVDM_IO_RANGE_MEMORY
+            REQUIRE(d.map_io_range(dm, id, memory, device, device + page_size - 1).is_ok());
+            IoreqSlot* slots = nullptr;
+            BufferedPage* buffered = nullptr;
+            REQUIRE(d.map_ioreq_pages(dm, id, &slots, &buffered).is_ok());
+            uint64_t value = 0;
+            {
+                Answerer dmt(d, dm, id, slots, 0x1234'5678);
+                CHECK(d.host_access(0, HostAccess{.is_pio = false, .is_write = false, .addr = device - 4, .size = 8,
+                                                  .data = 0},
+                                    &value) == 0);
+                CHECK(dmt.addr() == device);
+                CHECK(dmt.size() == 4);
+            }
+            CHECK(value == 0x1234'5678'ffff'ffff);
+            {
+                Answerer dmt(d, dm, id, slots, 0);
+                CHECK(d.host_access(0, HostAccess{.is_pio = false, .is_write = true, .addr = device - 4, .size = 8,
+                                                  .data = 0x8877'6655'4433'2211},
+                                    &value) == 0);
+                CHECK(dmt.addr() == device);
+            }
+            CHECK(!d.stop_reason());
         }
 
         SUBCASE("a_write_to_a_claimed_page_is_held_while_the_owner_is_disabled") {

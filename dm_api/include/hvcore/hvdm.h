@@ -39,6 +39,13 @@ typedef uint16_t hvdm_ioservid_t;
 #define HVDM_BUFIOREQ_OFF 0
 #define HVDM_BUFIOREQ_LEGACY 1
 #define HVDM_BUFIOREQ_ATOMIC 2
+/* hvcore extension, OR'ed into handle_bufioreq with LEGACY or ATOMIC (a
+ * bit Xen does not define). As Xen, hvcore posts to the ring only single
+ * direct writes to VGA memory 0xa0000-0xbffff (stdvga_mem_accept); with
+ * this flag the server also gets every port write and every other MMIO
+ * write below 1 MiB it holds by range posted, count 1, sizes 1/2/4/8.
+ * Any other bit, or this one with OFF, is -EINVAL. */
+#define HVDM_BUFIOREQ_WIDE 0x80
 
 /* ioreq slot states */
 #define HVDM_STATE_IOREQ_NONE 0

@@ -82,14 +82,18 @@ struct IoreqServer {
     uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
     EmulatorId emulator = 0;
     bool enabled = false;
-    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_*
+    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
+    // HVDM_BUFIOREQ_WIDE: also post port writes and MMIO writes below 1 MiB
+    // (hvcore's opt-in; Xen posts only VGA memory writes).
+    bool post_wide = false;
     std::array<RangeSet, 3> ranges;  // indexed by RangeType
     IoreqPages pages;
 };
 
-// One device-model-visible access of the instruction being executed, kept
-// so that re-executing the instruction after a response replays it instead
-// of sending it again (Xen's per-vCPU MMIO cache).
+// One piece of the instruction being executed and its outcome, wherever it
+// went (RAM, a device model, posted, nobody), kept so that re-executing the
+// instruction after a response replays it instead of making it again
+// (Xen's per-vCPU MMIO cache).
 struct CompletedIo {
     IoreqBody req;
     uint64_t data = 0;
@@ -256,7 +260,9 @@ private:
 
     using Lock = std::unique_lock<std::mutex>;
     [[nodiscard]] Result<IoreqServer*> owned_server(EmulatorId who, IoservId id);
-    void destroy_server_locked(Lock& lk, IoreqServer& s);
+    // Both may release the lock (the sweep runs in chunks): a caller holds
+    // no server pointer or reference across them, only ids.
+    void destroy_server_locked(Lock& lk, IoservId id);
     void disclaim_and_sweep(Lock& lk);
     void stop_locked(std::string reason);
     [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
@@ -296,7 +302,8 @@ private:
     [[nodiscard]] Landing landing_locked(uint64_t gpa);
     [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,
                                             uint64_t* data);
-    // A request for the device side: the claimed type's owner, else by range, else nobody.
+    // A request for the device side: the claimed type's owner, else by
+    // range, else nobody. The caller has checked the replay log.
     [[nodiscard]] MemStatus route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data);
     // A rep string access in one piece (RAM only, or one ioreq with count);
     // nullopt when it must go one element through the split path.
@@ -307,10 +314,9 @@ private:
     [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                         const IoreqBody& orig, bool bufferable);
     [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
-    // True (and consumed) if the next completed access of the instruction
-    // being re-executed is this write: it went to a device model, whose
-    // answer completed it.
-    [[nodiscard]] bool replays_sent_write_locked(VcpuState& v, const IoreqBody& req);
+    void posted_locked(VcpuState& v, IoreqServer& s, const IoreqBody& orig);
+    // Append a piece's outcome to the replay log (and step over it).
+    void log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data);
     // A replayed access of the instruction being re-executed.
     [[nodiscard]] std::optional<MemStatus> replay_locked(VcpuState& v, const IoreqBody& req,
                                                          uint64_t* data);
