@@ -4,8 +4,9 @@
 # with find_package; nothing is downloaded at build time.
 set -euo pipefail
 
-# --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
-# and qemu-user, for the arm64-cross preset.
+# --cross (the test command's mode): also the Arm64 cross toolchain, the
+# arm64 multiarch -dev packages and qemu-user, for the arm64-cross preset;
+# and the emulators tests/oracle runs hvcore's stage-2 tables under.
 cross=0
 [[ "${1:-}" == "--cross" ]] && cross=1
 
@@ -25,6 +26,12 @@ if ((cross)); then
     g++-aarch64-linux-gnu  # the cross compiler
     qemu-user              # runs the Arm64 test programs (qemu-aarch64)
     libfmt-dev:arm64       # fmt for the target (multiarch)
+    qemu-system-x86        # tests/oracle/npt: QEMU 7.2 TCG with SVM + nested paging
+    seabios                # its BIOS
+    bochs                  # tests/oracle/npt: Bochs 2.7 (cpu model ryzen: SVM + nested paging)
+    bochs-term             # its terminal display (the Debian build has no display-less one)
+    bochsbios              # its BIOS
+    vgabios                # its VGA BIOS
   )
 fi
 
