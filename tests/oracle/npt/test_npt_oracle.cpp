@@ -660,12 +660,12 @@ int run_shell(const std::string& cmd) {
 // Why an emulator cannot be run here (empty when it can).
 std::string qemu_missing() {
     if (find_in_path("qemu-system-x86_64").empty())
-        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh --oracles)";
+        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh --cross)";
     return {};
 }
 std::string bochs_missing() {
     if (find_in_path("bochs").empty())
-        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; scripts/install-deps.sh --oracles)";
+        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; scripts/install-deps.sh --cross)";
     if (find_in_path("script").empty()) return "script(1) is not installed (Debian package bsdutils)";
     for (const char* f : {"/usr/share/bochs/BIOS-bochs-latest", "/usr/share/vgabios/vgabios.bin"})
         if (::access(f, R_OK) != 0) return fmt::format("{} is missing (Debian packages bochsbios, vgabios)", f);
@@ -1177,4 +1177,34 @@ TEST_CASE("a_planted_wrong_bit_in_a_copied_leaf_is_reported_as_a_mismatch") {
     // the correction at work.
     fmt::print("{}: {} planted and {} control accesses; Q2 corrected {} time(s)\n", to_string(e), planted.size(),
                planted.size(), q2);
+}
+
+// The disclaimed state is meant to leave recalculation marks where the
+// disclaim's sweep did not go: on the 1 GiB leaf, on the 2 MiB leaf and on
+// PT B's PDE (a table entry), while PT A, which held the ioreq_server pages,
+// was swept. NPT's mark (Xen's set_recalc, hvcore's npt.hpp): AVL bit 11
+// set, U/S and A cleared. Without these marks the matrix would not test
+// what its states say.
+TEST_CASE("the_disclaimed_state_leaves_marks_on_a_1g_leaf_a_2m_leaf_and_a_table_entry") {
+    constexpr uint64_t mark_bit = uint64_t{1} << 11;
+    auto marked = [&](uint64_t e) { return (e & (mark_bit | pte_us | pte_a)) == mark_bit; };
+    auto d = build(State::disclaimed);
+    const Walks w = walk(*d, {0x12345, 0x40003, gfn_b_rw, gfn_a_rw});
+    // gfn 0x12345: PML4E (swept), then the 1 GiB leaf (a PDPTE).
+    REQUIRE(w[0].w.nr_levels == 2);
+    CHECK(!marked(w[0].w.level[0].entry));
+    CHECK(marked(w[0].w.level[1].entry));
+    // gfn 0x40003: PML4E, PDPTE (swept), the 2 MiB leaf (a PDE).
+    REQUIRE(w[1].w.nr_levels == 3);
+    CHECK(marked(w[1].w.level[2].entry));
+    CHECK((w[1].w.level[2].entry & pte_ps) != 0);
+    // gfn_b_rw: PT B's PDE is a marked table entry; its leaves are not yet.
+    REQUIRE(w[2].w.nr_levels == 4);
+    CHECK(!marked(w[2].w.level[1].entry));
+    CHECK(marked(w[2].w.level[2].entry));
+    CHECK((w[2].w.level[2].entry & pte_ps) == 0);
+    CHECK(!marked(w[2].w.level[3].entry));
+    // gfn_a_rw: PT A was swept, no mark on its walk.
+    REQUIRE(w[3].w.nr_levels == 4);
+    for (uint32_t i = 0; i < 4; ++i) CHECK(!marked(w[3].w.level[i].entry));
 }
