@@ -4,11 +4,19 @@
 # with find_package; nothing is downloaded at build time.
 set -euo pipefail
 
-# --cross (the test command's mode): also the Arm64 cross toolchain, the
-# arm64 multiarch -dev packages and qemu-user, for the arm64-cross preset;
-# and the emulators tests/oracle runs hvcore's stage-2 tables under.
+# --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
+# and qemu-user, for the arm64-cross preset.
+# --oracles: also the emulators tests/oracle runs hvcore's tables under
+# (without them those tests are skipped, saying why).
 cross=0
-[[ "${1:-}" == "--cross" ]] && cross=1
+oracles=0
+for arg in "$@"; do
+  case "$arg" in
+    --cross) cross=1 ;;
+    --oracles) oracles=1 ;;
+    *) echo "install-deps: unknown option $arg (known: --cross, --oracles)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential   # g++ 12, make
@@ -26,12 +34,17 @@ if ((cross)); then
     g++-aarch64-linux-gnu  # the cross compiler
     qemu-user              # runs the Arm64 test programs (qemu-aarch64)
     libfmt-dev:arm64       # fmt for the target (multiarch)
-    qemu-system-x86        # tests/oracle/npt: QEMU 7.2 TCG with SVM + nested paging
-    seabios                # its BIOS
-    bochs                  # tests/oracle/npt: Bochs 2.7 (cpu model ryzen: SVM + nested paging)
-    bochs-term             # its terminal display (the Debian build has no display-less one)
-    bochsbios              # its BIOS
-    vgabios                # its VGA BIOS
+  )
+fi
+
+if ((oracles)); then
+  packages+=(
+    bochs       # Bochs 2.7 with VMX level 2 (EPT): tests/oracle/ept
+    bochs-term  # its terminal display, the one that runs without a GUI
+    bochsbios   # Bochs's ROM images (VGABIOS-lgpl-latest)
+    vgabios     # the VGA ROM image Bochs loads
+    qemu-system-x86  # QEMU 7.2 TCG with SVM + nested paging: tests/oracle/npt (Bochs 2.7, cpu ryzen, its second opinion)
+    seabios          # QEMU's x86 BIOS
   )
 fi
 

@@ -6,7 +6,7 @@
 # non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --cross
+scripts/install-deps.sh --cross --oracles
 cmake --workflow --preset all
 cmake --workflow --preset asan
 cmake --workflow --preset arm64-cross

@@ -662,12 +662,12 @@ int run_shell(const std::string& cmd) {
 // Why an emulator cannot be run here (empty when it can).
 std::string qemu_missing() {
     if (find_in_path("qemu-system-x86_64").empty())
-        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh --cross)";
+        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh --oracles)";
     return {};
 }
 std::string bochs_missing() {
     if (find_in_path("bochs").empty())
-        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; scripts/install-deps.sh --cross)";
+        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; scripts/install-deps.sh --oracles)";
     if (find_in_path("script").empty()) return "script(1) is not installed (Debian package bsdutils)";
     for (const char* f : {"/usr/share/bochs/BIOS-bochs-latest", "/usr/share/vgabios/vgabios.bin"})
         if (::access(f, R_OK) != 0) return fmt::format("{} is missing (Debian packages bochsbios, vgabios)", f);
