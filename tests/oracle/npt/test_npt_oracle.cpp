@@ -857,7 +857,10 @@ const std::vector<Pending> hvcore_pending = {
 };
 
 struct Tally {
-    size_t compared = 0;                          // emulator records compared with hvcore's
+    size_t compared = 0;                          // accesses whose hvcore record was compared
+    size_t records = 0;                           // emulator records those comparisons used
+    size_t with_after = 0;                        // ... of which on entries after a resolved mark
+    std::map<std::string, size_t> outcomes;       // hvcore's record of the compared accesses -> count
     std::map<std::string, size_t> corrected;      // deviation id -> records corrected
     std::map<std::string, std::set<std::string>> corrected_forms;
     std::map<std::string, size_t> excluded;       // deviation id -> accesses not compared
@@ -947,7 +950,10 @@ void judge(Emulator e, const Case& c, const EmuRun& run, Tally& t) {
         ++t.excluded["Q3"];
         return;
     }
-    t.compared += after ? 2 : 1;
+    ++t.compared;
+    t.records += after ? 2 : 1;
+    if (after) ++t.with_after;
+    ++t.outcomes[c.hv.rec ? fmt::format("#NPF {:#x}", c.hv.rec->info1) : std::string("no fault")];
     if (expect == as_emulator(c.hv.rec)) return;
     const std::string msg = fmt::format("{}: hvcore: {}; emulator: {}", what, to_string(c.hv.rec), emu);
     if (const Pending* p = pending_match(a, c.hv.rec, expect)) {
@@ -1079,10 +1085,12 @@ void report(Emulator e, const Prepared& p, const EmuRun& run, const Tally& t) {
         for (const auto& [id, n] : m) out += fmt::format(" {}:{}", id, n);
         return out.empty() ? std::string(" none") : out;
     };
-    fmt::print("{}: {} accesses, {} emulator records compared with hvcore's ({} items run in {:.1f} s)\n"
-               "  deviations corrected:{}; accesses excluded:{}; known hvcore disagreements:{}; mismatches: {}\n",
-               to_string(e), p.cases.size(), t.compared, p.image.size(), run.seconds, list(t.corrected),
-               list(t.excluded), list(t.pending), t.mismatches.size());
+    fmt::print("{}: {} accesses; {} compared with hvcore's record, using {} emulator records ({} accesses also on "
+               "the entries from after a resolved mark); {} items run in {:.1f} s\n"
+               "  deviations corrected:{}; accesses excluded:{}; known hvcore disagreements:{}; mismatches: {}\n"
+               "  hvcore's records:{}\n",
+               to_string(e), p.cases.size(), t.compared, t.records, t.with_after, p.image.size(), run.seconds,
+               list(t.corrected), list(t.excluded), list(t.pending), t.mismatches.size(), list(t.outcomes));
     for (const auto& [id, forms] : t.corrected_forms) {
         std::string f;
         for (const std::string& n : forms) f += fmt::format(" [{}]", n);
