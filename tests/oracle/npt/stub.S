@@ -64,12 +64,9 @@
 /* EFER: LME (8), NXE (11), SVME (12); the guest's also LMA (10). */
 #define HOST_EFER_BITS 0x1900
 #define GUEST_EFER 0x1d00
-/* Guest CR0: PG, WP, NE, ET, MP, PE. CR4: PSE, PAE, OSFXSR, OSXMMEXCPT (SSE).
- * PSE is ignored in long mode (APM Vol. 2 §5.2.3), but Bochs 2.7's nested
- * walk refuses large nested pages without it (Bochs issue #234), so host
- * and guest set it. */
+/* Guest CR0: PG, WP, NE, ET, MP, PE. CR4: PAE, OSFXSR, OSXMMEXCPT (SSE). */
 #define GUEST_CR0 0x80010033
-#define GUEST_CR4 0x630
+#define GUEST_CR4 0x620
 /* Segment attributes: 64-bit code (P, S, type 0xB, L, G); data (P, S, type
  * 3, D/B, G); a busy 64-bit TSS (P, type 0xB). */
 #define ATTR_CODE64 0xa9b
@@ -129,7 +126,7 @@ _start:                                 /* STUB_ENTRY */
     jb 3b
 
     mov %cr4, %eax
-    or $0x630, %eax                     /* PSE, PAE, OSFXSR, OSXMMEXCPT */
+    or $0x620, %eax                     /* PAE, OSFXSR, OSXMMEXCPT */
     mov %eax, %cr4
     mov $STUB_PML4, %eax
     mov %eax, %cr3
