@@ -662,12 +662,14 @@ int run_shell(const std::string& cmd) {
 // Why an emulator cannot be run here (empty when it can).
 std::string qemu_missing() {
     if (find_in_path("qemu-system-x86_64").empty())
-        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh --oracles)";
+        return "qemu-system-x86_64 is not installed (Debian package qemu-system-x86; "
+               "scripts/install-deps.sh --oracles)";
     return {};
 }
 std::string bochs_missing() {
     if (find_in_path("bochs").empty())
-        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; scripts/install-deps.sh --oracles)";
+        return "bochs is not installed (Debian packages bochs, bochs-term, bochsbios, vgabios; "
+               "scripts/install-deps.sh --oracles)";
     if (find_in_path("script").empty()) return "script(1) is not installed (Debian package bsdutils)";
     for (const char* f : {"/usr/share/bochs/BIOS-bochs-latest", "/usr/share/vgabios/vgabios.bin"})
         if (::access(f, R_OK) != 0) return fmt::format("{} is missing (Debian packages bochsbios, vgabios)", f);
@@ -801,12 +803,14 @@ constexpr Deviation deviations[] = {
      "physical addresses are 40 bits wide (fixed at build time), so a guest-physical address at or above 1 TiB - "
      "the only ones under a nested PML4 entry other than hvcore's (0) and the harness's (1) - is a reserved-bit #PF "
      "in the guest's own paging",
-     "Bochs config.h BX_PHY_ADDRESS_WIDTH 40; cpu/paging.cc BX_PAGING_PHY_ADDRESS_RESERVED_BITS",
+     "Bochs config.h.in BX_PHY_ADDRESS_WIDTH 40 (64-bit physical addresses, CPU level 6); "
+     "cpu/paging.cc BX_PAGING_PHY_ADDRESS_RESERVED_BITS",
      "excluded: the 'PML4E not present' accesses (gpa 1 TiB) run on QEMU only (counted)"},
     {"X1", "QEMU 7.2, Bochs 2.7",
      "no decode assists: neither gives an #NPF's instruction bytes (QEMU refuses +decodeassists; Bochs's "
      "Svm_Vmexit leaves them as a TODO)",
-     "QEMU target/i386/cpu.c TCG_SVM_FEATURES; Bochs cpu/svm.cc",
+     "QEMU target/i386/cpu.c TCG_SVM_FEATURES; "
+     "Bochs cpu/svm.cc Svm_Vmexit (a TODO where the bytes of a data #NPF would go)",
      "excluded: hv_fault_record.insn_len and insn are not compared"},
     {"X2", "QEMU 7.2, Bochs 2.7",
      "P on a fault during a guest page-table access (EXITINFO1 bit 33) is not settled (KVM clears it, the "
