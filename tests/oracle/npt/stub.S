@@ -20,7 +20,10 @@
  * "Layout of VMCB"), loads the guest's general registers into its own (VMRUN
  * does not switch them, APM Vol. 2 §15.5.1 "Basic Operation") and VMRUNs.
  * Each item's VMRUN flushes the TLB (TLB_CONTROL = 1), so nothing cached
- * from one item's nested tables serves the next. */
+ * from one item's nested tables serves the next. Every exception vector is
+ * intercepted, so a guest exception is an exit (0x40 + vector) that the
+ * harness sees as a mismatch, never a triple fault. When the blob is not in
+ * memory (Bochs), the stub reads it from the ATA disk first (ata_load). */
 #include "stub_abi.h"
 
 /* VMCB control area (APM Vol. 2 Table B-1). */
