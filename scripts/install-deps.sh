@@ -48,6 +48,8 @@ if ((oracles)); then
     bochs-term  # its terminal display, the one that runs without a GUI
     bochsbios   # Bochs's ROM images (VGABIOS-lgpl-latest)
     vgabios     # the VGA ROM image Bochs loads
+    qemu-system-x86  # QEMU 7.2 TCG with SVM + nested paging: tests/oracle/npt (Bochs 2.7, cpu ryzen, its second opinion)
+    seabios          # QEMU's x86 BIOS
   )
 fi
 
