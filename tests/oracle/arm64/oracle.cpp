@@ -71,17 +71,6 @@ const std::vector<Deviation>& known_deviations() {
          "corrected: the stub runs LDRB WZR, [X1] (the same stage-2 read check) instead; the expected record is "
          "QEMU's with ISS[24:14] cleared and CM = 1, WnR = 1 (Arm ARM ESR_EL2: cache maintenance sets CM, and "
          "\"WnR ... for faults on cache maintenance ... always returns a value of 1\"; reference §C.6: ISV = 0)"},
-        {"hvcore-split-isv",
-         "hvcore clears ISV for a fault on the second page of a page-crossing access; QEMU (as the hardware) "
-         "keeps the instruction syndrome",
-         "arch/arm64/src/stage2.cpp translate(), comment \"hvcore deviation: on the second page of a split "
-         "access\"; QEMU 7.2 accel/tcg/cputlb.c raises the second page's fault with the same syndrome",
-         "tolerated (printed, not failed) until the fault-record change lands; any other field must agree"},
-        {"hvcore-dc-zva-far",
-         "hvcore reports FAR_EL2 = the DC ZVA block's aligned address; QEMU reports the register value",
-         "arch/arm64/src/isa_a64.cpp Run::go (at = addr & ~(dc_zva_bytes - 1)); QEMU 7.2 target/arm/"
-         "op_helper.c HELPER(dc_zva) probes at vaddr_in",
-         "tolerated (printed, not failed) until the fault-record change lands; any other field must agree"},
         {"qemu-level0-block",
          "QEMU 7.2 accepts a 4 KiB-granule level-0 block descriptor (fixed in 8.2)",
          "reference §D.2, QEMU commit \"target/arm/ptw: Check for block descriptors at invalid levels\"",
@@ -498,17 +487,6 @@ Verdict compare(const Test& t, const std::vector<PhaseResult>& phases) {
         return v;
     }
     v.note = fmt::format("hvcore: {}\n          QEMU:   {}", describe(*got), describe(*v.expected));
-    // Known hvcore deviations another change is fixing.
-    const Record& q = *v.expected;
-    const Record& h = *got;
-    const bool crosses = t.gfns.size() == 2;
-    if (crosses && h.ec == q.ec && h.far == q.far && h.hpfar == q.hpfar && (h.esr & esr_isv) == 0 &&
-        (q.esr & esr_isv) != 0 && (h.esr | (q.esr & esr_insn_syndrome)) == q.esr &&
-        (q.hpfar >> 4) == t.gfns[1])
-        v.deviation = "hvcore-split-isv";
-    if (t.form->word == 0xd50b7421 && h.ec == q.ec && h.esr == q.esr && h.hpfar == q.hpfar &&
-        h.far == (q.far & ~(zva_bytes - 1)) && h.far != q.far)
-        v.deviation = "hvcore-dc-zva-far";
     return v;
 }
 
