@@ -549,6 +549,12 @@ bool Domain::Landing::ram_writable() const noexcept {
            at != nullptr;
 }
 
+// Xen's p2m_is_discard_write: a write to ram_ro completes and changes
+// nothing; it is never routed to a device model, whatever ranges cover the
+// page (xen/arch/x86/hvm/hvm.c __hvm_copy skips the copy and reports
+// success, so hvmemul_write never reaches hvmemul_linear_mmio_write).
+bool Domain::Landing::discards_writes() const noexcept { return type == P2mType::ram_ro && at != nullptr; }
+
 MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write, uint64_t* data) {
     IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
                   .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
@@ -573,6 +579,10 @@ MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, boo
         // Logged too: written once, so a device model that changed these
         // bytes before answering a later piece keeps its change.
         std::memcpy(to.at, data, size);
+        log_done_locked(v, req, 0);
+        return MemStatus::ok;
+    }
+    if (write && to.discards_writes()) {
         log_done_locked(v, req, 0);
         return MemStatus::ok;
     }
@@ -677,6 +687,12 @@ std::optional<RepResult> Domain::emul_rep_locked(VcpuState& v, const RepAccess& 
     const Landing src = copy ? landing_locked(a.src) : Landing{};
     const bool dst_ram = dst.ram_writable();
     const bool src_ram = copy && src.ram_readable();
+    if (dst.discards_writes() && (!copy || src_ram)) {
+        // Into ram_ro from RAM (or a fill): every element is discarded, as
+        // Xen's hvmemul_rep_movs / hvmemul_rep_stos copy with __hvm_copy,
+        // which drops writes to the type. Nothing was sent: nothing to log.
+        return RepResult{MemStatus::ok, n};
+    }
     if (dst_ram && (!copy || src_ram)) {
         // RAM only. Element by element, REP's own order: an overlapping copy
         // repeats a pattern as the hardware does, which memmove would not.

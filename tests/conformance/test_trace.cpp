@@ -176,7 +176,8 @@ std::string model_step(Model& m, const Step& s) {
         case Model::T::ioreq:
             if (!m.enabled[*m.owner]) return "store=retry";
             return fmt::format("store=ioreq s{} w {:#x}/{} {:#x}", *m.owner, gpa, s.size, s.value);
-        case Model::T::ro:
+        case Model::T::ro:  // Xen's discard-write type: dropped, whatever range holds it
+            return "store=done";
         case Model::T::hole:
             if (auto t = m.mmio_target(s.gfn)) return fmt::format("store=ioreq s{} w {:#x}/{} {:#x}", *t, gpa, s.size, s.value);
             return "store=done";

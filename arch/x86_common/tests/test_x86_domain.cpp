@@ -326,6 +326,36 @@ TEST_CASE("rep_stos_to_a_misaligned_mmio_address_is_still_one_ioreq_with_count")
     }
 }
 
+TEST_CASE("rep_stos_and_rep_movs_from_ram_into_a_ram_ro_page_under_a_range_are_discarded_and_send_nothing") {
+    // ram_ro is Xen's discard-write type: hvmemul_rep_stos / hvmemul_rep_movs
+    // copy with __hvm_copy, which drops the writes; a MEMORY range over the
+    // page does not make them requests.
+    constexpr uint64_t ro = 0x300 * page_size;  // a RAM page made ram_ro
+    for (const Backend* b : x86_backends()) {
+        CAPTURE(b->name);
+        Guest g(*b);
+        g.poke(ro + 0x40, 0x0bad'cafe'0bad'cafe, 8);
+        g.poke(ram_src, 0x1122'3344'5566'7788, 8);
+        REQUIRE(g.d().set_mem_type(hvmmem::ram_ro, ro / page_size, 1).is_ok());
+        REQUIRE(g.d().map_io_range(g.dm(), g.server(), 1, ro, ro + page_size - 1).is_ok());  // 1: MEMORY
+        g.set(reg::rdi, ro + 0x40);
+        g.set(reg::rcx, 2);
+        g.set(reg::rax, 0x5a5a'5a5a);
+        REQUIRE(g.exec({0xf3, 0xab}) == done);  // rep stosd
+        CHECK(g.slot_state_now() == ioreq::state_none);
+        CHECK(g.get(reg::rcx) == 0);
+        CHECK(g.get(reg::rdi) == ro + 0x48);
+        g.set(reg::rip, rip0);
+        g.set(reg::rsi, ram_src);
+        g.set(reg::rdi, ro + 0x40);
+        g.set(reg::rcx, 8);
+        REQUIRE(g.exec({0xf3, 0xa4}) == done);  // rep movsb
+        CHECK(g.slot_state_now() == ioreq::state_none);
+        CHECK(g.get(reg::rcx) == 0);
+        CHECK(g.peek(ro + 0x40, 8) == 0x0bad'cafe'0bad'cafe);
+    }
+}
+
 TEST_CASE("rep_movs_from_mmio_into_ram_is_a_read_with_data_is_ptr_to_the_ram") {
     for (const Backend* b : x86_backends()) {
         CAPTURE(b->name);

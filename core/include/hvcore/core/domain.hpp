@@ -298,6 +298,7 @@ private:
         std::byte* at = nullptr;  // the byte in the frame, for types backed by one
         [[nodiscard]] bool ram_readable() const noexcept;  // served from RAM (ioreq_server included)
         [[nodiscard]] bool ram_writable() const noexcept;  // written to the frame
+        [[nodiscard]] bool discards_writes() const noexcept;  // ram_ro: a write is dropped, never routed
     };
     [[nodiscard]] Landing landing_locked(uint64_t gpa);
     [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,

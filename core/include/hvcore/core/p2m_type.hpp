@@ -17,7 +17,7 @@ enum class P2mType : uint8_t {
     ram_rw = 0,
     invalid = 1,       // hole with no frame; reads as mmio_dm to DMOPs
     ram_logdirty = 2,  // RAM whose writes are being tracked
-    ram_ro = 3,        // RAM, writes discarded (or routed by MMIO range)
+    ram_ro = 3,        // RAM, writes discarded (never routed, as Xen p2m_is_discard_write)
     mmio_dm = 4,       // emulated by a device model; also what an absent entry reads as
     mmio_direct = 5,   // a host device frame passed through
     ioreq_server = 15, // RAM whose writes go to the server that claimed the type
