@@ -12,7 +12,7 @@
 
 #define ABI_ASSERT(name, cond) typedef char abi_assert_##name[(cond) ? 1 : -1]
 
-/* hvdm_ioreq_t: Xen's struct ioreq (xen-ioreq-semantics.md 7.2), 32 bytes */
+/* hvdm_ioreq_t: Xen's struct ioreq (xen/include/public/hvm/ioreq.h), 32 bytes */
 ABI_ASSERT(ioreq_size_is_32, sizeof(hvdm_ioreq_t) == 32);
 ABI_ASSERT(ioreq_addr_at_0, offsetof(hvdm_ioreq_t, addr) == 0);
 ABI_ASSERT(ioreq_data_at_8, offsetof(hvdm_ioreq_t, data) == 8);
@@ -107,7 +107,7 @@ int main(void) {
         ++failures;
     }
     /* buf_ioreq_t word 0: type bits 7:0, dir bit 9, size bits 11:10, addr
-     * bits 31:12 (xen-ioreq-semantics.md 7.3). */
+     * bits 31:12 (xen/include/public/hvm/ioreq.h buf_ioreq_t). */
     {
         hvdm_buf_ioreq_t b;
         uint32_t w0;

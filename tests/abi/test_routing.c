@@ -1,4 +1,5 @@
-/* Where a guest access goes (DESIGN.md "Routing", xen-ioreq-semantics.md 6):
+/* Where a guest access goes (Xen xen/arch/x86/hvm/emulate.c hvmemul_do_io(),
+ * xen/common/ioreq.c ioreq_server_select()):
  * ioreq_server pages to the owner (held while it is disabled, reads from
  * RAM), then PORT / MEMORY / PCI config by range, highest server id first,
  * disabled servers skipped, the whole access inside one range; nobody:
