@@ -10,7 +10,7 @@
 // "Fault detection" for the fault status codes (D24.2.46 "ESR_EL2,
 // Exception Syndrome Register (EL2)" in the edition cited elsewhere).
 // Cross-checked against Linux arch/arm64/include/asm/esr.h (ESR_ELx_*),
-// Xen hsr_dabt (xen/arch/arm/include/asm/processor.h) and get_faulting_ipa
+// Xen hsr_dabt (xen/arch/arm/include/asm/hsr.h) and get_faulting_ipa
 // (xen/arch/arm/traps.c), QEMU target/arm/syndrome.h
 // syn_data_abort_with_iss, and a QEMU 7.2 TCG run described at the
 // sanity checks below.
