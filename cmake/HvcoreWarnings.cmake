@@ -1,5 +1,5 @@
 # Warnings are errors; a switch over an enum that misses a case is an error
-# in every build (STYLE.md rule 3).
+# in every build.
 function(hvcore_warnings target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Werror -Werror=switch -Wshadow -Wnon-virtual-dtor

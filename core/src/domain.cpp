@@ -276,7 +276,8 @@ void Domain::destroy_server_locked(Lock& lk, IoservId id) {
     const bool owner = p2m_->ioreq_owner() == id;
     servers_[id.raw()].reset();
     cv_.notify_all();  // vCPUs waiting on this server complete
-    // hvcore differs from Xen here (DESIGN.md): destroying the owner
+    // hvcore differs from Xen here (README.md, "Where hvcore differs from
+    // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner
     // disclaims and resets its entries, like an unmap.
     if (owner) {
         p2m_->set_ioreq_owner(std::nullopt, 0);

@@ -51,7 +51,8 @@ Perm p2m_type_perm(P2mType t) noexcept {
     case P2mType::ram_logdirty:
     case P2mType::ram_ro: return {.r = true, .w = false, .x = true};
     // Never executable: a fetch from a page whose writes a device model
-    // mediates is a guest fault with the gpa (DESIGN.md), not a loop.
+    // mediates is a guest fault with the gpa (README.md, "Where hvcore
+    // differs from Xen"), not a loop.
     case P2mType::ioreq_server: return {.r = true, .w = true, .x = false};
     // Device frames are not executable on any backend (Arm64 requires XN
     // for Device memory to be meaningful; x86 follows for sameness).

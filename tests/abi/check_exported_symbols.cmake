@@ -1,7 +1,7 @@
 # cmake -DLIB=<libhvcore.so> -DNM=<nm> -DHEADERS=<hv.h;hvdm.h> -P check_exported_symbols.cmake
 #
-# ABI.md: "exported from one shared library (libhvcore.so.1, symbols
-# versioned HVCORE_1.0)". Every defined dynamic symbol must be an hv_* or
+# The ABI is exported from one shared library (libhvcore.so.1, symbols
+# versioned HVCORE_1.0; dm_api/libhvcore.map). Every defined dynamic symbol must be an hv_* or
 # hvdm_* function at the default version HVCORE_1.0 (the "@@"), except the
 # version node itself (an absolute symbol named HVCORE_1.0); and every
 # function the two headers declare must be among them.

@@ -1,5 +1,5 @@
 /* Raw DMOP buffers for hvdm_dm_op, laid out as Xen's struct xen_dm_op
- * (xen/include/public/hvm/dm_op.h, xen-ioreq-semantics.md 8.2): uint32 op,
+ * (xen/include/public/hvm/dm_op.h, struct xen_dm_op): uint32 op,
  * uint32 pad, then the op's struct at offset 8. The tests build these by
  * hand to reach fields the typed wrappers always zero (pads, opaque, flags). */
 #ifndef HVCORE_TESTS_DMOP_RAW_H

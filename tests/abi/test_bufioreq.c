@@ -1,4 +1,5 @@
-/* Buffered ioreqs (xen-ioreq-semantics.md 7.3): which writes are posted to
+/* Buffered ioreqs (Xen xen/include/public/hvm/ioreq.h buf_ioreq_t and
+ * buffered_iopage_t, xen/common/ioreq.c ioreq_send_buffered()): which writes are posted to
  * the 511-slot ring and which stay synchronous, the ring layout (8-byte
  * writes take two slots, low half first), the fall-back when the ring is
  * full, and HVDM_BUFIOREQ_ATOMIC's pointer canonicalisation.

@@ -1,6 +1,8 @@
 /* Every errno of the DMOP envelope, of map_mem_type_to_ioreq_server, of
- * set_mem_type and of get_ioreq_server_info (DESIGN.md "Rules that are easy
- * to miss", xen-ioreq-semantics.md 1.3 and 3.3, and the hvcore decisions). */
+ * set_mem_type and of get_ioreq_server_info (Xen xen/common/dm.c do_dm_op(),
+ * xen/arch/x86/hvm/dm.c dm_op(), set_mem_type(), allow_p2m_type_change(),
+ * xen/common/ioreq.c ioreq_server_map_mem_type(), xen/arch/x86/mm/p2m.c
+ * p2m_set_ioreq_server(), and the hvcore decisions in README.md). */
 #include "abi_test.h"
 #include "dmop_raw.h"
 

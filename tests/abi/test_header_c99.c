@@ -1,5 +1,5 @@
 /* Both public headers compile as C99 -pedantic -Wall -Wextra -Werror, and
- * the layouts ABI.md pins hold in C too. C99 has no _Static_assert, so each
+ * the layouts hv.h and hvdm.h pin hold in C too. C99 has no _Static_assert, so each
  * check is a typedef of an array whose size is -1 (a compile error) when the
  * condition is false. The bitfield byte (offset 30 of hvdm_ioreq_t) cannot
  * be checked with offsetof; main() checks it at run time. */
@@ -12,7 +12,7 @@
 
 #define ABI_ASSERT(name, cond) typedef char abi_assert_##name[(cond) ? 1 : -1]
 
-/* hvdm_ioreq_t: Xen's struct ioreq (xen-ioreq-semantics.md 7.2), 32 bytes */
+/* hvdm_ioreq_t: Xen's struct ioreq (xen/include/public/hvm/ioreq.h), 32 bytes */
 ABI_ASSERT(ioreq_size_is_32, sizeof(hvdm_ioreq_t) == 32);
 ABI_ASSERT(ioreq_addr_at_0, offsetof(hvdm_ioreq_t, addr) == 0);
 ABI_ASSERT(ioreq_data_at_8, offsetof(hvdm_ioreq_t, data) == 8);
@@ -32,7 +32,7 @@ ABI_ASSERT(buffered_read_pointer_at_0, offsetof(hvdm_buffered_iopage, read_point
 ABI_ASSERT(buffered_write_pointer_at_4, offsetof(hvdm_buffered_iopage, write_pointer) == 4);
 ABI_ASSERT(buffered_slots_at_8, offsetof(hvdm_buffered_iopage, buf_ioreq) == 8);
 ABI_ASSERT(buffered_slot_count_is_511, HVDM_IOREQ_BUFFER_SLOT_NUM == 511);
-/* hv_domain_config: 24 bytes (ABI.md field order) */
+/* hv_domain_config: 24 bytes (hv.h field order) */
 ABI_ASSERT(domain_config_size_is_24, sizeof(hv_domain_config) == 24);
 ABI_ASSERT(domain_config_arch_at_4, offsetof(hv_domain_config, arch) == 4);
 ABI_ASSERT(domain_config_ram_at_8, offsetof(hv_domain_config, ram_bytes) == 8);
@@ -47,7 +47,7 @@ ABI_ASSERT(fault_record_insn_at_40, offsetof(hv_fault_record, insn) == 40);
 /* hvdm_buf: { void *ptr; size_t size; } as xen_dm_op_buf_t */
 ABI_ASSERT(buf_ptr_at_0, offsetof(hvdm_buf, ptr) == 0);
 ABI_ASSERT(buf_size_after_ptr, offsetof(hvdm_buf, size) == sizeof(void *));
-/* Xen's numbers (ABI.md constants table) */
+/* Xen's numbers (xen/include/public/hvm/ioreq.h, hvm_op.h, dm_op.h) */
 ABI_ASSERT(mem_types_are_xens, HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
                                    HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);
 ABI_ASSERT(claim_flags_are_xens, HVDM_IOREQ_MEM_ACCESS_READ == 1 && HVDM_IOREQ_MEM_ACCESS_WRITE == 2);
@@ -107,7 +107,7 @@ int main(void) {
         ++failures;
     }
     /* buf_ioreq_t word 0: type bits 7:0, dir bit 9, size bits 11:10, addr
-     * bits 31:12 (xen-ioreq-semantics.md 7.3). */
+     * bits 31:12 (xen/include/public/hvm/ioreq.h buf_ioreq_t). */
     {
         hvdm_buf_ioreq_t b;
         uint32_t w0;

@@ -1,4 +1,5 @@
-/* The synchronous ioreq handshake (xen-ioreq-semantics.md 7.4, DESIGN.md):
+/* The synchronous ioreq handshake (Xen xen/common/ioreq.c ioreq_send(),
+ * wait_for_io(); states from xen/include/public/hvm/ioreq.h):
  * NONE -> READY -> (INPROCESS) -> IORESP_READY -> NONE, the eventfd, resume
  * too early, -EBUSY while waiting, -EINVAL with nothing pending, and the
  * XSA-262 stop of a domain whose device model breaks the protocol. */

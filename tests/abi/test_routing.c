@@ -1,4 +1,5 @@
-/* Where a guest access goes (DESIGN.md "Routing", xen-ioreq-semantics.md 6):
+/* Where a guest access goes (Xen xen/arch/x86/hvm/emulate.c hvmemul_do_io(),
+ * xen/common/ioreq.c ioreq_server_select()):
  * ioreq_server pages to the owner (held while it is disabled, reads from
  * RAM), then PORT / MEMORY / PCI config by range, highest server id first,
  * disabled servers skipped, the whole access inside one range; nobody:
@@ -38,6 +39,35 @@ static int claim(struct fixture *f, struct server *s) {
                                              HVDM_IOREQ_MEM_ACCESS_WRITE);
 }
 
+/* A domain and one enabled server s without a buffered ring. */
+static int one_server(struct fixture *f, struct server *s) {
+    int rc = fixture_create(f);
+    if (rc != 0) return rc;
+    return server_create(f, f->dm, HVDM_BUFIOREQ_OFF, 1, s);
+}
+
+/* The same, s also holding the MEMORY range of `bytes` bytes at TEST_MMIO_GPA. */
+static int one_server_with_mmio(struct fixture *f, struct server *s, uint64_t bytes) {
+    int rc = one_server(f, s);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + bytes - 1);
+}
+
+/* The access vCPU 0 just made returned rc: it waits for s, whose slot holds
+ * its one request (type, dir, addr, size, and `data` for a write); s
+ * answers (with `data` for a read) and the access completes. Returns what
+ * the completed access returns: for a read, the answer merged with any
+ * other piece of the access. */
+static uint64_t served(struct fixture *f, struct server *s, int rc, uint8_t type, int dir, uint64_t addr,
+                       uint32_t size, uint64_t data) {
+    uint64_t value = 0;
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, rc);
+    expect_request(s, 0, type, dir, addr, size, data);
+    if (!EXPECT_EQ(0, server_answer(f, f->dm, s, 0, dir == HVDM_IOREQ_READ ? data : 0))) return ~0ull;
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f->dom, 0, &value));
+    return value;
+}
+
 /* ---- ioreq_server pages ------------------------------------------------- */
 
 static void write_to_claimed_page_goes_to_the_owner_and_not_to_ram(void) {
@@ -72,8 +102,7 @@ static void loads_from_claimed_page_are_served_from_ram(void) {
     struct fixture f;
     struct server s;
     size_t i;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, claim(&f, &s));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
     REQUIRE_EQ(0, hv_guest_write(f.dom, CLAIMED_GPA + 0x80, &bytes, sizeof bytes));
@@ -107,8 +136,7 @@ static void read_modify_write_on_claimed_page_sends_one_write_with_the_final_val
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, claim(&f, &s));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
     set_ram_u32(&f, CLAIMED_GPA + 0x100, 40);
@@ -147,8 +175,7 @@ static void instruction_not_emulated_on_claimed_page_is_a_guest_fault_naming_it(
     struct fixture f;
     struct server s;
     char detail[256];
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, claim(&f, &s));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_IOREQ_SERVER, CLAIMED_GFN, 1));
     set_ram_u32(&f, CLAIMED_GPA + 0x100, 40);
@@ -178,10 +205,8 @@ static void write_to_claimed_page_of_disabled_owner_is_held_for_retry(void) {
     EXPECT_EQ(-EINVAL, hv_vcpu_resume(f.dom, 0, &value));
     /* once enabled, the re-executed write reaches the owner */
     REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, s.id, 1));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 9));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, CLAIMED_GPA, 4, 9);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 9),
+                 HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, CLAIMED_GPA, 4, 9);
     fixture_destroy(&f);
 }
 
@@ -236,27 +261,19 @@ static void port_access_goes_to_the_highest_enabled_server_holding_the_range(voi
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, high.id, PORTS, PORT_FIRST, PORT_LAST));
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, disabled.id, PORTS, PORT_FIRST, PORT_LAST));
     /* ids 0 < 1 < 2; 2 is disabled, so 1 gets the write */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 2, 1, 1, &value));
-    expect_request(&high, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_FIRST + 2, 1, 0xab);
+    (void)served(&f, &high, hv_vcpu_pio(f.dom, 0, PORT_FIRST + 2, 1, 1, &value), HVDM_IOREQ_TYPE_PIO,
+                 HVDM_IOREQ_WRITE, PORT_FIRST + 2, 1, 0xab);
     EXPECT_EQ(HVDM_STATE_IOREQ_NONE, low.page->vcpu_ioreq[0].state);
     EXPECT_EQ(HVDM_STATE_IOREQ_NONE, disabled.page->vcpu_ioreq[0].state);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &high, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
     /* with 1 disabled too, 0 gets the read, and its answer is the value */
     REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, high.id, 0));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 2, 0, &value));
-    expect_request(&low, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, PORT_FIRST, 2, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &low, 0, 0xbeef));
-    value = 0;
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0xbeef, value);
+    EXPECT_U64(0xbeef, served(&f, &low, hv_vcpu_pio(f.dom, 0, PORT_FIRST, 2, 0, &value), HVDM_IOREQ_TYPE_PIO,
+                              HVDM_IOREQ_READ, PORT_FIRST, 2, 0xbeef));
     /* enabling 2 makes it the highest enabled holder */
     REQUIRE_EQ(0, hvdm_set_ioreq_server_state(f.dm, f.domid, disabled.id, 1));
     value = 1;
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PORT_LAST, 1, 1, &value));
-    expect_request(&disabled, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_LAST, 1, 1);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &disabled, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &disabled, hv_vcpu_pio(f.dom, 0, PORT_LAST, 1, 1, &value),
+                 HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PORT_LAST, 1, 1);
     fixture_destroy(&f);
 }
 
@@ -264,8 +281,7 @@ static void access_must_lie_wholly_inside_one_range(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, PORTS, PORT_FIRST, PORT_LAST));
     /* 4 bytes at the last port would cover PORT_LAST .. PORT_LAST + 3 */
     if (test_arch_has_pio()) {
@@ -280,11 +296,9 @@ static void access_must_lie_wholly_inside_one_range(void) {
     EXPECT_U64(~0ull, value);
     EXPECT_EQ(HVDM_STATE_IOREQ_NONE, s.page->vcpu_ioreq[0].state);
     /* 8 bytes that end at the range's last byte: routed */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7f8, 8, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7f8, 8, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x0102030405060708ull));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x0102030405060708ull, value);
+    EXPECT_U64(0x0102030405060708ull,
+               served(&f, &s, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7f8, 8, &value), HVDM_IOREQ_TYPE_COPY,
+                      HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7f8, 8, 0x0102030405060708ull));
     fixture_destroy(&f);
 }
 
@@ -294,21 +308,13 @@ static void misaligned_access_inside_a_page_is_one_ioreq_of_its_size(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
-                                                    TEST_MMIO_GPA + 0xfff));
+    REQUIRE_EQ(0, one_server_with_mmio(&f, &s, 0x1000));
     /* 4 bytes at +0x7fe: not 4-aligned, but inside the page: one request */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7fe, 4, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0xa1b2c3d4u));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0xa1b2c3d4u, value);
+    EXPECT_U64(0xa1b2c3d4u, served(&f, &s, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0x7fe, 4, &value),
+                                   HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + 0x7fe, 4, 0xa1b2c3d4u));
     /* 8 bytes at +0x7fd: one 8-byte request */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull),
+                 HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x7fd, 8, 0x1122334455667788ull);
     fixture_destroy(&f);
 }
 
@@ -324,10 +330,7 @@ static void access_across_a_page_is_cut_at_the_page_then_into_falling_powers_of_
     struct server s;
     uint64_t value = 0;
     unsigned i;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
-                                                    TEST_MMIO_GPA + 0x1fff));
+    REQUIRE_EQ(0, one_server_with_mmio(&f, &s, 0x2000));
     EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA + 0xffd, 8, &value));
     for (i = 0; i < 4; ++i) {
         expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, TEST_MMIO_GPA + addr[i], size[i], 0);
@@ -342,8 +345,7 @@ static void access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody(vo
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     /* the range ends at +0x7ff; 4 bytes at +0x7fe cover +0x7fe .. +0x801 */
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
                                                     TEST_MMIO_GPA + 0x7ff));
@@ -358,16 +360,10 @@ static void access_straddling_the_end_of_a_range_inside_a_page_goes_to_nobody(vo
 static void mmio_above_ram_goes_by_memory_range(void) {
     struct fixture f;
     struct server s;
-    uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
-    REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, TEST_MMIO_GPA,
-                                                    TEST_MMIO_GPA + 0xfff));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x10, 2, 0x1234));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x10, 2, 0x1234);
-    EXPECT_TRUE(fd_readable(s.fd));
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    REQUIRE_EQ(0, one_server_with_mmio(&f, &s, 0x1000));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA + 0x10, 2, 0x1234), HVDM_IOREQ_TYPE_COPY,
+                 HVDM_IOREQ_WRITE, TEST_MMIO_GPA + 0x10, 2, 0x1234);
+    EXPECT_TRUE(fd_readable(s.fd)); /* the server was notified */
     fixture_destroy(&f);
 }
 
@@ -378,19 +374,13 @@ static void mmio_dm_page_goes_by_memory_range_both_ways(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, hvdm_map_io_range_to_ioreq_server(f.dm, f.domid, s.id, MMIO, gpa, gpa + TEST_PAGE_SIZE - 1));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_MMIO_DM, gfn, 1));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, gpa + 8, 4, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, gpa + 8, 4, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x600df00du));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x600df00du, value);
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, gpa + 8, 4, 0x5ca1ab1eu));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, gpa + 8, 4, 0x5ca1ab1eu);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    EXPECT_U64(0x600df00du, served(&f, &s, hv_vcpu_load(f.dom, 0, gpa + 8, 4, &value),
+                                   HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, gpa + 8, 4, 0x600df00du));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, gpa + 8, 4, 0x5ca1ab1eu),
+                 HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, gpa + 8, 4, 0x5ca1ab1eu);
     fixture_destroy(&f);
 }
 
@@ -401,8 +391,7 @@ static void write_to_ram_ro_is_discarded_even_under_a_memory_range_and_reads_com
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, hvdm_set_mem_type(f.dm, f.domid, HVDM_MEM_RAM_RO, gfn, 1));
     set_ram_u32(&f, gpa, 0x0badcafeu);
     /* nobody holds it: dropped */
@@ -434,9 +423,7 @@ static void write_to_ram_ro_is_discarded_even_under_a_memory_range_and_reads_com
 #define SPLIT_DM_GPA (SPLIT_RO_GPA + TEST_PAGE_SIZE) /* the RAM page above it, made mmio_dm */
 
 static int split_setup(struct fixture *f, struct server *s) {
-    int rc = fixture_create(f);
-    if (rc != 0) return rc;
-    rc = server_create(f, f->dm, HVDM_BUFIOREQ_OFF, 1, s);
+    int rc = one_server(f, s);
     if (rc != 0) return rc;
     rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, SPLIT_DEVICE_GPA,
                                            SPLIT_DEVICE_GPA + TEST_PAGE_SIZE - 1);
@@ -457,13 +444,10 @@ static void expect_running(struct fixture *f) {
 static void store_whose_first_piece_is_in_a_hole_completes_after_the_answer(void) {
     struct fixture f;
     struct server s;
-    uint64_t value = 0;
     REQUIRE_EQ(0, split_setup(&f, &s));
     /* hole, then device: bytes 0x11..0x44 dropped, 0x55..0x88 sent */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, 0x8877665544332211ull));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DEVICE_GPA, 4, 0x88776655u);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, 0x8877665544332211ull),
+                 HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DEVICE_GPA, 4, 0x88776655u);
     expect_running(&f);
     fixture_destroy(&f);
 }
@@ -471,14 +455,11 @@ static void store_whose_first_piece_is_in_a_hole_completes_after_the_answer(void
 static void store_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answer(void) {
     struct fixture f;
     struct server s;
-    uint64_t value = 0;
     REQUIRE_EQ(0, split_setup(&f, &s));
     /* ram_ro, then device: the read-only bytes stay, the rest is sent */
     set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, SPLIT_DM_GPA - 4, 8, 0x8877665544332211ull));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DM_GPA, 4, 0x88776655u);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &s, hv_vcpu_store(f.dom, 0, SPLIT_DM_GPA - 4, 8, 0x8877665544332211ull),
+                 HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_WRITE, SPLIT_DM_GPA, 4, 0x88776655u);
     expect_running(&f);
     EXPECT_U64(0x0badcafeu, ram_u32(&f, SPLIT_DM_GPA - 4));
     fixture_destroy(&f);
@@ -490,11 +471,8 @@ static void load_whose_first_piece_is_in_a_hole_completes_after_the_answer(void)
     uint64_t value = 0;
     REQUIRE_EQ(0, split_setup(&f, &s));
     /* hole, then device: the low half reads all ones */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DEVICE_GPA, 4, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x12345678ffffffffull, value);
+    EXPECT_U64(0x12345678ffffffffull, served(&f, &s, hv_vcpu_load(f.dom, 0, SPLIT_DEVICE_GPA - 4, 8, &value),
+                                             HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DEVICE_GPA, 4, 0x12345678u));
     expect_running(&f);
     fixture_destroy(&f);
 }
@@ -506,11 +484,8 @@ static void load_whose_first_piece_is_on_a_ram_ro_page_completes_after_the_answe
     REQUIRE_EQ(0, split_setup(&f, &s));
     /* ram_ro, then device: the low half comes from RAM */
     set_ram_u32(&f, SPLIT_DM_GPA - 4, 0x0badcafeu);
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, SPLIT_DM_GPA - 4, 8, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DM_GPA, 4, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x12345678u));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x123456780badcafeull, value);
+    EXPECT_U64(0x123456780badcafeull, served(&f, &s, hv_vcpu_load(f.dom, 0, SPLIT_DM_GPA - 4, 8, &value),
+                                             HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, SPLIT_DM_GPA, 4, 0x12345678u));
     expect_running(&f);
     fixture_destroy(&f);
 }
@@ -521,32 +496,23 @@ static void pci_config_access_goes_by_device_with_sbdf_and_register(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, s.id, 0, 0, 3, 0));
     /* CONFIG_ADDRESS: no PORT range holds 0xcf8, so the write itself is dropped */
     value = CF8(0, 3, 0, 0x10);
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
     /* a 4-byte read of CONFIG_DATA */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 4, 0, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x10, 4, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0xfebf0000u));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0xfebf0000u, value);
+    EXPECT_U64(0xfebf0000u, served(&f, &s, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 4, 0, &value),
+                                   HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x10, 4, 0xfebf0000u));
     /* a 2-byte write at 0xcfe: register 0x10 | 2 */
     value = 0xabcd;
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 2, 2, 1, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_WRITE, sbdf << 32 | 0x12, 2, 0xabcd);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &s, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 2, 2, 1, &value),
+                 HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_WRITE, sbdf << 32 | 0x12, 2, 0xabcd);
     /* only 4-byte writes latch CONFIG_ADDRESS: a 2-byte write of 0 keeps it */
     value = 0;
     EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 2, 1, &value));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 1, 1, 0, &value));
-    expect_request(&s, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x11, 1, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0x5a));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x5a, value);
+    EXPECT_U64(0x5a, served(&f, &s, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA + 1, 1, 0, &value),
+                            HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, sbdf << 32 | 0x11, 1, 0x5a));
     fixture_destroy(&f);
 }
 
@@ -554,8 +520,7 @@ static void pci_config_of_unclaimed_device_reads_all_ones(void) {
     struct fixture f;
     struct server s;
     uint64_t value = 0;
-    REQUIRE_EQ(0, fixture_create(&f));
-    REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &s));
+    REQUIRE_EQ(0, one_server(&f, &s));
     REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, s.id, 0, 0, 3, 0));
     /* device 00:04.0 (the vendor id register): nobody holds it */
     value = CF8(0, 4, 0, 0);
@@ -583,27 +548,19 @@ static void config_address_write_is_still_routed_as_a_port_write(void) {
                                                     PCI_CONFIG_DATA + 3));
     REQUIRE_EQ(0, hvdm_map_pcidev_to_ioreq_server(f.dm, f.domid, dev.id, 0, 0, 3, 0));
     value = CF8(0, 3, 0, 0x04);
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
-    expect_request(&ports, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PCI_CONFIG_ADDRESS, 4, CF8(0, 3, 0, 0x04));
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    (void)served(&f, &ports, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value),
+                 HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_WRITE, PCI_CONFIG_ADDRESS, 4, CF8(0, 3, 0, 0x04));
     /* latched: CONFIG_DATA goes to the device as PCI config, not to the ports */
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value));
-    expect_request(&dev, 0, HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, (uint64_t)(3u << 3) << 32 | 0x04, 2, 0);
+    EXPECT_U64(0x0007, served(&f, &dev, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value),
+                              HVDM_IOREQ_TYPE_PCI_CONFIG, HVDM_IOREQ_READ, (uint64_t)(3u << 3) << 32 | 0x04, 2,
+                              0x0007));
     EXPECT_EQ(HVDM_STATE_IOREQ_NONE, ports.page->vcpu_ioreq[0].state);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &dev, 0, 0x0007));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x0007, value);
     /* with the enable bit clear, CONFIG_DATA is a plain port */
     value = CF8(0, 3, 0, 0x04) & ~0x80000000u;
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value));
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value));
-    expect_request(&ports, 0, HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, PCI_CONFIG_DATA, 2, 0);
-    REQUIRE_EQ(0, server_answer(&f, f.dm, &ports, 0, 0x1111));
-    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
-    EXPECT_U64(0x1111, value);
+    (void)served(&f, &ports, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_ADDRESS, 4, 1, &value), HVDM_IOREQ_TYPE_PIO,
+                 HVDM_IOREQ_WRITE, PCI_CONFIG_ADDRESS, 4, CF8(0, 3, 0, 0x04) & ~0x80000000u);
+    EXPECT_U64(0x1111, served(&f, &ports, hv_vcpu_pio(f.dom, 0, PCI_CONFIG_DATA, 2, 0, &value),
+                              HVDM_IOREQ_TYPE_PIO, HVDM_IOREQ_READ, PCI_CONFIG_DATA, 2, 0x1111));
     fixture_destroy(&f);
 }
 

@@ -1,6 +1,8 @@
 /* Ioreq server lifecycle, io ranges and handles: ids, limits, ownership,
- * range errnos and restricted handles (DESIGN.md "Servers", xen-ioreq-
- * semantics.md 6.4 and 9, ABI.md hvdm_restrict). */
+ * range errnos and restricted handles (Xen xen/common/ioreq.c
+ * ioreq_server_create(), ioreq_server_map_io_range(), ioreq_server_select(),
+ * MAX_NR_IOREQ_SERVERS in xen/include/xen/sched.h; hvdm_restrict in
+ * dm_api/include/hvcore/hvdm.h). */
 #include "abi_test.h"
 #include "dmop_raw.h"
 

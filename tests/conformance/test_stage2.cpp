@@ -917,7 +917,12 @@ TEST_CASE_TEMPLATE_DEFINE("the_walk_changes_no_entry", B, walk_readonly) {
 }
 TEST_CASE_TEMPLATE_APPLY(walk_readonly, Stage2Backends);
 
-TEST_CASE_TEMPLATE_DEFINE("decode_of_translate_round_trips_for_every_type_claim_access_and_leaf_order", B, round_trip) {
+// Every leaf order, p2m type and claim: a machine whose one leaf of that
+// order maps gfn 3 * size -> mfn 5 * size (both aligned), with the rights
+// of the type and claim, and the address of byte 0xabc of the leaf's last
+// page; body(m, p, order, gpa) makes its accesses there.
+template <typename B, typename Body>
+void for_every_leaf(Body body) {
     for (const unsigned order : B::leaf_orders) {
         const uint64_t pages = uint64_t{1} << order;
         for (P2mType t : all_p2m_types) {
@@ -927,70 +932,57 @@ TEST_CASE_TEMPLATE_DEFINE("decode_of_translate_round_trips_for_every_type_claim_
                 CAPTURE(claimed);
                 Machine<B> m;
                 const Perm p = perm_of(t, claimed);
-                // A leaf of this order at gfn 3 * size -> mfn 5 * size (both
-                // aligned); the access is to byte 0xabc of its last page.
                 REQUIRE(m->map_range(Gfn{3 * pages}, Mfn{5 * pages}, pages, t, p).is_ok());
                 REQUIRE(m->lookup(Gfn{3 * pages}).order == order);
-                const Gpa gpa{((4 * pages - 1) << 12) + 0xabc};
-                const AccessContext ctx = B::guest_access(0x7000'0abc);
-                for (AccessType a : all_access) {
-                    CAPTURE(static_cast<int>(a));
-                    const Translation tr = m->translate(gpa, a, ctx);
-                    CHECK(tr.ok == allows(p, a));
-                    if (tr.ok) {
-                        CHECK(tr.mfn == Mfn{6 * pages - 1});
-                        continue;
-                    }
-                    // Some right -> a present leaf refused it; none -> a hole.
-                    const FaultSpec s{.access = a,
-                                      .cause = p == Perm{} ? FaultCause::not_present : FaultCause::permission,
-                                      .order = order,
-                                      .rights = p,
-                                      .gpa = gpa,
-                                      .ctx = ctx};
-                    check_record<B>(tr, s);
-                    check_decode<B>(*m, tr.record, s);
-                }
+                body(m, p, order, Gpa{((4 * pages - 1) << 12) + 0xabc});
             }
         }
     }
+}
+
+// The translation tr of a `checked_as` access to a leaf of for_every_leaf:
+// allowed iff the rights allow it, then to the frame of the leaf's last
+// page (mfn 6 * size - 1); refused, the record and its decode say so (some
+// right -> a present leaf refused it; none -> a hole).
+template <typename B>
+void check_leaf_translation(Machine<B>& m, const Translation& tr, AccessType checked_as, Perm p, unsigned order,
+                            Gpa gpa, const AccessContext& ctx) {
+    CHECK(tr.ok == allows(p, checked_as));
+    if (tr.ok) {
+        CHECK(tr.mfn == Mfn{6 * (uint64_t{1} << order) - 1});
+        return;
+    }
+    const FaultSpec s{.access = checked_as,
+                      .cause = p == Perm{} ? FaultCause::not_present : FaultCause::permission,
+                      .order = order,
+                      .rights = p,
+                      .gpa = gpa,
+                      .ctx = ctx};
+    check_record<B>(tr, s);
+    check_decode<B>(*m, tr.record, s);
+}
+
+TEST_CASE_TEMPLATE_DEFINE("decode_of_translate_round_trips_for_every_type_claim_access_and_leaf_order", B, round_trip) {
+    for_every_leaf<B>([](Machine<B>& m, Perm p, unsigned order, Gpa gpa) {
+        const AccessContext ctx = B::guest_access(0x7000'0abc);
+        for (AccessType a : all_access) {
+            CAPTURE(static_cast<int>(a));
+            check_leaf_translation<B>(m, m->translate(gpa, a, ctx), a, p, order, gpa, ctx);
+        }
+    });
 }
 TEST_CASE_TEMPLATE_APPLY(round_trip, Stage2Backends);
 
 TEST_CASE_TEMPLATE_DEFINE("the_read_of_a_read_modify_write_is_checked_and_reported_as_the_manual_says", B, rmw_read) {
     // x86 checks and reports it as a write, Arm64 as a read (the traits
     // cite the manuals); every type, claim and leaf order, as round_trip.
-    for (const unsigned order : B::leaf_orders) {
-        const uint64_t pages = uint64_t{1} << order;
-        for (P2mType t : all_p2m_types) {
-            for (bool claimed : {false, true}) {
-                CAPTURE(order);
-                CAPTURE(to_string(t));
-                CAPTURE(claimed);
-                Machine<B> m;
-                const Perm p = perm_of(t, claimed);
-                REQUIRE(m->map_range(Gfn{3 * pages}, Mfn{5 * pages}, pages, t, p).is_ok());
-                const Gpa gpa{((4 * pages - 1) << 12) + 0xabc};
-                AccessContext ctx = B::guest_access(0x7000'0abc);
-                ctx.isa_syndrome = 0;  // no ISV: an atomic (Arm64) has none
-                ctx.rmw = true;
-                const Translation tr = m->translate(gpa, AccessType::read, ctx);
-                CHECK(tr.ok == allows(p, B::rmw_read_faults_as));
-                if (tr.ok) {
-                    CHECK(tr.mfn == Mfn{6 * pages - 1});
-                    continue;
-                }
-                const FaultSpec s{.access = B::rmw_read_faults_as,
-                                  .cause = p == Perm{} ? FaultCause::not_present : FaultCause::permission,
-                                  .order = order,
-                                  .rights = p,
-                                  .gpa = gpa,
-                                  .ctx = ctx};
-                check_record<B>(tr, s);
-                check_decode<B>(*m, tr.record, s);
-            }
-        }
-    }
+    for_every_leaf<B>([](Machine<B>& m, Perm p, unsigned order, Gpa gpa) {
+        AccessContext ctx = B::guest_access(0x7000'0abc);
+        ctx.isa_syndrome = 0;  // no ISV: an atomic (Arm64) has none
+        ctx.rmw = true;
+        check_leaf_translation<B>(m, m->translate(gpa, AccessType::read, ctx), B::rmw_read_faults_as, p, order, gpa,
+                                  ctx);
+    });
 }
 TEST_CASE_TEMPLATE_APPLY(rmw_read, Stage2Backends);
 

@@ -1,6 +1,6 @@
 // Property: a seeded random sequence of DMOPs and guest accesses gives the
 // same device-model-visible trace on every backend, and that trace is the
-// one an independent reference model of DESIGN.md's rules predicts.
+// one an independent reference model of hvcore's rules (README.md) predicts.
 //
 // What a device model can see: return codes, the requests that arrive in
 // its slot (type, direction, address, size, data), the values guest loads
@@ -33,7 +33,7 @@ constexpr uint64_t seed = 0x5eed2026;
 
 uint64_t mask(unsigned size) { return size == 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 
-// The reference model: DESIGN.md's rules, written without any backend.
+// The reference model: hvcore's rules, written without any backend.
 struct Model {
     enum class T { rw, ro, hole, ioreq };
     std::array<T, window_pages> type{};

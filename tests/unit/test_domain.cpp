@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "hvcore/core/host.hpp"
 
@@ -67,6 +68,38 @@ TEST_CASE("domain behaviours on every linked backend") {
         REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
         REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
 
+        // The claim with one outstanding page in each of 32 leaf tables of
+        // the 64 MiB (a leaf table maps 2 MiB): more than one lock hold
+        // resolves, so a sweep over them releases the lock at least once.
+        constexpr uint64_t tables = 32;
+        static_assert(tables > sweep_chunk);
+        auto claim_one_page_per_leaf_table = [&] {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            for (uint64_t t = 0; t < tables; ++t)
+                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+        };
+        // Runs `sweep` (a destroy or a disclaim of the claim above) while, at
+        // the first release of the lock, `meanwhile` runs and then another
+        // device model creates a server (it may get the id being freed: the
+        // lowest free slot). The sweep succeeds, released the lock and left
+        // no entry; returns the other device model and its server.
+        auto sweep_while = [&](auto sweep, auto meanwhile) {
+            claim_one_page_per_leaf_table();
+            const EmulatorId other = host.new_emulator();
+            IoservId theirs{};
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                meanwhile();
+                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
+            });
+            CHECK(sweep().is_ok());
+            d.set_sweep_pause({});
+            CHECK(pauses > 0);
+            check_count(d, 0);
+            return std::pair{other, theirs};
+        };
+
         SUBCASE("entry_count_agrees_with_the_table_through_claim_set_disclaim_reclaim") {
             check_count(d, 0);
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
@@ -113,13 +146,8 @@ TEST_CASE("domain behaviours on every linked backend") {
         }
 
         SUBCASE("a_long_sweep_releases_the_lock_between_bounded_chunks_so_vcpus_run") {
-            // One outstanding page in each of the 32 leaf tables of 64 MiB
-            // (a leaf table maps 2 MiB): 32 resolutions, two chunks.
-            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
-            constexpr uint64_t tables = 32;
-            static_assert(tables > sweep_chunk);
-            for (uint64_t t = 0; t < tables; ++t)
-                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            // 32 resolutions, two chunks.
+            claim_one_page_per_leaf_table();
             int pauses = 0;
             int stores = 0;
             d.set_sweep_pause([&] {
@@ -136,29 +164,13 @@ TEST_CASE("domain behaviours on every linked backend") {
         }
 
         SUBCASE("destroying_the_owner_again_during_its_sweep_is_enoent_and_spares_a_server_created_meanwhile") {
-            // More outstanding leaf tables than one lock hold resolves, so
-            // the destroy's sweep releases the lock at least once (a leaf
-            // table maps 2 MiB: one page in each of 32 tables).
-            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
-            constexpr uint64_t tables = 32;
-            static_assert(tables > sweep_chunk);
-            for (uint64_t t = 0; t < tables; ++t)
-                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
-            const EmulatorId other = host.new_emulator();
-            IoservId theirs{};
-            int pauses = 0;
-            d.set_sweep_pause([&] {
-                if (pauses++ != 0) return;
-                // The same device model's second thread destroys the same
-                // server: it is already going, so there is nothing to destroy.
-                CHECK(d.destroy_ioreq_server(dm, id).code() == -ENOENT);
-                // Another device model creates a server: it may get the id
-                // being freed (the lowest free slot).
-                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
-            });
-            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
-            CHECK(pauses > 0);
-            check_count(d, 0);
+            const auto [other, theirs] = sweep_while([&] { return d.destroy_ioreq_server(dm, id); },
+                                                     [&] {
+                                                         // The same device model's second thread destroys the
+                                                         // same server: it is already going, so there is
+                                                         // nothing to destroy.
+                                                         CHECK(d.destroy_ioreq_server(dm, id).code() == -ENOENT);
+                                                     });
             // The other device model's server survived the first destroy.
             CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
             // It holds the freed id, and the first device model cannot touch it.
@@ -167,44 +179,19 @@ TEST_CASE("domain behaviours on every linked backend") {
         }
 
         SUBCASE("closing_the_handle_during_the_owners_destroy_sweep_spares_a_server_created_meanwhile") {
-            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
-            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
-            static_assert(tables > sweep_chunk);
-            for (uint64_t t = 0; t < tables; ++t)
-                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
-            const EmulatorId other = host.new_emulator();
-            IoservId theirs{};
-            int pauses = 0;
-            d.set_sweep_pause([&] {
-                if (pauses++ != 0) return;
-                d.destroy_servers_of(dm);  // hvdm_close of the same handle on another thread
-                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
-            });
-            CHECK(d.destroy_ioreq_server(dm, id).is_ok());
-            CHECK(pauses > 0);
-            check_count(d, 0);
+            const auto [other, theirs] = sweep_while([&] { return d.destroy_ioreq_server(dm, id); },
+                                                     // hvdm_close of the same handle on another thread
+                                                     [&] { d.destroy_servers_of(dm); });
             CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
         }
 
         SUBCASE("destroying_the_owner_during_its_disclaim_sweep_spares_a_server_created_meanwhile") {
             // The other place that releases the lock mid-operation: the
-            // disclaim's own sweep.
-            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
-            constexpr uint64_t tables = 32;  // as above: the sweep releases the lock
-            static_assert(tables > sweep_chunk);
-            for (uint64_t t = 0; t < tables; ++t)
-                REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
-            const EmulatorId other = host.new_emulator();
-            IoservId theirs{};
-            int pauses = 0;
-            d.set_sweep_pause([&] {
-                if (pauses++ != 0) return;
-                CHECK(d.destroy_ioreq_server(dm, id).is_ok());  // no longer the owner: no sweep of its own
-                CHECK(d.create_ioreq_server(other, 0, &theirs).is_ok());
-            });
-            CHECK(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
-            CHECK(pauses > 0);
-            check_count(d, 0);
+            // disclaim's own sweep. The destroy finds the server no longer
+            // the owner: no sweep of its own.
+            const auto [other, theirs] =
+                sweep_while([&] { return d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0); },
+                            [&] { CHECK(d.destroy_ioreq_server(dm, id).is_ok()); });
             CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
             // The type is free again: the new server can claim it.
             CHECK(d.map_mem_type_to_ioreq_server(other, theirs, hvmmem::ioreq_server, claim_write).is_ok());

@@ -559,8 +559,9 @@ uint64_t insn_syndrome(const MemInsn& m) noexcept {
     switch (m.op) {
     case Op::load:
     case Op::store:
-        // ISV = 1: a general-purpose register, no writeback (reference §C.6;
-        // QEMU: iss_valid = !is_vector && !writeback). AR for LDAR/STLR/LDAPR.
+        // ISV = 1: a general-purpose register, no writeback (Arm ARM
+        // D24.2.46, ISV; QEMU target/arm/translate-a64.c disas_ldst_reg_imm9:
+        // iss_valid = !is_vector && !writeback). AR for LDAR/STLR/LDAPR.
         if (m.simd || m.writeback()) return 0;
         return Esr::insn_syndrome(m.size_log2, m.sign_extend, m.rt, m.reg64, m.acquire || m.release);
     case Op::cache_maintenance: return Esr::cm;

@@ -100,7 +100,7 @@ struct Decoded {
 
 // ESR_EL2.ISS bits a stage-2 data abort of this instruction's accesses
 // reports from the instruction (ESR_EL2, "ISS encoding for an exception
-// from a Data Abort"; reference §C.6): ISV = 1 with SAS, SSE, SRT, SF, AR
+// from a Data Abort", D24.2.46; QEMU translate-a64.c): ISV = 1 with SAS, SSE, SRT, SF, AR
 // only for a single general-purpose register load or store without
 // writeback (LDR/STR immediate, register, unscaled, literal, LDTR/STTR,
 // LDAR/STLR/LDAPR with AR = 1); CM = 1 for cache maintenance; 0 (ISV = 0)
@@ -120,7 +120,7 @@ struct Decoded {
 // Values llvm-mc -show-encoding gives for these instructions.
 static_assert(encode_unsigned_offset(3, false, 1, 0) == 0xf900'0001);  // str x1, [x0]
 static_assert(encode_unsigned_offset(0, true, 1, 0) == 0x3940'0001);   // ldrb w1, [x0]
-static_assert(encode_unsigned_offset(3, false, 9, 8) == 0xf900'0109);  // str x9, [x8] (reference §C.9 case 0)
+static_assert(encode_unsigned_offset(3, false, 9, 8) == 0xf900'0109);  // str x9, [x8] (esr.hpp's QEMU 7.2 run, case 0)
 
 // The model CPU's DC ZVA block: DCZID_EL0.BS = 4, 4 << 4 = 64 bytes, as
 // Cortex-A76 and Neoverse-N1 report (and QEMU for those CPUs).

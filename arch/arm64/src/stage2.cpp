@@ -72,7 +72,8 @@ Result<std::unique_ptr<Arm64Stage2>> Arm64Stage2::create(MachineMemory& mem, uin
     const VtcrDecode d = Vtcr::decode(vtcr);
     if (!d.config) return Status::err(-EINVAL);
     // Every frame a descriptor may hold must lie below the PA size, or the
-    // walk takes an Address size fault (Arm ARM D8.2; reference §C.7):
+    // walk takes an Address size fault (Arm ARM D8.2; QEMU 7.2
+    // target/arm/ptw.c get_phys_addr_lpae checks each output address):
     // guest RAM and the whole table pool (which starts at 64 GiB).
     const uint64_t mfn_limit = uint64_t{1} << (d.config->pa_bits - page_shift);
     if (MachineMemory::table_base_mfn.raw() + mem.table_frame_limit() > mfn_limit ||
@@ -410,7 +411,8 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
     // ESR_EL2, WnR). A page the read passes faults on the write, WnR = 1.
     (void)ctx.rmw;
     auto fault = [&](uint64_t kind, unsigned level) {
-        // ESR_EL2 for an abort from EL1/EL0 (reference §C.4): IL = 1, EC
+        // ESR_EL2 for an abort from EL1/EL0 (Arm ARM D24.2.46 "ESR_EL2,
+        // Exception Syndrome Register (EL2)"; Linux esr.h): IL = 1, EC
         // 0x20 for fetches, 0x24 for data with WnR and the instruction's
         // syndrome (ISV = 1 only when the executor describes the access;
         // CM = 1 when it says cache maintenance; S1PTW = 0: there is no
@@ -431,7 +433,8 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
             if (access == AccessType::write) esr |= Esr::wnr;
             // ESR_EL2 WnR: "For faults on cache maintenance and address
             // translation instructions, this bit always returns a value of
-            // 1"; ISV is 0 for them (reference §C.6).
+            // 1"; ISV is 0 for them (D24.2.46, ISV: only single
+            // general-purpose register loads and stores set it).
             if ((ctx.isa_syndrome & Esr::cm) != 0) esr = (esr & ~Esr::insn_syndrome_mask) | Esr::cm | Esr::wnr;
         }
         esr |= uint64_t{ec} << Esr::ec_shift;
@@ -440,7 +443,9 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
         tr.record.syndrome = esr;
         // HPFAR_EL2 is written for every stage-2 fault, permission faults
         // included (QEMU does; hardware may leave it invalid for those,
-        // KVM/Xen then recompute the IPA with AT, reference §C.5).
+        // KVM/Xen then recompute the IPA with AT: Linux
+        // arch/arm64/kvm/hyp/include/hyp/fault.h __get_fault_info, Xen
+        // xen/arch/arm/traps.c hpfar_is_valid).
         tr.record.gpa = Hpfar::encode(ipa);
         tr.record.gva = far;
         return tr;
@@ -450,14 +455,14 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
     // Fault_Translation at level 0; the v8.0 AArch64.TranslationTableWalk
     // sets level = 0 when !basefound, "AArch32 reports this as a level 1
     // fault"). My reading of the pseudocode; QEMU's range check is the
-    // same fault (reference §C.1, §C.7 step 1).
+    // same fault (target/arm/ptw.c get_phys_addr_lpae, its first check).
     if ((ipa >> cfg_.ipa_bits) != 0) return fault(Esr::fsc_translation, level_0);
 
     const uint64_t gfn = gpa.gfn().raw();
     Mfn tbl = root_;
     for (unsigned level = cfg_.start_level;; ++level) {
         const uint64_t e = slot(tbl, index(gfn, level));
-        // Order of checks: QEMU get_phys_addr_lpae (reference §C.7).
+        // Order of checks: QEMU 7.2 target/arm/ptw.c get_phys_addr_lpae.
         if (!D::is_valid(e)) return fault(Esr::fsc_translation, level);
         if (level < level_3 && (e & D::type_bit) != 0) {  // table descriptor
             if (beyond_pa(e)) return fault(Esr::fsc_address_size, level);

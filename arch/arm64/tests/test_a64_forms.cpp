@@ -33,7 +33,7 @@ namespace {
 
 constexpr uint64_t code_gpa = 0x40'0000;  // PC
 constexpr uint64_t data_gpa = 0x10'0000;  // what the base registers point at
-// ESR ISS bits (reference §C.4), written from the bit positions, not with
+// ESR ISS bits (Arm ARM D24.2.46 ESR_EL2; Linux esr.h), written from the bit positions, not with
 // the code under test.
 constexpr uint64_t isv = uint64_t{1} << 24;
 constexpr uint64_t ar = uint64_t{1} << 14;
@@ -174,7 +174,7 @@ TEST_CASE("writeback_forms_access_at_the_right_place_then_update_the_base_with_n
         const Outcome o = run(c.word, regs, port);
         REQUIRE(o.result.status == MemStatus::ok);
         REQUIRE(port.log.size() == 1);
-        CHECK(port.log[0] == c.access);  // syndrome 0: ISV = 0 for writeback (reference §C.6)
+        CHECK(port.log[0] == c.access);  // syndrome 0: ISV = 0 for writeback (D24.2.46 ISV)
         CHECK(o.regs.r[c.base] == c.base_after);
         CHECK(o.regs.r[reg::pc] == code_gpa + 4);
     }

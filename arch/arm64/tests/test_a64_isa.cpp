@@ -38,7 +38,7 @@ constexpr uint64_t positive = 0x0102'0304'0506'0708;
 // above and from the other registers.
 constexpr uint64_t pattern(unsigned i) { return 0xf0e0'd0c0'b0a0'9080 + i * 0x0101'0101'0101'0101; }
 
-// ESR_EL2 ISS[24:14] for ISV = 1 (reference §C.4): ISV 24, SAS 23:22, SSE
+// ESR_EL2 ISS[24:14] for ISV = 1 (Arm ARM D24.2.46; Linux esr.h): ISV 24, SAS 23:22, SSE
 // 21, SRT 20:16, SF 15, AR 14 = 0. Written from the bit positions, not
 // with the code under test.
 constexpr uint64_t iss(unsigned sas, bool sse, unsigned srt, bool sf) {

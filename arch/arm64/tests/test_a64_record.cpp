@@ -4,8 +4,12 @@
 // the hypervisor emulates the faulting access either from that record
 // alone (execute_from_record, ISV = 1) or by decoding the instruction.
 //
-// Golden vectors: the QEMU 7.2 TCG run of reference §C.9 (-M
-// virt,virtualization=on -cpu max; stage 1 off, VTCR T0SZ 32, SL0 1).
+// Golden vectors: a QEMU 7.2 TCG run (qemu-system-aarch64 -M
+// virt,virtualization=on,gic-version=3 -cpu max): a bare-metal EL2 program
+// builds the stage-2 table below (VTCR T0SZ 32, SL0 1, 4 KiB, PS 32 bits),
+// erets to EL1 with the stage-1 MMU off, makes each faulting access and
+// prints ESR_EL2/FAR_EL2/HPFAR_EL2 on the PL011 (tests/oracle/arm64 runs
+// such programs over hvcore's own tables).
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -74,7 +78,7 @@ void check_regs(const RegFile& got, const RegFile& want) {
         CHECK_MESSAGE(got.r[i] == want.r[i], fmt::format("register {}: got {:#x}, want {:#x}", i, got.r[i], want.r[i]));
 }
 
-// The stage-2 layout of the §C.9 run, in hvcore's table: level 1 [0] a
+// The stage-2 layout of that run, in hvcore's table: level 1 [0] a
 // Device 1 GiB block (the PL011), [1] a level-2 table of 2 MiB Normal-WB
 // blocks where 0x40400000 is read-only (S2AP 01), 0x40600000 has AF = 0
 // and 0x40800000 is XN = 10; [2] invalid. PS is 40 bits instead of QEMU's

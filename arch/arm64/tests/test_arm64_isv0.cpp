@@ -26,7 +26,8 @@ constexpr uint64_t claimed_gpa = 0x30'0000;      // one page, ioreq_server, clai
 constexpr uint64_t mmio_gpa = 0x1'0000'0000;     // 4 GiB: beyond RAM, a range of the server
 constexpr uint64_t code_gpa = 0x8000;            // PC
 constexpr uint32_t pc = 32;
-// ESR_EL2 pieces (reference §C.4).
+// ESR_EL2 pieces (Arm ARM D24.2.46 "ESR_EL2, Exception Syndrome Register
+// (EL2)"; Linux arch/arm64/include/asm/esr.h).
 constexpr uint64_t ec_dabt = uint64_t{0x24} << 26;
 constexpr uint64_t il = uint64_t{1} << 25;
 constexpr uint64_t isv = uint64_t{1} << 24;
@@ -144,7 +145,8 @@ TEST_CASE("stp_to_a_claimed_page_has_no_syndrome_and_sends_two_writes_in_address
     // 0xa9000901 = stp x1, x2, [x8]
     const int first = e.exec(0xa9000901);
     REQUIRE(first == HV_VCPU_IOREQ_PENDING);
-    // Permission fault at level 3, WnR, no ISV (pairs: reference §C.6).
+    // Permission fault at level 3, WnR, no ISV (pairs: D24.2.46 ISV; QEMU
+    // never passes ISS for pair forms, target/arm/translate-a64.c).
     CHECK(e.fault().syndrome == (ec_dabt | il | wnr | perm_l3));
     CHECK(e.serve(first) == HV_VCPU_DONE);
     CHECK(e.seen == std::vector<Req>{{claimed_gpa + 0x10, 8, true, 0x1111'2222'3333'4444},

@@ -208,8 +208,8 @@ TEST_CASE("invalid_vtcr_combinations_are_rejected_with_einval") {
 }
 
 TEST_CASE("a_pa_size_that_cannot_reach_hvcores_table_pool_is_einval") {
-    // Architecturally fine (32-bit IPA at level 1, PS 32 and 36, as the
-    // QEMU run of reference §C.9 uses), but the table frames live at
+    // Architecturally fine (32-bit IPA at level 1, PS 32 and 36; PS 32 is
+    // what the QEMU 7.2 run of test_a64_record.cpp uses), but the table frames live at
     // host-physical 64 GiB: every walk would be an Address size fault.
     auto mem = MachineMemory::create(4 * mib, 64);
     REQUIRE(mem.is_ok());

@@ -7,8 +7,8 @@
 // syndrome, WnR, DFSC/IFSC = kind + level; HPFAR_EL2 = IPA[47:12] << 4;
 // FAR_EL2 = the virtual address), and decode_fault() turning that record
 // back into the neutral Fault. ESR layout: Arm ARM ESR_EL2, "ISS encoding
-// for an exception from a Data Abort / an Instruction Abort" (reference
-// §C.4); fault codes: 0b0001LL translation, 0b0010LL access flag,
+// for an exception from a Data Abort / an Instruction Abort" (D24.2.46;
+// Linux esr.h ESR_ELx_FSC_*); fault codes: 0b0001LL translation, 0b0010LL access flag,
 // 0b0011LL permission, 0b0000LL address size.
 #include "s2_test_support.hpp"
 
@@ -124,7 +124,8 @@ TEST_CASE("access_flag_faults_at_each_leaf_level_decode_as_permission") {
 TEST_CASE("a_level_0_block_and_a_level_3_block_encoding_are_translation_faults") {
     // Arm ARM D8.3: bits 1:0 = 01 is a block only at levels 1 and 2 with the
     // 4 KiB granule (no FEAT_LPA2); at level 0 and level 3 it is a
-    // translation fault (QEMU 7.2 wrongly accepts level 0, reference §D.2).
+    // translation fault (QEMU 7.2 wrongly accepts level 0; fixed in 8.2 by
+    // "target/arm/ptw: Check for block descriptors at invalid levels").
     {
         Machine m(vtcr_48_l0);
         REQUIRE(m->map_range(Gfn{0}, Mfn{0x100}, 1, P2mType::ram_rw, rwx).is_ok());

@@ -1,6 +1,6 @@
 // Step<T>: what one step of an instruction produced (a decoded instruction,
 // an operand's location, a value read) or the ExecResult that ends the
-// instruction there. Errors are values (STYLE.md rule 7); an ended step is
+// instruction there. Errors are values, never exceptions; an ended step is
 // never `ok`, so a handler can return it as its result.
 #pragma once
 

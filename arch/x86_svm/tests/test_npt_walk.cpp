@@ -1,5 +1,8 @@
-// The model MMU where it is NPT's own: the golden vectors of the QEMU 7.2
-// TCG and Bochs 2.7 runs (stage2-formats-and-oracles.md §D.1), entries
+// The model MMU where it is NPT's own: the golden vectors of a QEMU 7.2
+// TCG run (qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt) and a Bochs
+// 2.7 run (cpu: model=ryzen) of one bare-metal program that builds nested
+// tables, VMRUNs 32-bit guest snippets and prints EXITCODE/EXITINFO1/
+// EXITINFO2 on port 0xE9 (tests/oracle/npt does such runs), entries
 // hvcore never writes crafted where the walk meets them (U/S, R/W and NX at
 // any level, reserved bits, PAT and address bits), the decode-assist bytes
 // (§15.33), and the decode of records the walk never produces. Every access
@@ -27,7 +30,7 @@ constexpr const std::array<uint8_t, 2>& mov_store = conformance::stage2::x86_mov
 
 }  // namespace
 
-// --- the §D.1 runs (QEMU 7.2 TCG and Bochs 2.7), as golden vectors -------------
+// --- the QEMU 7.2 TCG and Bochs 2.7 runs (file header), as golden vectors ------
 
 TEST_CASE("oracle_case_1_write_to_a_read_only_page_is_0x1_00000007") {
     // A write to an NPT page with R/W = 0 at GPA 0x200000: P W U, final.
@@ -214,7 +217,7 @@ TEST_CASE("the_pat_bit_of_a_large_leaf_is_legal_and_not_an_address_bit") {
 }
 
 TEST_CASE("an_address_bit_below_maxphyaddr_is_legal") {
-    // Bit 45 made QEMU (MAXPHYADDR 40) fault in §D.1 case 5; with the model's
+    // Bit 45 made QEMU (MAXPHYADDR 40) fault in oracle case 5 above; with the model's
     // 48 it is an address bit.
     Machine m;
     REQUIRE(m->map_range(Gfn{0}, Mfn{0x100}, 1, P2mType::ram_rw, rwx).is_ok());

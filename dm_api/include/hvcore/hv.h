@@ -28,7 +28,7 @@ typedef uint16_t hvdm_domid_t;
 enum hv_arch { HV_ARCH_X86_VMX = 1, HV_ARCH_X86_SVM = 2, HV_ARCH_ARM64 = 3 };
 
 #define HV_DOMAIN_NO_HAP (1u << 0) /* shadow paging: HAP-only DMOPs are -EOPNOTSUPP */
-/* Arm64 only (-EINVAL for other archs; extension to ABI.md): a stage-2 data
+/* Arm64 only (-EINVAL for other archs; a later extension): a stage-2 data
  * abort without syndrome (ESR_EL2.ISV = 0) whose instruction hvcore does not
  * emulate returns HV_VCPU_UNDECODED, with the ESR and the instruction word
  * in hv_vcpu_arm64_undecoded(), instead of HV_VCPU_GUEST_FAULT (the default:
@@ -132,7 +132,7 @@ typedef struct hv_fault_record {
 int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out) HV_NOEXCEPT;
 /* -ENOENT when the vCPU's last access raised no fault */
 
-/* --- extensions to ABI.md (HVCORE_1.0) --- */
+/* --- extensions of the original interface (still HVCORE_1.0) --- */
 
 /* x86 SSE registers for hv_vcpu_get_reg / hv_vcpu_set_reg: XMMn is two
  * 64-bit halves, bits 63:0 at HV_REG_XMM_LO(n) = 64 + 2n and bits 127:64 at

@@ -70,19 +70,19 @@ const std::vector<Deviation>& known_deviations() {
          "QEMU 7.2 target/arm/helper.c, v8_cp_reginfo: DC_CIVAC has .type = ARM_CP_NOP",
          "corrected: the stub runs LDRB WZR, [X1] (the same stage-2 read check) instead; the expected record is "
          "QEMU's with ISS[24:14] cleared and CM = 1, WnR = 1 (Arm ARM ESR_EL2: cache maintenance sets CM, and "
-         "\"WnR ... for faults on cache maintenance ... always returns a value of 1\"; reference §C.6: ISV = 0)"},
+         "\"WnR ... for faults on cache maintenance ... always returns a value of 1\"; ISV = 0: D24.2.46 ISV, QEMU merge_syn_data_abort)"},
         {"qemu-level0-block",
          "QEMU 7.2 accepts a 4 KiB-granule level-0 block descriptor (fixed in 8.2)",
-         "reference §D.2, QEMU commit \"target/arm/ptw: Check for block descriptors at invalid levels\"",
+         "QEMU 8.2 commit \"target/arm/ptw: Check for block descriptors at invalid levels\"",
          "excluded by construction: hvcore's default VTCR starts at level 1, so no level-0 entry is ever read"},
         {"qemu-s1ptw-level",
          "QEMU 7.2 reports the stage-1 level for stage-2 faults on a stage-1 walk (fixed in 8.2)",
-         "reference §D.2, QEMU commit \"target/arm/ptw: Report stage 2 fault level for stage 2 faults on "
+         "QEMU 8.2 commit \"target/arm/ptw: Report stage 2 fault level for stage 2 faults on "
          "stage 1 ptw\"",
          "excluded by construction: EL1 runs with the stage-1 MMU off, so there is no stage-1 walk"},
         {"qemu-hafdbs",
          "-cpu max has FEAT_HAFDBS: with VTCR.HA/HD set QEMU would update AF/DBM instead of faulting",
-         "reference §D.2 / §D.5",
+         "QEMU 7.2 target/arm/cpu64.c, aarch64_max_initfn: ID_AA64MMFR1.HAFDBS = 2",
          "excluded: the VTCR hvcore reports has HA = HD = 0 (checked)"},
     };
     return list;

@@ -19,6 +19,7 @@
 // and CR0/CR4 capability MSRs), §26.2-26.3 (VM-entry checks on control,
 // host and guest state), Appendix B (field encodings), Appendix C (exit
 // reasons), §30.3 (VMX instructions). Long mode: Vol. 3A §9.8.5.
+#include "../x86_host.inc"
     .set DATA_BASE, 0x1000000
 
     // Header of the data image (written by the harness, test_ept_oracle.cpp).
@@ -152,39 +153,12 @@
     .code32
     .globl _start
 _start:
-    mov $0x10, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
-    mov %ax, %fs
-    mov %ax, %gs
+    LOAD_DATA_SEGMENTS 0x10
     mov $stack_top, %esp
 
     // Identity map of the first 4 GiB with 2 MiB pages (SDM Vol. 3A
     // §4.5): PML4[0] -> PDPT, PDPT[0..3] -> 4 PDs, 2048 PDEs with PS.
-    mov $pdpt, %eax
-    or $3, %eax                  // P, R/W
-    mov %eax, pml4
-    xor %ecx, %ecx
-1:  mov %ecx, %eax
-    shl $12, %eax
-    add $pd, %eax
-    or $3, %eax
-    mov %eax, pdpt(,%ecx,8)
-    inc %ecx
-    cmp $4, %ecx
-    jne 1b
-    xor %ecx, %ecx
-2:  mov %ecx, %eax
-    shl $21, %eax
-    or $0x83, %eax               // P, R/W, PS
-    mov %eax, pd(,%ecx,8)
-    mov %ecx, %eax
-    shr $11, %eax                // bits 63:32 of the frame (address bit 32+)
-    mov %eax, pd+4(,%ecx,8)
-    inc %ecx
-    cmp $2048, %ecx
-    jne 2b
+    IDENTITY_MAP_4G pml4, pdpt, pd
 
     mov $pml4, %eax
     mov %eax, %cr3
@@ -203,12 +177,7 @@ _start:
 
     .code64
 long_mode:
-    mov $0x10, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
-    mov %ax, %fs
-    mov %ax, %gs
+    LOAD_DATA_SEGMENTS 0x10
     mov $stack_top, %rsp
 
     // The TSS descriptor at 0x18 (SDM Vol. 3A §8.2.3, Figure 8-4): limit
@@ -561,21 +530,8 @@ shutdown:
     hlt
     jmp shutdown
 
-putc:
-    push %rdx
-    mov $0xe9, %dx
-    out %al, %dx
-    pop %rdx
-    ret
-
-// NUL-terminated string at %rsi.
-puts:
-    lodsb
-    test %al, %al
-    jz 1f
-    call putc
-    jmp puts
-1:  ret
+// putc (AL) and puts (the NUL-terminated string at RSI) on port 0xE9.
+    E9_OUTPUT_ROUTINES
 
 // " " then %rax in hex, no leading zeros.
 put_hex_sp:

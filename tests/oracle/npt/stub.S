@@ -25,6 +25,7 @@
  * harness sees as a mismatch, never a triple fault. When the blob is not in
  * memory (Bochs), the stub reads it from the ATA disk first (ata_load). */
 #include "stub_abi.h"
+#include "../x86_host.inc"
 
 /* VMCB control area (APM Vol. 2 Table B-1). */
 #define VMCB_INTERCEPT_EXC 0x008   /* exception vectors 0-31 */
@@ -94,12 +95,7 @@ _start:                                 /* STUB_ENTRY */
     cli
     lgdt gdt_desc
     ljmp $0x08, $1f
-1:  mov $0x10, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
-    mov %ax, %fs
-    mov %ax, %gs
+1:  LOAD_DATA_SEGMENTS 0x10
     mov $STUB_STACK_TOP, %esp
 
     /* Zero the stub's pages (tables, VMCB, save area, permission maps). */
@@ -110,23 +106,7 @@ _start:                                 /* STUB_ENTRY */
 
     /* Identity host tables: PML4[0] -> PDPT, PDPT[0..3] -> PD pages, 2048
      * 2 MiB pages (P, R/W, PS). */
-    movl $(STUB_PDPT | 3), STUB_PML4
-    xor %ecx, %ecx
-2:  mov %ecx, %eax
-    shl $12, %eax
-    add $(STUB_PD | 3), %eax
-    mov %eax, STUB_PDPT(,%ecx,8)
-    inc %ecx
-    cmp $4, %ecx
-    jb 2b
-    xor %ecx, %ecx
-3:  mov %ecx, %eax
-    shl $21, %eax
-    or $0x83, %eax
-    mov %eax, STUB_PD(,%ecx,8)
-    inc %ecx
-    cmp $2048, %ecx
-    jb 3b
+    IDENTITY_MAP_4G STUB_PML4, STUB_PDPT, STUB_PD
 
     mov %cr4, %eax
     or $0x620, %eax                     /* PAE, OSFXSR, OSXMMEXCPT */
@@ -145,10 +125,7 @@ _start:                                 /* STUB_ENTRY */
 
     .code64
 long_mode:
-    mov $0x10, %ax
-    mov %ax, %ds
-    mov %ax, %es
-    mov %ax, %ss
+    LOAD_DATA_SEGMENTS 0x10
     mov $STUB_STACK_TOP, %rsp
     mov $MSR_VM_HSAVE_PA, %ecx
     mov $STUB_HSAVE, %eax
@@ -254,6 +231,15 @@ all_done:
     hlt
     jmp 3b
 
+/* One segment register of the VMCB save area at `off` (APM Vol. 2 Table
+ * B-2, "VMCB Layout, State Save Area"): selector, attributes, limit; the
+ * base stays 0 from the clearing. Needs RBX = the VMCB. */
+.macro VMCB_SEGMENT off, sel, attr, limit
+    movw $\sel, \off(%rbx)
+    movw $\attr, \off + 2(%rbx)
+    movl $\limit, \off + 4(%rbx)
+.endm
+
 /* Copies the item's instruction to its code slot with VMMCALL (0F 01 D9)
  * after it, makes its pokes, and writes the VMCB. */
 prepare_item:
@@ -294,22 +280,11 @@ prepare_item:
     mov ITEM_NCR3(%r12), %rax
     mov %rax, VMCB_NCR3(%rbx)
 
-    movl $0xffffffff, %eax
-    movw $0x10, VMCB_ES(%rbx)
-    movw $ATTR_DATA, VMCB_ES + 2(%rbx)
-    movl %eax, VMCB_ES + 4(%rbx)
-    movw $0x08, VMCB_CS(%rbx)
-    movw $ATTR_CODE64, VMCB_CS + 2(%rbx)
-    movl %eax, VMCB_CS + 4(%rbx)
-    movw $0x10, VMCB_SS(%rbx)
-    movw $ATTR_DATA, VMCB_SS + 2(%rbx)
-    movl %eax, VMCB_SS + 4(%rbx)
-    movw $0x10, VMCB_DS(%rbx)
-    movw $ATTR_DATA, VMCB_DS + 2(%rbx)
-    movl %eax, VMCB_DS + 4(%rbx)
-    movw $0x28, VMCB_TR(%rbx)
-    movw $ATTR_TSS, VMCB_TR + 2(%rbx)
-    movl $0x67, VMCB_TR + 4(%rbx)
+    VMCB_SEGMENT VMCB_ES, 0x10, ATTR_DATA, 0xffffffff
+    VMCB_SEGMENT VMCB_CS, 0x08, ATTR_CODE64, 0xffffffff
+    VMCB_SEGMENT VMCB_SS, 0x10, ATTR_DATA, 0xffffffff
+    VMCB_SEGMENT VMCB_DS, 0x10, ATTR_DATA, 0xffffffff
+    VMCB_SEGMENT VMCB_TR, 0x28, ATTR_TSS, 0x67
     movb $0, VMCB_CPL(%rbx)
     movq $GUEST_EFER, VMCB_EFER(%rbx)
     movq $GUEST_CR4, VMCB_CR4(%rbx)
@@ -409,16 +384,7 @@ ata_read_sector:
     ret
 
 /* Output: each byte to port 0xE9 (QEMU -debugcon, Bochs port_e9_hack). */
-putc:
-    out %al, $0xe9
-    ret
-puts:
-1:  lodsb
-    test %al, %al
-    jz 2f
-    call putc
-    jmp 1b
-2:  ret
+    E9_OUTPUT_ROUTINES
 /* RAX as 16 hex digits. */
 puthex:
     push %rcx

@@ -1,7 +1,7 @@
 // The neutral description of a stage-2 fault, and the opaque container for
 // the hardware's own record of it. The core never interprets the record's
-// fields: only the backend that produced it decodes it (DESIGN.md, core/
-// "must not know any fault format").
+// fields: only the backend that produced it decodes it (README.md, "Layout":
+// core/ has "no PTE bit, no fault format").
 #pragma once
 
 #include <array>
@@ -29,7 +29,7 @@ struct Fault {
     std::optional<uint64_t> gla;  // guest-linear / virtual address when the record has it
 };
 
-// Mirrors hv_fault_record (ABI.md); filled by a backend's walker.
+// Mirrors hv_fault_record (dm_api/include/hvcore/hv.h); filled by a backend's walker.
 struct FaultRecord {
     Arch arch = Arch::x86_vmx;
     uint32_t kind = 0;      // VMX exit reason; SVM exit code; ESR_EL2.EC

@@ -1,4 +1,4 @@
-// The one list of p2m types (STYLE.md rule 1), their classes, the legal
+// The one list of p2m types (every switch over it is exhaustive), their classes, the legal
 // changes between them and the permissions each allows. Every backend
 // stores these values in its entries' software bits and switches over this
 // enum without a default, so a new type breaks every backend until handled.
@@ -62,7 +62,7 @@ struct Perm {
 // MemAttr): cacheable RAM or a device.
 enum class MemClass : uint8_t { normal, device };
 
-// Restrictions that only remove rights (STYLE.md rule 2), applied after the
+// Restrictions that only remove rights, applied after the
 // type's own permissions.
 struct Restrictions {
     // The ioreq_server type is claimed for writes: its pages lose W.

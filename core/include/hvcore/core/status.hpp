@@ -1,4 +1,4 @@
-// Errors are values carrying a negative errno (STYLE.md rule 7). No
+// Errors are values carrying a negative errno. No
 // exception is thrown on the hypervisor path; these are [[nodiscard]] so an
 // ignored failure is a compile error under -Werror.
 #pragma once

@@ -1,4 +1,4 @@
-// Strong types for every address space and id (STYLE.md rule 4).
+// Strong types for every address space and id.
 // A Gfn is never silently a Mfn: each wraps the integer and converts only
 // through named functions, in every build type.
 #pragma once

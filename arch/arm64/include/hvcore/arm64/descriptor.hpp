@@ -12,8 +12,9 @@
 // move between editions (older ones have this as chapter D5, "D5.3
 // VMSAv8-64 translation table format descriptors"), so each citation also
 // names the field. The bit positions are the ones KVM
-// (kvm_pgtable.h), Xen (lpae_p2m_t) and QEMU (target/arm/ptw.c) use; see
-// /work/shared/reference/stage2-formats-and-oracles.md §C.3.
+// (arch/arm64/include/asm/kvm_pgtable.h, arch/arm64/kvm/hyp/pgtable.c:
+// KVM_PTE_LEAF_ATTR_*), Xen (xen/arch/arm/include/asm/lpae.h: lpae_p2m_t)
+// and QEMU (target/arm/ptw.c: get_S2prot, get_phys_addr_lpae) use.
 //
 // The model CPU is a plain Armv8.0 stage 2 (QEMU -cpu cortex-a57): no
 // FEAT_XNX (only XN[1], bit 54, counts), no FEAT_HAFDBS (AF = 0 always

@@ -7,9 +7,13 @@
 // References: Arm ARM DDI 0487, ESR_EL2 register description, "ISS
 // encoding for an exception from a Data Abort" and "... from an
 // Instruction Abort"; HPFAR_EL2 and FAR_EL2 register descriptions; D8.6
-// "Fault detection" for the fault status codes. Cross-checked against
-// Linux esr.h, Xen hsr_dabt and QEMU syn_data_abort_with_iss (reference
-// §C.4, §C.5) and the QEMU 7.2 run of reference §C.9.
+// "Fault detection" for the fault status codes (D24.2.46 "ESR_EL2,
+// Exception Syndrome Register (EL2)" in the edition cited elsewhere).
+// Cross-checked against Linux arch/arm64/include/asm/esr.h (ESR_ELx_*),
+// Xen hsr_dabt (xen/arch/arm/include/asm/hsr.h) and get_faulting_ipa
+// (xen/arch/arm/traps.c), QEMU target/arm/syndrome.h
+// syn_data_abort_with_iss, and a QEMU 7.2 TCG run described at the
+// sanity checks below.
 #pragma once
 
 #include <cstdint>
@@ -85,13 +89,21 @@ public:
 };
 
 // The faulting IPA a hypervisor rebuilds from the record (Xen
-// get_faulting_ipa, reference §C.5): the page from HPFAR, the byte offset
+// xen/arch/arm/traps.c: get_faulting_ipa): the page from HPFAR, the byte offset
 // from FAR (the page offset is the same in the VA and the IPA).
 [[nodiscard]] constexpr uint64_t fault_ipa(uint64_t hpfar, uint64_t far) noexcept {
     return ((hpfar & Hpfar::fipa_mask) << (page_shift - Hpfar::fipa_shift)) | (far & page_mask);
 }
 
-// --- sanity checks: the QEMU 7.2 run of reference §C.9 ----------------------------
+// --- sanity checks: a QEMU 7.2 TCG run ------------------------------------------
+// qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max; a
+// bare-metal EL2 program (clang --target=aarch64-none-elf, ld.lld) sets
+// VTCR_EL2 = T0SZ 32, SL0 1 (start at level 1), 4 KiB, PS 32 bits; level 1
+// [0] a Device 1 GiB block, [1] a level-2 table of 2 MiB Normal-WB blocks
+// with 0x40400000 read-only (S2AP 01), 0x40600000 AF = 0, 0x40800000
+// XN = 10, [2] invalid; sets HCR_EL2.VM, erets to EL1 with the stage-1 MMU
+// off and prints ESR_EL2/FAR_EL2/HPFAR_EL2 of each faulting access on the
+// PL011. tests/oracle/arm64 does such runs against hvcore's own tables.
 
 // case 0: str x9, [x8] to a read-only level-2 block: permission fault L2.
 static_assert(((uint64_t{Esr::ec_dabt_lower} << Esr::ec_shift) | Esr::il | Esr::insn_syndrome(3, false, 9, true, false) |

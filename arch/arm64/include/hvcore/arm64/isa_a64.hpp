@@ -6,7 +6,7 @@
 // the hardware (against the model MMU, to which it hands the ESR
 // instruction syndrome of each access) and the hypervisor's emulator
 // (against the device-model port, after an abort with ESR_EL2.ISV = 0);
-// DESIGN.md, "The path of one guest write".
+// README.md, "The path of one guest write".
 //
 // Emulated (Arm ARM DDI 0487 C6.2 and C7.2 for each form), Rn = 31 as SP,
 // Rt/Rs/Rm = 31 as XZR/WZR:

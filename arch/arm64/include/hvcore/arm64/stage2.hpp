@@ -1,8 +1,8 @@
 // The Arm64 stage-2 backend: a VMSAv8-64 stage-2 table with the 4 KiB
 // granule, shaped by a VTCR_EL2 value (vtcr.hpp), held in table frames of
 // MachineMemory; the model MMU that walks it as the processor does (Arm
-// ARM D8.2 "Translation table walk", checks in QEMU's order, reference
-// §C.7); and the decoder of the ESR_EL2/HPFAR_EL2/FAR_EL2 record that walk
+// ARM D8.2 "Translation table walk", checks in the order of QEMU 7.2
+// target/arm/ptw.c get_phys_addr_lpae); and the decoder of the ESR_EL2/HPFAR_EL2/FAR_EL2 record that walk
 // produces (esr.hpp). The p2m type lives in each leaf's bits 58:55
 // (descriptor.hpp), so this table is the p2m.
 //

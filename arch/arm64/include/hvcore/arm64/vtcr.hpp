@@ -10,7 +10,8 @@
 // particular "Concatenated translation tables for the initial stage 2
 // lookup" (Table "Properties of the initial level of stage 2 lookup, 4KB
 // granule"). The start-level rule is the one QEMU's check_s2_mmu_setup
-// implements from the Arm pseudocode (reference §C.1).
+// (target/arm/ptw.c) implements from the Arm pseudocode
+// (AArch64.S2InconsistentSL).
 #pragma once
 
 #include <cstdint>
@@ -97,7 +98,7 @@ public:
     // The walk a VTCR value selects, or why the architecture (or hvcore's
     // model CPU) does not allow it. The checks follow the Arm pseudocode
     // (AArch64.S2InconsistentSL / the VTCR_EL2 field descriptions) and
-    // QEMU's check_s2_mmu_setup (reference §C.1).
+    // QEMU's check_s2_mmu_setup (target/arm/ptw.c).
     [[nodiscard]] static constexpr VtcrDecode decode(uint64_t v) noexcept {
         auto no = [](std::string_view why) { return VtcrDecode{std::nullopt, why}; };
         // Features the model CPU does not have (QEMU -cpu cortex-a57).

@@ -2,7 +2,7 @@
 // instruction against a MemPort, in 64-bit mode, with no guest paging
 // (linear address == guest-physical address). The same executor plays the
 // hardware (against the model MMU) and the hypervisor's emulator (against
-// the device-model port); DESIGN.md, "The path of one guest write".
+// the device-model port); README.md, "The path of one guest write".
 //
 // Emulated (64-bit mode, general-purpose and XMM registers, memory):
 //   moves      MOV (every r/m, imm and moffs form), MOVZX, MOVSX, MOVSXD,

@@ -1,6 +1,6 @@
 // Errors of the KVM host: a negative errno and the sentence that explains
 // it (which ioctl, on what, why), so every failure the CLI prints names its
-// cause. Values, never exceptions (STYLE.md rule 7).
+// cause. Values, never exceptions.
 #pragma once
 
 #include <fmt/format.h>

@@ -5,7 +5,10 @@
 //   ram_rw                       -> read-write slot
 //   ram_ro, ioreq_server         -> KVM_MEM_READONLY slot: reads run at full
 //                                   speed, writes exit as KVM_EXIT_MMIO after
-//                                   the instruction retired (reference E)
+//                                   the instruction retired (Linux commit
+//                                   4d8b81abc47b, KVM_MEM_READONLY: "write
+//                                   access on readonly memslot will cause
+//                                   KVM_EXIT_MMIO exit")
 //   ram_logdirty                 -> read-only too: its writes are the core's
 //                                   to track
 //   mmio_dm, mmio_direct,
