@@ -134,6 +134,46 @@ TEST_CASE("a_vcpu_thread_waiting_for_a_device_model_fails_eshutdown_when_its_dom
     }
 }
 
+TEST_CASE("a_write_held_for_a_disabled_owner_is_sent_when_another_thread_enables_it") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        Dm dm = make_dm(host, d);
+        // gfn 0x100 (GPA 1 MiB) claimed by the server, which is then disabled.
+        constexpr uint64_t gfn = 0x100;
+        REQUIRE(d.map_mem_type_to_ioreq_server(dm.who, dm.id, hvmmem::ioreq_server, claim_write).is_ok());
+        REQUIRE(d.set_mem_type(hvmmem::ioreq_server, gfn, 1).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, false).is_ok());
+        HostAccessOutcome outcome;
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t v = 0;
+            return d.host_access(0, {.is_write = true, .addr = gfn * page_size, .size = 4, .data = 0xabcd}, &v,
+                                 &outcome);
+        });
+        // Held: nothing is posted while the owner is disabled (100 ms is
+        // two of host_access's 50 ms re-checks).
+        CHECK_FALSE(wait_fd(dm.fd, 100));
+        REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, true).is_ok());
+        // Enabled: the write is posted; answer it.
+        REQUIRE(wait_fd(dm.fd, static_cast<int>(std::chrono::milliseconds(patience).count())));
+        IoreqSlot& s = dm.slots[0];
+        REQUIRE(slot_state(s) == ioreq::state_ready);
+        CHECK(s.addr == gfn * page_size);
+        CHECK(s.data == 0xabcd);
+        slot_set_state(s, ioreq::state_resp_ready);
+        REQUIRE(d.ioreq_notify(dm.who, dm.id, 0).is_ok());
+        const bool finished = vcpu.wait_for(patience) == std::future_status::ready;
+        if (!finished) d.shutdown_host();
+        CHECK(finished);
+        CHECK(vcpu.get() == 0);
+        CHECK(outcome.holds >= 1);
+        CHECK(outcome.ioreqs[dm.id.raw()] == 1);
+    }
+}
+
 TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
