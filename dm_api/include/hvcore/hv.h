@@ -52,8 +52,10 @@ typedef struct hv_domain_config {
  *   still be open. Such a handle stays valid memory: every call on it
  *   returns -ENODEV, except hvdm_close, which returns 0 and frees it. The
  *   host's last remains go with its last handle.
- * - hv_domain_destroy (or hv_host_destroy) destroys the domain's ioreq
- *   servers: a device model's calls naming that domid return -ESRCH.
+ * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
+ *   once: a device model's calls naming that domid return -ESRCH, and a
+ *   vCPU thread blocked in it for a device model returns -ESHUTDOWN. Its
+ *   ioreq servers go with it, when the last call still using it returns.
  * - Whatever destroys an ioreq server (hvdm_destroy_ioreq_server, the
  *   domain's or the host's destruction), the pages hvdm_map_ioreq_pages
  *   mapped for it stay mapped and the descriptor hvdm_ioreq_fd gave stays
@@ -63,9 +65,11 @@ typedef struct hv_domain_config {
  *   under a device model's feet, and nothing is leaked once it closes.
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
- *   errnos above); neither destroy call waits for it. hv_host_destroy must
- *   not race with hvdm_open, hv_domain_create or hv_domain_destroy on the
- *   same host (the embedder owns those). */
+ *   errnos above); neither destroy call waits for it. The embedder's own
+ *   objects are the exception: hv_host_destroy must not race with
+ *   hvdm_open, hv_domain_create or hv_domain_destroy on the same host, nor
+ *   either destroy call with an hv_* call on an hv_domain it frees (stop
+ *   the vCPU threads first, as after any free()). */
 int hv_host_create(hv_host **out) HV_NOEXCEPT;
 void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
 int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
