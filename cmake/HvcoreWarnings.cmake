@@ -1,19 +1,37 @@
-# Warnings are errors; a switch over an enum that misses a case is an error
-# in every build.
+# Warnings are errors (HVCORE_WARNINGS_AS_ERRORS, on except in the
+# sanitizer presets, asan and tsan); a switch over an enum that misses a
+# case is an error in every build.
+#
+# GCC and Clang get the same checks under the names each knows. GCC's
+# -Wshadow also covers a local or parameter shadowing a class member; Clang
+# splits that out of -Wshadow into -Wshadow-field, -Wshadow-field-in-
+# constructor and -Wshadow-uncaptured-local, which -Wshadow-all turns on.
 function(hvcore_warnings target)
+  set(_shadow -Wshadow)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    set(_shadow -Wshadow-all)
+  endif()
   target_compile_options(${target} PRIVATE
-    -Wall -Wextra -Werror -Werror=switch -Wshadow -Wnon-virtual-dtor
+    -Wall -Wextra -Werror=switch ${_shadow} -Wnon-virtual-dtor
+    $<$<BOOL:${HVCORE_WARNINGS_AS_ERRORS}>:-Werror>
     $<$<COMPILE_LANGUAGE:CXX>:-Wold-style-cast -Woverloaded-virtual>)
 endfunction()
 
 # One doctest program: its sources (tests/unit/test_main.cpp supplies
 # main), what it links and includes, warnings as errors, and its cases
-# registered with ctest under PREFIX.
+# registered with ctest under PREFIX. SUITE_LABELS: each case's doctest
+# TEST_SUITE becomes its ctest label (TEST_SUITE("concurrent") -> LABELS
+# concurrent, which the tsan preset runs); it costs one run of the program
+# per case at build time, so only programs with such suites ask for it.
 function(hvcore_doctest target)
-  cmake_parse_arguments(T "" "PREFIX" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  cmake_parse_arguments(T "SUITE_LABELS" "PREFIX" "SOURCES;LIBS;INCLUDES" ${ARGN})
   add_executable(${target} ${PROJECT_SOURCE_DIR}/tests/unit/test_main.cpp ${T_SOURCES})
   target_include_directories(${target} PRIVATE ${T_INCLUDES})
   target_link_libraries(${target} PRIVATE ${T_LIBS} doctest::doctest)
   hvcore_warnings(${target})
-  doctest_discover_tests(${target} TEST_PREFIX "${T_PREFIX}")
+  if(T_SUITE_LABELS)
+    doctest_discover_tests(${target} TEST_PREFIX "${T_PREFIX}" ADD_LABELS 1)
+  else()
+    doctest_discover_tests(${target} TEST_PREFIX "${T_PREFIX}")
+  endif()
 endfunction()

@@ -2,7 +2,9 @@
 # The README's test command: installs what is missing, then configures,
 # builds and runs the whole suite with every backend (preset `all`) and
 # again under ASan+UBSan (preset `asan`), then the Arm64 backend
-# cross-compiled and run under qemu-user (preset `arm64-cross`). Exits
+# cross-compiled and run under qemu-user (preset `arm64-cross`), then every
+# backend built with clang 14 (preset `clang`, warnings as errors), then the
+# concurrent tests under ThreadSanitizer (preset `tsan`, clang). Exits
 # non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +12,6 @@ scripts/install-deps.sh --cross --oracles
 cmake --workflow --preset all
 cmake --workflow --preset asan
 cmake --workflow --preset arm64-cross
-echo "hvcore: all tests passed (presets all, asan, arm64-cross)"
+cmake --workflow --preset clang
+cmake --workflow --preset tsan
+echo "hvcore: all tests passed (presets all, asan, arm64-cross, clang, tsan)"

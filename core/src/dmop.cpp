@@ -83,12 +83,14 @@ void store_op(const DmBuf& b, const T& t) {
 }  // namespace
 
 int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, const DmBuf* bufs) {
+    // A restricted handle learns nothing about other domains, not even
+    // whether they exist or that its buffers were malformed: privcmd checks
+    // the restriction before the buffer count, sizes and addresses
+    // (drivers/xen/privcmd.c privcmd_ioctl_dm_op).
+    if (caller.restricted && caller.restricted->raw() != domid) return -EPERM;
     if (nr_bufs == 0) return -ENODATA;  // XSA-506
     if (nr_bufs > 2) return -E2BIG;
     if (bufs == nullptr) return -EFAULT;
-    // A restricted handle learns nothing about other domains, not even
-    // whether they exist (privcmd checks before the hypercall).
-    if (caller.restricted && caller.restricted->raw() != domid) return -EPERM;
     std::shared_ptr<Domain> d = host.find(DomId{domid});
     if (!d) return -ESRCH;
     const DmBuf& b = bufs[0];

@@ -448,6 +448,15 @@ Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
     return (*s)->pages.event_fd();
 }
 
+Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd, bool* buffered) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    *buffered = (*s)->bufioreq != 0;
+    return (*s)->pages.dup_fds(pages_fd, event_fd);
+}
+
 Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
     Lock lk(mu_);
     if (stopped_locked()) return Status::err(-ESHUTDOWN);

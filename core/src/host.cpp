@@ -28,6 +28,10 @@ Status Host::destroy_domain(DomId id) {
         d = std::move(it->second);
         domains_.erase(it);
     }
+    // A host vCPU thread blocked in host_access for a device model would
+    // wait for an answer that can no longer come (the model's calls on this
+    // domid are -ESRCH from now on): it fails with -ESHUTDOWN instead.
+    d->shutdown_host();
     // The last reference (ours, or that of a call still in flight) frees it.
     return Status::ok();
 }

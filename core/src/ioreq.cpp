@@ -1,5 +1,6 @@
 #include "hvcore/core/ioreq.hpp"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,7 +12,7 @@
 namespace hvcore {
 
 namespace {
-constexpr size_t map_bytes = 2 * page_size;
+constexpr size_t map_bytes = ioreq_map_bytes;
 }
 
 Result<IoreqPages> IoreqPages::create(bool buffered) {
@@ -47,6 +48,9 @@ IoreqPages& IoreqPages::operator=(IoreqPages&& o) noexcept {
 IoreqPages::~IoreqPages() { reset(); }
 
 void IoreqPages::reset() noexcept {
+    // A device model polling its duplicate of the eventfd (dup_fds) wakes
+    // and learns from its next call that the server is gone.
+    if (event_fd_ >= 0) notify();
     if (dm_map_ != nullptr) munmap(dm_map_, map_bytes);
     if (hv_map_ != nullptr) munmap(hv_map_, map_bytes);
     if (fd_ >= 0) close(fd_);
@@ -64,6 +68,20 @@ Result<std::byte*> IoreqPages::dm_mapping() {
         dm_map_ = static_cast<std::byte*>(m);
     }
     return dm_map_;
+}
+
+Status IoreqPages::dup_fds(int* pages_fd, int* event_fd) const {
+    const int p = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    if (p < 0) return Status::err(-errno);
+    const int e = fcntl(event_fd_, F_DUPFD_CLOEXEC, 0);
+    if (e < 0) {
+        const int err = -errno;
+        close(p);
+        return Status::err(err);
+    }
+    *pages_fd = p;
+    *event_fd = e;
+    return Status::ok();
 }
 
 void IoreqPages::notify() const noexcept {

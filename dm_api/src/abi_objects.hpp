@@ -1,19 +1,54 @@
 // The objects behind the C ABI's opaque handles, and the guard that keeps
 // every C++ exception on this side of the boundary.
+//
+// Lifetimes (hv.h, "Lifetimes"): the embedder owns hv_host and its
+// hv_domain objects; hv_host_destroy frees them. What an hvdm_handle needs
+// after that lives in HostCore, which the hv_host and every handle share:
+// hv_host_destroy marks it destroyed and destroys every domain, and the
+// last of the host and its handles frees it. A handle's ioreq mappings and
+// descriptors belong to the handle (DmPages) and go with hvdm_close.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <cerrno>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "hvcore/core/host.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
 
-struct hv_host {
+namespace hvcore::abi {
+
+struct HostCore {
     hvcore::Host host;
+    // Set once by hv_host_destroy: every later call on a handle of this
+    // host is -ENODEV (hvdm_close still frees the handle).
+    std::atomic<bool> destroyed{false};
+};
+
+// One server's ioreq pages as a device model holds them: its own mapping of
+// the memfd and its own duplicate of the wake-up eventfd, valid until
+// hvdm_close whatever happens to the server, its domain or the host.
+struct DmPages {
+    hvdm_domid_t domid = 0;
+    hvdm_ioservid_t id = 0;
+    dev_t dev = 0;  // the memfd's identity: a new server behind a reused id
+    ino_t ino = 0;  // has another file
+    std::byte* map = nullptr;
+    int event_fd = -1;
+    bool buffered = false;
+};
+
+}  // namespace hvcore::abi
+
+struct hv_host {
+    std::shared_ptr<hvcore::abi::HostCore> core = std::make_shared<hvcore::abi::HostCore>();
     std::mutex mu;  // guards domains (taken before any hvcore lock)
     std::map<uint16_t, std::unique_ptr<hv_domain>> domains;
 };
@@ -24,8 +59,10 @@ struct hv_domain {
 };
 
 struct hvdm_handle {
-    hv_host* host = nullptr;
+    std::shared_ptr<hvcore::abi::HostCore> core;  // keeps the host's core alive, not its domains
     hvcore::Caller caller;
+    std::mutex mu;  // guards pages
+    std::vector<hvcore::abi::DmPages> pages;
 };
 
 namespace hvcore::abi {

@@ -40,12 +40,15 @@ int hv_host_create(hv_host** out) noexcept {
 
 void hv_host_destroy(hv_host* host) noexcept {
     if (host == nullptr) return;
-    try {
-        for (auto& [id, dom] : host->domains) (void)host->host.destroy_domain(dom->d->id());
+    // Handles still open on this host keep its core (not its domains) alive:
+    // from here on their calls are -ENODEV, and hvdm_close frees them.
+    host->core->destroyed.store(true, std::memory_order_release);
+    {
+        std::lock_guard lk(host->mu);
+        for (auto& [id, dom] : host->domains) (void)host->core->host.destroy_domain(dom->d->id());
         host->domains.clear();
-        delete host;
-    } catch (...) {
     }
+    delete host;
 }
 
 int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out) noexcept {
@@ -62,7 +65,7 @@ int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out
                                       .nr_vcpus = cfg->nr_vcpus,
                                       .hap = (cfg->flags & HV_DOMAIN_NO_HAP) == 0,
                                       .report_undecoded = report};
-        auto d = host->host.create_domain(dc);
+        auto d = host->core->host.create_domain(dc);
         if (!d) return d.status().code();
         auto w = std::make_unique<hv_domain>();
         w->host = host;
@@ -79,7 +82,7 @@ int hv_domain_destroy(hv_domain* d) noexcept {
         if (d == nullptr) return -EINVAL;
         hv_host* host = d->host;
         const auto id = d->d->id();
-        if (hvcore::Status s = host->host.destroy_domain(id); !s) return s.code();
+        if (hvcore::Status s = host->core->host.destroy_domain(id); !s) return s.code();
         std::lock_guard lk(host->mu);
         host->domains.erase(id.raw());  // frees d
         return 0;

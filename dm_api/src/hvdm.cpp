@@ -1,6 +1,11 @@
 // <hvcore/hvdm.h>: the device-model API. The typed calls are thin wrappers
 // that build a struct xen_dm_op and go through hvdm_dm_op, exactly as
 // libxendevicemodel does over the dm_op hypercall.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "abi_objects.hpp"
@@ -57,14 +62,88 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     return op;
 }
 
+// The first checks of every call on a handle, before anything about its
+// arguments: a null handle, a destroyed host (-ENODEV: the handle is only
+// good for hvdm_close), then the restriction. Linux's privcmd checks the
+// restriction first, before the buffer count, sizes and addresses
+// (drivers/xen/privcmd.c privcmd_ioctl_dm_op and privcmd_ioctl_mmap_resource:
+// "If restriction is in place, check the domid matches" right after copying
+// the ioctl argument), so a restricted handle learns nothing about another
+// domain, not even that its request was malformed.
+[[nodiscard]] int handle_check(const hvdm_handle* h) {
+    if (h == nullptr) return -EINVAL;
+    if (h->core->destroyed.load(std::memory_order_acquire)) return -ENODEV;
+    return 0;
+}
+
+[[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
+    if (int rc = handle_check(h); rc != 0) return rc;
+    if (h->caller.restricted && h->caller.restricted->raw() != domid) return -EPERM;
+    return 0;
+}
+
+// After access_check: the domain, kept alive for the call; nullptr and
+// -ESRCH if there is none (destroyed, or never created).
 [[nodiscard]] std::shared_ptr<hvcore::Domain> domain_for(hvdm_handle* h, hvdm_domid_t domid, int* rc) {
-    if (h->caller.restricted && h->caller.restricted->raw() != domid) {
-        *rc = -EPERM;
-        return nullptr;
-    }
-    auto d = h->host->host.find(hvcore::DomId{domid});
+    auto d = h->core->host.find(hvcore::DomId{domid});
     *rc = d ? 0 : -ESRCH;
     return d;
+}
+
+// The handle's own view of a server's pages (DmPages): created on first use
+// from new descriptors of the server's memfd and eventfd, then the same for
+// every later call while that server lives. A new server behind the same id
+// is a different memfd, so it gets a view of its own.
+[[nodiscard]] int dm_pages(hvdm_handle* h, hvcore::Domain& d, hvdm_domid_t domid, hvdm_ioservid_t id,
+                           hvcore::abi::DmPages* out) {
+    int pages_fd = -1;
+    int event_fd = -1;
+    bool buffered = false;
+    if (hvcore::Status s = d.dup_ioreq_fds(h->caller.emulator, hvcore::IoservId{id}, &pages_fd, &event_fd,
+                                           &buffered);
+        !s)
+        return s.code();
+    struct stat st {};
+    if (fstat(pages_fd, &st) != 0) {
+        const int err = -errno;
+        close(pages_fd);
+        close(event_fd);
+        return err;
+    }
+    std::lock_guard lk(h->mu);
+    for (const auto& p : h->pages) {
+        if (p.dev == st.st_dev && p.ino == st.st_ino) {
+            close(pages_fd);
+            close(event_fd);
+            *out = p;
+            return 0;
+        }
+    }
+    try {
+        h->pages.reserve(h->pages.size() + 1);  // the only step that can throw, before the mapping exists
+    } catch (...) {
+        close(pages_fd);
+        close(event_fd);
+        throw;
+    }
+    void* m = mmap(nullptr, hvcore::ioreq_map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, pages_fd, 0);
+    const int map_err = -errno;
+    close(pages_fd);  // the mapping keeps the memfd
+    if (m == MAP_FAILED) {
+        close(event_fd);
+        return map_err;
+    }
+    hvcore::abi::DmPages p;
+    p.domid = domid;
+    p.id = id;
+    p.dev = st.st_dev;
+    p.ino = st.st_ino;
+    p.map = static_cast<std::byte*>(m);
+    p.event_fd = event_fd;
+    p.buffered = buffered;
+    h->pages.push_back(p);
+    *out = p;
+    return 0;
 }
 
 }  // namespace
@@ -75,8 +154,8 @@ hvdm_handle* hvdm_open(hv_host* host) noexcept {
     if (host == nullptr) return nullptr;
     try {
         auto* h = new hvdm_handle();
-        h->host = host;
-        h->caller.emulator = host->host.new_emulator();
+        h->core = host->core;
+        h->caller.emulator = host->core->host.new_emulator();
         return h;
     } catch (...) {
         return nullptr;
@@ -86,15 +165,22 @@ hvdm_handle* hvdm_open(hv_host* host) noexcept {
 int hvdm_close(hvdm_handle* h) noexcept {
     return guard([&] {
         if (h == nullptr) return -EINVAL;
-        h->host->host.emulator_gone(h->caller.emulator);
-        delete h;
+        // Its servers go first (their waiters wake), then its views of them.
+        // After hv_host_destroy the host has no domains left: nothing to do
+        // but free what the handle holds.
+        h->core->host.emulator_gone(h->caller.emulator);
+        for (const auto& p : h->pages) {
+            munmap(p.map, hvcore::ioreq_map_bytes);
+            close(p.event_fd);
+        }
+        delete h;  // the last handle of a destroyed host frees its core
         return 0;
     });
 }
 
 int hvdm_restrict(hvdm_handle* h, hvdm_domid_t domid) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = handle_check(h); rc != 0) return rc;
         // As privcmd's IOCTL_PRIVCMD_RESTRICT: once restricted, only the same domid.
         if (h->caller.restricted && h->caller.restricted->raw() != domid) return -EINVAL;
         h->caller.restricted = hvcore::DomId{domid};
@@ -104,15 +190,16 @@ int hvdm_restrict(hvdm_handle* h, hvdm_domid_t domid) noexcept {
 
 int hvdm_dm_op(hvdm_handle* h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf* bufs) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
-        return hvcore::dm_op(h->host->host, h->caller, domid, nr_bufs,
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return hvcore::dm_op(h->core->host, h->caller, domid, nr_bufs,
                              reinterpret_cast<const hvcore::DmBuf*>(bufs));
     });
 }
 
 int hvdm_create_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, int handle_bufioreq, hvdm_ioservid_t* id) noexcept {
     return guard([&] {
-        if (h == nullptr || id == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (id == nullptr) return -EINVAL;
         if (handle_bufioreq < 0 || handle_bufioreq > 0xff) return -EINVAL;
         XenDmOp op = make_op(HVDM_DMOP_CREATE_IOREQ_SERVER);
         op.u.create.handle_bufioreq = static_cast<uint8_t>(handle_bufioreq);
@@ -124,7 +211,7 @@ int hvdm_create_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, int handle_bufi
 
 int hvdm_destroy_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         XenDmOp op = make_op(HVDM_DMOP_DESTROY_IOREQ_SERVER);
         op.u.destroy.id = id;
         return issue(h, domid, op);
@@ -133,7 +220,7 @@ int hvdm_destroy_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_
 
 int hvdm_set_ioreq_server_state(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, int enabled) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         XenDmOp op = make_op(HVDM_DMOP_SET_IOREQ_SERVER_STATE);
         op.u.state.id = id;
         op.u.state.enabled = enabled != 0;
@@ -144,7 +231,7 @@ int hvdm_set_ioreq_server_state(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservi
 static int io_range_op(hvdm_handle* h, uint32_t code, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t type,
                        uint64_t start, uint64_t end) {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         XenDmOp op = make_op(code);
         op.u.range.id = id;
         op.u.range.type = type;
@@ -168,6 +255,7 @@ int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hv
 
 int hvdm_map_pcidev_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint16_t segment,
                                     uint8_t bus, uint8_t device, uint8_t function) noexcept {
+    if (int rc = access_check(h, domid); rc != 0) return rc;
     if (device > 0x1f || function > 7) return -EINVAL;  // as libxendevicemodel
     const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
     return io_range_op(h, HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
@@ -175,7 +263,8 @@ int hvdm_map_pcidev_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ios
 
 int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                         uint16_t segment, uint8_t bus, uint8_t device, uint8_t function) noexcept {
-    if (device > 0x1f || function > 7) return -EINVAL;
+    if (int rc = access_check(h, domid); rc != 0) return rc;
+    if (device > 0x1f || function > 7) return -EINVAL;  // as libxendevicemodel
     const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
     return io_range_op(h, HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
 }
@@ -183,7 +272,7 @@ int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm
 int hvdm_map_mem_type_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint16_t type,
                                       uint32_t flags) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         XenDmOp op = make_op(HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER);
         op.u.map_mem_type.id = id;
         op.u.map_mem_type.type = type;
@@ -194,7 +283,7 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_i
 
 int hvdm_set_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, uint64_t first_pfn, uint32_t nr) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         XenDmOp op = make_op(HVDM_DMOP_SET_MEM_TYPE);
         op.u.set_mem_type.mem_type = mem_type;
         op.u.set_mem_type.first_pfn = first_pfn;
@@ -205,7 +294,8 @@ int hvdm_set_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, uin
 
 int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t* mem_type) noexcept {
     return guard([&] {
-        if (h == nullptr || mem_type == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (mem_type == nullptr) return -EINVAL;
         int rc = 0;
         auto d = domain_for(h, domid, &rc);
         if (!d) return rc;
@@ -218,7 +308,8 @@ int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t
 
 int hvdm_nr_vcpus(hvdm_handle* h, hvdm_domid_t domid, unsigned int* vcpus) noexcept {
     return guard([&] {
-        if (h == nullptr || vcpus == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (vcpus == nullptr) return -EINVAL;
         XenDmOp op = make_op(HVDM_DMOP_NR_VCPUS);
         const int rc = issue(h, domid, op);
         if (rc == 0) *vcpus = op.u.nr_vcpus.vcpus;
@@ -229,34 +320,35 @@ int hvdm_nr_vcpus(hvdm_handle* h, hvdm_domid_t domid, unsigned int* vcpus) noexc
 int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_shared_iopage** ioreq,
                          hvdm_buffered_iopage** bufioreq) noexcept {
     return guard([&] {
-        if (h == nullptr || ioreq == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (ioreq == nullptr) return -EINVAL;
         int rc = 0;
         auto d = domain_for(h, domid, &rc);
         if (!d) return rc;
-        hvcore::IoreqSlot* sync = nullptr;
-        hvcore::BufferedPage* buf = nullptr;
-        if (hvcore::Status s = d->map_ioreq_pages(h->caller.emulator, hvcore::IoservId{id}, &sync, &buf); !s)
-            return s.code();
-        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(sync);
-        if (bufioreq != nullptr) *bufioreq = reinterpret_cast<hvdm_buffered_iopage*>(buf);
+        hvcore::abi::DmPages p;
+        if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
+        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(p.map);
+        if (bufioreq != nullptr)
+            *bufioreq = p.buffered ? reinterpret_cast<hvdm_buffered_iopage*>(p.map + hvcore::page_size) : nullptr;
         return 0;
     });
 }
 
 int hvdm_ioreq_fd(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         int rc = 0;
         auto d = domain_for(h, domid, &rc);
         if (!d) return rc;
-        auto fd = d->ioreq_fd(h->caller.emulator, hvcore::IoservId{id});
-        return fd ? *fd : fd.status().code();
+        hvcore::abi::DmPages p;
+        if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
+        return p.event_fd;
     });
 }
 
 int hvdm_ioreq_notify(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) noexcept {
     return guard([&] {
-        if (h == nullptr) return -EINVAL;
+        if (int rc = access_check(h, domid); rc != 0) return rc;
         int rc = 0;
         auto d = domain_for(h, domid, &rc);
         if (!d) return rc;

@@ -50,6 +50,7 @@ static inline const char *abi_errno_name(long long v) {
     case -EOPNOTSUPP: return "-EOPNOTSUPP";
     case -ESHUTDOWN: return "-ESHUTDOWN";
     case -EIO: return "-EIO";
+    case -ENODEV: return "-ENODEV";
     default: return NULL;
     }
 }

@@ -3,7 +3,8 @@
 # The ABI is exported from one shared library (libhvcore.so.1, symbols
 # versioned HVCORE_1.0; dm_api/libhvcore.map). Every defined dynamic symbol must be an hv_* or
 # hvdm_* function at the default version HVCORE_1.0 (the "@@"), except the
-# version node itself (an absolute symbol named HVCORE_1.0); and every
+# version node itself (an absolute symbol named HVCORE_1.0, which llvm-nm
+# prints as HVCORE_1.0@@HVCORE_1.0); and every
 # function the two headers declare must be among them.
 cmake_minimum_required(VERSION 3.25)
 if(NOT NM)
@@ -22,7 +23,7 @@ foreach(line IN LISTS lines)
     continue()
   endif()
   # "<address> <type> <name>"
-  if(line MATCHES "^[0-9a-fA-F]+ A HVCORE_1\\.0$")
+  if(line MATCHES "^[0-9a-fA-F]+ A HVCORE_1\\.0(@@HVCORE_1\\.0)?$")  # llvm-nm adds the version
     continue()
   endif()
   if(line MATCHES "^[0-9a-fA-F]+ [TtWi] ((hv|hvdm)_[A-Za-z0-9_]+)@@HVCORE_1\\.0$")

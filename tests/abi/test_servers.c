@@ -317,6 +317,72 @@ static void restricted_handle_gets_eperm_for_other_domains(void) {
     fixture_destroy(&f);
 }
 
+/* A restricted handle gets -EPERM for another domain before any check of
+ * its arguments or buffers, on every path: Linux's privcmd checks the
+ * restriction first in privcmd_ioctl_dm_op (before the buffer count,
+ * sizes and addresses) and in privcmd_ioctl_mmap_resource. Each call below
+ * is wrong in some other way too; the errno it got before the restriction
+ * check moved is in the comment. Both the domain that exists and one that
+ * does not are asked. */
+static void restricted_handle_gets_eperm_before_any_argument_check(void) {
+    struct fixture f;
+    hv_domain_config cfg;
+    hv_domain *other = NULL;
+    hvdm_domid_t targets[2];
+    struct dm_op o;
+    hvdm_buf bufs[3];
+    int i;
+    REQUIRE_EQ(0, fixture_create(&f));
+    memset(&cfg, 0, sizeof cfg);
+    cfg.size = sizeof cfg;
+    cfg.arch = test_arch();
+    cfg.ram_bytes = TEST_RAM_BYTES;
+    cfg.nr_vcpus = 1;
+    REQUIRE_EQ(0, hv_domain_create(f.host, &cfg, &other));
+    targets[0] = hv_domain_id(other);
+    targets[1] = NO_SUCH_DOMAIN;
+    REQUIRE_EQ(0, hvdm_restrict(f.dm, f.domid));
+    for (i = 0; i < 2; ++i) {
+        const hvdm_domid_t dom = targets[i];
+        o = dm_op_make(HVDM_DMOP_NR_VCPUS);
+        bufs[0].ptr = &o;
+        bufs[0].size = sizeof o;
+        bufs[1] = bufs[0];
+        bufs[2] = bufs[0];
+        /* raw DMOPs */
+        EXPECT_EQ(-EPERM, hvdm_dm_op(f.dm, dom, 0, bufs));    /* no buffer: was -ENODATA */
+        EXPECT_EQ(-EPERM, hvdm_dm_op(f.dm, dom, 3, bufs));    /* three buffers: was -E2BIG */
+        EXPECT_EQ(-EPERM, hvdm_dm_op(f.dm, dom, 1, NULL));    /* no buffer array: was -EFAULT */
+        bufs[0].ptr = NULL;                                   /* null buffer: -EFAULT */
+        EXPECT_EQ(-EPERM, hvdm_dm_op(f.dm, dom, 1, bufs));
+        bufs[0].ptr = &o;
+        EXPECT_EQ(-EPERM, dm_op_issue_sized(f.dm, dom, &o, 4)); /* shorter than the header: -EFAULT */
+        o = dm_op_make(0x3fff);                               /* no such op: -EOPNOTSUPP */
+        EXPECT_EQ(-EPERM, dm_op_issue(f.dm, dom, &o));
+        o = dm_op_make(HVDM_DMOP_NR_VCPUS);
+        o.pad = 1;                                            /* header pad not zero: -EINVAL */
+        EXPECT_EQ(-EPERM, dm_op_issue(f.dm, dom, &o));
+        /* typed calls with a bad argument */
+        EXPECT_EQ(-EPERM, hvdm_create_ioreq_server(f.dm, dom, HVDM_BUFIOREQ_OFF, NULL)); /* was -EINVAL */
+        EXPECT_EQ(-EPERM, hvdm_create_ioreq_server(f.dm, dom, 0x100, NULL));             /* was -EINVAL */
+        EXPECT_EQ(-EPERM, hvdm_nr_vcpus(f.dm, dom, NULL));                               /* was -EINVAL */
+        EXPECT_EQ(-EPERM, hvdm_get_mem_type(f.dm, dom, 0x100, NULL));                    /* was -EINVAL */
+        EXPECT_EQ(-EPERM, hvdm_map_ioreq_pages(f.dm, dom, 0, NULL, NULL));               /* was -EINVAL */
+        /* device 32 and function 8 do not fit an SBDF: was -EINVAL */
+        EXPECT_EQ(-EPERM, hvdm_map_pcidev_to_ioreq_server(f.dm, dom, 0, 0, 0, 32, 0));
+        EXPECT_EQ(-EPERM, hvdm_unmap_pcidev_from_ioreq_server(f.dm, dom, 0, 0, 0, 0, 8));
+        /* checked by the core after the restriction already */
+        EXPECT_EQ(-EPERM, hvdm_map_io_range_to_ioreq_server(f.dm, dom, 0, PORTS, 0x10f, 0x100));
+        EXPECT_EQ(-EPERM, hvdm_set_mem_type(f.dm, dom, 0x77, 0x100, 1)); /* no such type */
+        EXPECT_EQ(-EPERM, hvdm_map_mem_type_to_ioreq_server(f.dm, dom, 0, HVDM_MEM_RAM_RW, 0x80));
+        EXPECT_EQ(-EPERM, hvdm_set_ioreq_server_state(f.dm, dom, 0x7fff, 1));
+        EXPECT_EQ(-EPERM, hvdm_ioreq_notify(f.dm, dom, 0, 0xffffu)); /* no such vCPU */
+        EXPECT_EQ(-EPERM, hvdm_ioreq_fd(f.dm, dom, 0x7fff));
+    }
+    EXPECT_EQ(0, hv_domain_destroy(other));
+    fixture_destroy(&f);
+}
+
 static void restricting_again_to_another_domain_is_einval(void) {
     struct fixture f;
     unsigned int vcpus = 0;
@@ -346,6 +412,7 @@ int main(void) {
     RUN(pcidev_with_device_above_31_or_function_above_7_is_einval);
     RUN(unmapping_a_range_not_held_is_enoent);
     RUN(restricted_handle_gets_eperm_for_other_domains);
+    RUN(restricted_handle_gets_eperm_before_any_argument_check);
     RUN(restricting_again_to_another_domain_is_einval);
     return abi_finish("test_servers");
 }

@@ -138,7 +138,11 @@ TEST_CASE("the_text_of_every_new_form_is_what_gnu_objdump_prints") {
         {0x58000041, "ldr x1, .+8"},              {0x9cffffe1, "ldr q1, .-4"},
         {0x98000081, "ldrsw x1, .+16"},           {0xd8000040, "prfm pldl1keep, .+8"},
     };
-    for (const auto& [word, want] : cases) {
+    // Named members, not a structured binding: doctest's INFO captures in
+    // a lambda, which cannot capture a binding before clang 16 (P1091R3).
+    for (const auto& c : cases) {
+        const uint32_t word = c.first;
+        const std::string& want = c.second;
         const detail::Decoded d = detail::decode(word);
         INFO(want);
         REQUIRE(d.insn.has_value());

@@ -420,7 +420,9 @@ TEST_CASE("synthetic_store_and_load_are_str_and_ldr_of_x1_at_x0") {
         {1, 0x39000001}, {2, 0x79000001}, {4, 0xb9000001}, {8, 0xf9000001}};
     const std::vector<std::pair<unsigned, uint32_t>> loads = {
         {1, 0x39400001}, {2, 0x79400001}, {4, 0xb9400001}, {8, 0xf9400001}};
-    for (const auto& [size, word] : stores) {
+    for (const auto& sw : stores) {  // no structured binding: CAPTURE's lambda (clang < 16)
+        const unsigned size = sw.first;
+        const uint32_t word = sw.second;
         CAPTURE(size);
         const SyntheticInsn s = isa->make_store(size);
         CHECK(s.bytes == le(word));
@@ -433,7 +435,9 @@ TEST_CASE("synthetic_store_and_load_are_str_and_ldr_of_x1_at_x0") {
         REQUIRE(isa->execute(regs, s.bytes, port).status == MemStatus::ok);
         CHECK(port.get(data_gpa, size) == (size == 8 ? distinct : distinct & ((uint64_t{1} << (8 * size)) - 1)));
     }
-    for (const auto& [size, word] : loads) {
+    for (const auto& sw : loads) {  // no structured binding: CAPTURE's lambda (clang < 16)
+        const unsigned size = sw.first;
+        const uint32_t word = sw.second;
         CAPTURE(size);
         const SyntheticInsn s = isa->make_load(size);
         CHECK(s.bytes == le(word));

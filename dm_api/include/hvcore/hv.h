@@ -43,6 +43,33 @@ typedef struct hv_domain_config {
     uint32_t flags;     /* HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED */
 } hv_domain_config;
 
+/* Lifetimes (extension to ABI.md; the rule for every handle):
+ *
+ * - hv_host_destroy destroys every domain of the host and frees the host
+ *   and its hv_domain objects (pointers from hv_domain_create and
+ *   hv_domain_lookup are dangling afterwards, as after free()). It never
+ *   waits for device models: handles opened with hvdm_open on the host may
+ *   still be open. Such a handle stays valid memory: every call on it
+ *   returns -ENODEV, except hvdm_close, which returns 0 and frees it. The
+ *   host's last remains go with its last handle.
+ * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
+ *   once: a device model's calls naming that domid return -ESRCH, and a
+ *   vCPU thread blocked in it for a device model returns -ESHUTDOWN. Its
+ *   ioreq servers go with it, when the last call still using it returns.
+ * - Whatever destroys an ioreq server (hvdm_destroy_ioreq_server, the
+ *   domain's or the host's destruction), the pages hvdm_map_ioreq_pages
+ *   mapped for it stay mapped and the descriptor hvdm_ioreq_fd gave stays
+ *   open until hvdm_close of that handle; the descriptor is made readable
+ *   so a device model waiting on it wakes, and its next call on the server
+ *   says why (-ENOENT, -ESRCH or -ENODEV). Nothing is unmapped or closed
+ *   under a device model's feet, and nothing is leaked once it closes.
+ * - A call in flight on another thread when its domain or host is
+ *   destroyed completes (on the domain as it was, or with one of the
+ *   errnos above); neither destroy call waits for it. The embedder's own
+ *   objects are the exception: hv_host_destroy must not race with
+ *   hvdm_open, hv_domain_create or hv_domain_destroy on the same host, nor
+ *   either destroy call with an hv_* call on an hv_domain it frees (stop
+ *   the vCPU threads first, as after any free()). */
 int hv_host_create(hv_host **out) HV_NOEXCEPT;
 void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
 int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
@@ -140,8 +167,8 @@ int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out) HV_NOE
  * MOVDQU/MOVAPS/MOVUPS family reads and writes them). Other ids in 18..63
  * and above 95 are -EINVAL on x86. */
 #define HV_REG_XMM_BASE 64u
-#define HV_REG_XMM_LO(n) (HV_REG_XMM_BASE + 2u * (uint32_t)(n))
-#define HV_REG_XMM_HI(n) (HV_REG_XMM_BASE + 2u * (uint32_t)(n) + 1u)
+#define HV_REG_XMM_LO(n) (HV_REG_XMM_BASE + 2u * (n)) /* unsigned arithmetic, no cast: usable from C++ */
+#define HV_REG_XMM_HI(n) (HV_REG_XMM_BASE + 2u * (n) + 1u)
 
 /* Why the domain was stopped: 0 and an empty string while it runs, 1 and a
  * NUL-terminated reason once it has been stopped (for example by a device

@@ -89,10 +89,13 @@ typedef uint16_t hvdm_ioservid_t;
 /* get_ioreq_server_info flags */
 #define HVDM_DMOP_NO_GFNS 1
 
-/* PCI SBDF as Xen's XEN_DMOP_PCI_SBDF */
+/* PCI SBDF as Xen's XEN_DMOP_PCI_SBDF. Unsigned arithmetic, no cast (clean
+ * C++ under -Wold-style-cast): each field is masked with an unsigned
+ * constant, so an argument of 32 bits or fewer (uint8_t, uint16_t, int,
+ * unsigned) gives an unsigned int (uint32_t) with the bits a conversion to
+ * uint32_t would give; a constant expression when the arguments are. */
 #define HVDM_PCI_SBDF(s, b, d, f) \
-    ((((uint32_t)(s) & 0xffffu) << 16) | (((uint32_t)(b) & 0xffu) << 8) | \
-     (((uint32_t)(d) & 0x1fu) << 3) | ((uint32_t)(f) & 0x7u))
+    ((((s) & 0xffffu) << 16) | (((b) & 0xffu) << 8) | (((d) & 0x1fu) << 3) | ((f) & 0x7u))
 
 /* One synchronous ioreq: Xen's struct ioreq, 32 bytes. */
 typedef struct hvdm_ioreq {
@@ -134,10 +137,17 @@ typedef struct hvdm_buffered_iopage {
     hvdm_buf_ioreq_t buf_ioreq[HVDM_IOREQ_BUFFER_SLOT_NUM];
 } hvdm_buffered_iopage;
 
-/* in-process: a handle on a host created with hv.h */
+/* in-process: a handle on a host created with hv.h. A handle may outlive
+ * its host (hv.h "Lifetimes"): once the host is destroyed every call on it
+ * is -ENODEV but hvdm_close, which always frees it (0). hvdm_close destroys
+ * the handle's servers and releases its mappings and descriptors. */
 hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
 int hvdm_close(hvdm_handle *h) HV_NOEXCEPT;
-int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid) HV_NOEXCEPT; /* then only domid */
+/* Then only domid. As Linux's privcmd, a restricted handle gets -EPERM for
+ * any other domid before anything else is checked (its arguments, its
+ * buffers, whether that domain exists); only a null handle (-EINVAL) and a
+ * destroyed host (-ENODEV) come first. */
+int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid) HV_NOEXCEPT;
 
 int hvdm_create_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, int handle_bufioreq,
                              hvdm_ioservid_t *id) HV_NOEXCEPT;
@@ -172,11 +182,16 @@ int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_bu
 
 /* ioreq pages: Xen's shared_iopage_t / buffered_iopage_t layouts, in
  * shared memory (memfd) mapped into this process. bufioreq may be NULL;
- * *bufioreq is NULL when the server was created with HVDM_BUFIOREQ_OFF. */
+ * *bufioreq is NULL when the server was created with HVDM_BUFIOREQ_OFF.
+ * The mapping belongs to the handle: the same addresses for every call on
+ * the same server, valid until hvdm_close even if the server, its domain
+ * or the host is destroyed first (hv.h "Lifetimes"). */
 int hvdm_map_ioreq_pages(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                          hvdm_shared_iopage **ioreq, hvdm_buffered_iopage **bufioreq) HV_NOEXCEPT;
-/* A pollable (eventfd) descriptor, readable when a request is posted. The
- * descriptor belongs to the server; do not close it. */
+/* A pollable (eventfd) descriptor, readable when a request is posted and
+ * when the server is destroyed. The descriptor belongs to the handle (the
+ * same one for every call on the same server; do not close it): it stays
+ * open until hvdm_close, whatever is destroyed first. */
 int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOEXCEPT;
 /* After setting a slot to HVDM_STATE_IORESP_READY. */
 int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) HV_NOEXCEPT;

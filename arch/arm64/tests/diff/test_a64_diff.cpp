@@ -41,7 +41,6 @@ using namespace a64diff;
 
 namespace {
 
-constexpr uint32_t reg_sp = 31;
 constexpr uint32_t reg_pc = 32;
 
 struct OracleCase {
@@ -310,7 +309,9 @@ std::map<Form, Tally> run_forms(std::initializer_list<Form> forms) {
         }
         if (failed) ++t.failures;
     }
-    for (const auto& [f, t] : tally) {
+    for (const auto& entry : tally) {  // no structured binding: CHECK_MESSAGE's lambda (clang < 16)
+        const auto& f = entry.first;
+        const auto& t = entry.second;
         MESSAGE(fmt::format("{}: {} trials, {} failed; ioreqs trapped {}, mmio {}", form_names[static_cast<size_t>(f)],
                             t.trials, t.failures, t.ioreqs[1], t.ioreqs[2]));
         CHECK_MESSAGE(t.trials >= HVCORE_A64_DIFF_TRIALS, fmt::format("{}: only {} trials",

@@ -192,6 +192,10 @@ public:
     [[nodiscard]] Status map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync,
                                          BufferedPage** buffered);
     [[nodiscard]] Result<int> ioreq_fd(EmulatorId who, IoservId id);
+    // The server's pages and eventfd as new descriptors the caller owns
+    // (IoreqPages::dup_fds); *buffered: it has a buffered page.
+    [[nodiscard]] Status dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd,
+                                       bool* buffered);
     [[nodiscard]] Status ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu);
 
     // --- vCPUs (model execution through the backend's MMU) ---

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "hvcore/core/status.hpp"
+#include "hvcore/core/types.hpp"
 
 namespace hvcore {
 
@@ -108,6 +109,10 @@ static_assert(sizeof(BufferedPage) == 4096);
 // A server's shared memory: page 0 holds the synchronous slots (one per
 // vCPU, at most 128), page 1 the buffered ring. One memfd, mapped once for
 // the hypervisor; device models get their own MAP_SHARED mapping of it.
+// The memfd behind one server's pages: the synchronous page, then the
+// buffered one (present even when unused, so every mapping is the same size).
+inline constexpr size_t ioreq_map_bytes = 2 * page_size;
+
 class IoreqPages {
 public:
     [[nodiscard]] static Result<IoreqPages> create(bool buffered);
@@ -126,6 +131,11 @@ public:
     [[nodiscard]] Result<std::byte*> dm_mapping();
     // Wake the device model (eventfd counter += 1).
     void notify() const noexcept;
+    // New close-on-exec descriptors of the pages' memfd and of the eventfd,
+    // owned by the caller: a device model that keeps them (an hvdm handle)
+    // keeps a valid mapping and a valid descriptor after the server is gone.
+    // The eventfd is signalled when the server goes, so a waiter wakes.
+    [[nodiscard]] Status dup_fds(int* pages_fd, int* event_fd) const;
 
 private:
     void reset() noexcept;

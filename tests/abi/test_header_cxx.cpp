@@ -1,0 +1,73 @@
+// Both public headers compile as C++ with -Wall -Wextra -pedantic
+// -Wold-style-cast -Werror under g++ and clang++ (check_header_cxx.cmake
+// runs each compiler on this file), and every macro they define is used
+// here (the same script fails if one is not): a C++ device model can use
+// all of them. Each value is Xen's or the one hv.h/hvdm.h states; the
+// checks run at compile time, so the macros are constant expressions.
+#include <hvcore/hv.h>
+#include <hvcore/hvdm.h>
+
+#include <cstdint>
+#include <type_traits>
+
+// Include guards: each header can be included again.
+#if !defined(HVCORE_HV_H) || !defined(HVCORE_HVDM_H)
+#error "include guards missing"
+#endif
+#include <hvcore/hv.h>
+#include <hvcore/hvdm.h>
+
+// HV_NOEXCEPT: no exception crosses, and C++ sees it.
+static_assert(noexcept(hv_host_destroy(nullptr)) && noexcept(hvdm_close(nullptr)));
+void declared_with_hv_noexcept() HV_NOEXCEPT;  // declared only: never called
+static_assert(noexcept(declared_with_hv_noexcept()));
+
+// hv.h flags and ids
+static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u);
+static_assert(HV_VCPU_UNDECODED == 4);
+// XMMn low half at 64 + 2n, high half at 65 + 2n, n = 0..15: ids 64..95.
+static_assert(HV_REG_XMM_BASE == 64u && HV_REG_XMM_LO(0) == 64u && HV_REG_XMM_HI(0) == 65u);
+static_assert(HV_REG_XMM_LO(15) == 94u && HV_REG_XMM_HI(15) == 95u);
+// Vn the same way, n = 0..31: ids 64..127.
+static_assert(HV_REG_V_BASE == 64u && HV_REG_V_LO(0) == 64u && HV_REG_V_HI(31) == 127u);
+// An int or uint32_t register number gives a uint32_t id (hv_vcpu_get_reg's type).
+static_assert(std::is_same_v<decltype(HV_REG_XMM_LO(1)), uint32_t>);
+static_assert(std::is_same_v<decltype(HV_REG_V_HI(uint32_t{1})), uint32_t>);
+
+// hvdm.h: Xen's numbers (xen/include/public/hvm/hvm_op.h HVMMEM_*,
+// dm_op.h XEN_DMOP_*, ioreq.h).
+static_assert(HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
+              HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);
+static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE == 2u);
+static_assert(HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
+static_assert(HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
+static_assert(HVDM_STATE_IOREQ_NONE == 0 && HVDM_STATE_IOREQ_READY == 1 && HVDM_STATE_IOREQ_INPROCESS == 2 &&
+              HVDM_STATE_IORESP_READY == 3);
+static_assert(HVDM_IOREQ_TYPE_PIO == 0 && HVDM_IOREQ_TYPE_COPY == 1 && HVDM_IOREQ_TYPE_PCI_CONFIG == 2 &&
+              HVDM_IOREQ_TYPE_TIMEOFFSET == 7 && HVDM_IOREQ_TYPE_INVALIDATE == 8);
+static_assert(HVDM_IOREQ_WRITE == 0 && HVDM_IOREQ_READ == 1);
+static_assert(HVDM_DMOP_CREATE_IOREQ_SERVER == 1 && HVDM_DMOP_GET_IOREQ_SERVER_INFO == 2 &&
+              HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER == 3 && HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER == 4 &&
+              HVDM_DMOP_SET_IOREQ_SERVER_STATE == 5 && HVDM_DMOP_DESTROY_IOREQ_SERVER == 6 &&
+              HVDM_DMOP_TRACK_DIRTY_VRAM == 7 && HVDM_DMOP_SET_PCI_INTX_LEVEL == 8 &&
+              HVDM_DMOP_SET_ISA_IRQ_LEVEL == 9 && HVDM_DMOP_SET_PCI_LINK_ROUTE == 10 &&
+              HVDM_DMOP_MODIFIED_MEMORY == 11 && HVDM_DMOP_SET_MEM_TYPE == 12 && HVDM_DMOP_INJECT_EVENT == 13 &&
+              HVDM_DMOP_INJECT_MSI == 14 && HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER == 15 &&
+              HVDM_DMOP_REMOTE_SHUTDOWN == 16 && HVDM_DMOP_RELOCATE_MEMORY == 17 &&
+              HVDM_DMOP_PIN_MEMORY_CACHEATTR == 18 && HVDM_DMOP_SET_IRQ_LEVEL == 19 && HVDM_DMOP_NR_VCPUS == 20);
+static_assert(HVDM_DMOP_NO_GFNS == 1);
+static_assert(HVDM_IOREQ_BUFFER_SLOT_NUM == 511);
+
+// HVDM_PCI_SBDF as Xen's XEN_DMOP_PCI_SBDF: segment 31:16, bus 15:8,
+// device 7:3, function 2:0. Segment 0x1234, bus 0x56, device 0x1f and
+// function 7 fill every field: 0x1234 << 16 | 0x56 << 8 | 0x1f << 3 | 7.
+static_assert(HVDM_PCI_SBDF(0x1234, 0x56, 0x1f, 7) == 0x123456ffu);
+// Bits above each field are dropped, as the uint32_t conversion and masks did.
+static_assert(HVDM_PCI_SBDF(0x11234, 0x156, 0x3f, 0xf) == 0x123456ffu);
+// -1 converts to all ones, so every field is full.
+static_assert(HVDM_PCI_SBDF(-1, -1, -1, -1) == 0xffffffffu);
+// The ABI's own argument types (hvdm_map_pcidev_to_ioreq_server) give a uint32_t.
+static_assert(std::is_same_v<decltype(HVDM_PCI_SBDF(uint16_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4})), uint32_t>);
+static_assert(HVDM_PCI_SBDF(uint16_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4}) == 0x0001021cu);
+
+int main() { return 0; }

@@ -1,0 +1,215 @@
+// The domain used from several threads at once, as a host that runs the
+// guest itself (host/kvm) uses it: vCPU threads blocked in host_access, a
+// device model answering from its own thread, DMOPs and sweeps meanwhile.
+// Test suite "concurrent": ctest labels these, and the tsan preset runs
+// them under ThreadSanitizer.
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "hvcore/core/host.hpp"
+
+using namespace hvcore;
+
+namespace {
+
+constexpr uint64_t mib = 1024 * 1024;
+constexpr uint32_t range_memory = 1;           // HVDM_IO_RANGE_MEMORY
+constexpr uint64_t mmio_gpa = 0xfebf0000;      // above the guest's RAM: nothing maps it
+constexpr uint32_t claim_write = 2;            // HVDM_IOREQ_MEM_ACCESS_WRITE
+constexpr int done = 0;                        // hv_vcpu_status
+// How long a test waits for another thread before it calls the wait failed
+// (generous: the tsan build runs each thread several times slower).
+constexpr auto patience = std::chrono::seconds(20);
+
+// A device model: one enabled server that claims one MMIO page, its slot
+// page and its eventfd.
+struct Dm {
+    EmulatorId who = 0;
+    IoservId id{};
+    IoreqSlot* slots = nullptr;
+    int fd = -1;
+};
+
+Dm make_dm(Host& host, Domain& d) {
+    Dm dm;
+    dm.who = host.new_emulator();
+    REQUIRE(d.create_ioreq_server(dm.who, 0, &dm.id).is_ok());
+    REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, true).is_ok());
+    REQUIRE(d.map_io_range(dm.who, dm.id, range_memory, mmio_gpa, mmio_gpa + page_size - 1).is_ok());
+    REQUIRE(d.map_ioreq_pages(dm.who, dm.id, &dm.slots, nullptr).is_ok());
+    auto fd = d.ioreq_fd(dm.who, dm.id);
+    REQUIRE(fd.is_ok());
+    dm.fd = *fd;
+    return dm;
+}
+
+// Wait up to timeout_ms for the eventfd, and consume it.
+bool wait_fd(int fd, int timeout_ms) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, timeout_ms) != 1) return false;
+    uint64_t n = 0;
+    [[maybe_unused]] const ssize_t r = read(fd, &n, sizeof n);
+    return true;
+}
+
+}  // namespace
+
+TEST_SUITE("concurrent") {
+
+TEST_CASE("a_device_model_thread_answers_the_blocked_accesses_of_a_vcpu_thread") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        const Dm dm = make_dm(host, d);
+        // 200 write/read pairs: each read returns the last value written
+        // plus one, so a lost, doubled or reordered answer shows.
+        constexpr uint64_t rounds = 200;
+        std::atomic<bool> stop{false};
+        std::atomic<int> model_errors{0};  // doctest's REQUIRE cannot end another thread
+        std::thread model([&] {
+            uint64_t last = 0;
+            while (!stop.load(std::memory_order_acquire)) {
+                if (!wait_fd(dm.fd, 10)) continue;
+                IoreqSlot& s = dm.slots[0];
+                if (slot_state(s) != ioreq::state_ready) continue;
+                const uint8_t flags = std::atomic_ref<uint8_t>(s.flags).load(std::memory_order_acquire);
+                const bool is_read = (flags >> 5 & 1) == ioreq::dir_read;  // dir: bit 5 (ioreq.hpp)
+                if (is_read)
+                    s.data = last + 1;
+                else
+                    last = s.data;
+                slot_set_state(s, ioreq::state_resp_ready);
+                if (!d.ioreq_notify(dm.who, dm.id, 0).is_ok()) ++model_errors;
+            }
+        });
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t bad = 0;
+            for (uint64_t i = 1; i <= rounds; ++i) {
+                uint64_t v = 0;
+                if (d.host_access(0, {.is_write = true, .addr = mmio_gpa, .size = 8, .data = i * 10}, &v) != 0) ++bad;
+                if (d.host_access(0, {.is_write = false, .addr = mmio_gpa, .size = 8}, &v) != 0 || v != i * 10 + 1)
+                    ++bad;
+            }
+            return bad;
+        });
+        const bool finished = vcpu.wait_for(patience) == std::future_status::ready;
+        if (!finished) d.shutdown_host();  // fail, but do not hang
+        CHECK(finished);
+        CHECK(vcpu.get() == 0);
+        stop.store(true, std::memory_order_release);
+        model.join();
+        CHECK(model_errors.load() == 0);
+    }
+}
+
+TEST_CASE("a_vcpu_thread_waiting_for_a_device_model_fails_eshutdown_when_its_domain_is_destroyed") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        std::shared_ptr<Domain> d = *dr;  // the vCPU thread's reference, as a KVM host holds one
+        const Dm dm = make_dm(host, *d);
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t v = 0;
+            return d->host_access(0, {.is_write = true, .addr = mmio_gpa, .size = 4, .data = 1}, &v);
+        });
+        // The request is posted; the device model never answers it.
+        REQUIRE(wait_fd(dm.fd, static_cast<int>(std::chrono::milliseconds(patience).count())));
+        REQUIRE(host.destroy_domain(d->id()).is_ok());
+        const bool woke = vcpu.wait_for(patience) == std::future_status::ready;
+        if (!woke) d->shutdown_host();  // what destroy_domain did not do: fail, but do not hang
+        CHECK(woke);
+        CHECK(vcpu.get() == -ESHUTDOWN);
+    }
+}
+
+TEST_CASE("a_write_held_for_a_disabled_owner_is_sent_when_another_thread_enables_it") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        Dm dm = make_dm(host, d);
+        // gfn 0x100 (GPA 1 MiB) claimed by the server, which is then disabled.
+        constexpr uint64_t gfn = 0x100;
+        REQUIRE(d.map_mem_type_to_ioreq_server(dm.who, dm.id, hvmmem::ioreq_server, claim_write).is_ok());
+        REQUIRE(d.set_mem_type(hvmmem::ioreq_server, gfn, 1).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, false).is_ok());
+        HostAccessOutcome outcome;
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t v = 0;
+            return d.host_access(0, {.is_write = true, .addr = gfn * page_size, .size = 4, .data = 0xabcd}, &v,
+                                 &outcome);
+        });
+        // Held: nothing is posted while the owner is disabled (100 ms is
+        // two of host_access's 50 ms re-checks).
+        CHECK_FALSE(wait_fd(dm.fd, 100));
+        REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, true).is_ok());
+        // Enabled: the write is posted; answer it.
+        REQUIRE(wait_fd(dm.fd, static_cast<int>(std::chrono::milliseconds(patience).count())));
+        IoreqSlot& s = dm.slots[0];
+        REQUIRE(slot_state(s) == ioreq::state_ready);
+        CHECK(s.addr == gfn * page_size);
+        CHECK(s.data == 0xabcd);
+        slot_set_state(s, ioreq::state_resp_ready);
+        REQUIRE(d.ioreq_notify(dm.who, dm.id, 0).is_ok());
+        const bool finished = vcpu.wait_for(patience) == std::future_status::ready;
+        if (!finished) d.shutdown_host();
+        CHECK(finished);
+        CHECK(vcpu.get() == 0);
+        CHECK(outcome.holds >= 1);
+        CHECK(outcome.ioreqs[dm.id.raw()] == 1);
+    }
+}
+
+TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 64 * mib, .nr_vcpus = 2, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        const EmulatorId dm = host.new_emulator();
+        IoservId id{};
+        REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
+        std::atomic<bool> stop{false};
+        // vCPU 1 stores to plain RAM at 0x3f00000 (63 MiB, never claimed)
+        // the whole time; every store completes.
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t stores = 0, bad = 0;
+            while (!stop.load(std::memory_order_acquire)) {
+                if (d.vcpu_store(1, 0x3f00000 + 8 * (stores % 64), 8, stores) == done) ++stores;
+                else ++bad;
+            }
+            return std::pair{stores, bad};
+        });
+        // Claim, type one page in each of the 32 leaf tables of 64 MiB (a
+        // leaf table maps 2 MiB), disclaim (a sweep of several chunks),
+        // five times over.
+        for (int round = 0; round < 5; ++round) {
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
+            for (uint64_t t = 0; t < 32; ++t) REQUIRE(d.set_mem_type(hvmmem::ioreq_server, t * 512 + 1, 1).is_ok());
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            CHECK(d.ioreq_entry_count() == 0);
+        }
+        stop.store(true, std::memory_order_release);
+        const auto [stores, bad] = vcpu.get();
+        CHECK(stores > 0);
+        CHECK(bad == 0);
+    }
+}
+
+}  // TEST_SUITE("concurrent")
