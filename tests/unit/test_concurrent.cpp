@@ -212,4 +212,53 @@ TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
     }
 }
 
+TEST_CASE("a_host_access_whose_first_piece_goes_to_nobody_completes_after_the_device_answers") {
+    // The KVM path: an 8-byte access 4 bytes below the device's page. The
+    // page below is a hole above RAM (nobody's): its 4 bytes are dropped or
+    // read as ones; the device's 4 bytes are one request, answered from
+    // another thread. After the answer the access is routed again from its
+    // start and must replay the hole piece, not stop the domain.
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        const Dm dm = make_dm(host, d);
+        struct Seen {
+            uint64_t addr = 0;
+            uint32_t size = 0;
+        };
+        // The device model: waits for the one request, answers it with
+        // `data`, and says what it was asked.
+        auto answer_one = [&](uint64_t data) {
+            return std::async(std::launch::async, [&d, &dm, data] {
+                Seen seen;
+                if (!wait_fd(dm.fd, static_cast<int>(std::chrono::milliseconds(patience).count()))) return seen;
+                IoreqSlot& s = dm.slots[0];
+                if (slot_state(s) != ioreq::state_ready) return seen;
+                seen = {s.addr, s.size};
+                s.data = data;
+                slot_set_state(s, ioreq::state_resp_ready);
+                (void)d.ioreq_notify(dm.who, dm.id, 0);
+                return seen;
+            });
+        };
+        uint64_t value = 0;
+        auto model = answer_one(0x1234'5678);
+        CHECK(d.host_access(0, {.is_write = false, .addr = mmio_gpa - 4, .size = 8}, &value) == 0);
+        Seen seen = model.get();
+        CHECK(seen.addr == mmio_gpa);
+        CHECK(seen.size == 4);
+        CHECK(value == 0x1234'5678'ffff'ffff);  // the hole's half reads as ones
+        model = answer_one(0);
+        CHECK(d.host_access(0, {.is_write = true, .addr = mmio_gpa - 4, .size = 8, .data = 0x8877'6655'4433'2211},
+                            &value) == 0);
+        seen = model.get();
+        CHECK(seen.addr == mmio_gpa);
+        CHECK(seen.size == 4);
+        CHECK(!d.stop_reason());
+    }
+}
+
 }  // TEST_SUITE("concurrent")

@@ -2,9 +2,6 @@
 // entry count checked against the table itself at every step.
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <chrono>
-#include <thread>
 #include <utility>
 
 #include "hvcore/core/host.hpp"
@@ -21,38 +18,6 @@ void check_count(Domain& d, uint64_t expect) {
     CHECK(d.ioreq_entry_count() == expect);
     CHECK(d.ioreq_leaves_in_table() == expect);
 }
-
-// A device model thread: waits (up to 5 s) for vCPU 0's request, keeps it,
-// answers it with `data` and notifies, as a real one would while the host's
-// vCPU thread blocks in host_access.
-class Answerer {
-public:
-    Answerer(Domain& d, EmulatorId dm, IoservId id, IoreqSlot* slots, uint64_t data)
-        : t_([this, &d, dm, id, slots, data] {
-              const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-              while (slot_state(slots[0]) != ioreq::state_ready) {
-                  if (std::chrono::steady_clock::now() > give_up) return;
-                  std::this_thread::yield();
-              }
-              addr_ = slots[0].addr;
-              size_ = slots[0].size;
-              slots[0].data = data;
-              slot_set_state(slots[0], ioreq::state_resp_ready);
-              (void)d.ioreq_notify(dm, id, 0);
-          }) {}
-    ~Answerer() { join(); }
-    void join() {
-        if (t_.joinable()) t_.join();
-    }
-    // The request it answered (0 if none came).
-    uint64_t addr() { join(); return addr_; }
-    uint32_t size() { join(); return size_; }
-
-private:
-    uint64_t addr_ = 0;
-    uint32_t size_ = 0;
-    std::thread t_;
-};
 
 }  // namespace
 
@@ -195,38 +160,6 @@ TEST_CASE("domain behaviours on every linked backend") {
             CHECK(d.set_ioreq_server_state(other, theirs, true).is_ok());
             // The type is free again: the new server can claim it.
             CHECK(d.map_mem_type_to_ioreq_server(other, theirs, hvmmem::ioreq_server, claim_write).is_ok());
-        }
-
-        SUBCASE("a_host_access_whose_first_piece_goes_to_nobody_completes_after_the_device_answers") {
-            // The KVM path: an 8-byte access 4 bytes below a device's page.
-            // The page below is a hole above RAM (nobody's): its 4 bytes are
-            // dropped or read as ones; the device's 4 bytes are one request.
-            // After the answer the access is routed again from its start and
-            // must replay the hole piece, not stop the domain.
-            constexpr uint64_t device = 0xfebf'1000;  // above the 64 MiB of RAM
-            constexpr uint32_t memory = 1;            // HVDM_IO_RANGE_MEMORY
-            REQUIRE(d.map_io_range(dm, id, memory, device, device + page_size - 1).is_ok());
-            IoreqSlot* slots = nullptr;
-            BufferedPage* buffered = nullptr;
-            REQUIRE(d.map_ioreq_pages(dm, id, &slots, &buffered).is_ok());
-            uint64_t value = 0;
-            {
-                Answerer dmt(d, dm, id, slots, 0x1234'5678);
-                CHECK(d.host_access(0, HostAccess{.is_pio = false, .is_write = false, .addr = device - 4, .size = 8,
-                                                  .data = 0},
-                                    &value) == 0);
-                CHECK(dmt.addr() == device);
-                CHECK(dmt.size() == 4);
-            }
-            CHECK(value == 0x1234'5678'ffff'ffff);
-            {
-                Answerer dmt(d, dm, id, slots, 0);
-                CHECK(d.host_access(0, HostAccess{.is_pio = false, .is_write = true, .addr = device - 4, .size = 8,
-                                                  .data = 0x8877'6655'4433'2211},
-                                    &value) == 0);
-                CHECK(dmt.addr() == device);
-            }
-            CHECK(!d.stop_reason());
         }
 
         SUBCASE("a_write_to_a_claimed_page_is_held_while_the_owner_is_disabled") {
