@@ -25,6 +25,8 @@ static_assert(noexcept(declared_with_hv_noexcept()));
 // hv.h flags and ids
 static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u);
 static_assert(HV_VCPU_UNDECODED == 4);
+// hv_p2m_read_walk: up to 5 levels (x86 5-level paging is the deepest), 24 bytes each.
+static_assert(HV_P2M_WALK_MAX_LEVELS == 5 && sizeof(hv_p2m_walk) == 32 + HV_P2M_WALK_MAX_LEVELS * 24);
 // XMMn low half at 64 + 2n, high half at 65 + 2n, n = 0..15: ids 64..95.
 static_assert(HV_REG_XMM_BASE == 64u && HV_REG_XMM_LO(0) == 64u && HV_REG_XMM_HI(0) == 65u);
 static_assert(HV_REG_XMM_LO(15) == 94u && HV_REG_XMM_HI(15) == 95u);
@@ -41,6 +43,7 @@ static_assert(HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM =
 static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE == 2u);
 static_assert(HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 static_assert(HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
+static_assert((HVDM_BUFIOREQ_WIDE & (HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_ATOMIC)) == 0);  // a flag bit beside the modes
 static_assert(HVDM_STATE_IOREQ_NONE == 0 && HVDM_STATE_IOREQ_READY == 1 && HVDM_STATE_IOREQ_INPROCESS == 2 &&
               HVDM_STATE_IORESP_READY == 3);
 static_assert(HVDM_IOREQ_TYPE_PIO == 0 && HVDM_IOREQ_TYPE_COPY == 1 && HVDM_IOREQ_TYPE_PCI_CONFIG == 2 &&
