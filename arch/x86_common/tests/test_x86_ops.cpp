@@ -94,10 +94,11 @@ TEST_CASE("every_instruction_that_writes_its_memory_operand_marks_its_read_as_re
         {"bts dword [rbx], 1", {0x0f, 0xba, 0x2b, 0x01}}, {"btr dword [rbx], 1", {0x0f, 0xba, 0x33, 0x01}},
         {"btc dword [rbx], 1", {0x0f, 0xba, 0x3b, 0x01}}, {"lock add [rbx], ecx", {0xf0, 0x01, 0x0b}},
     };
-    for (const auto& [text, insn] : rmw) {
+    for (const auto& form : rmw) {
+        const char* const text = form.first;  // not a structured binding: clang 14 cannot capture those
         CAPTURE(text);
         FakePort port;
-        const Outcome o = run(insn, initial_regs(), port);
+        const Outcome o = run(form.second, initial_regs(), port);
         REQUIRE(o.result.status == MemStatus::ok);
         REQUIRE(port.log.size() == 2);
         CHECK(port.log[0] == rmw_read(data_gpa, 4));
