@@ -38,7 +38,6 @@ constexpr uint32_t harness_root_index = 1023;
 // ESR_EL2 fields (Arm ARM, ESR_EL2 "ISS encoding for an exception from a
 // Data Abort"): ISS[24:14] (ISV, SAS, SSE, SRT, SF, AR), CM bit 8, WnR bit 6.
 constexpr uint64_t esr_insn_syndrome = 0x01ff'c000;
-constexpr uint64_t esr_isv = 1ULL << 24;
 constexpr uint64_t esr_cm = 1ULL << 8;
 constexpr uint64_t esr_wnr = 1ULL << 6;
 // Exception classes: 0x24 data abort from a lower EL, 0x20 instruction

@@ -62,8 +62,6 @@ constexpr uint64_t eptp_low = 0xfff;                    // EPTP bits 11:0: memor
 constexpr uint32_t exit_violation = 48;                 // Appendix C, EPT violation
 constexpr uint32_t exit_misconfig = 49;                 // Appendix C, EPT misconfiguration
 constexpr uint32_t exit_vmcall = 18;                    // Appendix C, VMCALL: the guest's access did not exit
-constexpr uint64_t q_read = 1u << 0;                    // Table 28-7: data read
-constexpr uint64_t q_write = 1u << 1;                   // data write
 constexpr uint64_t q_gla_valid = 1u << 7;               // guest-linear-address field valid
 // Bits 6 and 9-11: Bochs 2.7 never writes them (deviation 1 below).
 constexpr uint64_t q_not_in_bochs_27 = (1u << 6) | (7u << 9);

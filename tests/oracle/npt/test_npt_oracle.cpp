@@ -104,7 +104,6 @@ constexpr uint64_t gfn_a_rw = 0x40200;   // PT A, ram_rw (set_mem_type splits ar
 constexpr uint64_t gfn_a_ro = 0x40201;   // PT A, ram_ro
 constexpr uint64_t gfn_a_mmio = 0x40202; // PT A, mmio_dm
 constexpr uint64_t gfn_a_ioreq = 0x40203; // PT A, ioreq_server
-constexpr uint64_t gfn_a_rw2 = 0x40204;  // PT A, ram_rw
 constexpr uint64_t gfn_a_ro2 = 0x40205;  // PT A, ram_ro
 constexpr uint64_t gfn_a_ioreq2 = 0x40206; // PT A, ioreq_server
 constexpr uint64_t gfn_b_ro = 0x40400;   // PT B, ram_ro
