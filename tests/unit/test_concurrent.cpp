@@ -50,6 +50,14 @@ Dm make_dm(Host& host, Domain& d) {
     return dm;
 }
 
+// A HAP domain on backend b with `ram_mib` MiB of RAM and `vcpus` vCPUs;
+// the shared pointer is the reference a host's vCPU thread would hold.
+std::shared_ptr<Domain> make_domain(Host& host, const Backend& b, uint64_t ram_mib = 16, uint32_t vcpus = 1) {
+    auto dr = host.create_domain({.arch = b.arch, .ram_bytes = ram_mib * mib, .nr_vcpus = vcpus, .hap = true});
+    REQUIRE(dr.is_ok());
+    return *dr;
+}
+
 // Wait up to timeout_ms for the eventfd, and consume it.
 bool wait_fd(int fd, int timeout_ms) {
     pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
@@ -67,9 +75,8 @@ TEST_CASE("a_device_model_thread_answers_the_blocked_accesses_of_a_vcpu_thread")
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
-        REQUIRE(dr.is_ok());
-        Domain& d = **dr;
+        const std::shared_ptr<Domain> domain = make_domain(host, b);
+        Domain& d = *domain;
         const Dm dm = make_dm(host, d);
         // 200 write/read pairs: each read returns the last value written
         // plus one, so a lost, doubled or reordered answer shows.
@@ -116,9 +123,7 @@ TEST_CASE("a_vcpu_thread_waiting_for_a_device_model_fails_eshutdown_when_its_dom
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
-        REQUIRE(dr.is_ok());
-        std::shared_ptr<Domain> d = *dr;  // the vCPU thread's reference, as a KVM host holds one
+        std::shared_ptr<Domain> d = make_domain(host, b);  // the vCPU thread's reference, as a KVM host holds one
         const Dm dm = make_dm(host, *d);
         auto vcpu = std::async(std::launch::async, [&] {
             uint64_t v = 0;
@@ -138,9 +143,8 @@ TEST_CASE("a_write_held_for_a_disabled_owner_is_sent_when_another_thread_enables
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
-        REQUIRE(dr.is_ok());
-        Domain& d = **dr;
+        const std::shared_ptr<Domain> domain = make_domain(host, b);
+        Domain& d = *domain;
         Dm dm = make_dm(host, d);
         // gfn 0x100 (GPA 1 MiB) claimed by the server, which is then disabled.
         constexpr uint64_t gfn = 0x100;
@@ -178,9 +182,8 @@ TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 64 * mib, .nr_vcpus = 2, .hap = true});
-        REQUIRE(dr.is_ok());
-        Domain& d = **dr;
+        const std::shared_ptr<Domain> domain = make_domain(host, b, 64, 2);
+        Domain& d = *domain;
         const EmulatorId dm = host.new_emulator();
         IoservId id{};
         REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
@@ -221,9 +224,8 @@ TEST_CASE("a_host_access_whose_first_piece_goes_to_nobody_completes_after_the_de
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
-        REQUIRE(dr.is_ok());
-        Domain& d = **dr;
+        const std::shared_ptr<Domain> domain = make_domain(host, b);
+        Domain& d = *domain;
         const Dm dm = make_dm(host, d);
         struct Seen {
             uint64_t addr = 0;
