@@ -585,14 +585,11 @@ MemStatus Domain::emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, boo
         log_done_locked(v, req, *data);
         return MemStatus::ok;
     }
-    if (write && to.ram_writable()) {
-        // Logged too: written once, so a device model that changed these
-        // bytes before answering a later piece keeps its change.
-        std::memcpy(to.at, data, size);
-        log_done_locked(v, req, 0);
-        return MemStatus::ok;
-    }
-    if (write && to.discards_writes()) {
+    if (write && (to.ram_writable() || to.discards_writes())) {
+        // Written once (or discarded, ram_ro) and logged: a device model
+        // that changed these bytes before answering a later piece keeps
+        // its change.
+        if (to.ram_writable()) std::memcpy(to.at, data, size);
         log_done_locked(v, req, 0);
         return MemStatus::ok;
     }
