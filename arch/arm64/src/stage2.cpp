@@ -409,7 +409,6 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
     // the address specified by the instruction would have generated the
     // fault which is being reported, otherwise it is set to 1" (D24.2.46
     // ESR_EL2, WnR). A page the read passes faults on the write, WnR = 1.
-    (void)ctx.rmw;
     auto fault = [&](uint64_t kind, unsigned level) {
         // ESR_EL2 for an abort from EL1/EL0 (Arm ARM D24.2.46 "ESR_EL2,
         // Exception Syndrome Register (EL2)"; Linux esr.h): IL = 1, EC

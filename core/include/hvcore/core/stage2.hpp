@@ -29,7 +29,7 @@ struct Stage2Leaf {
 };
 
 // The entries a walk to one gfn reads, root first, exactly as stored
-// (hv_p2m_walk). The values are the format's own; the core passes them on
+// (hv_p2m_read_walk). The values are the format's own; the core passes them on
 // without reading a bit of them.
 struct Stage2Walk {
     static constexpr unsigned max_levels = 5;
