@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Benchmarks of the p2m paths a device model depends on. Each reports its
 // figure as a ratio against a baseline run in the same process (these
 // machines are shared and noisy), as a counter of the benchmark.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Warnings are errors (HVCORE_WARNINGS_AS_ERRORS, on except in the
 # sanitizer presets, asan and tsan); a switch over an enum that misses a
 # case is an error in every build.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross-compiling for Arm64 with Debian's aarch64-linux-gnu toolchain and
 # multiarch -dev packages (scripts/install-deps.sh --cross); test programs
 # run under qemu-user (qemu-aarch64 with the target's sysroot).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hvcore-demo: a device model in plain C, using only <hvcore/hvdm.h> and
  * <hvcore/hv.h>.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's main command: installs what is missing, builds `hvcore` with
 # its bundled guests and device models (release preset) and runs
 # `hvcore run` with no arguments - the bundled demo: two real x86-64 guests

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs (as root, with apt-get) whatever hvcore needs that is missing on
 # a Debian 12 machine. Every dependency is a Debian package, found by CMake
 # with find_package; nothing is downloaded at build time.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's test command: installs what is missing, then configures,
 # builds and runs the whole suite with every backend (preset `all`) and
 # again under ASan+UBSan (preset `asan`), then the Arm64 backend

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hvcore: the command line. `hvcore run` runs a guest with device models
 // attached (on KVM, or as an access trace on the model vCPUs) and prints the
 // ioreq statistics; with no arguments it runs the bundled demo.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The bundled guests (examples/guests/*.S) as the sequence of accesses they
 // make, for the model vCPUs that cannot run their code: stores and loads of
 // guest RAM, and device-register accesses (port I/O on x86, the MMIO

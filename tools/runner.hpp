@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The engine of `hvcore run`: loads device-model plugins (examples/dm's
 // contract, hvdm_example.h) and runs a guest with them attached, either as
 // real code on KVM (host/kvm) or, for the bundled guests, as the guest's

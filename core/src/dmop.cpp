@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The raw DMOP dispatcher. Buffers are copied in and out with memcpy (they
 // may be unaligned); only header + op_size[op] bytes are read or written
 // (Xen 85cb15dfe4), and OUT fields are copied back only on success.

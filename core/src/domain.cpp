@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/core/domain.hpp"
 
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/core/machine_memory.hpp"
 
 #include <sys/mman.h>

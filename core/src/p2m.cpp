@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/core/p2m.hpp"
 
 #include <fmt/format.h>

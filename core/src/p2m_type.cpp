@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/core/p2m_type.hpp"
 
 namespace hvcore {

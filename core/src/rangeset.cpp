@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/core/rangeset.hpp"
 
 #include <iterator>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The objects behind the C ABI's opaque handles, and the guard that keeps
 // every C++ exception on this side of the boundary.
 //

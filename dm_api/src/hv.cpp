@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // <hvcore/hv.h>: hosts, domains and vCPUs.
 #include <cstring>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // <hvcore/hvdm.h>: the device-model API. The typed calls are thin wrappers
 // that build a struct xen_dm_op and go through hvdm_dm_op, exactly as
 // libxendevicemodel does over the dm_op hypercall.

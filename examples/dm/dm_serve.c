@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The serving loop shared by the example device models: see dm_serve.h. */
 #define _POSIX_C_SOURCE 200809L
 

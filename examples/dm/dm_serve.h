@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The serving loop every example device model shares: one synchronous
  * ioreq server, its shared page and its eventfd, polled together with the
  * host's stop descriptor. Plain C99 on <hvcore/hvdm.h>. */

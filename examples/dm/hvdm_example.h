@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The plugin contract of the example device models (examples/dm/), as
  * `hvcore run --dm NAME[:ARGS]` loads them. C99; a device model includes
  * this, <hvcore/hvdm.h> and <hvcore/hv.h>, and nothing else of hvcore.

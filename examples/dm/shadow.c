@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shadow: a shadowing device model in the GVT-g pattern (plain C99,
  * <hvcore/hvdm.h> and <hvcore/hv.h> only).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uart: a 16550-style UART device model (plain C99, <hvcore/hvdm.h> only).
  *
  * Claims ports 0x3f8-0x3ff (and the same eight registers as an MMIO window

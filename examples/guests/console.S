@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The console guest: prints three lines through the 16550 UART at port
  * 0x3f8 (each byte: poll LSR until THR is empty, write THR), then halts.
  * 64-bit long mode as set up by host/kvm's loader; no interrupts, no

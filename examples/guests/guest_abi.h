@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The contract between the bundled guests (examples/guests/ .S files), the
  * example device models (examples/dm/) and the model-vCPU trace of the same
  * guests (tools/model_trace.cpp). Only #defines: this header is included by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The page-table guest (the GVT-g pattern): builds a 4-level x86 page table
  * in its own RAM at HVG_PT_BASE and keeps rewriting its PT entries with
  * 8-byte stores, as a driver rewrites GPU page tables that a mediator

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny test harness for the C ABI tests (C99, no dependencies).
  *
  * Each test program is a list of scenarios, each a static function named

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DLIB=<libhvcore.so> -DNM=<nm> -DHEADERS=<hv.h;hvdm.h> -P check_exported_symbols.cmake
 #
 # The ABI is exported from one shared library (libhvcore.so.1, symbols

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -DCXX=<compiler> -DSOURCE=<test_header_cxx.cpp> -DINCLUDE=<dir>
 #       "-DHEADERS=<hv.h;hvdm.h>" -P check_header_cxx.cmake
 #

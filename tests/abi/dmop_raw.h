@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Raw DMOP buffers for hvdm_dm_op, laid out as Xen's struct xen_dm_op
  * (xen/include/public/hvm/dm_op.h, struct xen_dm_op): uint32 op,
  * uint32 pad, then the op's struct at offset 8. The tests build these by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Buffered ioreqs (Xen xen/include/public/hvm/ioreq.h buf_ioreq_t and
  * buffered_iopage_t, xen/common/ioreq.c ioreq_send_buffered()): which writes are posted to
  * the 511-slot ring and which stay synchronous, the ring layout (8-byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The life of the ioreq_server type: claim, set_mem_type, guest writes,
  * disclaim, reclaim, with hv_p2m_ioreq_entry_count checked at every step;
  * the disclaim of 2048 outstanding pages; destroying the owning server and

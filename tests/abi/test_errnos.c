@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every errno of the DMOP envelope, of map_mem_type_to_ioreq_server, of
  * set_mem_type and of get_ioreq_server_info (Xen xen/common/dm.c do_dm_op(),
  * xen/arch/x86/hvm/dm.c dm_op(), set_mem_type(), allow_p2m_type_change(),

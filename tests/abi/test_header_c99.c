@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Both public headers compile as C99 -pedantic -Wall -Wextra -Werror, and
  * the layouts hv.h and hvdm.h pin hold in C too. C99 has no _Static_assert, so each
  * check is a typedef of an array whose size is -1 (a compile error) when the

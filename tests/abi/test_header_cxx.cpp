@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Both public headers compile as C++ with -Wall -Wextra -pedantic
 // -Wold-style-cast -Werror under g++ and clang++ (check_header_cxx.cmake
 // runs each compiler on this file), and every macro they define is used

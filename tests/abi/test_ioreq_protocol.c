@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The synchronous ioreq handshake (Xen xen/common/ioreq.c ioreq_send(),
  * wait_for_io(); states from xen/include/public/hvm/ioreq.h):
  * NONE -> READY -> (INPROCESS) -> IORESP_READY -> NONE, the eventfd, resume

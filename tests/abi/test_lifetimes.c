@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lifetimes across the ABI (hv.h "Lifetimes", hvdm.h): a device-model
  * handle, its servers, its mapped ioreq pages and its eventfd outlive the
  * destruction of their server, their domain or their host. Calls then fail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Where a guest access goes (Xen xen/arch/x86/hvm/emulate.c hvmemul_do_io(),
  * xen/common/ioreq.c ioreq_server_select()):
  * ioreq_server pages to the owner (held while it is disabled, reads from

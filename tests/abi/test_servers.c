@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Ioreq server lifecycle, io ranges and handles: ids, limits, ownership,
  * range errnos and restricted handles (Xen xen/common/ioreq.c
  * ioreq_server_create(), ioreq_server_map_io_range(), ioreq_server_select(),

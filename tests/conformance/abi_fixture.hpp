@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared pieces of the conformance suite: every scenario is written once
 // against the C ABI and runs on each backend linked into libhvcore.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What the stage-2 conformance suite (test_stage2.cpp) needs from a
 // backend, and the fixture it runs every scenario on. A scenario is
 // written once against hvcore::Stage2 and run on each backend this build

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arm64 (VMSAv8-64 stage 2, 4 KiB granule) in the stage-2 conformance
 // suite, in the backend's default configuration (KVM's: 40-bit IPA, start
 // at level 1 with 2 concatenated level-1 tables, 48-bit PA); the other

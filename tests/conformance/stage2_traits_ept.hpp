@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel EPT in the stage-2 conformance suite: what is EPT's own in each
 // scenario. References are to the Intel SDM Vol. 3C: §29.3.2 and Tables
 // 29-2 (PML4E) to 29-7 (PTE) for the entry bits, §29.3.7.2 for the memory

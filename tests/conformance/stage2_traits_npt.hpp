@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD NPT in the stage-2 conformance suite: what is NPT's own in each
 // scenario. References are to the AMD APM Vol. 2: §5.4.1 "Field
 // Definitions" (the long-mode PML4E/PDPE/PDE/PTE figures, used for nested

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What EPT and NPT traits share: the 4-level x86 radix geometry
 // (hvcore/x86/radix_levels.hpp; SDM Vol. 3C §29.3.2, APM Vol. 2 §5.3.3 as
 // the nested walk of a 64-bit host uses it, §15.25.5) and the x86

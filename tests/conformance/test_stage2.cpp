@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stage-2 contract (hvcore/core/stage2.hpp), written once and run on
 // every backend this build links: the entry format's golden values and
 // round trips, the table (leaf choice, all-or-nothing map_range, splits

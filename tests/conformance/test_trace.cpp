@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Property: a seeded random sequence of DMOPs and guest accesses gives the
 // same device-model-visible trace on every backend, and that trace is the
 // one an independent reference model of hvcore's rules (README.md) predicts.

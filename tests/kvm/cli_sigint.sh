@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `hvcore run` on a guest that never ends: SIGINT stops the run cleanly -
 # the vCPU thread leaves KVM_RUN, the device models return, the process
 # exits 1 ("the guest did not finish") well before the 20 s timeout.

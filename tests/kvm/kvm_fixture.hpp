@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What every KVM test uses: /dev/kvm (opened once by the test main), a
 // domain with a KVM VM over it running the script guest, and a device model
 // written against <hvcore/hvdm.h> serving on a thread of its own.

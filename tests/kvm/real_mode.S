@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A real-mode payload for the KVM tests: writes "R16\n" to port 0x3f8 and
  * halts. Loaded and entered at 0x7c00 (CS:IP = 0000:7c00). */
     .code16

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The KVM tests' guest: runs the access script at SG_SCRIPT (see
  * script_guest.h) in 64-bit long mode, one real instruction per access. */
 #include "script_guest.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The KVM tests' guest: a tiny interpreter of access scripts, so that each
  * test states its guest's accesses in C++ (script_guest.S runs them as
  * real instructions). Shared by the assembly and the tests: #defines only.

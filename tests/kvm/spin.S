@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A guest that never ends (long mode): for the SIGINT test of `hvcore run`. */
     .code64
     .section .text.entry, "ax"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Real guest code on KVM with the core in charge: what a device model sees,
 // what never exits, what a type change does to the memslots, how a run
 // ends. Each test runs the script guest (script_guest.S) or a bundled

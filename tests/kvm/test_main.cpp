@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The KVM tests' main: they run when /dev/kvm opens and can create a VM;
 // otherwise every test prints why and exits 77, which ctest reports as
 // skipped (SKIP_RETURN_CODE). Listing the tests never needs KVM.

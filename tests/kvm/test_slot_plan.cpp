@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The memslot projection as a function of the p2m, without KVM: these run
 // everywhere host/kvm builds.
 #include <doctest/doctest.h>

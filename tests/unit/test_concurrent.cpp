@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The domain used from several threads at once, as a host that runs the
 // guest itself (host/kvm) uses it: vCPU threads blocked in host_access, a
 // device model answering from its own thread, DMOPs and sweeps meanwhile.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Domain-level behaviours that need the core's view below the C ABI: the
 // entry count checked against the table itself at every step.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The core's p2m over a real backend table: legal changes, all-or-nothing
 // commits, entry accounting and the lazy + synchronous reset. Runs on every
 // backend linked into this build.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "a64_decode.hpp"
 
 #include <fmt/format.h>

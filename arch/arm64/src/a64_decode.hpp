@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A64 decoding of the load/store forms the executor runs, as pure functions
 // of the instruction word: the access it describes, the ESR_EL2 syndrome
 // the hardware reports for it, its disassembly text (as GNU objdump prints

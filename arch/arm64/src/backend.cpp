@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/arm64/backend.hpp"
 
 #include "hvcore/arm64/isa_a64.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The A64 executor: decode (a64_decode.hpp), then the instruction's port
 // accesses in the order the architecture makes them, on a private copy of
 // the registers that is committed (PC + 4 and any base writeback included)

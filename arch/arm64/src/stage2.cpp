@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/arm64/stage2.hpp"
 
 #include <algorithm>

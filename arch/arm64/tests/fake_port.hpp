@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // MemPorts for the A64 executor tests: a recording fake (sparse guest
 // memory, a log of every access in order with the ESR syndrome the
 // executor handed over, one answer for every access), and the model MMU

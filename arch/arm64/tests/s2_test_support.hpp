@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the test_s2_*.cpp files: a machine with an Arm64 stage-2
 // table, a recording RecalcPolicy, and raw access to descriptors for
 // crafting hardware states hvcore itself never writes.

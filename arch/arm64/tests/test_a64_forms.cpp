@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The A64 forms that give no syndrome (ESR_EL2.ISV = 0) and the other
 // forms the executor decodes, against the recording port: which accesses
 // each makes, in what order, with what syndrome; the registers it writes

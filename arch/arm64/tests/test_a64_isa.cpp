@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The A64 executor against a recording fake port. Every instruction word
 // and its text were produced by llvm-mc 14 (`llvm-mc -triple=aarch64
 // -show-encoding`), an assembler independent of hvcore; the text is what

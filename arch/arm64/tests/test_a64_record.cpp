@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The executor and the stage-2 walker together, as the core runs them:
 // the executor plays the hardware against the model MMU and hands each
 // access's ISS to the walker, which writes ESR_EL2/HPFAR_EL2/FAR_EL2; then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Arm64 backend inside a domain: guest A64 instructions run by the
 // core through the stage-2 walker, the fault record it keeps, and the
 // emulation that follows (from the ESR syndrome when ISV = 1, by decoding

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Arm64 data aborts without syndrome (ESR_EL2.ISV = 0) in a domain, driven
 // through the C ABI as a device model author would: registers set with
 // hv_vcpu_set_reg, one A64 word run with hv_vcpu_exec at a page claimed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stage-2 descriptor format beyond the page goldens and the
 // encode/decode round trip (those are in tests/conformance/test_stage2.cpp,
 // stage2_traits_arm64.hpp): block and table descriptors, memory

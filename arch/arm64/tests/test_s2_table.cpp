@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stage-2 table in the VTCR configurations other than the default:
 // leaf sizes on a 4-level walk and at a level-2 start, the IPA and PA
 // limits, tables_needed_4k across root frames, and destruction. The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The model MMU beyond the stage-2 conformance suite
 // (tests/conformance/test_stage2.cpp, which runs the default configuration):
 // the other VTCR configurations, access flag, reserved-encoding and

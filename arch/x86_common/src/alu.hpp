@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The arithmetic status flags, computed in software so the executor gives
 // the same answer on any host (SDM Vol. 1 §3.4.3.1 and Appendix A, "EFLAGS
 // Cross-Reference"; each instruction's page in Vol. 2 says which flags it

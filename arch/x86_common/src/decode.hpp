@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Zydis, configured for the one mode hvcore emulates: 64-bit long mode with
 // a 64-bit stack (SDM Vol. 1 §3.2.1, IA-32e 64-bit sub-mode).
 #pragma once

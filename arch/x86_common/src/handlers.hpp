@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The emulated instructions, one handler per Zydis mnemonic. A handler
 // resolves its operands through Machine::operand() (no access yet), then
 // loads and stores them in program order, and returns ok or the result

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The integer instructions that read, and usually write, a memory operand
 // (SDM Vol. 2A/2B, one page each): ADD OR ADC SBB AND SUB XOR CMP TEST,
 // INC DEC NOT NEG, XCHG, CMPXCHG, XADD, BT BTS BTR BTC, SETcc.

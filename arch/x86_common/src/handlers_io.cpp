@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // IN and OUT (SDM Vol. 2A "IN—Input from Port", Vol. 2B "OUT—Output to
 // Port"): E4/E5/E6/E7 with an imm8 port (zero-extended), EC/ED/EE/EF with
 // the port in DX; AL, AX or EAX by operand size (REX.W does not make them

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // MOV (SDM Vol. 2B, "MOV—Move"), the general-purpose forms:
 //   88/89 r/m <- r, 8A/8B r <- r/m, C6/C7 r/m <- imm (REX.W: imm32
 //   sign-extended), A0-A3 AL/AX/EAX/RAX <-> moffs, B0-BF r <- imm.

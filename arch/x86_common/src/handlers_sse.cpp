@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SSE moves between XMM registers, general-purpose registers and memory
 // (SDM Vol. 2B, one page each):
 //   MOVD/MOVQ   66 0F 6E/7E (REX.W: 64-bit), F3 0F 7E, 66 0F D6

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // MOVS and STOS with and without REP (SDM Vol. 2B "MOVS/MOVSB/MOVSW/MOVSD/
 // MOVSQ", "STOS/STOSB/STOSW/STOSD/STOSQ", "REP/REPE/REPZ/REPNE/REPNZ").
 //

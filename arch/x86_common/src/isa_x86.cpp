@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/x86/isa_x86.hpp"
 
 #include <utility>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The vCPU as one instruction sees it while it runs: a private copy of the
 // registers, the MemPort, and the decoded instruction. Handlers reach every
 // operand through operand() / load() / store(), so the rules live here once:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Step<T>: what one step of an instruction produced (a decoded instruction,
 // an operand's location, a value read) or the ExecResult that ends the
 // instruction there. Errors are values, never exceptions; an ended step is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A MemPort for tests: sparse guest memory, I/O ports with preset values,
 // a log of every access the executor attempts (in order), and one answer
 // that every access gets (ok, or the status under test), optionally only

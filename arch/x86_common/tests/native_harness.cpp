@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hvcore_x86_test_native_run(NativeState* state, const void* code), System
 // V: RDI = state, RSI = code. Loads XMM0-15, RFLAGS and every GPR but RSP
 // from *state, calls code, stores them back, and clears DF again before

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Running one instruction natively on the host CPU (x86-64 only), for the
 // differential tests: the instruction is copied to an executable page
 // followed by RET and called from a small assembly routine

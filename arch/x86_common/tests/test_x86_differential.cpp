@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Differential test: every MOV form runs twice on the same bytes and the
 // same starting registers, once natively on the host CPU against a real
 // buffer and once through the executor against a port backed by a copy of

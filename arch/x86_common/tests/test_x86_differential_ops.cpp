@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Differential test of every emulated instruction but MOV (which
 // test_x86_differential.cpp covers form by form): each trial runs the same
 // bytes from the same registers (general-purpose, XMM, RFLAGS) once on the

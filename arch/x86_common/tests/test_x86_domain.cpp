@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The executor inside a domain, on every linked x86 backend: the model MMU
 // (the hardware) faults, the hypervisor emulates, and a device model sees
 // the ioreqs. Each scenario checks the requests field by field (Xen's

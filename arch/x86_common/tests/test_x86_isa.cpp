@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86 executor against a recording fake port. Encodings are spelled out
 // byte by byte with their Intel syntax; ModRM/SIB fields follow SDM Vol. 2A
 // §2.1.5 (mod reg rm / scale index base), registers are numbered

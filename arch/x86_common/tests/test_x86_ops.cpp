@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Behaviours of the instructions beyond MOV and IN/OUT, against the
 // recording fake port: which accesses each makes and in what order, what
 // it writes back, how REP string instructions report progress, and what

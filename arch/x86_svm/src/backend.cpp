@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/svm/backend.hpp"
 
 #include "hvcore/svm/npt_stage2.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the test_npt_*.cpp files: the NPT-only checks (bit-level
 // goldens of unusual entries, reserved bits, nCR3, crafted walks, the
 // QEMU/Bochs oracle vectors, decode assists). The behaviour NPT shares with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The NPT entry format, where it is NPT's own: the bits kept free for the
 // IOMMU, superpage leaves and table pointers, U/S, A and D, which entries
 // the processor finds reserved, the recalc mark, the PAT index, and nCR3.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The model MMU where it is NPT's own: the golden vectors of a QEMU 7.2
 // TCG run (qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt) and a Bochs
 // 2.7 run (cpu: model=ryzen) of one bare-metal program that builds nested

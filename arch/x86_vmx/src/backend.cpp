@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/vmx/backend.hpp"
 
 #include "hvcore/vmx/ept_stage2.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/vmx/ept_stage2.hpp"
 
 #include <gsl/assert>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared by the test_ept_*.cpp files: the EPT-only checks (bit-level
 // goldens of unusual entries, misconfigurations, EPTP, crafted walks). The
 // behaviour EPT shares with every stage-2 backend is in the conformance

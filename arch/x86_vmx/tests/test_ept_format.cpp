@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The EPT entry format, where it is EPT's own: the bits of superpage
 // leaves and table pointers, suppress-#VE, which entries the hardware
 // calls misconfigured, the recalc mark, and the EPTP. The golden 4 KiB leaf

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The model MMU where it is EPT's own: entries hvcore never writes,
 // crafted where the walk meets them (misconfigurations, exit reason 49,
 // SDM Vol. 3C §29.3.3.1; rights ANDed over the walk), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hvcore embedding API, ABI version 1 (HVCORE_1.0).
  *
  * Hosts, domains and vCPUs. C99, no C++ in here. Every function returns 0

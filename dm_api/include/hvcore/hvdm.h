@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hvcore device-model API, ABI version 1 (HVCORE_1.0).
  *
  * Shaped after libxendevicemodel: same operations, same argument order and

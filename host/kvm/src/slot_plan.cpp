@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "hvcore/kvm/slot_plan.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // host/kvm: the VM, its vCPU threads, the memslot projection. See vm.hpp
 // for the threads and the lock order.
 #include "hvcore/kvm/vm.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Arm64 stage-2 oracle: hvcore's own stage-2 descriptors, read with
 // hv_p2m_read_walk, are loaded into QEMU 7.2 TCG (qemu-system-aarch64 -M
 // virt,virtualization=on) under a bare-metal EL2 stub (stub/), which runs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hvcore's Arm64 stage-2 backend against QEMU 7.2 TCG (oracle.hpp has the
 // flow). One hvcore domain goes through the ioreq_server type's life
 // (claim, disclaim with its lazy recalculation, reclaim, owner destroyed);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The last 64 KiB of the system ROM Bochs starts (romimage ending at 4 GiB,
 // this part shadowed at 0xf0000): instead of a BIOS, it goes from the reset
 // vector straight to 32-bit protected mode and jumps to the VMM stub

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hvcore's Intel EPT backend checked against Bochs 2.7's EPT.
 //
 // The program builds one hvcore domain on the VMX backend through the C ABI,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // A minimal VMM for Bochs: enters long mode, VMXON, one VMCS with EPT on
 // and a 64-bit guest, then runs the tests the harness put in the data
 // image (carried in the ROM, rom.S, and copied to 16 MiB). For each test it loads the test's EPTP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bochs boot sector for the NPT oracle stub: the BIOS loads it at 0x7C00 in
  * real mode; it enables A20 (port 0x92, "fast A20"), loads a flat GDT,
  * enters 32-bit protected mode and jumps to the stub, which Bochs has

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The NPT oracle stub: a bare-metal x86-64 host that runs, under nested
  * paging, each access the harness lists in its data blob (stub_abi.h) and
  * prints the #VMEXIT record of each to port 0xE9:

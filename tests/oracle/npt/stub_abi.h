@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The contract between the NPT oracle harness (test_npt_oracle.cpp) and the
  * bare-metal stub (stub.S) it runs on QEMU and Bochs: where things are in the
  * emulated machine's physical memory, and the layout of the data blob the

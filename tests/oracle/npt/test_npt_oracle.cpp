@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hvcore's AMD NPT backend checked against two independent nested-paging
 // MMUs: QEMU 7.2 TCG (-cpu qemu64,+svm,+npt,+nx,phys-bits=48; the primary
 // oracle) and Bochs 2.7 (cpu: model=ryzen; the second opinion).

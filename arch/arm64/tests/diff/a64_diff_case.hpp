@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The A64 differential test's shared facts: the memory layout both sides
 // use, the forms, the case record the generator emits, and the seeded
 // starting state both the oracle (qemu-aarch64 running the instruction)

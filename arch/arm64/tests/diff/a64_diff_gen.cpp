@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // a64_diff_gen SEED TRIALS_PER_FORM OUT.S: the cases of the A64
 // differential test as an assembly file. Each case is the instruction as
 // assembly text (GNU as encodes it; hvcore never supplies an encoding),

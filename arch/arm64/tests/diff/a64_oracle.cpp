@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // a64_oracle OUT.txt: runs every case of cases.S natively (on Arm64, or
 // under qemu-aarch64) and writes, one line per case, its word, form, seed
 // and fixups, then the registers and window bytes the instruction changed.

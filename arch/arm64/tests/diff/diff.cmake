@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The A64 differential test (a64_diff_case.hpp has the flow), included from
 # tests/unit/CMakeLists.txt. Three programs:
 #   a64_diff_gen  host tool: the cases as assembly text (cases.S)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Differential test of the A64 executor against real Arm64 execution: the
 // oracle (a64_oracle under qemu-aarch64 -cpu cortex-a76; see
 // a64_diff_case.hpp for the flow) ran each case's instruction, assembled

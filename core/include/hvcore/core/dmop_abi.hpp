@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Xen's DMOP wire layouts (xen/include/public/hvm/dm_op.h), as hvcore
 // accepts them in hvdm_dm_op buffers. Sizes and offsets are pinned here and
 // again against the C header in dm_api.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A domain: its p2m (in the backend's table), its ioreq servers, its vCPUs
 // and the routing of every access that faults out of stage 2.
 //

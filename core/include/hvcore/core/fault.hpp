@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The neutral description of a stage-2 fault, and the opaque container for
 // the hardware's own record of it. The core never interprets the record's
 // fields: only the backend that produced it decodes it (README.md, "Layout":

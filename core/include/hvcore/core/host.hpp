@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host: the domains it runs and the device-model identities (handles)
 // that act on them. See domain.hpp for the lock order.
 #pragma once

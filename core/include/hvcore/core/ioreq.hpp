@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ioreq protocol shared with device models: Xen's public layouts
 // (xen/include/public/hvm/ioreq.h), the per-server shared pages in real
 // shared memory (memfd) and the notification eventfd.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The contract between the core and an instruction-set executor (x86 on
 // Zydis in arch/x86_common, A64 in arch/arm64). One executor runs a guest
 // instruction against a MemPort; the core supplies two ports: the model

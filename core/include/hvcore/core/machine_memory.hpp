@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host-physical memory as the model MMU sees it: guest RAM (one memfd, so a
 // host such as KVM can map the very same pages) and the frames that hold
 // stage-2 tables. Both are addressed by Mfn; a walker reads a table by

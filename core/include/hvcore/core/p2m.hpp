@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m: gfn -> (mfn, type), held only in the backend's stage-2 table.
 // This class adds what is arch-neutral: the legal changes, the ioreq_server
 // claim that restricts permissions, entry accounting and the lazy and

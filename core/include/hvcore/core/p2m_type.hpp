@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one list of p2m types (every switch over it is exhaustive), their classes, the legal
 // changes between them and the permissions each allows. Every backend
 // stores these values in its entries' software bits and switches over this

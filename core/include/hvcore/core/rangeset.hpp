@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Inclusive [start, end] ranges of one kind (ports, MMIO bytes or PCI
 // SBDFs) claimed by one ioreq server: Xen's rangeset as the ioreq code uses
 // it (xen/common/rangeset.c, limit MAX_NR_IO_RANGES = 256). Adjacent ranges

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The contract between the core and a stage-2 backend (EPT, NPT, Arm64).
 // A backend is a format (encode/decode of entries), a walker (the model
 // MMU) and a fault decoder; it knows nothing of ioreq servers. The p2m type

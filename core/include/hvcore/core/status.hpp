@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Errors are values carrying a negative errno. No
 // exception is thrown on the hypervisor path; these are [[nodiscard]] so an
 // ignored failure is a compile error under -Werror.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Strong types for every address space and id.
 // A Gfn is never silently a Mfn: each wraps the integer and converts only
 // through named functions, in every build type.

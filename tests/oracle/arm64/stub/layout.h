@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The emulator's physical memory as the stub and the harness share it
  * (QEMU virt: RAM from 0x40000000, PL011 at 0x09000000). Included by the
  * stub (C and assembly) and by the harness (C++). */

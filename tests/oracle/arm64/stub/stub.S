@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Entry, EL2 vectors and the way down to EL1 of the stage-2 oracle stub.
 // QEMU virt with virtualization=on starts an ELF -kernel at EL2 (reference:
 // QEMU hw/arm/boot.c, "ELF images ... entered at the highest EL").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The stage-2 oracle stub, at EL2 on QEMU virt (virtualization=on): loads
 // VTCR_EL2 and, per access, VTTBR_EL2 from the blob the harness built of
 // hvcore's tables; sets HCR_EL2.VM; runs each access at EL1 with the

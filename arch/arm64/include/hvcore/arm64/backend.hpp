@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Arm64 backend as the embedding layer links it: VMSAv8-64 stage 2
 // (stage2.hpp) and the A64 load/store executor (isa_a64.hpp). The
 // generated backends.cpp lists it by this name (hvcore_backend_<dir>).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // VMSAv8-64 stage-2 translation table descriptors, 4 KiB granule: the
 // format as constexpr masks with pure encode/decode functions between a
 // descriptor and the neutral (mfn, P2mType, Perm, MemClass). No table

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fault record of a stage-2 abort taken to EL2: ESR_EL2 (syndrome),
 // HPFAR_EL2 (faulting IPA page) and FAR_EL2 (faulting virtual address),
 // as constexpr masks. Shared by the stage-2 walker, which writes the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The A64 instruction executor (hvcore::Isa) for the Arm64 backend. It runs
 // one guest instruction (a 32-bit little-endian word) against a MemPort,
 // with the guest at EL1 and its stage 1 off (virtual address == IPA; data

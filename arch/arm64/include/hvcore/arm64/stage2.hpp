@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Arm64 stage-2 backend: a VMSAv8-64 stage-2 table with the 4 KiB
 // granule, shaped by a VTCR_EL2 value (vtcr.hpp), held in table frames of
 // MachineMemory; the model MMU that walks it as the processor does (Arm

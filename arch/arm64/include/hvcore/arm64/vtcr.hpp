@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // VTCR_EL2 (Virtualization Translation Control Register) and VTTBR_EL2:
 // which stage-2 walk a VTCR value selects, and whether the architecture
 // allows it. A pure function from the register value to the walk's shape

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86-64 instruction executor (hvcore::Isa) on Zydis. It runs one guest
 // instruction against a MemPort, in 64-bit mode, with no guest paging
 // (linear address == guest-physical address). The same executor plays the

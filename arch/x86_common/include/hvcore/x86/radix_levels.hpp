@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The geometry of the 4-level x86 radix table that Intel EPT and AMD
 // long-mode nested paging share: 4 KiB tables of 512 8-byte entries, 9
 // guest-physical address bits per level, PML4 -> PDPT -> PD -> PT. Only the

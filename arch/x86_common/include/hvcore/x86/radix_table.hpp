@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The table half of an x86 stage-2 backend: a 4-level radix table (PML4,
 // PDPT, PD, PT) held in table frames of MachineMemory, written and read
 // through an entry format class. Intel EPT (hvcore/vmx/ept_stage2.hpp) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The member definitions of RadixTable4 (radix_table.hpp). Included only by
 // the source of a backend, which instantiates the table for its format once:
 //   template class hvcore::x86::RadixTable4<Format>;

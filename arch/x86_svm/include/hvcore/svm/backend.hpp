@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The AMD SVM backend as the embedding layer links it: NPT stage 2
 // (npt_stage2.hpp) and the x86 instruction executor of arch/x86_common.
 // The generated backends.cpp lists it by this name (hvcore_backend_<dir>).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD NPT: the nested page-table entry format and the #NPF VMEXIT record,
 // as constexpr masks with pure encode/decode functions between an entry and
 // the neutral (mfn, P2mType, Perm, MemClass). No table walking here: that is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The AMD NPT stage-2 backend: the shared 4-level table
 // (hvcore/x86/radix_table.hpp) in the long-mode nested entry format
 // (npt.hpp), the model MMU that walks it as the processor walks nested

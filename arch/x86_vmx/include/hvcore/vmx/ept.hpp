@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel EPT: the paging-structure entry format and the VM-exit record of
 // EPT violations and misconfigurations, as constexpr masks with pure
 // encode/decode functions between an entry and the neutral (mfn, P2mType,

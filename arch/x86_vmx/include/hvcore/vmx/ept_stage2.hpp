@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Intel EPT stage-2 backend: the shared 4-level table
 // (hvcore/x86/radix_table.hpp) in the EPT entry format (ept.hpp), the model
 // MMU that walks it as the processor does (SDM Vol. 3C §29.3.3), and the

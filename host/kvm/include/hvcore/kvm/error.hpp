@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Errors of the KVM host: a negative errno and the sentence that explains
 // it (which ioctl, on what, why), so every failure the CLI prints names its
 // cause. Values, never exceptions.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m projected onto KVM memslots: a pure function of the core's type
 // runs (Domain::for_each_type_run), and the difference between two
 // projections. No KVM here, so the rules are tested without /dev/kvm.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Real x86-64 guest code on Linux KVM, with hvcore's core in charge.
 //
 // The core stays the single source of truth for guest memory: its p2m (in

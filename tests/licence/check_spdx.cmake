@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: MIT
+# Every source, header, script and CMake file of the tree carries
+# "SPDX-License-Identifier: MIT" in its first three lines (LICENSE holds the
+# text). Run: cmake -DSRC=<source dir> -P check_spdx.cmake
+if(NOT SRC)
+  message(FATAL_ERROR "check_spdx: pass -DSRC=<source dir>")
+endif()
+set(_patterns
+  *.c *.h *.cpp *.hpp *.S *.inc *.ld *.map *.dynlist *.in *.cmake *.sh *.pc.in
+  CMakeLists.txt Makefile)
+set(_globs "")
+foreach(p IN LISTS _patterns)
+  list(APPEND _globs "${SRC}/${p}")
+endforeach()
+file(GLOB_RECURSE _files LIST_DIRECTORIES false RELATIVE "${SRC}" ${_globs})
+list(APPEND _files .ci/run)
+set(_missing "")
+set(_count 0)
+foreach(f IN LISTS _files)
+  # Build trees (build/, build-*/) and anything git ignores are not sources.
+  if(f MATCHES "^(build|build-[^/]*)/" OR f MATCHES "^\\.git/")
+    continue()
+  endif()
+  if(NOT EXISTS "${SRC}/${f}")
+    continue()
+  endif()
+  file(STRINGS "${SRC}/${f}" _head LIMIT_COUNT 3)
+  math(EXPR _count "${_count} + 1")
+  if(NOT _head MATCHES "SPDX-License-Identifier: MIT")
+    list(APPEND _missing "${f}")
+  endif()
+endforeach()
+if(_count LESS 100)
+  message(FATAL_ERROR "check_spdx: only ${_count} files found under ${SRC}; the glob is wrong")
+endif()
+if(_missing)
+  list(JOIN _missing "\n  " _list)
+  message(FATAL_ERROR "check_spdx: no 'SPDX-License-Identifier: MIT' in the first 3 lines of:\n  ${_list}")
+endif()
+message(STATUS "check_spdx: ${_count} files, each with SPDX-License-Identifier: MIT")
