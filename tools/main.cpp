@@ -1,89 +1,95 @@
 // SPDX-License-Identifier: MIT
 // hvcore: the command line. `hvcore run` runs a guest with device models
 // attached (on KVM, or as an access trace on the model vCPUs) and prints the
-// ioreq statistics; with no arguments it runs the bundled demo.
+// ioreq statistics (or, with --json, one JSON document: docs/json-schema.md);
+// with no arguments it runs the bundled demo. Options are parsed by CLI11
+// (GNU style: --opt=value and --opt value); the manual is docs/man/hvcore.1.
 #include <fmt/format.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../examples/guests/guest_abi.h"
+#include "guest_image.hpp"
 #include "hvcore/kvm/vm.hpp"
 #include "runner.hpp"
+
+#ifndef HVCORE_VERSION
+#error "HVCORE_VERSION (the project's version) must be defined by the build"
+#endif
 
 namespace {
 
 using namespace hvcore::tools;
 
-constexpr const char* usage_text = R"(hvcore - run a guest with device models attached: real x86-64 code on Linux
+// The exit statuses (also in --help and hvcore(1)).
+enum Exit : int {
+    exit_ok = 0,          // every run passed
+    exit_check = 1,       // a guest or a device model failed a check
+    exit_usage = 2,       // the command line is wrong
+    exit_setup = 3,       // no KVM (--on kvm), a missing or bad file, a bad plug-in, stdout not writable
+    exit_timeout = 124,   // a guest ran out of --timeout
+    exit_signal = 128,    // + N: stopped by signal N (SIGINT, SIGTERM)
+};
+
+constexpr const char* description = R"(hvcore - run a guest with device models attached: real x86-64 code on Linux
 KVM, with hvcore's core in charge of the p2m (projected onto KVM memslots)
 and of the ioreq servers the device models create.
 
-usage:
-  hvcore                      the bundled demo (same as `hvcore run`)
-  hvcore run [GUEST] [--dm NAME[:ARGS]]... [options]
-  hvcore --help
+  hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
 
-With no GUEST, `hvcore run` is the bundled demo: the console guest with the
-uart device model, then the page-table guest with uart and shadow, on KVM.
-Without a usable /dev/kvm it says so in one line and runs the same demo as
-access traces on the model vCPUs of every backend this build links.
+With no GUEST, `hvcore` (or `hvcore run`) is the bundled demo: the console
+guest with the uart device model, then the page-table guest with uart and
+shadow, on KVM. Without a usable /dev/kvm it says so in one line and runs
+the same demo as access traces on the model vCPUs of every backend this
+build links.)";
 
-GUEST:
+constexpr const char* footer = R"(GUEST:
   console               bundled: prints three lines through the 16550 UART
-  pagetable             bundled: builds and rewrites a 4-level page table
-                        (8-byte PTE stores), reports its checksum, prints it
-  PATH                  a flat x86 binary image (KVM only), loaded at --load
+  pagetable             bundled: builds and rewrites a 4-level page table,
+                        reports its checksum, prints it
+  PATH                  a file (KVM only): an ELF64 x86-64 executable (ET_EXEC;
+                        PT_LOAD segments at their p_paddr, entered at e_entry)
+                        or a flat binary image loaded at --load
 
-options:
-  --dm NAME[:ARGS]      attach a device model; repeat for more. NAME is
-                          uart    16550 UART on ports 0x3f8-0x3ff (and MMIO
-                                  0x09000000): prints the guest's lines
-                          shadow  claims the ioreq_server type, write-protects
-                                  the table pages, shadows every write, checks
-                                  the guest's checksum, disclaims; ARGS:
-                                  base=GPA,pages=N,noreport
-                        or a path to a module exporting hvdm_example_main
-                        (examples/dm/hvdm_example.h). Default for the bundled
-                        guests: console -> uart; pagetable -> uart, shadow.
-  --on kvm|model|auto   where the guest runs (default auto: KVM when /dev/kvm
-                        is usable, else the model vCPUs, bundled guests only)
-  --arch vmx|svm|arm64|all
-                        the backend whose table holds the p2m. On KVM: default
-                        the host CPU's (Intel vmx, AMD svm); on the model
-                        vCPUs: default all, one run per built backend
-  --ram MIB             guest RAM in MiB (default 4)
-  --load GPA            where a flat image is loaded (default 0x100000)
-  --entry GPA           its first instruction (default: the load address)
-  --stack GPA           the initial stack pointer (default 0x80000)
-  --real-mode           start in 16-bit real mode (entry below 1 MiB) instead
-                        of 64-bit long mode
-  --timeout SECONDS     end a guest still running after this long (default 30)
-  --memslots N          use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)
-  --cpu N               run every thread (vCPUs, device models) on CPU N: a
-                        synchronous ioreq then hands over by a context switch
-                        instead of a cross-CPU wakeup
-  -h, --help            this text
+Device models (--dm NAME[:ARGS]): NAME is a bundled model -
+  uart    16550 UART on ports 0x3f8-0x3ff (and MMIO 0x09000000)
+  shadow  write-protects the page-table guest's table, shadows every write,
+          checks the guest's checksum; ARGS: base=GPA,pages=N,noreport
+or a module path (NAME contains '/' or ends in ".so") exporting
+hvdm_example_main. Default for the bundled guests: console -> uart;
+pagetable -> uart, shadow.
 
-environment:
+Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
+
+Environment:
   HVCORE_KVM_DEVICE     the KVM device (default /dev/kvm)
   HVCORE_DM_PATH        a directory searched first for hvdm-NAME.so
   HVCORE_GUEST_PATH     a directory searched first for the bundled guests
 
-A guest ends with HLT or with a write to port 0x604; SIGINT or SIGTERM end the
-run cleanly. At the end hvcore prints, for each ioreq server, the ioreqs it
-answered and their round-trip latency p50/p99 (on KVM: from the exit to the
-answer; on a model vCPU: from the access to its completion).
+Output: results on stdout (with --json one JSON document, schema_version 1;
+the device models' own lines then go to stderr); errors on stderr.
 
-Exit status: 0 when the guest ended cleanly and every device model passed its
-checks, 1 when not, 2 for a usage error.
+Exit status:
+  0    every run passed
+  1    a guest or a device model failed a check
+  2    usage error (unknown option, bad value)
+  3    setup error: KVM not usable with --on kvm, a missing or bad guest file
+       or device model, or stdout could not be written
+  124  a guest ran longer than --timeout
+  128+N  stopped by signal N (130: SIGINT, 143: SIGTERM); the rest of a demo
+       does not run
 )";
 
 struct Cli {
@@ -97,81 +103,64 @@ struct Cli {
     uint64_t stack = HVG_STACK_TOP;
     bool real_mode = false;
     std::optional<unsigned> cpu;
+    bool json = false;
 };
 
-int usage_error(const std::string& msg) {
-    fmt::print(stderr, "hvcore: {}\nTry 'hvcore --help'.\n", msg);
-    return 2;
+// The signal that stopped the run (0: none), set by the watcher thread.
+std::atomic<int> g_signal{0};
+
+// Output that never throws: a failed write to stdout shows in ferror(stdout)
+// and is reported once, at the end.
+template <class... Args>
+void out(FILE* f, fmt::format_string<Args...> format, Args&&... args) {
+    const std::string s = fmt::format(format, std::forward<Args>(args)...);
+    (void)std::fwrite(s.data(), 1, s.size(), f);
 }
 
-bool parse_u64(const char* s, uint64_t* out) {
-    if (s == nullptr || *s == '\0') return false;
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long v = std::strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0') return false;
-    *out = v;
+// NUMBER: decimal (leading zeros included) or 0x-hex; nothing else.
+bool parse_number(const std::string& s, uint64_t* v) {
+    if (s.empty()) return false;
+    int base = 10;
+    size_t i = 0;
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        i = 2;
+    }
+    uint64_t n = 0;
+    for (; i < s.size(); ++i) {
+        const char c = s[i];
+        unsigned d = 0;
+        if (c >= '0' && c <= '9')
+            d = static_cast<unsigned>(c - '0');
+        else if (base == 16 && c >= 'a' && c <= 'f')
+            d = static_cast<unsigned>(c - 'a' + 10);
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            d = static_cast<unsigned>(c - 'A' + 10);
+        else
+            return false;
+        if (n > (UINT64_MAX - d) / static_cast<unsigned>(base)) return false;  // overflow
+        n = n * static_cast<unsigned>(base) + d;
+    }
+    *v = n;
     return true;
 }
 
-// 0 on success, else the exit status.
-int parse(int argc, char** argv, int first, Cli* c) {
-    for (int i = first; i < argc; ++i) {
-        const std::string a = argv[i];
-        const auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-        uint64_t n = 0;
-        if (a == "-h" || a == "--help") {
-            fmt::print("{}", usage_text);
-            return -1;
-        } else if (a == "--dm") {
-            const char* v = value();
-            if (v == nullptr) return usage_error("--dm needs NAME[:ARGS]");
-            c->dms.emplace_back(v);
-        } else if (a == "--on") {
-            const char* v = value();
-            if (v == nullptr || (std::strcmp(v, "kvm") != 0 && std::strcmp(v, "model") != 0 && std::strcmp(v, "auto") != 0))
-                return usage_error("--on takes kvm, model or auto");
-            c->on = v;
-        } else if (a == "--arch") {
-            const char* v = value();
-            if (v == nullptr || (std::strcmp(v, "vmx") != 0 && std::strcmp(v, "svm") != 0 &&
-                                 std::strcmp(v, "arm64") != 0 && std::strcmp(v, "all") != 0))
-                return usage_error("--arch takes vmx, svm, arm64 or all");
-            c->arch = v;
-        } else if (a == "--ram") {
-            if (!parse_u64(value(), &n) || n == 0 || n > 1024) return usage_error("--ram takes 1..1024 (MiB)");
-            c->opt.ram_bytes = n << 20;
-        } else if (a == "--load") {
-            if (!parse_u64(value(), &n)) return usage_error("--load takes a guest-physical address");
-            c->load = n;
-        } else if (a == "--entry") {
-            if (!parse_u64(value(), &n)) return usage_error("--entry takes a guest-physical address");
-            c->entry = n;
-        } else if (a == "--stack") {
-            if (!parse_u64(value(), &n)) return usage_error("--stack takes a guest-physical address");
-            c->stack = n;
-        } else if (a == "--real-mode") {
-            c->real_mode = true;
-        } else if (a == "--timeout") {
-            if (!parse_u64(value(), &n) || n == 0 || n > 86400)
-                return usage_error("--timeout takes 1..86400 (seconds)");
-            c->opt.timeout = std::chrono::seconds(n);
-        } else if (a == "--memslots") {
-            if (!parse_u64(value(), &n) || n == 0 || n > UINT32_MAX)
-                return usage_error("--memslots takes a positive number");
-            c->opt.max_memslots = static_cast<uint32_t>(n);
-        } else if (a == "--cpu") {
-            if (!parse_u64(value(), &n) || n >= CPU_SETSIZE) return usage_error("--cpu takes a CPU number");
-            c->cpu = static_cast<unsigned>(n);
-        } else if (!a.empty() && a[0] == '-') {
-            return usage_error(fmt::format("unknown option {}", a));
-        } else if (c->guest.empty()) {
-            c->guest = a;
-        } else {
-            return usage_error(fmt::format("one guest per run ({} and {} given)", c->guest, a));
-        }
-    }
-    return 0;
+// A CLI11 check: a NUMBER in [lo, hi].
+CLI::Validator number_in(uint64_t lo, uint64_t hi, const std::string& what) {
+    return CLI::Validator(
+        [lo, hi, what](std::string& s) -> std::string {
+            uint64_t v = 0;
+            if (!parse_number(s, &v)) return fmt::format("'{}' is not a number (decimal, or hex with 0x)", s);
+            if (v < lo || v > hi) return fmt::format("{} is out of range: {} takes {}..{}", s, what, lo, hi);
+            return {};
+        },
+        "");
+}
+
+uint64_t number(const std::string& s) {
+    uint64_t v = 0;
+    (void)parse_number(s, &v);  // checked by number_in during the parse
+    return v;
 }
 
 std::vector<int> arches_for(const std::string& name) {
@@ -181,7 +170,7 @@ std::vector<int> arches_for(const std::string& name) {
     return built_arches();
 }
 
-std::vector<std::string> default_dms(hvcore::tools::BundledGuest g) {
+std::vector<std::string> default_dms(BundledGuest g) {
     switch (g) {
     case BundledGuest::console: return {"uart"};
     case BundledGuest::pagetable: return {"uart", "shadow"};
@@ -190,160 +179,364 @@ std::vector<std::string> default_dms(hvcore::tools::BundledGuest g) {
 }
 
 // NAME[:ARGS] -> a resolved DmSpec; false + *why if the module is not found.
-bool make_dm(const std::string& text, DmSpec* out, std::string* why) {
+// NAME is a path when it contains '/' or ends in ".so" (a file in the
+// current directory: "./" is put before it, as dlopen searches the library
+// path for a name without '/'); else a bundled model, hvdm-NAME.so.
+bool make_dm(const std::string& text, DmSpec* out_spec, std::string* why) {
     const auto colon = text.find(':');
-    out->name = text.substr(0, colon);
-    out->args = colon == std::string::npos ? "" : text.substr(colon + 1);
-    out->path = resolve_dm(out->name, why);
+    std::string name = text.substr(0, colon);
+    out_spec->args = colon == std::string::npos ? "" : text.substr(colon + 1);
+    const bool is_path = name.find('/') != std::string::npos ||
+                         (name.size() > 3 && name.compare(name.size() - 3, 3, ".so") == 0);
+    if (is_path && name.find('/') == std::string::npos) name = "./" + name;
+    out_spec->path = resolve_dm(name, why);
+    out_spec->name = name;
     // A module given by path is named by its file: .../hvdm-foo.so -> foo.
-    if (const auto slash = out->name.rfind('/'); slash != std::string::npos) {
-        std::string stem = out->name.substr(slash + 1);
+    if (is_path) {
+        std::string stem = name.substr(name.rfind('/') + 1);
         if (stem.rfind("hvdm-", 0) == 0) stem = stem.substr(5);
         if (const auto dot = stem.find('.'); dot != std::string::npos && dot > 0) stem = stem.substr(0, dot);
-        out->name = stem;
+        out_spec->name = stem;
     }
-    return !out->path.empty();
+    return !out_spec->path.empty();
 }
 
+// One run's results as JSON (docs/json-schema.md).
+nlohmann::ordered_json latency_json(const hvcore::kvm::LatencyHistogram& h) {
+    if (h.empty()) return nullptr;
+    return {{"count", h.count()},
+            {"p50", h.percentile(50)},
+            {"p90", h.percentile(90)},
+            {"p99", h.percentile(99)},
+            {"max", h.max()}};
+}
+
+nlohmann::ordered_json run_json(const std::string& guest, const RunResult& r) {
+    nlohmann::ordered_json j;
+    j["guest"] = guest;
+    j["on"] = r.kvm ? "kvm" : "model";
+    j["arch"] = r.arch != 0 ? nlohmann::ordered_json(arch_key(r.arch)) : nlohmann::ordered_json(nullptr);
+    j["where"] = r.where;
+    j["end"] = r.end;
+    j["outcome"] = to_string(r.outcome);
+    j["error"] = r.error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.error);
+    j["run_ms"] = r.run_ms;
+    if (r.kvm) {
+        j["kvm_exits"] = {{"total", r.exits},
+                          {"mmio", r.mmio_exits},
+                          {"io", r.io_exits},
+                          {"other", r.exits - r.mmio_exits - r.io_exits}};
+        j["model_accesses"] = nullptr;
+        j["p2m_changes"] = r.p2m_changes;
+        j["memslot_ops"] = r.slot_ops;
+        j["memslot_ms"] = r.slot_ms;
+        j["memslots_at_end"] = r.memslots_at_end;
+    } else {
+        j["kvm_exits"] = nullptr;
+        j["model_accesses"] = r.exits;
+        j["p2m_changes"] = nullptr;
+        j["memslot_ops"] = nullptr;
+        j["memslot_ms"] = nullptr;
+        j["memslots_at_end"] = nullptr;
+    }
+    j["holds"] = r.holds;
+    j["core"] = {{"accesses", r.core_accesses}, {"latency_ns", latency_json(r.core_latency)}};
+    auto servers = nlohmann::ordered_json::array();
+    for (const ServerStats& s : r.servers) {
+        nlohmann::ordered_json sj;
+        sj["id"] = s.id;
+        sj["dm"] = s.dm;
+        sj["label"] = s.label;
+        sj["ioreqs"] = s.ioreqs;
+        sj["latency_ns"] = latency_json(s.latency);
+        sj["dm_status"] = s.dm_status ? nlohmann::ordered_json(*s.dm_status) : nlohmann::ordered_json(nullptr);
+        sj["outcome"] = !s.dm_status ? "not_finished" : *s.dm_status == 0 ? "pass" : "fail";
+        servers.push_back(std::move(sj));
+    }
+    j["servers"] = std::move(servers);
+    return j;
+}
+
+// Everything one invocation ran.
+struct Report {
+    bool json = false;
+    nlohmann::ordered_json runs = nlohmann::ordered_json::array();
+    std::optional<std::string> kvm_unusable;
+    int worst = exit_ok;  // the exit status the runs call for
+
+    void add(const std::string& guest, const RunResult& r) {
+        if (json)
+            runs.push_back(run_json(guest, r));
+        else
+            print_result(stdout, guest, r);
+        int rc = exit_ok;
+        switch (r.outcome) {
+        case Outcome::pass: rc = exit_ok; break;
+        case Outcome::failed: rc = exit_check; break;
+        case Outcome::timeout: rc = exit_timeout; break;
+        case Outcome::stopped: rc = exit_check; break;  // the signal decides, see main
+        case Outcome::setup: rc = exit_setup; break;
+        }
+        worst = combine(worst, rc);
+    }
+    // setup > timeout > check > ok
+    static int rank(int rc) { return rc == exit_setup ? 3 : rc == exit_timeout ? 2 : rc == exit_check ? 1 : 0; }
+    static int combine(int a, int b) { return rank(b) > rank(a) ? b : a; }
+};
+
 // One guest with its device models, on KVM or on the listed model backends.
-// Returns true if every run passed.
-bool run_guest(const Cli& c, const std::string& guest_name, const std::vector<std::string>& dm_names,
-               hvcore::kvm::Device* dev, const std::vector<int>& model_arches) {
+void run_guest(const Cli& c, const std::string& guest_name, const std::vector<DmSpec>& dms,
+               hvcore::kvm::Device* dev, const std::vector<int>& model_arches, Report& rep) {
     GuestSpec g;
     g.name = guest_name;
     g.bundled = bundled_guest(guest_name);
     g.real_mode = c.real_mode;
     g.load = c.load;
     g.entry = c.entry.value_or(c.load);
+    g.entry_given = c.entry.has_value();
     g.stack = c.stack;
-    std::string why;
-    std::vector<DmSpec> dms;
-    for (const auto& n : dm_names) {
-        DmSpec s;
-        if (!make_dm(n, &s, &why)) {
-            fmt::print(stderr, "hvcore: {}\n", why);
-            return false;
-        }
-        dms.push_back(std::move(s));
-    }
     std::string dm_list;
     for (const auto& s : dms) dm_list += (dm_list.empty() ? "" : ", ") + s.name;
     if (dm_list.empty()) dm_list = "none";
 
     if (dev != nullptr) {
+        std::string why;
         g.path = resolve_guest(guest_name, &why);
         if (g.path.empty()) {
+            RunResult r;
+            r.kvm = true;
+            r.outcome = Outcome::setup;
+            r.error = why;
+            fmt::print(stderr, "hvcore: {}\n", why);
+            rep.add(guest_name, r);
+            return;
+        }
+        if (!rep.json) {
+            out(stdout, "== {} on KVM, device models: {}\n", guest_name, dm_list);
+            std::fflush(stdout);
+        }
+        RunOptions opt = c.opt;
+        if (c.arch == "vmx" || c.arch == "svm") opt.arch = arches_for(c.arch).front();
+        rep.add(guest_name, run_on_kvm(*dev, g, dms, opt));
+        return;
+    }
+    for (int arch : model_arches) {
+        if (stop_requested()) return;
+        if (!rep.json) {
+            out(stdout, "== {} on the model vCPU of {}, device models: {}\n", guest_name, arch_name(arch), dm_list);
+            std::fflush(stdout);
+        }
+        rep.add(guest_name, run_on_model(arch, g, dms, c.opt));
+    }
+}
+
+// Resolves every device model of a guest; false after one line on stderr.
+bool resolve_dms(const std::vector<std::string>& names, std::vector<DmSpec>* dms) {
+    for (const auto& n : names) {
+        DmSpec s;
+        std::string why;
+        if (!make_dm(n, &s, &why)) {
             fmt::print(stderr, "hvcore: {}\n", why);
             return false;
         }
-        fmt::print("== {} on KVM, device models: {}\n", guest_name, dm_list);
-        std::fflush(stdout);
-        RunOptions opt = c.opt;
-        if (c.arch == "vmx" || c.arch == "svm" || c.arch == "arm64") opt.arch = arches_for(c.arch).front();
-        const RunResult r = run_on_kvm(*dev, g, dms, opt);
-        print_result(stdout, guest_name, r);
-        return r.ok;
+        dms->push_back(std::move(s));
     }
-    bool ok = true;
-    for (int arch : model_arches) {
-        fmt::print("== {} on the model vCPU of {}, device models: {}\n", guest_name, arch_name(arch), dm_list);
-        std::fflush(stdout);
-        const RunResult r = run_on_model(arch, g, dms, c.opt);
-        print_result(stdout, guest_name, r);
-        ok = ok && r.ok;
-    }
-    return ok;
+    return true;
 }
 
-int run(const Cli& c) {
+int usage_error(const std::string& msg) {
+    fmt::print(stderr, "hvcore: {} (try 'hvcore --help')\n", msg);
+    return exit_usage;
+}
+
+int setup_error(const std::string& msg) {
+    fmt::print(stderr, "hvcore: {}\n", msg);
+    return exit_setup;
+}
+
+int run(Cli& c, Report& rep) {
     const bool demo = c.guest.empty();
     if (demo && !c.dms.empty()) return usage_error("--dm needs a GUEST (the demo chooses its own device models)");
     const auto bundled = bundled_guest(c.guest);
+    const uint64_t ram = c.opt.ram_bytes != 0 ? c.opt.ram_bytes : HVG_RAM_BYTES;
 
+    // A guest file is checked before KVM is touched and before it is read.
+    if (!demo && !bundled) {
+        GuestImage img;
+        std::string why;
+        if (!read_guest_image(c.guest, ram, c.load, GuestRead::headers, &img, &why)) return setup_error(why);
+        if (c.on == "model")
+            return usage_error(fmt::format("--on model runs only the bundled guests (console, pagetable), not {}",
+                                           c.guest));
+    }
+    // Device models next: a missing plug-in is a setup error before any run.
+    std::vector<std::pair<std::string, std::vector<DmSpec>>> plan;
+    if (demo) {
+        for (BundledGuest g : {BundledGuest::console, BundledGuest::pagetable}) {
+            std::vector<DmSpec> dms;
+            if (!resolve_dms(default_dms(g), &dms)) return exit_setup;
+            plan.emplace_back(to_string(g), std::move(dms));
+        }
+    } else {
+        std::vector<std::string> names = c.dms;
+        if (names.empty() && bundled) names = default_dms(*bundled);
+        std::vector<DmSpec> dms;
+        if (!resolve_dms(names, &dms)) return exit_setup;
+        plan.emplace_back(c.guest, std::move(dms));
+    }
+
+    FILE* const note = rep.json ? stderr : stdout;
     std::unique_ptr<hvcore::kvm::Device> dev;
     std::vector<int> model_arches;
     if (c.on != "model") {
         std::string why;
         dev = open_kvm(&why);
         // KVM guests keep their p2m in an x86 backend's table.
-        if (dev != nullptr && !c.arch.empty() && c.arch != "all" && c.arch != "vmx" && c.arch != "svm") {
-            return usage_error(fmt::format("--arch {}: a KVM guest's p2m is kept in an x86 format (vmx or svm); "
-                                           "use --on model for {}", c.arch, c.arch));
-        }
+        if (dev != nullptr && c.arch == "arm64")
+            return usage_error("--arch arm64: a KVM guest's p2m is kept in an x86 format (vmx or svm); use --on "
+                               "model for arm64");
         if (dev != nullptr && kvm_p2m_arch(nullptr, &why) == 0) dev.reset();
         if (dev == nullptr) {
-            if (c.on == "kvm") {
-                fmt::print(stderr, "hvcore: KVM is not usable: {}\n", why);
-                return 1;
-            }
-            if (!demo && !bundled) {
-                fmt::print(stderr, "hvcore: KVM is not usable ({}), and {} is not a bundled guest, which alone "
-                           "the model vCPUs can trace\n", why, c.guest);
-                return 1;
-            }
-        }
-        if (dev == nullptr) {
+            if (c.on == "kvm") return setup_error(fmt::format("KVM is not usable: {}", why));
+            if (!demo && !bundled)
+                return setup_error(fmt::format("KVM is not usable ({}), and {} is not a bundled guest, which alone "
+                                               "the model vCPUs can trace", why, c.guest));
             model_arches = arches_for(c.arch.empty() ? "all" : c.arch);
             std::string names;
             for (int a : model_arches) names += (names.empty() ? "" : ", ") + std::string(arch_name(a));
+            rep.kvm_unusable = why;
             // The one line that says why the demo is not on KVM.
-            fmt::print("hvcore: KVM is not usable ({}); running the same {} as access traces on the model "
-                       "vCPUs of {}\n", why, demo ? "demo" : "guest", names);
+            out(note, "hvcore: KVM is not usable ({}); running the same {} as access traces on the model "
+                "vCPUs of {}\n", why, demo ? "demo" : "guest", names);
         }
     } else {
-        if (!demo && !bundled)
-            return usage_error(fmt::format("--on model runs only the bundled guests (console, pagetable), not {}", c.guest));
         model_arches = arches_for(c.arch.empty() ? "all" : c.arch);
     }
-    if (dev == nullptr && model_arches.empty()) {
-        fmt::print(stderr, "hvcore: this build links no backend to run the model vCPUs on\n");
-        return 1;
-    }
+    if (dev == nullptr && model_arches.empty())
+        return setup_error("this build links no backend to run the model vCPUs on");
 
-    bool ok = true;
-    if (demo) {
-        if (dev != nullptr)
-            fmt::print("hvcore demo: two real x86-64 guests on KVM, device models in plain C on their own threads\n");
-        for (BundledGuest g : {BundledGuest::console, BundledGuest::pagetable})
-            ok = run_guest(c, to_string(g), default_dms(g), dev.get(), model_arches) && ok;
-        fmt::print("hvcore demo: {}\n", ok ? "PASS" : "FAILED");
-    } else {
-        std::vector<std::string> dms = c.dms;
-        if (dms.empty() && bundled) dms = default_dms(*bundled);
-        ok = run_guest(c, c.guest, dms, dev.get(), model_arches);
+    if (demo && dev != nullptr && !rep.json)
+        out(stdout, "hvcore demo: two real x86-64 guests on KVM, device models in plain C on their own threads\n");
+    for (const auto& [guest, dms] : plan) {
+        if (stop_requested()) break;  // Ctrl-C ends the whole demo
+        run_guest(c, guest, dms, dev.get(), model_arches, rep);
     }
-    return ok ? 0 : 1;
+    if (demo && !rep.json) {
+        const char* verdict = stop_requested() ? "STOPPED" : rep.worst == exit_ok ? "PASS" : "FAILED";
+        out(stdout, "hvcore demo: {}\n", verdict);
+    }
+    return rep.worst;
+}
+
+// Parses the command line: 0 to run, else -1 (help/version printed: exit
+// 0) or the exit status of a usage error.
+int parse(int argc, char** argv, Cli& c) {
+    CLI::App app{description, "hvcore"};
+    app.footer(footer);
+    app.set_version_flag("--version", "hvcore " HVCORE_VERSION, "print the version and exit");
+    app.get_formatter()->column_width(32);
+
+    std::string ram, load, entry, stack, timeout, memslots, cpu;
+    app.add_option("GUEST", c.guest, "console, pagetable, or a PATH (see GUEST below); none: the demo")
+        ->type_name("");
+    app.add_option("--dm", c.dms, "attach a device model; repeat for more")
+        ->type_name("NAME[:ARGS]")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--on", c.on, "where the guest runs: KVM, the model vCPUs, or KVM when /dev/kvm is usable")
+        ->type_name("kvm|model|auto")
+        ->check(CLI::IsMember({"kvm", "model", "auto"}).description(""));
+    app.add_option("--arch", c.arch,
+                   "the backend whose table holds the p2m; KVM: the host CPU's by default; model: all by default")
+        ->type_name("vmx|svm|arm64|all")
+        ->check(CLI::IsMember({"vmx", "svm", "arm64", "all"}).description(""));
+    app.add_option("--ram", ram, "guest RAM in MiB, 1..1024 (default 4)")
+        ->type_name("MIB")
+        ->check(number_in(1, 1024, "--ram"));
+    app.add_option("--load", load, "where a flat image is loaded (default 0x100000)")
+        ->type_name("GPA")
+        ->check(number_in(0, UINT64_MAX, "--load"));
+    app.add_option("--entry", entry, "the first instruction (default: an ELF's e_entry, else the load address)")
+        ->type_name("GPA")
+        ->check(number_in(0, UINT64_MAX, "--entry"));
+    app.add_option("--stack", stack, "the initial stack pointer (default 0x80000)")
+        ->type_name("GPA")
+        ->check(number_in(0, UINT64_MAX, "--stack"));
+    app.add_flag("--real-mode", c.real_mode, "start in 16-bit real mode (entry below 1 MiB), not 64-bit long mode");
+    app.add_option("--timeout", timeout, "end a guest still running after this long, 1..86400 (default 30); exit 124")
+        ->type_name("SECONDS")
+        ->check(number_in(1, 86400, "--timeout"));
+    app.add_option("--memslots", memslots, "use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)")
+        ->type_name("N")
+        ->check(number_in(1, UINT32_MAX, "--memslots"));
+    app.add_option("--cpu", cpu, "run every thread (vCPUs, device models) on CPU N")
+        ->type_name("N")
+        ->check(number_in(0, CPU_SETSIZE - 1, "--cpu"));
+    app.add_flag("--json", c.json, "print the results as one JSON document on stdout (docs/json-schema.md)");
+
+    // `hvcore run ...` and `hvcore ...` are the same; another word first is
+    // an unknown command.
+    std::vector<std::string> args;
+    for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 takes them reversed
+    if (!args.empty() && args.back() == "run") {
+        args.pop_back();
+    } else if (!args.empty() && args.back() == "help") {
+        args.back() = "--help";
+    } else if (!args.empty() && !args.back().empty() && args.back()[0] != '-') {
+        return usage_error(fmt::format("unknown command '{}' (commands: run, help)", args.back()));
+    }
+    try {
+        app.parse(args);
+    } catch (const CLI::CallForHelp&) {
+        out(stdout, "{}", app.help());
+        return -1;
+    } catch (const CLI::CallForVersion& e) {
+        out(stdout, "{}\n", e.what());
+        return -1;
+    } catch (const CLI::ParseError& e) {
+        std::string msg = e.what();
+        for (char& ch : msg)
+            if (ch == '\n') ch = ' ';
+        return usage_error(msg);
+    }
+    if (!ram.empty()) c.opt.ram_bytes = number(ram) << 20;
+    if (!load.empty()) c.load = number(load);
+    if (!entry.empty()) c.entry = number(entry);
+    if (!stack.empty()) c.stack = number(stack);
+    if (!timeout.empty()) c.opt.timeout = std::chrono::seconds(number(timeout));
+    if (!memslots.empty()) c.opt.max_memslots = static_cast<uint32_t>(number(memslots));
+    if (!cpu.empty()) c.cpu = static_cast<unsigned>(number(cpu));
+    return 0;
+}
+
+// The end of every invocation: stdout must have taken everything.
+int finish(int rc) {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+        fmt::print(stderr, "hvcore: writing the results to stdout failed: {}\n", std::strerror(errno != 0 ? errno : EIO));
+        if (rc < exit_signal) rc = exit_setup;
+    }
+    return rc;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     Cli c;
-    int first = 1;
-    if (argc >= 2) {
-        const std::string cmd = argv[1];
-        if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-            fmt::print("{}", usage_text);
-            return 0;
-        }
-        if (cmd != "run") return usage_error(fmt::format("unknown command {}", cmd));
-        first = 2;
-    }
-    if (int rc = parse(argc, argv, first, &c); rc != 0) return rc < 0 ? 0 : rc;
+    if (int rc = parse(argc, argv, c); rc != 0) return finish(rc < 0 ? exit_ok : rc);
+    if (c.json) c.opt.out = stderr;  // the device models' lines: stdout holds the document alone
 
     // Threads inherit the affinity of the thread that creates them.
     if (c.cpu) {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(*c.cpu, &set);
-        if (sched_setaffinity(0, sizeof set, &set) != 0) {
-            fmt::print(stderr, "hvcore: --cpu {}: sched_setaffinity: {} (errno {})\n", *c.cpu, std::strerror(errno), errno);
-            return 1;
-        }
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            return setup_error(fmt::format("--cpu {}: sched_setaffinity: {} (errno {})", *c.cpu,
+                                           std::strerror(errno), errno));
     }
 
     // SIGINT/SIGTERM: blocked in every thread, taken by one watcher that
-    // ends the run in progress cleanly.
+    // ends the run in progress and every later one (the rest of a demo).
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
@@ -355,13 +548,30 @@ int main(int argc, char** argv) {
         while (!done) {
             const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
             if (sig > 0) {
-                fmt::print(stderr, "hvcore: {}: stopping the run\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                int none = 0;
+                if (g_signal.compare_exchange_strong(none, sig))
+                    fmt::print(stderr, "hvcore: {}: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
                 request_stop();
             }
         }
     });
-    const int rc = run(c);
+    Report rep;
+    rep.json = c.json;
+    int rc = run(c, rep);
     done = true;
     watcher.join();
-    return rc;
+    if (g_signal != 0) rc = exit_signal + g_signal;
+
+    if (c.json && (!rep.runs.empty() || rc == exit_ok || rc >= exit_timeout)) {
+        nlohmann::ordered_json doc;
+        doc["schema_version"] = 1;
+        doc["hvcore_version"] = HVCORE_VERSION;
+        doc["mode"] = c.guest.empty() ? "demo" : "run";
+        doc["kvm_unusable"] = rep.kvm_unusable ? nlohmann::ordered_json(*rep.kvm_unusable) : nlohmann::ordered_json(nullptr);
+        doc["signal"] = g_signal != 0 ? nlohmann::ordered_json(g_signal.load()) : nlohmann::ordered_json(nullptr);
+        doc["exit_status"] = rc;
+        doc["runs"] = std::move(rep.runs);
+        out(stdout, "{}\n", doc.dump(2));
+    }
+    return finish(rc);
 }

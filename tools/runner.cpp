@@ -11,8 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <map>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -20,6 +19,7 @@
 #include "../dm_api/src/abi_objects.hpp"
 #include "../examples/dm/hvdm_example.h"
 #include "../examples/guests/guest_abi.h"
+#include "guest_image.hpp"
 #include "hvcore/kvm/vm.hpp"
 
 namespace hvcore::tools {
@@ -55,9 +55,11 @@ private:
 
 [[nodiscard]] bool readable(const std::string& path) { return !path.empty() && access(path.c_str(), R_OK) == 0; }
 
-// The stop handler of the run in progress (request_stop).
+// The stop handler of the run in progress (request_stop), and whether a
+// stop was requested at all (every later run then ends at once).
 std::mutex g_stop_mu;
 std::function<void()> g_stop;
+std::atomic<bool> g_stop_requested{false};
 
 class StopScope {
 public:
@@ -144,9 +146,18 @@ public:
             }
             std::unique_lock g(mu_);
             const auto deadline = Clock::now() + opt_.dm_ready_timeout;
-            if (!cv_.wait_until(g, deadline, [p] { return p->ready || p->done; }))
-                return fmt::format("device model {} did not become ready within {} ms", p->spec.name,
-                                   opt_.dm_ready_timeout.count());
+            // A stop (Ctrl-C) also ends the wait: request_stop wakes it.
+            while (!p->ready && !p->done && !g_stop_requested) {
+                if (cv_.wait_until(g, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) ==
+                        std::cv_status::timeout &&
+                    Clock::now() >= deadline)
+                    return fmt::format("device model {} did not become ready within {} ms", p->spec.name,
+                                       opt_.dm_ready_timeout.count());
+            }
+            if (!p->ready && !p->done) {
+                stopped_before_ready_ = true;
+                return fmt::format("stopped while device model {} was setting up", p->spec.name);
+            }
             if (!p->ready)
                 return fmt::format("device model {} returned {} before it was ready (its setup failed)",
                                    p->spec.name, p->rc);
@@ -179,7 +190,10 @@ public:
             }
         }
         for (auto& d : dms_) {
-            if (d->thread.joinable()) d->thread.join();
+            if (d->thread.joinable()) {
+                d->thread.join();
+                status_[d->spec.name] = d->rc;
+            }
             if (d->rc != 0) {
                 if (!result_.empty()) result_ += "; ";
                 result_ += fmt::format("device model {} reported failure (status {})", d->spec.name, d->rc);
@@ -192,6 +206,13 @@ public:
         std::lock_guard g(mu_);
         return servers_;
     }
+    // What the device model NAME returned (after stop()); none if it did not run.
+    [[nodiscard]] std::optional<int> status(const std::string& name) const {
+        const auto it = status_.find(name);
+        if (it == status_.end()) return std::nullopt;
+        return it->second;
+    }
+    [[nodiscard]] bool stopped_before_ready() const noexcept { return stopped_before_ready_; }
 
 private:
     struct Dm {
@@ -231,7 +252,9 @@ private:
     std::vector<std::unique_ptr<Dm>> dms_;
     std::vector<Server> servers_;
     bool stopped_ = false;
+    bool stopped_before_ready_ = false;
     std::string result_;
+    std::map<std::string, int> status_;
 };
 
 // One host, one domain: created, and destroyed at scope exit.
@@ -258,38 +281,31 @@ struct DomainScope {
     }
 };
 
-void fill_servers(RunResult& r, const std::vector<DmHost::Server>& servers,
+void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Server>& servers,
                   const std::array<uint64_t, max_ioreq_servers>& counts,
-                  std::array<std::vector<uint32_t>, max_ioreq_servers>& latency) {
+                  const std::array<kvm::LatencyHistogram, max_ioreq_servers>& latency) {
     for (const auto& s : servers) {
         ServerStats st;
         st.id = s.id;
         st.dm = s.dm;
         st.label = s.label;
+        st.dm_status = host.status(s.dm);
         if (s.id < max_ioreq_servers) {
             st.ioreqs = counts[s.id];
-            st.latency_ns = std::move(latency[s.id]);
+            st.latency = latency[s.id];
         }
         r.servers.push_back(std::move(st));
     }
 }
 
-[[nodiscard]] bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* why) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        *why = fmt::format("cannot open the guest image {}: {}", path, std::strerror(errno));
-        return false;
-    }
-    out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-    return true;
-}
 
 // ---------------------------------------------------------------------------
 // A model vCPU running a bundled guest's accesses.
 
 class ModelCpu final : public AccessCpu {
 public:
-    ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop) : dom_(dom), arch_(arch), stop_(stop) {}
+    ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop, Clock::time_point deadline)
+        : dom_(dom), arch_(arch), stop_(stop), deadline_(deadline) {}
 
     int store(uint64_t gpa, unsigned size, uint64_t value) override {
         return complete(nullptr, [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
@@ -312,9 +328,10 @@ public:
     uint64_t accesses = 0;
     uint64_t holds = 0;
     std::array<uint64_t, max_ioreq_servers> ioreqs{};
-    std::array<std::vector<uint32_t>, max_ioreq_servers> latency_ns;
-    std::vector<uint32_t> core_latency_ns;
+    std::array<kvm::LatencyHistogram, max_ioreq_servers> latency;
+    kvm::LatencyHistogram core_latency;
     std::string fault;
+    bool timed_out = false;  // the run's deadline passed (RunOptions::timeout)
 
 private:
     static uint64_t mmio_base(Device d) { return d == Device::uart ? HVG_UART_MMIO : HVG_REPORT_MMIO; }
@@ -325,6 +342,10 @@ private:
     template <class Access>
     int complete(uint64_t* value, Access again) {
         const auto t0 = Clock::now();
+        if (t0 > deadline_) {
+            timed_out = true;
+            return -ETIMEDOUT;
+        }
         int rc = again();
         ++accesses;
         // HV_VCPU_RETRY: the guest would re-execute the instruction; do so
@@ -332,6 +353,10 @@ private:
         for (int i = 0; rc == HV_VCPU_RETRY; ++i) {
             ++holds;
             if (i == retry_limit || stop_) return -ETIMEDOUT;
+            if (Clock::now() > deadline_) {
+                timed_out = true;
+                return -ETIMEDOUT;
+            }
             std::this_thread::sleep_for(std::chrono::microseconds(100));
             rc = again();
         }
@@ -343,19 +368,22 @@ private:
         }
         if (rc < 0) return rc;
         if (rc == HV_VCPU_DONE) {
-            core_latency_ns.push_back(ns_since(t0));
+            core_latency.record(ns_since(t0));
             return 0;
         }
         // HV_VCPU_IOREQ_PENDING: a device model has the request; poll the
         // resume (it never blocks) until the answer is there.
         const auto server = dom_->d->vcpu_pending_server(0);
         uint64_t unused = 0;
-        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        const auto deadline = std::min(deadline_, Clock::now() + std::chrono::seconds(10));
         for (unsigned spins = 0;; ++spins) {
             rc = hv_vcpu_resume(dom_, 0, value != nullptr ? value : &unused);
             if (rc != HV_VCPU_IOREQ_PENDING) break;
             if (stop_) return -EINTR;
-            if (Clock::now() > deadline) return -ETIMEDOUT;
+            if (Clock::now() > deadline) {
+                timed_out = Clock::now() > deadline_;
+                return -ETIMEDOUT;
+            }
             if (spins < 1000)
                 std::this_thread::yield();
             else
@@ -364,33 +392,26 @@ private:
         if (rc != HV_VCPU_DONE) return rc < 0 ? rc : -EPROTO;
         if (server && server->raw() < max_ioreq_servers) {
             ++ioreqs[server->raw()];
-            latency_ns[server->raw()].push_back(ns_since(t0));
+            latency[server->raw()].record(ns_since(t0));
         }
         return 0;
     }
 
-    static uint32_t ns_since(Clock::time_point t0) {
-        return static_cast<uint32_t>(std::min<int64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(), UINT32_MAX));
+    static uint64_t ns_since(Clock::time_point t0) {
+        return static_cast<uint64_t>(
+            std::max<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(), 0));
     }
 
     static constexpr int retry_limit = 100000;
     hv_domain* dom_;
     int arch_;
     const std::atomic<bool>& stop_;
+    Clock::time_point deadline_;
 };
 
-[[nodiscard]] uint32_t percentile(std::vector<uint32_t> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    // Nearest rank: the smallest value with at least p% of samples <= it.
-    const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    return v[std::max<size_t>(rank, 1) - 1];
-}
-
-[[nodiscard]] std::string us(uint32_t ns) {
+[[nodiscard]] std::string us(uint64_t ns) {
     if (ns < 1000) return fmt::format("{} ns", ns);
-    return fmt::format("{:.1f} us", ns / 1000.0);
+    return fmt::format("{:.1f} us", static_cast<double>(ns) / 1000.0);
 }
 
 }  // namespace
@@ -404,6 +425,26 @@ const char* arch_name(int arch) {
     case HV_ARCH_ARM64: return "Arm64 stage 2";
     default: return "unknown backend";
     }
+}
+
+const char* arch_key(int arch) {
+    switch (arch) {
+    case HV_ARCH_X86_VMX: return "x86_vmx";
+    case HV_ARCH_X86_SVM: return "x86_svm";
+    case HV_ARCH_ARM64: return "arm64";
+    default: return "unknown";
+    }
+}
+
+const char* to_string(Outcome o) noexcept {
+    switch (o) {
+    case Outcome::pass: return "pass";
+    case Outcome::failed: return "fail";
+    case Outcome::timeout: return "timeout";
+    case Outcome::stopped: return "stopped";
+    case Outcome::setup: return "setup_error";
+    }
+    return "?";
 }
 
 std::vector<int> built_arches() {
@@ -488,14 +529,30 @@ int kvm_p2m_arch(FILE* note, std::string* why) {
 
 void request_stop() {
     std::lock_guard g(g_stop_mu);
+    g_stop_requested = true;
     if (g_stop) g_stop();
 }
+
+bool stop_requested() noexcept { return g_stop_requested; }
+
+namespace {
+
+// The end of a run whose device models could not start: stopped (Ctrl-C
+// during their setup) or a setup error.
+void dm_start_failed(RunResult& r, const DmHost& host, std::string e) {
+    r.outcome = host.stopped_before_ready() ? Outcome::stopped : Outcome::setup;
+    if (r.outcome == Outcome::stopped) r.end = "stopped (stop requested before the guest started)";
+    r.error = std::move(e);
+}
+
+}  // namespace
 
 RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::vector<DmSpec>& dms,
                      const RunOptions& opt) {
     RunResult r;
-    std::vector<uint8_t> image;
-    if (!read_file(guest.path, &image, &r.error)) return r;
+    const uint64_t ram = opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES;
+    GuestImage image;
+    if (!read_guest_image(guest.path, ram, guest.load, GuestRead::contents, &image, &r.error)) return r;
 
     std::string why;
     const int arch = opt.arch ? *opt.arch : kvm_p2m_arch(opt.out, &why);
@@ -503,11 +560,12 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         r.error = why;
         return r;
     }
+    r.arch = arch;
     r.where = fmt::format("KVM, p2m in the {} table", arch_name(arch));
     r.kvm = true;
 
     DomainScope ds;
-    if (std::string e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.empty()) {
+    if (std::string e = ds.create(arch, ram); !e.empty()) {
         r.error = e;
         return r;
     }
@@ -521,12 +579,16 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         return r;
     }
     std::unique_ptr<kvm::Vm> vm = std::move(vmo).value();
+    // An ELF starts at e_entry unless the command line names an entry.
+    const uint64_t entry = guest.entry_given || !image.entry ? guest.entry : *image.entry;
     const kvm::VcpuBoot boot{.mode = guest.real_mode ? kvm::CpuMode::real16 : kvm::CpuMode::long64,
-                             .entry = guest.entry,
+                             .entry = entry,
                              .stack = guest.stack};
-    if (kvm::Error e = vm->load(image, guest.load); !e.is_ok()) {
-        r.error = e.what();
-        return r;
+    for (const GuestSegment& s : image.segments) {
+        if (kvm::Error e = vm->load(s.bytes, s.gpa); !e.is_ok()) {
+            r.error = fmt::format("guest {}: {}", guest.path, e.what());
+            return r;
+        }
     }
     if (kvm::Error e = vm->boot(0, boot); !e.is_ok()) {
         r.error = e.what();
@@ -541,13 +603,15 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         return r;
     }
     if (std::string e = host.start(); !e.empty()) {
-        r.error = e;
+        dm_start_failed(r, host, std::move(e));
         return r;
     }
     kvm::Error run_error;
     const auto t0 = Clock::now();
     {
         StopScope stop([&vm] { vm->request_stop(); });
+        if (stop_requested())
+            vm->request_stop();  // a stop between start() and StopScope
         run_error = vm->run();
     }
     r.run_ms = ms_since(t0);
@@ -559,13 +623,13 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.mmio_exits = st.mmio_exits;
     r.io_exits = st.io_exits;
     r.holds = st.holds;
-    r.core_accesses = st.core_latency_ns.size();
-    r.core_latency_ns = std::move(st.core_latency_ns);
+    r.core_accesses = st.core_latency.count();
+    r.core_latency = st.core_latency;
     r.p2m_changes = st.p2m_changes;
     r.slot_ops = st.slot_ops;
     r.slot_ms = static_cast<double>(st.slot_ns) / 1e6;
     r.memslots_at_end = vm->slots().size();
-    fill_servers(r, host.servers(), st.ioreqs, st.latency_ns);
+    fill_servers(r, host, host.servers(), st.ioreqs, st.latency);
 
     const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port;
     if (!run_error.is_ok())
@@ -574,11 +638,18 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         r.error = fmt::format("the guest did not finish: {}", r.end);
     if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
     r.ok = r.error.empty();
+    if (vm->end() == kvm::RunEnd::timeout)
+        r.outcome = Outcome::timeout;
+    else if (vm->end() == kvm::RunEnd::stopped)
+        r.outcome = Outcome::stopped;
+    else
+        r.outcome = r.ok ? Outcome::pass : Outcome::failed;
     return r;
 }
 
 RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpec>& dms, const RunOptions& opt) {
     RunResult r;
+    r.arch = arch;
     r.where = fmt::format("model vCPU, {}", arch_name(arch));
     if (!guest.bundled) {
         r.error = fmt::format("{} is not a bundled guest: the model vCPUs run only the bundled guests' access "
@@ -596,32 +667,36 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         return r;
     }
     if (std::string e = host.start(); !e.empty()) {
-        r.error = e;
+        dm_start_failed(r, host, std::move(e));
         return r;
     }
     std::atomic<bool> stop{false};
-    ModelCpu cpu(ds.dom, arch, stop);
+    const auto t0 = Clock::now();
+    ModelCpu cpu(ds.dom, arch, stop, t0 + opt.timeout);
     std::string why;
     int rc = 0;
-    const auto t0 = Clock::now();
     {
         StopScope scope([&stop] { stop = true; });
-        rc = run_trace(*guest.bundled, cpu, &why);
+        if (stop_requested()) stop = true;
+        rc = stop ? -EINTR : run_trace(*guest.bundled, cpu, &why);
+        if (rc == -EINTR && why.empty()) why = "stopped";
     }
     r.run_ms = ms_since(t0);
     if (rc == 0)
         r.end = "halted (the trace is complete)";
     else if (stop)
         r.end = "stopped (stop requested)";
+    else if (cpu.timed_out)
+        r.end = fmt::format("timeout (after {} ms)", opt.timeout.count());
     else
         r.end = "failed";
     const std::string dm_error = host.stop();
 
     r.exits = cpu.accesses;
     r.holds = cpu.holds;
-    r.core_accesses = cpu.core_latency_ns.size();
-    r.core_latency_ns = std::move(cpu.core_latency_ns);
-    fill_servers(r, host.servers(), cpu.ioreqs, cpu.latency_ns);
+    r.core_accesses = cpu.core_latency.count();
+    r.core_latency = cpu.core_latency;
+    fill_servers(r, host, host.servers(), cpu.ioreqs, cpu.latency);
     if (rc != 0) {
         r.error = fmt::format("{}: {} (errno {}){}", why, std::strerror(-rc), -rc,
                               cpu.fault.empty() ? "" : " - guest fault: " + cpu.fault);
@@ -631,6 +706,14 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
     }
     if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
     r.ok = r.error.empty();
+    if (r.ok)
+        r.outcome = Outcome::pass;
+    else if (stop)
+        r.outcome = Outcome::stopped;
+    else if (cpu.timed_out)
+        r.outcome = Outcome::timeout;
+    else
+        r.outcome = Outcome::failed;
     return r;
 }
 
@@ -642,14 +725,14 @@ void print_result(FILE* out, const std::string& guest, const RunResult& r) {
         fmt::print(out, "   model vCPU accesses: {}\n", r.exits);
     for (const ServerStats& s : r.servers) {
         fmt::print(out, "   ioreq server {} [{}: {}]: {} ioreqs", s.id, s.dm, s.label, s.ioreqs);
-        if (!s.latency_ns.empty())
-            fmt::print(out, ", round trip p50 {}, p99 {}", us(percentile(s.latency_ns, 50)),
-                       us(percentile(s.latency_ns, 99)));
+        if (!s.latency.empty())
+            fmt::print(out, ", round trip p50 {}, p99 {}, max {}", us(s.latency.percentile(50)),
+                       us(s.latency.percentile(99)), us(s.latency.max()));
         fmt::print(out, "\n");
     }
     fmt::print(out, "   completed by the core alone: {} accesses", r.core_accesses);
-    if (!r.core_latency_ns.empty())
-        fmt::print(out, ", p50 {}, p99 {}", us(percentile(r.core_latency_ns, 50)), us(percentile(r.core_latency_ns, 99)));
+    if (!r.core_latency.empty())
+        fmt::print(out, ", p50 {}, p99 {}", us(r.core_latency.percentile(50)), us(r.core_latency.percentile(99)));
     fmt::print(out, "\n");
     if (r.kvm)
         fmt::print(out, "   p2m: {} changes -> {} memslot operations ({:.2f} ms, vCPUs paused); {} memslots at the end\n",
@@ -657,6 +740,8 @@ void print_result(FILE* out, const std::string& guest, const RunResult& r) {
     if (r.holds != 0) fmt::print(out, "   accesses held for a retry: {}\n", r.holds);
     if (r.ok)
         fmt::print(out, "   PASS\n");
+    else if (r.outcome == Outcome::stopped)
+        fmt::print(out, "   STOPPED: {}\n", r.error);
     else
         fmt::print(out, "   FAILED: {}\n", r.error);
     std::fflush(out);

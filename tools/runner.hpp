@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hvcore/hvdm.h"
+#include "hvcore/kvm/latency.hpp"
 #include "model_trace.hpp"
 
 namespace hvcore::kvm {
@@ -41,6 +42,7 @@ struct GuestSpec {
     bool real_mode = false;
     uint64_t load = 0;
     uint64_t entry = 0;
+    bool entry_given = false;  // entry overrides an ELF's e_entry
     uint64_t stack = 0;
 };
 
@@ -60,12 +62,26 @@ struct ServerStats {
     std::string dm;     // the model that created it
     std::string label;  // what it serves
     uint64_t ioreqs = 0;
-    std::vector<uint32_t> latency_ns;  // per access it answered: exit (or model call) -> answer
+    kvm::LatencyHistogram latency;  // ns, per access it answered: exit (or model call) -> answer
+    std::optional<int> dm_status;   // what its device model returned (none: it did not return)
 };
+
+// How a run ended, from best to worst for the exit status (tools/main.cpp
+// maps them: pass 0, failed 1, timeout 124, stopped 128+signal, setup 3).
+enum class Outcome : uint8_t {
+    pass,     // the guest ended cleanly and every device model passed its checks
+    failed,   // the guest or a device model failed a check (or the guest faulted)
+    timeout,  // RunOptions::timeout elapsed
+    stopped,  // request_stop()
+    setup,    // the run could not start: image, plug-in, KVM, domain
+};
+[[nodiscard]] const char* to_string(Outcome o) noexcept;
 
 struct RunResult {
     bool ok = false;           // the guest ended cleanly and every device model passed
+    Outcome outcome = Outcome::setup;
     bool kvm = false;          // ran on KVM (else on a model vCPU)
+    int arch = 0;              // HV_ARCH_* of the table holding the p2m
     std::string where;         // "KVM, p2m in the x86 VMX (EPT) table", "model vCPU, Arm64 stage 2"
     std::string end;           // how the guest's run ended
     std::string error;         // why not ok
@@ -75,7 +91,7 @@ struct RunResult {
     uint64_t io_exits = 0;
     uint64_t holds = 0;
     uint64_t core_accesses = 0;  // completed by the core alone (RAM, all ones, dropped)
-    std::vector<uint32_t> core_latency_ns;
+    kvm::LatencyHistogram core_latency;  // ns
     uint64_t p2m_changes = 0;
     uint64_t slot_ops = 0;
     double slot_ms = 0;
@@ -104,9 +120,14 @@ struct RunResult {
 // The backends this build links, as HV_ARCH_* values.
 [[nodiscard]] std::vector<int> built_arches();
 [[nodiscard]] const char* arch_name(int arch);
+// "x86_vmx", "x86_svm", "arm64" (the --arch and JSON names).
+[[nodiscard]] const char* arch_key(int arch);
 
-// Ends the run in progress (from the CLI's signal thread); harmless if none.
+// Ends the run in progress (from the CLI's signal thread) and makes every
+// later run end before its guest starts (Outcome::stopped); a device model
+// still in its setup is told to stop (stop_fd). Harmless if nothing runs.
 void request_stop();
+[[nodiscard]] bool stop_requested() noexcept;
 
 void print_result(FILE* out, const std::string& guest, const RunResult& r);
 

@@ -281,7 +281,7 @@ TEST_CASE("port_io_reaches_the_device_model_and_reads_get_its_answer") {
     const RunStats st = g.vm->stats();
     CHECK(st.io_exits == 5);
     CHECK(st.ioreqs[dm.id()] == 4);
-    CHECK(st.core_latency_ns.size() == 1);  // port 0x80: all ones, from the core
+    CHECK(st.core_latency.count() == 1);  // port 0x80: all ones, from the core
 }
 
 TEST_CASE("string_port_io_sends_every_element_and_fills_every_read") {

@@ -147,9 +147,9 @@ void RunStats::merge(const RunStats& o) {
     holds += o.holds;
     for (size_t i = 0; i < ioreqs.size(); ++i) {
         ioreqs[i] += o.ioreqs[i];
-        latency_ns[i].insert(latency_ns[i].end(), o.latency_ns[i].begin(), o.latency_ns[i].end());
+        latency[i].merge(o.latency[i]);
     }
-    core_latency_ns.insert(core_latency_ns.end(), o.core_latency_ns.begin(), o.core_latency_ns.end());
+    core_latency.merge(o.core_latency);
     p2m_changes += o.p2m_changes;
     slot_ops += o.slot_ops;
     slot_ns += o.slot_ns;
@@ -561,8 +561,8 @@ bool Vm::do_access(Vcpu& c, const HostAccess& a, uint64_t* value, Clock::time_po
     HostAccessOutcome o;
     ++c.stats.accesses;
     const int rc = d_->host_access(c.index, a, value, &o);
-    const auto ns = static_cast<uint32_t>(std::min<int64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t_start).count(), UINT32_MAX));
+    const auto ns = static_cast<uint64_t>(std::max<int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t_start).count(), 0));
     if (rc != 0) {
         // -ESHUTDOWN: the run is ending (shutdown_host), or a device model
         // broke the ioreq protocol and the core stopped the domain.
@@ -579,10 +579,10 @@ bool Vm::do_access(Vcpu& c, const HostAccess& a, uint64_t* value, Clock::time_po
     for (size_t s = 0; s < o.ioreqs.size(); ++s) {
         if (o.ioreqs[s] == 0) continue;
         c.stats.ioreqs[s] += o.ioreqs[s];
-        c.stats.latency_ns[s].push_back(ns);
+        c.stats.latency[s].record(ns);
         served = true;
     }
-    if (!served) c.stats.core_latency_ns.push_back(ns);
+    if (!served) c.stats.core_latency.record(ns);
     return true;
 }
 

@@ -39,6 +39,7 @@
 
 #include "hvcore/core/domain.hpp"
 #include "hvcore/kvm/error.hpp"
+#include "hvcore/kvm/latency.hpp"
 #include "hvcore/kvm/slot_plan.hpp"
 
 struct kvm_run;
@@ -128,8 +129,8 @@ struct RunStats {
     uint64_t accesses = 0;     // host_access calls
     uint64_t holds = 0;        // times an access was held for a retry
     std::array<uint64_t, max_ioreq_servers> ioreqs{};  // synchronous ioreqs per server id
-    std::array<std::vector<uint32_t>, max_ioreq_servers> latency_ns;  // per access served by that server
-    std::vector<uint32_t> core_latency_ns;  // accesses the core completed without a device model
+    std::array<LatencyHistogram, max_ioreq_servers> latency;  // ns, per access served by that server
+    LatencyHistogram core_latency;  // ns, accesses the core completed without a device model
     uint64_t p2m_changes = 0;    // observer calls
     uint64_t slot_ops = 0;       // KVM_SET_USER_MEMORY_REGION calls after the first projection
     uint64_t slot_ns = 0;        // time spent in them, vCPU pause included
