@@ -265,6 +265,8 @@ struct Report {
     int worst = exit_ok;  // the exit status the runs call for
 
     void add(const std::string& guest, const RunResult& r) {
+        // A run that could not start is a setup error: on stderr too.
+        if (r.outcome == Outcome::setup) fmt::print(stderr, "hvcore: {}: {}\n", guest, r.error);
         if (json)
             runs.push_back(run_json(guest, r));
         else
@@ -307,7 +309,6 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
             r.kvm = true;
             r.outcome = Outcome::setup;
             r.error = why;
-            fmt::print(stderr, "hvcore: {}\n", why);
             rep.add(guest_name, r);
             return;
         }
@@ -511,8 +512,11 @@ int parse(int argc, char** argv, Cli& c) {
 
 // The end of every invocation: stdout must have taken everything.
 int finish(int rc) {
-    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-        fmt::print(stderr, "hvcore: writing the results to stdout failed: {}\n", std::strerror(errno != 0 ? errno : EIO));
+    errno = 0;
+    const bool flushed = std::fflush(stdout) == 0;
+    if (!flushed || std::ferror(stdout) != 0) {
+        fmt::print(stderr, "hvcore: writing the results to stdout failed: {}\n",
+                   !flushed && errno != 0 ? std::strerror(errno) : "an earlier write failed");
         if (rc < exit_signal) rc = exit_setup;
     }
     return rc;
