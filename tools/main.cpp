@@ -443,6 +443,7 @@ int parse(int argc, char** argv, Cli& c) {
     app.add_option("--dm", c.dms, "attach a device model; repeat for more")
         ->type_name("NAME[:ARGS]")
         ->expected(1)
+        ->allow_extra_args(false)  // `--dm uart console`: console is the GUEST
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--on", c.on, "where the guest runs: KVM, the model vCPUs, or KVM when /dev/kvm is usable")
         ->type_name("kvm|model|auto")
