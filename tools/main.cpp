@@ -266,18 +266,18 @@ struct Report {
 
     void add(const std::string& guest, const RunResult& r) {
         // A run that could not start is a setup error: on stderr too.
-        if (r.outcome == Outcome::setup) fmt::print(stderr, "hvcore: {}: {}\n", guest, r.error);
+        if (r.outcome == RunOutcome::setup) fmt::print(stderr, "hvcore: {}: {}\n", guest, r.error);
         if (json)
             runs.push_back(run_json(guest, r));
         else
             print_result(stdout, guest, r);
         int rc = exit_ok;
         switch (r.outcome) {
-        case Outcome::pass: rc = exit_ok; break;
-        case Outcome::failed: rc = exit_check; break;
-        case Outcome::timeout: rc = exit_timeout; break;
-        case Outcome::stopped: rc = exit_check; break;  // the signal decides, see main
-        case Outcome::setup: rc = exit_setup; break;
+        case RunOutcome::pass: rc = exit_ok; break;
+        case RunOutcome::failed: rc = exit_check; break;
+        case RunOutcome::timeout: rc = exit_timeout; break;
+        case RunOutcome::stopped: rc = exit_check; break;  // the signal decides, see main
+        case RunOutcome::setup: rc = exit_setup; break;
         }
         worst = combine(worst, rc);
     }
@@ -307,7 +307,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
         if (g.path.empty()) {
             RunResult r;
             r.kvm = true;
-            r.outcome = Outcome::setup;
+            r.outcome = RunOutcome::setup;
             r.error = why;
             rep.add(guest_name, r);
             return;

@@ -436,13 +436,13 @@ const char* arch_key(int arch) {
     }
 }
 
-const char* to_string(Outcome o) noexcept {
+const char* to_string(RunOutcome o) noexcept {
     switch (o) {
-    case Outcome::pass: return "pass";
-    case Outcome::failed: return "fail";
-    case Outcome::timeout: return "timeout";
-    case Outcome::stopped: return "stopped";
-    case Outcome::setup: return "setup_error";
+    case RunOutcome::pass: return "pass";
+    case RunOutcome::failed: return "fail";
+    case RunOutcome::timeout: return "timeout";
+    case RunOutcome::stopped: return "stopped";
+    case RunOutcome::setup: return "setup_error";
     }
     return "?";
 }
@@ -540,8 +540,8 @@ namespace {
 // The end of a run whose device models could not start: stopped (Ctrl-C
 // during their setup) or a setup error.
 void dm_start_failed(RunResult& r, const DmHost& host, std::string e) {
-    r.outcome = host.stopped_before_ready() ? Outcome::stopped : Outcome::setup;
-    if (r.outcome == Outcome::stopped) r.end = "stopped (stop requested before the guest started)";
+    r.outcome = host.stopped_before_ready() ? RunOutcome::stopped : RunOutcome::setup;
+    if (r.outcome == RunOutcome::stopped) r.end = "stopped (stop requested before the guest started)";
     r.error = std::move(e);
 }
 
@@ -639,11 +639,11 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
     r.ok = r.error.empty();
     if (vm->end() == kvm::RunEnd::timeout)
-        r.outcome = Outcome::timeout;
+        r.outcome = RunOutcome::timeout;
     else if (vm->end() == kvm::RunEnd::stopped)
-        r.outcome = Outcome::stopped;
+        r.outcome = RunOutcome::stopped;
     else
-        r.outcome = r.ok ? Outcome::pass : Outcome::failed;
+        r.outcome = r.ok ? RunOutcome::pass : RunOutcome::failed;
     return r;
 }
 
@@ -707,13 +707,13 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
     if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
     r.ok = r.error.empty();
     if (r.ok)
-        r.outcome = Outcome::pass;
+        r.outcome = RunOutcome::pass;
     else if (stop)
-        r.outcome = Outcome::stopped;
+        r.outcome = RunOutcome::stopped;
     else if (cpu.timed_out)
-        r.outcome = Outcome::timeout;
+        r.outcome = RunOutcome::timeout;
     else
-        r.outcome = Outcome::failed;
+        r.outcome = RunOutcome::failed;
     return r;
 }
 
@@ -740,7 +740,7 @@ void print_result(FILE* out, const std::string& guest, const RunResult& r) {
     if (r.holds != 0) fmt::print(out, "   accesses held for a retry: {}\n", r.holds);
     if (r.ok)
         fmt::print(out, "   PASS\n");
-    else if (r.outcome == Outcome::stopped)
+    else if (r.outcome == RunOutcome::stopped)
         fmt::print(out, "   STOPPED: {}\n", r.error);
     else
         fmt::print(out, "   FAILED: {}\n", r.error);

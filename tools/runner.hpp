@@ -68,18 +68,18 @@ struct ServerStats {
 
 // How a run ended, from best to worst for the exit status (tools/main.cpp
 // maps them: pass 0, failed 1, timeout 124, stopped 128+signal, setup 3).
-enum class Outcome : uint8_t {
+enum class RunOutcome : uint8_t {
     pass,     // the guest ended cleanly and every device model passed its checks
     failed,   // the guest or a device model failed a check (or the guest faulted)
     timeout,  // RunOptions::timeout elapsed
     stopped,  // request_stop()
     setup,    // the run could not start: image, plug-in, KVM, domain
 };
-[[nodiscard]] const char* to_string(Outcome o) noexcept;
+[[nodiscard]] const char* to_string(RunOutcome o) noexcept;
 
 struct RunResult {
     bool ok = false;           // the guest ended cleanly and every device model passed
-    Outcome outcome = Outcome::setup;
+    RunOutcome outcome = RunOutcome::setup;
     bool kvm = false;          // ran on KVM (else on a model vCPU)
     int arch = 0;              // HV_ARCH_* of the table holding the p2m
     std::string where;         // "KVM, p2m in the x86 VMX (EPT) table", "model vCPU, Arm64 stage 2"
@@ -124,7 +124,7 @@ struct RunResult {
 [[nodiscard]] const char* arch_key(int arch);
 
 // Ends the run in progress (from the CLI's signal thread) and makes every
-// later run end before its guest starts (Outcome::stopped); a device model
+// later run end before its guest starts (RunOutcome::stopped); a device model
 // still in its setup is told to stop (stop_fd). Harmless if nothing runs.
 void request_stop();
 [[nodiscard]] bool stop_requested() noexcept;
