@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+cmake_minimum_required(VERSION 3.25)
 # Checks of the man pages in docs/man (tests docs/man-render and
 # docs/man-coverage).
 #

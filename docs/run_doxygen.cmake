@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+cmake_minimum_required(VERSION 3.25)
 # Runs doxygen on a configured Doxyfile and fails on any warning (the
 # Doxyfile has WARN_AS_ERROR = FAIL_ON_WARNINGS; the output is checked too,
 # so a doxygen that ignores the setting still fails).

@@ -130,8 +130,10 @@ typedef int (*hvdm_plugin_main_fn)(const hvdm_plugin_env *env);
  * HVDM_PLUGIN_DEFINE(), read by the loader before anything else. */
 HVDM_PLUGIN_EXPORT extern const uint32_t hvdm_plugin_abi;
 
-/** The plug-in's entry point (see "Lifecycle" above). Returns 0 if the
- * plug-in's work and checks succeeded, non-zero otherwise (the run fails). */
+/** The plug-in's entry point (see "Lifecycle" above).
+ * @param env the run's environment, valid until the function returns.
+ * @return 0 if the plug-in's work and checks succeeded, non-zero otherwise
+ * (the run fails). */
 HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env);
 
 #ifdef __cplusplus
