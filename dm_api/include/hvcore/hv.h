@@ -435,7 +435,7 @@ typedef struct hv_fault_record {
     uint64_t syndrome; /**< VMX exit qualification; SVM EXITINFO1; ESR_EL2 */
     uint64_t gpa;      /**< VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2 */
     uint64_t gva;      /**< VMX guest-linear address (when valid); FAR_EL2 */
-    uint8_t insn[16];  /**< SVM decode-assist bytes (AMD APM Vol. 2, 15.38 "Instruction Decode Assist") */
+    uint8_t insn[16];  /**< SVM decode-assist bytes (AMD APM Vol. 2, 15.33 "Decode Assists") */
 } hv_fault_record;
 /** @ingroup hv_vcpu
  * @brief The hardware's record of the stage-2 fault the vCPU's last call
