@@ -264,6 +264,9 @@ Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* o
     s->pages = std::move(pages).value();
     for (uint32_t v = 0; v < cfg_.nr_vcpus; ++v) s->pages.slot(v).vp_eport = v;
     *out = s->id;
+    if (log_)
+        log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} created (bufioreq mode {}{})", id_.raw(),
+                                                 s->id.raw(), mode, wide ? ", wide posting" : ""));
     *slot = std::move(s);
     return Status::ok();
 }
@@ -278,6 +281,7 @@ void Domain::destroy_server_locked(Lock& lk, IoservId id) {
     const bool owner = p2m_->ioreq_owner() == id;
     servers_[id.raw()].reset();
     cv_.notify_all();  // vCPUs waiting on this server complete
+    if (log_) log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} destroyed", id_.raw(), id.raw()));
     // hvcore differs from Xen here (README.md, "Where hvcore differs from
     // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner
     // disclaims and resets its entries, like an unmap.
