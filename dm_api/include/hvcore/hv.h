@@ -1,17 +1,36 @@
 /* SPDX-License-Identifier: MIT */
-/* hvcore embedding API, ABI version 1 (HVCORE_1.0).
+/** @file hvcore/hv.h
+ * @brief hvcore embedding API, ABI version 1 (HVCORE_1.0): hosts, domains and vCPUs.
  *
  * Hosts, domains and vCPUs. C99, no C++ in here. Every function returns 0
  * (or a documented non-negative status) on success and a negative errno on
  * failure; no C++ exception crosses this boundary. Names and layouts are a
- * contract: extend, never rename. */
+ * contract: extend, never rename.
+ *
+ * A call that allocates memory may also return -ENOMEM (an allocation
+ * failed; nothing changed), and -EIO is what an unexpected internal C++
+ * exception would become (none is known to arise); the lists of errors
+ * below do not repeat these two. Man pages: hv_host(3), hv_domain(3),
+ * hv_vcpu(3), hv_p2m(3). */
+
+/** @defgroup hv_host Hosts
+ * @brief A host owns domains; device-model handles are opened on it (hvdm.h). */
+/** @defgroup hv_domain Domains and guest memory
+ * @brief Creating, finding and destroying domains; the loader's view of guest RAM. */
+/** @defgroup hv_p2m Stage-2 (p2m) introspection
+ * @brief Read-only views of a domain's architectural stage-2 table. */
+/** @defgroup hv_vcpu vCPU accesses
+ * @brief Guest accesses executed as real instructions through stage 2, and
+ * what the hardware and the emulator recorded about them. */
+
 #ifndef HVCORE_HV_H
 #define HVCORE_HV_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* C++ callers see every function as noexcept: no exception crosses. */
+/** @def HV_NOEXCEPT
+ * @brief `noexcept` for C++ callers, empty in C: no exception crosses the C ABI. */
 #if defined(__cplusplus)
 #define HV_NOEXCEPT noexcept
 #else
@@ -22,29 +41,54 @@
 extern "C" {
 #endif
 
+/** @ingroup hv_host
+ * @brief An embedder's host: its domains, and the device-model handles
+ * opened on it (opaque; hv_host_create). */
 typedef struct hv_host hv_host;
+/** @ingroup hv_domain
+ * @brief One guest: its RAM, stage-2 table, vCPUs and ioreq servers
+ * (opaque; hv_domain_create). */
 typedef struct hv_domain hv_domain;
+/** @ingroup hv_domain
+ * @brief A domain's id on its host (Xen's domid_t): 1 for a host's first
+ * domain, never 0. Device models name domains by it. */
 typedef uint16_t hvdm_domid_t;
 
-enum hv_arch { HV_ARCH_X86_VMX = 1, HV_ARCH_X86_SVM = 2, HV_ARCH_ARM64 = 3 };
+/** @ingroup hv_domain
+ * @brief A domain's architecture (hv_domain_config::arch): its stage-2
+ * format and its instruction set. */
+enum hv_arch {
+    HV_ARCH_X86_VMX = 1, /**< Intel VT-x with EPT (Intel SDM Vol. 3C, 29.3 "The Extended Page Table Mechanism") */
+    HV_ARCH_X86_SVM = 2, /**< AMD-V with nested paging (AMD APM Vol. 2, 15.25 "Nested Paging") */
+    HV_ARCH_ARM64 = 3    /**< Arm64 stage 2 (Arm ARM DDI 0487, D8 "The AArch64 Virtual Memory System Architecture") */
+};
 
+/** @ingroup hv_domain
+ * @brief hv_domain_config::flags: shadow paging (no HAP): the HAP-only DMOPs
+ * (hvdm_map_mem_type_to_ioreq_server, hvdm_set_mem_type to
+ * #HVDM_MEM_IOREQ_SERVER) are -EOPNOTSUPP, as in Xen. */
 #define HV_DOMAIN_NO_HAP (1u << 0) /* shadow paging: HAP-only DMOPs are -EOPNOTSUPP */
-/* Arm64 only (-EINVAL for other archs; a later extension): a stage-2 data
+/** @ingroup hv_domain
+ * @brief hv_domain_config::flags, Arm64 only (-EINVAL for other archs; a
+ * later extension): a stage-2 data
  * abort without syndrome (ESR_EL2.ISV = 0) whose instruction hvcore does not
- * emulate returns HV_VCPU_UNDECODED, with the ESR and the instruction word
- * in hv_vcpu_arm64_undecoded(), instead of HV_VCPU_GUEST_FAULT (the default:
+ * emulate returns #HV_VCPU_UNDECODED, with the ESR and the instruction word
+ * in hv_vcpu_arm64_undecoded(), instead of #HV_VCPU_GUEST_FAULT (the default:
  * the guest takes the abort). README.md, "Arm64 ISV=0 policy". */
 #define HV_DOMAIN_ARM64_REPORT_UNDECODED (1u << 1)
 
+/** @ingroup hv_domain
+ * @brief The domain hv_domain_create builds. */
 typedef struct hv_domain_config {
-    uint32_t size;      /* sizeof(hv_domain_config): lets the struct grow */
-    uint32_t arch;      /* enum hv_arch; -EOPNOTSUPP if not built in */
-    uint64_t ram_bytes; /* RAM at GPA 0, type ram_rw; multiple of 4096 */
-    uint32_t nr_vcpus;  /* 1..128 (one shared ioreq page holds 128 slots) */
-    uint32_t flags;     /* HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED */
+    uint32_t size;      /**< sizeof(hv_domain_config): lets the struct grow; smaller is -EINVAL */
+    uint32_t arch;      /**< enum hv_arch; -EOPNOTSUPP if not built in, -EINVAL if no such value */
+    uint64_t ram_bytes; /**< RAM at GPA 0, type ram_rw; a non-zero multiple of 4096, at most 63 GiB and within the stage-2 format's reach */
+    uint32_t nr_vcpus;  /**< 1..128 (one shared ioreq page holds 128 slots) */
+    uint32_t flags;     /**< HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED; any other bit is -EINVAL */
 } hv_domain_config;
 
-/* Lifetimes (extension to ABI.md; the rule for every handle):
+/** @page hv_lifetimes Lifetimes
+ * Lifetimes (extension to ABI.md; the rule for every handle):
  *
  * - hv_host_destroy destroys every domain of the host and frees the host
  *   and its hv_domain objects (pointers from hv_domain_create and
@@ -71,39 +115,269 @@ typedef struct hv_domain_config {
  *   hvdm_open, hv_domain_create or hv_domain_destroy on the same host, nor
  *   either destroy call with an hv_* call on an hv_domain it frees (stop
  *   the vCPU threads first, as after any free()). */
+
+/** @ingroup hv_host
+ * @brief Creates an empty host.
+ * @param[out] out receives the new host; unchanged on failure.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p out is NULL.
+ * @retval -ENOMEM the host could not be allocated.
+ * @note Thread-safe (hosts are independent). */
 int hv_host_create(hv_host **out) HV_NOEXCEPT;
+/** @ingroup hv_host
+ * @brief Destroys every domain of the host and frees the host.
+ *
+ * The host and its hv_domain objects are freed (their pointers dangle, as
+ * after free()); handles opened on the host stay valid memory, every call
+ * on them but hvdm_close returns -ENODEV, and their ioreq mappings and
+ * descriptors stay valid until hvdm_close. It never waits for device
+ * models or for calls in flight. The whole rule: @ref hv_lifetimes.
+ * @param host the host; NULL does nothing.
+ * @note Must not race with hvdm_open, hv_domain_create or
+ *       hv_domain_destroy on the same host, nor with an hv_* call on one of
+ *       its hv_domain objects (stop the vCPU threads first). */
 void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
+/** @ingroup hv_domain
+ * @brief Creates a domain: RAM of type ram_rw at GPA 0 mapped in the
+ * backend's stage-2 table, and @p cfg->nr_vcpus vCPUs with zeroed registers.
+ * @param host the host that will own it.
+ * @param cfg what to build (hv_domain_config; @p cfg->size first).
+ * @param[out] out receives the domain (owned by the host: freed by
+ *        hv_domain_destroy or hv_host_destroy); unchanged on failure.
+ * @return 0, or a negative errno; nothing is created on failure.
+ * @retval -EINVAL @p host, @p cfg or @p out is NULL; @p cfg->size is smaller
+ *         than sizeof(hv_domain_config); @p cfg->flags has an unknown bit, or
+ *         #HV_DOMAIN_ARM64_REPORT_UNDECODED with an arch other than
+ *         #HV_ARCH_ARM64; @p cfg->arch is not an enum hv_arch value;
+ *         @p cfg->nr_vcpus is 0 or above 128; @p cfg->ram_bytes is 0, not a
+ *         multiple of 4096, above 63 GiB, or beyond what the arch's stage-2
+ *         format maps.
+ * @retval -EOPNOTSUPP @p cfg->arch is a backend this library was built without.
+ * @retval -ENOSPC the host already has 0xfff0 domains.
+ * @retval -ENOMEM no memory for the domain, its RAM or its stage-2 tables.
+ * @retval -EMFILE guest RAM (a memfd) could not be created: this, -ENFILE,
+ *         or another errno of memfd_create(2), ftruncate(2) or mmap(2).
+ * @note Thread-safe, except against hv_host_destroy of the same host. */
 int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
+/** @ingroup hv_domain
+ * @brief Destroys a domain and frees @p d.
+ *
+ * The domain leaves the host at once: a device model's calls naming its
+ * domid return -ESRCH, a host vCPU thread blocked in it for a device model
+ * returns -ESHUTDOWN, and its ioreq servers go when the last call still
+ * using it returns (their mappings and descriptors stay valid on each
+ * handle until hvdm_close; hv_host_destroy, "Lifetimes").
+ * @param d the domain; dangling afterwards (on success).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d is NULL.
+ * @retval -ESRCH the domain is no longer on its host (cannot happen for a
+ *         pointer that has not been freed).
+ * @note Must not race with another hv_* call on @p d, nor with
+ *       hv_host_destroy. */
 int hv_domain_destroy(hv_domain *d) HV_NOEXCEPT;
+/** @ingroup hv_domain
+ * @brief The domain's id, the domid a device model passes to hvdm_* calls.
+ * @param d the domain.
+ * @return its id (1 or more), or 0 if @p d is NULL. */
 hvdm_domid_t hv_domain_id(const hv_domain *d) HV_NOEXCEPT;
 
-/* Loader view of guest RAM: no stage-2 permissions apply. */
+/** @ingroup hv_domain
+ * @brief Copies guest RAM out: the loader view of guest RAM, where no
+ * stage-2 permissions or p2m types apply (a ram_ro or ioreq_server page
+ * reads as RAM).
+ * @param d the domain.
+ * @param gpa guest-physical address of the first byte.
+ * @param[out] buf receives @p len bytes.
+ * @param len bytes to copy (0 is allowed).
+ * @return 0, or a negative errno; nothing is copied on failure.
+ * @retval -EINVAL @p d is NULL; @p buf is NULL and @p len is not 0;
+ *         [@p gpa, @p gpa + @p len) is not wholly inside guest RAM.
+ * @note Thread-safe; works on a stopped domain. */
 int hv_guest_read(hv_domain *d, uint64_t gpa, void *buf, size_t len) HV_NOEXCEPT;
+/** @ingroup hv_domain
+ * @brief Copies into guest RAM (the loader view: no stage-2 permission or
+ * p2m type applies, so ram_ro pages are written too, and no device model
+ * sees the write).
+ * @param d the domain.
+ * @param gpa guest-physical address of the first byte.
+ * @param buf the @p len bytes to write.
+ * @param len bytes to copy (0 is allowed).
+ * @return 0, or a negative errno; nothing is written on failure.
+ * @retval -EINVAL @p d is NULL; @p buf is NULL and @p len is not 0;
+ *         [@p gpa, @p gpa + @p len) is not wholly inside guest RAM.
+ * @note Thread-safe; works on a stopped domain. */
 int hv_guest_write(hv_domain *d, uint64_t gpa, const void *buf, size_t len) HV_NOEXCEPT;
-/* The architectural stage-2 entry that maps gfn (arch bits). */
+/** @ingroup hv_p2m
+ * @brief The architectural stage-2 entry that maps gfn (arch bits): the raw
+ * leaf (or the absent entry) as the backend stores it, for the hardware
+ * format of the domain's arch (EPT, NPT or Arm64 stage-2 descriptor).
+ * @param d the domain.
+ * @param gfn guest frame number (GPA >> 12).
+ * @param[out] raw_pte receives the entry; unchanged on failure.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d or @p raw_pte is NULL; @p gfn is beyond the stage-2
+ *         table's reach.
+ * @note Thread-safe. */
 int hv_p2m_entry(hv_domain *d, uint64_t gfn, uint64_t *raw_pte) HV_NOEXCEPT;
-/* Number of 4 KiB leaves of type ioreq_server. */
+/** @ingroup hv_p2m
+ * @brief Number of 4 KiB leaves of type ioreq_server (Xen's
+ * p2m->ioreq.entry_count): pages set to #HVDM_MEM_IOREQ_SERVER and not yet
+ * reset by a disclaim's sweep.
+ * @param d the domain.
+ * @param[out] count receives the number.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d or @p count is NULL.
+ * @note Thread-safe. */
 int hv_p2m_ioreq_entry_count(hv_domain *d, uint64_t *count) HV_NOEXCEPT;
 
-/* vCPU accesses, executed as a real instruction of the domain's arch
+/** @ingroup hv_vcpu
+ * @brief What a vCPU call did (its non-negative return value). The vCPU
+ * calls execute an access as a real instruction of the domain's arch
  * through its stage-2 table and fault decoder. */
 enum hv_vcpu_status {
-    HV_VCPU_DONE = 0,          /* the access completed */
-    HV_VCPU_IOREQ_PENDING = 1, /* waits for a device model: hv_vcpu_resume after it answers */
-    HV_VCPU_RETRY = 2,         /* the guest would re-execute; the access did not happen */
-    HV_VCPU_GUEST_FAULT = 3    /* the guest takes an exception */
+    HV_VCPU_DONE = 0,          /**< the access completed */
+    HV_VCPU_IOREQ_PENDING = 1, /**< waits for a device model: hv_vcpu_resume after it answers */
+    HV_VCPU_RETRY = 2,         /**< the guest would re-execute; the access did not happen */
+    HV_VCPU_GUEST_FAULT = 3    /**< the guest takes an exception (hv_vcpu_fault_detail says why) */
 };
 
+/** @ingroup hv_vcpu
+ * @brief Stores @p value to @p gpa as a guest store instruction of @p size
+ * bytes would, through stage 2: RAM is written; a fault is emulated, and
+ * the write goes to the ioreq server that holds the address (or nobody).
+ *
+ * The instruction runs on a copy of the vCPU's registers: its architectural
+ * state is not disturbed.
+ * @param d the domain.
+ * @param vcpu vCPU index, 0 .. nr_vcpus - 1.
+ * @param gpa guest-physical address.
+ * @param size 1, 2, 4 or 8.
+ * @param value the data (its low @p size bytes).
+ * @return an enum hv_vcpu_status (>= 0), or a negative errno.
+ * @retval HV_VCPU_IOREQ_PENDING a device model must answer; call
+ *         hv_vcpu_resume once it has (the vCPU refuses other calls with
+ *         -EBUSY until then).
+ * @retval -EINVAL @p d is NULL; @p vcpu is out of range; @p size is not 1,
+ *         2, 4 or 8.
+ * @retval -ESHUTDOWN the domain is stopped (hv_domain_stop_reason).
+ * @retval -EBUSY the vCPU waits for a device model's response.
+ * @retval -EPROTO a device model broke the ioreq protocol (a slot not back
+ *         to NONE when a new request was due; a re-executed access that
+ *         differs): the domain is now stopped.
+ * @retval -EIO an internal inconsistency (a stage-2 misconfiguration that
+ *         persists, an emulation that committed part of its work): the
+ *         domain is now stopped.
+ * @note Calls on different vCPUs may run on different threads; the domain
+ *       serialises them. */
 int hv_vcpu_store(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value) HV_NOEXCEPT;
+/** @ingroup hv_vcpu
+ * @brief Loads @p size bytes from @p gpa as a guest load instruction would,
+ * through stage 2 (hv_vcpu_store for the path).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param gpa guest-physical address.
+ * @param size 1, 2, 4 or 8.
+ * @param[out] value receives the data (zero-extended) when the result is
+ *        #HV_VCPU_DONE; after #HV_VCPU_IOREQ_PENDING, hv_vcpu_resume delivers it.
+ * @return an enum hv_vcpu_status (>= 0), or a negative errno.
+ * @retval -EINVAL @p d or @p value is NULL; @p vcpu is out of range;
+ *         @p size is not 1, 2, 4 or 8.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EBUSY the vCPU waits for a device model's response.
+ * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.
+ * @retval -EIO an internal inconsistency; the domain is stopped. */
 int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t *value) HV_NOEXCEPT;
+/** @ingroup hv_vcpu
+ * @brief Executes an x86 IN or OUT of @p size bytes on @p port: every port
+ * access exits to the hypervisor and goes to the ioreq server holding the
+ * port (a 4-byte write to 0xcf8 also latches CONFIG_ADDRESS for PCI
+ * config routing), or to nobody (reads all ones).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param port the I/O port.
+ * @param size 1, 2 or 4.
+ * @param is_write non-zero for OUT.
+ * @param[in,out] value OUT: the data written; IN: receives the data.
+ * @return an enum hv_vcpu_status (>= 0), or a negative errno.
+ * @retval -EOPNOTSUPP the domain's arch has no port I/O (Arm64).
+ * @retval -EINVAL @p d or @p value is NULL; @p vcpu is out of range;
+ *         @p size is not 1, 2 or 4.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EBUSY the vCPU waits for a device model's response.
+ * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.
+ * @retval -EIO an internal inconsistency; the domain is stopped. */
 int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int is_write,
                 uint64_t *value) HV_NOEXCEPT; /* -EOPNOTSUPP on arm64 */
+/** @ingroup hv_vcpu
+ * @brief Executes one guest instruction (its encoded bytes) on the vCPU's
+ * registers, through stage 2; on #HV_VCPU_DONE the registers (hv_vcpu_get_reg)
+ * hold its result.
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param insn the instruction's bytes (x86: 1..15; Arm64: one 4-byte A64 word).
+ * @param len bytes at @p insn, 1..15.
+ * @return an enum hv_vcpu_status (>= 0; #HV_VCPU_GUEST_FAULT also for an
+ *         instruction the emulator does not know), or a negative errno.
+ * @retval -EINVAL @p d or @p insn is NULL; @p vcpu is out of range; @p len
+ *         is 0 or above 15.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EBUSY the vCPU waits for a device model's response.
+ * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.
+ * @retval -EIO an internal inconsistency; the domain is stopped. */
 int hv_vcpu_exec(hv_domain *d, uint32_t vcpu, const void *insn, size_t len) HV_NOEXCEPT; /* one guest instruction */
+/** @ingroup hv_vcpu
+ * @brief Reads one of the vCPU's registers.
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param reg enum hv_reg_x86 or enum hv_reg_arm64 (by the domain's arch),
+ *        or a vector half: HV_REG_XMM_LO / HV_REG_XMM_HI (x86),
+ *        HV_REG_V_LO / HV_REG_V_HI (Arm64).
+ * @param[out] value receives the register.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d or @p value is NULL; @p vcpu is out of range;
+ *         @p reg is not a register id of the domain's arch.
+ * @note Works on a stopped domain and on a vCPU waiting for a response. */
 int hv_vcpu_get_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t *value) HV_NOEXCEPT;
+/** @ingroup hv_vcpu
+ * @brief Writes one of the vCPU's registers.
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param reg a register id, as for hv_vcpu_get_reg.
+ * @param value the new value.
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p d is NULL; @p vcpu is out of range; @p reg is not a
+ *         register id of the domain's arch.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EBUSY the vCPU waits for a device model's response (its
+ *         instruction is half done). */
 int hv_vcpu_set_reg(hv_domain *d, uint32_t vcpu, uint32_t reg, uint64_t value) HV_NOEXCEPT;
+/** @ingroup hv_vcpu
+ * @brief Continues the instruction that returned #HV_VCPU_IOREQ_PENDING:
+ * takes the device model's response from the slot (data of a read, slot
+ * back to NONE) and re-executes, replaying what already completed.
+ *
+ * A slot still READY or INPROCESS gives #HV_VCPU_IOREQ_PENDING again (call
+ * later). A slot the device model set back to NONE without a response, or
+ * a server destroyed meanwhile, completes the access (a read gets all ones).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param[out] value for a load or IN, receives the data on #HV_VCPU_DONE
+ *        (may be NULL otherwise).
+ * @return an enum hv_vcpu_status (>= 0: the next piece of the same
+ *         instruction may be pending again), or a negative errno.
+ * @retval -EINVAL @p d is NULL; @p vcpu is out of range; nothing is pending
+ *         on the vCPU.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EPROTO the device model moved the slot's state backwards
+ *         (INPROCESS to READY) or wrote a state above IORESP_READY (Xen
+ *         XSA-262); the domain is now stopped.
+ * @retval -EIO an internal inconsistency; the domain is stopped. */
 int hv_vcpu_resume(hv_domain *d, uint32_t vcpu, uint64_t *value) HV_NOEXCEPT; /* after the response */
 
-/* Register ids. */
+/** @ingroup hv_vcpu
+ * @brief x86 register ids for hv_vcpu_get_reg / hv_vcpu_set_reg: the 16
+ * general-purpose registers in their ModRM encoding order, then RIP and
+ * RFLAGS (XMM halves: HV_REG_XMM_LO). */
 enum hv_reg_x86 {
     HV_REG_RAX = 0, HV_REG_RCX = 1, HV_REG_RDX = 2, HV_REG_RBX = 3,
     HV_REG_RSP = 4, HV_REG_RBP = 5, HV_REG_RSI = 6, HV_REG_RDI = 7,
@@ -111,6 +385,10 @@ enum hv_reg_x86 {
     HV_REG_R12 = 12, HV_REG_R13 = 13, HV_REG_R14 = 14, HV_REG_R15 = 15,
     HV_REG_RIP = 16, HV_REG_RFLAGS = 17
 };
+/** @ingroup hv_vcpu
+ * @brief Arm64 register ids for hv_vcpu_get_reg / hv_vcpu_set_reg: X0..X30
+ * as their numbers, then SP (SP_EL1 of the guest) and PC (SIMD&FP
+ * halves: HV_REG_V_LO). */
 enum hv_reg_arm64 {
     HV_REG_X0 = 0,
     HV_REG_X1 = 1,
@@ -146,103 +424,254 @@ enum hv_reg_arm64 {
     HV_REG_SP = 31, HV_REG_PC = 32
 };
 
-/* The hardware's own record of the last fault. */
+/** @ingroup hv_vcpu
+ * @brief The hardware's own record of the last stage-2 fault of a vCPU
+ * (hv_vcpu_last_fault), in the arch's own terms. */
 typedef struct hv_fault_record {
-    uint32_t size;     /* sizeof(hv_fault_record) */
-    uint32_t arch;     /* enum hv_arch */
-    uint32_t kind;     /* VMX exit reason (48, 49); SVM exit code (0x400); Arm64 ESR_EL2.EC */
-    uint32_t insn_len; /* SVM decode-assist bytes provided, else 0 */
-    uint64_t syndrome; /* VMX exit qualification; SVM EXITINFO1; ESR_EL2 */
-    uint64_t gpa;      /* VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2 */
-    uint64_t gva;      /* VMX guest-linear address (when valid); FAR_EL2 */
-    uint8_t insn[16];  /* SVM decode-assist bytes */
+    uint32_t size;     /**< sizeof(hv_fault_record), set by the caller; smaller is -EINVAL */
+    uint32_t arch;     /**< enum hv_arch */
+    uint32_t kind;     /**< VMX exit reason (48 EPT violation, 49 EPT misconfiguration); SVM exit code (0x400 NPF); Arm64 ESR_EL2.EC */
+    uint32_t insn_len; /**< SVM decode-assist bytes provided, else 0 */
+    uint64_t syndrome; /**< VMX exit qualification; SVM EXITINFO1; ESR_EL2 */
+    uint64_t gpa;      /**< VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2 */
+    uint64_t gva;      /**< VMX guest-linear address (when valid); FAR_EL2 */
+    uint8_t insn[16];  /**< SVM decode-assist bytes (AMD APM Vol. 2, 15.33 "Decode Assists") */
 } hv_fault_record;
+/** @ingroup hv_vcpu
+ * @brief The hardware's record of the stage-2 fault the vCPU's last call
+ * took (the first, if the call faulted more than once).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param[in,out] out @p out->size set by the caller; receives the record
+ *        (every field but size).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d or @p out is NULL; @p out->size is smaller than
+ *         sizeof(hv_fault_record); @p vcpu is out of range.
+ * @retval -ENOENT the vCPU's last access raised no fault. */
 int hv_vcpu_last_fault(hv_domain *d, uint32_t vcpu, hv_fault_record *out) HV_NOEXCEPT;
-/* -ENOENT when the vCPU's last access raised no fault */
 
 /* --- extensions of the original interface (still HVCORE_1.0) --- */
 
-/* x86 SSE registers for hv_vcpu_get_reg / hv_vcpu_set_reg: XMMn is two
- * 64-bit halves, bits 63:0 at HV_REG_XMM_LO(n) = 64 + 2n and bits 127:64 at
- * HV_REG_XMM_HI(n) = 65 + 2n, n = 0..15 (ids 64..95; the MOVD/MOVQ/MOVDQA/
- * MOVDQU/MOVAPS/MOVUPS family reads and writes them). Other ids in 18..63
- * and above 95 are -EINVAL on x86. */
+/** @ingroup hv_vcpu
+ * @brief x86 SSE registers for hv_vcpu_get_reg / hv_vcpu_set_reg: XMMn is
+ * two 64-bit halves, bits 63:0 at HV_REG_XMM_LO(n) = 64 + 2n and bits
+ * 127:64 at HV_REG_XMM_HI(n) = 65 + 2n, n = 0..15 (ids 64..95; the
+ * MOVD/MOVQ/MOVDQA/MOVDQU/MOVAPS/MOVUPS family reads and writes them).
+ * Other ids in 18..63 and above 95 are -EINVAL on x86. */
 #define HV_REG_XMM_BASE 64u
+/** @ingroup hv_vcpu
+ * @brief Register id of bits 63:0 of XMM @p n (0..15). */
 #define HV_REG_XMM_LO(n) (HV_REG_XMM_BASE + 2u * (n)) /* unsigned arithmetic, no cast: usable from C++ */
+/** @ingroup hv_vcpu
+ * @brief Register id of bits 127:64 of XMM @p n (0..15). */
 #define HV_REG_XMM_HI(n) (HV_REG_XMM_BASE + 2u * (n) + 1u)
 
-/* Why the domain was stopped: 0 and an empty string while it runs, 1 and a
- * NUL-terminated reason once it has been stopped (for example by a device
- * model protocol violation). Calls on a stopped domain return -ESHUTDOWN. */
+/** @ingroup hv_domain
+ * @brief Why the domain was stopped: 0 and an empty string while it runs, 1
+ * and a NUL-terminated reason once it has been stopped (for example by a
+ * device model protocol violation). Calls on a stopped domain return
+ * -ESHUTDOWN; a stop is final (destroy the domain).
+ * @param d the domain.
+ * @param[out] buf receives the reason, truncated to @p len - 1 bytes and
+ *        NUL-terminated (nothing is written when @p len is 0).
+ * @param len size of @p buf.
+ * @return 0 (running) or 1 (stopped), or a negative errno.
+ * @retval -EINVAL @p d is NULL; @p buf is NULL and @p len is not 0. */
 int hv_domain_stop_reason(hv_domain *d, char *buf, size_t len) HV_NOEXCEPT;
-/* The domain with this id on this host, or NULL. */
+/** @ingroup hv_domain
+ * @brief The domain with this id on this host, or NULL.
+ * @param host the host (NULL gives NULL).
+ * @param domid a domain id (hv_domain_id).
+ * @return the domain (owned by the host), or NULL if the host has none with
+ *         that id. */
 hv_domain *hv_domain_lookup(hv_host *host, hvdm_domid_t domid) HV_NOEXCEPT;
-/* An instruction fetch of the byte at gpa through stage 2: HV_VCPU_DONE if
- * the entry allows execution, HV_VCPU_GUEST_FAULT (with the gpa in the
- * detail) if not - never an endless re-fault. */
+/** @ingroup hv_vcpu
+ * @brief An instruction fetch of the byte at gpa through stage 2:
+ * #HV_VCPU_DONE if the entry allows execution, #HV_VCPU_GUEST_FAULT (with
+ * the gpa in the detail, hv_vcpu_fault_detail) if not - never an endless
+ * re-fault (a lazily recalculated entry is resolved first).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param gpa guest-physical address of the byte.
+ * @return #HV_VCPU_DONE or #HV_VCPU_GUEST_FAULT, or a negative errno.
+ * @retval -EINVAL @p d is NULL; @p vcpu is out of range.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -EBUSY the vCPU waits for a device model's response.
+ * @retval -EIO the misconfiguration persists (a backend bug); the domain is
+ *         now stopped. */
 int hv_vcpu_fetch(hv_domain *d, uint32_t vcpu, uint64_t gpa) HV_NOEXCEPT;
-/* Why the vCPU's last call returned HV_VCPU_GUEST_FAULT (it names the
- * instruction or the gpa); -ENOENT if it did not. */
+/** @ingroup hv_vcpu
+ * @brief Why the vCPU's last call returned #HV_VCPU_GUEST_FAULT (it names
+ * the instruction or the gpa); -ENOENT if it did not.
+ * @param d the domain.
+ * @param vcpu vCPU index (one out of range has no detail: -ENOENT).
+ * @param[out] buf receives the text, truncated to @p len - 1 bytes and
+ *        NUL-terminated; an empty string with -ENOENT (nothing is written
+ *        when @p len is 0).
+ * @param len size of @p buf.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d is NULL; @p buf is NULL and @p len is not 0.
+ * @retval -ENOENT the vCPU's last call did not return #HV_VCPU_GUEST_FAULT,
+ *         or @p vcpu is out of range. */
 int hv_vcpu_fault_detail(hv_domain *d, uint32_t vcpu, char *buf, size_t len) HV_NOEXCEPT;
 
-/* Arm64 SIMD&FP registers for hv_vcpu_get_reg / hv_vcpu_set_reg, as the x86
- * XMM ids: Vn is bits 63:0 at HV_REG_V_LO(n) = 64 + 2n and bits 127:64 at
- * HV_REG_V_HI(n) = 65 + 2n, n = 0..31 (ids 64..127; the SIMD&FP loads and
- * stores, B/H/S/D/Q, read and write them). */
+/** @ingroup hv_vcpu
+ * @brief Arm64 SIMD&FP registers for hv_vcpu_get_reg / hv_vcpu_set_reg, as
+ * the x86 XMM ids: Vn is bits 63:0 at HV_REG_V_LO(n) = 64 + 2n and bits
+ * 127:64 at HV_REG_V_HI(n) = 65 + 2n, n = 0..31 (ids 64..127; the SIMD&FP
+ * loads and stores, B/H/S/D/Q, read and write them). */
 #define HV_REG_V_BASE 64u
+/** @ingroup hv_vcpu
+ * @brief Register id of bits 63:0 of V @p n (0..31). */
 #define HV_REG_V_LO(n) (HV_REG_V_BASE + 2u * (n)) /* unsigned arithmetic, no cast: usable from C++ */
+/** @ingroup hv_vcpu
+ * @brief Register id of bits 127:64 of V @p n (0..31). */
 #define HV_REG_V_HI(n) (HV_REG_V_BASE + 2u * (n) + 1u)
 
-/* Returned by the vCPU calls of a domain created with
- * HV_DOMAIN_ARM64_REPORT_UNDECODED: a stage-2 data abort hvcore could not
- * emulate (ISV = 0 and an instruction it does not decode, such as a
- * store-exclusive). Nothing happened: registers (PC included) and memory
- * are as before the call, no ioreq was sent. The caller may emulate the
- * instruction itself (hv_guest_write, hv_vcpu_set_reg, PC + 4) or treat it
- * as the guest's abort. */
+/** @ingroup hv_vcpu
+ * @brief A vCPU status (beside enum hv_vcpu_status), returned by the vCPU
+ * calls of a domain created with #HV_DOMAIN_ARM64_REPORT_UNDECODED: a
+ * stage-2 data abort hvcore could not emulate (ISV = 0 and an instruction
+ * it does not decode, such as a store-exclusive). Nothing happened:
+ * registers (PC included) and memory are as before the call, no ioreq was
+ * sent. The caller may emulate the instruction itself (hv_guest_write,
+ * hv_vcpu_set_reg, PC + 4) or treat it as the guest's abort;
+ * hv_vcpu_arm64_undecoded gives the facts. */
 #define HV_VCPU_UNDECODED 4
 
-/* What the last HV_VCPU_UNDECODED was about (KVM_EXIT_ARM_NISV carries the
- * same facts); -ENOENT if the vCPU's last call did not return it. */
+/** @ingroup hv_vcpu
+ * @brief What the last #HV_VCPU_UNDECODED was about (KVM_EXIT_ARM_NISV
+ * carries the same facts). */
 typedef struct hv_arm64_undecoded {
-    uint32_t size; /* sizeof(hv_arm64_undecoded): lets the struct grow */
-    uint32_t insn; /* the A64 instruction word at pc */
-    uint64_t pc;   /* the instruction's address (it did not complete) */
-    uint64_t esr;  /* ESR_EL2 of the data abort (EC 0x24, ISV = 0) */
-    uint64_t far;  /* FAR_EL2 */
-    uint64_t hpfar; /* HPFAR_EL2 */
-    uint64_t ipa;  /* faulting IPA: HPFAR_EL2.FIPA page | FAR_EL2[11:0] */
+    uint32_t size; /**< sizeof(hv_arm64_undecoded): lets the struct grow; set by the caller */
+    uint32_t insn; /**< the A64 instruction word at pc */
+    uint64_t pc;   /**< the instruction's address (it did not complete) */
+    uint64_t esr;  /**< ESR_EL2 of the data abort (EC 0x24, ISV = 0) */
+    uint64_t far;  /**< FAR_EL2 */
+    uint64_t hpfar; /**< HPFAR_EL2 */
+    uint64_t ipa;  /**< faulting IPA: HPFAR_EL2.FIPA page | FAR_EL2[11:0] */
 } hv_arm64_undecoded;
+/** @ingroup hv_vcpu
+ * @brief What the vCPU's last #HV_VCPU_UNDECODED was about.
+ * @param d the domain (Arm64).
+ * @param vcpu vCPU index.
+ * @param[in,out] out @p out->size set by the caller; receives the facts
+ *        (every field but size).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d or @p out is NULL; @p out->size is smaller than
+ *         sizeof(hv_arm64_undecoded); the domain is not Arm64; @p vcpu is
+ *         out of range.
+ * @retval -ENOENT the vCPU's last call did not return #HV_VCPU_UNDECODED. */
 int hv_vcpu_arm64_undecoded(hv_domain *d, uint32_t vcpu, hv_arm64_undecoded *out) HV_NOEXCEPT;
 
-/* The stage-2 walk for one gfn, for checking the tables against another
- * implementation of the hardware (tests/oracle loads them into QEMU and
- * Bochs), hv_p2m_read_walk: every entry the walk reads, root first, down to the one that
- * decides the gfn (a leaf, or the first entry that is absent or not
- * present), exactly as stored. Read-only: no lazy recalculation is resolved
- * and no accessed/dirty bit set. A table entry carrying a recalculation mark
- * is followed: the hardware stops at it (EPT misconfiguration, NPT
- * reserved/user fault, Arm64 translation fault) and the entries below are
- * what it reaches once the mark is resolved.
- * -EINVAL for a NULL argument, out->size smaller than this struct, or a gfn
- * beyond the table's reach. */
+/** @ingroup hv_p2m
+ * @brief Size of hv_p2m_walk::level: the deepest walk (x86 4-level, Arm64
+ * levels 0..3, with a margin). */
 #define HV_P2M_WALK_MAX_LEVELS 5
+/** @ingroup hv_p2m
+ * @brief One entry a stage-2 walk read (hv_p2m_walk::level). */
 typedef struct hv_p2m_walk_level {
-    uint64_t entry; /* the raw entry, as stored */
-    uint64_t table; /* host-physical address of the table that holds it */
-    uint32_t index; /* its index in that table (Arm64 concatenated root: 0 .. 512*root_frames-1) */
-    int32_t level;  /* x86: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE; Arm64: lookup level 0..3 */
+    uint64_t entry; /**< the raw entry, as stored */
+    uint64_t table; /**< host-physical address of the table that holds it */
+    uint32_t index; /**< its index in that table (Arm64 concatenated root: 0 .. 512*root_frames-1) */
+    int32_t level;  /**< x86: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE; Arm64: lookup level 0..3 */
 } hv_p2m_walk_level;
+/** @ingroup hv_p2m
+ * @brief The stage-2 walk for one gfn (hv_p2m_read_walk). */
 typedef struct hv_p2m_walk {
-    uint32_t size;        /* sizeof(hv_p2m_walk), set by the caller */
-    uint32_t arch;        /* enum hv_arch */
-    uint32_t nr_levels;   /* level[0 .. nr_levels) filled, root first */
-    uint32_t root_frames; /* 4 KiB frames of the root table: 1 on x86, 1..16 on Arm64 (concatenated) */
-    uint64_t root;        /* host-physical address of the root table */
-    uint64_t config;      /* VMX: the EPTP; SVM: nCR3; Arm64: VTCR_EL2 */
-    hv_p2m_walk_level level[HV_P2M_WALK_MAX_LEVELS];
+    uint32_t size;        /**< sizeof(hv_p2m_walk), set by the caller */
+    uint32_t arch;        /**< enum hv_arch */
+    uint32_t nr_levels;   /**< level[0 .. nr_levels) filled, root first */
+    uint32_t root_frames; /**< 4 KiB frames of the root table: 1 on x86, 1..16 on Arm64 (concatenated) */
+    uint64_t root;        /**< host-physical address of the root table */
+    uint64_t config;      /**< VMX: the EPTP; SVM: nCR3; Arm64: VTCR_EL2 */
+    hv_p2m_walk_level level[HV_P2M_WALK_MAX_LEVELS]; /**< the entries read, root first */
 } hv_p2m_walk;
+/** @ingroup hv_p2m
+ * @brief The stage-2 walk for one gfn, for checking the tables against
+ * another implementation of the hardware (tests/oracle loads them into
+ * QEMU and Bochs): every entry the walk reads, root first, down to the one
+ * that decides the gfn (a leaf, or the first entry that is absent or not
+ * present), exactly as stored.
+ *
+ * Read-only: no lazy recalculation is resolved and no accessed/dirty bit
+ * set. A table entry carrying a recalculation mark is followed: the
+ * hardware stops at it (EPT misconfiguration, NPT reserved/user fault,
+ * Arm64 translation fault) and the entries below are what it reaches once
+ * the mark is resolved.
+ * @param d the domain.
+ * @param gfn guest frame number.
+ * @param[in,out] out @p out->size set by the caller; receives the walk
+ *        (size set to sizeof(hv_p2m_walk)).
+ * @return 0, or a negative errno; @p out is unchanged on failure.
+ * @retval -EINVAL @p d or @p out is NULL; @p out->size is smaller than
+ *         sizeof(hv_p2m_walk); @p gfn is beyond the table's reach.
+ * @note Thread-safe. */
 int hv_p2m_read_walk(hv_domain *d, uint64_t gfn, hv_p2m_walk *out) HV_NOEXCEPT;
+
+/* --- HVCORE_1.1 (hvcore 1.1.0): version query and log callback --- */
+
+/* HV_VERSION_MAJOR, HV_VERSION_MINOR, HV_VERSION_PATCH, HV_VERSION_STRING
+ * and HV_VERSION_NUMBER: the version of these headers (macros only). */
+#include "hvcore/hv_version.h"
+
+/**
+ * @brief The version of the library this program runs with.
+ *
+ * Compare it with HV_VERSION_NUMBER (the headers the program was compiled
+ * with): a library with the same major number and a minor number at least
+ * the headers' has every function the headers declare.
+ * @return (major << 16) | (minor << 8) | patch, as HV_VERSION_NUMBER. Never
+ * fails.
+ */
+uint32_t hv_version(void) HV_NOEXCEPT;
+
+/**
+ * @brief The version of the library this program runs with, as text.
+ * @return "MAJOR.MINOR.PATCH" (for example "1.1.0"), a static string the
+ * caller must not free. Never fails.
+ */
+const char *hv_version_string(void) HV_NOEXCEPT;
+
+/** Log levels, most severe first; a message has one of them. */
+enum hv_log_level {
+    HV_LOG_ERROR = 0,   /**< something failed: a domain was stopped, a request was refused */
+    HV_LOG_WARNING = 1, /**< something is wrong but the library goes on */
+    HV_LOG_INFO = 2,    /**< a notable event */
+    HV_LOG_DEBUG = 3    /**< detail for a developer */
+};
+
+/**
+ * @brief A log sink: receives one message of the library.
+ * @param opaque the pointer given to hv_host_set_log.
+ * @param level the message's enum hv_log_level (at most the max_level set).
+ * @param message one line of text, NUL-terminated, without a trailing
+ * newline; valid only during the call.
+ */
+typedef void (*hv_log_fn)(void *opaque, int level, const char *message);
+
+/**
+ * @brief Sends the library's messages about this host to fn.
+ *
+ * The library never writes to stdout or stderr itself: every message it
+ * has about this host, its domains and the device models acting on them
+ * (for example "domain 1 stopped: ..." when a device model breaks the
+ * ioreq protocol) goes to fn, or nowhere. fn may be called from any thread
+ * (a vCPU's, a device model's), one call at a time (the library serialises
+ * them), and possibly with the library's internal locks held: it must
+ * return promptly and must not call any hv_* or hvdm_* function. A new
+ * call replaces the previous sink; once it returns, the previous sink is
+ * no longer called. Without a call, messages are dropped.
+ * @param host the host.
+ * @param fn the sink, or NULL: messages are dropped.
+ * @param opaque passed to fn unchanged.
+ * @param max_level the least severe level delivered (HV_LOG_ERROR ..
+ * HV_LOG_DEBUG): messages with a greater level are dropped.
+ * @return 0: set.
+ * @return -EINVAL: host is NULL, or max_level is not an enum hv_log_level
+ * value (nothing changes).
+ */
+int hv_host_set_log(hv_host *host, hv_log_fn fn, void *opaque, int max_level) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

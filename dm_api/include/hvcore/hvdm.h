@@ -1,10 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-/* hvcore device-model API, ABI version 1 (HVCORE_1.0).
+/** @file hvcore/hvdm.h
+ * @brief hvcore device-model API, ABI version 1 (HVCORE_1.0).
  *
  * Shaped after libxendevicemodel: same operations, same argument order and
  * Xen's numeric constants, so a Xen device model ports by renaming. Every
  * function returns 0 on success and a negative errno on failure (never -1
- * with errno). C99; no C++ in here. */
+ * with errno). C99; no C++ in here.
+ *
+ * Every call that takes a handle and a domid first checks, in this order:
+ * -EINVAL for a NULL handle, -ENODEV once the handle's host is destroyed
+ * (only hvdm_close still works), and -EPERM when the handle is restricted
+ * (hvdm_restrict) to another domid; a call that names a domain the host
+ * does not have returns -ESRCH. A call that allocates may also return
+ * -ENOMEM, and -EIO is what an unexpected internal C++ exception would
+ * become (none is known to arise). Each function lists them all. The ioreq
+ * protocol itself (states, fences, the buffered ring): docs/writing-a-device-model.md.
+ * Man pages: hvdm_open(3), hvdm_ioreq_server(3), hvdm_ranges(3),
+ * hvdm_mem_type(3), hvdm_dm_op(3), hvdm_serve(3), hvdm_plugin(3). */
+
+/** @defgroup hvdm_handle Device-model handles
+ * @brief One handle = one emulator identity: it owns the servers it creates. */
+/** @defgroup hvdm_ioreq_server ioreq servers
+ * @brief Creating, enabling and destroying servers; their shared pages,
+ * event descriptor and notification. */
+/** @defgroup hvdm_ranges I/O ranges and PCI devices
+ * @brief Which ports, MMIO ranges and PCI functions a server receives. */
+/** @defgroup hvdm_mem_type Memory types
+ * @brief p2m types of guest pages (Xen's HVMMEM_*), and the claim of the
+ * ioreq_server type. */
+/** @defgroup hvdm_protocol ioreq protocol
+ * @brief The shared layouts (Xen's xen/include/public/hvm/ioreq.h) and
+ * their constants. */
+/** @defgroup hvdm_dmop Raw DMOPs
+ * @brief Xen's struct xen_dm_op, issued as is (xen/include/public/hvm/dm_op.h). */
+
 #ifndef HVCORE_HVDM_H
 #define HVCORE_HVDM_H
 
@@ -17,30 +46,64 @@
 extern "C" {
 #endif
 
+/** @ingroup hvdm_handle
+ * @brief A device model's handle on a host (opaque; hvdm_open). One handle
+ * = one emulator identity: only it may configure, map or destroy the
+ * servers it created (others get -EPERM). */
 typedef struct hvdm_handle hvdm_handle; /* one handle = one emulator identity */
+/** @ingroup hvdm_ioreq_server
+ * @brief An ioreq server's id in its domain (Xen's ioservid_t): 0..7. */
 typedef uint16_t hvdm_ioservid_t;
 
-/* memory types (Xen's HVMMEM_*) */
+/** @ingroup hvdm_mem_type
+ * @name Memory types (Xen's HVMMEM_*, xen/include/public/hvm/hvm_op.h)
+ * @{ */
+/** ram_rw: ordinary RAM. */
 #define HVDM_MEM_RAM_RW 0
+/** ram_ro: RAM the guest reads; its writes are dropped (Xen's p2m_is_discard_write). */
 #define HVDM_MEM_RAM_RO 1
+/** mmio_dm: no RAM; every access goes to an ioreq server by range. */
 #define HVDM_MEM_MMIO_DM 2
+/** HVMMEM_unused: not settable (-EINVAL), as in Xen. */
 #define HVDM_MEM_UNUSED 3
+/** ioreq_server: RAM read at full speed whose writes go to the server that
+ * claimed the type (hvdm_map_mem_type_to_ioreq_server). */
 #define HVDM_MEM_IOREQ_SERVER 4
+/** @} */
 
-/* map_mem_type_to_ioreq_server flags (only 0 and WRITE are accepted) */
+/** @ingroup hvdm_mem_type
+ * @name hvdm_map_mem_type_to_ioreq_server flags (only 0 and WRITE are accepted)
+ * @{ */
+/** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_READ: not supported (-EINVAL), as in Xen. */
 #define HVDM_IOREQ_MEM_ACCESS_READ (1u << 0)
+/** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_WRITE: the claimant receives writes. */
 #define HVDM_IOREQ_MEM_ACCESS_WRITE (1u << 1)
+/** @} */
 
-/* io range types */
+/** @ingroup hvdm_ranges
+ * @name io range types (Xen's XEN_DMOP_IO_RANGE_*)
+ * @{ */
+/** I/O ports. */
 #define HVDM_IO_RANGE_PORT 0
+/** guest-physical MMIO addresses. */
 #define HVDM_IO_RANGE_MEMORY 1
+/** PCI functions by SBDF (HVDM_PCI_SBDF), for config-space accesses through 0xcf8/0xcfc. */
 #define HVDM_IO_RANGE_PCI 2
+/** @} */
 
-/* buffered ioreq modes */
+/** @ingroup hvdm_ioreq_server
+ * @name Buffered ioreq modes (handle_bufioreq; Xen's HVM_IOREQSRV_BUFIOREQ_*)
+ * @{ */
+/** No buffered ring: every request is synchronous. */
 #define HVDM_BUFIOREQ_OFF 0
+/** A buffered ring whose pointers only grow (they wrap at 2^32). */
 #define HVDM_BUFIOREQ_LEGACY 1
+/** A buffered ring whose pointers hvcore canonicalises (both reduced modulo
+ * the ring size with one 64-bit compare-and-swap) after each post, as Xen. */
 #define HVDM_BUFIOREQ_ATOMIC 2
-/* hvcore extension, OR'ed into handle_bufioreq with LEGACY or ATOMIC (a
+/** @} */
+/** @ingroup hvdm_ioreq_server
+ * @brief hvcore extension, OR'ed into handle_bufioreq with LEGACY or ATOMIC (a
  * bit Xen does not define). As Xen, hvcore posts to the ring only single
  * direct writes to VGA memory 0xa0000-0xbffff (stdvga_mem_accept); with
  * this flag the server also gets every port write and every other MMIO
@@ -48,24 +111,50 @@ typedef uint16_t hvdm_ioservid_t;
  * Any other bit, or this one with OFF, is -EINVAL. */
 #define HVDM_BUFIOREQ_WIDE 0x80
 
-/* ioreq slot states */
+/** @ingroup hvdm_protocol
+ * @name ioreq slot states (Xen's STATE_*)
+ * @{ */
+/** The slot is free: the hypervisor may fill it. */
 #define HVDM_STATE_IOREQ_NONE 0
+/** The hypervisor published a request (written by hvcore). */
 #define HVDM_STATE_IOREQ_READY 1
+/** The device model took the request (written by the device model). */
 #define HVDM_STATE_IOREQ_INPROCESS 2
+/** The device model posted its response (written by the device model,
+ * then hvdm_ioreq_notify); hvcore takes it and sets NONE. */
 #define HVDM_STATE_IORESP_READY 3
+/** @} */
 
-/* ioreq types */
+/** @ingroup hvdm_protocol
+ * @name ioreq types (Xen's IOREQ_TYPE_*)
+ * @{ */
+/** A port access: addr is the port. */
 #define HVDM_IOREQ_TYPE_PIO 0
+/** An MMIO access: addr is the guest-physical address. */
 #define HVDM_IOREQ_TYPE_COPY 1
+/** A PCI config access: addr is (SBDF << 32) | register. */
 #define HVDM_IOREQ_TYPE_PCI_CONFIG 2
+/** Xen's time-offset notice (defined for layout compatibility; hvcore does not send it). */
 #define HVDM_IOREQ_TYPE_TIMEOFFSET 7
+/** Xen's map-cache invalidation (defined for layout compatibility; hvcore does not send it). */
 #define HVDM_IOREQ_TYPE_INVALIDATE 8
+/** @} */
 
-/* direction */
+/** @ingroup hvdm_protocol
+ * @name direction (hvdm_ioreq_t::dir, Xen's IOREQ_WRITE / IOREQ_READ)
+ * @{ */
+/** The guest writes: data holds the value. */
 #define HVDM_IOREQ_WRITE 0
+/** The guest reads: the device model stores the value in data. */
 #define HVDM_IOREQ_READ 1
+/** @} */
 
-/* DMOP numbers (Xen's order) */
+/** @ingroup hvdm_dmop
+ * @name DMOP numbers (Xen's order, XEN_DMOP_*). hvcore implements 1-6, 12,
+ * 15 and 20; the others are -EOPNOTSUPP.
+ * @{ */
+/** A DMOP number: Xen's XEN_DMOP_* of the same name in lower case
+ * (xen/include/public/hvm/dm_op.h), for struct xen_dm_op's op field. */
 #define HVDM_DMOP_CREATE_IOREQ_SERVER 1
 #define HVDM_DMOP_GET_IOREQ_SERVER_INFO 2
 #define HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER 3
@@ -86,11 +175,16 @@ typedef uint16_t hvdm_ioservid_t;
 #define HVDM_DMOP_PIN_MEMORY_CACHEATTR 18
 #define HVDM_DMOP_SET_IRQ_LEVEL 19
 #define HVDM_DMOP_NR_VCPUS 20
+/** @} */
 
-/* get_ioreq_server_info flags */
+/** @ingroup hvdm_dmop
+ * @brief get_ioreq_server_info flags (Xen's XEN_DMOP_no_gfns): required,
+ * since hvcore never places ioreq pages in guest memory (without it the
+ * op is -EOPNOTSUPP; use hvdm_map_ioreq_pages). */
 #define HVDM_DMOP_NO_GFNS 1
 
-/* PCI SBDF as Xen's XEN_DMOP_PCI_SBDF. Unsigned arithmetic, no cast (clean
+/** @ingroup hvdm_ranges
+ * @brief PCI SBDF as Xen's XEN_DMOP_PCI_SBDF. Unsigned arithmetic, no cast (clean
  * C++ under -Wold-style-cast): each field is masked with an unsigned
  * constant, so an argument of 32 bits or fewer (uint8_t, uint16_t, int,
  * unsigned) gives an unsigned int (uint32_t) with the bits a conversion to
@@ -98,104 +192,555 @@ typedef uint16_t hvdm_ioservid_t;
 #define HVDM_PCI_SBDF(s, b, d, f) \
     ((((s) & 0xffffu) << 16) | (((b) & 0xffu) << 8) | (((d) & 0x1fu) << 3) | ((f) & 0x7u))
 
-/* One synchronous ioreq: Xen's struct ioreq, 32 bytes. */
+/** @ingroup hvdm_protocol
+ * @brief One synchronous ioreq: Xen's struct ioreq, 32 bytes. The state
+ * field is the handshake (docs/writing-a-device-model.md); every other
+ * field is written by hvcore before it sets READY, except data, which the
+ * device model writes for a read before it sets IORESP_READY. */
 typedef struct hvdm_ioreq {
-    uint64_t addr;     /* physical address, port, or (SBDF << 32 | register) */
-    uint64_t data;     /* data, or a guest physical address if data_is_ptr */
-    uint32_t count;    /* repeat count (rep prefixes) */
-    uint32_t size;     /* bytes per access */
-    uint32_t vp_eport; /* hvcore: the vCPU index to pass to hvdm_ioreq_notify */
-    uint16_t _pad0;
-    unsigned int state : 4;
-    unsigned int data_is_ptr : 1;
-    unsigned int dir : 1; /* 1 = read, 0 = write */
-    unsigned int df : 1;
-    unsigned int _pad1 : 1;
-    uint8_t type; /* HVDM_IOREQ_TYPE_* */
+    uint64_t addr;     /**< physical address, port, or (SBDF << 32 | register) */
+    uint64_t data;     /**< data, or a guest physical address if data_is_ptr */
+    uint32_t count;    /**< repeat count (rep prefixes) */
+    uint32_t size;     /**< bytes per access */
+    uint32_t vp_eport; /**< hvcore: the vCPU index to pass to hvdm_ioreq_notify */
+    uint16_t _pad0;    /**< reserved, 0 */
+    unsigned int state : 4;       /**< HVDM_STATE_*: the handshake (atomic byte access with fences; see the guide) */
+    unsigned int data_is_ptr : 1; /**< data is the guest-physical address of count elements in RAM */
+    unsigned int dir : 1; /**< 1 = read, 0 = write */
+    unsigned int df : 1;  /**< direction flag: a rep walks down from addr */
+    unsigned int _pad1 : 1; /**< reserved */
+    uint8_t type; /**< HVDM_IOREQ_TYPE_* */
 } hvdm_ioreq_t;
 
-/* Xen's shared_iopage_t: one slot per vCPU. */
+/** @ingroup hvdm_protocol
+ * @brief Xen's shared_iopage_t: one slot per vCPU. */
 typedef struct hvdm_shared_iopage {
-    hvdm_ioreq_t vcpu_ioreq[1];
+    hvdm_ioreq_t vcpu_ioreq[1]; /**< one slot per vCPU, indexed 0 .. nr_vcpus - 1 (hvdm_nr_vcpus) */
 } hvdm_shared_iopage;
 
-/* Xen's buf_ioreq_t: 8 bytes; an 8-byte access uses two slots. */
+/** @ingroup hvdm_protocol
+ * @brief Xen's buf_ioreq_t: 8 bytes; an 8-byte access uses two slots (the
+ * second slot's data holds bits 63:32). */
 typedef struct hvdm_buf_ioreq {
-    uint8_t type;
-    unsigned int pad : 1;
-    unsigned int dir : 1;
-    unsigned int size : 2; /* 0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes */
-    unsigned int addr : 20;
-    uint32_t data;
+    uint8_t type;          /**< HVDM_IOREQ_TYPE_PIO or HVDM_IOREQ_TYPE_COPY */
+    unsigned int pad : 1;  /**< reserved */
+    unsigned int dir : 1;  /**< always HVDM_IOREQ_WRITE */
+    unsigned int size : 2; /**< 0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes */
+    unsigned int addr : 20; /**< the port or guest-physical address (below 1 MiB) */
+    uint32_t data;         /**< the data (bits 31:0) */
 } hvdm_buf_ioreq_t;
 
+/** @ingroup hvdm_protocol
+ * @brief Slots of the buffered ring (Xen's IOREQ_BUFFER_SLOT_NUM). */
 #define HVDM_IOREQ_BUFFER_SLOT_NUM 511
 
-/* Xen's buffered_iopage_t: exactly 4096 bytes. */
+/** @ingroup hvdm_protocol
+ * @brief Xen's buffered_iopage_t: exactly 4096 bytes. hvcore writes slots
+ * and write_pointer; the device model reads slots and advances
+ * read_pointer. */
 typedef struct hvdm_buffered_iopage {
-    uint32_t read_pointer;
-    uint32_t write_pointer;
-    hvdm_buf_ioreq_t buf_ioreq[HVDM_IOREQ_BUFFER_SLOT_NUM];
+    uint32_t read_pointer;  /**< next slot to read (modulo HVDM_IOREQ_BUFFER_SLOT_NUM); written by the device model */
+    uint32_t write_pointer; /**< one past the last slot written; written by hvcore */
+    hvdm_buf_ioreq_t buf_ioreq[HVDM_IOREQ_BUFFER_SLOT_NUM]; /**< the ring */
 } hvdm_buffered_iopage;
 
-/* in-process: a handle on a host created with hv.h. A handle may outlive
- * its host (hv.h "Lifetimes"): once the host is destroyed every call on it
- * is -ENODEV but hvdm_close, which always frees it (0). hvdm_close destroys
- * the handle's servers and releases its mappings and descriptors. */
+/** @ingroup hvdm_handle
+ * @brief Opens a handle on a host created with hv.h (in-process), a new
+ * emulator identity.
+ *
+ * A handle may outlive its host (@ref hv_lifetimes): once the host is
+ * destroyed every call on it is -ENODEV but hvdm_close, which always frees
+ * it.
+ * @param host the host.
+ * @return the handle, or NULL if @p host is NULL or memory ran out.
+ * @note Thread-safe, except against hv_host_destroy of the same host. A
+ *       handle may be used from several threads at once. */
 hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
+/** @ingroup hvdm_handle
+ * @brief Closes a handle: destroys the servers it created (as
+ * hvdm_destroy_ioreq_server: their vCPUs complete, a claim is released),
+ * unmaps its ioreq pages, closes its descriptors and frees it.
+ * @param h the handle (freed, even after the host is destroyed).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL.
+ * @note No other call may use @p h during or after this one. */
 int hvdm_close(hvdm_handle *h) HV_NOEXCEPT;
-/* Then only domid. As Linux's privcmd, a restricted handle gets -EPERM for
- * any other domid before anything else is checked (its arguments, its
- * buffers, whether that domain exists); only a null handle (-EINVAL) and a
- * destroyed host (-ENODEV) come first. */
+/** @ingroup hvdm_handle
+ * @brief Restricts the handle to one domain: from then on only @p domid.
+ *
+ * As Linux's privcmd (IOCTL_PRIVCMD_RESTRICT), a restricted handle gets
+ * -EPERM for any other domid before anything else is checked (its
+ * arguments, its buffers, whether that domain exists); only a null handle
+ * (-EINVAL) and a destroyed host (-ENODEV) come first. Restricting again
+ * to the same domid succeeds.
+ * @param h the handle.
+ * @param domid the only domain it may name (need not exist yet).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL, or it is already restricted to another domid.
+ * @retval -ENODEV the host was destroyed. */
 int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid) HV_NOEXCEPT;
 
+/** @ingroup hvdm_ioreq_server
+ * @brief Creates an ioreq server (disabled, no ranges) owned by this handle
+ * (Xen's XEN_DMOP_create_ioreq_server): its shared page has one slot per
+ * vCPU, each slot's vp_eport set to its vCPU index.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param handle_bufioreq HVDM_BUFIOREQ_OFF, _LEGACY or _ATOMIC, optionally
+ *        OR'ed with HVDM_BUFIOREQ_WIDE (not with OFF).
+ * @param[out] id receives the server's id (the lowest free one, 0..7).
+ * @return 0, or a negative errno; nothing is created on failure.
+ * @retval -EINVAL @p h or @p id is NULL; @p handle_bufioreq is outside
+ *         0..255, has a mode above ATOMIC or an unknown bit, or is WIDE with OFF.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOSPC the domain already has 8 servers.
+ * @retval -EMFILE the pages (memfd) or the eventfd could not be created:
+ *         this, -ENFILE, -ENOMEM, or another errno of memfd_create(2),
+ *         ftruncate(2), mmap(2) or eventfd(2).
+ * @retval -ENOMEM memory ran out. */
 int hvdm_create_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, int handle_bufioreq,
                              hvdm_ioservid_t *id) HV_NOEXCEPT;
+/** @ingroup hvdm_ioreq_server
+ * @brief Destroys a server (Xen's XEN_DMOP_destroy_ioreq_server): a vCPU
+ * waiting on it completes (a read gets all ones); if it claimed the
+ * ioreq_server type, the claim is released and every page of the type is
+ * reset to ram_rw before this returns (hvcore differs from Xen here,
+ * README.md). This handle's mapping and descriptor of it stay valid until
+ * hvdm_close; the descriptor becomes readable.
+ * @param h the handle that created it.
+ * @param domid the domain.
+ * @param id the server.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id (never created, or destroyed). */
 int hvdm_destroy_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOEXCEPT;
+/** @ingroup hvdm_ioreq_server
+ * @brief Enables or disables a server (Xen's
+ * XEN_DMOP_set_ioreq_server_state). A disabled server receives nothing: its
+ * ranges route to nobody, and writes to pages it claimed are held (the
+ * vCPU retries) until it is enabled or the claim ends.
+ * @param h the handle that created it.
+ * @param domid the domain.
+ * @param id the server.
+ * @param enabled non-zero to enable.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id. */
 int hvdm_set_ioreq_server_state(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                 int enabled) HV_NOEXCEPT;
+/** @ingroup hvdm_ranges
+ * @brief Adds the inclusive range [@p start, @p end] of ports or MMIO
+ * addresses to the server (Xen's XEN_DMOP_map_io_range_to_ioreq_server).
+ * An access goes to the enabled server, highest id first, whose ranges
+ * contain all of it.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param is_mmio non-zero: MMIO (HVDM_IO_RANGE_MEMORY); zero: ports
+ *        (HVDM_IO_RANGE_PORT).
+ * @param start first port or address.
+ * @param end last port or address (inclusive).
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p start > @p end (Xen XSA-238).
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EEXIST the range overlaps one this server already has (of the
+ *         same kind).
+ * @retval -ENOMEM the server would hold more than 256 separate ranges of
+ *         this kind (touching ranges merge). */
 int hvdm_map_io_range_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                       int is_mmio, uint64_t start, uint64_t end) HV_NOEXCEPT;
+/** @ingroup hvdm_ranges
+ * @brief Removes [@p start, @p end] from the server's ranges (Xen's
+ * XEN_DMOP_unmap_io_range_from_ioreq_server); a part of a mapped range may
+ * be removed (the rest stays).
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param is_mmio non-zero: MMIO; zero: ports.
+ * @param start first port or address.
+ * @param end last port or address (inclusive).
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p start > @p end.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id, or [@p start, @p end] is not wholly
+ *         inside one range the server has.
+ * @retval -ENOMEM cutting a hole would leave more than 256 ranges. */
 int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
                                           hvdm_ioservid_t id, int is_mmio, uint64_t start,
                                           uint64_t end) HV_NOEXCEPT;
+/** @ingroup hvdm_ranges
+ * @brief Gives the server the PCI config space of one function: config
+ * accesses through CONFIG_ADDRESS (0xcf8, enable bit set) and
+ * CONFIG_DATA (0xcfc-0xcff) arrive as HVDM_IOREQ_TYPE_PCI_CONFIG with
+ * addr = (SBDF << 32) | register (libxendevicemodel's
+ * xendevicemodel_map_pcidev_to_ioreq_server).
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param segment PCI segment (hvcore routes segment 0 only).
+ * @param bus bus 0..255.
+ * @param device device 0..31.
+ * @param function function 0..7.
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p device > 31 or @p function > 7 (as
+ *         libxendevicemodel).
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EEXIST the server already has this function.
+ * @retval -ENOMEM the server would hold more than 256 separate PCI ranges. */
 int hvdm_map_pcidev_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                     uint16_t segment, uint8_t bus, uint8_t device,
                                     uint8_t function) HV_NOEXCEPT;
+/** @ingroup hvdm_ranges
+ * @brief Takes one PCI function away from the server.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param segment PCI segment.
+ * @param bus bus 0..255.
+ * @param device device 0..31.
+ * @param function function 0..7.
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p device > 31 or @p function > 7.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id, or the server does not have this function.
+ * @retval -ENOMEM removing it from a run of functions would leave more
+ *         than 256 separate ranges. */
 int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
                                         hvdm_ioservid_t id, uint16_t segment, uint8_t bus,
                                         uint8_t device, uint8_t function) HV_NOEXCEPT;
+/** @ingroup hvdm_mem_type
+ * @brief Claims (flags = HVDM_IOREQ_MEM_ACCESS_WRITE) or disclaims
+ * (flags = 0) the ioreq_server memory type for a server (Xen's
+ * XEN_DMOP_map_mem_type_to_ioreq_server; xen/common/ioreq.c
+ * ioreq_server_map_mem_type, xen/arch/x86/mm/p2m.c p2m_set_ioreq_server).
+ *
+ * While claimed, writes to pages of type ioreq_server go to this server
+ * (held while it is disabled); reads are served from RAM. A disclaim resets
+ * every page of the type to ram_rw before it returns.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param type HVDM_MEM_IOREQ_SERVER (the only type that can be claimed).
+ * @param flags HVDM_IOREQ_MEM_ACCESS_WRITE to claim, 0 to disclaim.
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p type is not HVDM_MEM_IOREQ_SERVER;
+ *         @p flags is neither 0 nor HVDM_IOREQ_MEM_ACCESS_WRITE; a disclaim
+ *         by a server that does not hold the claim.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -EOPNOTSUPP the domain was created with HV_DOMAIN_NO_HAP.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EBUSY a claim: the type is already claimed (by any server, this
+ *         one too), or pages of a previous claim are not yet reset. */
 int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                       uint16_t type, uint32_t flags) HV_NOEXCEPT;
+/** @ingroup hvdm_mem_type
+ * @brief Sets the p2m type of @p nr guest pages from @p first_pfn (Xen's
+ * XEN_DMOP_set_mem_type; xen/arch/x86/hvm/dm.c set_mem_type). All or
+ * nothing: every page is checked before any changes.
+ *
+ * Allowed changes (Xen's allow_p2m_type_change): to ioreq_server only from
+ * ram_rw, and only while a server holds the claim; from ioreq_server only
+ * to ram_rw; from ram_rw or ram_ro to ram_rw, ram_ro or mmio_dm; from
+ * mmio_dm only to mmio_dm (a page made mmio_dm does not become RAM again).
+ * @param h the handle (any handle: types are the domain's, not a server's).
+ * @param domid the domain.
+ * @param mem_type HVDM_MEM_RAM_RW, _RAM_RO, _MMIO_DM or _IOREQ_SERVER.
+ * @param first_pfn first guest frame number.
+ * @param nr number of pages (at least 1).
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p nr is 0; the range wraps or goes past
+ *         the last RAM page; @p mem_type is HVDM_MEM_UNUSED or unknown;
+ *         HVDM_MEM_IOREQ_SERVER while no server holds the claim; a page
+ *         whose current type may not change to @p mem_type.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -EOPNOTSUPP HVDM_MEM_IOREQ_SERVER on a domain created with
+ *         HV_DOMAIN_NO_HAP.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOMEM no stage-2 table frames left to split a large leaf. */
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
                       uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
+/** @ingroup hvdm_mem_type
+ * @brief The p2m type of one guest page, in HVMOP_get_mem_type's terms
+ * (xen/arch/x86/hvm/hvm.c): MMIO and holes are HVDM_MEM_MMIO_DM.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param pfn guest frame number.
+ * @param[out] mem_type receives an HVDM_MEM_* value.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h or @p mem_type is NULL; @p pfn is beyond the
+ *         stage-2 table's reach.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped. */
 int hvdm_get_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint64_t pfn, uint16_t *mem_type) HV_NOEXCEPT;
+/** @ingroup hvdm_ioreq_server
+ * @brief The domain's number of vCPUs (Xen's XEN_DMOP_nr_vcpus): the slots
+ * to scan in a server's shared page.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param[out] vcpus receives the number.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h or @p vcpus is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain. */
 int hvdm_nr_vcpus(hvdm_handle *h, hvdm_domid_t domid, unsigned int *vcpus) HV_NOEXCEPT;
 
-/* raw DMOP: buffers laid out exactly as Xen's struct xen_dm_op
- * (uint32 op, uint32 pad, union at offset 8), at most 2 buffers */
+/** @ingroup hvdm_dmop
+ * @brief One buffer of a raw DMOP (Xen's xen_dm_op_buf_t). */
 typedef struct hvdm_buf {
-    void *ptr;
-    size_t size;
+    void *ptr;   /**< the buffer (any alignment) */
+    size_t size; /**< its size in bytes */
 } hvdm_buf;
+/** @ingroup hvdm_dmop
+ * @brief Issues a raw DMOP: buffers laid out exactly as Xen's struct
+ * xen_dm_op (uint32 op, uint32 pad, union at offset 8), at most 2 buffers
+ * (xen/common/dm.c do_dm_op). Only bufs[0] is read: its header and the
+ * op's payload (Xen's op_size[]); OUT fields are written back only on
+ * success. The typed calls above are wrappers of this one.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param nr_bufs 1 or 2.
+ * @param bufs the buffers; bufs[0] holds the struct xen_dm_op.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL; the header's pad is not 0; a payload pad
+ *         or field is invalid (the errnos of the typed call of that op).
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid (checked before
+ *         anything else, as privcmd); or the op's server belongs to another handle.
+ * @retval -ENODATA @p nr_bufs is 0 (Xen XSA-506).
+ * @retval -E2BIG @p nr_bufs is above 2.
+ * @retval -EFAULT @p bufs or bufs[0].ptr is NULL, or bufs[0].size is
+ *         smaller than the 8-byte header plus the op's payload.
+ * @retval -ESRCH no such domain.
+ * @retval -EOPNOTSUPP an op hvcore does not implement (7-11, 13, 14, 16-19,
+ *         21 and up); XEN_DMOP_get_ioreq_server_info without
+ *         HVDM_DMOP_NO_GFNS; a HAP-only op on a HV_DOMAIN_NO_HAP domain.
+ * @retval -ESHUTDOWN,-ENOENT,-ENOSPC,-EEXIST,-EBUSY,-ENOMEM as the typed
+ *         call of the op. */
 int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf *bufs) HV_NOEXCEPT;
 
-/* ioreq pages: Xen's shared_iopage_t / buffered_iopage_t layouts, in
- * shared memory (memfd) mapped into this process. bufioreq may be NULL;
- * *bufioreq is NULL when the server was created with HVDM_BUFIOREQ_OFF.
+/** @ingroup hvdm_ioreq_server
+ * @brief Maps a server's ioreq pages: Xen's shared_iopage_t / buffered_iopage_t
+ * layouts, in shared memory (memfd) mapped into this process.
+ *
  * The mapping belongs to the handle: the same addresses for every call on
  * the same server, valid until hvdm_close even if the server, its domain
- * or the host is destroyed first (hv.h "Lifetimes"). */
+ * or the host is destroyed first (@ref hv_lifetimes).
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param[out] ioreq receives the synchronous page (one slot per vCPU).
+ * @param[out] bufioreq may be NULL; receives the buffered ring, or NULL when
+ *        the server was created with HVDM_BUFIOREQ_OFF.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h or @p ioreq is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EMFILE the descriptors could not be duplicated or mapped: this,
+ *         -ENOMEM, or another errno of fcntl(2) F_DUPFD_CLOEXEC, fstat(2)
+ *         or mmap(2). */
 int hvdm_map_ioreq_pages(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                          hvdm_shared_iopage **ioreq, hvdm_buffered_iopage **bufioreq) HV_NOEXCEPT;
-/* A pollable (eventfd) descriptor, readable when a request is posted and
- * when the server is destroyed. The descriptor belongs to the handle (the
- * same one for every call on the same server; do not close it): it stays
- * open until hvdm_close, whatever is destroyed first. */
+/** @ingroup hvdm_ioreq_server
+ * @brief A pollable (eventfd, non-blocking) descriptor, readable when a
+ * request is posted (to a slot or to the ring) and when the server is
+ * destroyed. One wake-up may stand for several requests: read it (to reset
+ * its count), then scan every slot and drain the ring.
+ *
+ * The descriptor belongs to the handle (the same one for every call on the
+ * same server; do not close it): it stays open until hvdm_close, whatever
+ * is destroyed first.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @return the descriptor (>= 0), or a negative errno.
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EMFILE the descriptors could not be duplicated or mapped: this,
+ *         -ENOMEM, or another errno of fcntl(2), fstat(2) or mmap(2). */
 int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOEXCEPT;
-/* After setting a slot to HVDM_STATE_IORESP_READY. */
+/** @ingroup hvdm_ioreq_server
+ * @brief Tells hvcore that vCPU @p vcpu's slot changed: call it after setting
+ * the slot to HVDM_STATE_IORESP_READY (Xen's event-channel notification
+ * on vp_eport). A waiting vCPU thread wakes and takes the response.
+ *
+ * It is also an observation point: a state above IORESP_READY stops the
+ * domain (Xen XSA-262).
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param vcpu the slot's vCPU index (hvdm_ioreq_t::vp_eport).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL; @p vcpu is not below the domain's number of vCPUs.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EPROTO the slot's state is above HVDM_STATE_IORESP_READY: the
+ *         domain is now stopped. */
 int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) HV_NOEXCEPT;
+
+/* --- HVCORE_1.1 (hvcore 1.1.0): the serving helper --- */
+
+/**
+ * @brief Serves one request for hvdm_serve_pending / hvdm_serve.
+ *
+ * req is a copy the callee may change; what is copied back is req->data of
+ * a synchronous read (the answer). Two kinds of request arrive:
+ * - synchronous (a vCPU slot): req->state is HVDM_STATE_IOREQ_INPROCESS and
+ *   the vCPU waits for the answer. For a read (req->dir ==
+ *   HVDM_IOREQ_READ) store the value read in req->data; the helper then
+ *   publishes it (IORESP_READY) and notifies the vCPU. A rep access
+ *   (req->count > 1) comes as one request: with req->data_is_ptr the
+ *   callee reads or writes the count elements at the guest address in
+ *   req->data itself; without it, req->data is the one value of every
+ *   element.
+ * - buffered (a record of the server's buffered ring, expanded): a single
+ *   write (count 1, size 1, 2, 4 or 8; an 8-byte write arrives whole,
+ *   though the ring holds it in two records), req->state is
+ *   HVDM_STATE_IOREQ_READY, req->vp_eport is 0; the vCPU did not wait and
+ *   nothing is answered.
+ *
+ * The callee may call hvdm_* and hv_* functions (hv_guest_write, ...), but
+ * must not close the handle or call hvdm_serve_pending / hvdm_serve on it.
+ * @param opaque the pointer given to hvdm_serve_pending / hvdm_serve.
+ * @param id the server the request came to.
+ * @param req the request (see above).
+ * @return 0: served. A negative errno: stop serving; the helper returns it
+ * (a positive value stops it too and is returned as -ECANCELED). The
+ * request that failed is not answered: a synchronous slot stays INPROCESS
+ * (its vCPU keeps waiting), a buffered record stays in the ring.
+ */
+typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req);
+
+/**
+ * @brief Serves what is pending on one ioreq server now, without blocking.
+ *
+ * In this order: consumes the count of the server's eventfd
+ * (hvdm_ioreq_fd), so that a request posted from here on makes it readable
+ * again; drains the buffered ring, if the server has one, oldest record
+ * first (advancing read_pointer atomically after each request, as
+ * HVDM_BUFIOREQ_ATOMIC needs); then scans every vCPU slot, and for each in
+ * HVDM_STATE_IOREQ_READY: sets INPROCESS, calls fn, stores the answer,
+ * sets HVDM_STATE_IORESP_READY (a release store: the answer is visible
+ * before the state) and calls hvdm_ioreq_notify. The state byte is read
+ * with acquire ordering, so the request's fields are read after it.
+ * Not thread-safe against another thread serving the same server.
+ * @param h a handle that created the server and mapped its pages.
+ * @param domid the server's domain.
+ * @param id the server.
+ * @param fn called once per request (see hvdm_serve_fn).
+ * @param opaque passed to fn.
+ * @return >= 0: the number of requests served (buffered and synchronous).
+ * @return fn's negative return (or -ECANCELED for a positive one): fn
+ * failed; requests served before it stay served.
+ * @return -EINVAL: h or fn is NULL, or this handle has not mapped the
+ * server's pages (hvdm_map_ioreq_pages or hvdm_ioreq_fd, after the server
+ * with this id was created).
+ * @return -ENODEV: the host was destroyed (hv_host_destroy).
+ * @return -EPERM: h is restricted to another domain (hvdm_restrict), or
+ * the server belongs to another handle.
+ * @return -ESRCH: no domain domid.
+ * @return -ENOENT: no server id in that domain (never created, or
+ * destroyed).
+ * @return -ESHUTDOWN: the domain was stopped (hv_domain_stop_reason says
+ * why).
+ * @return -EPROTO: the buffered ring holds the first half of an 8-byte
+ * write without its second (a corrupted ring); nothing more is drained.
+ * @return -EPROTO (or another errno of hvdm_ioreq_notify): posting an
+ * answer failed, for example because fn changed the slot's state.
+ * @return -ENOMEM: out of memory.
+ */
+int hvdm_serve_pending(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                       void *opaque) HV_NOEXCEPT;
+
+/**
+ * @brief Serves n ioreq servers until told to stop: the loop of a device
+ * model's thread.
+ *
+ * Serves each server once (hvdm_serve_pending: requests may already be
+ * waiting), then waits with poll() for the servers' eventfds and stop_fd,
+ * serving each server whose descriptor is readable, until stop_fd is
+ * readable (after serving what woke with it) or something fails. poll()
+ * interrupted by a signal (EINTR) is retried. stop_fd is never read: the
+ * caller owns its state. Not thread-safe against another thread serving
+ * one of the same servers.
+ * @param h a handle that created the servers and mapped their pages.
+ * @param domid their domain.
+ * @param ids the servers (n of them; may be NULL if n is 0).
+ * @param n how many, 0 to HVDM_SERVE_MAX_SERVERS.
+ * @param stop_fd a descriptor that becomes readable when serving must end
+ * (an eventfd, a pipe's read end), or -1: none (then only an error ends
+ * the loop).
+ * @param fn called once per request (see hvdm_serve_fn).
+ * @param opaque passed to fn.
+ * @return 0: stop_fd became readable.
+ * @return fn's negative return (or -ECANCELED for a positive one).
+ * @return any error of hvdm_serve_pending, checked for every server before
+ * the first wait (-EINVAL, -ENODEV, -EPERM, -ESRCH, -ENOENT, -ESHUTDOWN,
+ * -EPROTO, -ENOMEM): for example -ENOENT once a served server is destroyed
+ * (its descriptor then becomes readable), -ESRCH once its domain is.
+ * @return -EINVAL also: ids is NULL with n > 0, n > HVDM_SERVE_MAX_SERVERS,
+ * stop_fd < -1, or n is 0 and stop_fd is -1 (nothing to wait for).
+ * @return -EBADF: stop_fd is not an open descriptor.
+ * @return another negative errno of poll() (-ENOMEM).
+ */
+int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, unsigned int n, int stop_fd,
+               hvdm_serve_fn fn, void *opaque) HV_NOEXCEPT;
+
+/** The most servers one hvdm_serve call serves (a domain has at most 8;
+ * an id may be given more than once). */
+#define HVDM_SERVE_MAX_SERVERS 64u
 
 #ifdef __cplusplus
 }
