@@ -248,13 +248,15 @@ static void *serve_main(void *p) {
     return NULL;
 }
 
-/* Polls the slot until the helper on the other thread answered it (10 s at most). */
+/* Polls the slot until the helper on the other thread answered it (10 s
+ * at most). The state is the low nibble of byte 30, read atomically (the
+ * helper writes it atomically on the other thread). */
 static int wait_state(const hvdm_ioreq_t *slot, unsigned int state) {
+    const unsigned char *flags = (const unsigned char *)slot + 30;
     int i;
     struct timespec ms = {0, 1000000};
     for (i = 0; i < 10000; ++i) {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (((const volatile hvdm_ioreq_t *)slot)->state == state) return 1;
+        if ((__atomic_load_n(flags, __ATOMIC_ACQUIRE) & 0xfu) == state) return 1;
         nanosleep(&ms, NULL);
     }
     return 0;

@@ -641,10 +641,11 @@ int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, ui
  *   the vCPU waits for the answer. For a read (req->dir ==
  *   HVDM_IOREQ_READ) store the value read in req->data; the helper then
  *   publishes it (IORESP_READY) and notifies the vCPU. A rep access
- *   (req->count > 1) comes as one request: with req->data_is_ptr the
- *   callee reads or writes the count elements at the guest address in
- *   req->data itself; without it, req->data is the one value of every
- *   element.
+ *   (req->count > 1) comes as one request: with req->data_is_ptr (REP
+ *   MOVS) req->data is the guest-physical address of the RAM side, and the
+ *   callee reads the count elements there (a write) or stores them there
+ *   (a read) itself, with hv_guest_read / hv_guest_write; without it (REP
+ *   STOS, a write) req->data is the value of every element.
  * - buffered (a record of the server's buffered ring, expanded): a single
  *   write (count 1, size 1, 2, 4 or 8; an 8-byte write arrives whole,
  *   though the ring holds it in two records), req->state is
