@@ -67,8 +67,8 @@ Device models (--dm NAME[:ARGS]): NAME is a bundled model -
   uart    16550 UART on ports 0x3f8-0x3ff (and MMIO 0x09000000)
   shadow  write-protects the page-table guest's table, shadows every write,
           checks the guest's checksum; ARGS: base=GPA,pages=N,noreport
-or a module path (NAME contains '/' or ends in ".so") exporting
-hvdm_example_main. Default for the bundled guests: console -> uart;
+or a module path (NAME contains '/' or ends in ".so"): a plug-in built with
+<hvcore/hvdm_plugin.h> (plug-in ABI 2; see hvdm_plugin(3)). Default for the bundled guests: console -> uart;
 pagetable -> uart, shadow.
 
 Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.

@@ -9,7 +9,7 @@
  *          answers a request (a guest that runs into --timeout); returns 0
  *   fail   calls ready, serves nothing, and at the stop reports a failed
  *          check: returns 1
- * Plain C99 on <hvcore/hvdm.h>, like the example models. */
+ * Plain C99 on <hvcore/hvdm_plugin.h>, like the example models. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -24,7 +24,7 @@
 #endif
 
 /* Waits until the host makes stop_fd readable. */
-static void wait_for_stop(const hvdm_example_env *env) {
+static void wait_for_stop(const hvdm_plugin_env *env) {
     struct pollfd p;
     p.fd = env->stop_fd;
     p.events = POLLIN;
@@ -33,7 +33,9 @@ static void wait_for_stop(const hvdm_example_env *env) {
     }
 }
 
-HVDM_EXAMPLE_EXPORT int hvdm_example_main(const hvdm_example_env *env) {
+HVDM_PLUGIN_DEFINE();
+
+HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     const char *mode = env->args[0] != '\0' ? env->args : CLITEST_MODE;
     if (strcmp(mode, "block") == 0) {
         fprintf(env->out, "clitest: blocking in setup\n");
