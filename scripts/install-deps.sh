@@ -31,6 +31,7 @@ packages=(
   libzydis-dev      # Zydis 4 (find_package(zydis))
   libbenchmark-dev  # Google Benchmark (find_package(benchmark))
   binutils          # nm, for the exported-symbol test
+  abigail-tools     # abidiff, abidw: the stable-ABI check (tests/abidiff) and scripts/abi-baseline.sh
   clang-14          # the clang and tsan presets (clang-14, clang++-14)
   libclang-rt-14-dev  # clang's sanitizer runtimes (-fsanitize=thread); only recommended by clang-14
   llvm-14           # llvm-symbolizer: TSan reports with file:line

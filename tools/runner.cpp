@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>  // resolve_dm, resolve_guest: lexically_normal
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -413,22 +414,49 @@ std::vector<int> built_arches() {
     return v;
 }
 
+// Where a bundled plug-in or guest is looked for, in order: the directories
+// in the environment variable ENV (':'-separated), then relative to the
+// directory of the running program (/proc/self/exe) - the installed layout
+// (INSTALLED: bindir -> <libdir>/hvcore/dm or <datadir>/hvcore/guests,
+// computed from GNUInstallDirs at configure time) and, when the program runs
+// from a build tree (its parent directory holds CMakeCache.txt), that
+// tree's examples/BUILD_SUB. No path of the machine that built it.
+static std::vector<std::string> search_dirs(const char* env, const char* installed, const char* build_sub) {
+    std::vector<std::string> dirs;
+    if (const char* e = std::getenv(env)) {
+        std::string_view v(e);
+        while (!v.empty()) {
+            const size_t colon = std::min(v.find(':'), v.size());
+            if (colon > 0) dirs.emplace_back(v.substr(0, colon));
+            v.remove_prefix(std::min(colon + 1, v.size()));
+        }
+    }
+    const std::filesystem::path exe = exe_dir();
+    dirs.push_back((exe / installed).lexically_normal().string());
+    if (readable((exe.parent_path() / "CMakeCache.txt").string()))
+        dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
+    return dirs;
+}
+
+static std::string searched(const char* env, const std::vector<std::string>& dirs) {
+    std::string s = std::getenv(env) ? fmt::format("${} then ", env) : fmt::format("(${} unset) ", env);
+    for (size_t i = 0; i < dirs.size(); ++i) s += (i ? ", " : "") + dirs[i];
+    return s;
+}
+
 std::string resolve_dm(const std::string& name, std::string* why) {
-    if (name.find('/') != std::string::npos) {
+    // A path names a module: anything with a '/' or ending in ".so".
+    if (name.find('/') != std::string::npos || name.ends_with(".so")) {
         if (readable(name)) return name;
         *why = fmt::format("device model module {} is not readable: {}", name, std::strerror(errno));
         return {};
     }
     const std::string file = "hvdm-" + name + ".so";
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("HVCORE_DM_PATH")) dirs.emplace_back(env);
-    dirs.push_back(exe_dir() + "/../lib/hvcore/dm");  // installed
-    dirs.emplace_back(HVCORE_BUILD_DM_DIR);           // the build tree
+    const auto dirs = search_dirs("HVCORE_DM_PATH", HVCORE_INSTALLED_DM_DIR, "dm");
     for (const auto& d : dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("no device model '{}': {} is not in $HVCORE_DM_PATH, {}/../lib/hvcore/dm or {} "
-                       "(bundled: uart, shadow; or give a path to a module)",
-                       name, file, exe_dir(), HVCORE_BUILD_DM_DIR);
+    *why = fmt::format("no device model '{}': no {} in {} (bundled: uart, shadow; or give a path to a module)", name,
+                       file, searched("HVCORE_DM_PATH", dirs));
     return {};
 }
 
@@ -440,14 +468,11 @@ std::string resolve_guest(const std::string& name, std::string* why) {
         return {};
     }
     const std::string file = name + ".bin";
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("HVCORE_GUEST_PATH")) dirs.emplace_back(env);
-    dirs.push_back(exe_dir() + "/../share/hvcore/guests");
-    dirs.emplace_back(HVCORE_BUILD_GUEST_DIR);
+    const auto dirs = search_dirs("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
     for (const auto& d : dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("the bundled guest {} was not built (no {} in $HVCORE_GUEST_PATH, {}/../share/hvcore/guests "
-                       "or {})", name, file, exe_dir(), HVCORE_BUILD_GUEST_DIR);
+    *why = fmt::format("the bundled guest {} was not found: no {} in {}", name, file,
+                       searched("HVCORE_GUEST_PATH", dirs));
     return {};
 }
 
