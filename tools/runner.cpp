@@ -421,27 +421,36 @@ std::vector<int> built_arches() {
 // computed from GNUInstallDirs at configure time) and, when the program runs
 // from a build tree (its parent directory holds CMakeCache.txt), that
 // tree's examples/BUILD_SUB. No path of the machine that built it.
-static std::vector<std::string> search_dirs(const char* env, const char* installed, const char* build_sub) {
+struct SearchPath {
+    const char* env;
     std::vector<std::string> dirs;
+    size_t from_env = 0;  // dirs[0, from_env) came from env
+
+    // "A ($HVCORE_DM_PATH), B, C" or "B, C ($HVCORE_DM_PATH is not set)"
+    [[nodiscard]] std::string text() const {
+        std::string s;
+        for (size_t i = 0; i < dirs.size(); ++i)
+            s += fmt::format("{}{}{}", i ? ", " : "", dirs[i], i < from_env ? fmt::format(" (${})", env) : "");
+        return from_env == 0 ? fmt::format("{} (${} is not set)", s, env) : s;
+    }
+};
+
+static SearchPath search_path(const char* env, const char* installed, const char* build_sub) {
+    SearchPath p{env, {}, 0};
     if (const char* e = std::getenv(env)) {
         std::string_view v(e);
         while (!v.empty()) {
             const size_t colon = std::min(v.find(':'), v.size());
-            if (colon > 0) dirs.emplace_back(v.substr(0, colon));
+            if (colon > 0) p.dirs.emplace_back(v.substr(0, colon));
             v.remove_prefix(std::min(colon + 1, v.size()));
         }
     }
+    p.from_env = p.dirs.size();
     const std::filesystem::path exe = exe_dir();
-    dirs.push_back((exe / installed).lexically_normal().string());
+    p.dirs.push_back((exe / installed).lexically_normal().string());
     if (readable((exe.parent_path() / "CMakeCache.txt").string()))
-        dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
-    return dirs;
-}
-
-static std::string searched(const char* env, const std::vector<std::string>& dirs) {
-    std::string s = std::getenv(env) ? fmt::format("${} then ", env) : fmt::format("(${} unset) ", env);
-    for (size_t i = 0; i < dirs.size(); ++i) s += (i ? ", " : "") + dirs[i];
-    return s;
+        p.dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
+    return p;
 }
 
 std::string resolve_dm(const std::string& name, std::string* why) {
@@ -452,11 +461,11 @@ std::string resolve_dm(const std::string& name, std::string* why) {
         return {};
     }
     const std::string file = "hvdm-" + name + ".so";
-    const auto dirs = search_dirs("HVCORE_DM_PATH", HVCORE_INSTALLED_DM_DIR, "dm");
-    for (const auto& d : dirs)
+    const SearchPath path = search_path("HVCORE_DM_PATH", HVCORE_INSTALLED_DM_DIR, "dm");
+    for (const auto& d : path.dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("no device model '{}': no {} in {} (bundled: uart, shadow; or give a path to a module)", name,
-                       file, searched("HVCORE_DM_PATH", dirs));
+    *why = fmt::format("no device model '{}': {} is not in {}; bundled: uart, shadow; or give the path of a module",
+                       name, file, path.text());
     return {};
 }
 
@@ -468,11 +477,10 @@ std::string resolve_guest(const std::string& name, std::string* why) {
         return {};
     }
     const std::string file = name + ".bin";
-    const auto dirs = search_dirs("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
-    for (const auto& d : dirs)
+    const SearchPath path = search_path("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
+    for (const auto& d : path.dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("the bundled guest {} was not found: no {} in {}", name, file,
-                       searched("HVCORE_GUEST_PATH", dirs));
+    *why = fmt::format("the bundled guest {} was not found: {} is not in {}", name, file, path.text());
     return {};
 }
 
