@@ -19,8 +19,8 @@
 #include <thread>
 
 #include "../dm_api/src/abi_objects.hpp"
-#include "../examples/dm/hvdm_example.h"
 #include "../examples/guests/guest_abi.h"
+#include "hvcore/hvdm_plugin.h"
 #include "hvcore/kvm/vm.hpp"
 
 namespace hvcore::tools {
@@ -106,12 +106,22 @@ public:
             d->spec = s;
             d->so = dlopen(s.path.c_str(), RTLD_NOW | RTLD_LOCAL);
             if (d->so == nullptr) return fmt::format("device model {}: dlopen: {}", s.name, dlerror());
-            d->main = reinterpret_cast<hvdm_example_main_fn>(dlsym(d->so, HVDM_EXAMPLE_SYMBOL));
+            // The plug-in ABI first, before anything in the module is called
+            // (<hvcore/hvdm_plugin.h>, "What a plug-in is").
+            const auto* abi = static_cast<const uint32_t*>(dlsym(d->so, HVDM_PLUGIN_ABI_SYMBOL));
+            if (abi == nullptr)
+                return fmt::format("device model {} ({}) is not an hvcore device-model plug-in: no {} symbol "
+                                   "(HVDM_PLUGIN_DEFINE)",
+                                   s.name, s.path, HVDM_PLUGIN_ABI_SYMBOL);
+            if (*abi != HVDM_PLUGIN_ABI)
+                return fmt::format("device model {} ({}) was built for plug-in ABI {}; this hvcore loads ABI {}",
+                                   s.name, s.path, *abi, HVDM_PLUGIN_ABI);
+            d->main = reinterpret_cast<hvdm_plugin_main_fn>(dlsym(d->so, HVDM_PLUGIN_MAIN_SYMBOL));
             if (d->main == nullptr)
-                return fmt::format("device model {} ({}) does not export {} (see examples/dm/hvdm_example.h)",
-                                   s.name, s.path, HVDM_EXAMPLE_SYMBOL);
+                return fmt::format("device model {} ({}) does not export {} (see <hvcore/hvdm_plugin.h>)",
+                                   s.name, s.path, HVDM_PLUGIN_MAIN_SYMBOL);
             d->env.size = sizeof d->env;
-            d->env.abi = HVDM_EXAMPLE_ABI;
+            d->env.abi = HVDM_PLUGIN_ABI;
             d->env.host = host_;
             d->env.domid = domid_;
             d->env.name = d->spec.name.c_str();
@@ -199,8 +209,8 @@ private:
         DmHost* host = nullptr;
         DmSpec spec;
         void* so = nullptr;
-        hvdm_example_main_fn main = nullptr;
-        hvdm_example_env env{};
+        hvdm_plugin_main_fn main = nullptr;
+        hvdm_plugin_env env{};
         std::thread thread;
         bool ready = false;
         bool done = false;
@@ -235,6 +245,20 @@ private:
     std::string result_;
 };
 
+const char* log_level_name(int level) {
+    switch (level) {
+    case HV_LOG_ERROR: return "error";
+    case HV_LOG_WARNING: return "warning";
+    case HV_LOG_INFO: return "info";
+    default: return "debug";
+    }
+}
+
+// The library's messages (hv_host_set_log) and host/kvm's, on stderr.
+void print_log(void*, int level, const char* message) {
+    fmt::print(stderr, "hvcore: {}: {}\n", log_level_name(level), message);
+}
+
 // One host, one domain: created, and destroyed at scope exit.
 struct DomainScope {
     hv_host* host = nullptr;
@@ -245,6 +269,9 @@ struct DomainScope {
     }
     [[nodiscard]] std::string create(int arch, uint64_t ram_bytes) {
         if (int rc = hv_host_create(&host); rc != 0) return fmt::format("hv_host_create: {}", std::strerror(-rc));
+        // The library prints nothing itself: its messages come here.
+        if (int rc = hv_host_set_log(host, &print_log, nullptr, HV_LOG_INFO); rc != 0)
+            return fmt::format("hv_host_set_log: {}", std::strerror(-rc));
         hv_domain_config cfg{};
         cfg.size = sizeof cfg;
         cfg.arch = static_cast<uint32_t>(arch);
@@ -545,6 +572,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         return r;
     }
     kvm::VmOptions vo;
+    vo.log = [](const std::string& message) { print_log(nullptr, HV_LOG_WARNING, message.c_str()); };
     vo.max_memslots = opt.max_memslots;
     vo.shutdown_port = HVG_SHUTDOWN_PORT;
     vo.timeout = opt.timeout;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The engine of `hvcore run`: loads device-model plugins (examples/dm's
-// contract, hvdm_example.h) and runs a guest with them attached, either as
+// The engine of `hvcore run`: loads device-model plugins (the contract:
+// <hvcore/hvdm_plugin.h>) and runs a guest with them attached, either as
 // real code on KVM (host/kvm) or, for the bundled guests, as the guest's
 // access trace on the model vCPUs of a backend (hv_vcpu_store/load/pio).
 // Used by the CLI (tools/main.cpp) and by the KVM tests (tests/kvm).

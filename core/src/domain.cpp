@@ -205,13 +205,14 @@ private:
 // Construction.
 
 Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg,
-                                               const Backend& backend) {
+                                               const Backend& backend, std::shared_ptr<Log> log) {
     if (cfg.nr_vcpus == 0 || cfg.nr_vcpus > max_vcpus) return Status::err(-EINVAL);
     if (cfg.ram_bytes == 0 || (cfg.ram_bytes & page_mask) != 0 ||
         cfg.ram_bytes > MachineMemory::max_ram_bytes)
         return Status::err(-EINVAL);
     std::shared_ptr<Domain> d{new Domain(id, cfg)};
     d->backend_ = &backend;
+    d->log_ = std::move(log);
     const uint64_t frames = cfg.ram_bytes >> page_shift;
     // Enough tables to map every RAM page with 4 KiB leaves, plus roots
     // (Arm64 may concatenate up to 16) and the upper levels.
@@ -263,6 +264,9 @@ Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* o
     s->pages = std::move(pages).value();
     for (uint32_t v = 0; v < cfg_.nr_vcpus; ++v) s->pages.slot(v).vp_eport = v;
     *out = s->id;
+    if (log_)
+        log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} created (bufioreq mode {}{})", id_.raw(),
+                                                 s->id.raw(), mode, wide ? ", wide posting" : ""));
     *slot = std::move(s);
     return Status::ok();
 }
@@ -277,6 +281,7 @@ void Domain::destroy_server_locked(Lock& lk, IoservId id) {
     const bool owner = p2m_->ioreq_owner() == id;
     servers_[id.raw()].reset();
     cv_.notify_all();  // vCPUs waiting on this server complete
+    if (log_) log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} destroyed", id_.raw(), id.raw()));
     // hvcore differs from Xen here (README.md, "Where hvcore differs from
     // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner
     // disclaims and resets its entries, like an unmap.
@@ -449,13 +454,24 @@ Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
     return (*s)->pages.event_fd();
 }
 
-Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd, bool* buffered) {
+Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd, bool* buffered,
+                             uint64_t* serial) {
     Lock lk(mu_);
     if (stopped_locked()) return Status::err(-ESHUTDOWN);
     auto s = owned_server(who, id);
     HV_TRY(s);
     *buffered = (*s)->bufioreq != 0;
+    if (serial != nullptr) *serial = (*s)->serial;
     return (*s)->pages.dup_fds(pages_fd, event_fd);
+}
+
+Status Domain::ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial) {
+    Lock lk(mu_);
+    if (stopped_locked()) return Status::err(-ESHUTDOWN);
+    auto s = owned_server(who, id);
+    HV_TRY(s);
+    *serial = (*s)->serial;
+    return Status::ok();
 }
 
 Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
@@ -478,7 +494,7 @@ Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
 
 void Domain::stop_locked(std::string reason) {
     if (stop_reason_) return;
-    fmt::print(stderr, "hvcore: domain {} stopped: {}\n", id_.raw(), reason);
+    if (log_) log_->write(LogLevel::error, fmt::format("domain {} stopped: {}", id_.raw(), reason));
     stop_reason_ = std::move(reason);
     cv_.notify_all();
 }

@@ -41,6 +41,7 @@ struct DmPages {
     hvdm_ioservid_t id = 0;
     dev_t dev = 0;  // the memfd's identity: a new server behind a reused id
     ino_t ino = 0;  // has another file
+    uint64_t serial = 0;  // the server's (IoreqServer::serial), as hvdm_serve_pending finds it
     std::byte* map = nullptr;
     int event_fd = -1;
     bool buffered = false;

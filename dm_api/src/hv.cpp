@@ -23,11 +23,17 @@ static_assert(sizeof(hv_arm64_undecoded) == 48 && offsetof(hv_arm64_undecoded, e
 static_assert(sizeof(hv_p2m_walk_level) == 24 && sizeof(hv_p2m_walk) == 32 + 5 * 24 &&
               offsetof(hv_p2m_walk, level) == 32);
 static_assert(HV_REG_V_BASE == hvcore::RegFile::vec_reg_base && HV_REG_V_BASE == HV_REG_XMM_BASE);
+static_assert(HV_LOG_ERROR == static_cast<int>(hvcore::LogLevel::error) &&
+              HV_LOG_WARNING == static_cast<int>(hvcore::LogLevel::warning) &&
+              HV_LOG_INFO == static_cast<int>(hvcore::LogLevel::info) &&
+              HV_LOG_DEBUG == static_cast<int>(hvcore::LogLevel::debug));
+static_assert(HV_VERSION_NUMBER == ((HV_VERSION_MAJOR << 16) | (HV_VERSION_MINOR << 8) | HV_VERSION_PATCH));
 
 // No exception crosses the boundary: C++ callers see every entry point as
 // noexcept (HV_NOEXCEPT), and the definitions catch everything.
 static_assert(noexcept(hv_host_create(nullptr)) && noexcept(hv_vcpu_store(nullptr, 0, 0, 0, 0)) &&
-              noexcept(hv_vcpu_resume(nullptr, 0, nullptr)) && noexcept(hv_host_destroy(nullptr)));
+              noexcept(hv_vcpu_resume(nullptr, 0, nullptr)) && noexcept(hv_host_destroy(nullptr)) &&
+              noexcept(hv_version()) && noexcept(hv_host_set_log(nullptr, nullptr, nullptr, 0)));
 
 extern "C" {
 
@@ -250,6 +256,26 @@ int hv_domain_stop_reason(hv_domain* d, char* buf, size_t len) noexcept {
             buf[n] = '\0';
         }
         return reason ? 1 : 0;
+    });
+}
+
+
+// --- HVCORE_1.1 ---
+
+uint32_t hv_version(void) noexcept { return HV_VERSION_NUMBER; }
+
+const char* hv_version_string(void) noexcept { return HV_VERSION_STRING; }
+
+int hv_host_set_log(hv_host* host, hv_log_fn fn, void* opaque, int max_level) noexcept {
+    return guard([&] {
+        if (host == nullptr || max_level < HV_LOG_ERROR || max_level > HV_LOG_DEBUG) return -EINVAL;
+        hvcore::Log::Sink sink;
+        if (fn != nullptr)
+            sink = [fn, opaque](hvcore::LogLevel level, const std::string& message) {
+                fn(opaque, static_cast<int>(level), message.c_str());
+            };
+        host->core->host.log().set(std::move(sink), static_cast<hvcore::LogLevel>(max_level));
+        return 0;
     });
 }
 

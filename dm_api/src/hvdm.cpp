@@ -3,11 +3,14 @@
 // that build a struct xen_dm_op and go through hvdm_dm_op, exactly as
 // libxendevicemodel does over the dm_op hypercall.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <vector>
 
 #include "abi_objects.hpp"
 #include "hvcore/core/dmop_abi.hpp"
@@ -31,7 +34,11 @@ static_assert(HVDM_DMOP_MAP_MEM_TYPE_TO_IOREQ_SERVER == dmop::map_mem_type_to_io
 static_assert(sizeof(hvdm_buf) == sizeof(hvcore::DmBuf) && offsetof(hvdm_buf, size) == offsetof(hvcore::DmBuf, size));
 
 static_assert(noexcept(hvdm_dm_op(nullptr, 0, 0, nullptr)) && noexcept(hvdm_open(nullptr)) &&
-              noexcept(hvdm_map_mem_type_to_ioreq_server(nullptr, 0, 0, 0, 0)));
+              noexcept(hvdm_map_mem_type_to_ioreq_server(nullptr, 0, 0, 0, 0)) &&
+              noexcept(hvdm_serve_pending(nullptr, 0, 0, nullptr, nullptr)) &&
+              noexcept(hvdm_serve(nullptr, 0, nullptr, 0, -1, nullptr, nullptr)));
+static_assert(HVDM_STATE_IOREQ_INPROCESS == hvcore::ioreq::state_inprocess &&
+              HVDM_STATE_IOREQ_READY == hvcore::ioreq::state_ready && HVDM_IOREQ_READ == hvcore::ioreq::dir_read);
 
 namespace {
 
@@ -100,8 +107,9 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     int pages_fd = -1;
     int event_fd = -1;
     bool buffered = false;
+    uint64_t serial = 0;
     if (hvcore::Status s = d.dup_ioreq_fds(h->caller.emulator, hvcore::IoservId{id}, &pages_fd, &event_fd,
-                                           &buffered);
+                                           &buffered, &serial);
         !s)
         return s.code();
     struct stat st {};
@@ -139,12 +147,118 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     p.id = id;
     p.dev = st.st_dev;
     p.ino = st.st_ino;
+    p.serial = serial;
     p.map = static_cast<std::byte*>(m);
     p.event_fd = event_fd;
     p.buffered = buffered;
     h->pages.push_back(p);
     *out = p;
     return 0;
+}
+
+// The handle's view of the server that has this id now (hvdm_serve_pending):
+// -EINVAL if the handle has not mapped it (dm_pages), the server's own
+// errors (-ESHUTDOWN, -ENOENT, -EPERM) first.
+[[nodiscard]] int mapped_pages(hvdm_handle* h, hvcore::Domain& d, hvdm_domid_t domid, hvdm_ioservid_t id,
+                               hvcore::abi::DmPages* out) {
+    uint64_t serial = 0;
+    if (hvcore::Status s = d.ioreq_server_serial(h->caller.emulator, hvcore::IoservId{id}, &serial); !s)
+        return s.code();
+    std::lock_guard lk(h->mu);
+    for (const auto& p : h->pages) {
+        if (p.domid == domid && p.id == id && p.serial == serial) {
+            *out = p;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+// fn's verdict: 0 goes on, a negative errno is returned, a positive value
+// (not an errno) becomes -ECANCELED.
+[[nodiscard]] int fn_error(int rc) noexcept { return rc < 0 ? rc : -ECANCELED; }
+
+// One record of the buffered ring (Xen's buf_ioreq_t, decoded with the
+// core's shifts: byte 0 type, bit 9 dir, bits 11:10 size code, bits 31:12
+// addr) as a request: a single write, state READY (nobody waits).
+[[nodiscard]] hvdm_ioreq_t expand_buffered(const hvcore::BufIoreq& b) noexcept {
+    hvdm_ioreq_t r;
+    std::memset(&r, 0, sizeof r);
+    r.addr = b.word0 >> 12;
+    r.data = b.data;
+    r.count = 1;
+    r.size = 1u << ((b.word0 >> 10) & 3u);
+    r.state = HVDM_STATE_IOREQ_READY;
+    r.dir = (b.word0 >> 9) & 1u;
+    r.type = static_cast<uint8_t>(b.word0 & 0xffu);
+    return r;
+}
+
+// Drains the ring, oldest record first, as QEMU's handle_buffered_iopage
+// (hw/xen/xen-hvm-common.c) reads it: read_pointer, then write_pointer,
+// then read_pointer again (HVDM_BUFIOREQ_ATOMIC lets the hypervisor
+// canonicalise both at any time: a change means read again); an 8-byte
+// write is two records, low half first; read_pointer advances with an
+// atomic add once the request is served.
+[[nodiscard]] int drain_ring(hvcore::BufferedPage& bp, hvdm_ioservid_t id, hvdm_serve_fn fn, void* opaque,
+                             int* served) {
+    std::atomic_ref<uint32_t> rp(bp.read_pointer);
+    std::atomic_ref<uint32_t> wp(bp.write_pointer);
+    for (;;) {
+        const uint32_t r = rp.load(std::memory_order_acquire);
+        const uint32_t w = wp.load(std::memory_order_acquire);
+        if (rp.load(std::memory_order_acquire) != r) continue;
+        if (r == w) return 0;
+        const hvcore::BufIoreq first = bp.slots[r % hvcore::ioreq::buffer_slots];
+        hvdm_ioreq_t req = expand_buffered(first);
+        uint32_t used = 1;
+        if (req.size == 8) {
+            if (r + 1 == w) return -EPROTO;  // the hypervisor publishes both halves at once
+            req.data |= uint64_t{bp.slots[(r + 1) % hvcore::ioreq::buffer_slots].data} << 32;
+            used = 2;
+        }
+        if (int rc = fn(opaque, id, &req); rc != 0) return fn_error(rc);
+        rp.fetch_add(used, std::memory_order_acq_rel);
+        ++*served;
+    }
+}
+
+// The synchronous slots, every vCPU's (Xen's cpu_get_ioreq / cpu_handle_ioreq
+// in QEMU): READY -> INPROCESS -> fn -> answer -> IORESP_READY -> notify.
+[[nodiscard]] int serve_slots(hvdm_handle* h, hvcore::Domain& d, hvcore::IoreqSlot* slots, hvdm_ioservid_t id,
+                              hvdm_serve_fn fn, void* opaque, int* served) {
+    const uint32_t n = d.nr_vcpus();
+    for (uint32_t v = 0; v < n; ++v) {
+        hvcore::IoreqSlot& slot = slots[v];
+        // Acquire: the request's fields are read after its READY.
+        if (hvcore::slot_state(slot) != hvcore::ioreq::state_ready) continue;
+        hvcore::slot_set_state(slot, hvcore::ioreq::state_inprocess);
+        hvdm_ioreq_t req;
+        std::memcpy(&req, &slot, sizeof req);
+        if (int rc = fn(opaque, id, &req); rc != 0) return fn_error(rc);
+        if (req.dir == HVDM_IOREQ_READ) slot.data = req.data;
+        // Release: the answer is visible before IORESP_READY.
+        hvcore::slot_set_state(slot, hvcore::ioreq::state_resp_ready);
+        if (hvcore::Status s = d.ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, v); !s) return s.code();
+        ++*served;
+    }
+    return 0;
+}
+
+// hvdm_serve_pending once the call is checked and the pages found.
+[[nodiscard]] int serve_pages(hvdm_handle* h, hvcore::Domain& d, const hvcore::abi::DmPages& p,
+                              hvdm_serve_fn fn, void* opaque) {
+    // The count first: a request posted after this read signals again.
+    uint64_t count = 0;
+    if (read(p.event_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR) return -errno;
+    int served = 0;
+    if (p.buffered) {
+        auto* bp = reinterpret_cast<hvcore::BufferedPage*>(p.map + hvcore::page_size);
+        if (int rc = drain_ring(*bp, p.id, fn, opaque, &served); rc != 0) return rc;
+    }
+    auto* slots = reinterpret_cast<hvcore::IoreqSlot*>(p.map);
+    if (int rc = serve_slots(h, d, slots, p.id, fn, opaque, &served); rc != 0) return rc;
+    return served;
 }
 
 }  // namespace
@@ -354,6 +468,64 @@ int hvdm_ioreq_notify(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, ui
         auto d = domain_for(h, domid, &rc);
         if (!d) return rc;
         return d->ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, vcpu).code();
+    });
+}
+
+
+// --- HVCORE_1.1 ---
+
+int hvdm_serve_pending(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                       void* opaque) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (fn == nullptr) return -EINVAL;
+        int rc = 0;
+        auto d = domain_for(h, domid, &rc);
+        if (!d) return rc;
+        hvcore::abi::DmPages p;
+        if (rc = mapped_pages(h, *d, domid, id, &p); rc != 0) return rc;
+        return serve_pages(h, *d, p, fn, opaque);
+    });
+}
+
+int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, unsigned int n, int stop_fd,
+               hvdm_serve_fn fn, void* opaque) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        if (fn == nullptr || (ids == nullptr && n != 0) || n > HVDM_SERVE_MAX_SERVERS || stop_fd < -1 ||
+            (n == 0 && stop_fd == -1))
+            return -EINVAL;
+        // Each server's descriptor, found as hvdm_serve_pending finds it (and
+        // with its errors); the domain is not held across the wait, so its
+        // destruction goes ahead and wakes the wait.
+        std::vector<pollfd> pf(n + 1);
+        for (unsigned int i = 0; i < n; ++i) {
+            int rc = 0;
+            auto d = domain_for(h, domid, &rc);
+            if (!d) return rc;
+            hvcore::abi::DmPages p;
+            if (rc = mapped_pages(h, *d, domid, ids[i], &p); rc != 0) return rc;
+            pf[i].fd = p.event_fd;
+            pf[i].events = POLLIN;
+        }
+        pf[n].fd = stop_fd;  // poll ignores -1
+        pf[n].events = POLLIN;
+        bool first = true;
+        for (;;) {
+            for (unsigned int i = 0; i < n; ++i) {
+                if (!first && pf[i].revents == 0) continue;
+                if ((pf[i].revents & POLLNVAL) != 0) return -EBADF;
+                const int rc = hvdm_serve_pending(h, domid, ids[i], fn, opaque);
+                if (rc < 0) return rc;
+            }
+            first = false;
+            if ((pf[n].revents & POLLNVAL) != 0) return -EBADF;
+            if ((pf[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return 0;
+            for (auto& x : pf) x.revents = 0;
+            while (poll(pf.data(), pf.size(), -1) < 0) {
+                if (errno != EINTR) return -errno;
+            }
+        }
     });
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* shadow: a shadowing device model in the GVT-g pattern (plain C99,
- * <hvcore/hvdm.h> and <hvcore/hv.h> only).
+ * <hvcore/hvdm_plugin.h> only).
  *
  * A GPU mediator must see every write the guest makes to its GPU page
  * tables. This model claims the ioreq_server memory type for writes,
@@ -32,7 +32,7 @@
 
 struct shadow {
     dm_server srv;
-    const hvdm_example_env *env;
+    const hvdm_plugin_env *env;
     hv_domain *dom;
     uint64_t base;
     uint32_t pages;
@@ -165,7 +165,9 @@ static int handle(void *self, hvdm_ioreq_t *req) {
     return 0;
 }
 
-HVDM_EXAMPLE_EXPORT int hvdm_example_main(const hvdm_example_env *env) {
+HVDM_PLUGIN_DEFINE();
+
+HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     struct shadow s;
     int rc;
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* uart: a 16550-style UART device model (plain C99, <hvcore/hvdm.h> only).
+/* uart: a 16550-style UART device model (plain C99, <hvcore/hvdm_plugin.h> only).
  *
  * Claims ports 0x3f8-0x3ff (and the same eight registers as an MMIO window
  * at HVG_UART_MMIO, for architectures without port I/O), prints each line
@@ -28,7 +28,7 @@ enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SC
 
 struct uart {
     dm_server srv;
-    const hvdm_example_env *env;
+    const hvdm_plugin_env *env;
     uint8_t ier, lcr, mcr, scr, dll, dlm;
     char line[LINE_MAX + 1];
     size_t len;
@@ -114,7 +114,9 @@ static int handle(void *self, hvdm_ioreq_t *req) {
     return 0;
 }
 
-HVDM_EXAMPLE_EXPORT int hvdm_example_main(const hvdm_example_env *env) {
+HVDM_PLUGIN_DEFINE();
+
+HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     struct uart u;
     int rc;
 

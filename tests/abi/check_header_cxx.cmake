@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# cmake -DCXX=<compiler> -DSOURCE=<test_header_cxx.cpp> -DINCLUDE=<dir>
-#       "-DHEADERS=<hv.h;hvdm.h>" -P check_header_cxx.cmake
+# cmake -DCXX=<compiler> -DSOURCE=<test_header_cxx.cpp> "-DINCLUDE=<dir;...>"
+#       "-DHEADERS=<hv.h;hvdm.h;...>" -P check_header_cxx.cmake
 #
 # Fails if a macro the public headers define is not used in SOURCE, then
 # compiles SOURCE with CXX as a C++ device model would be built with the
@@ -23,9 +23,13 @@ if(_missing)
   message(FATAL_ERROR "public macros not used in ${SOURCE}: ${_missing}")
 endif()
 
+set(_inc "")
+foreach(dir IN LISTS INCLUDE)
+  list(APPEND _inc -I "${dir}")
+endforeach()
 execute_process(
   COMMAND "${CXX}" -std=c++20 -fsyntax-only -Wall -Wextra -pedantic -Wold-style-cast -Werror
-          -I "${INCLUDE}" "${SOURCE}"
+          ${_inc} "${SOURCE}"
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${CXX} rejects the public headers:\n${out}${err}")

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Both public headers compile as C99 -pedantic -Wall -Wextra -Werror, and
+/* The public headers (hv.h, hvdm.h, hvdm_plugin.h) compile as C99 -pedantic -Wall -Wextra -Werror, and
  * the layouts hv.h and hvdm.h pin hold in C too. C99 has no _Static_assert, so each
  * check is a typedef of an array whose size is -1 (a compile error) when the
  * condition is false. The bitfield byte (offset 30 of hvdm_ioreq_t) cannot
  * be checked with offsetof; main() checks it at run time. */
 #include <hvcore/hv.h>
 #include <hvcore/hvdm.h>
+#include <hvcore/hvdm_plugin.h>
 
 #include <stddef.h>
 #include <stdio.h>
@@ -76,6 +77,15 @@ ABI_ASSERT(vcpu_status_values, HV_VCPU_DONE == 0 && HV_VCPU_IOREQ_PENDING == 1 &
 ABI_ASSERT(arch_values, HV_ARCH_X86_VMX == 1 && HV_ARCH_X86_SVM == 2 && HV_ARCH_ARM64 == 3);
 ABI_ASSERT(reg_values, HV_REG_R15 == 15 && HV_REG_RIP == 16 && HV_REG_RFLAGS == 17 && HV_REG_X30 == 30 &&
                            HV_REG_SP == 31 && HV_REG_PC == 32);
+/* hvdm_plugin.h: plug-in ABI 2, and HVDM_PLUGIN_DEFINE() is a C99
+ * definition at file scope */
+ABI_ASSERT(plugin_abi_is_2, HVDM_PLUGIN_ABI == 2);
+ABI_ASSERT(plugin_env_size_first, offsetof(hvdm_plugin_env, size) == 0 && offsetof(hvdm_plugin_env, abi) == 4);
+HVDM_PLUGIN_DEFINE();
+/* hv_version.h: a preprocessor constant */
+#if HV_VERSION_NUMBER < 0x010100
+#error "these headers declare HVCORE_1.1 functions"
+#endif
 /* XEN_DMOP_PCI_SBDF(1, 2, 3, 4) = 1 << 16 | 2 << 8 | 3 << 3 | 4 */
 ABI_ASSERT(pci_sbdf_is_xens, HVDM_PCI_SBDF(1, 2, 3, 4) == 0x1021cu);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Both public headers compile as C++ with -Wall -Wextra -pedantic
+// The public headers (hv.h, hvdm.h, hvdm_plugin.h and the generated
+// hv_version.h) compile as C++ with -Wall -Wextra -pedantic
 // -Wold-style-cast -Werror under g++ and clang++ (check_header_cxx.cmake
 // runs each compiler on this file), and every macro they define is used
 // here (the same script fails if one is not): a C++ device model can use
@@ -7,16 +8,21 @@
 // checks run at compile time, so the macros are constant expressions.
 #include <hvcore/hv.h>
 #include <hvcore/hvdm.h>
+#include <hvcore/hvdm_plugin.h>
 
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
 // Include guards: each header can be included again.
-#if !defined(HVCORE_HV_H) || !defined(HVCORE_HVDM_H)
+#if !defined(HVCORE_HV_H) || !defined(HVCORE_HVDM_H) || !defined(HVCORE_HVDM_PLUGIN_H) || \
+    !defined(HVCORE_HV_VERSION_H)
 #error "include guards missing"
 #endif
 #include <hvcore/hv.h>
 #include <hvcore/hvdm.h>
+#include <hvcore/hvdm_plugin.h>
+#include <hvcore/hv_version.h>
 
 // HV_NOEXCEPT: no exception crosses, and C++ sees it.
 static_assert(noexcept(hv_host_destroy(nullptr)) && noexcept(hvdm_close(nullptr)));
@@ -74,4 +80,26 @@ static_assert(HVDM_PCI_SBDF(-1, -1, -1, -1) == 0xffffffffu);
 static_assert(std::is_same_v<decltype(HVDM_PCI_SBDF(uint16_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4})), uint32_t>);
 static_assert(HVDM_PCI_SBDF(uint16_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4}) == 0x0001021cu);
 
-int main() { return 0; }
+// hvdm.h: the serving helper.
+static_assert(HVDM_SERVE_MAX_SERVERS == 64u);
+static_assert(noexcept(hvdm_serve_pending(nullptr, 0, 0, nullptr, nullptr)));
+
+// hv_version.h: the parts and the number agree, and the number is usable
+// in #if (a preprocessor constant).
+static_assert(HV_VERSION_NUMBER == ((HV_VERSION_MAJOR << 16) | (HV_VERSION_MINOR << 8) | HV_VERSION_PATCH));
+#if HV_VERSION_NUMBER < 0x010100
+#error "these headers declare HVCORE_1.1 functions: the version is at least 1.1.0"
+#endif
+static_assert(std::string_view(HV_VERSION_STRING).size() >= 5);
+static_assert(HV_LOG_ERROR == 0 && HV_LOG_WARNING == 1 && HV_LOG_INFO == 2 && HV_LOG_DEBUG == 3);
+
+// hvdm_plugin.h: ABI 2, the symbol names the loader looks up, and the
+// definition macro (this program defines hvdm_plugin_abi, exported).
+static_assert(HVDM_PLUGIN_ABI == 2);
+static_assert(std::string_view(HVDM_PLUGIN_MAIN_SYMBOL) == "hvdm_plugin_main");
+static_assert(std::string_view(HVDM_PLUGIN_ABI_SYMBOL) == "hvdm_plugin_abi");
+HVDM_PLUGIN_DEFINE();
+HVDM_PLUGIN_EXPORT extern const uint32_t hvdm_plugin_abi;  // the header's declaration, again
+static_assert(std::is_same_v<hvdm_plugin_main_fn, decltype(&hvdm_plugin_main)>);
+
+int main() { return hvdm_plugin_abi == HVDM_PLUGIN_ABI ? 0 : 1; }

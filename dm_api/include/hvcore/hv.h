@@ -244,6 +244,70 @@ typedef struct hv_p2m_walk {
 } hv_p2m_walk;
 int hv_p2m_read_walk(hv_domain *d, uint64_t gfn, hv_p2m_walk *out) HV_NOEXCEPT;
 
+/* --- HVCORE_1.1 (hvcore 1.1.0): version query and log callback --- */
+
+/* HV_VERSION_MAJOR, HV_VERSION_MINOR, HV_VERSION_PATCH, HV_VERSION_STRING
+ * and HV_VERSION_NUMBER: the version of these headers (macros only). */
+#include "hvcore/hv_version.h"
+
+/**
+ * @brief The version of the library this program runs with.
+ *
+ * Compare it with HV_VERSION_NUMBER (the headers the program was compiled
+ * with): a library with the same major number and a minor number at least
+ * the headers' has every function the headers declare.
+ * @return (major << 16) | (minor << 8) | patch, as HV_VERSION_NUMBER. Never
+ * fails.
+ */
+uint32_t hv_version(void) HV_NOEXCEPT;
+
+/**
+ * @brief The version of the library this program runs with, as text.
+ * @return "MAJOR.MINOR.PATCH" (for example "1.1.0"), a static string the
+ * caller must not free. Never fails.
+ */
+const char *hv_version_string(void) HV_NOEXCEPT;
+
+/** Log levels, most severe first; a message has one of them. */
+enum hv_log_level {
+    HV_LOG_ERROR = 0,   /**< something failed: a domain was stopped, a request was refused */
+    HV_LOG_WARNING = 1, /**< something is wrong but the library goes on */
+    HV_LOG_INFO = 2,    /**< a notable event */
+    HV_LOG_DEBUG = 3    /**< detail for a developer */
+};
+
+/**
+ * @brief A log sink: receives one message of the library.
+ * @param opaque the pointer given to hv_host_set_log.
+ * @param level the message's enum hv_log_level (at most the max_level set).
+ * @param message one line of text, NUL-terminated, without a trailing
+ * newline; valid only during the call.
+ */
+typedef void (*hv_log_fn)(void *opaque, int level, const char *message);
+
+/**
+ * @brief Sends the library's messages about this host to fn.
+ *
+ * The library never writes to stdout or stderr itself: every message it
+ * has about this host, its domains and the device models acting on them
+ * (for example "domain 1 stopped: ..." when a device model breaks the
+ * ioreq protocol) goes to fn, or nowhere. fn may be called from any thread
+ * (a vCPU's, a device model's), one call at a time (the library serialises
+ * them), and possibly with the library's internal locks held: it must
+ * return promptly and must not call any hv_* or hvdm_* function. A new
+ * call replaces the previous sink; once it returns, the previous sink is
+ * no longer called. Without a call, messages are dropped.
+ * @param host the host.
+ * @param fn the sink, or NULL: messages are dropped.
+ * @param opaque passed to fn unchanged.
+ * @param max_level the least severe level delivered (HV_LOG_ERROR ..
+ * HV_LOG_DEBUG): messages with a greater level are dropped.
+ * @return 0: set.
+ * @return -EINVAL: host is NULL, or max_level is not an enum hv_log_level
+ * value (nothing changes).
+ */
+int hv_host_set_log(hv_host *host, hv_log_fn fn, void *opaque, int max_level) HV_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,6 +197,119 @@ int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOE
 /* After setting a slot to HVDM_STATE_IORESP_READY. */
 int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) HV_NOEXCEPT;
 
+/* --- HVCORE_1.1 (hvcore 1.1.0): the serving helper --- */
+
+/**
+ * @brief Serves one request for hvdm_serve_pending / hvdm_serve.
+ *
+ * req is a copy the callee may change; what is copied back is req->data of
+ * a synchronous read (the answer). Two kinds of request arrive:
+ * - synchronous (a vCPU slot): req->state is HVDM_STATE_IOREQ_INPROCESS and
+ *   the vCPU waits for the answer. For a read (req->dir ==
+ *   HVDM_IOREQ_READ) store the value read in req->data; the helper then
+ *   publishes it (IORESP_READY) and notifies the vCPU. A rep access
+ *   (req->count > 1) comes as one request: with req->data_is_ptr (REP
+ *   MOVS) req->data is the guest-physical address of the RAM side, and the
+ *   callee reads the count elements there (a write) or stores them there
+ *   (a read) itself, with hv_guest_read / hv_guest_write; without it (REP
+ *   STOS, a write) req->data is the value of every element.
+ * - buffered (a record of the server's buffered ring, expanded): a single
+ *   write (count 1, size 1, 2, 4 or 8; an 8-byte write arrives whole,
+ *   though the ring holds it in two records), req->state is
+ *   HVDM_STATE_IOREQ_READY, req->vp_eport is 0; the vCPU did not wait and
+ *   nothing is answered.
+ *
+ * The callee may call hvdm_* and hv_* functions (hv_guest_write, ...), but
+ * must not close the handle or call hvdm_serve_pending / hvdm_serve on it.
+ * @param opaque the pointer given to hvdm_serve_pending / hvdm_serve.
+ * @param id the server the request came to.
+ * @param req the request (see above).
+ * @return 0: served. A negative errno: stop serving; the helper returns it
+ * (a positive value stops it too and is returned as -ECANCELED). The
+ * request that failed is not answered: a synchronous slot stays INPROCESS
+ * (its vCPU keeps waiting), a buffered record stays in the ring.
+ */
+typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req);
+
+/**
+ * @brief Serves what is pending on one ioreq server now, without blocking.
+ *
+ * In this order: consumes the count of the server's eventfd
+ * (hvdm_ioreq_fd), so that a request posted from here on makes it readable
+ * again; drains the buffered ring, if the server has one, oldest record
+ * first (advancing read_pointer atomically after each request, as
+ * HVDM_BUFIOREQ_ATOMIC needs); then scans every vCPU slot, and for each in
+ * HVDM_STATE_IOREQ_READY: sets INPROCESS, calls fn, stores the answer,
+ * sets HVDM_STATE_IORESP_READY (a release store: the answer is visible
+ * before the state) and calls hvdm_ioreq_notify. The state byte is read
+ * with acquire ordering, so the request's fields are read after it.
+ * Not thread-safe against another thread serving the same server.
+ * @param h a handle that created the server and mapped its pages.
+ * @param domid the server's domain.
+ * @param id the server.
+ * @param fn called once per request (see hvdm_serve_fn).
+ * @param opaque passed to fn.
+ * @return >= 0: the number of requests served (buffered and synchronous).
+ * @return fn's negative return (or -ECANCELED for a positive one): fn
+ * failed; requests served before it stay served.
+ * @return -EINVAL: h or fn is NULL, or this handle has not mapped the
+ * server's pages (hvdm_map_ioreq_pages or hvdm_ioreq_fd, after the server
+ * with this id was created).
+ * @return -ENODEV: the host was destroyed (hv_host_destroy).
+ * @return -EPERM: h is restricted to another domain (hvdm_restrict), or
+ * the server belongs to another handle.
+ * @return -ESRCH: no domain domid.
+ * @return -ENOENT: no server id in that domain (never created, or
+ * destroyed).
+ * @return -ESHUTDOWN: the domain was stopped (hv_domain_stop_reason says
+ * why).
+ * @return -EPROTO: the buffered ring holds the first half of an 8-byte
+ * write without its second (a corrupted ring); nothing more is drained.
+ * @return -EPROTO (or another errno of hvdm_ioreq_notify): posting an
+ * answer failed, for example because fn changed the slot's state.
+ * @return -ENOMEM: out of memory.
+ */
+int hvdm_serve_pending(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                       void *opaque) HV_NOEXCEPT;
+
+/**
+ * @brief Serves n ioreq servers until told to stop: the loop of a device
+ * model's thread.
+ *
+ * Serves each server once (hvdm_serve_pending: requests may already be
+ * waiting), then waits with poll() for the servers' eventfds and stop_fd,
+ * serving each server whose descriptor is readable, until stop_fd is
+ * readable (after serving what woke with it) or something fails. poll()
+ * interrupted by a signal (EINTR) is retried. stop_fd is never read: the
+ * caller owns its state. Not thread-safe against another thread serving
+ * one of the same servers.
+ * @param h a handle that created the servers and mapped their pages.
+ * @param domid their domain.
+ * @param ids the servers (n of them; may be NULL if n is 0).
+ * @param n how many, 0 to HVDM_SERVE_MAX_SERVERS.
+ * @param stop_fd a descriptor that becomes readable when serving must end
+ * (an eventfd, a pipe's read end), or -1: none (then only an error ends
+ * the loop).
+ * @param fn called once per request (see hvdm_serve_fn).
+ * @param opaque passed to fn.
+ * @return 0: stop_fd became readable.
+ * @return fn's negative return (or -ECANCELED for a positive one).
+ * @return any error of hvdm_serve_pending, checked for every server before
+ * the first wait (-EINVAL, -ENODEV, -EPERM, -ESRCH, -ENOENT, -ESHUTDOWN,
+ * -EPROTO, -ENOMEM): for example -ENOENT once a served server is destroyed
+ * (its descriptor then becomes readable), -ESRCH once its domain is.
+ * @return -EINVAL also: ids is NULL with n > 0, n > HVDM_SERVE_MAX_SERVERS,
+ * stop_fd < -1, or n is 0 and stop_fd is -1 (nothing to wait for).
+ * @return -EBADF: stop_fd is not an open descriptor.
+ * @return another negative errno of poll() (-ENOMEM).
+ */
+int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, unsigned int n, int stop_fd,
+               hvdm_serve_fn fn, void *opaque) HV_NOEXCEPT;
+
+/** The most servers one hvdm_serve call serves (a domain has at most 8;
+ * an id may be given more than once). */
+#define HVDM_SERVE_MAX_SERVERS 64u
+
 #ifdef __cplusplus
 }
 #endif

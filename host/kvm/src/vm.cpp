@@ -280,7 +280,7 @@ Vm::~Vm() {
         std::lock_guard g(slots_mu_);
         for (const Slot& s : slots_) {
             if (Error e = set_slot(s.id, nullptr); !e.is_ok())
-                fmt::print(stderr, "hvcore: kvm: deleting memslot {}: {}\n", s.id, e.what());
+                if (opt_.log) opt_.log(fmt::format("kvm: deleting memslot {}: {}", s.id, e.what()));
         }
         slots_.clear();
     }

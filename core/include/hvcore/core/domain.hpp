@@ -27,6 +27,7 @@
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/ioreq.hpp"
 #include "hvcore/core/isa.hpp"
+#include "hvcore/core/log.hpp"
 #include "hvcore/core/p2m.hpp"
 #include "hvcore/core/rangeset.hpp"
 
@@ -162,8 +163,10 @@ struct HostAccessOutcome {
 
 class Domain {
 public:
+    // log: where the domain's messages go (its host's log); nullptr drops them.
     [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
-                                                               const Backend& backend);
+                                                               const Backend& backend,
+                                                               std::shared_ptr<Log> log = nullptr);
     ~Domain();
     Domain(const Domain&) = delete;
     Domain& operator=(const Domain&) = delete;
@@ -196,7 +199,10 @@ public:
     // The server's pages and eventfd as new descriptors the caller owns
     // (IoreqPages::dup_fds); *buffered: it has a buffered page.
     [[nodiscard]] Status dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd,
-                                       bool* buffered);
+                                       bool* buffered, uint64_t* serial = nullptr);
+    // The server's serial (IoreqServer::serial: a reused id is another
+    // server), checked as every call on it (-ESHUTDOWN, -ENOENT, -EPERM).
+    [[nodiscard]] Status ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial);
     [[nodiscard]] Status ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu);
 
     // --- vCPUs (model execution through the backend's MMU) ---
@@ -345,6 +351,7 @@ private:
     P2mObserver* observer_ = nullptr;
     std::function<void()> sweep_pause_;
     std::thread::id observer_thread_;  // the thread inside observer_->p2m_changed, if any
+    std::shared_ptr<Log> log_;           // the host's (hv_host_set_log); nullptr: dropped
 };
 
 }  // namespace hvcore

@@ -11,6 +11,7 @@
 #include <span>
 
 #include "hvcore/core/domain.hpp"
+#include "hvcore/core/log.hpp"
 
 namespace hvcore {
 
@@ -24,8 +25,12 @@ public:
     // Closing a handle: its servers go, as if the emulator had exited, so no
     // guest is left retrying writes to pages nobody serves.
     void emulator_gone(EmulatorId who);
+    // Where this host's messages (and its domains') go: hv_host_set_log.
+    [[nodiscard]] Log& log() noexcept { return *log_; }
 
 private:
+    // Shared with every domain of the host (a domain may outlive it).
+    std::shared_ptr<Log> log_ = std::make_shared<Log>();
     std::mutex mu_;
     std::map<uint16_t, std::shared_ptr<Domain>> domains_;
     uint16_t next_id_ = 1;  // 0 would be the control domain in Xen's numbering

@@ -25,9 +25,10 @@
 
 #include <array>
 #include <chrono>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -107,6 +108,10 @@ struct VmOptions {
     uint16_t shutdown_port = 0x604;
     // The run ends with RunEnd::timeout after this long (0: never).
     std::chrono::milliseconds timeout{0};
+    // Where the Vm's own messages go (one line each, no newline; for
+    // example a memslot it could not delete); empty: dropped. host/kvm
+    // prints nothing itself.
+    std::function<void(const std::string&)> log;
 };
 
 enum class RunEnd : uint8_t {
