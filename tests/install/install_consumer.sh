@@ -5,7 +5,8 @@
 # `cmake --build` of the default target and `cmake --install --prefix` into
 # a temporary prefix; then, with that build tree moved away and a clean
 # environment, against the prefix alone:
-#   - the layout (GNUInstallDirs, multiarch libdir on Debian) and hvcore.pc;
+#   - the layout (GNUInstallDirs, multiarch libdir on Debian), the
+#     components, hvcore.pc, and no build-tree path compiled in;
 #   - the installed `hvcore` runs the console guest with its bundled
 #     plug-in and guest, found relative to itself, and names the
 #     directories it searched when a plug-in is missing;
@@ -65,6 +66,14 @@ cmake --install "$build" --prefix "$work/development" --component development >/
 [[ -e $work/development/include/hvcore/hv.h && -e $work/development/$libdir/pkgconfig/hvcore.pc \
    && ! -e $work/development/bin ]] || fail "component development"
 rm -rf "$work/runtime" "$work/development"
+
+# No path of the build tree is compiled in (read-only data of the program,
+# the library and the plug-ins; debug info may name it, and is not used).
+for f in "$prefix/bin/hvcore" "$prefix/$libdir/libhvcore.so.1" "$prefix/$libdir"/hvcore/dm/*.so; do
+  objcopy -O binary --only-section=.rodata "$f" "$work/rodata.bin"
+  ! grep -qaF "$build" "$work/rodata.bin" || fail "$f has the build tree's path $build compiled in"
+done
+rm -f "$work/rodata.bin"
 
 # From here on nothing may come from the build tree: move it away.
 mv "$build" "$work/build.moved"
