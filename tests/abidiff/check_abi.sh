@@ -5,10 +5,11 @@
 # scripts/abi-baseline.sh) against a built libhvcore.so.1. The baseline is
 # restricted to the public headers when it is made (abidw --headers-dir) and
 # holds no source locations (it must not depend on the checkout's path);
-# the diff looks at exported interfaces only (--exported-interfaces-only),
-# and NOT through --headers-dir1/2: against a baseline without locations,
-# abidiff's header filter takes every baseline type for private and hides a
-# changed struct layout (tests/abidiff/break showed it). abidiff's exit status is a bit field (abidiff(1)):
+# the diff looks at exported interfaces only (--exported-interfaces-only,
+# which reach public types alone), and NOT through --headers-dir1/2: with
+# them abidiff 2.2 filtered out the deliberate changes of tests/abidiff/break
+# as changes to private types (both of them with a baseline that has source
+# locations, the struct's without), so the check could not fail. abidiff's exit status is a bit field (abidiff(1)):
 #   1 an error, 2 a usage error, 4 an ABI change, 8 an incompatible change.
 # abidiff 2.2 sets bit 8 for a removed function or variable only; a changed
 # parameter or struct layout of an existing function is bit 4 with a [C]
