@@ -50,6 +50,10 @@ void hv_host_destroy(hv_host* host) noexcept {
     // Handles still open on this host keep its core (not its domains) alive:
     // from here on their calls are -ENODEV, and hvdm_close frees them.
     host->core->destroyed.store(true, std::memory_order_release);
+    // No message after this returns (hv_host_set_log): a device model's
+    // call still in flight may stop a domain, but the embedder's sink and
+    // its opaque may be gone.
+    host->core->host.log().set(nullptr, hvcore::LogLevel::error);
     {
         std::lock_guard lk(host->mu);
         for (auto& [id, dom] : host->domains) (void)host->core->host.destroy_domain(dom->d->id());

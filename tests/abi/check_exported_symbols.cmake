@@ -11,8 +11,8 @@
 # - every defined dynamic symbol of LIB is an hv_*/hvdm_* symbol at the
 #   node the map gives it, or a version node's own absolute symbol; with
 #   PROGRAM (the `hvcore` program, which exports the C ABI to plug-ins)
-#   also symbols another library versions (copy relocations such as
-#   stdout@GLIBC_2.2.5);
+#   also data of other libraries (copy relocations such as
+#   stdout@GLIBC_2.2.5, or a sanitizer runtime's variables);
 # - every symbol the map lists, and every function the headers declare, is
 #   exported.
 cmake_minimum_required(VERSION 3.25)
@@ -83,9 +83,10 @@ foreach(line IN LISTS lines)
     else()
       list(APPEND exported "${sym}")
     endif()
-  elseif(PROGRAM AND line MATCHES "^[0-9a-fA-F]+ [BDRV] [A-Za-z0-9_]+@[A-Z][A-Za-z0-9_.]+$"
-         AND NOT line MATCHES "@@?HVCORE_")
-    # a copy relocation of another library's data (stdout@GLIBC_2.2.5)
+  elseif(PROGRAM AND line MATCHES "^[0-9a-fA-F]+ [BDRVu] [A-Za-z0-9_]+(@[A-Z][A-Za-z0-9_.]+)?$"
+         AND NOT line MATCHES "(@@?HVCORE_| (hv|hvdm)_)")
+    # a copy relocation of another library's data: stdout@GLIBC_2.2.5, or
+    # (unversioned) libasan's __asan_option_detect_stack_use_after_return
   else()
     list(APPEND bad "${line}")
   endif()

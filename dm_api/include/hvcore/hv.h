@@ -296,7 +296,8 @@ typedef void (*hv_log_fn)(void *opaque, int level, const char *message);
  * them), and possibly with the library's internal locks held: it must
  * return promptly and must not call any hv_* or hvdm_* function. A new
  * call replaces the previous sink; once it returns, the previous sink is
- * no longer called. Without a call, messages are dropped.
+ * no longer called, nor is any sink once hv_host_destroy has returned.
+ * Without a call, messages are dropped.
  * @param host the host.
  * @param fn the sink, or NULL: messages are dropped.
  * @param opaque passed to fn unchanged.

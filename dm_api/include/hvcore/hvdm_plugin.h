@@ -23,7 +23,8 @@
  * device-model plug-in: no hvdm_plugin_abi symbol (HVDM_PLUGIN_DEFINE)")
  * or whose value is not the loader's ABI ("... was built for plug-in ABI 1;
  * this hvcore loads ABI 2"). Only then does it look up and call
- * hvdm_plugin_main.
+ * hvdm_plugin_main. (dlopen itself runs the module's ELF constructors, if
+ * it has any, before the check: a plug-in should do nothing in them.)
  *
  * A plug-in links against nothing: the `hvcore` program exports the C ABI
  * (every hv_* and hvdm_* function) to the modules it loads. Build it with

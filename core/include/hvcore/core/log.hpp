@@ -24,8 +24,8 @@ public:
 
     // Replaces the sink (an empty one drops every message) and the least
     // severe level it receives. Once this returns the old sink is not
-    // called again. Throws only std::bad_alloc (copying the sink).
-    void set(Sink sink, LogLevel max_level) {
+    // called again.
+    void set(Sink sink, LogLevel max_level) noexcept {
         std::lock_guard g(mu_);
         sink_ = std::move(sink);
         max_ = max_level;
