@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The README's main command: installs what is missing, builds `hvcore` with
-# its bundled guests and device models (release preset) and runs
+# The README's main command: installs what is missing, builds everything
+# that ships (release preset: the library, `hvcore` with its bundled guests
+# and device models; no tests, no benchmarks), so that
+# `cmake --install build/release --prefix P` works right after it, and runs
 # `hvcore run` with no arguments - the bundled demo: two real x86-64 guests
 # on KVM with the uart and shadow device models attached, or, without a
 # usable /dev/kvm, the same demo on the model vCPUs of every backend.
@@ -10,5 +12,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target hvcore-cli
+cmake --build --preset release
 exec build/release/tools/hvcore run "$@"

@@ -33,6 +33,7 @@ packages=(
   binutils          # nm, for the exported-symbol test
   doxygen           # the API reference (target docs) and its test docs/doxygen
   groff-base        # groff: the man-page test docs/man-render
+  abigail-tools     # abidiff, abidw: the stable-ABI check (tests/abidiff) and scripts/abi-baseline.sh
   clang-14          # the clang and tsan presets (clang-14, clang++-14)
   libclang-rt-14-dev  # clang's sanitizer runtimes (-fsanitize=thread); only recommended by clang-14
   llvm-14           # llvm-symbolizer: TSan reports with file:line

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>  // resolve_dm, resolve_guest: lexically_normal
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -481,22 +482,58 @@ std::vector<int> built_arches() {
     return v;
 }
 
+// Where a bundled plug-in or guest is looked for, in order: the directories
+// in the environment variable ENV (':'-separated), then relative to the
+// directory of the running program (/proc/self/exe) - the installed layout
+// (INSTALLED: bindir -> <libdir>/hvcore/dm or <datadir>/hvcore/guests,
+// computed from GNUInstallDirs at configure time) and, when the program runs
+// from a build tree (its parent directory holds CMakeCache.txt), that
+// tree's examples/BUILD_SUB. No path of the machine that built it.
+struct SearchPath {
+    const char* env;
+    std::vector<std::string> dirs;
+    size_t from_env = 0;  // dirs[0, from_env) came from env
+
+    // "A ($HVCORE_DM_PATH), B, C" or "B, C ($HVCORE_DM_PATH is not set)"
+    [[nodiscard]] std::string text() const {
+        std::string s;
+        for (size_t i = 0; i < dirs.size(); ++i)
+            s += fmt::format("{}{}{}", i ? ", " : "", dirs[i], i < from_env ? fmt::format(" (${})", env) : "");
+        return from_env == 0 ? fmt::format("{} (${} is not set)", s, env) : s;
+    }
+};
+
+static SearchPath search_path(const char* env, const char* installed, const char* build_sub) {
+    SearchPath p{env, {}, 0};
+    if (const char* e = std::getenv(env)) {
+        std::string_view v(e);
+        while (!v.empty()) {
+            const size_t colon = std::min(v.find(':'), v.size());
+            if (colon > 0) p.dirs.emplace_back(v.substr(0, colon));
+            v.remove_prefix(std::min(colon + 1, v.size()));
+        }
+    }
+    p.from_env = p.dirs.size();
+    const std::filesystem::path exe = exe_dir();
+    p.dirs.push_back((exe / installed).lexically_normal().string());
+    if (readable((exe.parent_path() / "CMakeCache.txt").string()))
+        p.dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
+    return p;
+}
+
 std::string resolve_dm(const std::string& name, std::string* why) {
-    if (name.find('/') != std::string::npos) {
+    // A path names a module: anything with a '/' or ending in ".so".
+    if (name.find('/') != std::string::npos || name.ends_with(".so")) {
         if (readable(name)) return name;
         *why = fmt::format("device model module {} is not readable: {}", name, std::strerror(errno));
         return {};
     }
     const std::string file = "hvdm-" + name + ".so";
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("HVCORE_DM_PATH")) dirs.emplace_back(env);
-    dirs.push_back(exe_dir() + "/../lib/hvcore/dm");  // installed
-    dirs.emplace_back(HVCORE_BUILD_DM_DIR);           // the build tree
-    for (const auto& d : dirs)
+    const SearchPath path = search_path("HVCORE_DM_PATH", HVCORE_INSTALLED_DM_DIR, "dm");
+    for (const auto& d : path.dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("no device model '{}': {} is not in $HVCORE_DM_PATH, {}/../lib/hvcore/dm or {} "
-                       "(bundled: uart, shadow; or give a path to a module)",
-                       name, file, exe_dir(), HVCORE_BUILD_DM_DIR);
+    *why = fmt::format("no device model '{}': {} is not in {}; bundled: uart, shadow; or give the path of a module",
+                       name, file, path.text());
     return {};
 }
 
@@ -508,14 +545,10 @@ std::string resolve_guest(const std::string& name, std::string* why) {
         return {};
     }
     const std::string file = name + ".bin";
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("HVCORE_GUEST_PATH")) dirs.emplace_back(env);
-    dirs.push_back(exe_dir() + "/../share/hvcore/guests");
-    dirs.emplace_back(HVCORE_BUILD_GUEST_DIR);
-    for (const auto& d : dirs)
+    const SearchPath path = search_path("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
+    for (const auto& d : path.dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
-    *why = fmt::format("the bundled guest {} was not built (no {} in $HVCORE_GUEST_PATH, {}/../share/hvcore/guests "
-                       "or {})", name, file, exe_dir(), HVCORE_BUILD_GUEST_DIR);
+    *why = fmt::format("the bundled guest {} was not found: {} is not in {}", name, file, path.text());
     return {};
 }
 

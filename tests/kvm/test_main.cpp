@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -35,6 +36,12 @@ int main(int argc, char** argv) {
         dev = std::move(d).value();
         hvcore::kvm::test::g_kvm = dev.get();
     }
+    // The bundled plug-ins and guests of this build tree: `hvcore` finds
+    // them relative to itself (tools/../examples), this program (in
+    // tests/kvm) through the variables resolve_dm and resolve_guest search
+    // first, unless the caller set them.
+    setenv("HVCORE_DM_PATH", HVCORE_BUILD_DM_DIR, 0);
+    setenv("HVCORE_GUEST_PATH", HVCORE_BUILD_GUEST_DIR, 0);
     doctest::Context ctx(argc, argv);
     return ctx.run();
 }

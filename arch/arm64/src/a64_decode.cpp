@@ -471,9 +471,14 @@ struct Kind {
     }
     // Unscaled: "ldr" -> "ldur" (LDURSB, STURH, ...), PRFM -> PRFUM;
     // unprivileged: "ldr" -> "ldtr" (LDTRSB, STTRH, ...).
+    // A new string rather than mn.insert(2, ...): GCC 12's inlined
+    // basic_string::_M_replace draws a false -Wrestrict at -O3 (GCC PRs
+    // 105651 and 105329, fixed in GCC 13), and every mnemonic here starts
+    // with its two-letter "ld"/"st".
     if (m.op == Op::prefetch && m.mode == Addressing::unscaled) return "prfum";
-    if (m.unprivileged) return mn.insert(2, "t");
-    if (m.mode == Addressing::unscaled) return mn.insert(2, "u");
+    const std::string_view v = mn;
+    if (m.unprivileged) return fmt::format("{}t{}", v.substr(0, 2), v.substr(2));
+    if (m.mode == Addressing::unscaled) return fmt::format("{}u{}", v.substr(0, 2), v.substr(2));
     return mn;
 }
 

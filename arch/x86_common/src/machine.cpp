@@ -266,6 +266,7 @@ Step<Vec128> Machine::load_vec(const Operand& op) {
             return op.size >= 16 ? x : Vec128{low_bytes(x.lo, op.size), 0};
         }
         case Where::memory: {
+            Expects(op.size <= 16);  // the port fills op.size bytes of buf
             std::array<uint8_t, 16> buf{};
             const MemStatus s = port_.read(op.address, op.size, buf.data(), AccessInfo{});
             if (s != MemStatus::ok)
@@ -285,9 +286,17 @@ ExecResult Machine::store_vec(const Operand& op, Vec128 value) {
             regs_.v[op.xmm] = value;
             return {};
         case Where::memory: {
+            // The whole 128-bit value as little-endian bytes, of which the
+            // port writes the first op.size. Filling buf by a loop bounded by
+            // op.size (unbounded as far as the compiler knows) let GCC 12 at
+            // -O3 unroll it into stores past buf (-Wstringop-overflow); the
+            // size is checked against the buffer before the port reads it.
+            Expects(op.size <= 16);
             std::array<uint8_t, 16> buf{};
-            for (unsigned i = 0; i < op.size; ++i)
-                buf[i] = static_cast<uint8_t>(i < 8 ? value.lo >> (8 * i) : value.hi >> (8 * (i - 8)));
+            for (unsigned i = 0; i < 8; ++i) {
+                buf[i] = static_cast<uint8_t>(value.lo >> (8 * i));
+                buf[i + 8] = static_cast<uint8_t>(value.hi >> (8 * i));
+            }
             const MemStatus s = port_.write(op.address, op.size, buf.data(), AccessInfo{});
             if (s != MemStatus::ok)
                 return port_stopped(s, {"write at", op.size, op.address});

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/install: hvcore as a user gets it. A plain configure of this source
+# tree (no preset, no build type: BUILD_TESTING and the benchmarks off),
+# `cmake --build` of the default target and `cmake --install --prefix` into
+# a temporary prefix; then, with that build tree moved away and a clean
+# environment, against the prefix alone:
+#   - the layout (GNUInstallDirs, multiarch libdir on Debian), the
+#     components, hvcore.pc, and no build-tree path compiled in;
+#   - the installed `hvcore` runs the console guest with its bundled
+#     plug-in and guest, found relative to itself, and names the
+#     directories it searched when a plug-in is missing;
+#   - examples/standalone-dm built with its Makefile (pkg-config) and with
+#     its CMakeLists.txt (find_package), each run with
+#     `hvcore run console --on model --dm <the .so>`;
+#   - a program linked to libhvcore.so (pkg-config, and hvcore::hvcore).
+# usage: install_consumer.sh SOURCE_DIR WORK_DIR VERSION GENERATOR [C_LAUNCHER] [CXX_LAUNCHER]
+set -euo pipefail
+src=$1 work=$2 version=$3 generator=$4 c_launcher=${5:-} cxx_launcher=${6:-}
+fail() { echo "install test: FAILED: $*" >&2; exit 1; }
+step() { echo "== $* ($(date +%T))"; }
+
+rm -rf "$work"
+mkdir -p "$work"
+prefix=$work/prefix
+build=$work/build
+
+step "configure (plain; CMAKE_INSTALL_PREFIX=/usr, installed into $prefix)"
+launchers=()
+[[ -n $c_launcher ]] && launchers+=("-DCMAKE_C_COMPILER_LAUNCHER=$c_launcher")
+[[ -n $cxx_launcher ]] && launchers+=("-DCMAKE_CXX_COMPILER_LAUNCHER=$cxx_launcher")
+# /usr, as a distribution configures it: GNUInstallDirs then picks Debian's
+# multiarch libdir; --prefix at install time relocates the whole tree.
+cmake -S "$src" -B "$build" -G "$generator" -DCMAKE_INSTALL_PREFIX=/usr "${launchers[@]}" >"$work/configure.log" \
+  || { cat "$work/configure.log"; fail "configure"; }
+grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$build/CMakeCache.txt" || fail "default build type is not RelWithDebInfo"
+grep -q '^BUILD_TESTING:BOOL=OFF$' "$build/CMakeCache.txt" || fail "BUILD_TESTING is not OFF by default"
+grep -q '^HVCORE_WARNINGS_AS_ERRORS:BOOL=OFF$' "$build/CMakeCache.txt" || fail "warnings are errors by default"
+
+step "build (default target)"
+cmake --build "$build" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log"; fail "build"; }
+for t in tests/unit/test_core tests/kvm/test_kvm examples/hvcore-demo bench/bench_p2m; do
+  [[ ! -e $build/$t ]] || fail "the plain build built $t (test or bench only)"
+done
+
+step "install"
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "install"; }
+libdir=lib
+if [[ -f /etc/debian_version ]] && multiarch=$(gcc -print-multiarch 2>/dev/null) && [[ -n $multiarch ]]; then
+  libdir=lib/$multiarch
+fi
+for f in bin/hvcore "$libdir/libhvcore.so.1" "$libdir/libhvcore.so.$version" "$libdir/libhvcore.so" \
+    "$libdir/hvcore/dm/hvdm-uart.so" "$libdir/hvcore/dm/hvdm-shadow.so" share/hvcore/guests/console.bin \
+    share/hvcore/guests/pagetable.bin include/hvcore/hv.h include/hvcore/hvdm.h include/hvcore/hvdm_plugin.h \
+    include/hvcore/hv_version.h "$libdir/pkgconfig/hvcore.pc" "$libdir/cmake/hvcore/hvcoreConfig.cmake" \
+    "$libdir/cmake/hvcore/hvcoreConfigVersion.cmake" "$libdir/cmake/hvcore/hvcoreTargets.cmake"; do
+  [[ -e $prefix/$f ]] || fail "not installed: $f"
+done
+[[ -L $prefix/$libdir/libhvcore.so ]] || fail "$libdir/libhvcore.so is not the development symlink"
+
+# Components: runtime alone has no headers, development alone no program.
+cmake --install "$build" --prefix "$work/runtime" --component runtime >/dev/null
+cmake --install "$build" --prefix "$work/development" --component development >/dev/null
+[[ -x $work/runtime/bin/hvcore && -e $work/runtime/$libdir/libhvcore.so.1 && ! -e $work/runtime/include ]] \
+  || fail "component runtime"
+[[ -e $work/development/include/hvcore/hv.h && -e $work/development/$libdir/pkgconfig/hvcore.pc \
+   && ! -e $work/development/bin ]] || fail "component development"
+rm -rf "$work/runtime" "$work/development"
+
+# No path of the build tree is compiled in (read-only data of the program,
+# the library and the plug-ins; debug info may name it, and is not used).
+for f in "$prefix/bin/hvcore" "$prefix/$libdir/libhvcore.so.1" "$prefix/$libdir"/hvcore/dm/*.so; do
+  objcopy -O binary --only-section=.rodata "$f" "$work/rodata.bin"
+  ! grep -qaF "$build" "$work/rodata.bin" || fail "$f has the build tree's path $build compiled in"
+done
+rm -f "$work/rodata.bin"
+
+# From here on nothing may come from the build tree: move it away.
+mv "$build" "$work/build.moved"
+trap 'mv "$work/build.moved" "$build" 2>/dev/null || true' EXIT
+clean_env=(env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8)
+pc=("${clean_env[@]}" PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" pkg-config)
+
+step "hvcore.pc"
+[[ $("${pc[@]}" --modversion hvcore) == "$version" ]] || fail "pkg-config --modversion hvcore is not $version"
+[[ $("${pc[@]}" --variable=plugindir hvcore) == "$prefix/$libdir/hvcore/dm" ]] || fail "plugindir"
+[[ $("${pc[@]}" --variable=guestdir hvcore) == "$prefix/share/hvcore/guests" ]] || fail "guestdir"
+[[ $("${pc[@]}" --variable=hvcore hvcore) == "$prefix/bin/hvcore" ]] || fail "variable hvcore"
+[[ $("${pc[@]}" --libs hvcore) == *-lhvcore* ]] || fail "pkg-config --libs"
+
+hvcore=$prefix/bin/hvcore
+expect_run() {  # expect_run LOG PATTERN ARGS...: exit 0 and PATTERN on stdout
+  local log=$1 pattern=$2; shift 2
+  "${clean_env[@]}" "$hvcore" "$@" >"$log" 2>&1 || { cat "$log"; fail "hvcore $* exited $?"; }
+  grep -qF -- "$pattern" "$log" || { cat "$log"; fail "hvcore $*: no line '$pattern'"; }
+}
+line1="hello from a guest: x86-64 long mode, 4-level paging, 16550 at 0x3f8"
+
+step "the installed hvcore with its bundled plug-in and guest"
+expect_run "$work/bundled.log" "guest| $line1" run console --on model
+set +e
+"${clean_env[@]}" "$hvcore" run console --on model --dm no-such-model >"$work/missing.log" 2>&1
+rc=$?
+set -e
+((rc != 0)) || fail "hvcore ran with a missing plug-in"
+grep -qF "$prefix/$libdir/hvcore/dm" "$work/missing.log" || { cat "$work/missing.log"; fail "the message names no searched directory"; }
+
+step "examples/standalone-dm with its Makefile (pkg-config)"
+cp -r "$src/examples/standalone-dm" "$work/dm-make"
+"${clean_env[@]}" PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" \
+  make -C "$work/dm-make" CFLAGS="-O2 -Wall -Wextra -Werror -pedantic" >"$work/dm-make.log" 2>&1 \
+  || { cat "$work/dm-make.log"; fail "make"; }
+expect_run "$work/run-make.log" "standalone-uart| $line1" run console --on model --dm "$work/dm-make/hvdm-standalone-uart.so"
+
+step "examples/standalone-dm with its CMakeLists.txt (find_package)"
+cmake_consumer() {  # cmake_consumer SOURCE BUILD: configure and build against the prefix alone
+  "${clean_env[@]}" cmake -S "$1" -B "$2" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$2.log" 2>&1 \
+    && "${clean_env[@]}" cmake --build "$2" >>"$2.log" 2>&1 || { cat "$2.log"; fail "cmake consumer $1"; }
+  grep -qx "hvcore_DIR:PATH=$prefix/$libdir/cmake/hvcore" "$2/CMakeCache.txt" || fail "find_package(hvcore) found no copy in $prefix"
+}
+cmake_consumer "$src/examples/standalone-dm" "$work/dm-cmake"
+expect_run "$work/run-cmake.log" "standalone-uart| $line1" run console --on model --dm "$work/dm-cmake/hvdm-standalone-uart.so"
+
+step "a program linked to libhvcore.so"
+"${clean_env[@]}" cc -o "$work/version-pc" "$src/tests/install/consumer/version.c" \
+  $("${pc[@]}" --cflags --libs hvcore) || fail "cc with pkg-config --cflags --libs hvcore"
+"${clean_env[@]}" LD_LIBRARY_PATH="$prefix/$libdir" "$work/version-pc" | grep -qx "header $version, library $version" \
+  || fail "version-pc"
+cmake_consumer "$src/tests/install/consumer" "$work/version-cmake"
+"${clean_env[@]}" "$work/version-cmake/hvcore-version" | grep -qx "header $version, library $version" \
+  || fail "hvcore::hvcore consumer"
+
+step "PASS"
+find "$prefix" | sort | sed "s|^$prefix|<prefix>|"
+echo "install test: PASS"
