@@ -75,8 +75,9 @@ Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
 
 Environment:
   HVCORE_KVM_DEVICE     the KVM device (default /dev/kvm)
-  HVCORE_DM_PATH        a directory searched first for hvdm-NAME.so
-  HVCORE_GUEST_PATH     a directory searched first for the bundled guests
+  HVCORE_DM_PATH        directories (DIR:DIR...) searched first for hvdm-NAME.so
+  HVCORE_GUEST_PATH     directories (DIR:DIR...) searched first for the bundled
+                        guests
 
 Output: results on stdout (with --json one JSON document, schema_version 1;
 the device models' own lines then go to stderr); errors on stderr.
