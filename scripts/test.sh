@@ -7,10 +7,9 @@
 # backend built with clang 14 (preset `clang`, warnings as errors), then the
 # concurrent tests under ThreadSanitizer (preset `tsan`, clang), then every
 # backend optimised by GCC at -O3 (preset `gcc-o3`, Release, warnings as
-# errors: the optimiser's warnings; its tests run two at a time). The `all`
-# preset includes the install test (tests/install: a plain build installed
-# into a temporary prefix and used from there). Exits non-zero on any
-# failure.
+# errors: the optimiser's warnings; its tests run two at a time), then the
+# README's first command and the install check on the tree it leaves
+# (tests/install/install_consumer.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --cross --oracles
@@ -20,4 +19,10 @@ cmake --workflow --preset arm64-cross
 cmake --workflow --preset clang
 cmake --workflow --preset tsan
 cmake --workflow --preset gcc-o3
-echo "hvcore: all tests passed (presets all, asan, arm64-cross, clang, tsan, gcc-o3)"
+# The README's first command as a user runs it (build/release, the demo),
+# then `cmake --install` of that tree into a prefix, a device model built
+# out of tree against the prefix (pkg-config and find_package) and run by
+# the installed hvcore.
+scripts/demo.sh
+tests/install/install_consumer.sh --from-build build/release . build/install-check
+echo "hvcore: all tests passed (presets all, asan, arm64-cross, clang, tsan, gcc-o3; the demo; the install check)"

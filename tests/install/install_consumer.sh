@@ -15,39 +15,62 @@
 #     `hvcore run console --on model --dm <the .so>`;
 #   - a program linked to libhvcore.so (pkg-config, and hvcore::hvcore).
 # usage: install_consumer.sh SOURCE_DIR WORK_DIR VERSION GENERATOR [C_LAUNCHER] [CXX_LAUNCHER]
+#        install_consumer.sh --from-build BUILD_DIR SOURCE_DIR WORK_DIR
+# The second form takes a tree already built - the one the README's first
+# command (scripts/demo.sh) leaves in build/release - instead of building
+# one: scripts/test.sh runs it right after scripts/demo.sh, so CI checks
+# "the first command, then cmake --install, then a device model built
+# against the prefix" as a user does it.
 set -euo pipefail
-src=$1 work=$2 version=$3 generator=$4 c_launcher=${5:-} cxx_launcher=${6:-}
 fail() { echo "install test: FAILED: $*" >&2; exit 1; }
 step() { echo "== $* ($(date +%T))"; }
+cache_value() {  # cache_value BUILD NAME: a variable of BUILD's CMakeCache.txt
+  sed -n "s/^$2:[A-Z]*=//p" "$1/CMakeCache.txt" | head -1
+}
 
-rm -rf "$work"
-mkdir -p "$work"
-prefix=$work/prefix
-build=$work/build
+if [[ ${1:-} == --from-build ]]; then
+  build=$(realpath "$2") src=$(realpath "$3") work=$4
+  [[ -f $build/CMakeCache.txt ]] || fail "$build is not a CMake build tree (run scripts/demo.sh first)"
+  version=$(cache_value "$build" CMAKE_PROJECT_VERSION)
+  generator=$(cache_value "$build" CMAKE_GENERATOR)
+  rm -rf "$work"
+  mkdir -p "$work"
+  work=$(realpath "$work")
+  prefix=$work/prefix
+  step "the tree scripts/demo.sh built: $build (hvcore $version)"
+else
+  src=$1 work=$2 version=$3 generator=$4 c_launcher=${5:-} cxx_launcher=${6:-}
+  rm -rf "$work"
+  mkdir -p "$work"
+  prefix=$work/prefix
+  build=$work/build
 
-step "configure (plain; CMAKE_INSTALL_PREFIX=/usr, installed into $prefix)"
-launchers=()
-[[ -n $c_launcher ]] && launchers+=("-DCMAKE_C_COMPILER_LAUNCHER=$c_launcher")
-[[ -n $cxx_launcher ]] && launchers+=("-DCMAKE_CXX_COMPILER_LAUNCHER=$cxx_launcher")
-# /usr, as a distribution configures it: GNUInstallDirs then picks Debian's
-# multiarch libdir; --prefix at install time relocates the whole tree.
-cmake -S "$src" -B "$build" -G "$generator" -DCMAKE_INSTALL_PREFIX=/usr "${launchers[@]}" >"$work/configure.log" \
-  || { cat "$work/configure.log"; fail "configure"; }
-grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$build/CMakeCache.txt" || fail "default build type is not RelWithDebInfo"
-grep -q '^BUILD_TESTING:BOOL=OFF$' "$build/CMakeCache.txt" || fail "BUILD_TESTING is not OFF by default"
-grep -q '^HVCORE_WARNINGS_AS_ERRORS:BOOL=OFF$' "$build/CMakeCache.txt" || fail "warnings are errors by default"
-
-step "build (default target)"
-cmake --build "$build" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log"; fail "build"; }
+  step "configure (plain; CMAKE_INSTALL_PREFIX=/usr, installed into $prefix)"
+  launchers=()
+  [[ -n $c_launcher ]] && launchers+=("-DCMAKE_C_COMPILER_LAUNCHER=$c_launcher")
+  [[ -n $cxx_launcher ]] && launchers+=("-DCMAKE_CXX_COMPILER_LAUNCHER=$cxx_launcher")
+  # /usr, as a distribution configures it: GNUInstallDirs then picks Debian's
+  # multiarch libdir; --prefix at install time relocates the whole tree.
+  cmake -S "$src" -B "$build" -G "$generator" -DCMAKE_INSTALL_PREFIX=/usr "${launchers[@]}" >"$work/configure.log" \
+    || { cat "$work/configure.log"; fail "configure"; }
+  step "build (default target)"
+  cmake --build "$build" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log"; fail "build"; }
+fi
+# What a plain configure gives: an optimised build of what ships.
+[[ $(cache_value "$build" CMAKE_BUILD_TYPE) == RelWithDebInfo ]] || fail "the build type is not RelWithDebInfo (the default)"
+[[ $(cache_value "$build" BUILD_TESTING) == OFF ]] || fail "BUILD_TESTING is not OFF (the default)"
+[[ $(cache_value "$build" HVCORE_WARNINGS_AS_ERRORS) == OFF ]] || fail "warnings are errors (not the default)"
 for t in tests/unit/test_core tests/kvm/test_kvm examples/hvcore-demo bench/bench_p2m; do
   [[ ! -e $build/$t ]] || fail "the plain build built $t (test or bench only)"
 done
 
 step "install"
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" || { cat "$work/install.log"; fail "install"; }
-libdir=lib
-if [[ -f /etc/debian_version ]] && multiarch=$(gcc -print-multiarch 2>/dev/null) && [[ -n $multiarch ]]; then
-  libdir=lib/$multiarch
+libdir=$(cache_value "$build" CMAKE_INSTALL_LIBDIR)
+if [[ $(cache_value "$build" CMAKE_INSTALL_PREFIX) == /usr && -f /etc/debian_version ]] \
+    && multiarch=$(gcc -print-multiarch 2>/dev/null) && [[ -n $multiarch ]]; then
+  # GNUInstallDirs: Debian's multiarch libdir for the /usr prefix.
+  [[ $libdir == lib/$multiarch ]] || fail "CMAKE_INSTALL_LIBDIR is $libdir, not Debian's lib/$multiarch"
 fi
 for f in bin/hvcore "$libdir/libhvcore.so.1" "$libdir/libhvcore.so.$version" "$libdir/libhvcore.so" \
     "$libdir/hvcore/dm/hvdm-uart.so" "$libdir/hvcore/dm/hvdm-shadow.so" share/hvcore/guests/console.bin \
