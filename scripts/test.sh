@@ -12,17 +12,21 @@
 # (tests/install/install_consumer.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --cross --oracles
-cmake --workflow --preset all
-cmake --workflow --preset asan
-cmake --workflow --preset arm64-cross
-cmake --workflow --preset clang
-cmake --workflow --preset tsan
-cmake --workflow --preset gcc-o3
+# step NAME COMMAND...: runs one step and prints how long it took.
+step() {
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  echo "hvcore: step '$name' passed in $((SECONDS - t0)) s"
+}
+step install-deps scripts/install-deps.sh --cross --oracles
+for preset in all asan arm64-cross clang tsan gcc-o3; do
+  step "preset $preset" cmake --workflow --preset "$preset"
+done
 # The README's first command as a user runs it (build/release, the demo),
 # then `cmake --install` of that tree into a prefix, a device model built
 # out of tree against the prefix (pkg-config and find_package) and run by
 # the installed hvcore.
-scripts/demo.sh
-tests/install/install_consumer.sh --from-build build/release . build/install-check
-echo "hvcore: all tests passed (presets all, asan, arm64-cross, clang, tsan, gcc-o3; the demo; the install check)"
+step demo scripts/demo.sh
+step install-check tests/install/install_consumer.sh --from-build build/release . build/install-check
+echo "hvcore: all tests passed in $SECONDS s (presets all, asan, arm64-cross, clang, tsan, gcc-o3; the demo; the install check)"
