@@ -4,8 +4,11 @@
 #   <libdir>/cmake/hvcore/              find_package(hvcore): hvcore::hvcore,
 #                                       hvcore::plugin and the directories
 #   <mandir>/man1, man3                 the man pages of docs/man
+#   <docdir>                            LICENSE, README.md, CHANGELOG.md;
+#                                       the device-model guide, json-schema.md
 # Components: runtime (what runs: the library, bin/hvcore, the plug-ins and
-# guests, section 1) and development (what builds against it).
+# guests, section 1, the licence with README and CHANGELOG) and development
+# (what builds against it, section 3 and the guides).
 include(CMakePackageConfigHelpers)
 
 set(HVCORE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/hvcore)
@@ -56,3 +59,11 @@ endif()
 if(_hvcore_man3)
   install(FILES ${_hvcore_man3} DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT development)
 endif()
+
+# --- documents (<docdir>: share/doc/hvcore) --------------------------------
+# The MIT licence's notice goes with every copy: with the runtime, which
+# every install has.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/writing-a-device-model.md ${PROJECT_SOURCE_DIR}/docs/json-schema.md
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)

@@ -88,7 +88,7 @@ int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, co
     // whether they exist or that its buffers were malformed: privcmd checks
     // the restriction before the buffer count, sizes and addresses
     // (drivers/xen/privcmd.c privcmd_ioctl_dm_op).
-    if (caller.restricted && caller.restricted->raw() != domid) return -EPERM;
+    if (!caller.may_access(domid)) return -EPERM;
     if (nr_bufs == 0) return -ENODATA;  // XSA-506
     if (nr_bufs > 2) return -E2BIG;
     if (bufs == nullptr) return -EFAULT;

@@ -86,7 +86,7 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
 
 [[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
     if (int rc = handle_check(h); rc != 0) return rc;
-    if (h->caller.restricted && h->caller.restricted->raw() != domid) return -EPERM;
+    if (!h->caller.may_access(domid)) return -EPERM;
     return 0;
 }
 
@@ -297,9 +297,9 @@ int hvdm_restrict(hvdm_handle* h, hvdm_domid_t domid) noexcept {
     return guard([&] {
         if (int rc = handle_check(h); rc != 0) return rc;
         // As privcmd's IOCTL_PRIVCMD_RESTRICT: once restricted, only the same domid.
-        if (h->caller.restricted && h->caller.restricted->raw() != domid) return -EINVAL;
-        h->caller.restricted = hvcore::DomId{domid};
-        return 0;
+        // One compare-and-swap: of threads racing to restrict to different
+        // domids exactly one wins, the others get -EINVAL.
+        return h->caller.restrict_to(domid) ? 0 : -EINVAL;
     });
 }
 

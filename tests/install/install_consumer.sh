@@ -76,16 +76,19 @@ for f in bin/hvcore "$libdir/libhvcore.so.1" "$libdir/libhvcore.so.$version" "$l
     "$libdir/hvcore/dm/hvdm-uart.so" "$libdir/hvcore/dm/hvdm-shadow.so" share/hvcore/guests/console.bin \
     share/hvcore/guests/pagetable.bin include/hvcore/hv.h include/hvcore/hvdm.h include/hvcore/hvdm_plugin.h \
     include/hvcore/hv_version.h "$libdir/pkgconfig/hvcore.pc" "$libdir/cmake/hvcore/hvcoreConfig.cmake" \
-    "$libdir/cmake/hvcore/hvcoreConfigVersion.cmake" "$libdir/cmake/hvcore/hvcoreTargets.cmake"; do
+    "$libdir/cmake/hvcore/hvcoreConfigVersion.cmake" "$libdir/cmake/hvcore/hvcoreTargets.cmake" \
+    share/doc/hvcore/LICENSE share/doc/hvcore/README.md share/doc/hvcore/CHANGELOG.md \
+    share/doc/hvcore/writing-a-device-model.md share/doc/hvcore/json-schema.md; do
   [[ -e $prefix/$f ]] || fail "not installed: $f"
 done
+cmp -s "$src/LICENSE" "$prefix/share/doc/hvcore/LICENSE" || fail "share/doc/hvcore/LICENSE is not the source tree's LICENSE"
 [[ -L $prefix/$libdir/libhvcore.so ]] || fail "$libdir/libhvcore.so is not the development symlink"
 
 # Components: runtime alone has no headers, development alone no program.
 cmake --install "$build" --prefix "$work/runtime" --component runtime >/dev/null
 cmake --install "$build" --prefix "$work/development" --component development >/dev/null
-[[ -x $work/runtime/bin/hvcore && -e $work/runtime/$libdir/libhvcore.so.1 && ! -e $work/runtime/include ]] \
-  || fail "component runtime"
+[[ -x $work/runtime/bin/hvcore && -e $work/runtime/$libdir/libhvcore.so.1 && ! -e $work/runtime/include \
+   && -e $work/runtime/share/doc/hvcore/LICENSE ]] || fail "component runtime (the licence travels with it)"
 [[ -e $work/development/include/hvcore/hv.h && -e $work/development/$libdir/pkgconfig/hvcore.pc \
    && ! -e $work/development/bin ]] || fail "component development"
 rm -rf "$work/runtime" "$work/development"
@@ -130,10 +133,19 @@ grep -qF "$prefix/$libdir/hvcore/dm" "$work/missing.log" || { cat "$work/missing
 
 step "examples/standalone-dm with its Makefile (pkg-config)"
 cp -r "$src/examples/standalone-dm" "$work/dm-make"
-"${clean_env[@]}" PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" \
-  make -C "$work/dm-make" CFLAGS="-O2 -Wall -Wextra -Werror -pedantic" >"$work/dm-make.log" 2>&1 \
-  || { cat "$work/dm-make.log"; fail "make"; }
+# As its comment says: PKG_CONFIG_PATH on make's command line.
+"${clean_env[@]}" make -C "$work/dm-make" PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" \
+  CFLAGS="-O2 -Wall -Wextra -Werror -pedantic" >"$work/dm-make.log" 2>&1 \
+  || { cat "$work/dm-make.log"; fail "make PKG_CONFIG_PATH=..."; }
 expect_run "$work/run-make.log" "standalone-uart| $line1" run console --on model --dm "$work/dm-make/hvdm-standalone-uart.so"
+# `make clean` needs no hvcore; then PKG_CONFIG_PATH from the environment.
+"${clean_env[@]}" make -C "$work/dm-make" clean >>"$work/dm-make.log" 2>&1 \
+  || { cat "$work/dm-make.log"; fail "make clean without PKG_CONFIG_PATH"; }
+[[ ! -e $work/dm-make/hvdm-standalone-uart.so ]] || fail "make clean left the plug-in"
+"${clean_env[@]}" PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig" make -C "$work/dm-make" \
+  CFLAGS="-O2 -Wall -Wextra -Werror -pedantic" >>"$work/dm-make.log" 2>&1 \
+  || { cat "$work/dm-make.log"; fail "PKG_CONFIG_PATH=... make"; }
+[[ -e $work/dm-make/hvdm-standalone-uart.so ]] || fail "PKG_CONFIG_PATH=... make built no plug-in"
 
 step "examples/standalone-dm with its CMakeLists.txt (find_package)"
 cmake_consumer() {  # cmake_consumer SOURCE BUILD: configure and build against the prefix alone

@@ -88,7 +88,7 @@ typedef struct hv_domain_config {
 } hv_domain_config;
 
 /** @page hv_lifetimes Lifetimes
- * Lifetimes (extension to ABI.md; the rule for every handle):
+ * Lifetimes (the rule for every handle):
  *
  * - hv_host_destroy destroys every domain of the host and frees the host
  *   and its hv_domain objects (pointers from hv_domain_create and

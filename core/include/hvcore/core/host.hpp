@@ -38,9 +38,31 @@ private:
 };
 
 // The identity a DMOP is issued with.
+// Its restriction (hvdm_restrict) is set by one thread while others check
+// it, so it is one atomic word: a domid, or `unrestricted` (above every
+// 16-bit domid); a compare-and-swap sets it once.
 struct Caller {
     EmulatorId emulator = 0;
-    std::optional<DomId> restricted;  // hvdm_restrict
+
+    // True if this identity may act on domid: unrestricted, or restricted to it.
+    [[nodiscard]] bool may_access(uint16_t domid) const noexcept {
+        const uint32_t r = restricted_.load(std::memory_order_acquire);
+        return r == unrestricted || r == domid;
+    }
+    // Restricts it to domid (IOCTL_PRIVCMD_RESTRICT): true if it now is,
+    // false if it already was to another domid (then nothing changes). Of
+    // racing calls with different domids exactly one returns true.
+    [[nodiscard]] bool restrict_to(uint16_t domid) noexcept {
+        uint32_t expected = unrestricted;
+        if (restricted_.compare_exchange_strong(expected, domid, std::memory_order_acq_rel,
+                                                std::memory_order_acquire))
+            return true;
+        return expected == domid;
+    }
+
+private:
+    static constexpr uint32_t unrestricted = 0x10000;
+    std::atomic<uint32_t> restricted_{unrestricted};
 };
 
 // One raw DMOP buffer (hvdm_buf).
