@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // hvcore: the command line. `hvcore run` runs a guest with device models
 // attached (on KVM, or as an access trace on the model vCPUs) and prints the
-// ioreq statistics (or, with --json, one JSON document: docs/json-schema.md);
+// ioreq statistics (or, with --json, one JSON document: hvcore(1), JSON
+// OUTPUT; the long form docs/json-schema.md);
 // with no arguments it runs the bundled demo. Options are parsed by CLI11
 // (GNU style: --opt=value and --opt value); the manual is docs/man/hvcore.1.
 #include <fmt/format.h>
