@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // hvcore: the command line. `hvcore run` runs a guest with device models
 // attached (on KVM, or as an access trace on the model vCPUs) and prints the
-// ioreq statistics (or, with --json, one JSON document: docs/json-schema.md);
+// ioreq statistics (or, with --json, one JSON document: hvcore(1), JSON
+// OUTPUT; the long form docs/json-schema.md);
 // with no arguments it runs the bundled demo. Options are parsed by CLI11
 // (GNU style: --opt=value and --opt value); the manual is docs/man/hvcore.1.
 #include <fmt/format.h>
@@ -43,11 +44,14 @@ enum Exit : int {
     exit_signal = 128,    // + N: stopped by signal N (SIGINT, SIGTERM)
 };
 
-constexpr const char* description = R"(hvcore - run a guest with device models attached: real x86-64 code on Linux
-KVM, with hvcore's core in charge of the p2m (projected onto KVM memslots)
-and of the ioreq servers the device models create.
+constexpr const char* description = R"(Usage: hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
+       hvcore --help | --version
 
-  hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
+Run a guest with device models attached: real x86-64 code on Linux KVM,
+with hvcore's core in charge of the p2m (projected onto KVM memslots) and
+of the ioreq servers the device models create. The word `run` is optional
+and may follow options (hvcore --json run console). A repeated option
+takes its last value, except --dm, which adds a device model each time.
 
 With no GUEST, `hvcore` (or `hvcore run`) is the bundled demo: the console
 guest with the uart device model, then the page-table guest with uart and
@@ -59,28 +63,37 @@ constexpr const char* footer = R"(GUEST:
   console               bundled: prints three lines through the 16550 UART
   pagetable             bundled: builds and rewrites a 4-level page table,
                         reports its checksum, prints it
-  PATH                  a file (KVM only): an ELF64 x86-64 executable (ET_EXEC;
-                        PT_LOAD segments at their p_paddr, entered at e_entry)
-                        or a flat binary image loaded at --load
+  PATH                  a file (KVM only): an ELF64 x86-64 executable
+                        (ET_EXEC; PT_LOAD segments at their p_paddr, entered
+                        at e_entry) or a flat binary image loaded at --load
+On the model vCPUs (no KVM, or --on model) the bundled guests run as access
+traces: --load, --entry, --stack, --real-mode and --memslots are refused.
 
 Device models (--dm NAME[:ARGS]): NAME is a bundled model -
-  uart    16550 UART on ports 0x3f8-0x3ff (and MMIO 0x09000000)
+  uart    16550 UART on ports 0x3f8-0x3ff (and MMIO 0x09000000); no ARGS
   shadow  write-protects the page-table guest's table, shadows every write,
           checks the guest's checksum; ARGS: base=GPA,pages=N,noreport
 or a module path (NAME contains '/' or ends in ".so"): a plug-in built with
-<hvcore/hvdm_plugin.h> (plug-in ABI 2; see hvdm_plugin(3)). Default for the bundled guests: console -> uart;
-pagetable -> uart, shadow.
+<hvcore/hvdm_plugin.h> (plug-in ABI 2; see hvdm_plugin(3)).
+Default for the bundled guests: console -> uart; pagetable -> uart, shadow.
+At the end each device model is told to stop (stop_fd); one that has not
+returned within --dm-grace seconds (all of them together) is named on
+stderr and left running: the results are printed and hvcore exits with the
+run's status. A SIGINT or SIGTERM during that wait ends it; a second
+SIGINT or SIGTERM exits at once with 128+N.
 
 Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
 
 Environment:
   HVCORE_KVM_DEVICE     the KVM device (default /dev/kvm)
-  HVCORE_DM_PATH        directories (DIR:DIR...) searched first for hvdm-NAME.so
-  HVCORE_GUEST_PATH     directories (DIR:DIR...) searched first for the bundled
-                        guests
+  HVCORE_DM_PATH        directories (DIR:DIR...) searched first for
+                        hvdm-NAME.so
+  HVCORE_GUEST_PATH     directories (DIR:DIR...) searched first for the
+                        bundled guests
 
-Output: results on stdout (with --json one JSON document, schema_version 1;
-the device models' own lines then go to stderr); errors on stderr.
+Output: results on stdout (with --json one JSON document, schema_version 1,
+every field described in `man hvcore`, section JSON OUTPUT; the device
+models' own lines then go to stderr); errors on stderr.
 
 Exit status:
   0    every run passed
@@ -91,7 +104,34 @@ Exit status:
   124  a guest ran longer than --timeout
   128+N  stopped by signal N (130: SIGINT, 143: SIGTERM); the rest of a demo
        does not run
+
+The manual: man hvcore.
 )";
+
+// --help within 80 columns: CLI11 2.1 does not wrap option descriptions,
+// so they are wrapped here; the usage lines are the description's own.
+class HelpFormatter : public CLI::Formatter {
+public:
+    std::string make_usage(const CLI::App*, std::string) const override { return {}; }
+    std::string make_option_desc(const CLI::Option* opt) const override {
+        const size_t width = 80 - column_width_;
+        std::string out, line;
+        std::string text = CLI::Formatter::make_option_desc(opt);
+        size_t i = 0;
+        while (i < text.size()) {
+            size_t j = text.find(' ', i);
+            if (j == std::string::npos) j = text.size();
+            const std::string word = text.substr(i, j - i);
+            if (!line.empty() && line.size() + 1 + word.size() > width) {
+                out += line + "\n";
+                line.clear();
+            }
+            line += (line.empty() ? "" : " ") + word;
+            i = j + 1;
+        }
+        return out + line;
+    }
+};
 
 struct Cli {
     std::string guest;
@@ -105,6 +145,8 @@ struct Cli {
     bool real_mode = false;
     std::optional<unsigned> cpu;
     bool json = false;
+    // Given options that only KVM uses (refused on the model vCPUs).
+    std::vector<std::string> kvm_only;
 };
 
 // The signal that stopped the run (0: none), set by the watcher thread.
@@ -146,13 +188,17 @@ bool parse_number(const std::string& s, uint64_t* v) {
     return true;
 }
 
-// A CLI11 check: a NUMBER in [lo, hi].
-CLI::Validator number_in(uint64_t lo, uint64_t hi, const std::string& what) {
+// A CLI11 check: a NUMBER in [lo, hi] (a negative number is out of range;
+// GPA ranges are shown in hex).
+CLI::Validator number_in(uint64_t lo, uint64_t hi, bool hex = false) {
     return CLI::Validator(
-        [lo, hi, what](std::string& s) -> std::string {
+        [lo, hi, hex](std::string& s) -> std::string {
             uint64_t v = 0;
+            const std::string range = hex ? fmt::format("{:#x}..{:#x}", lo, hi) : fmt::format("{}..{}", lo, hi);
+            if (s.size() > 1 && s[0] == '-' && parse_number(s.substr(1), &v))
+                return fmt::format("{} is out of range {}", s, range);
             if (!parse_number(s, &v)) return fmt::format("'{}' is not a number (decimal, or hex with 0x)", s);
-            if (v < lo || v > hi) return fmt::format("{} is out of range: {} takes {}..{}", s, what, lo, hi);
+            if (v < lo || v > hi) return fmt::format("{} is out of range {}", s, range);
             return {};
         },
         "");
@@ -281,7 +327,9 @@ struct Report {
         case RunOutcome::setup: rc = exit_setup; break;
         }
         worst = combine(worst, rc);
+        last_setup = r.outcome == RunOutcome::setup;
     }
+    bool last_setup = false;
     // setup > timeout > check > ok
     static int rank(int rc) { return rc == exit_setup ? 3 : rc == exit_timeout ? 2 : rc == exit_check ? 1 : 0; }
     static int combine(int a, int b) { return rank(b) > rank(a) ? b : a; }
@@ -323,12 +371,14 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
         return;
     }
     for (int arch : model_arches) {
-        if (stop_requested()) return;
+        if (stop_requested() || dm_stuck()) return;
         if (!rep.json) {
             out(stdout, "== {} on the model vCPU of {}, device models: {}\n", guest_name, arch_name(arch), dm_list);
             std::fflush(stdout);
         }
         rep.add(guest_name, run_on_model(arch, g, dms, c.opt));
+        // A run that could not start (a device model's setup) fails the same on every backend.
+        if (rep.last_setup) return;
     }
 }
 
@@ -356,6 +406,13 @@ int setup_error(const std::string& msg) {
     return exit_setup;
 }
 
+// An option only KVM uses, with the bundled guests on the model vCPUs.
+int kvm_only_error(const Cli& c, const std::string& no_kvm = {}) {
+    return usage_error(fmt::format("{} applies on KVM only: the model vCPUs{} run the bundled guests as access "
+                                   "traces, with no image, entry point, stack, CPU mode or memslots",
+                                   c.kvm_only.front(), no_kvm.empty() ? "" : " (KVM is not usable: " + no_kvm + ")"));
+}
+
 int run(Cli& c, Report& rep) {
     const bool demo = c.guest.empty();
     if (demo && !c.dms.empty()) return usage_error("--dm needs a GUEST (the demo chooses its own device models)");
@@ -366,11 +423,17 @@ int run(Cli& c, Report& rep) {
     if (!demo && !bundled) {
         GuestImage img;
         std::string why;
+        // A bare word that is no file: not "No such file" but what was looked for.
+        if (c.guest.find('/') == std::string::npos && access(c.guest.c_str(), F_OK) != 0 && errno == ENOENT) {
+            (void)resolve_guest(c.guest, &why);
+            return setup_error(why);
+        }
         if (!read_guest_image(c.guest, ram, c.load, GuestRead::headers, &img, &why)) return setup_error(why);
         if (c.on == "model")
             return usage_error(fmt::format("--on model runs only the bundled guests (console, pagetable), not {}",
                                            c.guest));
     }
+    if (c.on == "model" && !c.kvm_only.empty()) return kvm_only_error(c);
     // Device models next: a missing plug-in is a setup error before any run.
     std::vector<std::pair<std::string, std::vector<DmSpec>>> plan;
     if (demo) {
@@ -403,6 +466,7 @@ int run(Cli& c, Report& rep) {
             if (!demo && !bundled)
                 return setup_error(fmt::format("KVM is not usable ({}), and {} is not a bundled guest, which alone "
                                                "the model vCPUs can trace", why, c.guest));
+            if (!c.kvm_only.empty()) return kvm_only_error(c, why);
             model_arches = arches_for(c.arch.empty() ? "all" : c.arch);
             std::string names;
             for (int a : model_arches) names += (names.empty() ? "" : ", ") + std::string(arch_name(a));
@@ -420,7 +484,7 @@ int run(Cli& c, Report& rep) {
     if (demo && dev != nullptr && !rep.json)
         out(stdout, "hvcore demo: two real x86-64 guests on KVM, device models in plain C on their own threads\n");
     for (const auto& [guest, dms] : plan) {
-        if (stop_requested()) break;  // Ctrl-C ends the whole demo
+        if (stop_requested() || dm_stuck()) break;  // Ctrl-C (or a device model left running) ends the demo
         run_guest(c, guest, dms, dev.get(), model_arches, rep);
     }
     if (demo && !rep.json) {
@@ -436,16 +500,24 @@ int parse(int argc, char** argv, Cli& c) {
     CLI::App app{description, "hvcore"};
     app.footer(footer);
     app.set_version_flag("--version", "hvcore " HVCORE_VERSION, "print the version and exit");
-    app.get_formatter()->column_width(32);
+    app.formatter(std::make_shared<HelpFormatter>());
+    app.get_formatter()->column_width(30);
+    // GNU: a repeated option takes its last value (--dm overrides: all).
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
-    std::string ram, load, entry, stack, timeout, memslots, cpu;
+    std::string ram, load, entry, stack, timeout, memslots, cpu, grace;
     app.add_option("GUEST", c.guest, "console, pagetable, or a PATH (see GUEST below); none: the demo")
         ->type_name("");
     app.add_option("--dm", c.dms, "attach a device model; repeat for more")
         ->type_name("NAME[:ARGS]")
         ->expected(1)
         ->allow_extra_args(false)  // `--dm uart console`: console is the GUEST
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                return v.substr(0, v.find(':')).empty() ? "empty NAME (uart, shadow, or a module's path)" : "";
+            },
+            ""));
     app.add_option("--on", c.on, "where the guest runs: KVM, the model vCPUs, or KVM when /dev/kvm is usable")
         ->type_name("kvm|model|auto")
         ->check(CLI::IsMember({"kvm", "model", "auto"}).description(""));
@@ -455,41 +527,63 @@ int parse(int argc, char** argv, Cli& c) {
         ->check(CLI::IsMember({"vmx", "svm", "arm64", "all"}).description(""));
     app.add_option("--ram", ram, "guest RAM in MiB, 1..1024 (default 4)")
         ->type_name("MIB")
-        ->check(number_in(1, 1024, "--ram"));
+        ->check(number_in(1, 1024));
     app.add_option("--load", load, "where a flat image is loaded (default 0x100000)")
         ->type_name("GPA")
-        ->check(number_in(0, UINT64_MAX, "--load"));
+        ->check(number_in(0, UINT64_MAX, true));
     app.add_option("--entry", entry, "the first instruction (default: an ELF's e_entry, else the load address)")
         ->type_name("GPA")
-        ->check(number_in(0, UINT64_MAX, "--entry"));
+        ->check(number_in(0, UINT64_MAX, true));
     app.add_option("--stack", stack, "the initial stack pointer (default 0x80000)")
         ->type_name("GPA")
-        ->check(number_in(0, UINT64_MAX, "--stack"));
+        ->check(number_in(0, UINT64_MAX, true));
     app.add_flag("--real-mode", c.real_mode, "start in 16-bit real mode (entry below 1 MiB), not 64-bit long mode");
     app.add_option("--timeout", timeout, "end a guest still running after this long, 1..86400 (default 30); exit 124")
         ->type_name("SECONDS")
-        ->check(number_in(1, 86400, "--timeout"));
+        ->check(number_in(1, 86400));
     app.add_option("--memslots", memslots, "use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)")
         ->type_name("N")
-        ->check(number_in(1, UINT32_MAX, "--memslots"));
+        ->check(number_in(1, UINT32_MAX));
     app.add_option("--cpu", cpu, "run every thread (vCPUs, device models) on CPU N")
         ->type_name("N")
-        ->check(number_in(0, CPU_SETSIZE - 1, "--cpu"));
-    app.add_flag("--json", c.json, "print the results as one JSON document on stdout (docs/json-schema.md)");
+        ->check(number_in(0, CPU_SETSIZE - 1));
+    app.add_option("--dm-grace", grace,
+                   "after the stop, wait this long for the device models to return, 1..3600 (default 10)")
+        ->type_name("SECONDS")
+        ->check(number_in(1, 3600));
+    app.add_flag("--json", c.json, "print the results as one JSON document on stdout (man hvcore: JSON OUTPUT)");
 
-    // `hvcore run ...` and `hvcore ...` are the same; another word first is
-    // an unknown command.
-    std::vector<std::string> args;
-    for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 takes them reversed
-    if (!args.empty() && args.back() == "run") {
-        args.pop_back();
-    } else if (!args.empty() && args.back() == "help") {
-        args.back() = "--help";
-    } else if (!args.empty() && !args.back().empty() && args.back()[0] != '-') {
-        return usage_error(fmt::format("unknown command '{}' (commands: run, help)", args.back()));
+    // The first word that is neither an option nor an option's value is the
+    // command: `run` (optional: `hvcore ...` is `hvcore run ...`, and
+    // `hvcore --json run` is `hvcore run --json`) or `help`; any other word
+    // there is the GUEST, or an unknown command when it is no GUEST at all.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--") break;  // only operands follow
+        if (a.size() > 1 && a[0] == '-') {
+            // An option's value is the next word unless given as --opt=value.
+            const CLI::Option* o = a.find('=') == std::string::npos ? app.get_option_no_throw(a) : nullptr;
+            if (o != nullptr && o->get_expected_min() > 0) ++i;
+            continue;
+        }
+        if (a == "run") {
+            args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (a == "help") {
+            args[i] = "--help";
+        } else if (!bundled_guest(a) && a.find('/') == std::string::npos && access(a.c_str(), F_OK) != 0) {
+            return usage_error(fmt::format("unknown command '{}' (commands: run, help; a GUEST is console, "
+                                           "pagetable or a file)", a));
+        }
+        break;
     }
+    // Extra words are reported here, in their order (CLI11 2.1 lists them
+    // reversed).
+    app.allow_extras();
+    std::vector<const char*> av{argv[0]};
+    for (const auto& a : args) av.push_back(a.c_str());
     try {
-        app.parse(args);
+        app.parse(static_cast<int>(av.size()), av.data());
     } catch (const CLI::CallForHelp&) {
         out(stdout, "{}", app.help());
         return -1;
@@ -502,6 +596,13 @@ int parse(int argc, char** argv, Cli& c) {
             if (ch == '\n') ch = ' ';
         return usage_error(msg);
     }
+    if (const auto extra = app.remaining(); !extra.empty()) {
+        for (const auto& e : extra)
+            if (e.size() > 1 && e[0] == '-' && e != "--") return usage_error(fmt::format("unknown option {}", e));
+        std::string list;
+        for (const auto& e : extra) list += (list.empty() ? "" : " ") + e;
+        return usage_error(fmt::format("unexpected argument{}: {}", extra.size() > 1 ? "s" : "", list));
+    }
     if (!ram.empty()) c.opt.ram_bytes = number(ram) << 20;
     if (!load.empty()) c.load = number(load);
     if (!entry.empty()) c.entry = number(entry);
@@ -509,6 +610,9 @@ int parse(int argc, char** argv, Cli& c) {
     if (!timeout.empty()) c.opt.timeout = std::chrono::seconds(number(timeout));
     if (!memslots.empty()) c.opt.max_memslots = static_cast<uint32_t>(number(memslots));
     if (!cpu.empty()) c.cpu = static_cast<unsigned>(number(cpu));
+    if (!grace.empty()) c.opt.dm_grace = std::chrono::seconds(number(grace));
+    for (const char* kvm : {"--load", "--entry", "--stack", "--real-mode", "--memslots"})
+        if (app.count(kvm) != 0) c.kvm_only.emplace_back(kvm);
     return 0;
 }
 
@@ -554,9 +658,15 @@ int main(int argc, char** argv) {
         while (!done) {
             const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
             if (sig > 0) {
+                const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
                 int none = 0;
-                if (g_signal.compare_exchange_strong(none, sig))
-                    fmt::print(stderr, "hvcore: {}: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                if (!g_signal.compare_exchange_strong(none, sig)) {
+                    // A second one: no more waiting (for a device model that
+                    // ignores its stop, say), no results.
+                    fmt::print(stderr, "hvcore: {} again: exiting at once\n", name);
+                    std::_Exit(exit_signal + sig);
+                }
+                fmt::print(stderr, "hvcore: {}: stopping\n", name);
                 request_stop();
             }
         }
@@ -579,5 +689,8 @@ int main(int argc, char** argv) {
         doc["runs"] = std::move(rep.runs);
         out(stdout, "{}\n", doc.dump(2));
     }
+    // A device model still running (it ignored its stop): exit would tear
+    // down what its thread may still use.
+    if (dm_stuck()) std::_Exit(finish(rc));
     return finish(rc);
 }

@@ -61,6 +61,8 @@ private:
 std::mutex g_stop_mu;
 std::function<void()> g_stop;
 std::atomic<bool> g_stop_requested{false};
+std::atomic<unsigned> g_stop_count{0};  // request_stop calls: a signal cuts the device models' grace short
+std::atomic<bool> g_dm_stuck{false};
 
 class StopScope {
 public:
@@ -177,41 +179,71 @@ public:
     }
 
     // Make stop_fd readable, wait for every model to return: "" if all
-    // returned 0, else which did not.
+    // returned 0, else which did not. All of them get one grace together
+    // (RunOptions::dm_grace), cut short by a stop requested (a signal)
+    // during it; one still running then is left running (stuck()).
     [[nodiscard]] std::string stop() {
         if (stopped_) return result_;
         stopped_ = true;
         const uint64_t one = 1;
         if (stop_fd_ >= 0 && write(stop_fd_, &one, sizeof one) != sizeof one)
             fmt::print(stderr, "hvcore: signalling the device models' stop: {}\n", std::strerror(errno));
+        std::string stuck;
+        size_t nstuck = 0;
+        bool cut_short = false;
         {
             std::unique_lock g(mu_);
-            constexpr auto grace = std::chrono::seconds(10);
-            for (auto& d : dms_) {
-                Dm* p = d.get();
-                if (!p->thread.joinable()) continue;
-                if (!cv_.wait_for(g, grace, [p] { return p->done; })) {
-                    // A model that ignores stop_fd would keep the process
-                    // forever; leaving its thread running is not an option.
-                    fmt::print(stderr, "hvcore: device model {} did not return within {} s of the stop; exiting\n",
-                               p->spec.name, grace.count());
-                    std::fflush(nullptr);
-                    std::_Exit(1);
+            const auto all_done = [this] {
+                return std::all_of(dms_.begin(), dms_.end(),
+                                   [](const auto& d) { return !d->thread.joinable() || d->done; });
+            };
+            const auto deadline = Clock::now() + opt_.dm_grace;
+            const unsigned stops = g_stop_count;
+            while (!all_done() && Clock::now() < deadline) {
+                if (g_stop_count != stops) {
+                    cut_short = true;
+                    break;
                 }
+                cv_.wait_until(g, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
             }
+            for (auto& d : dms_) {
+                if (!d->thread.joinable() || d->done) continue;
+                stuck += (stuck.empty() ? "" : ", ") + d->spec.name;
+                ++nstuck;
+                d->stuck = true;
+                d->thread.detach();  // it keeps running; the process ends after the results
+            }
+        }
+        if (!stuck.empty()) {
+            stuck_ = true;
+            g_dm_stuck = true;
+            const std::string waited =
+                cut_short ? "before a signal ended the wait"
+                          : fmt::format("within {} s of the stop (--dm-grace)",
+                                        std::chrono::duration_cast<std::chrono::seconds>(opt_.dm_grace).count());
+            const char* models = nstuck > 1 ? "models" : "model";
+            result_ = fmt::format("device {} {} did not return {}", models, stuck, waited);
+            // The one line on stderr; the results and the exit status follow.
+            fmt::print(stderr, "hvcore: device {} {} did not return {}: {} stop_fd; hvcore exits without {}\n",
+                       models, stuck, waited, nstuck > 1 ? "they ignore" : "it ignores",
+                       nstuck > 1 ? "them" : "it");
         }
         for (auto& d : dms_) {
             if (d->thread.joinable()) {
                 d->thread.join();
                 status_[d->spec.name] = d->rc;
             }
-            if (d->rc != 0) {
+            if (!d->stuck && d->rc != 0) {
                 if (!result_.empty()) result_ += "; ";
                 result_ += fmt::format("device model {} reported failure (status {})", d->spec.name, d->rc);
             }
         }
         return result_;
     }
+    // A device model did not return in time: its thread runs on, so this
+    // object, its modules and the domain must outlive it (the caller
+    // leaks them; the process ends soon after).
+    [[nodiscard]] bool stuck() const noexcept { return stuck_; }
 
     [[nodiscard]] std::vector<Server> servers() {
         std::lock_guard g(mu_);
@@ -235,6 +267,7 @@ private:
         std::thread thread;
         bool ready = false;
         bool done = false;
+        bool stuck = false;  // did not return within the grace: its thread was detached
         int rc = 0;
     };
 
@@ -263,6 +296,7 @@ private:
     std::vector<std::unique_ptr<Dm>> dms_;
     std::vector<Server> servers_;
     bool stopped_ = false;
+    bool stuck_ = false;
     bool stopped_before_ready_ = false;
     std::string result_;
     std::map<std::string, int> status_;
@@ -289,6 +323,11 @@ struct DomainScope {
     ~DomainScope() {
         if (dom != nullptr) (void)hv_domain_destroy(dom);
         if (host != nullptr) hv_host_destroy(host);
+    }
+    // A device model still running holds handles on them: keep both.
+    void leak() noexcept {
+        dom = nullptr;
+        host = nullptr;
     }
     [[nodiscard]] std::string create(int arch, uint64_t ram_bytes) {
         if (int rc = hv_host_create(&host); rc != 0) return fmt::format("hv_host_create: {}", std::strerror(-rc));
@@ -488,7 +527,9 @@ std::vector<int> built_arches() {
 // (INSTALLED: bindir -> <libdir>/hvcore/dm or <datadir>/hvcore/guests,
 // computed from GNUInstallDirs at configure time) and, when the program runs
 // from a build tree (its parent directory holds CMakeCache.txt), that
-// tree's examples/BUILD_SUB. No path of the machine that built it.
+// tree's examples/BUILD_SUB - there the installed layout is searched (and
+// named in a message) only if it exists. No path of the machine that built
+// it.
 struct SearchPath {
     const char* env;
     std::vector<std::string> dirs;
@@ -515,9 +556,11 @@ static SearchPath search_path(const char* env, const char* installed, const char
     }
     p.from_env = p.dirs.size();
     const std::filesystem::path exe = exe_dir();
-    p.dirs.push_back((exe / installed).lexically_normal().string());
-    if (readable((exe.parent_path() / "CMakeCache.txt").string()))
-        p.dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
+    const bool build_tree = readable((exe.parent_path() / "CMakeCache.txt").string());
+    const std::string inst = (exe / installed).lexically_normal().string();
+    std::error_code ec;
+    if (!build_tree || std::filesystem::is_directory(inst, ec)) p.dirs.push_back(inst);
+    if (build_tree) p.dirs.push_back((exe.parent_path() / "examples" / build_sub).lexically_normal().string());
     return p;
 }
 
@@ -538,14 +581,21 @@ std::string resolve_dm(const std::string& name, std::string* why) {
 }
 
 std::string resolve_guest(const std::string& name, std::string* why) {
+    const SearchPath path = search_path("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
     if (!bundled_guest(name)) {
         if (readable(name)) return name;
-        *why = fmt::format("guest image {} is not readable: {} (bundled guests: console, pagetable)", name,
-                           std::strerror(errno));
+        const int e = errno;
+        // A bare word that is no file: most likely a mistyped guest name.
+        if (e == ENOENT && name.find('/') == std::string::npos)
+            *why = fmt::format("no guest '{}': it is neither a bundled guest (console, pagetable; their images "
+                               "are looked for in {}) nor a file in the current directory",
+                               name, path.text());
+        else
+            *why = fmt::format("guest image {} is not readable: {} (bundled guests: console, pagetable)", name,
+                               std::strerror(e));
         return {};
     }
     const std::string file = name + ".bin";
-    const SearchPath path = search_path("HVCORE_GUEST_PATH", HVCORE_INSTALLED_GUEST_DIR, "guests");
     for (const auto& d : path.dirs)
         if (readable(d + "/" + file)) return d + "/" + file;
     *why = fmt::format("the bundled guest {} was not found: {} is not in {}", name, file, path.text());
@@ -590,10 +640,13 @@ int kvm_p2m_arch(FILE* note, std::string* why) {
 void request_stop() {
     std::lock_guard g(g_stop_mu);
     g_stop_requested = true;
+    ++g_stop_count;
     if (g_stop) g_stop();
 }
 
 bool stop_requested() noexcept { return g_stop_requested; }
+
+bool dm_stuck() noexcept { return g_dm_stuck; }
 
 namespace {
 
@@ -658,13 +711,23 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
 
     // Device models stop (and close their handles, which may change the
     // p2m) before the VM goes: dms is declared after vm.
-    DmHost host(ds.host, hv_domain_id(ds.dom), opt);
-    if (std::string e = host.load(dms); !e.empty()) {
+    auto host = std::make_unique<DmHost>(ds.host, hv_domain_id(ds.dom), opt);
+    // A device model that does not return keeps the host, the VM and the
+    // domain: left in place (the process ends after the results).
+    Defer keep([&] {
+        (void)host->stop();
+        if (host->stuck()) {
+            (void)host.release();
+            (void)vm.release();
+            ds.leak();
+        }
+    });
+    if (std::string e = host->load(dms); !e.empty()) {
         r.error = e;
         return r;
     }
-    if (std::string e = host.start(); !e.empty()) {
-        dm_start_failed(r, host, std::move(e));
+    if (std::string e = host->start(); !e.empty()) {
+        dm_start_failed(r, *host, std::move(e));
         return r;
     }
     kvm::Error run_error;
@@ -677,7 +740,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     }
     r.run_ms = ms_since(t0);
     r.end = fmt::format("{} ({})", kvm::to_string(vm->end()), vm->end_detail());
-    const std::string dm_error = host.stop();
+    const std::string dm_error = host->stop();
 
     kvm::RunStats st = vm->stats();
     r.exits = st.exits;
@@ -690,7 +753,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.slot_ops = st.slot_ops;
     r.slot_ms = static_cast<double>(st.slot_ns) / 1e6;
     r.memslots_at_end = vm->slots().size();
-    fill_servers(r, host, host.servers(), st.ioreqs, st.latency);
+    fill_servers(r, *host, host->servers(), st.ioreqs, st.latency);
 
     const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port;
     if (!run_error.is_ok())
@@ -722,13 +785,20 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         r.error = e;
         return r;
     }
-    DmHost host(ds.host, hv_domain_id(ds.dom), opt);
-    if (std::string e = host.load(dms); !e.empty()) {
+    auto host = std::make_unique<DmHost>(ds.host, hv_domain_id(ds.dom), opt);
+    Defer keep([&] {  // as in run_on_kvm
+        (void)host->stop();
+        if (host->stuck()) {
+            (void)host.release();
+            ds.leak();
+        }
+    });
+    if (std::string e = host->load(dms); !e.empty()) {
         r.error = e;
         return r;
     }
-    if (std::string e = host.start(); !e.empty()) {
-        dm_start_failed(r, host, std::move(e));
+    if (std::string e = host->start(); !e.empty()) {
+        dm_start_failed(r, *host, std::move(e));
         return r;
     }
     std::atomic<bool> stop{false};
@@ -751,13 +821,13 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         r.end = fmt::format("timeout (after {} ms)", opt.timeout.count());
     else
         r.end = "failed";
-    const std::string dm_error = host.stop();
+    const std::string dm_error = host->stop();
 
     r.exits = cpu.accesses;
     r.holds = cpu.holds;
     r.core_accesses = cpu.core_latency.count();
     r.core_latency = cpu.core_latency;
-    fill_servers(r, host, host.servers(), cpu.ioreqs, cpu.latency);
+    fill_servers(r, *host, host->servers(), cpu.ioreqs, cpu.latency);
     if (rc != 0) {
         r.error = fmt::format("{}: {} (errno {}){}", why, std::strerror(-rc), -rc,
                               cpu.fault.empty() ? "" : " - guest fault: " + cpu.fault);

@@ -50,6 +50,9 @@ struct RunOptions {
     uint64_t ram_bytes = 0;                        // 0: the bundled guests' 4 MiB
     std::chrono::milliseconds timeout{30000};      // of the guest's run
     std::chrono::milliseconds dm_ready_timeout{10000};
+    // After the stop, how long all the device models together get to return
+    // (--dm-grace); one that does not is left running (dm_stuck()).
+    std::chrono::milliseconds dm_grace{10000};
     uint32_t max_memslots = 0;                     // 0: KVM_CAP_NR_MEMSLOTS
     std::optional<int> arch;                       // KVM: the p2m's backend (default: the host CPU's)
     FILE* out = stdout;
@@ -128,6 +131,12 @@ struct RunResult {
 // still in its setup is told to stop (stop_fd). Harmless if nothing runs.
 void request_stop();
 [[nodiscard]] bool stop_requested() noexcept;
+// A device model did not return within RunOptions::dm_grace of its stop: its
+// thread still runs, and its module, host and domain are left in place. The
+// run that had it is reported (failed, unless it timed out or was stopped);
+// no later run starts, and the process must end with _Exit once the results
+// are printed (exit would destroy what the thread may still use).
+[[nodiscard]] bool dm_stuck() noexcept;
 
 void print_result(FILE* out, const std::string& guest, const RunResult& r);
 

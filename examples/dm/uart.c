@@ -8,7 +8,9 @@
  * registers a driver writes (IER, LCR, MCR, SCR, divisor latch). No input,
  * no interrupts.
  *
- * Arguments: none. Exit status 0 unless the hypervisor refuses a call. */
+ * Arguments: none; any (--dm uart:ARGS) is refused before it is ready (a
+ * setup error for the host). Exit status 0 unless the hypervisor refuses a
+ * call. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -122,6 +124,11 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
 
     memset(&u, 0, sizeof u);
     u.env = env;
+    if (env->args != NULL && env->args[0] != '\0') {
+        fprintf(env->out, "%s: FAILED: takes no arguments, got \"%s\"\n", env->name, env->args);
+        fflush(env->out);
+        return 1;
+    }
     rc = dm_server_open(&u.srv, env, "16550 at ports 0x3f8-0x3ff, MMIO 0x9000000");
     if (rc == 0) {
         rc = hvdm_map_io_range_to_ioreq_server(u.srv.h, env->domid, u.srv.id, 0, HVG_UART_PORT,

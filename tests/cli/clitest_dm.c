@@ -9,12 +9,19 @@
  *          answers a request (a guest that runs into --timeout); returns 0
  *   fail   calls ready, serves nothing, and at the stop reports a failed
  *          check: returns 1
+ *   ignore calls ready, serves nothing, and when stop_fd becomes readable
+ *          prints "NAME: ignoring the stop" (NAME: its name, env->name)
+ *          and never returns (a plug-in that ignores stop_fd: the
+ *          host's --dm-grace)
+ *   hang-ignore  "hang", then "ignore": the guest waits for an answer that
+ *          never comes, and the plug-in never returns
  * Plain C99 on <hvcore/hvdm_plugin.h>, like the example models. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../examples/guests/guest_abi.h"
 #include "dm_serve.h"
@@ -33,6 +40,14 @@ static void wait_for_stop(const hvdm_plugin_env *env) {
     }
 }
 
+/* Waits for the stop, says so, then never returns. */
+static void ignore_stop(const hvdm_plugin_env *env) {
+    wait_for_stop(env);
+    fprintf(env->out, "%s: ignoring the stop\n", env->name);
+    fflush(env->out);
+    for (;;) pause();
+}
+
 HVDM_PLUGIN_DEFINE();
 
 HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
@@ -43,7 +58,12 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         wait_for_stop(env);
         return 0;
     }
-    if (strcmp(mode, "hang") == 0) {
+    if (strcmp(mode, "ignore") == 0) {
+        env->ready(env->opaque);
+        ignore_stop(env);
+        return 0; /* not reached */
+    }
+    if (strcmp(mode, "hang") == 0 || strcmp(mode, "hang-ignore") == 0) {
         dm_server srv;
         int rc = dm_server_open(&srv, env, "clitest: claims the UART, never answers");
         if (rc == 0)
@@ -57,6 +77,7 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
             return 1;
         }
         env->ready(env->opaque);
+        if (strcmp(mode, "hang-ignore") == 0) ignore_stop(env);
         wait_for_stop(env);
         dm_server_close(&srv);
         return 0;
@@ -68,7 +89,7 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         fflush(env->out);
         return 1;
     }
-    fprintf(env->out, "clitest: unknown mode '%s' (block, hang, fail)\n", mode);
+    fprintf(env->out, "clitest: unknown mode '%s' (block, hang, fail, ignore, hang-ignore)\n", mode);
     fflush(env->out);
     return 2;
 }

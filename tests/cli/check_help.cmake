@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+# `hvcore --help` fits a terminal: every line at most 80 columns, one usage
+# section (the first line), and it points at the manual.
+# cmake -DHVCORE=path -P check_help.cmake
+execute_process(COMMAND ${HVCORE} --help RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err STREQUAL "")
+  message(FATAL_ERROR "FAIL: hvcore --help: status ${rc}, stderr: ${err}")
+endif()
+string(REPLACE ";" "\\;" out "${out}")
+string(REPLACE "\n" ";" lines "${out}")
+set(n 0)
+foreach(line IN LISTS lines)
+  math(EXPR n "${n} + 1")
+  string(LENGTH "${line}" len)
+  if(len GREATER 80)
+    message(FATAL_ERROR "FAIL: line ${n} has ${len} columns: ${line}")
+  endif()
+endforeach()
+string(REGEX MATCHALL "Usage:" usages "${out}")
+list(LENGTH usages nusage)
+if(NOT out MATCHES "^Usage: hvcore " OR NOT nusage EQUAL 1)
+  message(FATAL_ERROR "FAIL: not one usage section at the top (${nusage} 'Usage:')")
+endif()
+if(NOT out MATCHES "man hvcore")
+  message(FATAL_ERROR "FAIL: --help does not point at man hvcore")
+endif()
+message("PASS: ${n} lines, none wider than 80 columns, one usage section")
