@@ -70,8 +70,12 @@ struct hvdm_handle {
 namespace hvcore::abi {
 
 // Runs fn; an exception (only std::bad_alloc can arise) becomes -ENOMEM.
+// The core's messages made during fn reach the host's log callback after
+// fn returns, with no core lock held (LogDeferral): the callback may call
+// back into the library.
 template <class Fn>
 [[nodiscard]] int guard(Fn&& fn) noexcept {
+    const hvcore::LogDeferral deferral;
     try {
         return fn();
     } catch (const std::bad_alloc&) {

@@ -97,6 +97,53 @@ static void max_level_filters_and_debug_is_delivered_when_asked(void) {
     fixture_destroy(&f);
 }
 
+/* A callback that calls back into the library for the same domain while
+ * it handles a message the core made under that domain's lock: the first
+ * "created" message makes it replace itself with `collect` on a second
+ * sink, create a second server (whose message reaches that new sink) and
+ * read the domain's ioreq entry count. Before messages were deferred to
+ * the end of the C call, this deadlocked on the domain's lock. */
+struct reentrant {
+    struct fixture *f;
+    struct sink after; /* what the replacement sink receives */
+    int calls;
+    int create_rc, count_rc, set_rc;
+    hvdm_ioservid_t second;
+};
+
+static void reenter(void *opaque, int level, const char *message) {
+    struct reentrant *r = (struct reentrant *)opaque;
+    uint64_t count = 0;
+    (void)level;
+    if (++r->calls != 1 || strstr(message, "created") == NULL) return;
+    r->set_rc = hv_host_set_log(r->f->host, collect, &r->after, HV_LOG_DEBUG);
+    r->create_rc = hvdm_create_ioreq_server(r->f->dm, r->f->domid, HVDM_BUFIOREQ_OFF, &r->second);
+    r->count_rc = hv_p2m_ioreq_entry_count(r->f->dom, &count);
+}
+
+static void the_callback_may_call_back_into_the_library(void) {
+    struct fixture f;
+    struct reentrant r;
+    hvdm_ioservid_t first;
+    memset(&r, 0, sizeof r);
+    REQUIRE_EQ(0, fixture_create(&f));
+    r.f = &f;
+    r.create_rc = r.count_rc = r.set_rc = 1;
+    REQUIRE_EQ(0, hv_host_set_log(f.host, reenter, &r, HV_LOG_DEBUG));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &first));
+    EXPECT_EQ(1, r.calls); /* the first server's message, to the old sink */
+    EXPECT_EQ(0, r.create_rc);
+    EXPECT_EQ(0, r.count_rc);
+    EXPECT_EQ(0, r.set_rc);
+    EXPECT_TRUE(r.second != first);
+    /* the second server's message, made inside the callback, reached the
+     * sink the callback installed */
+    REQUIRE_EQ(1, r.after.n);
+    EXPECT_EQ(HV_LOG_DEBUG, r.after.level[0]);
+    EXPECT_TRUE(strstr(r.after.text[0], "created") != NULL);
+    fixture_destroy(&f);
+}
+
 static void a_null_callback_drops_messages(void) {
     struct fixture f;
     struct sink s;
@@ -186,6 +233,7 @@ int main(void) {
     skip_unless_vmx_backend("test_log");
     RUN(a_domain_stop_reaches_the_callback_as_an_error);
     RUN(max_level_filters_and_debug_is_delivered_when_asked);
+    RUN(the_callback_may_call_back_into_the_library);
     RUN(a_null_callback_drops_messages);
     RUN(a_new_sink_replaces_the_old_one);
     RUN(each_host_has_its_own_sink);

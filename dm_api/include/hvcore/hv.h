@@ -658,10 +658,14 @@ typedef void (*hv_log_fn)(void *opaque, int level, const char *message);
  * (for example "domain 1 stopped: ..." when a device model breaks the
  * ioreq protocol) goes to fn, or nowhere. fn may be called from any thread
  * (a vCPU's, a device model's), one call at a time (the library serialises
- * them), and possibly with the library's internal locks held: it must
- * return promptly and must not call any hv_* or hvdm_* function. A new
- * call replaces the previous sink; once it returns, the previous sink is
- * no longer called, nor is any sink once hv_host_destroy has returned.
+ * them), on the thread whose hv_* or hvdm_* call made the message, after
+ * that call's work is done and before it returns, with none of the
+ * library's internal locks held: fn may call any hv_* or hvdm_* function
+ * (hv_host_set_log included; a message such a call makes is delivered
+ * before that call returns). Keep it short: the caller waits. A new call
+ * replaces the previous sink; once it returns, the previous sink is no
+ * longer called (a delivery in progress on another thread is waited for),
+ * nor is any sink once hv_host_destroy has returned.
  * Without a call, messages are dropped.
  * @param host the host.
  * @param fn the sink, or NULL: messages are dropped.
