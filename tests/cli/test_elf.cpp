@@ -80,12 +80,15 @@ std::vector<uint8_t> elf32_exec() {
     return out;
 }
 
-// A file in the test's temporary directory, removed at scope exit.
+// This test's directory in the build tree (tests/cli/CMakeLists.txt).
+const std::string test_dir = HVCORE_CLI_TEST_DIR;
+
+// A file in the test's directory, removed at scope exit.
 struct TempFile {
     std::string path;
     explicit TempFile(const std::vector<uint8_t>& bytes) {
-        char tmpl[] = "/tmp/hvcore-cli-elf-XXXXXX";
-        const int fd = mkstemp(tmpl);
+        std::string tmpl = test_dir + "/elf-XXXXXX";
+        const int fd = mkstemp(tmpl.data());
         REQUIRE(fd >= 0);
         path = tmpl;
         REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
@@ -208,12 +211,13 @@ TEST_CASE("flat_image_loads_at_the_load_address_and_must_fit_above_it") {
 TEST_CASE("a_directory_a_device_and_a_missing_file_are_refused_without_reading") {
     GuestImage img;
     std::string why;
-    CHECK_FALSE(read_guest_image("/tmp", ram, load, GuestRead::contents, &img, &why));
-    CHECK(why == "guest /tmp: is a directory, not a guest image file");
+    CHECK_FALSE(read_guest_image(test_dir, ram, load, GuestRead::contents, &img, &why));
+    CHECK(why == "guest " + test_dir + ": is a directory, not a guest image file");
     CHECK_FALSE(read_guest_image("/dev/zero", ram, load, GuestRead::contents, &img, &why));
     CHECK(why == "guest /dev/zero: is a character device, not a guest image file");
-    CHECK_FALSE(read_guest_image("/nonexistent/guest.bin", ram, load, GuestRead::contents, &img, &why));
-    CHECK(why == "guest /nonexistent/guest.bin: No such file or directory");
+    const std::string missing = test_dir + "/no-such-guest.bin";
+    CHECK_FALSE(read_guest_image(missing, ram, load, GuestRead::contents, &img, &why));
+    CHECK(why == "guest " + missing + ": No such file or directory");
 }
 
 }  // namespace
