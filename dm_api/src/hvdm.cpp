@@ -490,15 +490,19 @@ int hvdm_serve_pending(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, h
 
 int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, unsigned int n, int stop_fd,
                hvdm_serve_fn fn, void* opaque) noexcept {
-    return guard([&] {
+    // Each server's descriptor, found as hvdm_serve_pending finds it (and
+    // with its errors). Only this setup is one guarded call: the loop below
+    // holds no domain across the wait (its destruction goes ahead and
+    // wakes the wait), and each hvdm_serve_pending is a C call of its own,
+    // so the log messages it makes are delivered when it returns, not when
+    // this loop ends.
+    std::vector<pollfd> pf;
+    const int setup = guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (fn == nullptr || (ids == nullptr && n != 0) || n > HVDM_SERVE_MAX_SERVERS || stop_fd < -1 ||
             (n == 0 && stop_fd == -1))
             return -EINVAL;
-        // Each server's descriptor, found as hvdm_serve_pending finds it (and
-        // with its errors); the domain is not held across the wait, so its
-        // destruction goes ahead and wakes the wait.
-        std::vector<pollfd> pf(n + 1);
+        pf.resize(n + 1);
         for (unsigned int i = 0; i < n; ++i) {
             int rc = 0;
             auto d = domain_for(h, domid, &rc);
@@ -510,23 +514,25 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
         }
         pf[n].fd = stop_fd;  // poll ignores -1
         pf[n].events = POLLIN;
-        bool first = true;
-        for (;;) {
-            for (unsigned int i = 0; i < n; ++i) {
-                if (!first && pf[i].revents == 0) continue;
-                if ((pf[i].revents & POLLNVAL) != 0) return -EBADF;
-                const int rc = hvdm_serve_pending(h, domid, ids[i], fn, opaque);
-                if (rc < 0) return rc;
-            }
-            first = false;
-            if ((pf[n].revents & POLLNVAL) != 0) return -EBADF;
-            if ((pf[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return 0;
-            for (auto& x : pf) x.revents = 0;
-            while (poll(pf.data(), pf.size(), -1) < 0) {
-                if (errno != EINTR) return -errno;
-            }
-        }
+        return 0;
     });
+    if (setup != 0) return setup;
+    bool first = true;
+    for (;;) {
+        for (unsigned int i = 0; i < n; ++i) {
+            if (!first && pf[i].revents == 0) continue;
+            if ((pf[i].revents & POLLNVAL) != 0) return -EBADF;
+            const int rc = hvdm_serve_pending(h, domid, ids[i], fn, opaque);
+            if (rc < 0) return rc;
+        }
+        first = false;
+        if ((pf[n].revents & POLLNVAL) != 0) return -EBADF;
+        if ((pf[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return 0;
+        for (auto& x : pf) x.revents = 0;
+        while (poll(pf.data(), pf.size(), -1) < 0) {
+            if (errno != EINTR) return -errno;
+        }
+    }
 }
 
 }  // extern "C"
