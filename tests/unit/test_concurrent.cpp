@@ -158,8 +158,8 @@ TEST_CASE("a_write_held_for_a_disabled_owner_is_sent_when_another_thread_enables
             return d.host_access(0, {.is_write = true, .addr = gfn * page_size, .size = 4, .data = 0xabcd}, &v,
                                  &outcome);
         });
-        // Held: nothing is posted while the owner is disabled (100 ms is
-        // two of host_access's 50 ms re-checks).
+        // Held: nothing is posted while the owner is disabled (the held
+        // vCPU waits on its own waiter, woken by set_ioreq_server_state).
         CHECK_FALSE(wait_fd(dm.fd, 100));
         REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, true).is_ok());
         // Enabled: the write is posted; answer it.

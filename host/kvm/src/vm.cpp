@@ -244,7 +244,7 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
         return Error::from_errno("KVM_SET_TSS_ADDR");
 
     // The first projection, before anyone else can change the p2m.
-    if (Error e = vm->apply(vm->project(false)); !e.is_ok()) return e;
+    if (Error e = vm->apply(vm->project(nullptr)); !e.is_ok()) return e;
 
     // The CPUID KVM supports, given to every vCPU as is (long mode needs LM).
     constexpr uint32_t max_cpuid = 256;  // KVM_MAX_CPUID_ENTRIES
@@ -294,12 +294,12 @@ Vm::~Vm() {
 // ---------------------------------------------------------------------------
 // Memslots
 
-std::vector<SlotSpec> Vm::project(bool in_observer) {
+std::vector<SlotSpec> Vm::project(const DomainLocked* lk) {
     const uint64_t frames = d_->memory().ram_frames();
     SlotPlanBuilder b(frames);
     const auto add = [&b](Gfn first, uint64_t nr, P2mType t, Mfn mfn) { b.add(first, nr, t, mfn); };
-    if (in_observer)
-        d_->for_each_type_run_in_observer(frames, add);
+    if (lk != nullptr)
+        d_->for_each_type_run(*lk, frames, add);
     else
         d_->for_each_type_run(frames, add);
     return b.take();
@@ -368,11 +368,11 @@ std::vector<SlotSpec> Vm::slots() {
     return v;
 }
 
-void Vm::p2m_changed(Gfn, uint64_t) {
+void Vm::p2m_changed(const DomainLocked& lk, Gfn, uint64_t) {
     // The whole projection is recomputed (O(runs)) and diffed, so the
     // observer's range hint is not needed for correctness.
     const auto t0 = Clock::now();
-    const std::vector<SlotSpec> plan = project(true);
+    const std::vector<SlotSpec> plan = project(&lk);
     {
         std::lock_guard g(slots_mu_);
         ++slot_stats_.p2m_changes;

@@ -8,34 +8,44 @@
 // change under an access being routed). Nothing is called with mu_ held
 // that could take Host::mu_. Device models touch the shared ioreq pages
 // without any lock; the state byte is accessed atomically.
+//
+// The lock is a type: a function that needs it takes a Domain::Locked
+// token (thread_annotations.hpp), which only the domain makes by taking
+// mu_, and the members it guards say so (HV_GUARDED_BY), so clang's
+// -Wthread-safety checks every access (HVCORE_THREAD_SAFETY).
+//
+// The parts, one job each (README.md, "Layout"): ioreq_server.hpp (the
+// registry and selection), ioreq_channel.hpp (the shared pages), vcpu_io.hpp
+// (a vCPU's request in flight and replay log); in core/src: router.cpp
+// (where an access goes), dm_ops.cpp (the DMOP rules and the sweep),
+// model_run.cpp and host_run.cpp (the two vCPU drivers), domain.cpp (the
+// rest).
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/ioreq.hpp"
+#include "hvcore/core/ioreq_server.hpp"
 #include "hvcore/core/isa.hpp"
 #include "hvcore/core/log.hpp"
 #include "hvcore/core/p2m.hpp"
 #include "hvcore/core/rangeset.hpp"
+#include "hvcore/core/thread_annotations.hpp"
+#include "hvcore/core/vcpu_io.hpp"
 
 namespace hvcore {
 
-using EmulatorId = uint64_t;  // one per device-model handle
-
-inline constexpr unsigned max_ioreq_servers = 8;   // MAX_NR_IOREQ_SERVERS
 inline constexpr uint32_t max_vcpus = 128;         // slots in one shared ioreq page
 // Leaf tables resolved per lock hold during a synchronous sweep. Each
 // resolution recalculates one whole leaf table (up to 512 entries) and costs
@@ -51,8 +61,6 @@ inline constexpr uint16_t mmio_dm = 2;
 inline constexpr uint16_t unused = 3;
 inline constexpr uint16_t ioreq_server = 4;
 }  // namespace hvmmem
-
-enum class RangeType : uint32_t { port = 0, memory = 1, pci = 2 };
 
 // What the typed vCPU calls return (hv_vcpu_status), or a negative errno.
 // undecoded: only with DomainConfig::report_undecoded (HV_VCPU_UNDECODED).
@@ -79,28 +87,6 @@ struct UndecodedAccess {
     uint64_t pc = 0;
 };
 
-struct IoreqServer {
-    IoservId id;
-    uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
-    EmulatorId emulator = 0;
-    bool enabled = false;
-    uint8_t bufioreq = 0;  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
-    // HVDM_BUFIOREQ_WIDE: also post port writes and MMIO writes below 1 MiB
-    // (hvcore's opt-in; Xen posts only VGA memory writes).
-    bool post_wide = false;
-    std::array<RangeSet, 3> ranges;  // indexed by RangeType
-    IoreqPages pages;
-};
-
-// One piece of the instruction being executed and its outcome, wherever it
-// went (RAM, a device model, posted, nobody), kept so that re-executing the
-// instruction after a response replays it instead of making it again
-// (Xen's per-vCPU MMIO cache).
-struct CompletedIo {
-    IoreqBody req;
-    uint64_t data = 0;
-};
-
 struct VcpuState {
     uint32_t id = 0;
     RegFile regs;
@@ -115,29 +101,36 @@ struct VcpuState {
 
     // The instruction waiting for a device model.
     enum class Op : uint8_t { exec, store, load, pio };
-    bool waiting = false;
     Op op = Op::exec;
     unsigned size = 0;
     std::vector<uint8_t> insn;
     RegFile entry_regs;  // the registers the instruction started with
     unsigned data_reg = 0;
-    IoservId server{};
-    uint64_t server_serial = 0;
-    IoreqBody sent;       // as routed (what the slot holds)
-    IoreqBody sent_orig;  // as the instruction issued it (what replay compares)
-    uint8_t seen_state = ioreq::state_none;
-    std::vector<CompletedIo> io_done;
-    size_t io_cursor = 0;
+    VcpuIo io;               // the request in flight and the replay log
     bool undecoded = false;  // the last call returned VcpuStatus::undecoded
+
+    // This vCPU's waiter (host_access, on the domain's lock): notified for
+    // this vCPU only, by the answer's hvdm_ioreq_notify, by the destruction
+    // of the server its request went to, and, while `held` (a write held
+    // for a retry), by whatever can clear the retry condition. A stop or a
+    // host shutdown notifies every vCPU.
+    std::condition_variable wake;
+    bool held = false;
 };
+
+class Domain;
+// Proof that the domain's lock is held (thread_annotations.hpp).
+using DomainLocked = LockToken<Domain>;
 
 // Told, under the domain's lock and before the DMOP returns, that the
 // effective type of [first, first+nr) may have changed: a host that mirrors
 // the p2m (KVM memslots) re-projects it. nr == 0 means "anything may have
 // changed" (a disclaim resets pages all over the guest).
+// The token lets the observer read the domain back (for_each_type_run)
+// without taking the lock again.
 class P2mObserver {
 public:
-    virtual void p2m_changed(Gfn first, uint64_t nr) = 0;
+    virtual void p2m_changed(const DomainLocked& lk, Gfn first, uint64_t nr) = 0;
 
 protected:
     ~P2mObserver() = default;
@@ -163,6 +156,7 @@ struct HostAccessOutcome {
 
 class Domain {
 public:
+    using Locked = DomainLocked;
     // log: where the domain's messages go (its host's log); nullptr drops them.
     [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
                                                                const Backend& backend,
@@ -238,10 +232,9 @@ public:
     void set_p2m_observer(P2mObserver* o);
     // Runs of equal effective type over [0, end), in gfn order, merged.
     void for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
-    // The same, from inside P2mObserver::p2m_changed (the lock is already
-    // held by this thread; any other caller is a contract violation).
-    void for_each_type_run_in_observer(uint64_t end,
-                                       const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
+    // The same, from inside P2mObserver::p2m_changed (with its token).
+    void for_each_type_run(const Locked& lk, uint64_t end,
+                           const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
     // The server a model vCPU's pending request went to (between
     // HV_VCPU_IOREQ_PENDING and the resume that completes it); nullopt if
     // nothing is pending. For a host's statistics.
@@ -265,44 +258,38 @@ public:
     [[nodiscard]] std::optional<std::string> stop_reason();
 
 private:
-    friend class MmuPort;
-    friend class EmulPort;
+    // The memory ports the executor drives (core/src/domain_ports.hpp):
+    // the hardware (stage-2 walks) and the hypervisor after a fault.
+    class MmuPort;
+    class EmulPort;
     Domain(DomId id, const DomainConfig& cfg) : id_(id), cfg_(cfg) {}
 
-    using Lock = std::unique_lock<std::mutex>;
-    [[nodiscard]] Result<IoreqServer*> owned_server(EmulatorId who, IoservId id);
-    // Both may release the lock (the sweep runs in chunks): a caller holds
-    // no server pointer or reference across them, only ids.
-    void destroy_server_locked(Lock& lk, IoservId id);
-    void disclaim_and_sweep(Lock& lk);
-    void stop_locked(std::string reason);
-    [[nodiscard]] bool stopped_locked() const noexcept { return stop_reason_.has_value(); }
-    void p2m_changed_locked(Gfn first, uint64_t nr);
-    void type_runs_locked(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
-    // The slot of the vCPU's pending request: nullopt while the device model
-    // has not answered; the response data once it has; a negative errno on
-    // a protocol violation (the domain is then stopped).
-    struct Response {
-        bool answered = false;
-        uint64_t data = 0;
-        int error = 0;
-    };
-    [[nodiscard]] Response take_response_locked(VcpuState& v);
-    [[nodiscard]] int wait_response_locked(Lock& lk, VcpuState& v);
+    // --- domain.cpp ---
+    void stop(const Locked& lk, std::string reason) HV_REQUIRES(mu_);
+    [[nodiscard]] bool stopped(const Locked&) const HV_REQUIRES(mu_) { return stop_reason_.has_value(); }
+    void p2m_changed(const Locked& lk, Gfn first, uint64_t nr) HV_REQUIRES(mu_);
+    void type_runs(const Locked& lk, uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn)
+        HV_REQUIRES(mu_);
+    // Wake vCPU n only; every vCPU held for a retry; every vCPU.
+    void wake(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
+    void wake_held(const Locked& lk) HV_REQUIRES(mu_);
+    void wake_all(const Locked& lk) HV_REQUIRES(mu_);
 
-    // Execution.
-    [[nodiscard]] int run_locked(VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
-                                 RegFile& regs);
-    // hvcore differs from Xen: a fetch the entry forbids is a guest fault
-    // naming the gpa, never an endless re-fault.
-    [[nodiscard]] int fetch_fault_locked(VcpuState& v, Gpa gpa);
-    [[nodiscard]] int persistent_misconfig_locked(VcpuState& v);
-    [[nodiscard]] int emulate_locked(VcpuState& v, RegFile& regs);
-    [[nodiscard]] int finish_locked(VcpuState& v, const RegFile& regs, uint64_t* value);
-    [[nodiscard]] int synthetic_locked(VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
-                                       unsigned size, uint64_t addr, uint64_t data, uint64_t* value);
+    // --- dm_ops.cpp: the DMOP rules ---
+    // The server is gone, out of the registry before anything else; true
+    // when it owned the claimed type, whose entries must now be swept
+    // (sweep_after_disclaim, after the lock is released).
+    [[nodiscard]] bool destroy_server(const Locked& lk, IoservId id) HV_REQUIRES(mu_);
+    // The claim is gone: held writes re-route, the type is reset lazily, and
+    // the first chunk is resolved; true when entries are left.
+    [[nodiscard]] bool disclaim(const Locked& lk) HV_REQUIRES(mu_);
+    // The sweep's continuation: chunks of sweep_chunk resolutions, each
+    // under a lock hold of its own that looks the outstanding entries up
+    // again; nothing is held from one chunk to the next. pause: the
+    // sweep_pause_ of the hold that disclaimed (run before each chunk).
+    void sweep_after_disclaim(std::function<void()> pause) HV_EXCLUDES(mu_);
 
-    // Routing (Xen's hvmemul_do_io / ioreq_server_select rules).
+    // --- router.cpp: where each access goes (Xen's hvmemul_do_io rules) ---
     // Where an emulated access to one guest-physical address lands.
     struct Landing {
         P2mType type = P2mType::invalid;
@@ -311,47 +298,66 @@ private:
         [[nodiscard]] bool ram_writable() const noexcept;  // written to the frame
         [[nodiscard]] bool discards_writes() const noexcept;  // ram_ro: a write is dropped, never routed
     };
-    [[nodiscard]] Landing landing_locked(uint64_t gpa);
-    [[nodiscard]] MemStatus emul_mem_locked(VcpuState& v, uint64_t gpa, unsigned size, bool write,
-                                            uint64_t* data);
+    [[nodiscard]] Landing landing(const Locked& lk, uint64_t gpa) HV_REQUIRES(mu_);
+    [[nodiscard]] MemStatus emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigned size, bool write,
+                                     uint64_t* data) HV_REQUIRES(mu_);
     // A request for the device side: the claimed type's owner, else by
     // range, else nobody. The caller has checked the replay log.
-    [[nodiscard]] MemStatus route_locked(VcpuState& v, P2mType t, IoreqBody req, uint64_t* data);
+    [[nodiscard]] MemStatus route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data)
+        HV_REQUIRES(mu_);
     // A rep string access in one piece (RAM only, or one ioreq with count);
     // nullopt when it must go one element through the split path.
-    [[nodiscard]] std::optional<RepResult> emul_rep_locked(VcpuState& v, const RepAccess& a);
-    [[nodiscard]] MemStatus emul_pio_locked(VcpuState& v, uint16_t port, unsigned size, bool write,
-                                            uint64_t* data);
-    [[nodiscard]] IoreqServer* select_locked(IoreqBody& req);
-    [[nodiscard]] MemStatus send_locked(VcpuState& v, IoreqServer& s, const IoreqBody& req,
-                                        const IoreqBody& orig, bool bufferable);
-    [[nodiscard]] bool send_buffered_locked(IoreqServer& s, const IoreqBody& req);
-    void posted_locked(VcpuState& v, IoreqServer& s, const IoreqBody& orig);
-    // Append a piece's outcome to the replay log (and step over it).
-    void log_done_locked(VcpuState& v, const IoreqBody& req, uint64_t data);
+    [[nodiscard]] std::optional<RepResult> emul_rep(const Locked& lk, VcpuState& v, const RepAccess& a)
+        HV_REQUIRES(mu_);
+    [[nodiscard]] MemStatus emul_pio(const Locked& lk, VcpuState& v, uint16_t port, unsigned size, bool write,
+                                     uint64_t* data) HV_REQUIRES(mu_);
+    [[nodiscard]] MemStatus send(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
+                                 const IoreqBody& orig, bool bufferable) HV_REQUIRES(mu_);
     // A replayed access of the instruction being re-executed.
-    [[nodiscard]] std::optional<MemStatus> replay_locked(VcpuState& v, const IoreqBody& req,
-                                                         uint64_t* data);
+    [[nodiscard]] std::optional<MemStatus> replay(const Locked& lk, VcpuState& v, const IoreqBody& req,
+                                                  uint64_t* data) HV_REQUIRES(mu_);
+    // Take the answer to the vCPU's request in flight, if it has come
+    // (VcpuIo::complete): the one completion of both drivers. A protocol
+    // violation stops the domain (-EPROTO).
+    enum class Completion : uint8_t { pending, completed, violation };
+    [[nodiscard]] Completion complete_request(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
+
+    // --- model_run.cpp: the model vCPU driver ---
+    [[nodiscard]] int run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
+                          RegFile& regs) HV_REQUIRES(mu_);
+    // hvcore differs from Xen: a fetch the entry forbids is a guest fault
+    // naming the gpa, never an endless re-fault.
+    [[nodiscard]] int fetch_fault(const Locked& lk, VcpuState& v, Gpa gpa) HV_REQUIRES(mu_);
+    [[nodiscard]] int persistent_misconfig(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
+    [[nodiscard]] int emulate(const Locked& lk, VcpuState& v, RegFile& regs) HV_REQUIRES(mu_);
+    [[nodiscard]] int finish(const Locked& lk, VcpuState& v, const RegFile& regs, uint64_t* value)
+        HV_REQUIRES(mu_);
+    [[nodiscard]] int synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
+                                unsigned size, uint64_t addr, uint64_t data, uint64_t* value) HV_REQUIRES(mu_);
+    // The checks every typed vCPU call starts with: the vCPU, or a negative
+    // errno (-ESHUTDOWN, -EINVAL, -EBUSY while a request is pending).
+    [[nodiscard]] Result<VcpuState*> idle_vcpu(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
+
+    // --- host_run.cpp: the driver of accesses a host decoded ---
+    // Block until the vCPU's request is answered: 0, or -ESHUTDOWN/-EPROTO.
+    [[nodiscard]] int wait_answer(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
 
     DomId id_;
     DomainConfig cfg_;
     const Backend* backend_ = nullptr;
-    std::mutex mu_;
-    std::unique_ptr<MachineMemory> mem_;
-    std::unique_ptr<Stage2> s2_;
-    std::unique_ptr<P2m> p2m_;
-    std::unique_ptr<Isa> isa_;
-    std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> servers_;
-    std::vector<VcpuState> vcpus_;
-    uint64_t next_serial_ = 1;
-    uint32_t cf8_ = 0;  // latched PCI configuration address (port 0xcf8)
-    std::optional<std::string> stop_reason_;
-    std::condition_variable cv_;  // responses, state changes, shutdown (waits on mu_)
-    bool host_shutdown_ = false;
-    P2mObserver* observer_ = nullptr;
-    std::function<void()> sweep_pause_;
-    std::thread::id observer_thread_;  // the thread inside observer_->p2m_changed, if any
-    std::shared_ptr<Log> log_;           // the host's (hv_host_set_log); nullptr: dropped
+    Mutex mu_;
+    std::unique_ptr<MachineMemory> mem_;  // RAM and tables; frames are the guest's, not the lock's
+    std::unique_ptr<Stage2> s2_ HV_PT_GUARDED_BY(mu_);
+    std::unique_ptr<P2m> p2m_ HV_PT_GUARDED_BY(mu_);
+    std::unique_ptr<Isa> isa_;  // stateless decoder and executor
+    IoreqServerRegistry servers_ HV_GUARDED_BY(mu_);
+    std::deque<VcpuState> vcpus_ HV_GUARDED_BY(mu_);
+    uint32_t cf8_ HV_GUARDED_BY(mu_) = 0;  // latched PCI configuration address (port 0xcf8)
+    std::optional<std::string> stop_reason_ HV_GUARDED_BY(mu_);
+    bool host_shutdown_ HV_GUARDED_BY(mu_) = false;
+    P2mObserver* observer_ HV_GUARDED_BY(mu_) = nullptr;
+    std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
+    std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
 };
 
 }  // namespace hvcore

@@ -125,6 +125,7 @@ public:
     ~IoreqPages();
 
     [[nodiscard]] IoreqSlot& slot(uint32_t vcpu) noexcept { return sync_[vcpu]; }
+    [[nodiscard]] const IoreqSlot& slot(uint32_t vcpu) const noexcept { return sync_[vcpu]; }
     [[nodiscard]] BufferedPage* buffered() noexcept { return buf_; }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] int event_fd() const noexcept { return event_fd_; }

@@ -183,8 +183,10 @@ private:
     };
 
     Vm() = default;
-    void p2m_changed(Gfn first, uint64_t nr) override;
-    [[nodiscard]] std::vector<SlotSpec> project(bool in_observer);
+    void p2m_changed(const DomainLocked& lk, Gfn first, uint64_t nr) override;
+    // lk: the domain's token inside p2m_changed; nullptr elsewhere (the
+    // domain's lock is then taken).
+    [[nodiscard]] std::vector<SlotSpec> project(const DomainLocked* lk);
     [[nodiscard]] Error apply(const std::vector<SlotSpec>& plan);  // slots_ := plan
     [[nodiscard]] Error set_slot(uint32_t id, const SlotSpec* s);   // nullptr deletes
     void pause_vcpus();

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// A domain's ioreq servers: the registry (Xen's MAX_NR_IOREQ_SERVERS slots,
+// xen/common/ioreq.c ioreq_server_create / _destroy / get_ioreq_server)
+// and the selection of the server an access goes to (ioreq_server_select),
+// a pure function of the registry and the request. No locking: the domain
+// that owns the registry serialises every call.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "hvcore/core/ioreq.hpp"
+#include "hvcore/core/ioreq_channel.hpp"
+#include "hvcore/core/rangeset.hpp"
+#include "hvcore/core/status.hpp"
+#include "hvcore/core/types.hpp"
+
+namespace hvcore {
+
+using EmulatorId = uint64_t;  // one per device-model handle
+
+inline constexpr unsigned max_ioreq_servers = 8;  // MAX_NR_IOREQ_SERVERS
+
+enum class RangeType : uint32_t { port = 0, memory = 1, pci = 2 };
+
+// CONFIG_ADDRESS (port 0xcf8) enable bit.
+inline constexpr uint32_t cf8_enable = 1u << 31;
+
+struct IoreqServer {
+    IoservId id;
+    uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
+    EmulatorId emulator = 0;
+    bool enabled = false;
+    // HVDM_BUFIOREQ_WIDE: also post port writes and MMIO writes below 1 MiB
+    // (hvcore's opt-in; Xen posts only VGA memory writes).
+    bool post_wide = false;
+    std::array<RangeSet, 3> ranges;  // indexed by RangeType
+    IoreqChannel channel;
+    [[nodiscard]] uint8_t bufioreq() const noexcept { return channel.mode(); }  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
+};
+
+class IoreqServerRegistry {
+public:
+    // bufioreq: Xen's handle_bufioreq mode, with hvcore's wide-posting bit
+    // (HVDM_BUFIOREQ_WIDE, 0x80). -EINVAL an unknown mode or flag, or wide
+    // posting without a ring; -ENOSPC every slot taken. The lowest free
+    // slot is the id.
+    [[nodiscard]] Result<IoreqServer*> create(EmulatorId who, uint8_t bufioreq, uint32_t nr_vcpus);
+    // The server is gone: its channel's pages are unmapped and its eventfd
+    // signalled (IoreqPages).
+    void destroy(IoservId id) noexcept;
+    // The server `who` may operate on: -ENOENT no such server, -EPERM
+    // another emulator's.
+    [[nodiscard]] Result<IoreqServer*> find(EmulatorId who, IoservId id) const;
+    // The server with this id (and this serial): nullptr if it was
+    // destroyed (and its id perhaps reused).
+    [[nodiscard]] IoreqServer* get(IoservId id) const noexcept;
+    [[nodiscard]] IoreqServer* get(IoservId id, uint64_t serial) const noexcept;
+
+private:
+    std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> slots_;
+    uint64_t next_serial_ = 1;
+};
+
+// Where an access goes when no type claims its page: the server, and the
+// request as that server receives it (an access to 0xcfc-0xcff while the
+// latched CONFIG_ADDRESS is enabled becomes a PCI configuration request:
+// addr = SBDF << 32 | register).
+struct Selection {
+    IoservId server;
+    IoreqBody req;
+};
+
+// Xen's ioreq_server_select: the highest id first ("more recently created
+// ... favoured"), disabled servers skipped, and the whole access must lie
+// in one range (rangeset_contains_range), so an access straddling a range's
+// end goes to nobody. cf8: the last 4-byte write to port 0xcf8.
+[[nodiscard]] std::optional<Selection> ioreq_server_select(const IoreqServerRegistry& servers,
+                                                           const IoreqBody& req, uint32_t cf8);
+
+// The byte span [first, last] an MMIO request touches (ioreq_mmio_first_byte
+// / ioreq_mmio_last_byte: direction-aware since Xen 60a56dc006).
+[[nodiscard]] std::pair<uint64_t, uint64_t> mmio_span(const IoreqBody& r) noexcept;
+
+}  // namespace hvcore

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+// The device-model operations (Xen's XEN_DMOP_* rules, xen/arch/x86/hvm/dm.c
+// and xen/common/ioreq.c): ioreq servers, their ranges and pages, the claim
+// of the ioreq_server type and its sweep, set/get_mem_type. Each validates
+// completely before it changes anything.
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "domain_ports.hpp"
+
+namespace hvcore {
+
+namespace {
+constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
+constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
+}  // namespace
+
+Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.create(who, bufioreq, cfg_.nr_vcpus);
+    HV_TRY(s);
+    *out = (*s)->id;
+    if (log_)
+        log_->write(LogLevel::debug,
+                    fmt::format("domain {}: ioreq server {} created (bufioreq mode {}{})", id_.raw(), (*s)->id.raw(),
+                                (*s)->bufioreq(), (*s)->post_wide ? ", wide posting" : ""));
+    return Status::ok();
+}
+
+bool Domain::destroy_server(const Locked& lk, IoservId id) {
+    // Out of the registry before anything else: the sweep that may follow
+    // runs after the lock is released, and whatever runs meanwhile (a second
+    // destroy of the same id, hvdm_close, a create that reuses the slot)
+    // must find it gone (Xen re-validates a preempted DMOP on re-entry in
+    // the same spirit). A vCPU waiting on it looks it up by id and serial,
+    // finds nothing, and completes.
+    const bool owner = p2m_->ioreq_owner() == id;
+    servers_.destroy(id);
+    for (VcpuState& v : vcpus_)
+        if (v.io.waiting() && v.io.in_flight()->server == id) v.wake.notify_one();
+    if (log_) log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} destroyed", id_.raw(), id.raw()));
+    // hvcore differs from Xen here (README.md, "Where hvcore differs from
+    // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner
+    // disclaims and resets its entries, like an unmap.
+    if (!owner) return false;
+    p2m_->set_ioreq_owner(std::nullopt, 0);
+    return disclaim(lk);
+}
+
+Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
+    std::function<void()> pause;
+    {
+        const Locked lk(*this, mu_);
+        if (stopped(lk)) return Status::err(-ESHUTDOWN);
+        HV_TRY(servers_.find(who, id));
+        if (!destroy_server(lk, id)) return Status::ok();
+        pause = sweep_pause_;
+    }
+    sweep_after_disclaim(std::move(pause));
+    return Status::ok();
+}
+
+void Domain::destroy_servers_of(EmulatorId who) {
+    // By slot, each destroy (and its sweep) finished before the next slot is
+    // looked up.
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i) {
+        std::function<void()> pause;
+        {
+            const Locked lk(*this, mu_);
+            const IoreqServer* s = servers_.get(IoservId{i});
+            if (s == nullptr || s->emulator != who || !destroy_server(lk, IoservId{i})) continue;
+            pause = sweep_pause_;
+        }
+        sweep_after_disclaim(std::move(pause));
+    }
+}
+
+Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    (*s)->enabled = enabled;
+    wake_held(lk);  // held writes may now go through
+    return Status::ok();
+}
+
+Status Domain::map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    if (start > end) return Status::err(-EINVAL);  // XSA-238
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
+    return (*s)->ranges[type].add(start, end);
+}
+
+Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    if (start > end) return Status::err(-EINVAL);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
+    return (*s)->ranges[type].remove(start, end);
+}
+
+Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags, uint32_t* bufioreq_port) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    if ((flags & ~dmop_no_gfns) != 0) return Status::err(-EINVAL);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    // hvcore never places ioreq pages in the guest's physical address space
+    // (a guest could otherwise write them); they are reached with
+    // hvdm_map_ioreq_pages only.
+    if ((flags & dmop_no_gfns) == 0) return Status::err(-EOPNOTSUPP);
+    // Ports 0..nr_vcpus-1 name the vCPU slots; nr_vcpus names the ring.
+    if ((*s)->channel.buffered()) *bufioreq_port = cfg_.nr_vcpus;
+    return Status::ok();
+}
+
+bool Domain::disclaim(const Locked& lk) {
+    wake_held(lk);  // held writes re-route once the type is reset
+    if (p2m_->ioreq_entry_count() == 0) return false;
+    // Lazy: every entry is marked, so the next access or lookup of any
+    // page resolves it (the claim is gone: ioreq_server -> ram_rw).
+    p2m_->mark_recalc_all();
+    p2m_changed(lk, Gfn{0}, 0);  // a mirroring host sees ram_rw before the sweep even starts
+    // Synchronous: resolve exactly the outstanding entries, a chunk per
+    // lock hold, so vCPUs waiting for the lock are not starved; the first
+    // chunk in this hold. A new claim stays -EBUSY until the count reaches
+    // 0, so nothing can re-add entries.
+    return p2m_->sweep(sweep_chunk) != 0;
+}
+
+void Domain::sweep_after_disclaim(std::function<void()> pause) {
+    // Each chunk is a hold of its own that finds the outstanding entries
+    // again in the p2m (another sweeper may have resolved them meanwhile);
+    // no server, entry or reference is carried from one hold to the next.
+    for (bool more = true; more;) {
+        if (pause) pause();
+        std::this_thread::yield();
+        const Locked lk(*this, mu_);
+        more = p2m_->sweep(sweep_chunk) != 0;
+        pause = sweep_pause_;
+    }
+}
+
+Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_t type, uint32_t flags) {
+    std::function<void()> pause;
+    {
+        const Locked lk(*this, mu_);
+        if (stopped(lk)) return Status::err(-ESHUTDOWN);
+        if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
+        if (type != hvmmem::ioreq_server) return Status::err(-EINVAL);
+        if ((flags & ~mem_access_write) != 0) return Status::err(-EINVAL);
+        HV_TRY(servers_.find(who, id));
+        if (flags != 0) {
+            if (p2m_->ioreq_owner()) return Status::err(-EBUSY);           // any owner, itself too
+            if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
+            p2m_->set_ioreq_owner(id, flags);
+            return Status::ok();
+        }
+        if (p2m_->ioreq_owner() != id) return Status::err(-EINVAL);  // only the owner disclaims
+        p2m_->set_ioreq_owner(std::nullopt, 0);
+        if (!disclaim(lk)) return Status::ok();
+        pause = sweep_pause_;
+    }
+    sweep_after_disclaim(std::move(pause));
+    return Status::ok();
+}
+
+Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    const uint64_t last = first_pfn + nr - 1;
+    if (nr == 0 || last < first_pfn || last > p2m_->max_gfn()) return Status::err(-EINVAL);
+    P2mType to{};
+    switch (hvmmem_type) {
+    case hvmmem::ram_rw: to = P2mType::ram_rw; break;
+    case hvmmem::ram_ro: to = P2mType::ram_ro; break;
+    case hvmmem::mmio_dm: to = P2mType::mmio_dm; break;
+    case hvmmem::ioreq_server: to = P2mType::ioreq_server; break;
+    default: return Status::err(-EINVAL);  // HVMMEM_unused and anything >= 5
+    }
+    if (to == P2mType::ioreq_server) {
+        if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
+        if (!p2m_->ioreq_owner()) return Status::err(-EINVAL);  // nobody claimed the type
+    }
+    const Status st = p2m_->set_type_range(Gfn{first_pfn}, nr, to);
+    if (st) {
+        p2m_changed(lk, Gfn{first_pfn}, nr);
+        wake_held(lk);  // a held write's page may not be claimed any more
+    }
+    return st;
+}
+
+Result<uint16_t> Domain::get_mem_type(uint64_t pfn) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    if (pfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);
+    const P2mType t = p2m_->lookup(Gfn{pfn}).type;
+    // HVMOP_get_mem_type's order (xen/arch/x86/hvm/hvm.c).
+    if (p2m_is_mmio(t)) return hvmmem::mmio_dm;
+    if (t == P2mType::ioreq_server) return hvmmem::ioreq_server;
+    if (t == P2mType::ram_ro) return hvmmem::ram_ro;
+    if (p2m_is_ram(t)) return hvmmem::ram_rw;
+    return hvmmem::mmio_dm;
+}
+
+// ---------------------------------------------------------------------------
+// The shared-memory protocol's handles (the pages themselves: IoreqChannel).
+
+Status Domain::map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync, BufferedPage** buffered) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    auto m = (*s)->channel.dm_mapping();
+    HV_TRY(m);
+    *sync = reinterpret_cast<IoreqSlot*>(*m);
+    if (buffered != nullptr)
+        *buffered = (*s)->channel.buffered() ? reinterpret_cast<BufferedPage*>(*m + page_size) : nullptr;
+    return Status::ok();
+}
+
+Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    return (*s)->channel.event_fd();
+}
+
+Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd, bool* buffered,
+                             uint64_t* serial) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    *buffered = (*s)->channel.buffered();
+    if (serial != nullptr) *serial = (*s)->serial;
+    return (*s)->channel.dup_fds(pages_fd, event_fd);
+}
+
+Status Domain::ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    *serial = (*s)->serial;
+    return Status::ok();
+}
+
+Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
+    const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    auto s = servers_.find(who, id);
+    HV_TRY(s);
+    if (vcpu >= cfg_.nr_vcpus) return Status::err(-EINVAL);
+    // The notification is an observation point of the slot's state: an
+    // unknown value stops the domain at once (XSA-262).
+    if (const std::optional<uint8_t> st = (*s)->channel.unknown_state(vcpu)) {
+        stop(lk, fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s slot", id.raw(),
+                             *st, vcpu));
+        return Status::err(-EPROTO);
+    }
+    wake(lk, vcpu);  // this vCPU's thread may be waiting for its slot (host_access)
+    return Status::ok();
+}
+
+}  // namespace hvcore

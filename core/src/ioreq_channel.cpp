@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#include "hvcore/core/ioreq_channel.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+
+namespace hvcore {
+
+Result<IoreqChannel> IoreqChannel::create(uint8_t mode, uint32_t nr_vcpus) {
+    if (mode > bufioreq::atomic) return Status::err(-EINVAL);
+    auto pages = IoreqPages::create(mode != bufioreq::off);
+    HV_TRY(pages);
+    IoreqChannel c;
+    c.pages_ = std::move(pages).value();
+    c.mode_ = mode;
+    for (uint32_t v = 0; v < nr_vcpus; ++v) c.pages_.slot(v).vp_eport = v;
+    return c;
+}
+
+std::optional<uint8_t> IoreqChannel::post(uint32_t vcpu, const IoreqBody& req) {
+    IoreqSlot& slot = pages_.slot(vcpu);
+    if (const uint8_t st = slot_state(slot); st != ioreq::state_none) return st;
+    slot_fill(slot, req, vcpu);
+    slot_set_state(slot, ioreq::state_ready);
+    pages_.notify();
+    return std::nullopt;
+}
+
+bool IoreqChannel::post_buffered(const IoreqBody& req) {
+    BufferedPage* bp = pages_.buffered();
+    if (bp == nullptr || req.dir != ioreq::dir_write || req.data_is_ptr || req.count != 1 ||
+        req.addr > ioreq::buffer_max_addr || (req.type != ioreq::type_pio && req.type != ioreq::type_copy))
+        return false;
+    uint32_t size_code = 0;
+    switch (req.size) {
+    case 1: size_code = 0; break;
+    case 2: size_code = 1; break;
+    case 4: size_code = 2; break;
+    case 8: size_code = 3; break;
+    default: return false;
+    }
+    const uint32_t qw = req.size == 8 ? 1 : 0;
+    std::atomic_ref<uint32_t> rp(bp->read_pointer);
+    std::atomic_ref<uint32_t> wp(bp->write_pointer);
+    const uint32_t w = wp.load(std::memory_order_relaxed);
+    const uint32_t r = rp.load(std::memory_order_acquire);
+    if (w - r >= ioreq::buffer_slots - qw) return false;  // full: fall back to synchronous
+    const uint32_t word0 = req.type | (((req.dir & 1u) << 1 | size_code << 2) << 8) |
+                           (static_cast<uint32_t>(req.addr) << 12);
+    bp->slots[w % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data)};
+    if (qw != 0) bp->slots[(w + 1) % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data >> 32)};
+    wp.store(w + 1 + qw, std::memory_order_release);
+    if (mode_ == bufioreq::atomic) {
+        // HVM_IOREQSRV_BUFIOREQ_ATOMIC: canonicalise both pointers with one
+        // 64-bit compare-and-swap, as Xen does after each post.
+        std::atomic_ref<uint64_t> both(*reinterpret_cast<uint64_t*>(bp));
+        uint64_t old = both.load(std::memory_order_acquire);
+        for (;;) {
+            const auto rd = static_cast<uint32_t>(old);
+            const auto wr = static_cast<uint32_t>(old >> 32);
+            if (rd < ioreq::buffer_slots) break;
+            const uint32_t n = rd / ioreq::buffer_slots * ioreq::buffer_slots;
+            const uint64_t nv = uint64_t{rd - n} | (uint64_t{wr - n} << 32);
+            if (both.compare_exchange_weak(old, nv, std::memory_order_acq_rel)) break;
+        }
+    }
+    pages_.notify();
+    return true;
+}
+
+IoreqAnswer IoreqChannel::take_answer(uint32_t vcpu, uint8_t& seen_state) {
+    IoreqSlot& slot = pages_.slot(vcpu);
+    const uint8_t st = slot_state(slot);
+    switch (st) {
+    case ioreq::state_ready:
+    case ioreq::state_inprocess:
+        if (st < seen_state)
+            return {.kind = IoreqAnswer::Kind::violation, .data = 0,
+                    .reason = fmt::format("moved vCPU {}'s slot backwards ({} -> {})", vcpu, seen_state, st)};
+        seen_state = st;
+        return {};
+    case ioreq::state_resp_ready: {
+        const uint64_t data = std::atomic_ref<uint64_t>(slot.data).load(std::memory_order_acquire);
+        slot_set_state(slot, ioreq::state_none);
+        return {.kind = IoreqAnswer::Kind::data, .data = data, .reason = {}};
+    }
+    case ioreq::state_none: return {.kind = IoreqAnswer::Kind::no_response, .data = 0, .reason = {}};
+    default: break;
+    }
+    return {.kind = IoreqAnswer::Kind::violation, .data = 0,
+            .reason = fmt::format("wrote unknown state {} into vCPU {}'s slot", st, vcpu)};
+}
+
+std::optional<uint8_t> IoreqChannel::unknown_state(uint32_t vcpu) const {
+    const uint8_t st = slot_state(pages_.slot(vcpu));
+    if (st > ioreq::state_resp_ready) return st;
+    return std::nullopt;
+}
+
+}  // namespace hvcore

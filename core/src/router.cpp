@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+// Routing: where each emulated access goes (RAM, the claimed type's owner,
+// a server by range, nobody), its replay after an answer, and the taking
+// of the answer (Xen: xen/arch/x86/hvm/emulate.c hvmemul_do_io,
+// xen/common/ioreq.c ioreq_server_select / ioreq_send).
+#include <fmt/format.h>
+
+#include "domain_ports.hpp"
+
+namespace hvcore {
+
+namespace {
+
+// VGA memory, the only MMIO Xen posts to the buffered ring
+// (xen/arch/x86/hvm/stdvga.c: VGA_MEM_BASE, VGA_MEM_SIZE).
+constexpr uint64_t vga_mem_first = 0xa0000;
+constexpr uint64_t vga_mem_last = 0xbffff;
+
+// Xen's stdvga_mem_accept: a single direct write wholly inside VGA memory.
+// Xen tries this internal handler (hvm_io_intercept) before any ioreq
+// routing, so it applies to claimed pages too; it posts the write to the
+// server holding it by range (stdvga_mem_write: ioreq_server_select, then
+// ioreq_send(..., buffered = true)) and falls back to the synchronous path
+// when that fails.
+[[nodiscard]] bool vga_posts(const IoreqBody& r) noexcept {
+    if (r.type != ioreq::type_copy || r.dir != ioreq::dir_write || r.data_is_ptr || r.count != 1) return false;
+    const auto [first, last] = mmio_span(r);
+    return first >= vga_mem_first && last <= vga_mem_last;
+}
+
+// Elements of `size` bytes from addr to the end of its page, walking up
+// (or down when df); 0 when the first element itself straddles the page.
+[[nodiscard]] uint64_t elements_in_page(uint64_t addr, unsigned size, bool df) noexcept {
+    const uint64_t off = addr & page_mask;
+    if (off + size > page_size) return 0;
+    return df ? off / size + 1 : (page_size - off) / size;
+}
+
+// The one ioreq for n elements of a rep access at its device side (Xen's
+// hvmemul_rep_movs / hvmemul_rep_stos). MOVS between RAM and a device:
+// data_is_ptr = 1 and data = the guest-physical address of the RAM side,
+// dir = write when RAM is the source (hvmemul_do_mmio_addr). STOS: data =
+// the value, count = n (hvmemul_do_mmio_buffer).
+[[nodiscard]] IoreqBody rep_ioreq(const RepAccess& a, uint64_t n, bool to_device) noexcept {
+    const bool copy = a.kind == RepAccess::Kind::copy;
+    IoreqBody req{.addr = to_device ? a.dst : a.src, .data = 0, .count = static_cast<uint32_t>(n),
+                  .size = a.size, .type = ioreq::type_copy, .dir = to_device ? ioreq::dir_write : ioreq::dir_read,
+                  .df = a.df, .data_is_ptr = copy};
+    req.data = copy ? (to_device ? a.src : a.dst) : (a.value & ones(a.size));
+    return req;
+}
+
+}  // namespace
+
+std::optional<MemStatus> Domain::replay(const Locked& lk, VcpuState& v, const IoreqBody& req, uint64_t* data) {
+    IoreqBody expect;
+    switch (v.io.replay(req, data, &expect)) {
+    case VcpuIo::Replay::not_logged: return std::nullopt;
+    case VcpuIo::Replay::replayed: return MemStatus::ok;
+    case VcpuIo::Replay::mismatch: break;
+    }
+    stop(lk, fmt::format("vCPU {} re-executed its instruction differently after a response "
+                         "(expected a {}-byte access at {:#x}, got {:#x})",
+                         v.id, expect.size, expect.addr, req.addr));
+    return MemStatus::stopped;
+}
+
+Domain::Landing Domain::landing(const Locked&, uint64_t gpa) {
+    const Gfn gfn = Gpa{gpa}.gfn();
+    // Beyond what the table format can map there is no entry: a hole.
+    const Stage2Leaf leaf = gfn.raw() < p2m_->gfn_limit() ? p2m_->lookup(gfn) : Stage2Leaf{};
+    std::byte* frame = p2m_has_frame(leaf.type) ? mem_->frame(leaf.mfn) : nullptr;
+    return {leaf.type, frame == nullptr ? nullptr : frame + (gpa & page_mask)};
+}
+
+bool Domain::Landing::ram_readable() const noexcept { return p2m_is_ram(type) && at != nullptr; }
+
+bool Domain::Landing::ram_writable() const noexcept {
+    return (type == P2mType::ram_rw || type == P2mType::ram_logdirty || type == P2mType::mmio_direct) &&
+           at != nullptr;
+}
+
+// Xen's p2m_is_discard_write: a write to ram_ro completes and changes
+// nothing; it is never routed to a device model, whatever ranges cover the
+// page (xen/arch/x86/hvm/hvm.c __hvm_copy skips the copy and reports
+// success, so hvmemul_write never reaches hvmemul_linear_mmio_write).
+bool Domain::Landing::discards_writes() const noexcept { return type == P2mType::ram_ro && at != nullptr; }
+
+MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigned size, bool write,
+                           uint64_t* data) {
+    IoreqBody req{.addr = gpa, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
+                  .type = ioreq::type_copy, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    // Re-executed after a response: every piece the first execution
+    // completed is in the log, wherever it went (RAM, a device model,
+    // nobody), and is replayed from it, never made again, whatever its page
+    // has become meanwhile (Xen's MMIO cache, hvmemul_phys_mmio_access).
+    if (auto r = replay(lk, v, req, data)) return *r;
+    const Landing to = landing(lk, gpa);
+    // Reads of RAM, including ioreq_server pages, are served from RAM and
+    // never reach a device model (Xen 4b602cced9). Logged, they replay what
+    // was read the first time: a read-modify-write's flags and registers
+    // (XADD, CMPXCHG) then agree with the one write the device model saw,
+    // even if the model changed the RAM before answering.
+    if (!write && to.ram_readable()) {
+        *data = 0;
+        std::memcpy(data, to.at, size);
+        v.io.log(req, *data);
+        return MemStatus::ok;
+    }
+    if (write && (to.ram_writable() || to.discards_writes())) {
+        // Written once (or discarded, ram_ro) and logged: a device model
+        // that changed these bytes before answering a later piece keeps
+        // its change.
+        if (to.ram_writable()) std::memcpy(to.at, data, size);
+        v.io.log(req, 0);
+        return MemStatus::ok;
+    }
+    return route(lk, v, to.type, req, data);
+}
+
+MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
+    if (vga_posts(req)) {
+        if (const auto sel = ioreq_server_select(servers_, req, cf8_);
+            sel && servers_.get(sel->server)->channel.post_buffered(req)) {
+            // The vCPU goes on; logged so that re-execution does not post twice.
+            v.io.log(req, 0);
+            return MemStatus::ok;
+        }
+    }
+    if (t == P2mType::ioreq_server) {
+        Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
+        const auto owner = p2m_->ioreq_owner();
+        IoreqServer* s = owner ? servers_.get(*owner) : nullptr;
+        // Unclaimed (a race with the disclaim) or owner disabled: the guest
+        // re-executes; the write is held, never lost or sent to nobody.
+        if (s == nullptr || !s->enabled) return MemStatus::retry;
+        return send(lk, v, *s, req, req, false);
+    }
+    const auto sel = ioreq_server_select(servers_, req, cf8_);
+    if (!sel) {
+        // Nobody: reads all ones, writes dropped. A rep read into RAM
+        // (data_is_ptr) fills its elements with ones (Xen's null_read
+        // through hvm_process_io_intercept); the caller checked that they
+        // lie in one writable RAM page.
+        if (req.dir == ioreq::dir_read) {
+            if (!req.data_is_ptr) {
+                *data = ones(req.size);
+            } else {
+                const Landing ram = landing(lk, req.data);
+                Expects(ram.ram_writable());
+                for (uint64_t i = 0; i < req.count; ++i) {
+                    const uint64_t step = i * req.size;
+                    std::memset(req.df ? ram.at - step : ram.at + step, 0xff, req.size);
+                }
+            }
+        }
+        // Logged like an answer: a later piece of the same instruction may
+        // go to a device model, and the re-execution after its answer must
+        // meet this one as done.
+        v.io.log(req, req.dir == ioreq::dir_read && !req.data_is_ptr ? *data : 0);
+        return MemStatus::ok;
+    }
+    // Anything else Xen sends synchronously; wide posting (opt-in) posts
+    // the rest of what the ring can carry.
+    IoreqServer& s = *servers_.get(sel->server);
+    return send(lk, v, s, sel->req, req, s.post_wide);
+}
+
+std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const RepAccess& a) {
+    const bool copy = a.kind == RepAccess::Kind::copy;
+    // One element is a plain read and write, as in Xen (x86_emulate calls
+    // the rep_movs / rep_stos hooks only when nr_reps > 1).
+    if (a.count == 1) return std::nullopt;
+    // Truncated at the page boundary on both sides (Xen truncates the MMIO
+    // side in hvmemul_do_io and the RAM side in hvmemul_do_io_addr); the
+    // instruction reports the elements done and the guest re-executes.
+    uint64_t n = std::min(a.count, elements_in_page(a.dst, a.size, a.df));
+    if (copy) n = std::min(n, elements_in_page(a.src, a.size, a.df));
+    if (n == 0) return std::nullopt;  // the first element straddles a page
+    // Re-executed after a response: if the first execution sent this rep
+    // (to a device model or to nobody), the log says so and the elements
+    // are done, whatever the pages have become meanwhile. A REP a device
+    // model answered is never made again in RAM, over the model's own data.
+    // Any other log entry was made by the element path (both sides
+    // devices), which replays its pieces one by one, and stops the domain
+    // if they differ.
+    if (const IoreqBody* first = v.io.next_logged()) {
+        const IoreqBody req = rep_ioreq(a, n, first->dir == ioreq::dir_write);
+        if (*first != req) return std::nullopt;
+        uint64_t unused = 0;
+        const std::optional<MemStatus> st = replay(lk, v, req, &unused);
+        Ensures(st == MemStatus::ok);
+        return RepResult{MemStatus::ok, n};
+    }
+    const Landing dst = landing(lk, a.dst);
+    const Landing src = copy ? landing(lk, a.src) : Landing{};
+    const bool dst_ram = dst.ram_writable();
+    const bool src_ram = copy && src.ram_readable();
+    if (dst.discards_writes() && (!copy || src_ram)) {
+        // Into ram_ro from RAM (or a fill): every element is discarded, as
+        // Xen's hvmemul_rep_movs / hvmemul_rep_stos copy with __hvm_copy,
+        // which drops writes to the type. Nothing was sent: nothing to log.
+        return RepResult{MemStatus::ok, n};
+    }
+    if (dst_ram && (!copy || src_ram)) {
+        // RAM only. Element by element, REP's own order: an overlapping copy
+        // repeats a pattern as the hardware does, which memmove would not.
+        // Nothing is left to wait for in this execution (one rep access per
+        // execution), so there is nothing to log.
+        std::array<std::byte, 8> value{};
+        for (unsigned b = 0; b < a.size; ++b) value[b] = static_cast<std::byte>(a.value >> (8 * b));
+        for (uint64_t i = 0; i < n; ++i) {
+            const uint64_t step = i * a.size;
+            std::byte* d = a.df ? dst.at - step : dst.at + step;
+            std::memmove(d, copy ? (a.df ? src.at - step : src.at + step) : value.data(), a.size);
+        }
+        return RepResult{MemStatus::ok, n};
+    }
+    // Device to device goes element by element, as in Xen.
+    if (copy && !dst_ram && !src_ram) return std::nullopt;
+    // One ioreq for the n elements at the device side. hvcore differs from
+    // Xen for a claimed (ioreq_server) destination: Xen cannot copy into the
+    // type and falls back to one write per element, one round trip each;
+    // hvcore sends the owner the same single rep ioreq any device gets.
+    const bool to_device = !dst_ram;
+    // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
+    // and checks nothing else.
+    const IoreqBody req = rep_ioreq(a, n, to_device);
+    uint64_t unused = 0;
+    const MemStatus st = route(lk, v, to_device ? dst.type : src.type, req, &unused);
+    return RepResult{st, st == MemStatus::ok ? n : 0};
+}
+
+MemStatus Domain::emul_pio(const Locked& lk, VcpuState& v, uint16_t port, unsigned size, bool write,
+                           uint64_t* data) {
+    IoreqBody req{.addr = port, .data = write ? (*data & ones(size)) : 0, .count = 1, .size = size,
+                  .type = ioreq::type_pio, .dir = write ? ioreq::dir_write : ioreq::dir_read};
+    if (auto r = replay(lk, v, req, data)) return *r;
+    // CONFIG_ADDRESS is latched on a 4-byte write and still forwarded
+    // (Xen's hvm_access_cf8 returns X86EMUL_UNHANDLEABLE).
+    if (write && port == 0xcf8 && size == 4) cf8_ = static_cast<uint32_t>(*data);
+    const auto sel = ioreq_server_select(servers_, req, cf8_);
+    if (!sel) {
+        if (!write) *data = ones(size);
+        v.io.log(req, write ? 0 : *data);
+        return MemStatus::ok;
+    }
+    // Xen never posts a port write (no internal port handler posts);
+    // wide posting (opt-in) does.
+    IoreqServer& s = *servers_.get(sel->server);
+    return send(lk, v, s, sel->req, req, s.post_wide);
+}
+
+MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
+                       const IoreqBody& orig, bool bufferable) {
+    if (bufferable && s.channel.post_buffered(req)) {
+        // The vCPU goes on; logged so that re-execution does not post twice.
+        v.io.log(orig, 0);
+        return MemStatus::ok;
+    }
+    if (const std::optional<uint8_t> st = s.channel.post(v.id, req)) {
+        stop(lk, fmt::format("device model of ioreq server {} left vCPU {}'s slot in state {} "
+                             "when a new request was due (it must return it to NONE)",
+                             s.id.raw(), v.id, *st));
+        return MemStatus::stopped;
+    }
+    v.io.sent(s.id, s.serial, req, orig);
+    return MemStatus::pending;
+}
+
+Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {
+    const InFlight& f = *v.io.in_flight();
+    IoreqServer* s = servers_.get(f.server, f.serial);
+    if (s == nullptr) {
+        // Destroyed (its id perhaps reused): a read completes with all ones.
+        v.io.complete(ones(f.sent.size));
+        return Completion::completed;
+    }
+    const IoreqAnswer a = s->channel.take_answer(v.id, v.io.seen_state());
+    switch (a.kind) {
+    case IoreqAnswer::Kind::pending: return Completion::pending;
+    case IoreqAnswer::Kind::data: v.io.complete(a.data); return Completion::completed;
+    case IoreqAnswer::Kind::no_response: v.io.complete(ones(f.sent.size)); return Completion::completed;
+    case IoreqAnswer::Kind::violation: break;
+    }
+    stop(lk, fmt::format("device model of ioreq server {} {}", s->id.raw(), a.reason));
+    return Completion::violation;
+}
+
+}  // namespace hvcore
