@@ -10,11 +10,16 @@
 # constructor and -Wshadow-uncaptured-local, which -Wshadow-all turns on.
 function(hvcore_warnings target)
   set(_shadow -Wshadow)
+  set(_thread_safety "")
   if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     set(_shadow -Wshadow-all)
+    # core/include/hvcore/core/thread_annotations.hpp (HVCORE_THREAD_SAFETY).
+    if(HVCORE_THREAD_SAFETY)
+      set(_thread_safety -Wthread-safety)
+    endif()
   endif()
   target_compile_options(${target} PRIVATE
-    -Wall -Wextra -Wswitch ${_shadow} -Wnon-virtual-dtor
+    -Wall -Wextra -Wswitch ${_shadow} -Wnon-virtual-dtor ${_thread_safety}
     $<$<BOOL:${HVCORE_WARNINGS_AS_ERRORS}>:-Werror>
     $<$<COMPILE_LANGUAGE:CXX>:-Wold-style-cast -Woverloaded-virtual>)
 endfunction()
