@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+// The parts of a domain that need no backend: server selection (a pure
+// function of the registry and the request), the ioreq channel's slot
+// protocol and buffered ring against pages it owns (the test plays the
+// device model through its own mapping), and a vCPU's replay log with its
+// one completion.
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include "hvcore/core/ioreq_channel.hpp"
+#include "hvcore/core/ioreq_server.hpp"
+#include "hvcore/core/vcpu_io.hpp"
+
+using namespace hvcore;
+
+namespace {
+
+constexpr EmulatorId dm = 1;
+
+IoreqServer& make_server(IoreqServerRegistry& r, EmulatorId who = dm, uint8_t mode = 0) {
+    auto s = r.create(who, mode, 2);
+    REQUIRE(s.is_ok());
+    (*s)->enabled = true;
+    return **s;
+}
+
+IoreqBody mmio_write(uint64_t addr, uint32_t size, uint64_t data = 0) {
+    return {.addr = addr, .data = data, .count = 1, .size = size, .type = ioreq::type_copy, .dir = ioreq::dir_write};
+}
+
+IoreqBody pio(uint64_t port, uint32_t size, uint8_t dir) {
+    return {.addr = port, .data = 0, .count = 1, .size = size, .type = ioreq::type_pio, .dir = dir};
+}
+
+// The eventfd was signalled since the last look (and is drained).
+bool notified(const IoreqChannel& c) {
+    pollfd p{.fd = c.event_fd(), .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, 0) != 1) return false;
+    uint64_t n = 0;
+    return read(c.event_fd(), &n, sizeof n) == sizeof n && n > 0;
+}
+
+}  // namespace
+
+TEST_CASE("selection_prefers_the_highest_enabled_id_whose_range_holds_the_whole_access") {
+    IoreqServerRegistry r;
+    IoreqServer& low = make_server(r);
+    IoreqServer& high = make_server(r);
+    REQUIRE(low.id.raw() == 0);
+    REQUIRE(high.id.raw() == 1);
+    const auto mem = static_cast<uint32_t>(RangeType::memory);
+    REQUIRE(low.ranges[mem].add(0x1000, 0x1fff).is_ok());
+    REQUIRE(high.ranges[mem].add(0x1000, 0x1fff).is_ok());
+
+    auto sel = ioreq_server_select(r, mmio_write(0x1800, 4), 0);
+    REQUIRE(sel);
+    CHECK(sel->server == high.id);
+    CHECK(sel->req == mmio_write(0x1800, 4));  // MMIO goes as issued
+
+    high.enabled = false;  // disabled: skipped
+    sel = ioreq_server_select(r, mmio_write(0x1800, 4), 0);
+    REQUIRE(sel);
+    CHECK(sel->server == low.id);
+
+    // The last 4 bytes of the range are inside; 4 bytes from 2 before its
+    // end straddle it and go to nobody, even though they start inside.
+    CHECK(ioreq_server_select(r, mmio_write(0x1ffc, 4), 0));
+    CHECK_FALSE(ioreq_server_select(r, mmio_write(0x1ffe, 4), 0));
+    // A rep request walking down (df) covers [addr - (count-1)*size, addr+size-1].
+    IoreqBody rep = mmio_write(0x1008, 4);
+    rep.count = 3;
+    rep.df = true;
+    CHECK(ioreq_server_select(r, rep, 0));  // 0x1000..0x100b
+    rep.addr = 0x1004;
+    CHECK_FALSE(ioreq_server_select(r, rep, 0));  // 0xffc..0x1007: below the range
+    low.enabled = false;
+    CHECK_FALSE(ioreq_server_select(r, mmio_write(0x1800, 4), 0));
+}
+
+TEST_CASE("selection_turns_0xcfc_to_0xcff_into_a_pci_config_request_while_cf8_is_enabled") {
+    IoreqServerRegistry r;
+    IoreqServer& ports = make_server(r);
+    IoreqServer& pci = make_server(r);
+    REQUIRE(ports.ranges[static_cast<uint32_t>(RangeType::port)].add(0xcf8, 0xcff).is_ok());
+    constexpr uint64_t sbdf = 0x0018;  // bus 0, device 3, function 0
+    REQUIRE(pci.ranges[static_cast<uint32_t>(RangeType::pci)].add(sbdf, sbdf).is_ok());
+    // CONFIG_ADDRESS: enable, bus 0, device 3, function 0, register 0x10.
+    const uint32_t cf8 = cf8_enable | (3u << 11) | 0x10;
+
+    auto sel = ioreq_server_select(r, pio(0xcfe, 2, ioreq::dir_read), cf8);
+    REQUIRE(sel);
+    CHECK(sel->server == pci.id);
+    CHECK(sel->req.type == ioreq::type_pci_config);
+    CHECK(sel->req.addr == (sbdf << 32 | 0x12));  // register 0x10 + the port's low bits
+    CHECK(sel->req.size == 2);
+    CHECK(sel->req.dir == ioreq::dir_read);
+
+    // The enable bit clear: a plain port access, to the port range's owner.
+    sel = ioreq_server_select(r, pio(0xcfe, 2, ioreq::dir_read), cf8 & ~cf8_enable);
+    REQUIRE(sel);
+    CHECK(sel->server == ports.id);
+    CHECK(sel->req == pio(0xcfe, 2, ioreq::dir_read));
+    // 0xcf8 itself is never a configuration access.
+    sel = ioreq_server_select(r, pio(0xcf8, 4, ioreq::dir_write), cf8);
+    REQUIRE(sel);
+    CHECK(sel->server == ports.id);
+    // Another device's configuration space: nobody holds it.
+    CHECK_FALSE(ioreq_server_select(r, pio(0xcfc, 4, ioreq::dir_read), cf8_enable | (4u << 11)));
+}
+
+TEST_CASE("the_registry_finds_by_emulator_and_tells_a_reused_id_by_its_serial") {
+    IoreqServerRegistry r;
+    CHECK(r.find(dm, IoservId{0}).status().code() == -ENOENT);
+    CHECK(r.find(dm, IoservId{max_ioreq_servers}).status().code() == -ENOENT);
+    IoreqServer& s = make_server(r);
+    const uint64_t first_serial = s.serial;
+    CHECK(r.find(dm + 1, s.id).status().code() == -EPERM);
+    CHECK(r.find(dm, s.id).is_ok());
+    CHECK(r.get(s.id, first_serial) == &s);
+    const IoservId id = s.id;
+    r.destroy(id);
+    CHECK(r.get(id) == nullptr);
+    IoreqServer& again = make_server(r);  // the lowest free slot: the same id
+    CHECK(again.id == id);
+    CHECK(again.serial != first_serial);
+    CHECK(r.get(id, first_serial) == nullptr);
+    // Modes: 0..2, and the wide bit only with a ring.
+    CHECK(r.create(dm, 3, 1).status().code() == -EINVAL);
+    CHECK(r.create(dm, 0x80, 1).status().code() == -EINVAL);
+    CHECK(r.create(dm, 0x40 | 1, 1).status().code() == -EINVAL);
+    for (unsigned i = 1; i < max_ioreq_servers; ++i) CHECK(r.create(dm, 0x80 | 1, 1).is_ok());
+    CHECK(r.create(dm, 0, 1).status().code() == -ENOSPC);
+}
+
+TEST_CASE("the_channel_slot_protocol_none_ready_inprocess_resp_ready") {
+    auto c = IoreqChannel::create(bufioreq::off, 2);
+    REQUIRE(c.is_ok());
+    auto map = c->dm_mapping();
+    REQUIRE(map.is_ok());
+    auto* slots = reinterpret_cast<IoreqSlot*>(*map);  // the device model's view
+    CHECK(slots[1].vp_eport == 1);
+
+    IoreqBody read = mmio_write(0xfee00000, 4);
+    read.dir = ioreq::dir_read;
+    REQUIRE_FALSE(c->post(1, read).has_value());
+    CHECK(notified(*c));
+    CHECK(slot_state(slots[1]) == ioreq::state_ready);
+    CHECK(slots[1].addr == 0xfee00000);
+    CHECK(slots[1].size == 4);
+    CHECK(slot_state(slots[0]) == ioreq::state_none);  // vCPU 0's slot untouched
+
+    uint8_t seen = ioreq::state_ready;
+    CHECK(c->take_answer(1, seen).kind == IoreqAnswer::Kind::pending);
+    slot_set_state(slots[1], ioreq::state_inprocess);
+    CHECK(c->take_answer(1, seen).kind == IoreqAnswer::Kind::pending);
+    CHECK(seen == ioreq::state_inprocess);
+
+    // A slot not NONE when a new request is due: nothing is posted.
+    const auto busy = c->post(1, mmio_write(0x1000, 1));
+    REQUIRE(busy.has_value());
+    CHECK(*busy == ioreq::state_inprocess);
+    CHECK(slots[1].addr == 0xfee00000);
+
+    std::atomic_ref<uint64_t>(slots[1].data).store(0xabcd, std::memory_order_relaxed);
+    slot_set_state(slots[1], ioreq::state_resp_ready);
+    const IoreqAnswer a = c->take_answer(1, seen);
+    CHECK(a.kind == IoreqAnswer::Kind::data);
+    CHECK(a.data == 0xabcd);
+    CHECK(slot_state(slots[1]) == ioreq::state_none);  // taken: NONE again
+}
+
+TEST_CASE("the_channel_calls_a_backwards_move_or_an_unknown_state_a_violation_and_none_no_response") {
+    auto c = IoreqChannel::create(bufioreq::off, 1);
+    REQUIRE(c.is_ok());
+    auto* slots = reinterpret_cast<IoreqSlot*>(c->dm_mapping().value());
+    REQUIRE_FALSE(c->post(0, mmio_write(0x1000, 4, 7)).has_value());
+
+    uint8_t seen = ioreq::state_inprocess;  // INPROCESS was seen; the slot says READY
+    IoreqAnswer a = c->take_answer(0, seen);
+    CHECK(a.kind == IoreqAnswer::Kind::violation);
+    CHECK(a.reason == "moved vCPU 0's slot backwards (2 -> 1)");
+
+    slot_set_state(slots[0], 7);  // XSA-262
+    CHECK(c->unknown_state(0) == uint8_t{7});
+    seen = ioreq::state_ready;
+    a = c->take_answer(0, seen);
+    CHECK(a.kind == IoreqAnswer::Kind::violation);
+    CHECK(a.reason == "wrote unknown state 7 into vCPU 0's slot");
+
+    slot_set_state(slots[0], ioreq::state_none);  // NONE with no response
+    CHECK_FALSE(c->unknown_state(0).has_value());
+    CHECK(c->take_answer(0, seen).kind == IoreqAnswer::Kind::no_response);
+}
+
+TEST_CASE("the_buffered_ring_posts_plain_writes_and_refuses_when_full") {
+    auto off = IoreqChannel::create(bufioreq::off, 1);
+    REQUIRE(off.is_ok());
+    CHECK_FALSE(off->post_buffered(mmio_write(0xa0000, 1)));  // no ring
+
+    auto c = IoreqChannel::create(bufioreq::legacy, 1);
+    REQUIRE(c.is_ok());
+    auto* bp = reinterpret_cast<BufferedPage*>(c->dm_mapping().value() + page_size);
+    IoreqBody w = pio(0x3f8, 1, ioreq::dir_write);
+    w.data = 0x41;
+    REQUIRE(c->post_buffered(w));
+    CHECK(notified(*c));
+    CHECK(bp->write_pointer == 1);
+    // buf_ioreq_t: type, dir at bit 9, size code at bits 11:10, addr at 31:12.
+    CHECK(bp->slots[0].word0 == (ioreq::type_pio | 0u << 9 | 0u << 10 | 0x3f8u << 12));
+    CHECK(bp->slots[0].data == 0x41);
+    // 8 bytes take two slots, the high half in the second.
+    REQUIRE(c->post_buffered(mmio_write(0xa0008, 8, 0x11223344'55667788)));
+    CHECK(bp->write_pointer == 3);
+    CHECK(bp->slots[1].word0 == (ioreq::type_copy | 3u << 10 | 0xa0008u << 12));
+    CHECK(bp->slots[1].data == 0x55667788);
+    CHECK(bp->slots[2].data == 0x11223344);
+    // Not postable: a read, a size the ring cannot encode, beyond 20 bits.
+    IoreqBody rd = mmio_write(0xa0000, 4);
+    rd.dir = ioreq::dir_read;
+    CHECK_FALSE(c->post_buffered(rd));
+    CHECK_FALSE(c->post_buffered(mmio_write(0xa0000, 3)));
+    CHECK_FALSE(c->post_buffered(mmio_write(0x100000, 4)));
+    // Fill: 511 slots in all; an 8-byte write needs two.
+    while (bp->write_pointer < ioreq::buffer_slots - 1) REQUIRE(c->post_buffered(mmio_write(0xa0000, 1)));
+    CHECK_FALSE(c->post_buffered(mmio_write(0xa0000, 8)));
+    CHECK(c->post_buffered(mmio_write(0xa0000, 1)));
+    CHECK(bp->write_pointer == ioreq::buffer_slots);
+    CHECK_FALSE(c->post_buffered(mmio_write(0xa0000, 1)));  // full
+    CHECK(bp->write_pointer == ioreq::buffer_slots);
+}
+
+TEST_CASE("an_atomic_ring_canonicalises_both_pointers_after_a_post_and_a_legacy_ring_does_not") {
+    for (const uint8_t mode : {bufioreq::legacy, bufioreq::atomic}) {
+        CAPTURE(int{mode});
+        auto c = IoreqChannel::create(mode, 1);
+        REQUIRE(c.is_ok());
+        auto* bp = reinterpret_cast<BufferedPage*>(c->dm_mapping().value() + page_size);
+        // The device model has consumed a whole ring's worth.
+        bp->read_pointer = ioreq::buffer_slots + 2;
+        bp->write_pointer = ioreq::buffer_slots + 2;
+        REQUIRE(c->post_buffered(mmio_write(0xa0000, 2, 0x55)));
+        CHECK(bp->slots[2].data == 0x55);  // (511 + 2) % 511
+        if (mode == bufioreq::atomic) {
+            CHECK(bp->read_pointer == 2);
+            CHECK(bp->write_pointer == 3);
+        } else {
+            CHECK(bp->read_pointer == ioreq::buffer_slots + 2);
+            CHECK(bp->write_pointer == ioreq::buffer_slots + 3);
+        }
+    }
+}
+
+TEST_CASE("vcpu_io_replays_its_log_and_completes_a_request_into_it") {
+    VcpuIo io;
+    io.begin();
+    IoreqBody ram_read = mmio_write(0x2000, 2);
+    ram_read.dir = ioreq::dir_read;
+    io.log(ram_read, 0xbeef);
+    const IoreqBody dev_write = mmio_write(0x3000, 4, 1);
+    io.sent(IoservId{3}, 9, dev_write, dev_write);
+    CHECK(io.waiting());
+    CHECK(io.in_flight()->server == IoservId{3});
+    CHECK(io.in_flight()->serial == 9);
+    CHECK(io.seen_state() == ioreq::state_ready);
+
+    io.complete(0x1234);  // a write: the answer's data is not kept
+    CHECK_FALSE(io.waiting());
+    CHECK(io.logged() == 2);
+
+    // Re-executed: both pieces replay, in order; nothing after them.
+    io.rewind();
+    CHECK(io.next_logged() != nullptr);
+    uint64_t data = 0;
+    CHECK(io.replay(ram_read, &data, nullptr) == VcpuIo::Replay::replayed);
+    CHECK(data == 0xbeef);
+    // A plain write's value is not compared (Xen's hvmemul_do_io).
+    CHECK(io.replay(mmio_write(0x3000, 4, 2), &data, nullptr) == VcpuIo::Replay::replayed);
+    CHECK(io.next_logged() == nullptr);
+    CHECK(io.replay(ram_read, &data, nullptr) == VcpuIo::Replay::not_logged);
+
+    // Issued differently the second time: a mismatch naming what was expected.
+    io.rewind();
+    IoreqBody expected;
+    CHECK(io.replay(mmio_write(0x2000, 2), &data, &expected) == VcpuIo::Replay::mismatch);
+    CHECK(expected == ram_read);
+
+    // A read completed with its answer replays it, masked to its size.
+    io.begin();
+    IoreqBody dev_read = mmio_write(0x4000, 1);
+    dev_read.dir = ioreq::dir_read;
+    IoreqBody routed = dev_read;
+    routed.addr = 0x4000'0000;  // as the server received it
+    io.sent(IoservId{0}, 1, routed, dev_read);
+    io.complete(0x1ff);
+    io.rewind();
+    CHECK(io.replay(dev_read, &data, nullptr) == VcpuIo::Replay::replayed);  // compared as issued
+    CHECK(data == 0xff);
+}
