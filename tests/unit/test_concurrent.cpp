@@ -264,4 +264,79 @@ TEST_CASE("a_host_access_whose_first_piece_goes_to_nobody_completes_after_the_de
     }
 }
 
+
+TEST_CASE("a_host_access_waits_for_the_notification_of_its_own_vcpu_and_no_timer") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        const std::shared_ptr<Domain> domain = make_domain(host, b, 16, 2);
+        Domain& d = *domain;
+        const Dm dm = make_dm(host, d);
+        auto vcpu = std::async(std::launch::async, [&] {
+            uint64_t v = 0;
+            const int rc = d.host_access(0, {.is_write = false, .addr = mmio_gpa, .size = 4}, &v);
+            return std::pair{rc, v};
+        });
+        REQUIRE(wait_fd(dm.fd, static_cast<int>(std::chrono::milliseconds(patience).count())));
+        // The vCPU holds the domain's lock from the post until it sleeps:
+        // once this call has had the lock, the vCPU is asleep.
+        REQUIRE_FALSE(d.stop_reason());
+        IoreqSlot& s = dm.slots[0];
+        REQUIRE(slot_state(s) == ioreq::state_ready);
+        s.data = 0x5a5a;
+        slot_set_state(s, ioreq::state_resp_ready);
+        // Answered but not notified: the vCPU sleeps on (no timed poll looks
+        // at its slot), and a notification for vCPU 1 does not wake vCPU 0
+        // (woken, it would find the answer and return).
+        CHECK(vcpu.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+        REQUIRE(d.ioreq_notify(dm.who, dm.id, 1).is_ok());
+        CHECK(vcpu.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+        REQUIRE(d.ioreq_notify(dm.who, dm.id, 0).is_ok());
+        const bool finished = vcpu.wait_for(patience) == std::future_status::ready;
+        if (!finished) d.shutdown_host();
+        CHECK(finished);
+        const auto [rc, v] = vcpu.get();
+        CHECK(rc == 0);
+        CHECK(v == 0x5a5a);
+    }
+}
+
+TEST_CASE("a_write_held_for_a_disabled_owner_goes_to_ram_once_its_page_is_reset_or_its_owner_destroyed") {
+    for (const Backend& b : linked_backends()) {
+        for (const bool destroy : {false, true}) {
+            CAPTURE(b.name);
+            CAPTURE(destroy);
+            Host host;
+            const std::shared_ptr<Domain> domain = make_domain(host, b);
+            Domain& d = *domain;
+            const Dm dm = make_dm(host, d);
+            constexpr uint64_t gfn = 0x100;
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm.who, dm.id, hvmmem::ioreq_server, claim_write).is_ok());
+            REQUIRE(d.set_mem_type(hvmmem::ioreq_server, gfn, 1).is_ok());
+            REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, false).is_ok());
+            HostAccessOutcome outcome;
+            auto vcpu = std::async(std::launch::async, [&] {
+                uint64_t v = 0;
+                return d.host_access(0, {.is_write = true, .addr = gfn * page_size, .size = 4, .data = 0xabcd}, &v,
+                                     &outcome);
+            });
+            CHECK_FALSE(wait_fd(dm.fd, 100));  // held: nothing posted
+            // What clears the hold wakes the held vCPU (there is no timer):
+            // the page back to ram_rw, or the owner gone (its claim with it).
+            if (destroy)
+                REQUIRE(d.destroy_ioreq_server(dm.who, dm.id).is_ok());
+            else
+                REQUIRE(d.set_mem_type(hvmmem::ram_rw, gfn, 1).is_ok());
+            const bool finished = vcpu.wait_for(patience) == std::future_status::ready;
+            if (!finished) d.shutdown_host();
+            REQUIRE(finished);
+            CHECK(vcpu.get() == 0);
+            CHECK(outcome.ioreqs[dm.id.raw()] == 0);  // written to RAM, never sent
+            uint32_t in_ram = 0;
+            REQUIRE(d.guest_read(gfn * page_size, &in_ram, sizeof in_ram).is_ok());
+            CHECK(in_ram == 0xabcd);
+        }
+    }
+}
+
 }  // TEST_SUITE("concurrent")
