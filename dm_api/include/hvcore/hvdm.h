@@ -610,7 +610,10 @@ int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOE
 /** @ingroup hvdm_ioreq_server
  * @brief Tells hvcore that vCPU @p vcpu's slot changed: call it after setting
  * the slot to HVDM_STATE_IORESP_READY (Xen's event-channel notification
- * on vp_eport). A waiting vCPU thread wakes and takes the response.
+ * on vp_eport). The thread of vCPU @p vcpu, if it waits (a host that runs
+ * the guest, such as KVM), wakes and takes the response; no other vCPU
+ * wakes, and nothing else looks at the slot: an answer never notified is
+ * never taken.
  *
  * It is also an observation point: a state above IORESP_READY stops the
  * domain (Xen XSA-262).
