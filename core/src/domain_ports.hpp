@@ -18,6 +18,15 @@ namespace hvcore {
 }
 
 [[nodiscard]] inline int to_int(VcpuStatus s) noexcept { return static_cast<int>(s); }
+// What Domain's public vCPU calls return (hv_vcpu_status or a negative
+// errno): the core's drivers keep the two apart (Result<VcpuStatus>) up to
+// this conversion.
+[[nodiscard]] inline int to_int(const Result<VcpuStatus>& r) noexcept {
+    return r.is_ok() ? to_int(r.value()) : r.status().code();
+}
+[[nodiscard]] inline bool is_done(const Result<VcpuStatus>& r) noexcept {
+    return r.is_ok() && r.value() == VcpuStatus::done;
+}
 
 // The hypervisor after a fault: each access is cut as Xen cuts it, and each
 // piece is routed (and logged for replay). Used by both drivers.

@@ -84,7 +84,8 @@ private:
     std::span<const uint8_t> insn_;
 };
 
-int Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn, RegFile& regs) {
+Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
+                               RegFile& regs) {
     v.op = op;
     v.insn.assign(insn.begin(), insn.end());
     v.entry_regs = regs;
@@ -106,17 +107,17 @@ int Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<cons
             if (op == VcpuState::Op::exec) v.regs = tmp;
         }
         switch (r.status) {
-        case MemStatus::ok: regs = tmp; return to_int(VcpuStatus::done);
+        case MemStatus::ok: regs = tmp; return VcpuStatus::done;
         case MemStatus::guest_fault:
             v.guest_fault_detail = r.detail;
-            return to_int(VcpuStatus::guest_fault);
+            return VcpuStatus::guest_fault;
         case MemStatus::exit: break;
         case MemStatus::pending:
         case MemStatus::retry:
         case MemStatus::stopped:
             // The MMU port never answers these.
             stop(lk, "model MMU returned a routing status");
-            return -EIO;
+            return Status::err(-EIO);
         }
         if (v.exit == VcpuState::Exit::stage2) {
             const Fault f = s2_->decode_fault(*v.last_fault);
@@ -134,7 +135,7 @@ int Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<cons
     return persistent_misconfig(lk, v);
 }
 
-int Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
+Result<VcpuStatus> Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
     RegFile tmp = v.entry_regs;
     v.io.rewind();
     EmulPort port(*this, lk, v);
@@ -153,15 +154,15 @@ int Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
         // re-execution from entry_regs replays exactly; anything else would
         // repeat committed work.
         stop(lk, fmt::format("vCPU {}: emulation committed partial progress without completing", v.id));
-        return -EIO;
+        return Status::err(-EIO);
     }
     switch (r.status) {
     case MemStatus::ok:
         regs = tmp;
         v.io.forget();
-        return to_int(VcpuStatus::done);
-    case MemStatus::pending: return to_int(VcpuStatus::ioreq_pending);
-    case MemStatus::retry: v.io.forget(); return to_int(VcpuStatus::retry);
+        return VcpuStatus::done;
+    case MemStatus::pending: return VcpuStatus::ioreq_pending;
+    case MemStatus::retry: v.io.forget(); return VcpuStatus::retry;
     case MemStatus::guest_fault:
         v.guest_fault_detail = r.detail;
         // An instruction the executor does not emulate, reached by a
@@ -171,17 +172,17 @@ int Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
         if (r.undecoded && cfg_.report_undecoded && v.exit == VcpuState::Exit::stage2 && v.last_fault) {
             v.undecoded = true;
             v.io.forget();
-            return to_int(VcpuStatus::undecoded);
+            return VcpuStatus::undecoded;
         }
-        return to_int(VcpuStatus::guest_fault);
-    case MemStatus::stopped: return -EPROTO;
+        return VcpuStatus::guest_fault;
+    case MemStatus::stopped: return Status::err(-EPROTO);
     case MemStatus::exit: break;
     }
     stop(lk, "emulation port returned a hardware exit");
-    return -EIO;
+    return Status::err(-EIO);
 }
 
-int Domain::finish(const Locked&, VcpuState& v, const RegFile& regs, uint64_t* value) {
+Result<VcpuStatus> Domain::finish(const Locked&, VcpuState& v, const RegFile& regs, uint64_t* value) {
     switch (v.op) {
     case VcpuState::Op::exec: v.regs = regs; break;
     case VcpuState::Op::load:
@@ -190,11 +191,11 @@ int Domain::finish(const Locked&, VcpuState& v, const RegFile& regs, uint64_t* v
         break;
     case VcpuState::Op::store: break;
     }
-    return to_int(VcpuStatus::done);
+    return VcpuStatus::done;
 }
 
-int Domain::synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const SyntheticInsn& si, unsigned size,
-                      uint64_t addr, uint64_t data, uint64_t* value) {
+Result<VcpuStatus> Domain::synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
+                                     unsigned size, uint64_t addr, uint64_t data, uint64_t* value) {
     // The typed calls run on a copy of the registers: they do not disturb
     // the vCPU's architectural state.
     RegFile regs = v.regs;
@@ -202,8 +203,8 @@ int Domain::synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const Sy
     regs.r[si.data_reg] = data;
     v.size = size;
     v.data_reg = si.data_reg;
-    const int rc = run(lk, v, op, si.bytes, regs);
-    if (rc == to_int(VcpuStatus::done)) return finish(lk, v, regs, value);
+    const Result<VcpuStatus> rc = run(lk, v, op, si.bytes, regs);
+    if (is_done(rc)) return finish(lk, v, regs, value);
     return rc;
 }
 
@@ -222,7 +223,7 @@ int Domain::vcpu_store(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t valu
     if (!valid_size(size)) return -EINVAL;
     const SyntheticInsn si = isa_->make_store(size);
     if (si.bytes.empty()) return -EINVAL;
-    return synthetic(lk, **v, VcpuState::Op::store, si, size, gpa, value, nullptr);
+    return to_int(synthetic(lk, **v, VcpuState::Op::store, si, size, gpa, value, nullptr));
 }
 
 int Domain::vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* value) {
@@ -232,7 +233,7 @@ int Domain::vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* valu
     if (!valid_size(size) || value == nullptr) return -EINVAL;
     const SyntheticInsn si = isa_->make_load(size);
     if (si.bytes.empty()) return -EINVAL;
-    return synthetic(lk, **v, VcpuState::Op::load, si, size, gpa, 0, value);
+    return to_int(synthetic(lk, **v, VcpuState::Op::load, si, size, gpa, 0, value));
 }
 
 int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write, uint64_t* value) {
@@ -245,8 +246,8 @@ int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
         // An ISA without port I/O (Arm64) vs. a width IN/OUT cannot encode.
         return isa_->make_pio(1, is_write).bytes.empty() ? -EOPNOTSUPP : -EINVAL;
     }
-    return synthetic(lk, **v, VcpuState::Op::pio, si, size, port, is_write ? *value : 0,
-                     is_write ? nullptr : value);
+    return to_int(synthetic(lk, **v, VcpuState::Op::pio, si, size, port, is_write ? *value : 0,
+                            is_write ? nullptr : value));
 }
 
 int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
@@ -255,9 +256,8 @@ int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
     if (!v) return v.status().code();
     if (insn.empty() || insn.size() > 15) return -EINVAL;
     RegFile regs = (*v)->regs;
-    const int rc = run(lk, **v, VcpuState::Op::exec, insn, regs);
-    if (rc == to_int(VcpuStatus::done)) return finish(lk, **v, regs, nullptr);
-    return rc;
+    const Result<VcpuStatus> rc = run(lk, **v, VcpuState::Op::exec, insn, regs);
+    return to_int(is_done(rc) ? finish(lk, **v, regs, nullptr) : rc);
 }
 
 int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
@@ -279,22 +279,22 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
             (void)p2m_->lookup(f.gpa.gfn());
             continue;
         }
-        return fetch_fault(lk, v, f.gpa);
+        return to_int(fetch_fault(lk, v, f.gpa));
     }
-    return persistent_misconfig(lk, v);
+    return to_int(persistent_misconfig(lk, v));
 }
 
-int Domain::fetch_fault(const Locked&, VcpuState& v, Gpa gpa) {
+Result<VcpuStatus> Domain::fetch_fault(const Locked&, VcpuState& v, Gpa gpa) {
     v.guest_fault_detail = fmt::format("instruction fetch from gpa {:#x} ({}) is not executable", gpa.raw(),
                                        to_string(p2m_->lookup(gpa.gfn()).type));
-    return to_int(VcpuStatus::guest_fault);
+    return VcpuStatus::guest_fault;
 }
 
-int Domain::persistent_misconfig(const Locked& lk, VcpuState& v) {
+Result<VcpuStatus> Domain::persistent_misconfig(const Locked& lk, VcpuState& v) {
     // Each resolution makes progress, so this means a backend bug: stop
     // rather than loop.
     stop(lk, fmt::format("vCPU {}: stage-2 misconfiguration persists after {} resolutions", v.id, max_refaults));
-    return -EIO;
+    return Status::err(-EIO);
 }
 
 int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
@@ -309,9 +309,8 @@ int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
     case Completion::completed: break;
     }
     RegFile regs = v.entry_regs;
-    const int rc = emulate(lk, v, regs);
-    if (rc == to_int(VcpuStatus::done)) return finish(lk, v, regs, value);
-    return rc;
+    const Result<VcpuStatus> rc = emulate(lk, v, regs);
+    return to_int(is_done(rc) ? finish(lk, v, regs, value) : rc);
 }
 
 std::optional<IoservId> Domain::vcpu_pending_server(uint32_t vcpu) {

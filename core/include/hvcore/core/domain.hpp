@@ -323,17 +323,20 @@ private:
     [[nodiscard]] Completion complete_request(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
 
     // --- model_run.cpp: the model vCPU driver ---
-    [[nodiscard]] int run(const Locked& lk, VcpuState& v, VcpuState::Op op, std::span<const uint8_t> insn,
-                          RegFile& regs) HV_REQUIRES(mu_);
+    // The model driver's results: a VcpuStatus or an errno, apart until
+    // the public vCPU calls return them as one int (hv_vcpu_status).
+    [[nodiscard]] Result<VcpuStatus> run(const Locked& lk, VcpuState& v, VcpuState::Op op,
+                                         std::span<const uint8_t> insn, RegFile& regs) HV_REQUIRES(mu_);
     // hvcore differs from Xen: a fetch the entry forbids is a guest fault
     // naming the gpa, never an endless re-fault.
-    [[nodiscard]] int fetch_fault(const Locked& lk, VcpuState& v, Gpa gpa) HV_REQUIRES(mu_);
-    [[nodiscard]] int persistent_misconfig(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
-    [[nodiscard]] int emulate(const Locked& lk, VcpuState& v, RegFile& regs) HV_REQUIRES(mu_);
-    [[nodiscard]] int finish(const Locked& lk, VcpuState& v, const RegFile& regs, uint64_t* value)
+    [[nodiscard]] Result<VcpuStatus> fetch_fault(const Locked& lk, VcpuState& v, Gpa gpa) HV_REQUIRES(mu_);
+    [[nodiscard]] Result<VcpuStatus> persistent_misconfig(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
+    [[nodiscard]] Result<VcpuStatus> emulate(const Locked& lk, VcpuState& v, RegFile& regs) HV_REQUIRES(mu_);
+    [[nodiscard]] Result<VcpuStatus> finish(const Locked& lk, VcpuState& v, const RegFile& regs, uint64_t* value)
         HV_REQUIRES(mu_);
-    [[nodiscard]] int synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
-                                unsigned size, uint64_t addr, uint64_t data, uint64_t* value) HV_REQUIRES(mu_);
+    [[nodiscard]] Result<VcpuStatus> synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op,
+                                               const SyntheticInsn& si, unsigned size, uint64_t addr, uint64_t data,
+                                               uint64_t* value) HV_REQUIRES(mu_);
     // The checks every typed vCPU call starts with: the vCPU, or a negative
     // errno (-ESHUTDOWN, -EINVAL, -EBUSY while a request is pending).
     [[nodiscard]] Result<VcpuState*> idle_vcpu(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
