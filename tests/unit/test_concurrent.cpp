@@ -190,6 +190,7 @@ TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
         REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
         REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
         std::atomic<bool> stop{false};
+        std::atomic<uint64_t> running{0};  // stores so far, for the start below
         // vCPU 1 stores to plain RAM at 0x3f00000 (63 MiB, never claimed)
         // the whole time; every store completes.
         auto vcpu = std::async(std::launch::async, [&] {
@@ -197,9 +198,15 @@ TEST_CASE("vcpu_stores_on_another_thread_complete_while_a_disclaim_sweeps") {
             while (!stop.load(std::memory_order_acquire)) {
                 if (d.vcpu_store(1, 0x3f00000 + 8 * (stores % 64), 8, stores) == done) ++stores;
                 else ++bad;
+                running.store(stores + bad, std::memory_order_release);
             }
             return std::pair{stores, bad};
         });
+        // The rounds start once the vCPU thread is storing: optimised, they
+        // can all be over before a new thread is first scheduled.
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        while (running.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
         // Claim, type one page in each of the 32 leaf tables of 64 MiB (a
         // leaf table maps 2 MiB), disclaim (a sweep of several chunks),
         // five times over.
