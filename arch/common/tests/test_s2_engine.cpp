@@ -117,7 +117,7 @@ struct Shape {
 constexpr Shape x86{"x86 4-level", s2::x86_4level(46)};
 // RISC-V Sv39x4: 41-bit GPA, a 16 KiB root of 2048 entries, leaves at
 // every level (a root entry maps 1 GiB).
-constexpr Shape sv39x4{"Sv39x4", {.levels = 3, .root_entries = 2048, .ia_bits = 41, .oa_bits = 56 - 4, .leaf_levels = 0b111}};
+constexpr Shape sv39x4{"Sv39x4", {.levels = 3, .root_entries = 2048, .ia_bits = 41, .oa_bits = 56, .leaf_levels = 0b111}};
 // Arm64 default VTCR: 40-bit IPA, start level 1 with 2 concatenated tables.
 constexpr Shape arm_l1{"Arm64 L1 x2", {.levels = 3, .root_entries = 1024, .ia_bits = 40, .oa_bits = 48, .leaf_levels = 0b111}};
 constexpr Shape shapes[] = {x86, sv39x4, arm_l1};
@@ -190,6 +190,9 @@ TEST_CASE("geometry_validity_and_the_derived_sizes") {
     g.leaf_levels = 0b0110;  // no 4 KiB leaf
     CHECK_FALSE(g.valid());
     g.leaf_levels = 0b10111;  // a level that does not exist
+    CHECK_FALSE(g.valid());
+    g = sv39x4.geo;
+    g.oa_bits = 57;  // wider than any 64-bit entry holds
     CHECK_FALSE(g.valid());
     // An Arm64 start level 1 with 32 bits: 4 root entries in one frame.
     CHECK(s2::Geometry{.levels = 3, .root_entries = 512, .ia_bits = 32, .oa_bits = 40, .leaf_levels = 0b111}.valid());

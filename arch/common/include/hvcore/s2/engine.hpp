@@ -114,7 +114,7 @@ struct Geometry {
     // resolves at least one and at most log2(root_entries) input bits, the
     // root is 1..16 whole frames, leaves are allowed at level 0 and only at
     // levels that exist, and the output reaches at least one 4 KiB frame
-    // and at most 52 bits.
+    // and at most 56 bits (RISC-V's 44-bit PPN; x86 and Arm64 stop at 52).
     [[nodiscard]] constexpr bool valid() const noexcept {
         if (levels < 1 || levels > max_levels) return false;
         if (root_entries < entries_per_table || root_entries > entries_per_table * max_root_frames ||
@@ -124,7 +124,7 @@ struct Geometry {
         unsigned root_bits = 0;
         while ((1U << root_bits) < root_entries) ++root_bits;
         if (ia_bits <= below_root || ia_bits > below_root + root_bits) return false;
-        if (oa_bits <= page_shift || oa_bits > 52) return false;
+        if (oa_bits <= page_shift || oa_bits > 56) return false;
         return may_leaf(0) && (leaf_levels >> levels) == 0;
     }
 };
