@@ -41,9 +41,10 @@
 // for_each_leaf, and freeing. Single-gfn reads (lookup, raw_entry,
 // walk_entries, marked_on_walk) are a plain loop over the same geometry.
 //
-// NOVA's Ptab (src/ptab.cpp, a page-table template instantiated once per
-// format: Dpt, Ept, Hpt) is the other model: the walking code is written
-// once and the formats are classes of pure functions. As there, the member
+// NOVA's Ptab is the other model: one page-table template, explicitly
+// instantiated once per format in inc/<arch>/ptab_tmp.hpp (Ptab<Dpt, ...>,
+// Ptab<Hpt, ...>, Ptab<Ept, ...> or Ptab<Npt, ...>); the walking code is
+// written once and the formats are classes of pure functions. As there, the member
 // definitions are in engine_impl.hpp, which only a backend's source
 // includes, to instantiate the engine for its format once
 // (`template class hvcore::s2::Table<Format>;`); everyone else sees these
