@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "../examples/guests/guest_abi.h"
+#include "guest_abi.h"
 #include "guest_image.hpp"
 #include "hvcore/kvm/vm.hpp"
 #include "runner.hpp"

@@ -17,10 +17,10 @@
 #include <system_error>
 #include <thread>
 
-#include "../dm_api/src/abi_objects.hpp"
-#include "../examples/guests/guest_abi.h"
+#include "guest_abi.h"
 #include "guest_image.hpp"
 #include "hvcore/core/error.hpp"
+#include "hvcore/embed.hpp"
 #include "hvcore/hvdm_plugin.h"
 #include "hvcore/kvm/vm.hpp"
 
@@ -391,7 +391,7 @@ void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Se
 class ModelCpu final : public AccessCpu {
 public:
     ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop, Clock::time_point deadline)
-        : dom_(dom), port_io_(find_backend(arch) != nullptr && find_backend(arch)->has_port_io), stop_(stop),
+        : dom_(dom), core_(embed::domain_of(dom)), port_io_(find_backend(arch) != nullptr && find_backend(arch)->has_port_io), stop_(stop),
           deadline_(deadline) {}
 
     int store(uint64_t gpa, unsigned size, uint64_t value) override {
@@ -460,7 +460,7 @@ private:
         }
         // HV_VCPU_IOREQ_PENDING: a device model has the request; poll the
         // resume (it never blocks) until the answer is there.
-        const auto server = dom_->d->vcpu_pending_server(0);
+        const auto server = core_->vcpu_pending_server(0);
         uint64_t unused = 0;
         const auto deadline = std::min(deadline_, Clock::now() + std::chrono::seconds(10));
         for (unsigned spins = 0;; ++spins) {
@@ -491,6 +491,9 @@ private:
 
     static constexpr int retry_limit = 100000;
     hv_domain* dom_;
+    // The core domain behind dom_: which ioreq server a pending request went
+    // to (per-server counts and latency), which the C ABI does not say.
+    std::shared_ptr<Domain> core_;
     bool port_io_;  // the backend's ISA has port I/O; else the devices are reached by MMIO
     const std::atomic<bool>& stop_;
     Clock::time_point deadline_;
@@ -711,7 +714,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     vo.max_memslots = opt.max_memslots;
     vo.shutdown_port = HVG_SHUTDOWN_PORT;
     vo.timeout = opt.timeout;
-    auto vmo = kvm::Vm::create(dev, ds.dom->d, vo);
+    auto vmo = kvm::Vm::create(dev, embed::domain_of(ds.dom), vo);
     if (!vmo.is_ok()) {
         r.error = vmo.error().what();
         return r;
