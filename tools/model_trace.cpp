@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../examples/guests/guest_abi.h"
+#include "guest_abi.h"
 
 namespace hvcore::tools {
 

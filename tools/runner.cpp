@@ -17,9 +17,10 @@
 #include <system_error>
 #include <thread>
 
-#include "../dm_api/src/abi_objects.hpp"
-#include "../examples/guests/guest_abi.h"
+#include "guest_abi.h"
 #include "guest_image.hpp"
+#include "hvcore/core/error.hpp"
+#include "hvcore/embed.hpp"
 #include "hvcore/hvdm_plugin.h"
 #include "hvcore/kvm/vm.hpp"
 
@@ -91,6 +92,7 @@ public:
 
     DmHost(hv_host* host, hvdm_domid_t domid, const RunOptions& opt) : host_(host), domid_(domid), opt_(opt) {
         stop_fd_ = eventfd(0, EFD_CLOEXEC);
+        if (stop_fd_ < 0) stop_fd_errno_ = errno != 0 ? errno : EIO;
     }
     ~DmHost() {
         (void)stop();
@@ -101,29 +103,33 @@ public:
     DmHost(const DmHost&) = delete;
     DmHost& operator=(const DmHost&) = delete;
 
-    // dlopen each module and find its entry point.
-    [[nodiscard]] std::string load(const std::vector<DmSpec>& specs) {
-        if (stop_fd_ < 0) return fmt::format("eventfd for the device models' stop: {}", std::strerror(errno));
+    // dlopen each module and find its entry point. A module that is not a
+    // loadable plug-in of this ABI: -ENOEXEC.
+    [[nodiscard]] Error load(const std::vector<DmSpec>& specs) {
+        if (stop_fd_ < 0) return Error(-stop_fd_errno_, fmt::format("eventfd for the device models' stop: {}",
+                                                                   std::strerror(stop_fd_errno_)));
         for (const DmSpec& s : specs) {
             auto d = std::make_unique<Dm>();
             d->host = this;
             d->spec = s;
             d->so = dlopen(s.path.c_str(), RTLD_NOW | RTLD_LOCAL);
-            if (d->so == nullptr) return fmt::format("device model {}: dlopen: {}", s.name, dlerror());
+            if (d->so == nullptr) return Error(-ENOEXEC, fmt::format("device model {}: dlopen: {}", s.name, dlerror()));
             // The plug-in ABI first, before anything in the module is called
             // (<hvcore/hvdm_plugin.h>, "What a plug-in is").
             const auto* abi = static_cast<const uint32_t*>(dlsym(d->so, HVDM_PLUGIN_ABI_SYMBOL));
             if (abi == nullptr)
-                return fmt::format("device model {} ({}) is not an hvcore device-model plug-in: no {} symbol "
-                                   "(HVDM_PLUGIN_DEFINE)",
-                                   s.name, s.path, HVDM_PLUGIN_ABI_SYMBOL);
+                return Error(-ENOEXEC, fmt::format("device model {} ({}) is not an hvcore device-model plug-in: no "
+                                                   "{} symbol (HVDM_PLUGIN_DEFINE)",
+                                                   s.name, s.path, HVDM_PLUGIN_ABI_SYMBOL));
             if (*abi != HVDM_PLUGIN_ABI)
-                return fmt::format("device model {} ({}) was built for plug-in ABI {}; this hvcore loads ABI {}",
-                                   s.name, s.path, *abi, HVDM_PLUGIN_ABI);
+                return Error(-ENOEXEC, fmt::format("device model {} ({}) was built for plug-in ABI {}; this hvcore "
+                                                   "loads ABI {}",
+                                                   s.name, s.path, *abi, HVDM_PLUGIN_ABI));
             d->main = reinterpret_cast<hvdm_plugin_main_fn>(dlsym(d->so, HVDM_PLUGIN_MAIN_SYMBOL));
             if (d->main == nullptr)
-                return fmt::format("device model {} ({}) does not export {} (see <hvcore/hvdm_plugin.h>)",
-                                   s.name, s.path, HVDM_PLUGIN_MAIN_SYMBOL);
+                return Error(-ENOEXEC, fmt::format("device model {} ({}) does not export {} (see "
+                                                   "<hvcore/hvdm_plugin.h>)",
+                                                   s.name, s.path, HVDM_PLUGIN_MAIN_SYMBOL));
             d->env.size = sizeof d->env;
             d->env.abi = HVDM_PLUGIN_ABI;
             d->env.host = host_;
@@ -143,7 +149,9 @@ public:
 
     // Start the models one after the other, each once the previous one is
     // ready: their servers get ids in command-line order, run after run.
-    [[nodiscard]] std::string start() {
+    // -ETIMEDOUT: one was not ready in time; -EINTR: a stop was requested
+    // meanwhile; -ECANCELED: one returned before it was ready.
+    [[nodiscard]] Error start() {
         for (auto& d : dms_) {
             Dm* p = d.get();
             try {
@@ -155,7 +163,8 @@ public:
                     p->host->cv_.notify_all();
                 });
             } catch (const std::system_error& e) {
-                return fmt::format("device model {}: cannot start its thread: {}", p->spec.name, e.what());
+                return Error(e.code().value() > 0 ? -e.code().value() : -EAGAIN, fmt::format("device model {}: cannot start its thread: {}",
+                                                            p->spec.name, e.what()));
             }
             std::unique_lock g(mu_);
             const auto deadline = Clock::now() + opt_.dm_ready_timeout;
@@ -164,25 +173,27 @@ public:
                 if (cv_.wait_until(g, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) ==
                         std::cv_status::timeout &&
                     Clock::now() >= deadline)
-                    return fmt::format("device model {} did not become ready within {} ms", p->spec.name,
-                                       opt_.dm_ready_timeout.count());
+                    return Error(-ETIMEDOUT, fmt::format("device model {} did not become ready within {} ms",
+                                                         p->spec.name, opt_.dm_ready_timeout.count()));
             }
             if (!p->ready && !p->done) {
                 stopped_before_ready_ = true;
-                return fmt::format("stopped while device model {} was setting up", p->spec.name);
+                return Error(-EINTR, fmt::format("stopped while device model {} was setting up", p->spec.name));
             }
             if (!p->ready)
-                return fmt::format("device model {} returned {} before it was ready (its setup failed)",
-                                   p->spec.name, p->rc);
+                return Error(-ECANCELED, fmt::format("device model {} returned {} before it was ready (its setup "
+                                                     "failed)",
+                                                     p->spec.name, p->rc));
         }
         return {};
     }
 
-    // Make stop_fd readable, wait for every model to return: "" if all
-    // returned 0, else which did not. All of them get one grace together
+    // Make stop_fd readable, wait for every model to return: ok if all
+    // returned 0, else which did not: -ETIMEDOUT when one is still running
+    // (stuck()), -EIO when one reported failure. All of them get one grace together
     // (RunOptions::dm_grace), cut short by a stop requested (a signal)
     // during it; one still running then is left running (stuck()).
-    [[nodiscard]] std::string stop() {
+    [[nodiscard]] Error stop() {
         if (stopped_) return result_;
         stopped_ = true;
         const uint64_t one = 1;
@@ -214,6 +225,8 @@ public:
                 d->thread.detach();  // it keeps running; the process ends after the results
             }
         }
+        std::string why;
+        int code = 0;
         if (!stuck.empty()) {
             stuck_ = true;
             g_dm_stuck = true;
@@ -222,7 +235,8 @@ public:
                           : fmt::format("within {} s of the stop (--dm-grace)",
                                         std::chrono::duration_cast<std::chrono::seconds>(opt_.dm_grace).count());
             const char* models = nstuck > 1 ? "models" : "model";
-            result_ = fmt::format("device {} {} did not return {}", models, stuck, waited);
+            why = fmt::format("device {} {} did not return {}", models, stuck, waited);
+            code = -ETIMEDOUT;
             // The one line on stderr; the results and the exit status follow.
             fmt::print(stderr, "hvcore: device {} {} did not return {}: {} stop_fd; hvcore exits without {}\n",
                        models, stuck, waited, nstuck > 1 ? "they ignore" : "it ignores",
@@ -234,10 +248,12 @@ public:
                 status_[d->spec.name] = d->rc;
             }
             if (!d->stuck && d->rc != 0) {
-                if (!result_.empty()) result_ += "; ";
-                result_ += fmt::format("device model {} reported failure (status {})", d->spec.name, d->rc);
+                if (!why.empty()) why += "; ";
+                why += fmt::format("device model {} reported failure (status {})", d->spec.name, d->rc);
+                if (code == 0) code = -EIO;
             }
         }
+        if (code != 0) result_ = Error(code, std::move(why));
         return result_;
     }
     // A device model did not return in time: its thread runs on, so this
@@ -291,6 +307,7 @@ private:
     hvdm_domid_t domid_;
     const RunOptions& opt_;
     int stop_fd_ = -1;
+    int stop_fd_errno_ = 0;  // why eventfd failed
     std::mutex mu_;
     std::condition_variable cv_;
     std::vector<std::unique_ptr<Dm>> dms_;
@@ -298,7 +315,7 @@ private:
     bool stopped_ = false;
     bool stuck_ = false;
     bool stopped_before_ready_ = false;
-    std::string result_;
+    Error result_;  // stop()'s
     std::map<std::string, int> status_;
 };
 
@@ -329,11 +346,13 @@ struct DomainScope {
         dom = nullptr;
         host = nullptr;
     }
-    [[nodiscard]] std::string create(int arch, uint64_t ram_bytes) {
-        if (int rc = hv_host_create(&host); rc != 0) return fmt::format("hv_host_create: {}", std::strerror(-rc));
+    // The C calls' negative errno, with which call failed.
+    [[nodiscard]] Error create(int arch, uint64_t ram_bytes) {
+        if (int rc = hv_host_create(&host); rc != 0)
+            return Error(rc, fmt::format("hv_host_create: {}", std::strerror(-rc)));
         // The library prints nothing itself: its messages come here.
         if (int rc = hv_host_set_log(host, &print_log, nullptr, HV_LOG_INFO); rc != 0)
-            return fmt::format("hv_host_set_log: {}", std::strerror(-rc));
+            return Error(rc, fmt::format("hv_host_set_log: {}", std::strerror(-rc)));
         hv_domain_config cfg{};
         cfg.size = sizeof cfg;
         cfg.arch = static_cast<uint32_t>(arch);
@@ -341,8 +360,8 @@ struct DomainScope {
         cfg.nr_vcpus = 1;
         if (int rc = hv_domain_create(host, &cfg, &dom); rc != 0) {
             dom = nullptr;
-            return fmt::format("hv_domain_create({}, {} KiB): {} (errno {})", arch_name(arch), ram_bytes >> 10,
-                               std::strerror(-rc), -rc);
+            return Error(rc, fmt::format("hv_domain_create({}, {} KiB): {} (errno {})", arch_name(arch),
+                                         ram_bytes >> 10, std::strerror(-rc), -rc));
         }
         return {};
     }
@@ -372,7 +391,8 @@ void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Se
 class ModelCpu final : public AccessCpu {
 public:
     ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop, Clock::time_point deadline)
-        : dom_(dom), arch_(arch), stop_(stop), deadline_(deadline) {}
+        : dom_(dom), core_(embed::domain_of(dom)), port_io_(find_backend(arch) != nullptr && find_backend(arch)->has_port_io), stop_(stop),
+          deadline_(deadline) {}
 
     int store(uint64_t gpa, unsigned size, uint64_t value) override {
         return complete(nullptr, [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
@@ -381,13 +401,13 @@ public:
         return complete(value, [&] { return hv_vcpu_load(dom_, 0, gpa, size, value); });
     }
     int dev_write(Device d, unsigned offset, unsigned size, uint64_t value) override {
-        if (arch_ == HV_ARCH_ARM64) return store(mmio_base(d) + offset, size, value);  // no port I/O on Arm64
+        if (!port_io_) return store(mmio_base(d) + offset, size, value);  // no port I/O (Arm64): MMIO
         uint64_t v = value;
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
         return complete(nullptr, [&] { return hv_vcpu_pio(dom_, 0, port, size, 1, &v); });
     }
     int dev_read(Device d, unsigned offset, unsigned size, uint64_t* value) override {
-        if (arch_ == HV_ARCH_ARM64) return load(mmio_base(d) + offset, size, value);
+        if (!port_io_) return load(mmio_base(d) + offset, size, value);
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
         return complete(value, [&] { return hv_vcpu_pio(dom_, 0, port, size, 0, value); });
     }
@@ -440,7 +460,7 @@ private:
         }
         // HV_VCPU_IOREQ_PENDING: a device model has the request; poll the
         // resume (it never blocks) until the answer is there.
-        const auto server = dom_->d->vcpu_pending_server(0);
+        const auto server = core_->vcpu_pending_server(0);
         uint64_t unused = 0;
         const auto deadline = std::min(deadline_, Clock::now() + std::chrono::seconds(10));
         for (unsigned spins = 0;; ++spins) {
@@ -471,7 +491,10 @@ private:
 
     static constexpr int retry_limit = 100000;
     hv_domain* dom_;
-    int arch_;
+    // The core domain behind dom_: which ioreq server a pending request went
+    // to (per-server counts and latency), which the C ABI does not say.
+    std::shared_ptr<Domain> core_;
+    bool port_io_;  // the backend's ISA has port I/O; else the devices are reached by MMIO
     const std::atomic<bool>& stop_;
     Clock::time_point deadline_;
 };
@@ -485,22 +508,26 @@ private:
 
 // ---------------------------------------------------------------------------
 
+const Backend* find_backend(int arch) noexcept {
+    for (const Backend& b : linked_backends())
+        if (static_cast<int>(b.arch) == arch) return &b;
+    return nullptr;
+}
+
+const Backend* find_backend(std::string_view cli_name) noexcept {
+    for (const Backend& b : linked_backends())
+        if (cli_name == b.cli_name) return &b;
+    return nullptr;
+}
+
 const char* arch_name(int arch) {
-    switch (arch) {
-    case HV_ARCH_X86_VMX: return "x86 VMX (EPT)";
-    case HV_ARCH_X86_SVM: return "x86 SVM (NPT)";
-    case HV_ARCH_ARM64: return "Arm64 stage 2";
-    default: return "unknown backend";
-    }
+    const Backend* b = find_backend(arch);
+    return b != nullptr ? b->display_name : "unknown backend";
 }
 
 const char* arch_key(int arch) {
-    switch (arch) {
-    case HV_ARCH_X86_VMX: return "x86_vmx";
-    case HV_ARCH_X86_SVM: return "x86_svm";
-    case HV_ARCH_ARM64: return "arm64";
-    default: return "unknown";
-    }
+    const Backend* b = find_backend(arch);
+    return b != nullptr ? b->key : "unknown";
 }
 
 const char* to_string(RunOutcome o) noexcept {
@@ -652,10 +679,10 @@ namespace {
 
 // The end of a run whose device models could not start: stopped (Ctrl-C
 // during their setup) or a setup error.
-void dm_start_failed(RunResult& r, const DmHost& host, std::string e) {
+void dm_start_failed(RunResult& r, const DmHost& host, const Error& e) {
     r.outcome = host.stopped_before_ready() ? RunOutcome::stopped : RunOutcome::setup;
     if (r.outcome == RunOutcome::stopped) r.end = "stopped (stop requested before the guest started)";
-    r.error = std::move(e);
+    r.error = e.what();
 }
 
 }  // namespace
@@ -678,8 +705,8 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.kvm = true;
 
     DomainScope ds;
-    if (std::string e = ds.create(arch, ram); !e.empty()) {
-        r.error = e;
+    if (Error e = ds.create(arch, ram); !e.is_ok()) {
+        r.error = e.what();
         return r;
     }
     kvm::VmOptions vo;
@@ -687,7 +714,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     vo.max_memslots = opt.max_memslots;
     vo.shutdown_port = HVG_SHUTDOWN_PORT;
     vo.timeout = opt.timeout;
-    auto vmo = kvm::Vm::create(dev, ds.dom->d, vo);
+    auto vmo = kvm::Vm::create(dev, embed::domain_of(ds.dom), vo);
     if (!vmo.is_ok()) {
         r.error = vmo.error().what();
         return r;
@@ -722,12 +749,12 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
             ds.leak();
         }
     });
-    if (std::string e = host->load(dms); !e.empty()) {
-        r.error = e;
+    if (Error e = host->load(dms); !e.is_ok()) {
+        r.error = e.what();
         return r;
     }
-    if (std::string e = host->start(); !e.empty()) {
-        dm_start_failed(r, *host, std::move(e));
+    if (Error e = host->start(); !e.is_ok()) {
+        dm_start_failed(r, *host, e);
         return r;
     }
     kvm::Error run_error;
@@ -740,7 +767,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     }
     r.run_ms = ms_since(t0);
     r.end = fmt::format("{} ({})", kvm::to_string(vm->end()), vm->end_detail());
-    const std::string dm_error = host->stop();
+    const Error dm_error = host->stop();
 
     kvm::RunStats st = vm->stats();
     r.exits = st.exits;
@@ -760,7 +787,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         r.error = run_error.what();
     else if (!clean)
         r.error = fmt::format("the guest did not finish: {}", r.end);
-    if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
+    if (!dm_error.is_ok()) r.error += (r.error.empty() ? "" : "; ") + dm_error.what();
     r.ok = r.error.empty();
     if (vm->end() == kvm::RunEnd::timeout)
         r.outcome = RunOutcome::timeout;
@@ -781,8 +808,8 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         return r;
     }
     DomainScope ds;
-    if (std::string e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.empty()) {
-        r.error = e;
+    if (Error e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.is_ok()) {
+        r.error = e.what();
         return r;
     }
     auto host = std::make_unique<DmHost>(ds.host, hv_domain_id(ds.dom), opt);
@@ -793,12 +820,12 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
             ds.leak();
         }
     });
-    if (std::string e = host->load(dms); !e.empty()) {
-        r.error = e;
+    if (Error e = host->load(dms); !e.is_ok()) {
+        r.error = e.what();
         return r;
     }
-    if (std::string e = host->start(); !e.empty()) {
-        dm_start_failed(r, *host, std::move(e));
+    if (Error e = host->start(); !e.is_ok()) {
+        dm_start_failed(r, *host, e);
         return r;
     }
     std::atomic<bool> stop{false};
@@ -821,7 +848,7 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         r.end = fmt::format("timeout (after {} ms)", opt.timeout.count());
     else
         r.end = "failed";
-    const std::string dm_error = host->stop();
+    const Error dm_error = host->stop();
 
     r.exits = cpu.accesses;
     r.holds = cpu.holds;
@@ -835,7 +862,7 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         if (hv_domain_stop_reason(ds.dom, reason, sizeof reason) == 1)
             r.error += fmt::format(" - domain stopped: {}", reason);
     }
-    if (!dm_error.empty()) r.error += (r.error.empty() ? "" : "; ") + dm_error;
+    if (!dm_error.is_ok()) r.error += (r.error.empty() ? "" : "; ") + dm_error.what();
     r.ok = r.error.empty();
     if (r.ok)
         r.outcome = RunOutcome::pass;

@@ -20,9 +20,9 @@ Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg
     d->backend_ = &backend;
     d->log_ = std::move(log);
     const uint64_t frames = cfg.ram_bytes >> page_shift;
-    // Enough tables to map every RAM page with 4 KiB leaves, plus roots
-    // (Arm64 may concatenate up to 16) and the upper levels.
-    const uint64_t table_limit = frames / 512 + frames / (512 * 512) + 64;
+    // Enough tables to map every RAM page with 4 KiB leaves (the backend's
+    // geometry: roots and upper levels included).
+    const uint64_t table_limit = backend.table_frames(frames);
     auto mem = MachineMemory::create(cfg.ram_bytes, table_limit);
     HV_TRY(mem);
     d->mem_ = std::move(mem).value();

@@ -243,8 +243,8 @@ int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
     if (value == nullptr) return -EINVAL;
     const SyntheticInsn si = isa_->make_pio(size, is_write);
     if (si.bytes.empty()) {
-        // An ISA without port I/O (Arm64) vs. a width IN/OUT cannot encode.
-        return isa_->make_pio(1, is_write).bytes.empty() ? -EOPNOTSUPP : -EINVAL;
+        // An ISA without port I/O vs. a width IN/OUT cannot encode.
+        return isa_->has_port_io() ? -EINVAL : -EOPNOTSUPP;
     }
     return to_int(synthetic(lk, **v, VcpuState::Op::pio, si, size, port, is_write ? *value : 0,
                             is_write ? nullptr : value));
@@ -254,7 +254,7 @@ int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
     const Locked lk(*this, mu_);
     auto v = idle_vcpu(lk, vcpu);
     if (!v) return v.status().code();
-    if (insn.empty() || insn.size() > 15) return -EINVAL;
+    if (insn.empty() || insn.size() > isa_->max_insn_bytes()) return -EINVAL;
     RegFile regs = (*v)->regs;
     const Result<VcpuStatus> rc = run(lk, **v, VcpuState::Op::exec, insn, regs);
     return to_int(is_done(rc) ? finish(lk, **v, regs, nullptr) : rc);

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../dm_api/src/abi_objects.hpp"
+#include "hvcore/embed.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
 #include "hvcore/kvm/vm.hpp"
@@ -70,7 +70,7 @@ public:
         REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
         domid = hv_domain_id(dom);
         if (opt.timeout.count() == 0) opt.timeout = std::chrono::seconds(20);  // a test never hangs
-        auto v = Vm::create(*g_kvm, dom->d, opt);
+        auto v = Vm::create(*g_kvm, hvcore::embed::domain_of(dom), opt);
         if (!v.is_ok()) FAIL(v.error().what());
         vm = std::move(v).value();
     }
@@ -92,7 +92,7 @@ public:
         REQUIRE(hv_guest_write(dom, SG_SCRIPT, script.data(), script.size()) == 0);
         const Error e = vm->load(img, SG_LOAD);
         REQUIRE_MESSAGE(e.is_ok(), e.what());
-        for (uint32_t v = 0; v < dom->d->nr_vcpus(); ++v) {
+        for (uint32_t v = 0; v < hvcore::embed::domain_of(dom)->nr_vcpus(); ++v) {
             const Error b = vm->boot(v, VcpuBoot{.mode = CpuMode::long64, .entry = SG_LOAD,
                                                  .stack = SG_STACK - v * 0x10000});
             REQUIRE_MESSAGE(b.is_ok(), b.what());

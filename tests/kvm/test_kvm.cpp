@@ -15,7 +15,7 @@
 #include <map>
 #include <thread>
 
-#include "../../examples/guests/guest_abi.h"
+#include "guest_abi.h"
 #include "kvm_fixture.hpp"
 #include "runner.hpp"
 

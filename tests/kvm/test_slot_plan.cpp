@@ -3,7 +3,7 @@
 // everywhere host/kvm builds.
 #include <doctest/doctest.h>
 
-#include "../../dm_api/src/abi_objects.hpp"
+#include "hvcore/embed.hpp"
 #include "hvcore/hvdm.h"
 #include "hvcore/kvm/slot_plan.hpp"
 
@@ -75,8 +75,9 @@ TEST_CASE("the_projection_of_a_domain_follows_set_mem_type_and_the_disclaim") {
         REQUIRE(hvdm_map_mem_type_to_ioreq_server(h, domid, id, HVDM_MEM_IOREQ_SERVER, HVDM_IOREQ_MEM_ACCESS_WRITE) == 0);
         REQUIRE(hvdm_set_mem_type(h, domid, HVDM_MEM_IOREQ_SERVER, 8, 4) == 0);
         const auto project = [&] {
-            SlotPlanBuilder b(dom->d->memory().ram_frames());
-            dom->d->for_each_type_run(64, [&](Gfn g, uint64_t n, P2mType t, Mfn m) { b.add(g, n, t, m); });
+            const auto core = hvcore::embed::domain_of(dom);
+            SlotPlanBuilder b(core->memory().ram_frames());
+            core->for_each_type_run(64, [&](Gfn g, uint64_t n, P2mType t, Mfn m) { b.add(g, n, t, m); });
             return b.take();
         };
         CHECK(project() == std::vector<SlotSpec>{{0, 8 * page, 0, false},

@@ -15,7 +15,10 @@ class [[nodiscard]] Status {
 public:
     constexpr Status() noexcept = default;  // success
     static constexpr Status ok() noexcept { return Status{}; }
+    // A failure: negative_errno < 0 (0 would read as success; callers pass
+    // -EXXX or -errno right after a call that failed and set it).
     static constexpr Status err(int negative_errno) noexcept {
+        Expects(negative_errno < 0);
         Status s;
         s.code_ = negative_errno;
         return s;

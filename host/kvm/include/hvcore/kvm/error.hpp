@@ -4,37 +4,17 @@
 // cause. Values, never exceptions.
 #pragma once
 
-#include <fmt/format.h>
-
-#include <cerrno>
-#include <cstring>
-#include <string>
 #include <utility>
 #include <variant>
 
 #include <gsl/assert>
 
+#include "hvcore/core/error.hpp"
+
 namespace hvcore::kvm {
 
-class [[nodiscard]] Error {
-public:
-    Error() = default;  // success
-    Error(int negative_errno, std::string what) : code_(negative_errno), what_(std::move(what)) {
-        Expects(negative_errno < 0);
-    }
-    // From errno after a failed system call: "<what>: <strerror> (errno N)".
-    [[nodiscard]] static Error from_errno(std::string what) {
-        const int e = errno != 0 ? errno : EIO;
-        return Error(-e, fmt::format("{}: {} (errno {})", what, std::strerror(e), e));
-    }
-    [[nodiscard]] bool is_ok() const noexcept { return code_ == 0; }
-    [[nodiscard]] int code() const noexcept { return code_; }
-    [[nodiscard]] const std::string& what() const noexcept { return what_; }
-
-private:
-    int code_ = 0;
-    std::string what_;
-};
+// hvcore::Error (hvcore/core/error.hpp): a negative errno and its sentence.
+using Error = hvcore::Error;
 
 // A value or an Error.
 template <class T>
