@@ -227,6 +227,24 @@ public:
         return common | v | (p.r ? r : 0) | (p.w ? w | d : 0) | (p.x ? x : 0) | (code_of(t) << rsw_shift);
     }
 
+    // The stage-2 engine's entry points (hvcore/s2/engine.hpp, EntryFormat).
+    // The memory class is not in the entry: PBMT = 0 leaves it to the
+    // PMAs of the frame (see the file comment).
+    [[nodiscard]] static constexpr uint64_t encode_leaf(Mfn mfn, P2mType t, Perm p, MemClass /*mc*/,
+                                                        unsigned level) noexcept {
+        return encode_leaf(mfn, t, p, level);
+    }
+    // The hardware's own rule (W without R is reserved); the type-aware
+    // one is encodable(t, p).
+    [[nodiscard]] static constexpr bool encodable(Perm p) noexcept { return p.r || !p.w; }
+    // Children of a split leaf keep every bit but the PPN: a G-stage leaf
+    // has the same format at every level (Sv39 PTE figure).
+    [[nodiscard]] static constexpr uint64_t split_attrs(uint64_t e, unsigned /*level*/) noexcept {
+        return e & ~ppn_mask;
+    }
+    [[nodiscard]] static constexpr bool present(uint64_t e) noexcept { return is_valid(e); }
+    [[nodiscard]] static constexpr Mfn leaf_frame(uint64_t e, unsigned /*level*/) noexcept { return frame(e); }
+
     // A pointer to the next-level table: V = 1, R = W = X = 0, and D, A, U
     // clear ("must be cleared by software for forward compatibility").
     [[nodiscard]] static constexpr uint64_t encode_table(Mfn table) noexcept {
