@@ -36,7 +36,7 @@ struct P2mFixture {
 
     P2mFixture(const Backend& b, uint64_t ram) {
         const uint64_t frames = ram / page_size;
-        mem = std::move(MachineMemory::create(ram, frames / 512 + frames / (512 * 512) + 64)).value();
+        mem = std::move(MachineMemory::create(ram, b.table_frames(frames))).value();
         s2 = std::move(b.make_stage2(*mem)).value();
         p2m = std::make_unique<P2m>(*s2, *mem);
         if (!p2m->build_ram()) std::abort();

@@ -210,11 +210,18 @@ uint64_t number(const std::string& s) {
     return v;
 }
 
+// --arch NAME (a linked backend's cli_name, checked by the parser) or "all".
 std::vector<int> arches_for(const std::string& name) {
-    if (name == "vmx") return {HV_ARCH_X86_VMX};
-    if (name == "svm") return {HV_ARCH_X86_SVM};
-    if (name == "arm64") return {HV_ARCH_ARM64};
+    if (const hvcore::Backend* b = find_backend(name)) return {static_cast<int>(b->arch)};
     return built_arches();
+}
+
+// The --arch choices: each linked backend's cli_name, then "all".
+std::vector<std::string> arch_choices() {
+    std::vector<std::string> v;
+    for (const hvcore::Backend& b : hvcore::linked_backends()) v.emplace_back(b.cli_name);
+    v.emplace_back("all");
+    return v;
 }
 
 std::vector<std::string> default_dms(BundledGuest g) {
@@ -523,8 +530,8 @@ int parse(int argc, char** argv, Cli& c) {
         ->check(CLI::IsMember({"kvm", "model", "auto"}).description(""));
     app.add_option("--arch", c.arch,
                    "the backend whose table holds the p2m; KVM: the host CPU's by default; model: all by default")
-        ->type_name("vmx|svm|arm64|all")
-        ->check(CLI::IsMember({"vmx", "svm", "arm64", "all"}).description(""));
+        ->type_name(fmt::format("{}", fmt::join(arch_choices(), "|")))
+        ->check(CLI::IsMember(arch_choices()).description(""));
     app.add_option("--ram", ram, "guest RAM in MiB, 1..1024 (default 4)")
         ->type_name("MIB")
         ->check(number_in(1, 1024));

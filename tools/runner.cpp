@@ -372,7 +372,8 @@ void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Se
 class ModelCpu final : public AccessCpu {
 public:
     ModelCpu(hv_domain* dom, int arch, const std::atomic<bool>& stop, Clock::time_point deadline)
-        : dom_(dom), arch_(arch), stop_(stop), deadline_(deadline) {}
+        : dom_(dom), port_io_(find_backend(arch) != nullptr && find_backend(arch)->has_port_io), stop_(stop),
+          deadline_(deadline) {}
 
     int store(uint64_t gpa, unsigned size, uint64_t value) override {
         return complete(nullptr, [&] { return hv_vcpu_store(dom_, 0, gpa, size, value); });
@@ -381,13 +382,13 @@ public:
         return complete(value, [&] { return hv_vcpu_load(dom_, 0, gpa, size, value); });
     }
     int dev_write(Device d, unsigned offset, unsigned size, uint64_t value) override {
-        if (arch_ == HV_ARCH_ARM64) return store(mmio_base(d) + offset, size, value);  // no port I/O on Arm64
+        if (!port_io_) return store(mmio_base(d) + offset, size, value);  // no port I/O (Arm64): MMIO
         uint64_t v = value;
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
         return complete(nullptr, [&] { return hv_vcpu_pio(dom_, 0, port, size, 1, &v); });
     }
     int dev_read(Device d, unsigned offset, unsigned size, uint64_t* value) override {
-        if (arch_ == HV_ARCH_ARM64) return load(mmio_base(d) + offset, size, value);
+        if (!port_io_) return load(mmio_base(d) + offset, size, value);
         const auto port = static_cast<uint16_t>(port_base(d) + offset);
         return complete(value, [&] { return hv_vcpu_pio(dom_, 0, port, size, 0, value); });
     }
@@ -471,7 +472,7 @@ private:
 
     static constexpr int retry_limit = 100000;
     hv_domain* dom_;
-    int arch_;
+    bool port_io_;  // the backend's ISA has port I/O; else the devices are reached by MMIO
     const std::atomic<bool>& stop_;
     Clock::time_point deadline_;
 };
@@ -485,22 +486,26 @@ private:
 
 // ---------------------------------------------------------------------------
 
+const Backend* find_backend(int arch) noexcept {
+    for (const Backend& b : linked_backends())
+        if (static_cast<int>(b.arch) == arch) return &b;
+    return nullptr;
+}
+
+const Backend* find_backend(std::string_view cli_name) noexcept {
+    for (const Backend& b : linked_backends())
+        if (cli_name == b.cli_name) return &b;
+    return nullptr;
+}
+
 const char* arch_name(int arch) {
-    switch (arch) {
-    case HV_ARCH_X86_VMX: return "x86 VMX (EPT)";
-    case HV_ARCH_X86_SVM: return "x86 SVM (NPT)";
-    case HV_ARCH_ARM64: return "Arm64 stage 2";
-    default: return "unknown backend";
-    }
+    const Backend* b = find_backend(arch);
+    return b != nullptr ? b->display_name : "unknown backend";
 }
 
 const char* arch_key(int arch) {
-    switch (arch) {
-    case HV_ARCH_X86_VMX: return "x86_vmx";
-    case HV_ARCH_X86_SVM: return "x86_svm";
-    case HV_ARCH_ARM64: return "arm64";
-    default: return "unknown";
-    }
+    const Backend* b = find_backend(arch);
+    return b != nullptr ? b->key : "unknown";
 }
 
 const char* to_string(RunOutcome o) noexcept {

@@ -13,8 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "hvcore/core/backend.hpp"
 #include "hvcore/hvdm.h"
 #include "hvcore/kvm/latency.hpp"
 #include "model_trace.hpp"
@@ -122,8 +124,13 @@ struct RunResult {
 [[nodiscard]] int kvm_p2m_arch(FILE* note, std::string* why);
 // The backends this build links, as HV_ARCH_* values.
 [[nodiscard]] std::vector<int> built_arches();
+// The linked backend with HV_ARCH_* value `arch`, or with --arch name
+// `cli_name` ("vmx"); nullptr when this build does not link it.
+[[nodiscard]] const Backend* find_backend(int arch) noexcept;
+[[nodiscard]] const Backend* find_backend(std::string_view cli_name) noexcept;
+// The backend's display name ("x86 VMX (EPT)"; Backend::display_name).
 [[nodiscard]] const char* arch_name(int arch);
-// "x86_vmx", "x86_svm", "arm64" (the --arch and JSON names).
+// "x86_vmx", "x86_svm", "arm64": the JSON names (Backend::key).
 [[nodiscard]] const char* arch_key(int arch);
 
 // Ends the run in progress (from the CLI's signal thread) and makes every

@@ -214,9 +214,9 @@ Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg
     d->backend_ = &backend;
     d->log_ = std::move(log);
     const uint64_t frames = cfg.ram_bytes >> page_shift;
-    // Enough tables to map every RAM page with 4 KiB leaves, plus roots
-    // (Arm64 may concatenate up to 16) and the upper levels.
-    const uint64_t table_limit = frames / 512 + frames / (512 * 512) + 64;
+    // Enough tables to map every RAM page with 4 KiB leaves (the backend's
+    // geometry: roots and upper levels included).
+    const uint64_t table_limit = backend.table_frames(frames);
     auto mem = MachineMemory::create(cfg.ram_bytes, table_limit);
     HV_TRY(mem);
     d->mem_ = std::move(mem).value();
@@ -995,8 +995,8 @@ int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
     if (value == nullptr) return -EINVAL;
     const SyntheticInsn si = isa_->make_pio(size, is_write);
     if (si.bytes.empty()) {
-        // An ISA without port I/O (Arm64) vs. a width IN/OUT cannot encode.
-        return isa_->make_pio(1, is_write).bytes.empty() ? -EOPNOTSUPP : -EINVAL;
+        // An ISA without port I/O vs. a width IN/OUT cannot encode.
+        return isa_->has_port_io() ? -EINVAL : -EOPNOTSUPP;
     }
     return synthetic_locked(v, VcpuState::Op::pio, si, size, port, is_write ? *value : 0,
                             is_write ? nullptr : value);
@@ -1004,7 +1004,7 @@ int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
 
 int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
     HV_VCPU_PROLOGUE(vcpu);
-    if (insn.empty() || insn.size() > 15) return -EINVAL;
+    if (insn.empty() || insn.size() > isa_->max_insn_bytes()) return -EINVAL;
     RegFile regs = v.regs;
     const int rc = run_locked(v, VcpuState::Op::exec, insn, regs);
     if (rc == to_int(VcpuStatus::done)) return finish_locked(v, regs, nullptr);

@@ -156,8 +156,7 @@ struct fixture {
 
 /* The backend under test: ctest runs every program once per backend built
  * into libhvcore, naming it in HVCORE_TEST_ARCH (x86-vmx, x86-svm, arm64,
- * riscv64);
- * a program run by hand tests x86-vmx. */
+ * riscv64); a program run by hand tests x86-vmx. */
 static inline uint32_t test_arch(void) {
     const char *a = getenv("HVCORE_TEST_ARCH");
     if (a == NULL || strcmp(a, "x86-vmx") == 0) return HV_ARCH_X86_VMX;

@@ -418,9 +418,28 @@ static void get_ioreq_server_info_with_unknown_flags_is_einval(void) {
     fixture_destroy(&f);
 }
 
+/* hv_vcpu_exec takes at most the ISA's longest instruction: x86 15 bytes
+ * (SDM Vol. 2A 2.3.11), Arm64 one 4-byte A64 word; no bytes at all is
+ * -EINVAL too. Exactly the longest is accepted (whatever it then does). */
+static void exec_of_more_bytes_than_the_isa_s_longest_instruction_is_einval(void) {
+    struct fixture f;
+    /* x86: NOPs (0x90); Arm64: NOP words (d503201f, little-endian) */
+    uint8_t bytes[16];
+    const size_t longest = test_arch() == HV_ARCH_ARM64 ? 4 : 15;
+    size_t i;
+    for (i = 0; i < sizeof bytes; ++i)
+        bytes[i] = test_arch() == HV_ARCH_ARM64 ? (uint8_t)(0xd503201fu >> (8 * (i % 4))) : 0x90;
+    REQUIRE_EQ(0, fixture_create(&f));
+    EXPECT_EQ(-EINVAL, hv_vcpu_exec(f.dom, 0, bytes, longest + 1));
+    EXPECT_EQ(-EINVAL, hv_vcpu_exec(f.dom, 0, bytes, 0));
+    EXPECT_EQ(1, hv_vcpu_exec(f.dom, 0, bytes, longest) != -EINVAL);
+    fixture_destroy(&f);
+}
+
 int main(void) {
     skip_unless_vmx_backend("test_errnos");
     RUN(dm_op_with_no_buffers_is_enodata);
+    RUN(exec_of_more_bytes_than_the_isa_s_longest_instruction_is_einval);
     RUN(dm_op_with_three_buffers_is_e2big);
     RUN(dm_op_buffer_shorter_than_header_plus_op_is_efault);
     RUN(dm_op_header_pad_nonzero_is_einval);

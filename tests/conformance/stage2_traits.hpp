@@ -3,8 +3,8 @@
 // backend, and the fixture it runs every scenario on. A scenario is
 // written once against hvcore::Stage2 and run on each backend this build
 // links; whatever is the backend's own business comes from its traits
-// type (stage2_traits_ept.hpp, stage2_traits_npt.hpp,
-// stage2_traits_arm64.hpp): how to build the table, the golden entry bits
+// type (arch/<b>/tests/stage2_traits_<format>.hpp: ept, npt,
+// arm64): how to build the table, the golden entry bits
 // per p2m type, the table geometry, and the hardware fault record an
 // access should produce.
 //

@@ -7,10 +7,11 @@
 // decode. What differs between EPT, NPT and Arm64 comes from the traits
 // (stage2_traits_*.hpp); the scenarios do not.
 //
-// Backends: tests/conformance/CMakeLists.txt defines HVCORE_STAGE2_EPT,
-// HVCORE_STAGE2_NPT and HVCORE_STAGE2_ARM64 for each backend the preset
-// builds, so a one-backend preset instantiates its traits alone. Test
-// names end in <ept>, <npt> or <arm64>.
+// Backends: each backend folder registers its traits
+// (arch/<b>/tests/CMakeLists.txt, hvcore_stage2_traits) and the build
+// generates stage2_backends.hpp with those of the linked backends, so a
+// one-backend preset instantiates its traits alone. Test names end in
+// <ept>, <npt> or <arm64>.
 //
 // Numbers: sizes are pages_2m, pages_1g and pages_512g (stage2_traits.hpp);
 // mfn 0x1234 is the frame of the golden leaves; mfn 0x100 (host-physical
@@ -18,27 +19,10 @@
 // other gfns, mfns and byte offsets are arbitrary, chosen distinct so that
 // a wrong frame or address shows.
 #include "stage2_traits.hpp"
+// Generated: includes each linked backend's traits, Stage2Backends lists them.
+#include "stage2_backends.hpp"
 
-#if HVCORE_STAGE2_EPT
-#include "stage2_traits_ept.hpp"
-using EptBackend = std::tuple<conformance::stage2::EptTraits>;
-#else
-using EptBackend = std::tuple<>;
-#endif
-#if HVCORE_STAGE2_NPT
-#include "stage2_traits_npt.hpp"
-using NptBackend = std::tuple<conformance::stage2::NptTraits>;
-#else
-using NptBackend = std::tuple<>;
-#endif
-#if HVCORE_STAGE2_ARM64
-#include "stage2_traits_arm64.hpp"
-using Arm64Backend = std::tuple<conformance::stage2::Arm64Traits>;
-#else
-using Arm64Backend = std::tuple<>;
-#endif
-
-using Stage2Backends = conformance::stage2::concat_t<EptBackend, NptBackend, Arm64Backend>;
+using conformance::stage2::Stage2Backends;
 static_assert(std::tuple_size_v<Stage2Backends> > 0, "the suite needs at least one backend");
 
 using namespace conformance::stage2;

@@ -407,7 +407,9 @@ private:
 
 class A64Isa final : public Isa {
 public:
-    [[nodiscard]] Arch arch_family() const noexcept override { return Arch::arm64; }
+    [[nodiscard]] IsaKind kind() const noexcept override { return IsaKind::a64; }
+    [[nodiscard]] unsigned max_insn_bytes() const noexcept override { return insn_bytes; }
+    [[nodiscard]] bool has_port_io() const noexcept override { return false; }
     [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::pc; }
     [[nodiscard]] unsigned nr_regs() const noexcept override { return arm64::nr_regs; }
     [[nodiscard]] unsigned nr_vec_regs() const noexcept override { return arm64::nr_vregs; }

@@ -109,9 +109,18 @@ struct LoadCase {
 
 TEST_CASE("isa_reports_arm64_family_pc_32_and_33_registers") {
     auto isa = make_a64_isa();
-    CHECK(isa->arch_family() == Arch::arm64);
+    CHECK(isa->kind() == IsaKind::a64);
     CHECK(isa->pc_reg() == 32);
     CHECK(isa->nr_regs() == 33);
+}
+
+// Every A64 instruction is one 32-bit word (Arm ARM DDI 0487 C1.1); there
+// is no port I/O space.
+TEST_CASE("isa_takes_one_4_byte_word_and_has_no_port_io") {
+    auto isa = make_a64_isa();
+    CHECK(isa->max_insn_bytes() == 4);
+    CHECK_FALSE(isa->has_port_io());
+    CHECK(isa->make_pio(1, true).bytes.empty());
 }
 
 TEST_CASE("stores_write_the_low_bytes_of_rt_once_with_their_syndrome_and_change_only_pc") {

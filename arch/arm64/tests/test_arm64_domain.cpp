@@ -83,7 +83,7 @@ TEST_CASE("the_backend_is_linked_as_arm64_with_the_default_stage2_and_the_a64_ex
     CHECK((*s2)->gfn_limit() == (uint64_t{1} << 28));  // 40-bit IPA
     CHECK(dynamic_cast<Arm64Stage2&>(**s2).vtcr() == vtcr_default);
     const auto isa = listed->make_isa();
-    CHECK(isa->arch_family() == Arch::arm64);
+    CHECK(isa->kind() == IsaKind::a64);
 }
 
 TEST_CASE("the_claimed_page_holds_the_golden_read_only_xn_descriptor") {

@@ -122,7 +122,12 @@ ExecResult perform(RegFile& regs, const MemInsn& m, uint64_t at, MemPort& port, 
 
 class Rv64Isa final : public Isa {
 public:
-    [[nodiscard]] Arch arch_family() const noexcept override { return Arch::riscv64; }
+    [[nodiscard]] IsaKind kind() const noexcept override { return IsaKind::rv64; }
+    // 32-bit instructions; no standard extension has a longer one (Volume I,
+    // "Base Instruction-Length Encoding").
+    [[nodiscard]] unsigned max_insn_bytes() const noexcept override { return 4; }
+    // No port I/O space: make_pio() encodes nothing (-EOPNOTSUPP).
+    [[nodiscard]] bool has_port_io() const noexcept override { return false; }
     [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::pc; }
     [[nodiscard]] unsigned nr_regs() const noexcept override { return riscv64::nr_regs; }
 

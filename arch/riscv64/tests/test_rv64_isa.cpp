@@ -187,7 +187,9 @@ TEST_CASE("execute_from_record_declines_what_htinst_does_not_describe_whole") {
 
 TEST_CASE("typed_calls_use_real_encodings_and_there_is_no_port_io") {
     const auto isa = make_rv64_isa();
-    CHECK(isa->arch_family() == Arch::riscv64);
+    CHECK(isa->kind() == IsaKind::rv64);
+    CHECK(isa->max_insn_bytes() == 4);
+    CHECK_FALSE(isa->has_port_io());
     CHECK(isa->nr_regs() == 33);
     CHECK(isa->pc_reg() == 32);
     // sb/sh/sw/sd x11, 0(x10)

@@ -38,7 +38,9 @@ class X86Isa final : public Isa {
 public:
     explicit X86Isa(Vendor vendor) noexcept : vendor_(vendor) {}
 
-    [[nodiscard]] Arch arch_family() const noexcept override { return Arch::x86_vmx; }
+    [[nodiscard]] IsaKind kind() const noexcept override { return IsaKind::x86_64; }
+    [[nodiscard]] unsigned max_insn_bytes() const noexcept override { return 15; }  // SDM Vol. 2A 2.3.11
+    [[nodiscard]] bool has_port_io() const noexcept override { return true; }
     [[nodiscard]] unsigned pc_reg() const noexcept override { return reg::rip; }
     [[nodiscard]] unsigned nr_regs() const noexcept override { return x86::nr_regs; }
     [[nodiscard]] unsigned nr_vec_regs() const noexcept override { return x86::nr_xmm_regs; }

@@ -88,9 +88,17 @@ struct Case {
 
 TEST_CASE("isa_reports_x86_family_rip_as_pc_and_18_registers") {
     auto isa = make_x86_isa(Vendor::intel);
-    CHECK(isa->arch_family() == Arch::x86_vmx);
+    CHECK(isa->kind() == IsaKind::x86_64);
     CHECK(isa->pc_reg() == 16);
     CHECK(isa->nr_regs() == 18);
+}
+
+// SDM Vol. 2A 2.3.11: an instruction is at most 15 bytes; IN/OUT exist.
+TEST_CASE("isa_takes_at_most_15_instruction_bytes_and_has_port_io") {
+    auto isa = make_x86_isa(Vendor::amd);
+    CHECK(isa->max_insn_bytes() == 15);
+    CHECK(isa->has_port_io());
+    CHECK_FALSE(isa->make_pio(1, true).bytes.empty());
 }
 
 TEST_CASE("store_from_register_writes_the_low_bytes_once_and_changes_only_rip") {

@@ -318,11 +318,12 @@ int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int i
  * @param vcpu vCPU index.
  * @param insn the instruction's bytes (x86: 1..15; Arm64: one 4-byte A64
  *        word; RISC-V: one 4-byte instruction, little-endian).
- * @param len bytes at @p insn, 1..15.
+ * @param len bytes at @p insn, 1 up to the ISA's longest instruction (x86
+ *        15, Arm64 4, RISC-V 4).
  * @return an enum hv_vcpu_status (>= 0; #HV_VCPU_GUEST_FAULT also for an
  *         instruction the emulator does not know), or a negative errno.
  * @retval -EINVAL @p d or @p insn is NULL; @p vcpu is out of range; @p len
- *         is 0 or above 15.
+ *         is 0 or above the ISA's longest instruction (x86 15, Arm64 4).
  * @retval -ESHUTDOWN the domain is stopped.
  * @retval -EBUSY the vCPU waits for a device model's response.
  * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The A64 differential test (a64_diff_case.hpp has the flow), included from
-# tests/unit/CMakeLists.txt. Three programs:
+# arch/arm64/tests/CMakeLists.txt. Three programs:
 #   a64_diff_gen  host tool: the cases as assembly text (cases.S)
 #   a64_oracle    aarch64, static: cases.S assembled by GNU as and run under
 #                 qemu-aarch64 -cpu cortex-a76 (its DC ZVA block is 64 bytes,
@@ -84,7 +84,7 @@ add_test(NAME arm64-diff/oracle
   COMMAND ${_a64d_run} ${_a64d_bin}/a64_oracle ${_a64d_bin}/a64_oracle.out)
 set_tests_properties(arm64-diff/oracle PROPERTIES FIXTURES_SETUP a64_oracle)
 
-add_executable(test_a64_diff test_main.cpp ${_a64d_src}/test_a64_diff.cpp)
+add_executable(test_a64_diff ${PROJECT_SOURCE_DIR}/tests/unit/test_main.cpp ${_a64d_src}/test_a64_diff.cpp)
 target_include_directories(test_a64_diff PRIVATE ${PROJECT_SOURCE_DIR}/arch/arm64/src ${_a64d_src})
 target_compile_definitions(test_a64_diff PRIVATE HVCORE_A64_DIFF_TRIALS=${HVCORE_A64_DIFF_TRIALS})
 target_link_libraries(test_a64_diff PRIVATE hvcore_arch_arm64 hvcore_embed doctest::doctest fmt::fmt)

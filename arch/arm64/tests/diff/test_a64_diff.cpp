@@ -18,7 +18,7 @@
 // X0-X30, SP, V0-V30, the PC (+4) and every byte of the window must match
 // the oracle in each run. The text hvcore's decoder prints for the word
 // must also be the source line GNU as assembled (a round trip of every
-// field). Trials per form and seed: tests/unit/CMakeLists.txt.
+// field). Trials per form and seed: arch/arm64/tests/diff/diff.cmake.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 

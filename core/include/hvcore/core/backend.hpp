@@ -12,12 +12,43 @@
 
 namespace hvcore {
 
+// Everything per backend that the core, the tools and the tests need to
+// know: each arch/<b>/src/backend.cpp fills one, and nothing outside arch/
+// keeps a table of backends.
 struct Backend {
     Arch arch;
-    const char* name;
+    const char* name;          // for messages: "x86-vmx (EPT)"
+    const char* cli_name;      // `hvcore run --arch NAME`: "vmx", "svm", "arm64"
+    const char* display_name;  // `hvcore run` output: "x86 VMX (EPT)"
+    const char* key;           // --json "arch": "x86_vmx" (docs/json-schema.md)
+    const char* test_name;     // the C ABI tests' and the conformance suite's name: "x86-vmx"
+    bool has_port_io;          // its ISA has IN/OUT (hv_vcpu_pio; Isa::has_port_io())
     Result<std::unique_ptr<Stage2>> (*make_stage2)(MachineMemory& mem);
     std::unique_ptr<Isa> (*make_isa)();
+    // The table frames a domain with `ram_frames` frames of RAM (mapped
+    // from gfn 0) needs when every page has a 4 KiB leaf: roots, upper
+    // levels and leaf tables. Domain::create sizes MachineMemory's pool with it.
+    uint64_t (*table_frames)(uint64_t ram_frames);
 };
+
+// The frames of a radix table of 512-entry tables, `levels` levels deep
+// with `root_tables` concatenated tables at the root, that maps gfns
+// [0, ram_frames) with 4 KiB leaves: the root, then at each level below
+// it one table per 512^k frames (k = levels - 1 .. 1), rounded up.
+[[nodiscard]] constexpr uint64_t radix_table_frames(uint64_t ram_frames, unsigned levels,
+                                                    unsigned root_tables) noexcept {
+    uint64_t n = root_tables;
+    uint64_t span = 1;  // frames one entry of the level covers
+    for (unsigned l = 1; l < levels; ++l) {
+        span *= 512;
+        n += (ram_frames + span - 1) / span;
+    }
+    return n;
+}
+static_assert(radix_table_frames(1, 4, 1) == 4);
+static_assert(radix_table_frames(512, 4, 1) == 4);
+static_assert(radix_table_frames(513, 4, 1) == 5);
+static_assert(radix_table_frames(512 * 512 + 1, 3, 2) == 2 + 2 + 513);
 
 // Defined in the generated backends.cpp of the library being linked.
 [[nodiscard]] std::span<const Backend> linked_backends() noexcept;

@@ -182,10 +182,24 @@ struct SyntheticInsn {
     unsigned data_reg = 0;  // register holding the value stored / receiving the value loaded
 };
 
+// The instruction set an executor runs, independent of the stage-2 format
+// (x86 VMX and SVM share x86_64).
+enum class IsaKind : uint8_t { x86_64, a64, rv64 };
+
 class Isa {
 public:
     virtual ~Isa() = default;
-    [[nodiscard]] virtual Arch arch_family() const noexcept = 0;  // x86_vmx stands for x86
+    [[nodiscard]] virtual IsaKind kind() const noexcept = 0;
+    // The longest instruction the ISA encodes: x86 15 bytes (SDM Vol. 2A
+    // 2.3.11 "AVX Instruction Length": "the maximum length of an Intel 64 and
+    // IA-32 instruction remains 15 bytes"), A64 4 (every instruction is one
+    // 32-bit word, Arm ARM DDI 0487 C1.1), RV64 4 (the base and standard
+    // extensions' longest, RISC-V Volume I "Base Instruction-Length
+    // Encoding"). Longer buffers are refused.
+    [[nodiscard]] virtual unsigned max_insn_bytes() const noexcept = 0;
+    // The ISA has a port I/O space (x86 IN/OUT); make_pio() encodes nothing
+    // when it has not.
+    [[nodiscard]] virtual bool has_port_io() const noexcept = 0;
     [[nodiscard]] virtual unsigned pc_reg() const noexcept = 0;
     [[nodiscard]] virtual unsigned nr_regs() const noexcept = 0;
     // Vector registers the ISA exposes (RegFile::v[0 .. n)); none by default.
@@ -215,7 +229,8 @@ public:
     // An empty `bytes` means the size is not encodable (-EINVAL to callers).
     [[nodiscard]] virtual SyntheticInsn make_store(unsigned size) const = 0;
     [[nodiscard]] virtual SyntheticInsn make_load(unsigned size) const = 0;
-    // Port I/O; empty bytes when the ISA has none (Arm64: -EOPNOTSUPP).
+    // Port I/O; empty bytes when the ISA has none (!has_port_io(): -EOPNOTSUPP)
+    // or the width is not encodable (-EINVAL).
     [[nodiscard]] virtual SyntheticInsn make_pio(unsigned size, bool is_write) const = 0;
 };
 

@@ -6,5 +6,6 @@
 
 #include "hvcore/core/backend.hpp"
 
-// {Arch::arm64, "arm64 (VMSAv8-64 stage 2)", make_stage2, make_isa}
+// Arch::arm64, its names (arm64, "Arm64 stage 2"), no port I/O, make_stage2,
+// make_isa and the table budget of vtcr_default's walk (src/backend.cpp).
 [[nodiscard]] hvcore::Backend hvcore_backend_arm64();

@@ -6,5 +6,6 @@
 
 #include "hvcore/core/backend.hpp"
 
-// {Arch::x86_svm, "x86-svm (NPT)", make_stage2, make_isa}
+// Arch::x86_svm, its names (svm, "x86 SVM (NPT)", x86_svm, x86-svm), port
+// I/O, make_stage2, make_isa and the 4-level table budget (src/backend.cpp).
 [[nodiscard]] hvcore::Backend hvcore_backend_x86_svm();

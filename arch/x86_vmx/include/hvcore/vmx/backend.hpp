@@ -6,5 +6,6 @@
 
 #include "hvcore/core/backend.hpp"
 
-// {Arch::x86_vmx, "x86-vmx (EPT)", make_stage2, make_isa}
+// Arch::x86_vmx, its names (vmx, "x86 VMX (EPT)", x86_vmx, x86-vmx), port
+// I/O, make_stage2, make_isa and the 4-level table budget (src/backend.cpp).
 [[nodiscard]] hvcore::Backend hvcore_backend_x86_vmx();
