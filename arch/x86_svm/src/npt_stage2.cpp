@@ -5,10 +5,10 @@
 
 #include <gsl/assert>
 
-#include "hvcore/x86/radix_table_impl.hpp"
+#include "hvcore/s2/engine_impl.hpp"
 
 // The table code of NPT.
-template class hvcore::x86::RadixTable4<hvcore::svm::NptEntry>;
+template class hvcore::s2::Table<hvcore::svm::NptEntry>;
 
 namespace hvcore::svm {
 
@@ -57,18 +57,6 @@ struct Rights {
 
 }  // namespace
 
-Result<std::unique_ptr<Npt>> Npt::create(MachineMemory& mem) {
-    auto root = mem.alloc_table();
-    if (!root) return root.status();
-    return std::unique_ptr<Npt>{new Npt(mem, *root)};
-}
-
-Result<std::unique_ptr<Stage2>> make_npt_stage2(MachineMemory& mem) {
-    auto npt = Npt::create(mem);
-    if (!npt) return npt.status();
-    return std::unique_ptr<Stage2>{std::move(npt).value()};
-}
-
 Translation Npt::translate(Gpa gpa, AccessType access_in, const AccessContext& ctx) {
     // The read of a read-modify-write is checked and reported as a write:
     // EXITINFO1 is the page-fault error code (§15.25.6), and real
@@ -111,7 +99,7 @@ Translation Npt::translate(Gpa gpa, AccessType access_in, const AccessContext& c
     Rights rights;
     Mfn tbl = root();
     for (unsigned level = level_pml4;; --level) {
-        const uint64_t e = table(tbl)[level_index(gfn, level)];
+        const uint64_t e = entry(tbl, level, gfn);
         if (!E::present(e)) return npf(0);
         if (npt_reserved(e, level)) return npf(Npf::info1_p | Npf::info1_rsv);
         rights.add(e);

@@ -109,7 +109,7 @@ struct NptTraits : X86RadixTraits {
     static Mfn frame(uint64_t e) { return svm::NptEntry::frame(e); }
     // The recalculation mark, Xen's set_recalc: U/S (bit 2) and A (bit 5)
     // cleared, so the next access is a #NPF with P = 1; plus AVL bit 11.
-    static uint64_t mark(uint64_t e) { return svm::NptEntry::with_mark(e); }
+    static uint64_t mark(uint64_t e) { return svm::NptEntry::mark(e); }
     static bool carries_mark(uint64_t e) { return e != 0 && (e & 0x824) == 0x800; }
 
     // A refused access: #NPF, EXITINFO1 = P (a present entry refused: a

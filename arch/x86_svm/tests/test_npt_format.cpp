@@ -133,22 +133,22 @@ TEST_CASE("the_recalc_mark_clears_user_and_accessed_and_sets_bit_11") {
     // Xen's p2m-pt set_recalc: RECALC_FLAGS = U/S | A cleared; hvcore adds
     // AVL bit 11 so a mark is told apart from a crafted U/S = 0 entry.
     const uint64_t ptr = E::encode_table(Mfn{0x1000000});
-    const uint64_t marked = E::with_mark(ptr);
+    const uint64_t marked = E::mark(ptr);
     CHECK(marked == ((ptr & ~uint64_t{0x24}) | 0x800));
     CHECK(E::present(marked));  // still present: the access faults with P = 1
     CHECK(E::marked(marked));
     CHECK_FALSE(npt_reserved(marked, level_pml4));
-    CHECK(E::table_without_mark(marked) == ptr);
+    CHECK(E::unmark(marked) == ptr);
     for (unsigned level : {level_pt, level_pd, level_pdpt}) {
         const Mfn mfn{uint64_t{1} << level_order(level)};
         const uint64_t leaf = E::encode_leaf(mfn, P2mType::ram_rw, rwx, MemClass::normal, level);
-        const NptLeafFields f = E::decode_leaf(E::with_mark(leaf), level);
+        const NptLeafFields f = E::decode_leaf(E::mark(leaf), level);
         CHECK(f.recalc);
         // The rest of the leaf survives the mark: type, rights, memory type.
         CHECK(f.type == P2mType::ram_rw);
         CHECK(f.perm == rwx);
         CHECK(f.mem == MemClass::normal);
-        CHECK((E::with_mark(leaf) & E::us) == 0);
+        CHECK((E::mark(leaf) & E::us) == 0);
     }
 }
 

@@ -3,10 +3,10 @@
 
 #include <gsl/assert>
 
-#include "hvcore/x86/radix_table_impl.hpp"
+#include "hvcore/s2/engine_impl.hpp"
 
 // The table code of EPT.
-template class hvcore::x86::RadixTable4<hvcore::vmx::EptEntry>;
+template class hvcore::s2::Table<hvcore::vmx::EptEntry>;
 
 namespace hvcore::vmx {
 
@@ -35,18 +35,6 @@ constexpr uint64_t needed_right(AccessType a) noexcept {
 }
 
 }  // namespace
-
-Result<std::unique_ptr<Ept>> Ept::create(MachineMemory& mem) {
-    auto root = mem.alloc_table();
-    if (!root) return root.status();
-    return std::unique_ptr<Ept>{new Ept(mem, *root)};
-}
-
-Result<std::unique_ptr<Stage2>> make_ept_stage2(MachineMemory& mem) {
-    auto ept = Ept::create(mem);
-    if (!ept) return ept.status();
-    return std::unique_ptr<Stage2>{std::move(ept).value()};
-}
 
 Translation Ept::translate(Gpa gpa, AccessType access_in, const AccessContext& ctx) {
     // The read of a read-modify-write needs, and reports, what its write
@@ -83,7 +71,7 @@ Translation Ept::translate(Gpa gpa, AccessType access_in, const AccessContext& c
     uint64_t rights = E::rwx;
     Mfn tbl = root();
     for (unsigned level = level_pml4;; --level) {
-        const uint64_t e = table(tbl)[level_index(gfn, level)];
+        const uint64_t e = entry(tbl, level, gfn);
         if (!E::present(e)) return violation(0);  // SDM Vol. 3C §29.3.3.2
         if (ept_misconfigured(e, level)) {
             // SDM Vol. 3C §29.3.3.1: no qualification is defined (0, as

@@ -106,7 +106,7 @@ struct EptTraits : X86RadixTraits {
     static Mfn frame(uint64_t e) { return vmx::EptEntry::frame(e); }
     // The recalculation mark: EMT 7 (reserved, so the next access is a
     // misconfiguration) plus bit 11 (Xen's ept_invalidate_emt_subtree).
-    static uint64_t mark(uint64_t e) { return vmx::EptEntry::with_mark(e); }
+    static uint64_t mark(uint64_t e) { return vmx::EptEntry::mark(e); }
     static bool carries_mark(uint64_t e) { return e != 0 && (e & 0x838) == 0x838; }  // bits 5:3 = 7 and bit 11
 
     // A refused access: EPT violation (48) with the access bit, the rights

@@ -97,16 +97,16 @@ TEST_CASE("misconfigurations_are_the_sdm_list_and_nothing_else") {
 
 TEST_CASE("the_recalc_mark_is_emt_7_plus_bit_11_and_misconfigures_every_level") {
     const uint64_t ptr = E::encode_table(Mfn{0x1000000});
-    const uint64_t marked = E::with_mark(ptr);
+    const uint64_t marked = E::mark(ptr);
     CHECK(marked == (ptr | 0x38 | 0x800));  // bits 5:3 = 7, bit 11
     for (unsigned level : {level_pml4, level_pdpt, level_pd}) CHECK(ept_misconfigured(marked, level));
     for (unsigned level : {level_pt, level_pd, level_pdpt}) {
         const uint64_t leaf = E::encode_leaf(Mfn{0}, P2mType::ram_rw, rwx, MemClass::normal, level);
-        CHECK(ept_misconfigured(E::with_mark(leaf), level));
-        CHECK(E::decode_leaf(E::with_mark(leaf)).recalc);
-        CHECK_FALSE(E::decode_leaf(E::with_mark(leaf)).mem.has_value());  // EMT lost, derived from the type later
+        CHECK(ept_misconfigured(E::mark(leaf), level));
+        CHECK(E::decode_leaf(E::mark(leaf)).recalc);
+        CHECK_FALSE(E::decode_leaf(E::mark(leaf)).mem.has_value());  // EMT lost, derived from the type later
     }
-    CHECK(E::table_without_mark(marked) == ptr);
+    CHECK(E::unmark(marked) == ptr);
 }
 
 TEST_CASE("eptp_selects_wb_4_levels_and_leaves_accessed_dirty_off") {

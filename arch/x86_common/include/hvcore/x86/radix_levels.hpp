@@ -3,7 +3,8 @@
 // long-mode nested paging share: 4 KiB tables of 512 8-byte entries, 9
 // guest-physical address bits per level, PML4 -> PDPT -> PD -> PT. Only the
 // entry formats differ (hvcore/vmx/ept.hpp, hvcore/svm/npt.hpp); the table
-// code over this geometry is radix_table.hpp.
+// code is the stage-2 engine (hvcore/s2/engine.hpp, s2::x86_4level), which
+// counts levels from the leaf as these names do.
 //
 // SDM Vol. 3C §29.3.2 "EPT Translation Mechanism" (Tables 29-2..29-7, one
 // per level); APM Vol. 2 §5.3.3 "4-Kbyte Page Translation", which the

@@ -164,11 +164,11 @@ public:
     // 11 set. A present entry without U/S denies the user access every
     // nested access is, at any level, so the next access through it is a
     // #NPF with P = 1 (§5.6.1, §15.25.6).
-    [[nodiscard]] static constexpr uint64_t with_mark(uint64_t e) noexcept {
+    [[nodiscard]] static constexpr uint64_t mark(uint64_t e) noexcept {
         return (e & ~(us | accessed)) | recalc;
     }
     // Clears the mark of a non-leaf entry (Xen's clear_recalc): U/S and A back.
-    [[nodiscard]] static constexpr uint64_t table_without_mark(uint64_t e) noexcept {
+    [[nodiscard]] static constexpr uint64_t unmark(uint64_t e) noexcept {
         return (e & ~recalc) | us | accessed;
     }
 
@@ -311,10 +311,10 @@ static_assert(NptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r 
 static_assert(NptEntry::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{}, MemClass::normal, level_pt) != 0);
 // The mark removes U/S (what makes the access fault) and A, and nothing else
 // a walk checks; clearing it restores the pointer.
-static_assert(NptEntry::with_mark(NptEntry::encode_table(Mfn{1})) == 0x1803);
-static_assert(NptEntry::table_without_mark(NptEntry::with_mark(NptEntry::encode_table(Mfn{1}))) ==
+static_assert(NptEntry::mark(NptEntry::encode_table(Mfn{1})) == 0x1803);
+static_assert(NptEntry::unmark(NptEntry::mark(NptEntry::encode_table(Mfn{1}))) ==
               NptEntry::encode_table(Mfn{1}));
-static_assert(!npt_reserved(NptEntry::with_mark(NptEntry::encode_table(Mfn{1})), level_pml4));
+static_assert(!npt_reserved(NptEntry::mark(NptEntry::encode_table(Mfn{1})), level_pml4));
 static_assert(NptEntry::decode_leaf(NptEntry::encode_leaf(Mfn{0x40000}, P2mType::ram_ro, Perm{.r = true, .x = true},
                                                           MemClass::normal, level_pdpt),
                                     level_pdpt) ==

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The AMD NPT stage-2 backend: the shared 4-level table
-// (hvcore/x86/radix_table.hpp) in the long-mode nested entry format
-// (npt.hpp), the model MMU that walks it as the processor walks nested
+// The AMD NPT stage-2 backend: the stage-2 table engine
+// (hvcore/s2/engine.hpp) in the long-mode nested entry format (npt.hpp)
+// over the x86 4-level geometry (s2::x86_4level), the model MMU that walks it as the processor walks nested
 // tables for a guest access (APM Vol. 2 §15.25.5 "Nested Table Walk"), and
 // the decoder of the #NPF record that walk produces (exit code 400h,
 // §15.25.6). The p2m type lives in each leaf's bits 58:52 (npt.hpp), so this
@@ -25,20 +25,26 @@
 #include "hvcore/core/machine_memory.hpp"
 #include "hvcore/core/stage2.hpp"
 #include "hvcore/svm/npt.hpp"
-#include "hvcore/x86/radix_table.hpp"
+#include "hvcore/s2/engine.hpp"
 
 // Instantiated once, in npt_stage2.cpp.
-namespace hvcore::x86 {
-extern template class RadixTable4<svm::NptEntry>;
-}  // namespace hvcore::x86
+extern template class hvcore::s2::Table<hvcore::svm::NptEntry>;
 
 namespace hvcore::svm {
 
-class Npt final : public x86::RadixTable4<NptEntry> {
+class Npt final : public s2::Table<NptEntry> {
 public:
+    // The long-mode 4-level walk of a 64-bit host (§15.25.5) translates a
+    // 48-bit guest-physical address; frames reach MAXPHYADDR.
+    static constexpr s2::Geometry geometry_4level = s2::x86_4level(NptEntry::maxphyaddr);
+    static constexpr unsigned gpa_bits = geometry_4level.ia_bits;
+
     // Allocates the PML4 (-ENOMEM when the pool is exhausted). mem must
     // outlive the Npt; the destructor returns every table frame to it.
-    [[nodiscard]] static Result<std::unique_ptr<Npt>> create(MachineMemory& mem);
+    [[nodiscard]] static Result<std::unique_ptr<Npt>> create(MachineMemory& mem) {
+        return s2::create<Npt>(mem, geometry_4level);
+    }
+    explicit Npt(const s2::Placement& p) noexcept : Table(p) {}
 
     [[nodiscard]] Arch arch() const noexcept override { return Arch::x86_svm; }
     [[nodiscard]] Translation translate(Gpa gpa, AccessType access, const AccessContext& ctx) override;
@@ -49,10 +55,14 @@ public:
 
 private:
     [[nodiscard]] uint64_t root_register() const noexcept override { return ncr3(); }
-    Npt(MachineMemory& mem, Mfn root) noexcept : RadixTable4(mem, root) {}
+    // Levels numbered as the APM names the entries: PML4E 4, PDPE 3, PDE
+    // 2, PTE 1 (hv.h hv_p2m_walk_level).
+    [[nodiscard]] int arch_level(unsigned level) const noexcept override { return static_cast<int>(level) + 1; }
 };
 
 // The backend's make_stage2.
-[[nodiscard]] Result<std::unique_ptr<Stage2>> make_npt_stage2(MachineMemory& mem);
+[[nodiscard]] inline Result<std::unique_ptr<Stage2>> make_npt_stage2(MachineMemory& mem) {
+    return s2::make_stage2<Npt>(mem);
+}
 
 }  // namespace hvcore::svm

@@ -130,11 +130,11 @@ public:
     // a reserved memory type, in a non-leaf bits 5:3 are reserved: either
     // way the next access through a present entry is an EPT
     // misconfiguration (exit 49), as Xen's ept_invalidate_emt_subtree does.
-    [[nodiscard]] static constexpr uint64_t with_mark(uint64_t e) noexcept {
+    [[nodiscard]] static constexpr uint64_t mark(uint64_t e) noexcept {
         return (e & ~emt_mask) | (emt_recalc_marker << emt_shift) | recalc;
     }
     // Clears the mark of a non-leaf entry (bits 5:3 back to the required 0).
-    [[nodiscard]] static constexpr uint64_t table_without_mark(uint64_t e) noexcept {
+    [[nodiscard]] static constexpr uint64_t unmark(uint64_t e) noexcept {
         return e & ~(emt_mask | recalc);
     }
 
@@ -273,10 +273,10 @@ static_assert(EptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r 
 // Every written entry is non-zero, so zero always means absent.
 static_assert(EptEntry::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{}, MemClass::normal, level_pt) != 0);
 // The mark makes a present entry misconfigured at every level.
-static_assert(ept_misconfigured(EptEntry::with_mark(EptEntry::encode_table(Mfn{1})), level_pml4));
-static_assert(ept_misconfigured(EptEntry::with_mark(EptEntry::encode_table(Mfn{1})), level_pd));
+static_assert(ept_misconfigured(EptEntry::mark(EptEntry::encode_table(Mfn{1})), level_pml4));
+static_assert(ept_misconfigured(EptEntry::mark(EptEntry::encode_table(Mfn{1})), level_pd));
 static_assert(ept_misconfigured(
-    EptEntry::with_mark(EptEntry::encode_leaf(Mfn{512}, P2mType::ram_rw, Perm{.r = true, .w = true, .x = true},
+    EptEntry::mark(EptEntry::encode_leaf(Mfn{512}, P2mType::ram_rw, Perm{.r = true, .w = true, .x = true},
                                               MemClass::normal, level_pd)),
     level_pd));
 static_assert(!ept_misconfigured(EptEntry::encode_table(Mfn{1}), level_pml4));

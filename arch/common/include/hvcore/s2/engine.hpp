@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT
+// The stage-2 table engine every backend shares: one radix table of 8-byte
+// entries in table frames of MachineMemory, written and read through an
+// entry format class, with one depth-first walker and the visitors that
+// make the Stage2 contract (hvcore/core/stage2.hpp) out of it. A backend
+// (EPT, NPT, Arm64, RISC-V G-stage) is the engine instantiated for its
+// format plus what the engine cannot know: its hardware walk order and
+// fault record (translate), its fault decoder (decode_fault), its
+// configuration register (EPTP, nCR3, VTTBR/VTCR, hgatp) and its own
+// numbering of levels in Stage2Walk.
+//
+// DESIGN
+//
+// Levels are counted from the leaf on every architecture: level 0 holds
+// 4 KiB leaves, a level-L entry covers 2^(9L) pages. Intel and AMD count
+// that way already (PT = 0 ... PML4 = 3); the Arm ARM counts from the top
+// (lookup level 3 is the page level) and RISC-V numbers the levels of a
+// walk from LEVELS-1 down to 0. A backend converts only where a hardware
+// record or Stage2Walk::Level::level needs the architecture's number
+// (arch_level()).
+//
+// The shape of a table is a runtime Geometry, not a template parameter:
+// the number of levels, the entries of the root (512, or a concatenated
+// root of 2..16 frames: Arm64's VTCR-driven initial lookup, RISC-V's
+// 2-bit-wider x4 root of 2048 entries), the input (GPA/IPA) and output (PA)
+// widths, and which levels may hold leaves. One compiled engine per format
+// serves every configuration of it (Arm64's VTCR values).
+//
+// One walker, in the shape of Linux's kvm_pgtable_walk
+// (arch/arm64/kvm/hyp/pgtable.c: a walker with LEAF, TABLE_PRE and
+// TABLE_POST flags calling one visitor): walk() visits the entries over a
+// gfn range depth first. A visitor sees the level, the index, the entry's
+// slot and the gfn range; it may rewrite the slot, and the walker re-reads
+// it before deciding whether to descend, so a visitor that installs a table
+// in a leaf visit is then walked into it, and one that replaces a table by
+// a leaf in a pre-order visit is not. The table operations are visitors:
+// map_range (with its undo log: all or nothing), tables_needed_4k (the
+// count set_4k will take), set_4k, resolve (Xen's lazy recalculation: push
+// the mark one level down per table on the walk, recalculate the marked
+// leaves of the last table through the core's RecalcPolicy),
+// for_each_leaf, and freeing. Single-gfn reads (lookup, raw_entry,
+// walk_entries, marked_on_walk) are a plain loop over the same geometry.
+//
+// NOVA's Ptab (src/ptab.cpp, a page-table template instantiated once per
+// format: Dpt, Ept, Hpt) is the other model: the walking code is written
+// once and the formats are classes of pure functions. As there, the member
+// definitions are in engine_impl.hpp, which only a backend's source
+// includes, to instantiate the engine for its format once
+// (`template class hvcore::s2::Table<Format>;`); everyone else sees these
+// declarations and the backend's `extern template`.
+//
+// What a format must make true for the engine to hold (each format says
+// beside its masks why it does): the p2m type is in every leaf, so the
+// table is the p2m; "leaf or table" can be told without the present bit
+// (a not-present leaf still reads as a leaf at its level); hvcore writes
+// no not-present table pointer other than a marked one; a written entry is
+// never 0, so 0 means absent; and mark() makes the next hardware access
+// through a present entry fault while keeping what unmark() restores.
+//
+// Not thread-safe: the owning domain's p2m lock serialises every call, as
+// it does for MachineMemory.
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "hvcore/core/machine_memory.hpp"
+#include "hvcore/core/p2m_type.hpp"
+#include "hvcore/core/stage2.hpp"
+#include "hvcore/core/status.hpp"
+#include "hvcore/core/types.hpp"
+
+namespace hvcore::s2 {
+
+inline constexpr unsigned bits_per_level = 9;                 // 512 8-byte entries per 4 KiB table
+inline constexpr unsigned entries_per_table = 1U << bits_per_level;
+inline constexpr unsigned max_levels = Stage2Walk::max_levels;  // 5: x86 5-level, Sv57x4
+inline constexpr unsigned max_root_frames = 16;              // Arm64's most concatenated start-level tables
+
+// Of a level counted from the leaf: the order of the pages an entry covers,
+// and how many 4 KiB pages that is.
+[[nodiscard]] constexpr unsigned level_order(unsigned level) noexcept { return level * bits_per_level; }
+[[nodiscard]] constexpr uint64_t level_pages(unsigned level) noexcept { return uint64_t{1} << level_order(level); }
+
+// The shape of one table.
+struct Geometry {
+    unsigned levels = 0;        // levels walked, 1..max_levels; the root is level `levels - 1`
+    unsigned root_entries = 0;  // 512 * 2^k, k = 0..4: root_frames() concatenated 4 KiB frames
+    unsigned ia_bits = 0;       // input (guest-physical / IPA) address bits
+    unsigned oa_bits = 0;       // output (physical) address bits: frames at or above 2^(oa_bits-12) cannot be encoded
+    uint32_t leaf_levels = 0;   // bit L set: a level-L entry may be a leaf (bit 0 always)
+    constexpr bool operator==(const Geometry&) const noexcept = default;
+
+    [[nodiscard]] constexpr unsigned root_level() const noexcept { return levels - 1; }
+    [[nodiscard]] constexpr unsigned root_frames() const noexcept { return root_entries / entries_per_table; }
+    [[nodiscard]] constexpr uint64_t gfn_count() const noexcept { return uint64_t{1} << (ia_bits - page_shift); }
+    [[nodiscard]] constexpr uint64_t mfn_limit() const noexcept { return uint64_t{1} << (oa_bits - page_shift); }
+    [[nodiscard]] constexpr bool may_leaf(unsigned level) const noexcept { return ((leaf_levels >> level) & 1U) != 0; }
+    // Entries of the level-`level` table: the root may be concatenated.
+    [[nodiscard]] constexpr uint64_t entries_at(unsigned level) const noexcept {
+        return level == root_level() ? root_entries : entries_per_table;
+    }
+    // Index of gfn's entry in its level-`level` table (at the root, over
+    // all concatenated frames).
+    [[nodiscard]] constexpr unsigned index(uint64_t gfn, unsigned level) const noexcept {
+        return static_cast<unsigned>((gfn >> level_order(level)) & (entries_at(level) - 1));
+    }
+
+    // Whether the fields describe a table the engine can hold: the root
+    // resolves at least one and at most log2(root_entries) input bits, the
+    // root is 1..16 whole frames, leaves are allowed at level 0 and only at
+    // levels that exist, and the output reaches at least one 4 KiB frame
+    // and at most 56 bits (RISC-V's 44-bit PPN; x86 and Arm64 stop at 52).
+    [[nodiscard]] constexpr bool valid() const noexcept {
+        if (levels < 1 || levels > max_levels) return false;
+        if (root_entries < entries_per_table || root_entries > entries_per_table * max_root_frames ||
+            (root_entries & (root_entries - 1)) != 0)
+            return false;
+        const unsigned below_root = page_shift + level_order(root_level());
+        unsigned root_bits = 0;
+        while ((1U << root_bits) < root_entries) ++root_bits;
+        if (ia_bits <= below_root || ia_bits > below_root + root_bits) return false;
+        if (oa_bits <= page_shift || oa_bits > 56) return false;
+        return may_leaf(0) && (leaf_levels >> levels) == 0;
+    }
+};
+
+// A 4-level table of one 512-entry root, leaves at levels 0-2: the x86
+// geometry EPT and NPT share (48-bit input; SDM Vol. 3C §29.3.2, APM Vol. 2
+// §5.3.3), with the output width of the model CPU.
+[[nodiscard]] constexpr Geometry x86_4level(unsigned oa_bits) noexcept {
+    return {.levels = 4, .root_entries = 512, .ia_bits = 48, .oa_bits = oa_bits, .leaf_levels = 0b0111};
+}
+static_assert(x86_4level(46).valid() && x86_4level(46).gfn_count() == uint64_t{1} << 36);
+
+// Table frames a domain reserves for a table of geometry g over `ram_frames`
+// frames of RAM: every RAM frame mapped with 4 KiB leaves needs one
+// level-(k-1) table per 512^k frames at each level k below the root; 64
+// more cover the root (at most 16 frames), the partly filled tables at the
+// ends of each range, and device and hole mappings outside RAM.
+[[nodiscard]] constexpr uint64_t table_budget(const Geometry& g, uint64_t ram_frames) noexcept {
+    uint64_t n = 64;
+    for (unsigned k = 1; k < g.levels; ++k) n += ram_frames >> level_order(k);
+    return n;
+}
+
+// Tables set_4k allocates below a fresh (not yet existing) level-`level`
+// table to reach every gfn of [first, end): one level-(k-1) table per
+// distinct level-k entry touched, for k = level .. 1.
+[[nodiscard]] constexpr uint64_t tables_below_fresh(unsigned level, uint64_t first, uint64_t end) noexcept {
+    uint64_t n = 0;
+    for (unsigned k = level; k >= 1; --k) n += ((end - 1) >> level_order(k)) - (first >> level_order(k)) + 1;
+    return n;
+}
+static_assert(tables_below_fresh(0, 0, 1) == 0);
+static_assert(tables_below_fresh(1, 511, 513) == 2);  // two level-0 tables under one level-1 table
+static_assert(tables_below_fresh(2, 0, 1) == 2);      // one level-1 and one level-0 table
+
+// What the engine needs of an entry format: pure functions between a raw
+// entry and its meaning, levels counted from the leaf.
+template <class F>
+concept EntryFormat = requires(uint64_t e, unsigned level, Mfn m, P2mType t, Perm p, MemClass mc) {
+    // Whether a leaf with these rights can be encoded at all (EPT: no write
+    // without read; NPT: no rights without read).
+    { F::encodable(p) } -> std::same_as<bool>;
+    { F::encode_leaf(m, t, p, mc, level) } -> std::same_as<uint64_t>;
+    { F::encode_table(m) } -> std::same_as<uint64_t>;
+    // The non-frame bits each child of a split leaf carries, given the
+    // parent and the children's level.
+    { F::split_attrs(e, level) } -> std::same_as<uint64_t>;
+    // The lazy-recalculation mark on a present entry (leaf or table), and
+    // its removal from a marked table entry.
+    { F::mark(e) } -> std::same_as<uint64_t>;
+    { F::unmark(e) } -> std::same_as<uint64_t>;
+    { F::present(e) } -> std::same_as<bool>;
+    { F::marked(e) } -> std::same_as<bool>;
+    // Of a written (non-zero) entry at `level`; is_table is false for 0.
+    { F::is_leaf(e, level) } -> std::same_as<bool>;
+    { F::is_table(e, level) } -> std::same_as<bool>;
+    // The frame a table entry holds, and the first frame of a leaf.
+    { F::frame(e) } -> std::same_as<Mfn>;
+    { F::leaf_frame(e, level) } -> std::same_as<Mfn>;
+    { F::type_of(e) } -> std::same_as<P2mType>;
+};
+
+// --- the walker --------------------------------------------------------------
+
+// Which visits a walk makes (Linux: KVM_PGTABLE_WALK_LEAF, _TABLE_PRE,
+// _TABLE_POST). A leaf visit is made for every entry that is not a table
+// (absent ones included); a table entry gets a pre-order visit before its
+// table is walked and a post-order visit after.
+enum Visit : unsigned {
+    visit_leaf = 1U << 0,
+    visit_table_pre = 1U << 1,
+    visit_table_post = 1U << 2,
+};
+
+// What a visitor returns: 0 to go on, walk_skip to not descend below this
+// entry, a negative errno to stop the walk (walk() returns it).
+inline constexpr int walk_skip = 1;
+
+// One visited entry.
+struct WalkCtx {
+    unsigned level;   // counted from the leaf
+    unsigned index;   // in its table (at the root, over all concatenated frames)
+    uint64_t* slot;   // the entry
+    Mfn table;        // the frame holding the slot
+    uint64_t first;   // first gfn the entry covers
+    uint64_t start;   // the part of the walked range inside the entry: [start, end)
+    uint64_t end;
+    [[nodiscard]] uint64_t pages() const noexcept { return level_pages(level); }
+    [[nodiscard]] bool whole() const noexcept { return start == first && end - first == pages(); }
+};
+
+template <EntryFormat F>
+class Table;
+
+// What create() gives a backend's constructor (to pass to Table's): only
+// create() makes one, so every table's root comes from alloc_contiguous.
+class Placement {
+public:
+    MachineMemory& mem;
+    Geometry geometry;
+    Mfn root;
+
+private:
+    Placement(MachineMemory& m, const Geometry& g, Mfn r) noexcept : mem(m), geometry(g), root(r) {}
+    template <class Backend, class... Args>
+    friend Result<std::unique_ptr<Backend>> create(MachineMemory& mem, const Geometry& g, Args&&... args);
+};
+
+// `n` consecutive table frames whose first frame is aligned to n frames
+// (n a power of two, 1..16), as a concatenated root must be (Arm ARM D8.2
+// and VTTBR_EL2.BADDR, "aligned to the size of the concatenated tables";
+// RISC-V hgatp: the x4 root is 16 KiB, 16 KiB aligned). MachineMemory hands
+// out single frames, so frames are taken one at a time until an aligned run
+// of the needed length is complete, and every other frame is returned. A
+// fresh pool hands out consecutive frames from an aligned base, so this
+// costs nothing there; in a fragmented pool it may hold up to (free frames
+// + 2n - 1) frames for a moment and can fail with -ENOMEM while fewer would
+// do (documented limitation).
+[[nodiscard]] Result<Mfn> alloc_contiguous(MachineMemory& mem, unsigned n);
+
+// The factory of every backend: checks the geometry (-EINVAL when invalid,
+// or when a frame of mem, RAM or table pool, lies beyond its output width,
+// which no entry could then reach), allocates the root (-ENOMEM), and
+// constructs Backend(placement, args...). mem must outlive the table; its
+// destructor returns every table frame to it.
+template <class Backend, class... Args>
+Result<std::unique_ptr<Backend>> create(MachineMemory& mem, const Geometry& g, Args&&... args) {
+    if (!g.valid()) return Status::err(-EINVAL);
+    const uint64_t limit = g.mfn_limit();
+    if (MachineMemory::table_base_mfn.raw() + mem.table_frame_limit() > limit ||
+        MachineMemory::ram_base_mfn.raw() + mem.ram_frames() > limit)
+        return Status::err(-EINVAL);
+    auto root = alloc_contiguous(mem, g.root_frames());
+    if (!root) return root.status();
+    return std::unique_ptr<Backend>{new Backend(Placement{mem, g, *root}, std::forward<Args>(args)...)};
+}
+
+// A backend's make_stage2 (Backend::create(mem), as the Stage2 interface).
+template <class Backend>
+Result<std::unique_ptr<Stage2>> make_stage2(MachineMemory& mem) {
+    auto t = Backend::create(mem);
+    if (!t) return t.status();
+    return std::unique_ptr<Stage2>{std::move(t).value()};
+}
+
+// --- the engine ----------------------------------------------------------------
+
+template <EntryFormat F>
+class Table : public Stage2 {
+public:
+    // Returns every table frame to the MachineMemory of the placement.
+    ~Table() override;
+    Table(const Table&) = delete;
+    Table& operator=(const Table&) = delete;
+
+    [[nodiscard]] uint64_t gfn_limit() const noexcept final { return geo_.gfn_count(); }
+
+    Status map_range(Gfn gfn, Mfn mfn, uint64_t nr, P2mType t, Perm p) final;
+    [[nodiscard]] Stage2Leaf lookup(Gfn gfn) const final;
+    [[nodiscard]] uint64_t tables_needed_4k(Gfn first, uint64_t nr) const final;
+    void set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) final;
+    void mark_recalc_all() final;
+    bool resolve(Gfn gfn, RecalcPolicy& policy) final;
+    [[nodiscard]] uint64_t raw_entry(Gfn gfn) const final;
+    [[nodiscard]] Stage2Walk walk_entries(Gfn gfn) const final;
+    void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const final;
+
+    [[nodiscard]] const Geometry& geometry() const noexcept { return geo_; }
+    // The root (its first frame; the others follow it).
+    [[nodiscard]] Mfn root() const noexcept { return root_; }
+
+    // Visit the entries over [first, end) (gfns, end <= gfn_limit()) depth
+    // first, in gfn order; `flags` are Visit bits. The visitor is called as
+    // int(const WalkCtx&, Visit) and returns 0, walk_skip or a negative
+    // errno (which stops the walk and is returned).
+    template <class Visitor>
+    Status walk(uint64_t first, uint64_t end, unsigned flags, Visitor&& visitor);
+
+protected:
+    explicit Table(const Placement& p) noexcept : mem_(p.mem), geo_(p.geometry), root_(p.root) {}
+
+    // The register value that points the hardware at this table (EPTP,
+    // nCR3, VTCR_EL2, hgatp), for walk_entries().
+    [[nodiscard]] virtual uint64_t root_register() const noexcept = 0;
+    // The architecture's number for a level counted from the leaf
+    // (Stage2Walk::Level::level, hv_p2m_walk_level).
+    [[nodiscard]] virtual int arch_level(unsigned level) const noexcept = 0;
+
+    // Entry `index` of the level-`level` table starting at frame t (index
+    // may exceed 511 only at the root: the next concatenated frame).
+    [[nodiscard]] uint64_t& slot(Mfn t, unsigned level, unsigned index) const noexcept;
+    // gfn's entry in the level-`level` table t, for the backend's walker.
+    [[nodiscard]] uint64_t entry(Mfn t, unsigned level, uint64_t gfn) const noexcept {
+        return slot(t, level, geo_.index(gfn, level));
+    }
+    // Whether a lazy-recalculation mark lies on the walk to gfn (false
+    // beyond the table's reach): what tells a recalculation fault from
+    // another one with the same hardware record.
+    [[nodiscard]] bool marked_on_walk(uint64_t gfn) const;
+
+    MachineMemory& memory() const noexcept { return mem_; }
+
+private:
+    // The entries a software walk to one gfn reads, root first. It follows
+    // table entries that are present or marked, and stops at a leaf, at an
+    // absent entry or at a not-present unmarked table entry.
+    struct Path {
+        struct Step {
+            uint64_t entry;
+            Mfn table;
+            unsigned index;
+            unsigned level;
+        };
+        std::array<Step, max_levels> step{};
+        unsigned count = 0;
+        [[nodiscard]] const Step& last() const noexcept { return step[count - 1]; }
+        [[nodiscard]] bool any_marked() const noexcept;
+    };
+    [[nodiscard]] Path path(uint64_t gfn) const;
+
+    template <class Visitor>
+    int walk_table(Mfn t, unsigned level, uint64_t gfn, uint64_t end, unsigned flags, Visitor& v) const;
+    void free_subtree(Mfn t, unsigned level) noexcept;
+    void fill_split(Mfn child, uint64_t parent, unsigned parent_level) const noexcept;
+    void push_marks(Mfn child) const noexcept;
+
+    MachineMemory& mem_;
+    Geometry geo_;
+    Mfn root_;
+};
+
+}  // namespace hvcore::s2

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT
+// The member definitions of s2::Table (engine.hpp). Included only by the
+// source of a backend, which instantiates the engine for its format once:
+//   template class hvcore::s2::Table<Format>;
+// Every other user sees the declarations and the backend's extern template.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include <gsl/assert>
+
+#include "hvcore/s2/engine.hpp"
+
+namespace hvcore::s2 {
+
+template <EntryFormat F>
+bool Table<F>::Path::any_marked() const noexcept {
+    for (unsigned i = 0; i < count; ++i)
+        if (F::marked(step[i].entry)) return true;
+    return false;
+}
+
+template <EntryFormat F>
+uint64_t& Table<F>::slot(Mfn t, unsigned level, unsigned index) const noexcept {
+    Expects(index < geo_.entries_at(level));
+    const Mfn frame = t + index / entries_per_table;
+    // Only table frames hold tables: a pointer elsewhere is a bug of the
+    // table code, never something a guest can cause.
+    Expects(mem_.is_table_frame(frame));
+    return reinterpret_cast<uint64_t*>(mem_.frame(frame))[index % entries_per_table];
+}
+
+// --- the walker ----------------------------------------------------------------
+
+template <EntryFormat F>
+template <class Visitor>
+int Table<F>::walk_table(Mfn t, unsigned level, uint64_t gfn, uint64_t end, unsigned flags, Visitor& v) const {
+    while (gfn < end) {
+        const unsigned i = geo_.index(gfn, level);
+        uint64_t& s = slot(t, level, i);
+        const uint64_t first = gfn & ~(level_pages(level) - 1);
+        const uint64_t stop = std::min(end, first + level_pages(level));
+        const WalkCtx ctx{.level = level,
+                          .index = i,
+                          .slot = &s,
+                          .table = t + i / entries_per_table,
+                          .first = first,
+                          .start = gfn,
+                          .end = stop};
+        const bool was_table = F::is_table(s, level);
+        const unsigned which = was_table ? visit_table_pre : visit_leaf;
+        int r = 0;
+        if ((flags & which) != 0) {
+            r = v(static_cast<const WalkCtx&>(ctx), static_cast<Visit>(which));
+            if (r < 0) return r;
+        }
+        // Re-read: the visitor may have installed a table (a split, a new
+        // level) or replaced one by a leaf.
+        const uint64_t e = s;
+        // Level-0 tables hold only leaves: without leaf visits there is
+        // nothing to do in them.
+        if (F::is_table(e, level) && r != walk_skip) {
+            if (level > 1 || (flags & visit_leaf) != 0) {
+                r = walk_table(F::frame(e), level - 1, gfn, stop, flags, v);
+                if (r < 0) return r;
+            }
+            if ((flags & visit_table_post) != 0) {
+                r = v(static_cast<const WalkCtx&>(ctx), visit_table_post);
+                if (r < 0) return r;
+            }
+        }
+        gfn = stop;
+    }
+    return 0;
+}
+
+template <EntryFormat F>
+template <class Visitor>
+Status Table<F>::walk(uint64_t first, uint64_t end, unsigned flags, Visitor&& visitor) {
+    Expects(first <= end && end <= geo_.gfn_count());
+    const int r = walk_table(root_, geo_.root_level(), first, end, flags, visitor);
+    return r < 0 ? Status::err(r) : Status::ok();
+}
+
+template <EntryFormat F>
+auto Table<F>::path(uint64_t gfn) const -> Path {
+    Path p;
+    Mfn t = root_;
+    for (unsigned level = geo_.root_level();; --level) {
+        const unsigned i = geo_.index(gfn, level);
+        const uint64_t e = slot(t, level, i);
+        p.step[p.count++] = {.entry = e, .table = t, .index = i, .level = level};
+        if (!F::is_table(e, level) || !(F::present(e) || F::marked(e))) return p;
+        t = F::frame(e);
+    }
+}
+
+// --- building blocks -----------------------------------------------------------
+
+template <EntryFormat F>
+Table<F>::~Table() {
+    for (unsigned i = 0; i < geo_.root_entries; ++i)
+        if (const uint64_t e = slot(root_, geo_.root_level(), i); F::is_table(e, geo_.root_level()))
+            free_subtree(F::frame(e), geo_.root_level() - 1);
+    for (unsigned k = 0; k < geo_.root_frames(); ++k) mem_.free_table(root_ + k);
+}
+
+// Frees the level-`level` table t and every table below it (post-order, as
+// Linux's stage2 free walker does).
+template <EntryFormat F>
+void Table<F>::free_subtree(Mfn t, unsigned level) noexcept {
+    auto free_child = [this](const WalkCtx& c, Visit) {
+        mem_.free_table(F::frame(*c.slot));
+        return 0;
+    };
+    if (level > 0) {
+        const int r = walk_table(t, level, 0, level_pages(level + 1), visit_table_post, free_child);
+        Ensures(r == 0);
+    }
+    mem_.free_table(t);
+}
+
+// The 512 children of a leaf keep what the format says they keep
+// (F::split_attrs: rights, memory type, type, mark); only the frame
+// advances.
+template <EntryFormat F>
+void Table<F>::fill_split(Mfn child, uint64_t parent, unsigned parent_level) const noexcept {
+    Expects(parent_level > 0 && F::is_leaf(parent, parent_level));
+    const unsigned level = parent_level - 1;
+    const uint64_t keep = F::split_attrs(parent, level);
+    const uint64_t base = F::leaf_frame(parent, parent_level).raw();
+    for (unsigned i = 0; i < entries_per_table; ++i)
+        slot(child, level, i) = keep | ((base + i * level_pages(level)) << page_shift);
+}
+
+// One level of Xen's recalculation (ept_invalidate_emt_subtree, p2m-pt's
+// do_recalc): mark every present entry of the child table. A not-present
+// entry faults anyway and its type (a hole) is not changeable, so a mark
+// on it would never be seen.
+template <EntryFormat F>
+void Table<F>::push_marks(Mfn child) const noexcept {
+    Expects(mem_.is_table_frame(child));
+    uint64_t* t = reinterpret_cast<uint64_t*>(mem_.frame(child));
+    for (unsigned i = 0; i < entries_per_table; ++i)
+        if (F::present(t[i])) t[i] = F::mark(t[i]);
+}
+
+template <EntryFormat F>
+bool Table<F>::marked_on_walk(uint64_t gfn) const {
+    return gfn < geo_.gfn_count() && path(gfn).any_marked();
+}
+
+// --- map_range: all or nothing ---------------------------------------------------
+
+template <EntryFormat F>
+Status Table<F>::map_range(Gfn gfn, Mfn mfn, uint64_t nr, P2mType t, Perm p) {
+    if (nr == 0) return Status::ok();
+    const uint64_t gfns = geo_.gfn_count();
+    if (gfn.raw() >= gfns || nr > gfns - gfn.raw()) return Status::err(-EINVAL);
+    // Frames beyond the output width cannot be encoded (EPT: a
+    // misconfiguration; NPT: reserved bits; Arm64: an Address size fault),
+    // nor can rights the format has no entry for.
+    const uint64_t mfns = geo_.mfn_limit();
+    if (mfn.raw() >= mfns || nr > mfns - mfn.raw()) return Status::err(-EINVAL);
+    if (!F::encodable(p)) return Status::err(-EINVAL);
+
+    // The undo log. Writes into tables this map_range allocated are not
+    // logged: freeing the table undoes them. fresh_below[L] says whether
+    // the table the walk is in below the last level-L entry visited is one
+    // of them (the walk is depth first, so the last visit one level up is
+    // the parent of every entry now visited).
+    struct Write {
+        uint64_t* slot;
+        uint64_t old;
+    };
+    struct Subtree {
+        Mfn table;
+        unsigned level;
+    };
+    std::vector<Write> writes;
+    std::vector<Mfn> fresh;          // tables allocated, freed on failure
+    std::vector<Subtree> replaced;   // subtrees cut off by a new large leaf, freed on success
+    std::array<bool, max_levels + 1> fresh_below{};
+    const MemClass mc = p2m_mem_class(t);
+
+    auto visitor = [&](const WalkCtx& c, Visit which) -> int {
+        const unsigned level = c.level;
+        const bool in_fresh = fresh_below[level + 1];
+        fresh_below[level] = false;
+        auto write = [&](uint64_t* s, bool logged, uint64_t value) {
+            if (logged) writes.push_back({s, *s});
+            *s = value;
+        };
+        const uint64_t e = *c.slot;
+        const uint64_t m = mfn.raw() + (c.start - gfn.raw());
+        // The largest leaf alignment allows. A subtree it replaces is freed
+        // only once the whole range has succeeded.
+        if (geo_.may_leaf(level) && c.whole() && (m & (c.pages() - 1)) == 0) {
+            if (which == visit_table_pre) replaced.push_back({F::frame(e), level - 1});
+            write(c.slot, !in_fresh, F::encode_leaf(Mfn{m}, t, p, mc, level));
+            return 0;
+        }
+        if (which == visit_table_pre) {
+            // Carry out a pending recalculation mark first, so it cannot
+            // later be applied to the leaves written now (Xen's
+            // ept_set_entry and p2m_pt_set_entry resolve the walk before
+            // writing).
+            if (F::marked(e)) {
+                const Mfn child = F::frame(e);
+                for (unsigned i = 0; i < entries_per_table; ++i)
+                    if (uint64_t& cs = slot(child, level - 1, i); F::present(cs)) write(&cs, true, F::mark(cs));
+                write(c.slot, !in_fresh, F::unmark(e));
+            }
+            return 0;
+        }
+        Expects(level > 0);  // every 4 KiB leaf fits
+        // Absent, or a leaf to split: a new table, which the walk enters.
+        auto child = mem_.alloc_table();
+        if (!child) return child.status().code();
+        fresh.push_back(*child);
+        if (e != 0) fill_split(*child, e, level);
+        write(c.slot, !in_fresh, F::encode_table(*child));
+        fresh_below[level] = true;
+        return 0;
+    };
+    if (Status s = walk(gfn.raw(), gfn.raw() + nr, visit_leaf | visit_table_pre, visitor); !s) {
+        for (auto it = writes.rbegin(); it != writes.rend(); ++it) *it->slot = it->old;
+        for (Mfn f : fresh) mem_.free_table(f);
+        return s;
+    }
+    for (const Subtree& st : replaced) free_subtree(st.table, st.level);
+    return Status::ok();
+}
+
+// --- 4 KiB updates ----------------------------------------------------------------
+
+template <EntryFormat F>
+uint64_t Table<F>::tables_needed_4k(Gfn first, uint64_t nr) const {
+    Expects(first.raw() <= geo_.gfn_count() && nr <= geo_.gfn_count() - first.raw());
+    if (nr == 0) return 0;
+    uint64_t n = 0;
+    auto count = [&n](const WalkCtx& c, Visit which) -> int {
+        // Below a level-1 table there are only leaves: nothing to count.
+        if (which == visit_table_pre) return c.level == 1 ? walk_skip : 0;
+        // Absent, or a leaf to split: one new table below this entry, and
+        // below it only fresh tables.
+        if (c.level > 0) n += 1 + tables_below_fresh(c.level - 1, c.start, c.end);
+        return 0;
+    };
+    const int r = walk_table(root_, geo_.root_level(), first.raw(), first.raw() + nr, visit_leaf | visit_table_pre,
+                             count);
+    Ensures(r == 0);
+    return n;
+}
+
+template <EntryFormat F>
+void Table<F>::set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) {
+    Expects(gfn.raw() < geo_.gfn_count() && mfn.raw() < geo_.mfn_limit());
+    auto visitor = [&](const WalkCtx& c, Visit which) -> int {
+        const uint64_t e = *c.slot;
+        if (which == visit_table_pre) {
+            if (F::marked(e)) {  // as in map_range: pending marks go down first
+                push_marks(F::frame(e));
+                *c.slot = F::unmark(e);
+            }
+            return 0;
+        }
+        if (c.level == 0) {
+            *c.slot = F::encode_leaf(mfn, t, p, p2m_mem_class(t), 0);
+            return 0;
+        }
+        // The core reserved tables_needed_4k() frames: this cannot fail.
+        const Mfn child = mem_.take_reserved();
+        if (e != 0) fill_split(child, e, c.level);
+        *c.slot = F::encode_table(child);
+        return 0;
+    };
+    const Status s = walk(gfn.raw(), gfn.raw() + 1, visit_leaf | visit_table_pre, visitor);
+    Ensures(s.is_ok());
+}
+
+// --- lazy recalculation ----------------------------------------------------------
+
+template <EntryFormat F>
+void Table<F>::mark_recalc_all() {
+    // O(root entries): every present root entry (Xen's
+    // change_entry_type_global). The mark makes every access below it fault.
+    for (unsigned i = 0; i < geo_.root_entries; ++i)
+        if (uint64_t& s = slot(root_, geo_.root_level(), i); F::present(s)) s = F::mark(s);
+}
+
+template <EntryFormat F>
+bool Table<F>::resolve(Gfn gfn, RecalcPolicy& policy) {
+    Expects(gfn.raw() < geo_.gfn_count());
+    bool pending = false;
+    auto visitor = [&](const WalkCtx& c, Visit which) -> int {
+        if (which == visit_table_pre) {
+            // Xen's resolve_misconfig (EPT) and do_recalc (p2m-pt): at each
+            // marked table entry on the walk, push the mark into the next
+            // table, then clear it here.
+            if (const uint64_t e = *c.slot; F::marked(e)) {
+                push_marks(F::frame(e));
+                *c.slot = F::unmark(e);
+                pending = true;
+            }
+            return 0;
+        }
+        // The last table reached (of a concatenated root, the 4 KiB frame of
+        // it that holds gfn): recalculate each of its marked leaves (the
+        // whole table, as Xen does for the level-0 table; marked table
+        // entries to other subtrees stay marked for their own walks). The
+        // rewrite derives rights and memory type from the new type and
+        // carries no mark.
+        const unsigned at = c.index % entries_per_table;
+        uint64_t* table = c.slot - at;
+        const uint64_t base = c.first - at * c.pages();
+        for (unsigned i = 0; i < entries_per_table; ++i) {
+            const uint64_t e = table[i];
+            if (!F::marked(e) || !F::is_leaf(e, c.level)) continue;
+            const RecalcPolicy::Update u = policy.recalc(Gfn{base + i * c.pages()}, level_order(c.level), F::type_of(e));
+            table[i] = F::encode_leaf(F::leaf_frame(e, c.level), u.type, u.perm, p2m_mem_class(u.type), c.level);
+            pending = true;
+        }
+        return 0;
+    };
+    const Status s = walk(gfn.raw(), gfn.raw() + 1, visit_leaf | visit_table_pre, visitor);
+    Ensures(s.is_ok());
+    return pending;
+}
+
+// --- reads --------------------------------------------------------------------------
+
+template <EntryFormat F>
+Stage2Leaf Table<F>::lookup(Gfn gfn) const {
+    Stage2Leaf leaf;
+    if (gfn.raw() >= geo_.gfn_count()) return leaf;  // beyond the table's reach: a hole
+    const Path p = path(gfn.raw());
+    leaf.recalc_pending = p.any_marked();
+    const uint64_t e = p.last().entry;
+    const unsigned level = p.last().level;
+    if (e == 0) return leaf;
+    Expects(geo_.may_leaf(level) && F::is_leaf(e, level));  // hvcore writes no not-present table pointer
+    leaf.mapped = true;
+    leaf.mfn = F::leaf_frame(e, level) + (gfn.raw() & (level_pages(level) - 1));
+    leaf.type = F::type_of(e);
+    leaf.order = level_order(level);
+    return leaf;
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::raw_entry(Gfn gfn) const {
+    if (gfn.raw() >= geo_.gfn_count()) return 0;
+    return path(gfn.raw()).last().entry;
+}
+
+template <EntryFormat F>
+Stage2Walk Table<F>::walk_entries(Gfn gfn) const {
+    Expects(gfn.raw() < geo_.gfn_count());
+    const Path p = path(gfn.raw());
+    Stage2Walk w;
+    w.arch = arch();
+    w.root = root_;
+    w.root_frames = geo_.root_frames();
+    w.config = root_register();
+    for (unsigned i = 0; i < p.count; ++i) {
+        const typename Path::Step& s = p.step[i];
+        w.level[w.count++] = {.entry = s.entry, .table = s.table, .index = s.index, .level = arch_level(s.level)};
+    }
+    return w;
+}
+
+template <EntryFormat F>
+void Table<F>::for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const {
+    // marked_above[L]: a mark lies on the walk above the level-(L-1)
+    // entries now visited.
+    std::array<bool, max_levels + 1> marked_above{};
+    auto visitor = [&](const WalkCtx& c, Visit which) -> int {
+        const uint64_t e = *c.slot;
+        if (which == visit_table_pre) {
+            marked_above[c.level] = marked_above[c.level + 1] || F::marked(e);
+            return 0;
+        }
+        if (e == 0) return 0;
+        const Stage2Leaf leaf{.mapped = true,
+                              .mfn = F::leaf_frame(e, c.level),
+                              .type = F::type_of(e),
+                              .order = level_order(c.level),
+                              .recalc_pending = marked_above[c.level + 1] || F::marked(e)};
+        fn(Gfn{c.first}, leaf);
+        return 0;
+    };
+    const int r = walk_table(root_, geo_.root_level(), 0, geo_.gfn_count(), visit_leaf | visit_table_pre, visitor);
+    Ensures(r == 0);
+}
+
+}  // namespace hvcore::s2
