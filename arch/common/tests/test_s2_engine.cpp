@@ -63,47 +63,61 @@ struct TestFormat {
 };
 static_assert(s2::EntryFormat<TestFormat>);
 
-// A backend over the test format: its walker reads the table as a
-// hardware walk would (present, then mark, then leaf).
-class TestTable final : public s2::Table<TestFormat> {
-public:
-    static Result<std::unique_ptr<TestTable>> create(MachineMemory& mem, const s2::Geometry& g) {
-        return s2::create<TestTable>(mem, g);
+// A format that holds the type in bits the rights also use (as RISC-V
+// does with RSW and X) refuses some (type, rights) pairs.
+struct TypedFormat : TestFormat {
+    using TestFormat::encodable;
+    static constexpr bool encodable(P2mType t, Perm p) noexcept {
+        return encodable(p) && !(t == P2mType::ram_ro && p.x);
     }
-    explicit TestTable(const s2::Placement& p) noexcept : Table(p) {}
+};
+static_assert(s2::EntryFormat<TypedFormat> && s2::TypedEncodable<TypedFormat>);
+static_assert(!s2::TypedEncodable<TestFormat>);
+
+// A backend over a test format: its walker reads the table as a hardware
+// walk would (present, then mark, then leaf).
+template <class Fmt>
+class BasicTestTable final : public s2::Table<Fmt> {
+public:
+    static Result<std::unique_ptr<BasicTestTable>> create(MachineMemory& mem, const s2::Geometry& g) {
+        return s2::create<BasicTestTable>(mem, g);
+    }
+    explicit BasicTestTable(const s2::Placement& p) noexcept : s2::Table<Fmt>(p) {}
 
     [[nodiscard]] Arch arch() const noexcept override { return Arch::x86_vmx; }
     [[nodiscard]] Translation translate(Gpa gpa, AccessType /*access*/, const AccessContext& /*ctx*/) override {
         Translation tr;
         tr.record.gpa = gpa.raw();
         const uint64_t gfn = gpa.gfn().raw();
-        Mfn t = root();
-        for (unsigned level = geometry().root_level();; --level) {
-            const uint64_t e = entry(t, level, gfn);
-            if (!TestFormat::present(e)) return tr;
-            if (TestFormat::marked(e)) {
+        Mfn t = this->root();
+        for (unsigned level = this->geometry().root_level();; --level) {
+            const uint64_t e = this->entry(t, level, gfn);
+            if (!Fmt::present(e)) return tr;
+            if (Fmt::marked(e)) {
                 tr.record.kind = 1;
                 return tr;
             }
-            if (TestFormat::is_leaf(e, level)) {
+            if (Fmt::is_leaf(e, level)) {
                 tr.ok = true;
-                tr.mfn = TestFormat::leaf_frame(e, level) + (gfn & (s2::level_pages(level) - 1));
+                tr.mfn = Fmt::leaf_frame(e, level) + (gfn & (s2::level_pages(level) - 1));
                 return tr;
             }
-            t = TestFormat::frame(e);
+            t = Fmt::frame(e);
         }
     }
     [[nodiscard]] Fault decode_fault(const FaultRecord& record) const override {
         Fault f;
         f.gpa = Gpa{record.gpa};
-        f.cause = record.kind == 1 && marked_on_walk(f.gpa.gfn().raw()) ? FaultCause::recalc : FaultCause::not_present;
+        f.cause = record.kind == 1 && this->marked_on_walk(f.gpa.gfn().raw()) ? FaultCause::recalc
+                                                                              : FaultCause::not_present;
         return f;
     }
 
 private:
-    [[nodiscard]] uint64_t root_register() const noexcept override { return root().raw() << page_shift; }
+    [[nodiscard]] uint64_t root_register() const noexcept override { return this->root().raw() << page_shift; }
     [[nodiscard]] int arch_level(unsigned level) const noexcept override { return 10 + static_cast<int>(level); }
 };
+using TestTable = BasicTestTable<TestFormat>;
 
 inline constexpr Perm rwx{.r = true, .w = true, .x = true};
 inline constexpr uint64_t pages_2m = 512;
@@ -154,8 +168,9 @@ public:
 
 }  // namespace
 
-// Every member compiles for a format the engine has never seen.
+// Every member compiles for formats the engine has never seen.
 template class hvcore::s2::Table<TestFormat>;
+template class hvcore::s2::Table<TypedFormat>;
 
 TEST_CASE("geometry_validity_and_the_derived_sizes") {
     for (const Shape& s : shapes) {
@@ -338,6 +353,15 @@ TEST_CASE("map_range_is_all_or_nothing") {
         CHECK(m->map_range(Gfn{0}, Mfn{0}, 1, P2mType::ram_rw, {.w = true}).code() == -EINVAL);
         CHECK(leaves(*m.t) == before);
     }
+    // A format whose check takes the type refuses the pair, not the rights.
+    auto mem = MachineMemory::create(4 << 20, 16);
+    REQUIRE(mem.is_ok());
+    auto typed = BasicTestTable<TypedFormat>::create(**mem, x86.geo);
+    REQUIRE(typed.is_ok());
+    CHECK((*typed)->map_range(Gfn{0}, Mfn{0}, 1, P2mType::ram_ro, {.r = true, .x = true}).code() == -EINVAL);
+    CHECK((*mem)->tables_in_use() == 1);
+    CHECK((*typed)->map_range(Gfn{0}, Mfn{0}, 1, P2mType::ram_rw, {.r = true, .x = true}).is_ok());
+    CHECK((*typed)->map_range(Gfn{1}, Mfn{1}, 1, P2mType::ram_ro, {.r = true}).is_ok());
 }
 
 TEST_CASE("tables_needed_4k_is_exactly_what_set_4k_takes") {

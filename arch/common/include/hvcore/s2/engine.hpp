@@ -162,11 +162,19 @@ static_assert(tables_below_fresh(2, 0, 1) == 2);      // one level-1 and one lev
 
 // What the engine needs of an entry format: pure functions between a raw
 // entry and its meaning, levels counted from the leaf.
+//
+// encodable: whether a leaf of this type with these rights can be encoded
+// at all (EPT: no write without read; NPT: no rights without read), as
+// encodable(p) or, for a format whose entry holds the type in bits the
+// rights also use (RISC-V: RSW plus X), encodable(t, p).
 template <class F>
-concept EntryFormat = requires(uint64_t e, unsigned level, Mfn m, P2mType t, Perm p, MemClass mc) {
-    // Whether a leaf with these rights can be encoded at all (EPT: no write
-    // without read; NPT: no rights without read).
-    { F::encodable(p) } -> std::same_as<bool>;
+concept TypedEncodable = requires(P2mType t, Perm p) {
+    { F::encodable(t, p) } -> std::same_as<bool>;
+};
+template <class F>
+concept EntryFormat = (TypedEncodable<F> || requires(Perm p) {
+                          { F::encodable(p) } -> std::same_as<bool>;
+                      }) && requires(uint64_t e, unsigned level, Mfn m, P2mType t, Perm p, MemClass mc) {
     { F::encode_leaf(m, t, p, mc, level) } -> std::same_as<uint64_t>;
     { F::encode_table(m) } -> std::same_as<uint64_t>;
     // The non-frame bits each child of a split leaf carries, given the
@@ -186,6 +194,14 @@ concept EntryFormat = requires(uint64_t e, unsigned level, Mfn m, P2mType t, Per
     { F::leaf_frame(e, level) } -> std::same_as<Mfn>;
     { F::type_of(e) } -> std::same_as<P2mType>;
 };
+
+template <EntryFormat F>
+[[nodiscard]] constexpr bool encodable(P2mType t, Perm p) noexcept {
+    if constexpr (TypedEncodable<F>)
+        return F::encodable(t, p);
+    else
+        return F::encodable(p);
+}
 
 // --- the walker --------------------------------------------------------------
 

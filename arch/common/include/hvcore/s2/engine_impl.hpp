@@ -163,7 +163,7 @@ Status Table<F>::map_range(Gfn gfn, Mfn mfn, uint64_t nr, P2mType t, Perm p) {
     // nor can rights the format has no entry for.
     const uint64_t mfns = geo_.mfn_limit();
     if (mfn.raw() >= mfns || nr > mfns - mfn.raw()) return Status::err(-EINVAL);
-    if (!F::encodable(p)) return Status::err(-EINVAL);
+    if (!s2::encodable<F>(t, p)) return Status::err(-EINVAL);
 
     // The undo log. Writes into tables this map_range allocated are not
     // logged: freeing the table undoes them. fresh_below[L] says whether
