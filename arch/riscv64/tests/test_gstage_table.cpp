@@ -58,7 +58,7 @@ TEST_CASE("sv39x4_root_is_four_aligned_frames_and_hgatp_points_at_it") {
 TEST_CASE("sv48x4_maps_a_512g_leaf_at_the_root_and_walks_four_levels") {
     Gs g(Mode::sv48x4);
     CHECK(g.s2->gfn_limit() == uint64_t{1} << 38);  // 50 bits
-    CHECK(g.s2->hgatp() >> 60 == 9);
+    CHECK((g.s2->hgatp() >> 60) == 9);
     const uint64_t tera = uint64_t{1} << 27;  // 512 GiB in pages
     REQUIRE(g.s2->map_range(Gfn{5 * tera}, Mfn{tera}, tera, P2mType::ram_rw, rwx).is_ok());
     CHECK(g.mem->tables_in_use() == 4);  // the leaf sits in the root

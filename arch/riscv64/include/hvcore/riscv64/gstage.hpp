@@ -242,6 +242,10 @@ public:
     [[nodiscard]] static constexpr uint64_t split_attrs(uint64_t e, unsigned /*level*/) noexcept {
         return e & ~ppn_mask;
     }
+    // attrs (split_attrs' result) with leaf frame m in the PPN field.
+    [[nodiscard]] static constexpr uint64_t with_frame(uint64_t attrs, Mfn m) noexcept {
+        return (attrs & ~ppn_mask) | (m.raw() << ppn_shift);
+    }
     [[nodiscard]] static constexpr bool present(uint64_t e) noexcept { return is_valid(e); }
     [[nodiscard]] static constexpr Mfn leaf_frame(uint64_t e, unsigned /*level*/) noexcept { return frame(e); }
 
