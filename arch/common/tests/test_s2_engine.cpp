@@ -74,6 +74,26 @@ struct TypedFormat : TestFormat {
 static_assert(s2::EntryFormat<TypedFormat> && s2::TypedEncodable<TypedFormat>);
 static_assert(!s2::TypedEncodable<TestFormat>);
 
+// A format with the frame where RISC-V keeps it (PPN, bits 53:10) and the
+// mark in bit 8 (RSW): the engine places split children's frames through
+// with_frame.
+struct PpnFormat : TestFormat {
+    static constexpr uint64_t mark_bit = 1U << 8;
+    static constexpr uint64_t ppn_mask = 0x003F'FFFF'FFFF'FC00;
+    static constexpr uint64_t encode_leaf(Mfn m, P2mType t, Perm p, MemClass mc, unsigned level) noexcept {
+        return with_frame(TestFormat::encode_leaf(Mfn{0}, t, p, mc, level), m);
+    }
+    static constexpr uint64_t encode_table(Mfn m) noexcept { return with_frame(TestFormat::encode_table(Mfn{0}), m); }
+    static constexpr uint64_t split_attrs(uint64_t parent, unsigned /*level*/) noexcept { return parent & ~ppn_mask; }
+    static constexpr uint64_t with_frame(uint64_t attrs, Mfn m) noexcept { return attrs | (m.raw() << 10); }
+    static constexpr uint64_t mark(uint64_t e) noexcept { return e | mark_bit; }
+    static constexpr uint64_t unmark(uint64_t e) noexcept { return e & ~mark_bit; }
+    static constexpr bool marked(uint64_t e) noexcept { return (e & mark_bit) != 0; }
+    static constexpr Mfn frame(uint64_t e) noexcept { return Mfn{(e & ppn_mask) >> 10}; }
+    static constexpr Mfn leaf_frame(uint64_t e, unsigned /*level*/) noexcept { return frame(e); }
+};
+static_assert(s2::EntryFormat<PpnFormat> && s2::FrameField<PpnFormat> && !s2::FrameField<TestFormat>);
+
 // A backend over a test format: its walker reads the table as a hardware
 // walk would (present, then mark, then leaf).
 template <class Fmt>
@@ -171,6 +191,7 @@ public:
 // Every member compiles for formats the engine has never seen.
 template class hvcore::s2::Table<TestFormat>;
 template class hvcore::s2::Table<TypedFormat>;
+template class hvcore::s2::Table<PpnFormat>;
 
 TEST_CASE("geometry_validity_and_the_derived_sizes") {
     for (const Shape& s : shapes) {
@@ -532,4 +553,33 @@ TEST_CASE("free_returns_every_frame") {
         }
         CHECK((*mem)->tables_in_use() == 0);
     }
+}
+
+TEST_CASE("a_split_places_the_frames_where_the_format_keeps_them") {
+    // Frames in bits 53:10 (RISC-V's PPN): splitting a 1 GiB leaf twice and
+    // a 2 MiB leaf once keeps every neighbour's frame and the mark.
+    auto mem = MachineMemory::create(4 << 20, 32);
+    REQUIRE(mem.is_ok());
+    auto made = BasicTestTable<PpnFormat>::create(**mem, sv39x4.geo);
+    REQUIRE(made.is_ok());
+    BasicTestTable<PpnFormat>& t = **made;
+    REQUIRE(t.map_range(Gfn{pages_1g}, Mfn{pages_1g}, pages_1g, P2mType::ram_rw, rwx).is_ok());
+    REQUIRE(t.map_range(Gfn{pages_2m}, Mfn{0x40000 + pages_2m}, pages_2m, P2mType::ram_ro, {.r = true}).is_ok());
+    t.mark_recalc_all();
+    REQUIRE((*mem)->reserve_tables(t.tables_needed_4k(Gfn{pages_1g + pages_2m + 7}, 1)).is_ok());
+    t.set_4k(Gfn{pages_1g + pages_2m + 7}, Mfn{0x77}, P2mType::mmio_direct, rwx);
+    REQUIRE(t.map_range(Gfn{pages_2m + 3}, Mfn{0x33}, 1, P2mType::ram_rw, rwx).is_ok());
+    CHECK((*mem)->reserved() == 0);
+    for (uint64_t g : {pages_1g, pages_1g + pages_2m + 6, pages_1g + pages_2m + 8, 2 * pages_1g - 1}) {
+        CAPTURE(g);
+        const Stage2Leaf l = t.lookup(Gfn{g});
+        CHECK(l.mfn == Mfn{g});
+        CHECK(l.type == P2mType::ram_rw);
+        CHECK(l.recalc_pending);  // the mark went down with the split
+    }
+    CHECK(t.lookup(Gfn{pages_1g + pages_2m + 7}).mfn == Mfn{0x77});
+    CHECK(t.lookup(Gfn{pages_2m + 2}).mfn == Mfn{0x40000 + pages_2m + 2});
+    CHECK(t.lookup(Gfn{pages_2m + 3}).mfn == Mfn{0x33});
+    CHECK(t.lookup(Gfn{pages_2m + 4}).mfn == Mfn{0x40000 + pages_2m + 4});
+    CHECK(t.lookup(Gfn{pages_2m + 4}).order == 0);
 }

@@ -178,7 +178,8 @@ concept EntryFormat = (TypedEncodable<F> || requires(Perm p) {
     { F::encode_leaf(m, t, p, mc, level) } -> std::same_as<uint64_t>;
     { F::encode_table(m) } -> std::same_as<uint64_t>;
     // The non-frame bits each child of a split leaf carries, given the
-    // parent and the children's level.
+    // parent and the children's level (the frame goes in with with_frame,
+    // below).
     { F::split_attrs(e, level) } -> std::same_as<uint64_t>;
     // The lazy-recalculation mark on a present entry (leaf or table), and
     // its removal from a marked table entry.
@@ -194,6 +195,21 @@ concept EntryFormat = (TypedEncodable<F> || requires(Perm p) {
     { F::leaf_frame(e, level) } -> std::same_as<Mfn>;
     { F::type_of(e) } -> std::same_as<P2mType>;
 };
+
+// A format whose leaf frame is not at bit 12 (RISC-V: PPN in bits 53:10)
+// says where it goes: with_frame(attrs, m) is attrs (a split_attrs result)
+// with leaf frame m. Without it the frame is m << 12.
+template <class F>
+concept FrameField = requires(uint64_t attrs, Mfn m) {
+    { F::with_frame(attrs, m) } -> std::same_as<uint64_t>;
+};
+template <EntryFormat F>
+[[nodiscard]] constexpr uint64_t with_frame(uint64_t attrs, Mfn m) noexcept {
+    if constexpr (FrameField<F>)
+        return F::with_frame(attrs, m);
+    else
+        return attrs | (m.raw() << page_shift);
+}
 
 template <EntryFormat F>
 [[nodiscard]] constexpr bool encodable(P2mType t, Perm p) noexcept {

@@ -131,7 +131,7 @@ void Table<F>::fill_split(Mfn child, uint64_t parent, unsigned parent_level) con
     const uint64_t keep = F::split_attrs(parent, level);
     const uint64_t base = F::leaf_frame(parent, parent_level).raw();
     for (unsigned i = 0; i < entries_per_table; ++i)
-        slot(child, level, i) = keep | ((base + i * level_pages(level)) << page_shift);
+        slot(child, level, i) = s2::with_frame<F>(keep, Mfn{base + i * level_pages(level)});
 }
 
 // One level of Xen's recalculation (ept_invalidate_emt_subtree, p2m-pt's
