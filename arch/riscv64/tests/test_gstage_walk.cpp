@@ -151,25 +151,25 @@ TEST_CASE("decode_gives_back_the_gpa_access_and_the_cause_from_the_table") {
     const AccessContext ctx{.gla = 0xffff'0002, .gla_valid = true, .size = 2, .insn = {}, .isa_syndrome = 0};
     const Translation t = h.translate(0x1'2345'6002, AccessType::write, ctx);
     REQUIRE_FALSE(t.ok);
-    Stage2Walk w;
-    w.count = 1;
-    w.level[0] = {.entry = 0, .table = h.root, .index = 0, .level = 2};
-    Fault f = decode_guest_page_fault(t.record, &w);
+    Stage2Walk walk;
+    walk.count = 1;
+    walk.level[0] = {.entry = 0, .table = h.root, .index = 0, .level = 2};
+    Fault f = decode_guest_page_fault(t.record, &walk);
     CHECK(f.gpa == Gpa{0x1'2345'6002});  // htval << 2 | stval[1:0]
     CHECK(f.access == AccessType::write);
     CHECK(f.gla == 0xffff'0002);
     CHECK(f.cause == FaultCause::not_present);
     // Ending at a valid leaf: a permission fault.
-    w.level[0].entry = ppn(0x40000) | a | u | r | v;
-    CHECK(decode_guest_page_fault(t.record, &w).cause == FaultCause::permission);
+    walk.level[0].entry = ppn(0x40000) | a | u | r | v;
+    CHECK(decode_guest_page_fault(t.record, &walk).cause == FaultCause::permission);
     // A typed hole (V = 0): not present.
-    w.level[0].entry = Pte::encode_leaf(Mfn{0}, P2mType::mmio_dm, {}, 2);
-    CHECK(decode_guest_page_fault(t.record, &w).cause == FaultCause::not_present);
+    walk.level[0].entry = Pte::encode_leaf(Mfn{0}, P2mType::mmio_dm, {}, 2);
+    CHECK(decode_guest_page_fault(t.record, &walk).cause == FaultCause::not_present);
     // A mark anywhere on the walk: recalc.
-    w.count = 2;
-    w.level[0].entry = Pte::mark(Pte::encode_table(Mfn{0x1000004}));
-    w.level[1] = {.entry = ram_leaf(0x40000), .table = Mfn{0x1000004}, .index = 0, .level = 1};
-    CHECK(decode_guest_page_fault(t.record, &w).cause == FaultCause::recalc);
+    walk.count = 2;
+    walk.level[0].entry = Pte::mark(Pte::encode_table(Mfn{0x1000004}));
+    walk.level[1] = {.entry = ram_leaf(0x40000), .table = Mfn{0x1000004}, .index = 0, .level = 1};
+    CHECK(decode_guest_page_fault(t.record, &walk).cause == FaultCause::recalc);
     // Beyond the table: not present.
     CHECK(decode_guest_page_fault(t.record, nullptr).cause == FaultCause::not_present);
     // A load fault and an instruction fault decode to their accesses.
