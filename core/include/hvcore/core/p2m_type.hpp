@@ -71,7 +71,8 @@ struct Restrictions {
 };
 
 // Phase 1: what the type allows. Phase 2: restrictions. The result is what
-// every backend encodes, so permissions are identical on EPT, NPT and Arm64.
+// every backend encodes, so permissions are identical on EPT, NPT, Arm64 and
+// RISC-V G-stage.
 [[nodiscard]] Perm p2m_type_perm(P2mType t) noexcept;
 [[nodiscard]] Perm p2m_entry_perm(P2mType t, const Restrictions& r) noexcept;
 [[nodiscard]] MemClass p2m_mem_class(P2mType t) noexcept;
