@@ -464,9 +464,11 @@ int run(Cli& c, Report& rep) {
         std::string why;
         dev = open_kvm(&why);
         // KVM guests keep their p2m in an x86 backend's table.
-        if (dev != nullptr && c.arch == "arm64")
-            return usage_error("--arch arm64: a KVM guest's p2m is kept in an x86 format (vmx or svm); use --on "
-                               "model for arm64");
+        if (const hvcore::Backend* b = find_backend(c.arch);
+            dev != nullptr && b != nullptr && b->arch != hvcore::Arch::x86_vmx && b->arch != hvcore::Arch::x86_svm)
+            return usage_error(fmt::format("--arch {0}: a KVM guest's p2m is kept in an x86 format (vmx or svm); use "
+                                           "--on model for {0}",
+                                           c.arch));
         if (dev != nullptr && kvm_p2m_arch(nullptr, &why) == 0) dev.reset();
         if (dev == nullptr) {
             if (c.on == "kvm") return setup_error(fmt::format("KVM is not usable: {}", why));

@@ -130,7 +130,7 @@ struct RunResult {
 [[nodiscard]] const Backend* find_backend(std::string_view cli_name) noexcept;
 // The backend's display name ("x86 VMX (EPT)"; Backend::display_name).
 [[nodiscard]] const char* arch_name(int arch);
-// "x86_vmx", "x86_svm", "arm64": the JSON names (Backend::key).
+// "x86_vmx", "x86_svm", "arm64", "riscv64": the JSON names (Backend::key).
 [[nodiscard]] const char* arch_key(int arch);
 
 // Ends the run in progress (from the CLI's signal thread) and makes every

@@ -12,7 +12,8 @@ static_assert(sizeof(hv_fault_record) == 56);
 static_assert(offsetof(hv_fault_record, syndrome) == 16 && offsetof(hv_fault_record, insn) == 40);
 static_assert(HV_ARCH_X86_VMX == static_cast<int>(hvcore::Arch::x86_vmx) &&
               HV_ARCH_X86_SVM == static_cast<int>(hvcore::Arch::x86_svm) &&
-              HV_ARCH_ARM64 == static_cast<int>(hvcore::Arch::arm64));
+              HV_ARCH_ARM64 == static_cast<int>(hvcore::Arch::arm64) &&
+              HV_ARCH_RISCV64 == static_cast<int>(hvcore::Arch::riscv64));
 static_assert(HV_VCPU_DONE == static_cast<int>(hvcore::VcpuStatus::done) &&
               HV_VCPU_IOREQ_PENDING == static_cast<int>(hvcore::VcpuStatus::ioreq_pending) &&
               HV_VCPU_RETRY == static_cast<int>(hvcore::VcpuStatus::retry) &&
@@ -68,7 +69,7 @@ int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out
         // The struct may grow: the caller's size tells which fields it has.
         if (cfg->size < sizeof(hv_domain_config)) return -EINVAL;
         if ((cfg->flags & ~(HV_DOMAIN_NO_HAP | HV_DOMAIN_ARM64_REPORT_UNDECODED)) != 0) return -EINVAL;
-        if (cfg->arch < HV_ARCH_X86_VMX || cfg->arch > HV_ARCH_ARM64) return -EINVAL;
+        if (cfg->arch < HV_ARCH_X86_VMX || cfg->arch > HV_ARCH_RISCV64) return -EINVAL;
         const bool report = (cfg->flags & HV_DOMAIN_ARM64_REPORT_UNDECODED) != 0;
         if (report && cfg->arch != HV_ARCH_ARM64) return -EINVAL;  // an Arm64 policy
         const hvcore::DomainConfig dc{.arch = static_cast<hvcore::Arch>(cfg->arch),

@@ -155,14 +155,15 @@ struct fixture {
 };
 
 /* The backend under test: ctest runs every program once per backend built
- * into libhvcore, naming it in HVCORE_TEST_ARCH (x86-vmx, x86-svm, arm64);
- * a program run by hand tests x86-vmx. */
+ * into libhvcore, naming it in HVCORE_TEST_ARCH (x86-vmx, x86-svm, arm64,
+ * riscv64); a program run by hand tests x86-vmx. */
 static inline uint32_t test_arch(void) {
     const char *a = getenv("HVCORE_TEST_ARCH");
     if (a == NULL || strcmp(a, "x86-vmx") == 0) return HV_ARCH_X86_VMX;
     if (strcmp(a, "x86-svm") == 0) return HV_ARCH_X86_SVM;
     if (strcmp(a, "arm64") == 0) return HV_ARCH_ARM64;
-    fprintf(stderr, "HVCORE_TEST_ARCH=%s is not x86-vmx, x86-svm or arm64\n", a);
+    if (strcmp(a, "riscv64") == 0) return HV_ARCH_RISCV64;
+    fprintf(stderr, "HVCORE_TEST_ARCH=%s is not x86-vmx, x86-svm, arm64 or riscv64\n", a);
     exit(2);
 }
 
@@ -170,12 +171,13 @@ static inline const char *test_arch_name(void) {
     switch (test_arch()) {
     case HV_ARCH_X86_SVM: return "x86-svm";
     case HV_ARCH_ARM64: return "arm64";
+    case HV_ARCH_RISCV64: return "riscv64";
     default: return "x86-vmx";
     }
 }
 
-/* Port I/O exists on x86 only; Arm64 answers -EOPNOTSUPP. */
-static inline int test_arch_has_pio(void) { return test_arch() != HV_ARCH_ARM64; }
+/* Port I/O exists on x86 only; Arm64 and RISC-V answer -EOPNOTSUPP. */
+static inline int test_arch_has_pio(void) { return test_arch() != HV_ARCH_ARM64 && test_arch() != HV_ARCH_RISCV64; }
 
 /* 0 on success, else the negative errno of the failing call. */
 static inline int fixture_create_with(struct fixture *f, uint64_t ram_bytes, uint32_t nr_vcpus, uint32_t flags) {

@@ -40,6 +40,22 @@ static struct leaf_view leaf_view_of(uint64_t pte) {
         v.x = (pte & 1) && ((pte >> 53) & 3) == 0;
         v.type = (unsigned)((pte >> 55) & 0xf);
         break;
+    case HV_ARCH_RISCV64:
+        /* RISC-V privileged spec, Sv39 PTE: V bit 0, R 1, W 2, X 3. hvcore's
+         * type (README.md, "The p2m type on RISC-V"): in a valid leaf, RSW
+         * (bits 9:8) 0 ram_rw, 1 ram_logdirty, 2 ioreq_server, 3 ram_ro (X)
+         * or mmio_direct (no X); with V = 0, the whole type in bits 57:54. */
+        v.r = (pte & 1) && (pte & 2) != 0;
+        v.w = (pte & 1) && (pte & 4) != 0;
+        v.x = (pte & 1) && (pte & 8) != 0;
+        if (pte & 1) {
+            static const unsigned code_type[] = {0, 2, P2M_IOREQ_SERVER, 3};
+            v.type = code_type[(pte >> 8) & 3];
+            if (v.type == 3 && !v.x) v.type = 5; /* mmio_direct */
+        } else {
+            v.type = (unsigned)((pte >> 54) & 0xf);
+        }
+        break;
     default:
         /* Intel SDM vol. 3C, 29.3.2: R, W, X in bits 2:0; hvcore's type in
          * the ignored bits 57:52. */
@@ -79,6 +95,18 @@ static void expect_write_permission_fault(const hv_fault_record *rec, uint64_t g
         EXPECT_U64(1, (rec->syndrome >> 6) & 1);
         EXPECT_U64(0x0f, rec->syndrome & 0x3f);
         EXPECT_U64((gpa >> 12) << 4, rec->gpa);
+        EXPECT_U64(gpa, rec->gva);
+        break;
+    case HV_ARCH_RISCV64:
+        /* RISC-V privileged spec, "Trap Cause Codes": scause 23, store/AMO
+         * guest-page fault; htinst ("Transformed Instruction or
+         * Pseudoinstruction for mtinst or htinst") the transformed store
+         * `sh x11, 0(x10)`: rs2 11, rs1 (Addr. Offset) 0, funct3 001,
+         * STORE; htval = the gpa >> 2; stval = the guest virtual address
+         * (vsatp Bare: the gpa). */
+        EXPECT_EQ(23, rec->kind);
+        EXPECT_U64((11ull << 20) | (1ull << 12) | 0x23, rec->syndrome);
+        EXPECT_U64(gpa >> 2, rec->gpa);
         EXPECT_U64(gpa, rec->gva);
         break;
     default:
@@ -316,8 +344,10 @@ static void instruction_fetch_from_claimed_page_is_a_guest_fault_naming_the_gpa(
 
 /* The output-address field of a table entry (non-leaf): bits 51:12 in EPT
  * and NPT entries (SDM vol. 3C 29.3.2, APM vol. 2 5.4.1), 47:12 in an Arm64
- * stage-2 table descriptor (Arm ARM D8.3, 4 KiB granule, 48-bit PA). */
+ * stage-2 table descriptor (Arm ARM D8.3, 4 KiB granule, 48-bit PA); the
+ * PPN in bits 53:10 of a RISC-V PTE, times 4096 (Sv39 PTE). */
 static uint64_t next_table_of(uint64_t entry) {
+    if (test_arch() == HV_ARCH_RISCV64) return ((entry >> 10) & ((1ull << 44) - 1)) << 12;
     return test_arch() == HV_ARCH_ARM64 ? entry & 0x0000fffffffff000ull : entry & 0x000ffffffffff000ull;
 }
 
@@ -338,23 +368,27 @@ static void the_walk_reads_each_table_from_the_root_to_the_entry_that_decides_th
     EXPECT_EQ(sizeof w, w.size);
     EXPECT_EQ(test_arch(), w.arch);
     /* the claimed page was split to 4 KiB: the walk ends at a page entry,
-     * PTE (level 1) on x86, lookup level 3 on Arm64, which hv_p2m_entry
-     * reports too */
+     * PTE (level 1) on x86, lookup level 3 on Arm64, level 0 on RISC-V,
+     * which hv_p2m_entry reports too */
     REQUIRE_TRUE(w.nr_levels >= 2 && w.nr_levels <= HV_P2M_WALK_MAX_LEVELS);
-    EXPECT_EQ(test_arch() == HV_ARCH_ARM64 ? 3 : 1, w.level[w.nr_levels - 1].level);
+    EXPECT_EQ(test_arch() == HV_ARCH_ARM64 ? 3 : test_arch() == HV_ARCH_RISCV64 ? 0 : 1, w.level[w.nr_levels - 1].level);
     REQUIRE_EQ(0, hv_p2m_entry(f.dom, GFN, &pte));
     EXPECT_U64(pte, w.level[w.nr_levels - 1].entry);
     EXPECT_U64(P2M_IOREQ_SERVER, leaf_view_of(pte).type);
     /* x86: 4 levels from the PML4 (one root frame); Arm64: the default
-     * VTCR's start level, its root possibly concatenated */
-    if (test_arch() != HV_ARCH_ARM64) {
+     * VTCR's start level, its root possibly concatenated; RISC-V Sv39x4: 3
+     * levels from the 16 KiB root */
+    if (test_arch() == HV_ARCH_RISCV64) {
+        EXPECT_EQ(3, w.nr_levels);
+        EXPECT_EQ(4, w.root_frames);
+    } else if (test_arch() != HV_ARCH_ARM64) {
         EXPECT_EQ(4, w.nr_levels);
         EXPECT_EQ(1, w.root_frames);
     } else {
         EXPECT_TRUE(w.root_frames >= 1 && w.root_frames <= 16);
     }
     /* the root is the first table read; each table entry points at the
-     * next table read; levels count down (x86) or up (Arm64) by one */
+     * next table read; levels count down (x86, RISC-V) or up (Arm64) by one */
     EXPECT_U64(w.root, w.level[0].table);
     for (i = 1; i < w.nr_levels; ++i) {
         EXPECT_U64(next_table_of(w.level[i - 1].entry), w.level[i].table);
@@ -364,8 +398,12 @@ static void the_walk_reads_each_table_from_the_root_to_the_entry_that_decides_th
     /* the index of a 4 KiB entry is gfn bits 8:0 */
     EXPECT_EQ(GFN & 511u, w.level[w.nr_levels - 1].index);
     /* the register that points the hardware at the root: EPTP bits 51:12,
-     * nCR3 = the root, VTCR_EL2 (RES1 bit 31) */
-    if (test_arch() == HV_ARCH_ARM64)
+     * nCR3 = the root, VTCR_EL2 (RES1 bit 31), hgatp (MODE 8 = Sv39x4 in
+     * bits 63:60, the root's PPN in 43:0) */
+    if (test_arch() == HV_ARCH_RISCV64) {
+        EXPECT_U64(8, w.config >> 60);
+        EXPECT_U64(w.root >> 12, w.config & ((1ull << 44) - 1));
+    } else if (test_arch() == HV_ARCH_ARM64)
         EXPECT_U64(1ull << 31, w.config & (1ull << 31));
     else
         EXPECT_U64(w.root, w.config & 0x000ffffffffff000ull);

@@ -419,16 +419,19 @@ static void get_ioreq_server_info_with_unknown_flags_is_einval(void) {
 }
 
 /* hv_vcpu_exec takes at most the ISA's longest instruction: x86 15 bytes
- * (SDM Vol. 2A 2.3.11), Arm64 one 4-byte A64 word; no bytes at all is
- * -EINVAL too. Exactly the longest is accepted (whatever it then does). */
+ * (SDM Vol. 2A 2.3.11), Arm64 one 4-byte A64 word, RISC-V one 4-byte
+ * instruction; no bytes at all is -EINVAL too. Exactly the longest is
+ * accepted (whatever it then does). */
 static void exec_of_more_bytes_than_the_isa_s_longest_instruction_is_einval(void) {
     struct fixture f;
-    /* x86: NOPs (0x90); Arm64: NOP words (d503201f, little-endian) */
+    /* x86: NOPs (0x90); Arm64: NOP words (d503201f, little-endian);
+     * RISC-V: NOPs (addi x0, x0, 0 = 00000013) */
     uint8_t bytes[16];
-    const size_t longest = test_arch() == HV_ARCH_ARM64 ? 4 : 15;
+    const int word = test_arch() == HV_ARCH_ARM64 || test_arch() == HV_ARCH_RISCV64;
+    const uint32_t nop = test_arch() == HV_ARCH_ARM64 ? 0xd503201fu : 0x00000013u;
+    const size_t longest = word ? 4 : 15;
     size_t i;
-    for (i = 0; i < sizeof bytes; ++i)
-        bytes[i] = test_arch() == HV_ARCH_ARM64 ? (uint8_t)(0xd503201fu >> (8 * (i % 4))) : 0x90;
+    for (i = 0; i < sizeof bytes; ++i) bytes[i] = word ? (uint8_t)(nop >> (8 * (i % 4))) : 0x90;
     REQUIRE_EQ(0, fixture_create(&f));
     EXPECT_EQ(-EINVAL, hv_vcpu_exec(f.dom, 0, bytes, longest + 1));
     EXPECT_EQ(-EINVAL, hv_vcpu_exec(f.dom, 0, bytes, 0));

@@ -74,9 +74,10 @@ ABI_ASSERT(dmop_numbers_are_xens,
                HVDM_DMOP_NR_VCPUS == 20);
 ABI_ASSERT(vcpu_status_values, HV_VCPU_DONE == 0 && HV_VCPU_IOREQ_PENDING == 1 && HV_VCPU_RETRY == 2 &&
                                    HV_VCPU_GUEST_FAULT == 3);
-ABI_ASSERT(arch_values, HV_ARCH_X86_VMX == 1 && HV_ARCH_X86_SVM == 2 && HV_ARCH_ARM64 == 3);
+ABI_ASSERT(arch_values, HV_ARCH_X86_VMX == 1 && HV_ARCH_X86_SVM == 2 && HV_ARCH_ARM64 == 3 && HV_ARCH_RISCV64 == 4);
 ABI_ASSERT(reg_values, HV_REG_R15 == 15 && HV_REG_RIP == 16 && HV_REG_RFLAGS == 17 && HV_REG_X30 == 30 &&
                            HV_REG_SP == 31 && HV_REG_PC == 32);
+ABI_ASSERT(reg_riscv64_values, HV_REG_RV_X0 == 0 && HV_REG_RV_X10 == 10 && HV_REG_RV_X31 == 31 && HV_REG_RV_PC == 32);
 /* hvdm_plugin.h: plug-in ABI 2, and HVDM_PLUGIN_DEFINE() is a C99
  * definition at file scope */
 ABI_ASSERT(plugin_abi_is_2, HVDM_PLUGIN_ABI == 2);

@@ -21,13 +21,14 @@ inline constexpr uint64_t mib = 1024 * 1024;
 struct ArchInfo {
     uint32_t arch;
     const char* name;
-    bool has_pio;  // x86 only; Arm64 answers -EOPNOTSUPP
+    bool has_pio;  // x86 only; Arm64 and RISC-V answer -EOPNOTSUPP
 };
 
 inline constexpr ArchInfo all_arches[] = {
     {HV_ARCH_X86_VMX, "x86-vmx", true},
     {HV_ARCH_X86_SVM, "x86-svm", true},
     {HV_ARCH_ARM64, "arm64", false},
+    {HV_ARCH_RISCV64, "riscv64", false},
 };
 
 // The arches this build of libhvcore has (hv_domain_create says which).

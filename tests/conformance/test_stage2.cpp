@@ -4,14 +4,14 @@
 // round trips, the table (leaf choice, all-or-nothing map_range, splits
 // with exactly the reserved frames, lookup, raw_entry, for_each_leaf),
 // lazy recalculation by marks, and the model MMU's fault records and their
-// decode. What differs between EPT, NPT and Arm64 comes from the traits
+// decode. What differs between EPT, NPT, Arm64 and RISC-V comes from the traits
 // (stage2_traits_*.hpp); the scenarios do not.
 //
 // Backends: each backend folder registers its traits
 // (arch/<b>/tests/CMakeLists.txt, hvcore_stage2_traits) and the build
 // generates stage2_backends.hpp with those of the linked backends, so a
 // one-backend preset instantiates its traits alone. Test names end in
-// <ept>, <npt> or <arm64>.
+// <ept>, <npt>, <arm64> or <riscv64>.
 //
 // Numbers: sizes are pages_2m, pages_1g and pages_512g (stage2_traits.hpp);
 // mfn 0x1234 is the frame of the golden leaves; mfn 0x100 (host-physical

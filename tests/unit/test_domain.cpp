@@ -103,8 +103,11 @@ TEST_CASE("domain behaviours on every linked backend") {
             REQUIRE(d.vcpu_last_fault(0, &r) == 0);
             // The recalculation fault, resolved transparently. The record's
             // address field is the architecture's: the gpa itself (VMX,
-            // SVM), or HPFAR_EL2 = IPA[47:12] at bit 4 (Arm64).
-            const uint64_t gpa = r.arch == Arch::arm64 ? (r.gpa >> 4) << 12 : r.gpa;
+            // SVM), HPFAR_EL2 = IPA[47:12] at bit 4 (Arm64), or htval =
+            // gpa >> 2 with stval's two low bits (RISC-V).
+            const uint64_t gpa = r.arch == Arch::arm64     ? (r.gpa >> 4) << 12
+                                 : r.arch == Arch::riscv64 ? (r.gpa << 2) | (r.gva & 3)
+                                                           : r.gpa;
             CHECK(gpa == 0x3000000);
             uint64_t v = 0;
             CHECK(d.vcpu_load(0, 0x3000000, 4, &v) == done);

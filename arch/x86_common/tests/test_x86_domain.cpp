@@ -134,7 +134,7 @@ private:
 std::vector<const Backend*> x86_backends() {
     std::vector<const Backend*> v;
     for (const Backend& b : linked_backends())
-        if (b.arch != Arch::arm64)
+        if (b.arch == Arch::x86_vmx || b.arch == Arch::x86_svm)  // the x86 executor's backends
             v.push_back(&b);
     return v;
 }

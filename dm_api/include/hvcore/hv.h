@@ -60,7 +60,8 @@ typedef uint16_t hvdm_domid_t;
 enum hv_arch {
     HV_ARCH_X86_VMX = 1, /**< Intel VT-x with EPT (Intel SDM Vol. 3C, 29.3 "The Extended Page Table Mechanism") */
     HV_ARCH_X86_SVM = 2, /**< AMD-V with nested paging (AMD APM Vol. 2, 15.25 "Nested Paging") */
-    HV_ARCH_ARM64 = 3    /**< Arm64 stage 2 (Arm ARM DDI 0487, D8 "The AArch64 Virtual Memory System Architecture") */
+    HV_ARCH_ARM64 = 3,   /**< Arm64 stage 2 (Arm ARM DDI 0487, D8 "The AArch64 Virtual Memory System Architecture") */
+    HV_ARCH_RISCV64 = 4  /**< RISC-V H extension G-stage, Sv39x4 (RISC-V Privileged Architecture, "Hypervisor Extension", "Guest Physical Address Translation"); since 1.2.0 */
 };
 
 /** @ingroup hv_domain
@@ -210,7 +211,8 @@ int hv_guest_write(hv_domain *d, uint64_t gpa, const void *buf, size_t len) HV_N
 /** @ingroup hv_p2m
  * @brief The architectural stage-2 entry that maps gfn (arch bits): the raw
  * leaf (or the absent entry) as the backend stores it, for the hardware
- * format of the domain's arch (EPT, NPT or Arm64 stage-2 descriptor).
+ * format of the domain's arch (EPT, NPT, Arm64 stage-2 descriptor or
+ * RISC-V G-stage PTE).
  * @param d the domain.
  * @param gfn guest frame number (GPA >> 12).
  * @param[out] raw_pte receives the entry; unchanged on failure.
@@ -299,7 +301,7 @@ int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint6
  * @param is_write non-zero for OUT.
  * @param[in,out] value OUT: the data written; IN: receives the data.
  * @return an enum hv_vcpu_status (>= 0), or a negative errno.
- * @retval -EOPNOTSUPP the domain's arch has no port I/O (Arm64).
+ * @retval -EOPNOTSUPP the domain's arch has no port I/O (Arm64, RISC-V).
  * @retval -EINVAL @p d or @p value is NULL; @p vcpu is out of range;
  *         @p size is not 1, 2 or 4.
  * @retval -ESHUTDOWN the domain is stopped.
@@ -307,16 +309,17 @@ int hv_vcpu_load(hv_domain *d, uint32_t vcpu, uint64_t gpa, uint32_t size, uint6
  * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.
  * @retval -EIO an internal inconsistency; the domain is stopped. */
 int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int is_write,
-                uint64_t *value) HV_NOEXCEPT; /* -EOPNOTSUPP on arm64 */
+                uint64_t *value) HV_NOEXCEPT; /* -EOPNOTSUPP on arm64 and riscv64 */
 /** @ingroup hv_vcpu
  * @brief Executes one guest instruction (its encoded bytes) on the vCPU's
  * registers, through stage 2; on #HV_VCPU_DONE the registers (hv_vcpu_get_reg)
  * hold its result.
  * @param d the domain.
  * @param vcpu vCPU index.
- * @param insn the instruction's bytes (x86: 1..15; Arm64: one 4-byte A64 word).
+ * @param insn the instruction's bytes (x86: 1..15; Arm64: one 4-byte A64
+ *        word; RISC-V: one 4-byte instruction, little-endian).
  * @param len bytes at @p insn, 1 up to the ISA's longest instruction (x86
- *        15, Arm64 4).
+ *        15, Arm64 4, RISC-V 4).
  * @return an enum hv_vcpu_status (>= 0; #HV_VCPU_GUEST_FAULT also for an
  *         instruction the emulator does not know), or a negative errno.
  * @retval -EINVAL @p d or @p insn is NULL; @p vcpu is out of range; @p len
@@ -330,7 +333,8 @@ int hv_vcpu_exec(hv_domain *d, uint32_t vcpu, const void *insn, size_t len) HV_N
  * @brief Reads one of the vCPU's registers.
  * @param d the domain.
  * @param vcpu vCPU index.
- * @param reg enum hv_reg_x86 or enum hv_reg_arm64 (by the domain's arch),
+ * @param reg enum hv_reg_x86, enum hv_reg_arm64 or enum hv_reg_riscv64 (by
+ *        the domain's arch),
  *        or a vector half: HV_REG_XMM_LO / HV_REG_XMM_HI (x86),
  *        HV_REG_V_LO / HV_REG_V_HI (Arm64).
  * @param[out] value receives the register.
@@ -424,6 +428,45 @@ enum hv_reg_arm64 {
     HV_REG_X30 = 30,
     HV_REG_SP = 31, HV_REG_PC = 32
 };
+/** @ingroup hv_vcpu
+ * @brief RISC-V register ids for hv_vcpu_get_reg / hv_vcpu_set_reg
+ * (#HV_ARCH_RISCV64, since 1.2.0): x0..x31 as their numbers, then the pc.
+ * x0 reads as 0 and writes to it are dropped. */
+enum hv_reg_riscv64 {
+    HV_REG_RV_X0 = 0,   /**< x0 (zero): reads 0 */
+    HV_REG_RV_X1 = 1,   /**< x1 (ra) */
+    HV_REG_RV_X2 = 2,   /**< x2 (sp) */
+    HV_REG_RV_X3 = 3,   /**< x3 (gp) */
+    HV_REG_RV_X4 = 4,   /**< x4 (tp) */
+    HV_REG_RV_X5 = 5,   /**< x5 (t0) */
+    HV_REG_RV_X6 = 6,   /**< x6 (t1) */
+    HV_REG_RV_X7 = 7,   /**< x7 (t2) */
+    HV_REG_RV_X8 = 8,   /**< x8 (s0/fp) */
+    HV_REG_RV_X9 = 9,   /**< x9 (s1) */
+    HV_REG_RV_X10 = 10, /**< x10 (a0): the address of hv_vcpu_store / hv_vcpu_load */
+    HV_REG_RV_X11 = 11, /**< x11 (a1): their data */
+    HV_REG_RV_X12 = 12, /**< x12 (a2) */
+    HV_REG_RV_X13 = 13, /**< x13 (a3) */
+    HV_REG_RV_X14 = 14, /**< x14 (a4) */
+    HV_REG_RV_X15 = 15, /**< x15 (a5) */
+    HV_REG_RV_X16 = 16, /**< x16 (a6) */
+    HV_REG_RV_X17 = 17, /**< x17 (a7) */
+    HV_REG_RV_X18 = 18, /**< x18 (s2) */
+    HV_REG_RV_X19 = 19, /**< x19 (s3) */
+    HV_REG_RV_X20 = 20, /**< x20 (s4) */
+    HV_REG_RV_X21 = 21, /**< x21 (s5) */
+    HV_REG_RV_X22 = 22, /**< x22 (s6) */
+    HV_REG_RV_X23 = 23, /**< x23 (s7) */
+    HV_REG_RV_X24 = 24, /**< x24 (s8) */
+    HV_REG_RV_X25 = 25, /**< x25 (s9) */
+    HV_REG_RV_X26 = 26, /**< x26 (s10) */
+    HV_REG_RV_X27 = 27, /**< x27 (s11) */
+    HV_REG_RV_X28 = 28, /**< x28 (t3) */
+    HV_REG_RV_X29 = 29, /**< x29 (t4) */
+    HV_REG_RV_X30 = 30, /**< x30 (t5) */
+    HV_REG_RV_X31 = 31, /**< x31 (t6) */
+    HV_REG_RV_PC = 32   /**< pc */
+};
 
 /** @ingroup hv_vcpu
  * @brief The hardware's own record of the last stage-2 fault of a vCPU
@@ -431,11 +474,11 @@ enum hv_reg_arm64 {
 typedef struct hv_fault_record {
     uint32_t size;     /**< sizeof(hv_fault_record), set by the caller; smaller is -EINVAL */
     uint32_t arch;     /**< enum hv_arch */
-    uint32_t kind;     /**< VMX exit reason (48 EPT violation, 49 EPT misconfiguration); SVM exit code (0x400 NPF); Arm64 ESR_EL2.EC */
+    uint32_t kind;     /**< VMX exit reason (48 EPT violation, 49 EPT misconfiguration); SVM exit code (0x400 NPF); Arm64 ESR_EL2.EC; RISC-V scause (20 instruction, 21 load, 23 store/AMO guest-page fault) */
     uint32_t insn_len; /**< SVM decode-assist bytes provided, else 0 */
-    uint64_t syndrome; /**< VMX exit qualification; SVM EXITINFO1; ESR_EL2 */
-    uint64_t gpa;      /**< VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2 */
-    uint64_t gva;      /**< VMX guest-linear address (when valid); FAR_EL2 */
+    uint64_t syndrome; /**< VMX exit qualification; SVM EXITINFO1; ESR_EL2; RISC-V htinst (0, or the transformed load/store) */
+    uint64_t gpa;      /**< VMX guest-physical address; SVM EXITINFO2; Arm64 HPFAR_EL2; RISC-V htval (the guest-physical address >> 2) */
+    uint64_t gva;      /**< VMX guest-linear address (when valid); FAR_EL2; RISC-V stval (the guest virtual address) */
     uint8_t insn[16];  /**< SVM decode-assist bytes (AMD APM Vol. 2, 15.33 "Decode Assists") */
 } hv_fault_record;
 /** @ingroup hv_vcpu
@@ -574,8 +617,8 @@ int hv_vcpu_arm64_undecoded(hv_domain *d, uint32_t vcpu, hv_arm64_undecoded *out
 typedef struct hv_p2m_walk_level {
     uint64_t entry; /**< the raw entry, as stored */
     uint64_t table; /**< host-physical address of the table that holds it */
-    uint32_t index; /**< its index in that table (Arm64 concatenated root: 0 .. 512*root_frames-1) */
-    int32_t level;  /**< x86: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE; Arm64: lookup level 0..3 */
+    uint32_t index; /**< its index in that table (Arm64 concatenated root, RISC-V 16 KiB root: 0 .. 512*root_frames-1) */
+    int32_t level;  /**< x86: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE; Arm64: lookup level 0..3; RISC-V: i of the translation process, 0 = 4 KiB PTE */
 } hv_p2m_walk_level;
 /** @ingroup hv_p2m
  * @brief The stage-2 walk for one gfn (hv_p2m_read_walk). */
@@ -583,9 +626,9 @@ typedef struct hv_p2m_walk {
     uint32_t size;        /**< sizeof(hv_p2m_walk), set by the caller */
     uint32_t arch;        /**< enum hv_arch */
     uint32_t nr_levels;   /**< level[0 .. nr_levels) filled, root first */
-    uint32_t root_frames; /**< 4 KiB frames of the root table: 1 on x86, 1..16 on Arm64 (concatenated) */
+    uint32_t root_frames; /**< 4 KiB frames of the root table: 1 on x86, 1..16 on Arm64 (concatenated), 4 on RISC-V */
     uint64_t root;        /**< host-physical address of the root table */
-    uint64_t config;      /**< VMX: the EPTP; SVM: nCR3; Arm64: VTCR_EL2 */
+    uint64_t config;      /**< VMX: the EPTP; SVM: nCR3; Arm64: VTCR_EL2; RISC-V: hgatp */
     hv_p2m_walk_level level[HV_P2M_WALK_MAX_LEVELS]; /**< the entries read, root first */
 } hv_p2m_walk;
 /** @ingroup hv_p2m
@@ -598,8 +641,8 @@ typedef struct hv_p2m_walk {
  * Read-only: no lazy recalculation is resolved and no accessed/dirty bit
  * set. A table entry carrying a recalculation mark is followed: the
  * hardware stops at it (EPT misconfiguration, NPT reserved/user fault,
- * Arm64 translation fault) and the entries below are what it reaches once
- * the mark is resolved.
+ * Arm64 translation fault, RISC-V guest-page fault) and the entries below
+ * are what it reaches once the mark is resolved.
  * @param d the domain.
  * @param gfn guest frame number.
  * @param[in,out] out @p out->size set by the caller; receives the walk

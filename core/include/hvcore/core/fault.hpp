@@ -13,7 +13,7 @@
 
 namespace hvcore {
 
-enum class Arch : uint32_t { x86_vmx = 1, x86_svm = 2, arm64 = 3 };
+enum class Arch : uint32_t { x86_vmx = 1, x86_svm = 2, arm64 = 3, riscv64 = 4 };
 
 enum class AccessType : uint8_t { read, write, fetch };
 
@@ -33,10 +33,10 @@ struct Fault {
 // Mirrors hv_fault_record (dm_api/include/hvcore/hv.h); filled by a backend's walker.
 struct FaultRecord {
     Arch arch = Arch::x86_vmx;
-    uint32_t kind = 0;      // VMX exit reason; SVM exit code; ESR_EL2.EC
-    uint64_t syndrome = 0;  // exit qualification; EXITINFO1; ESR_EL2
-    uint64_t gpa = 0;       // guest-physical address; EXITINFO2; HPFAR_EL2
-    uint64_t gva = 0;       // guest-linear address (if valid); FAR_EL2
+    uint32_t kind = 0;      // VMX exit reason; SVM exit code; ESR_EL2.EC; RISC-V scause
+    uint64_t syndrome = 0;  // exit qualification; EXITINFO1; ESR_EL2; RISC-V htinst
+    uint64_t gpa = 0;       // guest-physical address; EXITINFO2; HPFAR_EL2; RISC-V htval (gpa >> 2)
+    uint64_t gva = 0;       // guest-linear address (if valid); FAR_EL2; RISC-V stval
     uint32_t insn_len = 0;  // SVM decode-assist bytes provided
     std::array<uint8_t, 16> insn{};
 };

@@ -183,8 +183,8 @@ struct SyntheticInsn {
 };
 
 // The instruction set an executor runs, independent of the stage-2 format
-// (x86 VMX and SVM share x86_64). rv64 is the next one.
-enum class IsaKind : uint8_t { x86_64, a64 };
+// (x86 VMX and SVM share x86_64).
+enum class IsaKind : uint8_t { x86_64, a64, rv64 };
 
 class Isa {
 public:
@@ -193,7 +193,9 @@ public:
     // The longest instruction the ISA encodes: x86 15 bytes (SDM Vol. 2A
     // 2.3.11 "AVX Instruction Length": "the maximum length of an Intel 64 and
     // IA-32 instruction remains 15 bytes"), A64 4 (every instruction is one
-    // 32-bit word, Arm ARM DDI 0487 C1.1). Longer buffers are refused.
+    // 32-bit word, Arm ARM DDI 0487 C1.1), RV64 4 (the base and standard
+    // extensions' longest, RISC-V Volume I "Base Instruction-Length
+    // Encoding"). Longer buffers are refused.
     [[nodiscard]] virtual unsigned max_insn_bytes() const noexcept = 0;
     // The ISA has a port I/O space (x86 IN/OUT); make_pio() encodes nothing
     // when it has not.

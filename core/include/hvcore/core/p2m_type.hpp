@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The one list of p2m types (every switch over it is exhaustive), their classes, the legal
 // changes between them and the permissions each allows. Every backend
-// stores these values in its entries' software bits and switches over this
-// enum without a default, so a new type breaks every backend until handled.
+// stores these values in its entries' software bits (RISC-V G-stage, with
+// two: a code in RSW and X for a valid leaf, README.md "The p2m type on
+// RISC-V") and switches over this enum without a default, so a new type
+// breaks every backend until handled.
 #pragma once
 
 #include <cstdint>
@@ -71,7 +73,8 @@ struct Restrictions {
 };
 
 // Phase 1: what the type allows. Phase 2: restrictions. The result is what
-// every backend encodes, so permissions are identical on EPT, NPT and Arm64.
+// every backend encodes, so permissions are identical on EPT, NPT, Arm64 and
+// RISC-V G-stage.
 [[nodiscard]] Perm p2m_type_perm(P2mType t) noexcept;
 [[nodiscard]] Perm p2m_entry_perm(P2mType t, const Restrictions& r) noexcept;
 [[nodiscard]] MemClass p2m_mem_class(P2mType t) noexcept;
