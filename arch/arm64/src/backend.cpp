@@ -14,8 +14,7 @@ namespace {
 constexpr hvcore::arm64::S2Config default_config = *hvcore::arm64::Vtcr::decode(hvcore::arm64::vtcr_default).config;
 
 uint64_t arm64_table_frames(uint64_t ram_frames) {
-    return hvcore::radix_table_frames(ram_frames, hvcore::arm64::level_3 + 1 - default_config.start_level,
-                                      default_config.root_tables);
+    return hvcore::s2::table_budget(hvcore::arm64::geometry_of(default_config), ram_frames);
 }
 
 }  // namespace

@@ -235,13 +235,16 @@ TEST_CASE("geometry_validity_and_the_derived_sizes") {
 }
 
 TEST_CASE("table_budget_counts_the_levels_below_the_root") {
-    // The x86 and Arm64 (3-level) budgets are what Domain::create has
-    // reserved so far: frames/512 + frames/512^2 + 64 (a fourth level adds
-    // frames/512^3, which is 0 below 512 GiB of RAM).
-    for (uint64_t frames : {uint64_t{1}, uint64_t{1024}, uint64_t{1} << 20, (uint64_t{63} << 30) >> 12}) {
+    // The root's frames, then ceil(frames / 512^k) tables at each level k
+    // below it.
+    for (uint64_t frames : {uint64_t{1}, uint64_t{512}, uint64_t{513}, uint64_t{1} << 20, (uint64_t{63} << 30) >> 12}) {
         CAPTURE(frames);
-        CHECK(s2::table_budget(x86.geo, frames) == frames / 512 + frames / (512 * 512) + 64);
-        CHECK(s2::table_budget(arm_l1.geo, frames) == frames / 512 + frames / (512 * 512) + 64);
+        const uint64_t l1 = (frames + 511) / 512;
+        const uint64_t l2 = (frames + 512 * 512 - 1) / (512 * 512);
+        const uint64_t l3 = (frames + 512 * 512 * 512 - 1) / (512 * 512 * 512);
+        CHECK(s2::table_budget(x86.geo, frames) == 1 + l1 + l2 + l3);
+        CHECK(s2::table_budget(arm_l1.geo, frames) == arm_l1.geo.root_frames() + l1 + l2);
+        CHECK(s2::table_budget(sv39x4.geo, frames) == 4 + l1 + l2);
     }
     // Enough for every RAM frame mapped 4 KiB by 4 KiB.
     const uint64_t frames = 3 * pages_2m + 17;
@@ -252,7 +255,7 @@ TEST_CASE("table_budget_counts_the_levels_below_the_root") {
         REQUIRE(m.mem->reserve_tables(n).is_ok());
         for (uint64_t g = 0; g < frames; ++g) m->set_4k(Gfn{g}, Mfn{0x40000 + g}, P2mType::ram_rw, rwx);
         CHECK(m.mem->reserved() == 0);
-        CHECK(m.mem->tables_in_use() <= s2::table_budget(s.geo, frames));
+        CHECK(m.mem->tables_in_use() == s2::table_budget(s.geo, frames));
     }
 }
 

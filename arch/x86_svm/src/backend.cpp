@@ -9,7 +9,7 @@ namespace {
 
 // A 4-level nested walk in long mode (APM Vol. 2 15.25.5): one root (nCR3).
 uint64_t npt_table_frames(uint64_t ram_frames) {
-    return hvcore::radix_table_frames(ram_frames, hvcore::x86::nr_levels, 1);
+    return hvcore::s2::table_budget(hvcore::svm::Npt::geometry_4level, ram_frames);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ namespace {
 
 // A 4-level EPT walk (SDM Vol. 3C 29.3.2): one PML4 root.
 uint64_t ept_table_frames(uint64_t ram_frames) {
-    return hvcore::radix_table_frames(ram_frames, hvcore::x86::nr_levels, 1);
+    return hvcore::s2::table_budget(hvcore::vmx::Ept::geometry_4level, ram_frames);
 }
 
 }  // namespace

@@ -31,25 +31,6 @@ struct Backend {
     uint64_t (*table_frames)(uint64_t ram_frames);
 };
 
-// The frames of a radix table of 512-entry tables, `levels` levels deep
-// with `root_tables` concatenated tables at the root, that maps gfns
-// [0, ram_frames) with 4 KiB leaves: the root, then at each level below
-// it one table per 512^k frames (k = levels - 1 .. 1), rounded up.
-[[nodiscard]] constexpr uint64_t radix_table_frames(uint64_t ram_frames, unsigned levels,
-                                                    unsigned root_tables) noexcept {
-    uint64_t n = root_tables;
-    uint64_t span = 1;  // frames one entry of the level covers
-    for (unsigned l = 1; l < levels; ++l) {
-        span *= 512;
-        n += (ram_frames + span - 1) / span;
-    }
-    return n;
-}
-static_assert(radix_table_frames(1, 4, 1) == 4);
-static_assert(radix_table_frames(512, 4, 1) == 4);
-static_assert(radix_table_frames(513, 4, 1) == 5);
-static_assert(radix_table_frames(512 * 512 + 1, 3, 2) == 2 + 2 + 513);
-
 // Defined in the generated backends.cpp of the library being linked.
 [[nodiscard]] std::span<const Backend> linked_backends() noexcept;
 

@@ -138,14 +138,15 @@ struct Geometry {
 }
 static_assert(x86_4level(46).valid() && x86_4level(46).gfn_count() == uint64_t{1} << 36);
 
-// Table frames a domain reserves for a table of geometry g over `ram_frames`
-// frames of RAM: every RAM frame mapped with 4 KiB leaves needs one
-// level-(k-1) table per 512^k frames at each level k below the root; 64
-// more cover the root (at most 16 frames), the partly filled tables at the
-// ends of each range, and device and hole mappings outside RAM.
+// Table frames a table of geometry g needs to map gfns [0, ram_frames)
+// with 4 KiB leaves: the root's frames, then at each level k below the
+// root one level-(k-1) table per level-k entry the range touches,
+// ceil(ram_frames / 512^k). Exact, not a bound: Domain::create sizes the
+// table pool with it (through Backend::table_frames), and a domain maps
+// nothing outside its RAM.
 [[nodiscard]] constexpr uint64_t table_budget(const Geometry& g, uint64_t ram_frames) noexcept {
-    uint64_t n = 64;
-    for (unsigned k = 1; k < g.levels; ++k) n += ram_frames >> level_order(k);
+    uint64_t n = g.root_frames();
+    for (unsigned k = 1; k < g.levels; ++k) n += (ram_frames + level_pages(k) - 1) >> level_order(k);
     return n;
 }
 
