@@ -39,7 +39,7 @@ bool Domain::destroy_server(const Locked& lk, IoservId id) {
     const bool owner = p2m_->ioreq_owner() == id;
     servers_.destroy(id);
     for (VcpuState& v : vcpus_)
-        if (v.io.waiting() && v.io.in_flight()->server == id) v.wake.notify_one();
+        if (v.io.waiting() && v.io.in_flight()->server == id) wake(lk, v.id);
     if (log_) log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} destroyed", id_.raw(), id.raw()));
     // hvcore differs from Xen here (README.md, "Where hvcore differs from
     // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner

@@ -59,7 +59,8 @@ void Domain::wake_held(const Locked&) {
 }
 
 void Domain::wake_all(const Locked&) {
-    for (VcpuState& v : vcpus_) v.wake.notify_one();
+    // Every waiter of every vCPU: a stop or a shutdown must end them all.
+    for (VcpuState& v : vcpus_) v.wake.notify_all();
 }
 
 // ---------------------------------------------------------------------------

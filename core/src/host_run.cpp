@@ -25,7 +25,17 @@ int Domain::host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value, Hos
     const Locked lk(*this, mu_);
     if (vcpu >= vcpus_.size() || value == nullptr || a.size == 0 || a.size > 8) return -EINVAL;
     VcpuState& v = vcpus_[vcpu];  // vcpus_ never changes size: the reference outlives the waits
-    if (v.io.waiting()) return -EBUSY;
+    if (v.busy || v.io.waiting()) return -EBUSY;
+    // The vCPU is this call's until it returns, across every wait (the lock
+    // is released while it sleeps): one waiter on v.wake, one replay log.
+    v.busy = true;
+    const int rc = host_route(lk, v, a, value, outcome);
+    v.busy = false;
+    return rc;
+}
+
+int Domain::host_route(const Locked& lk, VcpuState& v, const HostAccess& a, uint64_t* value,
+                       HostAccessOutcome* outcome) {
     v.io.forget();
     for (;;) {
         if (stopped(lk) || host_shutdown_) return -ESHUTDOWN;

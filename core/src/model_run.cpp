@@ -213,6 +213,7 @@ Result<VcpuState*> Domain::idle_vcpu(const Locked& lk, uint32_t vcpu) {
     if (vcpu >= vcpus_.size()) return Status::err(-EINVAL);
     VcpuState& v = vcpus_[vcpu];
     if (v.io.waiting()) return Status::err(-EBUSY);  // finish with hv_vcpu_resume
+    if (v.busy) return Status::err(-EBUSY);          // a host_access runs on it (its replay log is in use)
     return &v;
 }
 
@@ -302,6 +303,7 @@ int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
     if (stopped(lk)) return -ESHUTDOWN;
     if (vcpu >= vcpus_.size()) return -EINVAL;
     VcpuState& v = vcpus_[vcpu];
+    if (v.busy) return -EBUSY;            // the request in flight, if any, is host_access's
     if (!v.io.waiting()) return -EINVAL;  // nothing is pending on this vCPU
     switch (complete_request(lk, v)) {
     case Completion::pending: return to_int(VcpuStatus::ioreq_pending);

@@ -346,4 +346,53 @@ TEST_CASE("a_write_held_for_a_disabled_owner_goes_to_ram_once_its_page_is_reset_
     }
 }
 
+TEST_CASE("a_vcpu_held_inside_host_access_refuses_a_second_host_access_and_model_calls_until_shutdown_ends_it") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        const std::shared_ptr<Domain> domain = make_domain(host, b);
+        Domain& d = *domain;
+        const Dm dm = make_dm(host, d);
+        // gfn 0x100 claimed by a disabled owner: a write there is held.
+        constexpr uint64_t gfn = 0x100;
+        constexpr uint64_t ram_gpa = 0x200000;  // plain RAM, never claimed
+        REQUIRE(d.map_mem_type_to_ioreq_server(dm.who, dm.id, hvmmem::ioreq_server, claim_write).is_ok());
+        REQUIRE(d.set_mem_type(hvmmem::ioreq_server, gfn, 1).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm.who, dm.id, false).is_ok());
+        auto held = std::async(std::launch::async, [&] {
+            uint64_t v = 0;
+            return d.host_access(0, {.is_write = true, .addr = gfn * page_size, .size = 4, .data = 0xabcd}, &v);
+        });
+        // A store to RAM on vCPU 0 completes until the host_access has the
+        // vCPU, and is -EBUSY from then on, through the whole hold.
+        int store = done;
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        while (store == done && std::chrono::steady_clock::now() < deadline) {
+            store = d.vcpu_store(0, ram_gpa, 4, 1);
+            if (store == done) std::this_thread::yield();
+        }
+        REQUIRE(store == -EBUSY);
+        // Still held (nothing can clear the hold): a second host_access on
+        // the vCPU is refused at once instead of sleeping on the same
+        // waiter, and so is every model call on it.
+        uint64_t value = 0;
+        CHECK(d.host_access(0, {.is_write = true, .addr = ram_gpa, .size = 4, .data = 2}, &value) == -EBUSY);
+        CHECK(d.vcpu_store(0, ram_gpa, 4, 3) == -EBUSY);
+        CHECK(d.vcpu_load(0, ram_gpa, 4, &value) == -EBUSY);
+        CHECK(d.vcpu_resume(0, &value) == -EBUSY);
+        CHECK(held.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout);
+        d.shutdown_host();
+        const bool finished = held.wait_for(patience) == std::future_status::ready;
+        REQUIRE(finished);  // if it hangs, the test hangs: no other thread can end it
+        CHECK(held.get() == -ESHUTDOWN);
+        // The vCPU is free again for the model driver; nothing was written.
+        CHECK(d.vcpu_store(0, ram_gpa, 4, 4) == done);
+        uint32_t in_ram = 0;
+        REQUIRE(d.guest_read(gfn * page_size, &in_ram, sizeof in_ram).is_ok());
+        CHECK(in_ram == 0);
+        REQUIRE(d.guest_read(ram_gpa, &in_ram, sizeof in_ram).is_ok());
+        CHECK(in_ram == 4);
+    }
+}
+
 }  // TEST_SUITE("concurrent")

@@ -113,9 +113,16 @@ struct VcpuState {
     // this vCPU only, by the answer's hvdm_ioreq_notify, by the destruction
     // of the server its request went to, and, while `held` (a write held
     // for a retry), by whatever can clear the retry condition. A stop or a
-    // host shutdown notifies every vCPU.
+    // host shutdown notifies every vCPU. One thread at most waits on it:
+    // `busy` keeps every other caller off the vCPU.
     std::condition_variable wake;
     bool held = false;
+    // A host_access runs on this vCPU (from its first check to its return,
+    // waits included): a second host_access and every model vCPU call on
+    // the vCPU are -EBUSY. Without it, a vCPU held for a retry (nothing in
+    // flight) could be entered again, and the model driver would wipe the
+    // held access's replay log.
+    bool busy = false;
 };
 
 class Domain;
@@ -219,7 +226,9 @@ public:
     // Route one decoded access and block the calling (vCPU) thread until it
     // is complete: a device model's answer, or the retry condition clearing.
     // Returns 0 with *value for reads, -ESHUTDOWN once shutdown_host() or a
-    // stop ended the wait, -EPROTO on a protocol violation.
+    // stop ended the wait, -EPROTO on a protocol violation, -EBUSY when the
+    // vCPU is in use: another host_access runs on it (held for a retry
+    // too), or a model vCPU call left a request pending.
     [[nodiscard]] int host_access(uint32_t vcpu, const HostAccess& a, uint64_t* value,
                                   HostAccessOutcome* outcome = nullptr);
     // Wake and fail every blocked host_access (clean shutdown).
@@ -338,10 +347,14 @@ private:
                                                const SyntheticInsn& si, unsigned size, uint64_t addr, uint64_t data,
                                                uint64_t* value) HV_REQUIRES(mu_);
     // The checks every typed vCPU call starts with: the vCPU, or a negative
-    // errno (-ESHUTDOWN, -EINVAL, -EBUSY while a request is pending).
+    // errno (-ESHUTDOWN, -EINVAL, -EBUSY while a request is pending or a
+    // host_access runs on the vCPU).
     [[nodiscard]] Result<VcpuState*> idle_vcpu(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
 
     // --- host_run.cpp: the driver of accesses a host decoded ---
+    // host_access on its vCPU, marked busy: route, wait, replay until done.
+    [[nodiscard]] int host_route(const Locked& lk, VcpuState& v, const HostAccess& a, uint64_t* value,
+                                 HostAccessOutcome* outcome) HV_REQUIRES(mu_);
     // Block until the vCPU's request is answered: 0, or -ESHUTDOWN/-EPROTO.
     [[nodiscard]] int wait_answer(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
 
