@@ -11,21 +11,18 @@ namespace hvcore {
 
 namespace {
 
-// VGA memory, the only MMIO Xen posts to the buffered ring
-// (xen/arch/x86/hvm/stdvga.c: VGA_MEM_BASE, VGA_MEM_SIZE).
-constexpr uint64_t vga_mem_first = 0xa0000;
-constexpr uint64_t vga_mem_last = 0xbffff;
-
-// Xen's stdvga_mem_accept: a single direct write wholly inside VGA memory.
-// Xen tries this internal handler (hvm_io_intercept) before any ioreq
-// routing, so it applies to claimed pages too; it posts the write to the
-// server holding it by range (stdvga_mem_write: ioreq_server_select, then
-// ioreq_send(..., buffered = true)) and falls back to the synchronous path
-// when that fails.
-[[nodiscard]] bool vga_posts(const IoreqBody& r) noexcept {
+// A single direct write wholly inside the platform's posted window
+// (Backend::posted_mmio; x86: VGA memory, Xen's stdvga_mem_accept). Xen
+// tries its internal handler (hvm_io_intercept) before any ioreq routing,
+// so this applies to claimed pages too; the write is posted to the server
+// holding it by range (stdvga_mem_write: ioreq_server_select, then
+// ioreq_send(..., buffered = true)), with the synchronous path as the
+// fall-back when that fails.
+[[nodiscard]] bool platform_posts(const std::optional<GpaWindow>& window, const IoreqBody& r) noexcept {
+    if (!window) return false;
     if (r.type != ioreq::type_copy || r.dir != ioreq::dir_write || r.data_is_ptr || r.count != 1) return false;
     const auto [first, last] = mmio_span(r);
-    return first >= vga_mem_first && last <= vga_mem_last;
+    return window->contains(first, last);
 }
 
 // Elements of `size` bytes from addr to the end of its page, walking up
@@ -119,7 +116,7 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
 }
 
 MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
-    if (vga_posts(req)) {
+    if (platform_posts(backend_->posted_mmio, req)) {
         if (const auto sel = ioreq_server_select(servers_, req, cf8_);
             sel && servers_.get(sel->server)->channel.post_buffered(req)) {
             // The vCPU goes on; logged so that re-execution does not post twice.

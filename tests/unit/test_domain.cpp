@@ -176,3 +176,43 @@ TEST_CASE("domain behaviours on every linked backend") {
         }
     }
 }
+
+// The platform's posted window (Backend::posted_mmio): on x86 a single
+// write to VGA memory held by range is posted to the server's buffered ring
+// and the vCPU goes on (Xen's stdvga.c, x86-only); on Arm64 and RISC-V the
+// same write is a synchronous request the vCPU waits for.
+TEST_CASE("a_single_write_to_vga_memory_is_posted_on_x86_and_synchronous_on_arm64_and_riscv64") {
+    constexpr uint64_t vga_gfn = 0xa0;  // 0xa0000, VGA memory's first page
+    constexpr uint32_t range_memory = 1;  // HVDM_IO_RANGE_MEMORY
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        const bool x86 = b.arch == Arch::x86_vmx || b.arch == Arch::x86_svm;
+        Host host;
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 16 * mib, .nr_vcpus = 1, .hap = true});
+        REQUIRE(dr.is_ok());
+        Domain& d = **dr;
+        const EmulatorId dm = host.new_emulator();
+        IoservId id{};
+        REQUIRE(d.create_ioreq_server(dm, bufioreq::legacy, &id).is_ok());
+        REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
+        REQUIRE(d.set_mem_type(hvmmem::mmio_dm, vga_gfn, 1).is_ok());
+        REQUIRE(d.map_io_range(dm, id, range_memory, vga_gfn * page_size, vga_gfn * page_size + page_size - 1).is_ok());
+        IoreqSlot* slots = nullptr;
+        BufferedPage* ring = nullptr;
+        REQUIRE(d.map_ioreq_pages(dm, id, &slots, &ring).is_ok());
+        REQUIRE(ring != nullptr);
+        const int rc = d.vcpu_store(0, vga_gfn * page_size + 4, 1, 0xab);
+        if (x86) {
+            CHECK(rc == done);
+            CHECK(ring->write_pointer == 1);
+            CHECK(ring->slots[0].data == 0xab);
+            CHECK(slot_state(slots[0]) == ioreq::state_none);
+        } else {
+            CHECK(rc == pending);
+            CHECK(ring->write_pointer == 0);
+            REQUIRE(slot_state(slots[0]) == ioreq::state_ready);
+            CHECK(slots[0].addr == vga_gfn * page_size + 4);
+            CHECK(slots[0].data == 0xab);
+        }
+    }
+}

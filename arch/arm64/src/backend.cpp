@@ -31,5 +31,6 @@ hvcore::Backend hvcore_backend_arm64() {
         .make_stage2 = &hvcore::arm64::make_arm64_stage2,
         .make_isa = &hvcore::arm64::make_a64_isa,
         .table_frames = &arm64_table_frames,
+        .posted_mmio = std::nullopt,  // Xen on Arm has no stdvga: nothing is posted unasked
     };
 }

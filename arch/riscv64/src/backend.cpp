@@ -27,5 +27,6 @@ hvcore::Backend hvcore_backend_riscv64() {
         .make_stage2 = &hvcore::riscv64::make_riscv64_stage2,
         .make_isa = &hvcore::riscv64::make_rv64_isa,
         .table_frames = &riscv64_table_frames,
+        .posted_mmio = std::nullopt,  // Xen's stdvga (the only MMIO it posts) is x86-only
     };
 }

@@ -3,6 +3,7 @@
 
 #include "hvcore/svm/npt_stage2.hpp"
 #include "hvcore/x86/isa_x86.hpp"
+#include "hvcore/x86/platform.hpp"
 #include "hvcore/x86/radix_levels.hpp"
 
 namespace {
@@ -26,5 +27,6 @@ hvcore::Backend hvcore_backend_x86_svm() {
         .make_stage2 = &hvcore::svm::make_npt_stage2,
         .make_isa = &hvcore::x86::make_amd_isa,
         .table_frames = &npt_table_frames,
+        .posted_mmio = hvcore::x86::vga_memory,  // Xen's stdvga (hvcore/x86/platform.hpp)
     };
 }

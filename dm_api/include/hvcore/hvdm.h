@@ -105,7 +105,8 @@ typedef uint16_t hvdm_ioservid_t;
 /** @ingroup hvdm_ioreq_server
  * @brief hvcore extension, OR'ed into handle_bufioreq with LEGACY or ATOMIC (a
  * bit Xen does not define). As Xen, hvcore posts to the ring only single
- * direct writes to VGA memory 0xa0000-0xbffff (stdvga_mem_accept); with
+ * direct writes to VGA memory 0xa0000-0xbffff (stdvga_mem_accept), on x86
+ * domains only (Arm64 and RISC-V post nothing without this flag); with
  * this flag the server also gets every port write and every other MMIO
  * write below 1 MiB it holds by range posted, count 1, sizes 1/2/4/8.
  * Any other bit, or this one with OFF, is -EINVAL. */
