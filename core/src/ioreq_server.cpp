@@ -55,8 +55,8 @@ std::pair<uint64_t, uint64_t> mmio_span(const IoreqBody& r) noexcept {
     return {r.addr, r.addr + len - 1};
 }
 
-std::optional<Selection> ioreq_server_select(const IoreqServerRegistry& servers, const IoreqBody& req,
-                                             uint32_t cf8) {
+std::optional<Selection> IoreqServerRegistry::select(const IoreqBody& req) const {
+    const uint32_t cf8 = cf8_;
     RangeType type = RangeType::memory;
     uint64_t first = 0;
     uint64_t last = 0;
@@ -80,7 +80,7 @@ std::optional<Selection> ioreq_server_select(const IoreqServerRegistry& servers,
     }
     // Highest id first ("more recently created ... favoured"); disabled skipped.
     for (unsigned i = max_ioreq_servers; i-- > 0;) {
-        const IoreqServer* s = servers.get(IoservId{static_cast<uint16_t>(i)});
+        const IoreqServer* s = get(IoservId{static_cast<uint16_t>(i)});
         if (s == nullptr || !s->enabled) continue;
         if (!s->ranges[static_cast<uint32_t>(type)].contains(first, last)) continue;
         return Selection{s->id, routed};

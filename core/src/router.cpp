@@ -117,7 +117,7 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
 
 MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
     if (platform_posts(backend_->posted_mmio, req)) {
-        if (const auto sel = ioreq_server_select(servers_, req, cf8_);
+        if (const auto sel = servers_.select(req);
             sel && servers_.get(sel->server)->channel.post_buffered(req)) {
             // The vCPU goes on; logged so that re-execution does not post twice.
             v.io.log(req, 0);
@@ -133,7 +133,7 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
         if (s == nullptr || !s->enabled) return MemStatus::retry;
         return send(lk, v, *s, req, req, false);
     }
-    const auto sel = ioreq_server_select(servers_, req, cf8_);
+    const auto sel = servers_.select(req);
     if (!sel) {
         // Nobody: reads all ones, writes dropped. A rep read into RAM
         // (data_is_ptr) fills its elements with ones (Xen's null_read
@@ -235,8 +235,8 @@ MemStatus Domain::emul_pio(const Locked& lk, VcpuState& v, uint16_t port, unsign
     if (auto r = replay(lk, v, req, data)) return *r;
     // CONFIG_ADDRESS is latched on a 4-byte write and still forwarded
     // (Xen's hvm_access_cf8 returns X86EMUL_UNHANDLEABLE).
-    if (write && port == 0xcf8 && size == 4) cf8_ = static_cast<uint32_t>(*data);
-    const auto sel = ioreq_server_select(servers_, req, cf8_);
+    if (write && port == 0xcf8 && size == 4) servers_.latch_cf8(static_cast<uint32_t>(*data));
+    const auto sel = servers_.select(req);
     if (!sel) {
         if (!write) *data = ones(size);
         v.io.log(req, write ? 0 : *data);

@@ -56,29 +56,29 @@ TEST_CASE("selection_prefers_the_highest_enabled_id_whose_range_holds_the_whole_
     REQUIRE(low.ranges[mem].add(0x1000, 0x1fff).is_ok());
     REQUIRE(high.ranges[mem].add(0x1000, 0x1fff).is_ok());
 
-    auto sel = ioreq_server_select(r, mmio_write(0x1800, 4), 0);
+    auto sel = r.select(mmio_write(0x1800, 4));
     REQUIRE(sel);
     CHECK(sel->server == high.id);
     CHECK(sel->req == mmio_write(0x1800, 4));  // MMIO goes as issued
 
     high.enabled = false;  // disabled: skipped
-    sel = ioreq_server_select(r, mmio_write(0x1800, 4), 0);
+    sel = r.select(mmio_write(0x1800, 4));
     REQUIRE(sel);
     CHECK(sel->server == low.id);
 
     // The last 4 bytes of the range are inside; 4 bytes from 2 before its
     // end straddle it and go to nobody, even though they start inside.
-    CHECK(ioreq_server_select(r, mmio_write(0x1ffc, 4), 0));
-    CHECK_FALSE(ioreq_server_select(r, mmio_write(0x1ffe, 4), 0));
+    CHECK(r.select(mmio_write(0x1ffc, 4)));
+    CHECK_FALSE(r.select(mmio_write(0x1ffe, 4)));
     // A rep request walking down (df) covers [addr - (count-1)*size, addr+size-1].
     IoreqBody rep = mmio_write(0x1008, 4);
     rep.count = 3;
     rep.df = true;
-    CHECK(ioreq_server_select(r, rep, 0));  // 0x1000..0x100b
+    CHECK(r.select(rep));  // 0x1000..0x100b
     rep.addr = 0x1004;
-    CHECK_FALSE(ioreq_server_select(r, rep, 0));  // 0xffc..0x1007: below the range
+    CHECK_FALSE(r.select(rep));  // 0xffc..0x1007: below the range
     low.enabled = false;
-    CHECK_FALSE(ioreq_server_select(r, mmio_write(0x1800, 4), 0));
+    CHECK_FALSE(r.select(mmio_write(0x1800, 4)));
 }
 
 TEST_CASE("selection_turns_0xcfc_to_0xcff_into_a_pci_config_request_while_cf8_is_enabled") {
@@ -91,7 +91,9 @@ TEST_CASE("selection_turns_0xcfc_to_0xcff_into_a_pci_config_request_while_cf8_is
     // CONFIG_ADDRESS: enable, bus 0, device 3, function 0, register 0x10.
     const uint32_t cf8 = cf8_enable | (3u << 11) | 0x10;
 
-    auto sel = ioreq_server_select(r, pio(0xcfe, 2, ioreq::dir_read), cf8);
+    r.latch_cf8(cf8);
+    CHECK(r.cf8() == cf8);
+    auto sel = r.select(pio(0xcfe, 2, ioreq::dir_read));
     REQUIRE(sel);
     CHECK(sel->server == pci.id);
     CHECK(sel->req.type == ioreq::type_pci_config);
@@ -100,16 +102,19 @@ TEST_CASE("selection_turns_0xcfc_to_0xcff_into_a_pci_config_request_while_cf8_is
     CHECK(sel->req.dir == ioreq::dir_read);
 
     // The enable bit clear: a plain port access, to the port range's owner.
-    sel = ioreq_server_select(r, pio(0xcfe, 2, ioreq::dir_read), cf8 & ~cf8_enable);
+    r.latch_cf8(cf8 & ~cf8_enable);
+    sel = r.select(pio(0xcfe, 2, ioreq::dir_read));
     REQUIRE(sel);
     CHECK(sel->server == ports.id);
     CHECK(sel->req == pio(0xcfe, 2, ioreq::dir_read));
     // 0xcf8 itself is never a configuration access.
-    sel = ioreq_server_select(r, pio(0xcf8, 4, ioreq::dir_write), cf8);
+    r.latch_cf8(cf8);
+    sel = r.select(pio(0xcf8, 4, ioreq::dir_write));
     REQUIRE(sel);
     CHECK(sel->server == ports.id);
     // Another device's configuration space: nobody holds it.
-    CHECK_FALSE(ioreq_server_select(r, pio(0xcfc, 4, ioreq::dir_read), cf8_enable | (4u << 11)));
+    r.latch_cf8(cf8_enable | (4u << 11));
+    CHECK_FALSE(r.select(pio(0xcfc, 4, ioreq::dir_read)));
 }
 
 TEST_CASE("the_registry_finds_by_emulator_and_tells_a_reused_id_by_its_serial") {

@@ -368,7 +368,6 @@ private:
     std::unique_ptr<Isa> isa_;  // stateless decoder and executor
     IoreqServerRegistry servers_ HV_GUARDED_BY(mu_);
     std::deque<VcpuState> vcpus_ HV_GUARDED_BY(mu_);
-    uint32_t cf8_ HV_GUARDED_BY(mu_) = 0;  // latched PCI configuration address (port 0xcf8)
     std::optional<std::string> stop_reason_ HV_GUARDED_BY(mu_);
     bool host_shutdown_ HV_GUARDED_BY(mu_) = false;
     P2mObserver* observer_ HV_GUARDED_BY(mu_) = nullptr;

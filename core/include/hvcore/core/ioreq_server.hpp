@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // A domain's ioreq servers: the registry (Xen's MAX_NR_IOREQ_SERVERS slots,
 // xen/common/ioreq.c ioreq_server_create / _destroy / get_ioreq_server)
-// and the selection of the server an access goes to (ioreq_server_select),
-// a pure function of the registry and the request. No locking: the domain
-// that owns the registry serialises every call.
+// and the selection of the server an access goes to (select: Xen's
+// ioreq_server_select), a pure function of the registry, the request and
+// the latched CONFIG_ADDRESS. No locking: the domain that owns the registry
+// serialises every call.
 #pragma once
 
 #include <array>
@@ -41,6 +42,15 @@ struct IoreqServer {
     [[nodiscard]] uint8_t bufioreq() const noexcept { return channel.mode(); }  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
 };
 
+// Where an access goes when no type claims its page: the server, and the
+// request as that server receives it (an access to 0xcfc-0xcff while the
+// latched CONFIG_ADDRESS is enabled becomes a PCI configuration request:
+// addr = SBDF << 32 | register).
+struct Selection {
+    IoservId server;
+    IoreqBody req;
+};
+
 class IoreqServerRegistry {
 public:
     // bufioreq: Xen's handle_bufioreq mode, with hvcore's wide-posting bit
@@ -59,26 +69,25 @@ public:
     [[nodiscard]] IoreqServer* get(IoservId id) const noexcept;
     [[nodiscard]] IoreqServer* get(IoservId id, uint64_t serial) const noexcept;
 
+    // CONFIG_ADDRESS: the value of the last 4-byte write to port 0xcf8,
+    // which decides where 0xcfc-0xcff go (select). The router latches it
+    // and still forwards the write (Xen's hvm_access_cf8 returns
+    // X86EMUL_UNHANDLEABLE).
+    void latch_cf8(uint32_t value) noexcept { cf8_ = value; }
+    [[nodiscard]] uint32_t cf8() const noexcept { return cf8_; }
+
+    // Xen's ioreq_server_select: the highest id first ("more recently
+    // created ... favoured"), disabled servers skipped, and the whole access
+    // must lie in one range (rangeset_contains_range), so an access
+    // straddling a range's end goes to nobody. A pure function of the
+    // servers, the request and the latched CONFIG_ADDRESS (latch_cf8).
+    [[nodiscard]] std::optional<Selection> select(const IoreqBody& req) const;
+
 private:
     std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> slots_;
     uint64_t next_serial_ = 1;
+    uint32_t cf8_ = 0;  // latched CONFIG_ADDRESS
 };
-
-// Where an access goes when no type claims its page: the server, and the
-// request as that server receives it (an access to 0xcfc-0xcff while the
-// latched CONFIG_ADDRESS is enabled becomes a PCI configuration request:
-// addr = SBDF << 32 | register).
-struct Selection {
-    IoservId server;
-    IoreqBody req;
-};
-
-// Xen's ioreq_server_select: the highest id first ("more recently created
-// ... favoured"), disabled servers skipped, and the whole access must lie
-// in one range (rangeset_contains_range), so an access straddling a range's
-// end goes to nobody. cf8: the last 4-byte write to port 0xcf8.
-[[nodiscard]] std::optional<Selection> ioreq_server_select(const IoreqServerRegistry& servers,
-                                                           const IoreqBody& req, uint32_t cf8);
 
 // The byte span [first, last] an MMIO request touches (ioreq_mmio_first_byte
 // / ioreq_mmio_last_byte: direction-aware since Xen 60a56dc006).
