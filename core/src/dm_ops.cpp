@@ -221,9 +221,8 @@ Status Domain::map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync, Bu
     HV_TRY(s);
     auto m = (*s)->channel.dm_mapping();
     HV_TRY(m);
-    *sync = reinterpret_cast<IoreqSlot*>(*m);
-    if (buffered != nullptr)
-        *buffered = (*s)->channel.buffered() ? reinterpret_cast<BufferedPage*>(*m + page_size) : nullptr;
+    *sync = m->slots;
+    if (buffered != nullptr) *buffered = m->buffered;
     return Status::ok();
 }
 

@@ -24,8 +24,9 @@ Result<IoreqPages> IoreqPages::create(bool buffered) {
     void* m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd_, 0);
     if (m == MAP_FAILED) return Status::err(-errno);
     p.hv_map_ = static_cast<std::byte*>(m);
-    p.sync_ = reinterpret_cast<IoreqSlot*>(p.hv_map_);
-    p.buf_ = buffered ? reinterpret_cast<BufferedPage*>(p.hv_map_ + page_size) : nullptr;
+    const IoreqMapping hv = p.layout(p.hv_map_, buffered);
+    p.sync_ = hv.slots;
+    p.buf_ = hv.buffered;
     p.event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p.event_fd_ < 0) return Status::err(-errno);
     return p;
@@ -62,13 +63,19 @@ void IoreqPages::reset() noexcept {
     buf_ = nullptr;
 }
 
-Result<std::byte*> IoreqPages::dm_mapping() {
+IoreqMapping IoreqPages::layout(std::byte* map, bool buffered) noexcept {
+    // Page 0: the slots; page 1: the ring (Xen: the ioreq page and the
+    // buffered ioreq page, XENMEM_resource_ioreq_server frames 0 and 1).
+    return {reinterpret_cast<IoreqSlot*>(map), buffered ? reinterpret_cast<BufferedPage*>(map + page_size) : nullptr};
+}
+
+Result<IoreqMapping> IoreqPages::dm_mapping() {
     if (dm_map_ == nullptr) {
         void* m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
         if (m == MAP_FAILED) return Status::err(-errno);
         dm_map_ = static_cast<std::byte*>(m);
     }
-    return dm_map_;
+    return layout(dm_map_, buf_ != nullptr);
 }
 
 Status IoreqPages::dup_fds(int* pages_fd, int* event_fd) const {

@@ -146,7 +146,8 @@ TEST_CASE("the_channel_slot_protocol_none_ready_inprocess_resp_ready") {
     REQUIRE(c.is_ok());
     auto map = c->dm_mapping();
     REQUIRE(map.is_ok());
-    auto* slots = reinterpret_cast<IoreqSlot*>(*map);  // the device model's view
+    IoreqSlot* slots = map->slots;  // the device model's view
+    CHECK(map->buffered == nullptr);  // no ring
     CHECK(slots[1].vp_eport == 1);
 
     IoreqBody read = mmio_write(0xfee00000, 4);
@@ -181,7 +182,7 @@ TEST_CASE("the_channel_slot_protocol_none_ready_inprocess_resp_ready") {
 TEST_CASE("the_channel_calls_a_backwards_move_or_an_unknown_state_a_violation_and_none_no_response") {
     auto c = IoreqChannel::create(bufioreq::off, 1);
     REQUIRE(c.is_ok());
-    auto* slots = reinterpret_cast<IoreqSlot*>(c->dm_mapping().value());
+    IoreqSlot* slots = c->dm_mapping().value().slots;
     REQUIRE_FALSE(c->post(0, mmio_write(0x1000, 4, 7)).has_value());
 
     uint8_t seen = ioreq::state_inprocess;  // INPROCESS was seen; the slot says READY
@@ -208,7 +209,8 @@ TEST_CASE("the_buffered_ring_posts_plain_writes_and_refuses_when_full") {
 
     auto c = IoreqChannel::create(bufioreq::legacy, 1);
     REQUIRE(c.is_ok());
-    auto* bp = reinterpret_cast<BufferedPage*>(c->dm_mapping().value() + page_size);
+    auto* bp = c->dm_mapping().value().buffered;
+    REQUIRE(bp != nullptr);
     IoreqBody w = pio(0x3f8, 1, ioreq::dir_write);
     w.data = 0x41;
     REQUIRE(c->post_buffered(w));
@@ -243,7 +245,9 @@ TEST_CASE("an_atomic_ring_canonicalises_both_pointers_after_a_post_and_a_legacy_
         CAPTURE(int{mode});
         auto c = IoreqChannel::create(mode, 1);
         REQUIRE(c.is_ok());
-        auto* bp = reinterpret_cast<BufferedPage*>(c->dm_mapping().value() + page_size);
+        auto* bp = c->dm_mapping().value().buffered;
+        REQUIRE(bp != nullptr);
+    REQUIRE(bp != nullptr);
         // The device model has consumed a whole ring's worth.
         bp->read_pointer = ioreq::buffer_slots + 2;
         bp->write_pointer = ioreq::buffer_slots + 2;

@@ -114,6 +114,13 @@ static_assert(sizeof(BufferedPage) == 4096);
 // buffered one (present even when unused, so every mapping is the same size).
 inline constexpr size_t ioreq_map_bytes = 2 * page_size;
 
+// One mapping of a server's pages, as the pointers the protocol uses: the
+// synchronous slots and the buffered ring (nullptr when there is none).
+struct IoreqMapping {
+    IoreqSlot* slots = nullptr;
+    BufferedPage* buffered = nullptr;
+};
+
 class IoreqPages {
 public:
     [[nodiscard]] static Result<IoreqPages> create(bool buffered);
@@ -129,8 +136,9 @@ public:
     [[nodiscard]] BufferedPage* buffered() noexcept { return buf_; }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] int event_fd() const noexcept { return event_fd_; }
-    // The device model's own mapping (created on first use).
-    [[nodiscard]] Result<std::byte*> dm_mapping();
+    // The device model's own mapping (created on first use), laid out as
+    // the hypervisor's: slots in page 0, the ring (if any) in page 1.
+    [[nodiscard]] Result<IoreqMapping> dm_mapping();
     // Wake the device model (eventfd counter += 1).
     void notify() const noexcept;
     // New close-on-exec descriptors of the pages' memfd and of the eventfd,
@@ -141,6 +149,7 @@ public:
 
 private:
     void reset() noexcept;
+    [[nodiscard]] static IoreqMapping layout(std::byte* map, bool buffered) noexcept;
     int fd_ = -1;
     int event_fd_ = -1;
     std::byte* hv_map_ = nullptr;

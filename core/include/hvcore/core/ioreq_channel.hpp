@@ -65,8 +65,9 @@ public:
 
     [[nodiscard]] uint8_t mode() const noexcept { return mode_; }
     [[nodiscard]] bool buffered() const noexcept { return mode_ != bufioreq::off; }
-    // The device model's own mapping of both pages (created on first use).
-    [[nodiscard]] Result<std::byte*> dm_mapping() { return pages_.dm_mapping(); }
+    // The device model's own mapping (created on first use): its slots and
+    // its ring (nullptr without one), wherever the pages put them.
+    [[nodiscard]] Result<IoreqMapping> dm_mapping() { return pages_.dm_mapping(); }
     [[nodiscard]] int event_fd() const noexcept { return pages_.event_fd(); }
     [[nodiscard]] Status dup_fds(int* pages_fd, int* event_fd) const { return pages_.dup_fds(pages_fd, event_fd); }
 
