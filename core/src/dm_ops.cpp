@@ -16,6 +16,12 @@ constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
 constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
 }  // namespace
 
+Result<IoreqServer*> Domain::live_server(const Locked& lk, EmulatorId who, IoservId id, Status args) {
+    if (stopped(lk)) return Status::err(-ESHUTDOWN);
+    HV_TRY(args);
+    return servers_.find(who, id);
+}
+
 Status Domain::create_ioreq_server(EmulatorId who, uint8_t bufioreq, IoservId* out) {
     const Locked lk(*this, mu_);
     if (stopped(lk)) return Status::err(-ESHUTDOWN);
@@ -53,8 +59,7 @@ Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
     std::function<void()> pause;
     {
         const Locked lk(*this, mu_);
-        if (stopped(lk)) return Status::err(-ESHUTDOWN);
-        HV_TRY(servers_.find(who, id));
+        HV_TRY(live_server(lk, who, id));
         if (!destroy_server(lk, id)) return Status::ok();
         pause = sweep_pause_;
     }
@@ -79,8 +84,7 @@ void Domain::destroy_servers_of(EmulatorId who) {
 
 Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     (*s)->enabled = enabled;
     wake_held(lk);  // held writes may now go through
@@ -89,9 +93,7 @@ Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled)
 
 Status Domain::map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    if (start > end) return Status::err(-EINVAL);  // XSA-238
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id, start > end ? Status::err(-EINVAL) : Status::ok());  // XSA-238
     HV_TRY(s);
     if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
     return (*s)->ranges[type].add(start, end);
@@ -99,9 +101,7 @@ Status Domain::map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t
 
 Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    if (start > end) return Status::err(-EINVAL);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id, start > end ? Status::err(-EINVAL) : Status::ok());
     HV_TRY(s);
     if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
     return (*s)->ranges[type].remove(start, end);
@@ -109,9 +109,7 @@ Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64
 
 Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags, uint32_t* bufioreq_port) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    if ((flags & ~dmop_no_gfns) != 0) return Status::err(-EINVAL);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id, (flags & ~dmop_no_gfns) != 0 ? Status::err(-EINVAL) : Status::ok());
     HV_TRY(s);
     // hvcore never places ioreq pages in the guest's physical address space
     // (a guest could otherwise write them); they are reached with
@@ -153,11 +151,13 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
     std::function<void()> pause;
     {
         const Locked lk(*this, mu_);
-        if (stopped(lk)) return Status::err(-ESHUTDOWN);
-        if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
-        if (type != hvmmem::ioreq_server) return Status::err(-EINVAL);
-        if ((flags & ~mem_access_write) != 0) return Status::err(-EINVAL);
-        HV_TRY(servers_.find(who, id));
+        // Their order: no HAP (-EOPNOTSUPP), then the type and the flags (-EINVAL).
+        Status args = Status::ok();
+        if (!cfg_.hap)
+            args = Status::err(-EOPNOTSUPP);
+        else if (type != hvmmem::ioreq_server || (flags & ~mem_access_write) != 0)
+            args = Status::err(-EINVAL);
+        HV_TRY(live_server(lk, who, id, args));
         if (flags != 0) {
             if (p2m_->ioreq_owner()) return Status::err(-EBUSY);           // any owner, itself too
             if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
@@ -216,8 +216,7 @@ Result<uint16_t> Domain::get_mem_type(uint64_t pfn) {
 
 Status Domain::map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync, BufferedPage** buffered) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     auto m = (*s)->channel.dm_mapping();
     HV_TRY(m);
@@ -228,8 +227,7 @@ Status Domain::map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync, Bu
 
 Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     return (*s)->channel.event_fd();
 }
@@ -237,8 +235,7 @@ Result<int> Domain::ioreq_fd(EmulatorId who, IoservId id) {
 Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* event_fd, bool* buffered,
                              uint64_t* serial) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     *buffered = (*s)->channel.buffered();
     if (serial != nullptr) *serial = (*s)->serial;
@@ -247,8 +244,7 @@ Status Domain::dup_ioreq_fds(EmulatorId who, IoservId id, int* pages_fd, int* ev
 
 Status Domain::ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     *serial = (*s)->serial;
     return Status::ok();
@@ -256,8 +252,7 @@ Status Domain::ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial
 
 Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
     const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    auto s = servers_.find(who, id);
+    auto s = live_server(lk, who, id);
     HV_TRY(s);
     if (vcpu >= cfg_.nr_vcpus) return Status::err(-EINVAL);
     // The notification is an observation point of the slot's state: an

@@ -285,6 +285,11 @@ private:
     void wake_all(const Locked& lk) HV_REQUIRES(mu_);
 
     // --- dm_ops.cpp: the DMOP rules ---
+    // Every DMOP on a server starts here: -ESHUTDOWN once the domain is
+    // stopped, then `args` (the call's own argument checks, made before the
+    // lookup), then the server `who` may operate on (-ENOENT, -EPERM).
+    [[nodiscard]] Result<IoreqServer*> live_server(const Locked& lk, EmulatorId who, IoservId id,
+                                                   Status args = Status::ok()) HV_REQUIRES(mu_);
     // The server is gone, out of the registry before anything else; true
     // when it owned the claimed type, whose entries must now be swept
     // (sweep_after_disclaim, after the lock is released).
