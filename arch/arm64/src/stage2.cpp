@@ -82,7 +82,7 @@ Translation Arm64Stage2::translate(Gpa gpa, AccessType access, const AccessConte
             // general-purpose register ..."), and QEMU keeps it. Such a
             // record names the second page only; the core, whose MMU port
             // split the access, decodes the instruction rather than replay
-            // the record (Domain::emulate_locked).
+            // the record (Domain::emulate, core/src/model_run.cpp).
             if ((ctx.isa_syndrome & Esr::isv) != 0) esr |= ctx.isa_syndrome & Esr::insn_syndrome_mask;
             if (access == AccessType::write) esr |= Esr::wnr;
             // ESR_EL2 WnR: "For faults on cache maintenance and address

@@ -374,8 +374,9 @@ TEST_CASE("a_split_store_faulting_on_its_second_page_keeps_isv_and_only_decoding
     // bytes, as the hardware does: replayed from the record, the 8 bytes
     // would land at 0x101000. Decoding the instruction gives the whole
     // access at 0x100ffc, which the emulation port splits by page; the core
-    // decodes for such a fault (its model MMU split the access; domain.cpp
-    // emulate_locked, test_arm64_isv0 checks the device model's view).
+    // decodes for such a fault (its model MMU split the access;
+    // core/src/model_run.cpp Domain::emulate, test_arm64_isv0 checks the
+    // device model's view).
     auto mem = MachineMemory::create(4 * mib, 64);
     REQUIRE(mem.is_ok());
     auto s2 = Arm64Stage2::create(**mem);

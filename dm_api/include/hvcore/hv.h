@@ -323,7 +323,8 @@ int hv_vcpu_pio(hv_domain *d, uint32_t vcpu, uint16_t port, uint32_t size, int i
  * @return an enum hv_vcpu_status (>= 0; #HV_VCPU_GUEST_FAULT also for an
  *         instruction the emulator does not know), or a negative errno.
  * @retval -EINVAL @p d or @p insn is NULL; @p vcpu is out of range; @p len
- *         is 0 or above the ISA's longest instruction (x86 15, Arm64 4).
+ *         is 0 or above the ISA's longest instruction (x86 15, Arm64 4,
+ *         RISC-V 4).
  * @retval -ESHUTDOWN the domain is stopped.
  * @retval -EBUSY the vCPU waits for a device model's response.
  * @retval -EPROTO a device model broke the ioreq protocol; the domain is stopped.

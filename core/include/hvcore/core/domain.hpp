@@ -267,8 +267,9 @@ public:
     [[nodiscard]] std::optional<std::string> stop_reason();
 
 private:
-    // The memory ports the executor drives (core/src/domain_ports.hpp):
-    // the hardware (stage-2 walks) and the hypervisor after a fault.
+    // The memory ports the executor drives: the hardware (stage-2 walks;
+    // core/src/model_run.cpp) and the hypervisor after a fault
+    // (core/src/domain_ports.hpp).
     class MmuPort;
     class EmulPort;
     Domain(DomId id, const DomainConfig& cfg) : id_(id), cfg_(cfg) {}

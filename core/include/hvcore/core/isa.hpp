@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The contract between the core and an instruction-set executor (x86 on
-// Zydis in arch/x86_common, A64 in arch/arm64). One executor runs a guest
-// instruction against a MemPort; the core supplies two ports: the model
-// MMU (the hardware, which faults into the backend's record) and the
-// emulation port (the hypervisor after a fault, which routes accesses to
-// RAM or to a device model).
+// Zydis in arch/x86_common, A64 in arch/arm64, RV64 in arch/riscv64). One
+// executor runs a guest instruction against a MemPort; the core supplies
+// two ports: the model MMU (the hardware, which faults into the backend's
+// record) and the emulation port (the hypervisor after a fault, which
+// routes accesses to RAM or to a device model).
 #pragma once
 
 #include <array>
@@ -27,9 +27,11 @@ struct Vec128 {
 };
 
 // Register file in the ABI's numbering (hv.h): x86 RAX..R15 = 0..15,
-// RIP 16, RFLAGS 17; Arm64 X0..X30 = 0..30, SP 31, PC 32.
+// RIP 16, RFLAGS 17; Arm64 X0..X30 = 0..30, SP 31, PC 32; RV64 x0..x31 =
+// 0..31, PC 32.
 //
-// The vector registers (x86 XMM0-15 for SSE moves, Arm64 V0-V31) live in
+// The vector registers (x86 XMM0-15 for SSE moves, Arm64 V0-V31; none on
+// RV64) live in
 // their own array: an instruction that never names one pays nothing but
 // the copy. ABI ids: vec_reg_base + 2n is bits 63:0 of register n,
 // vec_reg_base + 2n + 1 bits 127:64 (hv.h HV_REG_XMM*).
@@ -126,7 +128,8 @@ class MemPort {
 public:
     virtual MemStatus read(uint64_t addr, unsigned size, void* out, const AccessInfo& info) = 0;
     virtual MemStatus write(uint64_t addr, unsigned size, const void* in, const AccessInfo& info) = 0;
-    // Port I/O (x86 only). value: in for writes, out for reads.
+    // Port I/O (x86 only: Arm64 and RV64 have no port space). value: in for
+    // writes, out for reads.
     virtual MemStatus pio(uint16_t port, unsigned size, bool is_write, uint64_t* value) = 0;
     // A repeated string operation. The default is the hardware's: element
     // by element through read() and write(), stopping at the first access
@@ -183,7 +186,7 @@ struct SyntheticInsn {
 };
 
 // The instruction set an executor runs, independent of the stage-2 format
-// (x86 VMX and SVM share x86_64).
+// (x86 VMX and SVM share x86_64; rv64 is RISC-V RV64I's loads and stores).
 enum class IsaKind : uint8_t { x86_64, a64, rv64 };
 
 class Isa {

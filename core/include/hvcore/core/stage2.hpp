@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The contract between the core and a stage-2 backend (EPT, NPT, Arm64).
+// The contract between the core and a stage-2 backend (EPT, NPT, Arm64
+// stage 2, RISC-V G-stage).
 // A backend is a format (encode/decode of entries), a walker (the model
 // MMU) and a fault decoder; it knows nothing of ioreq servers. The p2m type
 // of every entry lives in the entry's software bits, so the backend's table
@@ -44,8 +45,8 @@ struct Stage2Walk {
     std::array<Level, max_levels> level{};
     unsigned count = 0;        // levels filled, root first
     Mfn root{};                // the root table (its first frame)
-    unsigned root_frames = 1;  // frames of the root table (Arm64 concatenation)
-    uint64_t config = 0;       // the register that points the hardware at the table: EPTP, nCR3, VTCR_EL2
+    unsigned root_frames = 1;  // frames of the root table (Arm64 concatenation; RISC-V's 16 KiB root: 4)
+    uint64_t config = 0;       // the register that points the hardware at the table: EPTP, nCR3, VTCR_EL2, hgatp
 };
 
 // Supplied by the core when a backend resolves pending marks: for each leaf
@@ -84,7 +85,10 @@ struct AccessContext {
     bool gla_valid = false;
     unsigned size = 0;        // bytes of the whole access
     std::span<const uint8_t> insn;  // the instruction's bytes (SVM decode assist)
-    uint64_t isa_syndrome = 0;      // ISA-provided syndrome bits (Arm64: ISS[24:14] when ISV applies)
+    // ISA-provided syndrome bits (Arm64: ISS[24:14] when ISV applies;
+    // RISC-V: the transformed load/store htinst reports, with the access's
+    // first page offset, riscv64/trap.hpp).
+    uint64_t isa_syndrome = 0;
     // The read of a read-modify-write instruction (AccessInfo::rmw_read).
     // x86 reports a fault of it as a write: "An EPT violation that occurs
     // as a result of execution of a read-modify-write operation sets bit 1
