@@ -155,7 +155,8 @@ struct HostAccess {
 };
 
 // What one host_access did, for the host's statistics: the synchronous
-// ioreqs it sent, by server id, and how often it was held for a retry.
+// ioreqs it sent, by server id, and how often it was held for a retry (once
+// when held, once more per wake-up that found it still held; no timer).
 struct HostAccessOutcome {
     std::array<uint32_t, max_ioreq_servers> ioreqs{};
     uint32_t holds = 0;
