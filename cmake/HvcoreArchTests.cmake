@@ -19,3 +19,28 @@ function(hvcore_stage2_traits)
   set_property(GLOBAL APPEND PROPERTY HVCORE_STAGE2_TRAITS_LIBS ${T_LIBS})
   set_property(GLOBAL APPEND PROPERTY HVCORE_STAGE2_TRAITS_INCLUDES ${T_INCLUDES})
 endfunction()
+
+# hvcore_backend_facts(NAME <b> TEST_NAME <name> HV_ARCH <enumerator> PORT_IO ON|OFF)
+#   Declares, from arch/<b>/CMakeLists.txt, what the tests that reach the
+#   backend through libhvcore.so (the C programs of tests/abi, the
+#   conformance suite) need to know of it: TEST_NAME is its name in test
+#   names and HVCORE_TEST_ARCH (abi/<theme>/<name>), HV_ARCH its enum hv_arch
+#   value (hv.h), PORT_IO whether its ISA has port I/O (hv_vcpu_pio). tests/
+#   generates hvcore_test_backends.h from the declarations, in folder order;
+#   tests/unit/test_backend.cpp checks that each linked backend's descriptor
+#   (hvcore/core/backend.hpp) says the same.
+function(hvcore_backend_facts)
+  cmake_parse_arguments(F "" "NAME;TEST_NAME;HV_ARCH;PORT_IO" "" ${ARGN})
+  if(NOT F_NAME OR NOT F_TEST_NAME OR NOT F_HV_ARCH OR NOT DEFINED F_PORT_IO)
+    message(FATAL_ERROR "hvcore_backend_facts: NAME, TEST_NAME, HV_ARCH and PORT_IO are required")
+  endif()
+  if(F_PORT_IO)
+    set(_pio 1)
+  else()
+    set(_pio 0)
+  endif()
+  set_property(GLOBAL APPEND PROPERTY HVCORE_BACKEND_FACTS_NAMES ${F_NAME})
+  set_property(GLOBAL APPEND PROPERTY HVCORE_BACKEND_FACTS_TEST_NAMES ${F_TEST_NAME})
+  set_property(GLOBAL APPEND PROPERTY HVCORE_BACKEND_FACTS_HV_ARCHES ${F_HV_ARCH})
+  set_property(GLOBAL APPEND PROPERTY HVCORE_BACKEND_FACTS_PORT_IO ${_pio})
+endfunction()

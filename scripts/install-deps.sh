@@ -7,7 +7,7 @@ set -euo pipefail
 
 # --cross: also the Arm64 cross toolchain, the arm64 multiarch -dev packages
 # and qemu-user, for the arm64-cross preset.
-# --oracles: also what the oracle tests (tests/oracle) run hvcore's tables
+# --oracles: also what the oracle tests (arch/<b>/tests/oracle) run hvcore's tables
 # under - QEMU's system emulators, Bochs with its ROMs and terminal display,
 # and clang + lld for the bare-metal stubs. Without them those tests are
 # skipped, with the reason.
@@ -52,14 +52,14 @@ fi
 
 if ((oracles)); then
   packages+=(
-    qemu-system-arm  # qemu-system-aarch64: the Arm64 stage-2 oracle (tests/oracle/arm64)
+    qemu-system-arm  # qemu-system-aarch64: the Arm64 stage-2 oracle (arch/arm64/tests/oracle)
     clang            # builds the bare-metal stubs (--target=aarch64-none-elf, x86_64)
     lld              # links them (ld.lld)
-    bochs       # Bochs 2.7 with VMX level 2 (EPT): tests/oracle/ept
+    bochs       # Bochs 2.7 with VMX level 2 (EPT): arch/x86_vmx/tests/oracle
     bochs-term  # its terminal display, the one that runs without a GUI
     bochsbios   # Bochs's ROM images (VGABIOS-lgpl-latest)
     vgabios     # the VGA ROM image Bochs loads
-    qemu-system-x86  # QEMU 7.2 TCG with SVM + nested paging: tests/oracle/npt (Bochs 2.7, cpu ryzen, its second opinion)
+    qemu-system-x86  # QEMU 7.2 TCG with SVM + nested paging: arch/x86_svm/tests/oracle (Bochs 2.7, cpu ryzen, its second opinion)
     seabios          # QEMU's x86 BIOS
   )
 fi

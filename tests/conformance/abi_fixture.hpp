@@ -13,6 +13,7 @@
 
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
+#include "hvcore_test_backends.h"
 
 namespace conformance {
 
@@ -21,15 +22,14 @@ inline constexpr uint64_t mib = 1024 * 1024;
 struct ArchInfo {
     uint32_t arch;
     const char* name;
-    bool has_pio;  // x86 only; Arm64 and RISC-V answer -EOPNOTSUPP
+    bool has_pio;  // its ISA has port I/O; the others answer -EOPNOTSUPP
 };
 
-inline constexpr ArchInfo all_arches[] = {
-    {HV_ARCH_X86_VMX, "x86-vmx", true},
-    {HV_ARCH_X86_SVM, "x86-svm", true},
-    {HV_ARCH_ARM64, "arm64", false},
-    {HV_ARCH_RISCV64, "riscv64", false},
-};
+// The backends linked into libhvcore, as their folders declare them
+// (hvcore_backend_facts; the generated hvcore_test_backends.h).
+#define HVCORE_CONFORMANCE_ARCH_ROW(name, arch, has_pio) ArchInfo{arch, name, (has_pio) != 0},
+inline constexpr ArchInfo all_arches[] = {HVCORE_TEST_BACKENDS(HVCORE_CONFORMANCE_ARCH_ROW)};
+#undef HVCORE_CONFORMANCE_ARCH_ROW
 
 // The arches this build of libhvcore has (hv_domain_create says which).
 inline std::vector<ArchInfo> linked_arches() {

@@ -4,12 +4,15 @@
 // the table budget Domain::create sizes a domain's table pool with.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/machine_memory.hpp"
 #include "hvcore/core/p2m.hpp"
+#include "hvcore_test_backends.h"
 
 using namespace hvcore;
 
@@ -29,6 +32,37 @@ TEST_CASE("every_linked_backend_names_itself_once_and_its_port_io_is_its_isa_s")
         CHECK(std::string(b.cli_name) != "all");  // `hvcore run --arch all`
         const auto isa = b.make_isa();
         CHECK(isa->has_port_io() == b.has_port_io);
+    }
+}
+
+// The C ABI tests and the conformance suite know the backends through
+// libhvcore.so only, from the table each arch/<b>/CMakeLists.txt declares
+// (hvcore_backend_facts, generated hvcore_test_backends.h): it lists the
+// linked backends, each once, with the descriptor's test name, enum hv_arch
+// value and port I/O, so the two cannot drift apart.
+namespace {
+struct TestRow {
+    std::string name;
+    uint32_t arch;
+    bool has_pio;
+};
+#define HVCORE_TEST_ROW(name, arch, has_pio) TestRow{name, arch, (has_pio) != 0},
+const std::vector<TestRow> test_rows{HVCORE_TEST_BACKENDS(HVCORE_TEST_ROW)};
+#undef HVCORE_TEST_ROW
+}  // namespace
+
+TEST_CASE("the_test_table_the_arch_folders_declare_is_every_linked_backend_s_descriptor") {
+    REQUIRE(test_rows.size() == linked_backends().size());
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        int found = 0;
+        for (const TestRow& r : test_rows) {
+            if (r.arch != static_cast<uint32_t>(b.arch)) continue;
+            ++found;
+            CHECK(r.name == b.test_name);
+            CHECK(r.has_pio == b.has_port_io);
+        }
+        CHECK(found == 1);
     }
 }
 

@@ -9,7 +9,7 @@
 // virt,virtualization=on,gic-version=3 -cpu max): a bare-metal EL2 program
 // builds the stage-2 table below (VTCR T0SZ 32, SL0 1, 4 KiB, PS 32 bits),
 // erets to EL1 with the stage-1 MMU off, makes each faulting access and
-// prints ESR_EL2/FAR_EL2/HPFAR_EL2 on the PL011 (tests/oracle/arm64 runs
+// prints ESR_EL2/FAR_EL2/HPFAR_EL2 on the PL011 (arch/arm64/tests/oracle runs
 // such programs over hvcore's own tables).
 #include <doctest/doctest.h>
 #include <fmt/format.h>

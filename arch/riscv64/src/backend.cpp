@@ -10,7 +10,7 @@ namespace {
 // make_riscv64_stage2's Sv39x4 walk: 3 levels, the 16 KiB root of 4
 // frames ("Guest Physical Address Translation").
 uint64_t riscv64_table_frames(uint64_t ram_frames) {
-    return hvcore::s2::table_budget(hvcore::riscv64::engine_geometry(hvcore::riscv64::Mode::sv39x4), ram_frames);
+    return hvcore::s2::table_budget(hvcore::riscv64::geometry(hvcore::riscv64::Mode::sv39x4), ram_frames);
 }
 
 }  // namespace

@@ -10,13 +10,14 @@ namespace hvcore::riscv64 {
 Result<std::unique_ptr<GStage>> GStage::create(MachineMemory& mem) { return create(mem, Mode::sv39x4); }
 
 Result<std::unique_ptr<GStage>> GStage::create(MachineMemory& mem, Mode mode) {
-    return s2::create<GStage>(mem, engine_geometry(mode), mode);
+    return s2::create<GStage>(mem, riscv64::geometry(mode), mode);
 }
 
 Result<std::unique_ptr<Stage2>> make_riscv64_stage2(MachineMemory& mem) { return s2::make_stage2<GStage>(mem); }
 
 Translation GStage::translate(Gpa gpa, AccessType access, const AccessContext& ctx) {
-    return gstage_translate(memory(), root(), riscv64::geometry(mode_), gpa, access, ctx);
+    return gstage_translate([this](Mfn t, unsigned level, uint64_t gfn) { return entry(t, level, gfn); }, root(),
+                            geometry(), gpa, access, ctx);
 }
 
 Fault GStage::decode_fault(const FaultRecord& record) const {

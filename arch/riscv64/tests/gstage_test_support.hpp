@@ -50,7 +50,7 @@ inline constexpr Perm rwx{.r = true, .w = true, .x = true};
 struct HandTable {
     std::unique_ptr<MachineMemory> mem;
     Mfn root{};
-    Geometry geo;
+    s2::Geometry geo;
 
     explicit HandTable(Mode m = Mode::sv39x4) : geo(geometry(m)) {
         auto mm = MachineMemory::create(4 * 1024 * 1024, 64);
@@ -71,7 +71,7 @@ struct HandTable {
     uint64_t& entry(uint64_t gfn, unsigned level) {
         Mfn t = root;
         for (unsigned l = geo.root_level(); l > level; --l) {
-            uint64_t& s = slot(t, table_index(geo, gfn, l));
+            uint64_t& s = slot(t, geo.index(gfn, l));
             if (s == 0) {
                 auto f = mem->alloc_table();
                 REQUIRE(f.is_ok());
@@ -79,10 +79,11 @@ struct HandTable {
             }
             t = Mfn{(s >> 10) & ((uint64_t{1} << 44) - 1)};
         }
-        return slot(t, table_index(geo, gfn, level));
+        return slot(t, geo.index(gfn, level));
     }
     Translation translate(uint64_t gpa, AccessType a, const AccessContext& ctx = {}) {
-        return gstage_translate(*mem, root, geo, Gpa{gpa}, a, ctx);
+        const auto read = [this](Mfn t, unsigned level, uint64_t gfn) { return slot(t, geo.index(gfn, level)); };
+        return gstage_translate(read, root, geo, Gpa{gpa}, a, ctx);
     }
 };
 

@@ -133,7 +133,11 @@ TEST_CASE("hgatp_mode_vmid_and_16k_aligned_root") {
     CHECK_FALSE(Hgatp::mode(0xA000'0000'0100'0000).has_value());  // Sv57x4: not in the model
     CHECK_FALSE(Hgatp::mode(0).has_value());                      // Bare
     CHECK(Hgatp::root(0x93FF'F000'0100'0004) == Mfn{0x1000004});
-    CHECK(geometry(Mode::sv39x4) == Geometry{Mode::sv39x4, 3, 41});
-    CHECK(geometry(Mode::sv48x4) == Geometry{Mode::sv48x4, 4, 50});
+    // 3 / 4 levels, the 2048-entry root, 41 / 50 guest-physical bits, the
+    // 56-bit output, leaves at every level.
+    CHECK(geometry(Mode::sv39x4) ==
+          s2::Geometry{.levels = 3, .root_entries = 2048, .ia_bits = 41, .oa_bits = 56, .leaf_levels = 0b111});
+    CHECK(geometry(Mode::sv48x4) ==
+          s2::Geometry{.levels = 4, .root_entries = 2048, .ia_bits = 50, .oa_bits = 56, .leaf_levels = 0b1111});
     CHECK(geometry(Mode::sv39x4).gfn_count() == uint64_t{1} << 29);
 }

@@ -3,7 +3,7 @@
 // TCG run (qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt) and a Bochs
 // 2.7 run (cpu: model=ryzen) of one bare-metal program that builds nested
 // tables, VMRUNs 32-bit guest snippets and prints EXITCODE/EXITINFO1/
-// EXITINFO2 on port 0xE9 (tests/oracle/npt does such runs), entries
+// EXITINFO2 on port 0xE9 (arch/x86_svm/tests/oracle does such runs), entries
 // hvcore never writes crafted where the walk meets them (U/S, R/W and NX at
 // any level, reserved bits, PAT and address bits), the decode-assist bytes
 // (§15.33), and the decode of records the walk never produces. Every access

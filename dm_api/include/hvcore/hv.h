@@ -634,7 +634,7 @@ typedef struct hv_p2m_walk {
 } hv_p2m_walk;
 /** @ingroup hv_p2m
  * @brief The stage-2 walk for one gfn, for checking the tables against
- * another implementation of the hardware (tests/oracle loads them into
+ * another implementation of the hardware (the oracle tests load them into
  * QEMU and Bochs): every entry the walk reads, root first, down to the one
  * that decides the gfn (a leaf, or the first entry that is absent or not
  * present), exactly as stored.

@@ -104,7 +104,7 @@ public:
 // with 0x40400000 read-only (S2AP 01), 0x40600000 AF = 0, 0x40800000
 // XN = 10, [2] invalid; sets HCR_EL2.VM, erets to EL1 with the stage-1 MMU
 // off and prints ESR_EL2/FAR_EL2/HPFAR_EL2 of each faulting access on the
-// PL011. tests/oracle/arm64 does such runs against hvcore's own tables.
+// PL011. arch/arm64/tests/oracle does such runs against hvcore's own tables.
 
 // case 0: str x9, [x8] to a read-only level-2 block: permission fault L2.
 static_assert(((uint64_t{Esr::ec_dabt_lower} << Esr::ec_shift) | Esr::il | Esr::insn_syndrome(3, false, 9, true, false) |

@@ -76,6 +76,7 @@
 
 #include "hvcore/core/p2m_type.hpp"
 #include "hvcore/core/types.hpp"
+#include "hvcore/s2/engine.hpp"
 
 namespace hvcore::riscv64 {
 
@@ -85,16 +86,18 @@ namespace hvcore::riscv64 {
 // Levels are the privileged spec's i in the translation process: level 0
 // holds 4 KiB pages, level i a 2^(9 i) page "superpage" (1 = 2 MiB
 // megapage, 2 = 1 GiB gigapage, 3 = 512 GiB terapage); the walk starts at
-// LEVELS - 1 (Sv39: 3 levels, Sv48: 4).
-inline constexpr unsigned bits_per_level = 9;                     // VPN[i] is 9 bits (Sv39/Sv48 virtual address figures)
-inline constexpr unsigned entries_per_table = 1U << bits_per_level;  // 512 8-byte PTEs per 4 KiB table
+// LEVELS - 1 (Sv39: 3 levels, Sv48: 4). That is how the stage-2 engine
+// counts (hvcore/s2/engine.hpp): its level_order / level_pages, 9-bit
+// VPN[i] ("Sv39" / "Sv48" virtual address figures) and 512-entry tables
+// are the G-stage's.
+using s2::bits_per_level;
+using s2::entries_per_table;
+using s2::level_order;
+using s2::level_pages;
 inline constexpr unsigned root_extra_bits = 2;                    // "the size of the incoming address is widened by 2 bits"  Guest Physical Address Translation
 inline constexpr unsigned root_entries = entries_per_table << root_extra_bits;  // 2048: "the root page table ... 16 KiB instead of the usual 4 KiB"
 inline constexpr unsigned root_frames = root_entries / entries_per_table;       // 4 frames, "aligned to a 16 KiB boundary"
 inline constexpr unsigned pa_bits = 56;                           // PPN 53:10 + 12: the Sv39/Sv48 56-bit physical address
-
-[[nodiscard]] constexpr unsigned level_order(unsigned level) noexcept { return level * bits_per_level; }
-[[nodiscard]] constexpr uint64_t level_pages(unsigned level) noexcept { return uint64_t{1} << level_order(level); }
 
 // hgatp.MODE values ("Encoding of hgatp MODE field", HSXLEN=64).
 enum class Mode : uint8_t {
@@ -102,24 +105,20 @@ enum class Mode : uint8_t {
     sv48x4 = 9,  // "Page-based 50-bit virtual addressing (2-bit extension of Sv48)"
 };
 
-struct Geometry {
-    Mode mode;
-    unsigned levels;    // LEVELS: 3 (Sv39x4) or 4 (Sv48x4)
-    unsigned gpa_bits;  // 41 or 50: "Address bits 63:41 [63:50] must all be zeros, or else a guest-page-fault exception occurs"
-    [[nodiscard]] constexpr unsigned root_level() const noexcept { return levels - 1; }
-    [[nodiscard]] constexpr uint64_t gfn_count() const noexcept { return uint64_t{1} << (gpa_bits - page_shift); }
-    constexpr bool operator==(const Geometry&) const noexcept = default;
-};
-
-[[nodiscard]] constexpr Geometry geometry(Mode m) noexcept {
-    switch (m) {
-    case Mode::sv39x4: return {Mode::sv39x4, 3, 41};
-    case Mode::sv48x4: return {Mode::sv48x4, 4, 50};
-    }
-    return {Mode::sv39x4, 3, 41};
+// The table of a mode, as the engine describes a table: LEVELS (3 for
+// Sv39x4, 4 for Sv48x4), the 2048-entry root, the guest-physical width
+// ("Address bits 63:41 [63:50] must all be zeros, or else a guest-page-fault
+// exception occurs"), the 56-bit output, leaves at every level.
+[[nodiscard]] constexpr s2::Geometry geometry(Mode m) noexcept {
+    const unsigned levels = m == Mode::sv48x4 ? 4 : 3;
+    return {.levels = levels,
+            .root_entries = root_entries,
+            .ia_bits = page_shift + levels * bits_per_level + root_extra_bits,  // 41 or 50
+            .oa_bits = pa_bits,
+            .leaf_levels = (1U << levels) - 1};
 }
-static_assert(geometry(Mode::sv39x4).gpa_bits == page_shift + 3 * bits_per_level + root_extra_bits);
-static_assert(geometry(Mode::sv48x4).gpa_bits == page_shift + 4 * bits_per_level + root_extra_bits);
+static_assert(geometry(Mode::sv39x4).ia_bits == 41 && geometry(Mode::sv48x4).ia_bits == 50);
+static_assert(geometry(Mode::sv39x4).valid() && geometry(Mode::sv48x4).valid());
 
 // hgatp, HSXLEN = 64 ("Hypervisor Guest Address Translation and
 // Protection (hgatp) Register"): MODE 63:60, VMID 57:44, PPN 43:0.

@@ -27,16 +27,6 @@
 
 namespace hvcore::riscv64 {
 
-// The engine's Geometry of a mode.
-[[nodiscard]] constexpr s2::Geometry engine_geometry(Mode m) noexcept {
-    const Geometry g = geometry(m);
-    return {.levels = g.levels,
-            .root_entries = root_entries,
-            .ia_bits = g.gpa_bits,
-            .oa_bits = pa_bits,
-            .leaf_levels = (1U << g.levels) - 1};  // leaves at every level
-}
-
 class GStage final : public s2::Table<Pte> {
 public:
     // make_stage2's configuration: Sv39x4 (hgatp.MODE 8), VMID 0.

@@ -36,15 +36,9 @@
 #include "hvcore/core/stage2.hpp"
 #include "hvcore/riscv64/gstage.hpp"
 #include "hvcore/riscv64/trap.hpp"
+#include "hvcore/s2/engine.hpp"
 
 namespace hvcore::riscv64 {
-
-// Index of gpa's entry in its level-`level` table; the root (level ==
-// geo.root_level()) has 2048 entries over 4 consecutive frames.
-[[nodiscard]] constexpr unsigned table_index(const Geometry& geo, uint64_t gfn, unsigned level) noexcept {
-    const uint64_t n = level == geo.root_level() ? root_entries : entries_per_table;
-    return static_cast<unsigned>((gfn >> level_order(level)) & (n - 1));
-}
 
 // The record of a guest-page fault of `access` at gpa (trap.hpp):
 // scause, htval = gpa >> 2, stval = the guest virtual address (the gpa
@@ -55,10 +49,55 @@ namespace hvcore::riscv64 {
 // extension; the cause table names them "Store/AMO").
 [[nodiscard]] FaultRecord guest_page_fault(Gpa gpa, AccessType access, const AccessContext& ctx) noexcept;
 
-// The model MMU: the walk above over the table at root (root_frames
-// consecutive frames of mem).
-[[nodiscard]] Translation gstage_translate(const MachineMemory& mem, Mfn root, const Geometry& geo, Gpa gpa,
-                                           AccessType access, const AccessContext& ctx);
+// The model MMU: the walk above over the table at root (geo.root_frames()
+// consecutive frames) of geometry geo, whose entries it reads with
+// entry(table, level, gfn): gfn's entry in the level-`level` table at
+// frame `table` (the engine's s2::Table::entry for GStage).
+template <class EntryOf>
+[[nodiscard]] Translation gstage_translate(const EntryOf& entry, Mfn root, const s2::Geometry& geo, Gpa gpa,
+                                           AccessType access, const AccessContext& ctx) {
+    using P = Pte;
+    // Step 3's reserved bits and encodings of a leaf (the model has neither
+    // Svpbmt nor Svnapot, so PBMT and N are reserved too).
+    constexpr uint64_t leaf_reserved = P::reserved_mask | P::pbmt_mask | P::n;
+    Translation tr;
+    auto fault = [&] {
+        tr.record = guest_page_fault(gpa, access, ctx);
+        return tr;
+    };
+    // The access of an AMO is checked as the store it also is.
+    const AccessType checked = ctx.rmw && access == AccessType::read ? AccessType::write : access;
+    const uint64_t allowed = checked == AccessType::read ? P::r : checked == AccessType::write ? P::w : P::x;
+    // Step 0: "Address bits 63:41 [63:50] must all be zeros".
+    if ((gpa.raw() >> geo.ia_bits) != 0) return fault();
+    const uint64_t gfn = gpa.gfn().raw();
+    Mfn table = root;  // step 1
+    for (int level = static_cast<int>(geo.root_level()); level >= 0; --level) {
+        const auto i = static_cast<unsigned>(level);
+        const uint64_t e = entry(table, i, gfn);  // step 2
+        // Step 3.
+        if (!P::is_valid(e) || ((e & P::r) == 0 && (e & P::w) != 0) || (e & leaf_reserved) != 0) return fault();
+        // Step 4: a pointer; D, A and U are reserved in it.
+        if ((e & (P::r | P::x)) == 0) {
+            if ((e & P::nonleaf_reserved) != 0) return fault();
+            table = P::frame(e);
+            continue;
+        }
+        // Step 5: misaligned superpage.
+        const uint64_t pages = level_pages(i);
+        if ((P::frame(e).raw() & (pages - 1)) != 0) return fault();
+        // Step 6: U, then R/W/X.
+        if ((e & P::u) == 0 || (e & allowed) == 0) return fault();
+        // Step 7: Svade.
+        if ((e & P::a) == 0 || (checked == AccessType::write && (e & P::d) == 0)) return fault();
+        // Step 8.
+        tr.ok = true;
+        tr.mfn = P::frame(e) + (gfn & (pages - 1));
+        return tr;
+    }
+    // Step 4: "If i < 0, stop and raise a page-fault exception".
+    return fault();
+}
 
 // The record back to the neutral fault: the access from scause, the gpa
 // from htval and stval's two low bits, the guest virtual address from

@@ -20,7 +20,7 @@
 // and CR0/CR4 capability MSRs), §26.2-26.3 (VM-entry checks on control,
 // host and guest state), Appendix B (field encodings), Appendix C (exit
 // reasons), §30.3 (VMX instructions). Long mode: Vol. 3A §9.8.5.
-#include "../x86_host.inc"
+#include "x86_host.inc" /* arch/x86_common/tests/oracle */
     .set DATA_BASE, 0x1000000
 
     // Header of the data image (written by the harness, test_ept_oracle.cpp).

@@ -26,7 +26,7 @@
  * harness sees as a mismatch, never a triple fault. When the blob is not in
  * memory (Bochs), the stub reads it from the ATA disk first (ata_load). */
 #include "stub_abi.h"
-#include "../x86_host.inc"
+#include "x86_host.inc" /* arch/x86_common/tests/oracle */
 
 /* VMCB control area (APM Vol. 2 Table B-1). */
 #define VMCB_INTERCEPT_EXC 0x008   /* exception vectors 0-31 */
