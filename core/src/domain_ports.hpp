@@ -13,10 +13,6 @@
 
 namespace hvcore {
 
-[[nodiscard]] inline uint64_t ones(unsigned size) noexcept {
-    return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
-}
-
 [[nodiscard]] inline int to_int(VcpuStatus s) noexcept { return static_cast<int>(s); }
 // What Domain's public vCPU calls return (hv_vcpu_status or a negative
 // errno): the core's drivers keep the two apart (Result<VcpuStatus>) up to

@@ -5,12 +5,6 @@
 
 namespace hvcore {
 
-namespace {
-[[nodiscard]] uint64_t ones(unsigned size) noexcept {
-    return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
-}
-}  // namespace
-
 void VcpuIo::log(const IoreqBody& req, uint64_t data) {
     done_.push_back({req, data});
     ++cursor_;

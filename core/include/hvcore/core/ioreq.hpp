@@ -51,6 +51,12 @@ struct alignas(8) IoreqSlot {
 static_assert(sizeof(IoreqSlot) == 32);
 static_assert(offsetof(IoreqSlot, flags) == 30 && offsetof(IoreqSlot, type) == 31);
 
+// The low `size` bytes set (size 1..8): the mask of an ioreq's data, and
+// what a read nobody answers returns (all ones).
+[[nodiscard]] constexpr uint64_t ones(unsigned size) noexcept {
+    return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (size * 8)) - 1;
+}
+
 // The decoded content of a request, independent of the shared layout.
 struct IoreqBody {
     uint64_t addr = 0;
