@@ -7,7 +7,8 @@
 // after that lives in HostCore, which the hv_host and every handle share:
 // hv_host_destroy marks it destroyed and destroys every domain, and the
 // last of the host and its handles frees it. A handle's ioreq mappings and
-// descriptors belong to the handle (DmPages) and go with hvdm_close.
+// descriptors belong to the handle (DmPages), and so do its mappings of
+// guest RAM (GuestMap); they go with hvdm_close.
 #pragma once
 
 #include <sys/types.h>
@@ -47,6 +48,13 @@ struct DmPages {
     bool buffered = false;
 };
 
+// A mapping of guest RAM (hvdm_map_guest_memory): the handle's until
+// hvdm_unmap_guest_memory or hvdm_close, whatever is destroyed first.
+struct GuestMap {
+    void* addr = nullptr;
+    uint32_t nr = 0;  // 4 KiB pages
+};
+
 }  // namespace hvcore::abi
 
 struct hv_host {
@@ -63,8 +71,9 @@ struct hv_domain {
 struct hvdm_handle {
     std::shared_ptr<hvcore::abi::HostCore> core;  // keeps the host's core alive, not its domains
     hvcore::Caller caller;
-    std::mutex mu;  // guards pages
+    std::mutex mu;  // guards pages and guest_maps
     std::vector<hvcore::abi::DmPages> pages;
+    std::vector<hvcore::abi::GuestMap> guest_maps;
 };
 
 namespace hvcore::abi {

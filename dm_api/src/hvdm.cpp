@@ -288,6 +288,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
             munmap(p.map, hvcore::ioreq_map_bytes);
             close(p.event_fd);
         }
+        for (const auto& g : h->guest_maps) munmap(g.addr, size_t{g.nr} * hvcore::page_size);
         delete h;  // the last handle of a destroyed host frees its core
         return 0;
     });
