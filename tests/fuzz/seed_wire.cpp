@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -114,10 +115,11 @@ std::vector<Seed> seeds() {
         const Kind kind = static_cast<Kind>(k);
         char name[64];
         if (!wire::encode_request(request(kind), m)) throw std::runtime_error("encode_request");
-        std::snprintf(name, sizeof name, "request%02u-%s", k, kind_names[k]);
+        const char* kname = k < std::size(kind_names) ? kind_names[k] : "new";  // a kind added later: name it here
+        std::snprintf(name, sizeof name, "request%02u-%s", k, kname);
         s.push_back({name, with_ctl(0, false, m)});
         if (!wire::encode_reply(reply(kind), m)) throw std::runtime_error("encode_reply");
-        std::snprintf(name, sizeof name, "reply%02u-%s", k, kind_names[k]);
+        std::snprintf(name, sizeof name, "reply%02u-%s", k, kname);
         s.push_back({name, with_ctl(wire::reply_fds(kind, 0), true, m)});
     }
     wire::encode_error(3, 7, -ESRCH, m);
@@ -142,7 +144,7 @@ std::vector<Seed> seeds() {
     s.push_back({"reject-bad-magic", with_ctl(0, false, changed(0, std::byte{'X'}))});
     s.push_back({"reject-version-2", with_ctl(0, false, changed(4, std::byte{2}))});
     s.push_back({"reject-reply-bit", with_ctl(0, false, changed(7, std::byte{0x80}))});
-    s.push_back({"reject-unknown-kind", with_ctl(0, false, changed(6, std::byte{11}))});
+    s.push_back({"reject-unknown-kind", with_ctl(0, false, changed(7, std::byte{0x7f}))});  // kind 0x7f04
     s.push_back({"reject-flags", with_ctl(0, false, changed(12, std::byte{1}))});
     s.push_back({"reject-pad", with_ctl(0, false, changed(18, std::byte{1}))});
     Bytes longer = good;
