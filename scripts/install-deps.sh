@@ -35,7 +35,7 @@ packages=(
   groff-base        # groff: the man-page test docs/man-render
   abigail-tools     # abidiff, abidw: the stable-ABI check (tests/abidiff) and scripts/abi-baseline.sh
   clang-14          # the clang and tsan presets (clang-14, clang++-14)
-  libclang-rt-14-dev  # clang's sanitizer runtimes (-fsanitize=thread); only recommended by clang-14
+  libclang-rt-14-dev  # clang's sanitizer runtimes (-fsanitize=thread) and libFuzzer (-fsanitize=fuzzer, the fuzz preset); only recommended by clang-14
   llvm-14           # llvm-symbolizer: TSan reports with file:line
   libcli11-dev        # CLI11: the `hvcore` command line's option parser (find_package(CLI11))
   nlohmann-json3-dev  # nlohmann/json: `hvcore run --json` (find_package(nlohmann_json))

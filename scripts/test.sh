@@ -8,6 +8,8 @@
 # concurrent tests under ThreadSanitizer (preset `tsan`, clang), then every
 # backend optimised by GCC at -O3 (preset `gcc-o3`, Release, warnings as
 # errors: the optimiser's warnings; its tests run two at a time), then the
+# libFuzzer targets for HVCORE_FUZZ_SECONDS each (preset `fuzz`, clang,
+# ASan+UBSan; README "Fuzzing"), then the
 # README's first command and the install check on the tree it leaves
 # (tests/install/install_consumer.sh). Exits non-zero on any failure.
 set -euo pipefail
@@ -20,7 +22,7 @@ step() {
   echo "hvcore: step '$name' passed in $((SECONDS - t0)) s"
 }
 step install-deps scripts/install-deps.sh --cross --oracles
-for preset in all asan arm64-cross clang tsan gcc-o3; do
+for preset in all asan arm64-cross clang tsan gcc-o3 fuzz; do
   step "preset $preset" cmake --workflow --preset "$preset"
 done
 # The README's first command as a user runs it (build/release, the demo),
@@ -29,4 +31,4 @@ done
 # the installed hvcore.
 step demo scripts/demo.sh
 step install-check tests/install/install_consumer.sh --from-build build/release . build/install-check
-echo "hvcore: all tests passed in $SECONDS s (presets all, asan, arm64-cross, clang, tsan, gcc-o3; the demo; the install check)"
+echo "hvcore: all tests passed in $SECONDS s (presets all, asan, arm64-cross, clang, tsan, gcc-o3, fuzz; the demo; the install check)"
