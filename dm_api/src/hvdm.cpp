@@ -252,12 +252,11 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     uint64_t count = 0;
     if (read(p.event_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR) return -errno;
     int served = 0;
-    if (p.buffered) {
-        auto* bp = reinterpret_cast<hvcore::BufferedPage*>(p.map + hvcore::page_size);
-        if (int rc = drain_ring(*bp, p.id, fn, opaque, &served); rc != 0) return rc;
+    const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
+    if (m.buffered != nullptr) {
+        if (int rc = drain_ring(*m.buffered, p.id, fn, opaque, &served); rc != 0) return rc;
     }
-    auto* slots = reinterpret_cast<hvcore::IoreqSlot*>(p.map);
-    if (int rc = serve_slots(h, d, slots, p.id, fn, opaque, &served); rc != 0) return rc;
+    if (int rc = serve_slots(h, d, m.slots, p.id, fn, opaque, &served); rc != 0) return rc;
     return served;
 }
 
@@ -442,9 +441,10 @@ int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
         if (!d) return rc;
         hvcore::abi::DmPages p;
         if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
-        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(p.map);
-        if (bufioreq != nullptr)
-            *bufioreq = p.buffered ? reinterpret_cast<hvdm_buffered_iopage*>(p.map + hvcore::page_size) : nullptr;
+        // Wherever the layout puts them (Xen's resource order: ring, slots).
+        const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
+        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(m.slots);
+        if (bufioreq != nullptr) *bufioreq = reinterpret_cast<hvdm_buffered_iopage*>(m.buffered);
         return 0;
     });
 }
