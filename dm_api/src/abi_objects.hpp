@@ -43,6 +43,7 @@ struct DmPages {
     ino_t ino = 0;  // has another file
     uint64_t serial = 0;  // the server's (IoreqServer::serial), as hvdm_serve_pending finds it
     std::byte* map = nullptr;  // ioreq_map_bytes, laid out as IoreqPages::layout
+    int pages_fd = -1;  // the memfd, for hvdm_map_resource's own mappings
     int event_fd = -1;
     bool buffered = false;
     uint32_t nr_vcpus = 0;  // the slots in use; ports 0..nr_vcpus (resource.cpp)

@@ -137,9 +137,9 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
         throw;
     }
     void* m = mmap(nullptr, hvcore::ioreq_map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, pages_fd, 0);
-    const int map_err = -errno;
-    close(pages_fd);  // the mapping keeps the memfd
     if (m == MAP_FAILED) {
+        const int map_err = -errno;
+        close(pages_fd);
         close(event_fd);
         return map_err;
     }
@@ -150,6 +150,7 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     p.ino = st.st_ino;
     p.serial = serial;
     p.map = static_cast<std::byte*>(m);
+    p.pages_fd = pages_fd;  // kept for hvdm_map_resource's mappings
     p.event_fd = event_fd;
     p.buffered = buffered;
     p.nr_vcpus = d.nr_vcpus();
@@ -328,6 +329,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
         h->core->host.emulator_gone(h->caller.emulator);
         for (const auto& p : h->pages) {
             munmap(p.map, hvcore::ioreq_map_bytes);
+            close(p.pages_fd);
             close(p.event_fd);
         }
         delete h;  // the last handle of a destroyed host frees its core

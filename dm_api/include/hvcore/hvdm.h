@@ -862,7 +862,7 @@ int hvdm_get_ioreq_server_info(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid
  *         unused, but is refused as Xen does). The frames are checked in
  *         order: the first bad one decides.
  * @retval -ENOMEM,-EMFILE the mapping could not be made (errors of mmap(2),
- *         mremap(2), mprotect(2), fcntl(2), fstat(2)). */
+ *         fcntl(2), fstat(2)). */
 int hvdm_map_resource(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, unsigned int frame,
                       unsigned int nr_frames, int prot, void **addr) HV_NOEXCEPT;
 /** @ingroup hvdm_ioreq_server
