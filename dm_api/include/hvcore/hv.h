@@ -107,8 +107,10 @@ typedef struct hv_domain_config {
  *   mapped for it stay mapped and the descriptor hvdm_ioreq_fd gave stays
  *   open until hvdm_close of that handle; the descriptor is made readable
  *   so a device model waiting on it wakes, and its next call on the server
- *   says why (-ENOENT, -ESRCH or -ENODEV). Nothing is unmapped or closed
- *   under a device model's feet, and nothing is leaked once it closes.
+ *   says why (-ENOENT, -ESRCH or -ENODEV). A mapping hvdm_map_resource
+ *   made stays until hvdm_unmap_resource (or munmap(2)), even after
+ *   hvdm_close, as Xen keeps a foreign mapping. Nothing is unmapped or
+ *   closed under a device model's feet, and nothing is leaked once it closes.
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
  *   errnos above); neither destroy call waits for it. The embedder's own
