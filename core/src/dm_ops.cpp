@@ -116,7 +116,7 @@ Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags
     // hvdm_map_ioreq_pages only.
     if ((flags & dmop_no_gfns) == 0) return Status::err(-EOPNOTSUPP);
     // Ports 0..nr_vcpus-1 name the vCPU slots; nr_vcpus names the ring.
-    if ((*s)->channel.buffered()) *bufioreq_port = cfg_.nr_vcpus;
+    if ((*s)->channel.buffered()) *bufioreq_port = (*s)->channel.bufioreq_port();
     return Status::ok();
 }
 

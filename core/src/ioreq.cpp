@@ -27,6 +27,7 @@ Result<IoreqPages> IoreqPages::create(bool buffered) {
     const IoreqMapping hv = p.layout(p.hv_map_, buffered);
     p.sync_ = hv.slots;
     p.buf_ = hv.buffered;
+    p.events_ = hv.events;
     p.event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p.event_fd_ < 0) return Status::err(-errno);
     return p;
@@ -43,6 +44,7 @@ IoreqPages& IoreqPages::operator=(IoreqPages&& o) noexcept {
         dm_map_ = std::exchange(o.dm_map_, nullptr);
         sync_ = std::exchange(o.sync_, nullptr);
         buf_ = std::exchange(o.buf_, nullptr);
+        events_ = std::exchange(o.events_, nullptr);
     }
     return *this;
 }
@@ -61,12 +63,15 @@ void IoreqPages::reset() noexcept {
     hv_map_ = dm_map_ = nullptr;
     sync_ = nullptr;
     buf_ = nullptr;
+    events_ = nullptr;
 }
 
 IoreqMapping IoreqPages::layout(std::byte* map, bool buffered) noexcept {
-    // Page 0: the slots; page 1: the ring (Xen: the ioreq page and the
-    // buffered ioreq page, XENMEM_resource_ioreq_server frames 0 and 1).
-    return {reinterpret_cast<IoreqSlot*>(map), buffered ? reinterpret_cast<BufferedPage*>(map + page_size) : nullptr};
+    // Xen's resource order (ioreq.hpp): frame 0 the ring, frame 1 the
+    // slots; then hvcore's event page.
+    return {.slots = reinterpret_cast<IoreqSlot*>(map + ioreq_frame_ioreq * page_size),
+            .buffered = buffered ? reinterpret_cast<BufferedPage*>(map + ioreq_frame_bufioreq * page_size) : nullptr,
+            .events = reinterpret_cast<EventPage*>(map + ioreq_frame_events * page_size)};
 }
 
 Result<IoreqMapping> IoreqPages::dm_mapping() {

@@ -8,12 +8,13 @@
 namespace hvcore {
 
 Result<IoreqChannel> IoreqChannel::create(uint8_t mode, uint32_t nr_vcpus) {
-    if (mode > bufioreq::atomic) return Status::err(-EINVAL);
+    if (mode > bufioreq::atomic || nr_vcpus == 0 || nr_vcpus > ioreq_max_slots) return Status::err(-EINVAL);
     auto pages = IoreqPages::create(mode != bufioreq::off);
     HV_TRY(pages);
     IoreqChannel c;
     c.pages_ = std::move(pages).value();
     c.mode_ = mode;
+    c.nr_vcpus_ = nr_vcpus;
     for (uint32_t v = 0; v < nr_vcpus; ++v) c.pages_.slot(v).vp_eport = v;
     return c;
 }
@@ -23,8 +24,18 @@ std::optional<uint8_t> IoreqChannel::post(uint32_t vcpu, const IoreqBody& req) {
     if (const uint8_t st = slot_state(slot); st != ioreq::state_none) return st;
     slot_fill(slot, req, vcpu);
     slot_set_state(slot, ioreq::state_ready);
-    pages_.notify();
+    fire(vcpu);  // the slot's vp_eport
     return std::nullopt;
+}
+
+void IoreqChannel::fire(uint32_t port) noexcept {
+    // Release: whatever was published before (the slot's READY, the ring's
+    // write_pointer) is visible to a device model that sees the bit. The
+    // bit before the eventfd: a device model that reads the eventfd and
+    // then takes the bits finds this one, or is signalled again.
+    std::atomic_ref<uint64_t>(pages_.events().pending[port / 64])
+        .fetch_or(uint64_t{1} << (port % 64), std::memory_order_release);
+    pages_.notify();
 }
 
 bool IoreqChannel::post_buffered(const IoreqBody& req) {
@@ -65,7 +76,7 @@ bool IoreqChannel::post_buffered(const IoreqBody& req) {
             if (both.compare_exchange_weak(old, nv, std::memory_order_acq_rel)) break;
         }
     }
-    pages_.notify();
+    fire(nr_vcpus_);  // bufioreq_port
     return true;
 }
 

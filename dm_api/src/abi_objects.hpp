@@ -43,9 +43,17 @@ struct DmPages {
     dev_t dev = 0;  // the memfd's identity: a new server behind a reused id
     ino_t ino = 0;  // has another file
     uint64_t serial = 0;  // the server's (IoreqServer::serial), as hvdm_serve_pending finds it
-    std::byte* map = nullptr;
+    std::byte* map = nullptr;  // ioreq_map_bytes, laid out as IoreqPages::layout
+    int pages_fd = -1;  // the memfd, for hvdm_map_resource's own mappings
     int event_fd = -1;
     bool buffered = false;
+    uint32_t nr_vcpus = 0;  // the slots in use; ports 0..nr_vcpus (resource.cpp)
+};
+
+// A mapping hvdm_map_resource made (the caller's until hvdm_unmap_resource).
+struct ResourceMap {
+    void* addr = nullptr;
+    unsigned int nr_frames = 0;
 };
 
 // A mapping of guest RAM (hvdm_map_guest_memory): the handle's until
@@ -71,9 +79,10 @@ struct hv_domain {
 struct hvdm_handle {
     std::shared_ptr<hvcore::abi::HostCore> core;  // keeps the host's core alive, not its domains
     hvcore::Caller caller;
-    std::mutex mu;  // guards pages and guest_maps
+    std::mutex mu;  // guards pages, guest_maps and resources
     std::vector<hvcore::abi::DmPages> pages;
     std::vector<hvcore::abi::GuestMap> guest_maps;
+    std::vector<hvcore::abi::ResourceMap> resources;
 };
 
 namespace hvcore::abi {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "abi_objects.hpp"
+#include "dm_pages.hpp"
 #include "hvcore/core/dmop_abi.hpp"
 #include "hvcore/core/ioreq.hpp"
 
@@ -136,9 +137,9 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
         throw;
     }
     void* m = mmap(nullptr, hvcore::ioreq_map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, pages_fd, 0);
-    const int map_err = -errno;
-    close(pages_fd);  // the mapping keeps the memfd
     if (m == MAP_FAILED) {
+        const int map_err = -errno;
+        close(pages_fd);
         close(event_fd);
         return map_err;
     }
@@ -149,8 +150,10 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     p.ino = st.st_ino;
     p.serial = serial;
     p.map = static_cast<std::byte*>(m);
+    p.pages_fd = pages_fd;  // kept for hvdm_map_resource's mappings
     p.event_fd = event_fd;
     p.buffered = buffered;
+    p.nr_vcpus = d.nr_vcpus();
     h->pages.push_back(p);
     *out = p;
     return 0;
@@ -223,45 +226,85 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     }
 }
 
-// The synchronous slots, every vCPU's (Xen's cpu_get_ioreq / cpu_handle_ioreq
-// in QEMU): READY -> INPROCESS -> fn -> answer -> IORESP_READY -> notify.
-[[nodiscard]] int serve_slots(hvdm_handle* h, hvcore::Domain& d, hvcore::IoreqSlot* slots, hvdm_ioservid_t id,
-                              hvdm_serve_fn fn, void* opaque, int* served) {
-    const uint32_t n = d.nr_vcpus();
-    for (uint32_t v = 0; v < n; ++v) {
-        hvcore::IoreqSlot& slot = slots[v];
-        // Acquire: the request's fields are read after its READY.
-        if (hvcore::slot_state(slot) != hvcore::ioreq::state_ready) continue;
-        hvcore::slot_set_state(slot, hvcore::ioreq::state_inprocess);
-        hvdm_ioreq_t req;
-        std::memcpy(&req, &slot, sizeof req);
-        if (int rc = fn(opaque, id, &req); rc != 0) return fn_error(rc);
-        if (req.dir == HVDM_IOREQ_READ) slot.data = req.data;
-        // Release: the answer is visible before IORESP_READY.
-        hvcore::slot_set_state(slot, hvcore::ioreq::state_resp_ready);
-        if (hvcore::Status s = d.ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, v); !s) return s.code();
-        ++*served;
-    }
+// One synchronous slot, if READY (Xen's cpu_get_ioreq / cpu_handle_ioreq in
+// QEMU): READY -> INPROCESS -> fn -> answer -> IORESP_READY -> notify,
+// which wakes that vCPU only.
+[[nodiscard]] int serve_slot(hvdm_handle* h, hvcore::Domain& d, hvcore::IoreqSlot& slot, uint32_t v,
+                             hvdm_ioservid_t id, hvdm_serve_fn fn, void* opaque, int* served) {
+    // Acquire: the request's fields are read after its READY.
+    if (hvcore::slot_state(slot) != hvcore::ioreq::state_ready) return 0;
+    hvcore::slot_set_state(slot, hvcore::ioreq::state_inprocess);
+    hvdm_ioreq_t req;
+    std::memcpy(&req, &slot, sizeof req);
+    if (int rc = fn(opaque, id, &req); rc != 0) return fn_error(rc);
+    if (req.dir == HVDM_IOREQ_READ) slot.data = req.data;
+    // Release: the answer is visible before IORESP_READY.
+    hvcore::slot_set_state(slot, hvcore::ioreq::state_resp_ready);
+    if (hvcore::Status s = d.ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, v); !s) return s.code();
+    ++*served;
     return 0;
 }
 
 // hvdm_serve_pending once the call is checked and the pages found.
 [[nodiscard]] int serve_pages(hvdm_handle* h, hvcore::Domain& d, const hvcore::abi::DmPages& p,
                               hvdm_serve_fn fn, void* opaque) {
-    // The count first: a request posted after this read signals again.
+    // The count first, then the ports: hvcore sets a port's bit before it
+    // signals, so a request posted after this read signals again.
     uint64_t count = 0;
     if (read(p.event_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR) return -errno;
+    uint32_t ports[hvcore::ioreq_max_ports];
+    bool more = false;
+    const unsigned fired = hvcore::abi::take_pending(p, ports, hvcore::ioreq_max_ports, &more);
     int served = 0;
-    if (p.buffered) {
-        auto* bp = reinterpret_cast<hvcore::BufferedPage*>(p.map + hvcore::page_size);
-        if (int rc = drain_ring(*bp, p.id, fn, opaque, &served); rc != 0) return rc;
+    const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
+    if (m.buffered != nullptr) {
+        // Whether or not its port fired: an empty ring costs two loads, and
+        // a port taken by hvdm_ioreq_pending leaves records behind.
+        if (int rc = drain_ring(*m.buffered, p.id, fn, opaque, &served); rc != 0) {
+            hvcore::abi::restore_pending(p, ports, fired);
+            return rc;
+        }
     }
-    auto* slots = reinterpret_cast<hvcore::IoreqSlot*>(p.map);
-    if (int rc = serve_slots(h, d, slots, p.id, fn, opaque, &served); rc != 0) return rc;
+    if (count != 0) {
+        // Signalled: the fired ports name the vCPUs with a request, no scan.
+        for (unsigned i = 0; i < fired; ++i) {
+            const uint32_t v = ports[i];
+            if (v >= p.nr_vcpus) continue;  // the ring's port: drained above
+            if (int rc = serve_slot(h, d, m.slots[v], v, p.id, fn, opaque, &served); rc != 0) {
+                hvcore::abi::restore_pending(p, ports + i + 1, fired - i - 1);
+                return rc;
+            }
+        }
+        return served;
+    }
+    // Not signalled (hvdm_serve's first look, a caller that polls on its
+    // own schedule, or one whose hvdm_ioreq_pending took the signal and the
+    // ports): a READY slot may have no bit, because hvdm_ioreq_pending
+    // reported its port to the caller, or the device model wrote over its
+    // event page. Every slot is looked at, as before the event page.
+    for (uint32_t v = 0; v < p.nr_vcpus; ++v) {
+        if (int rc = serve_slot(h, d, m.slots[v], v, p.id, fn, opaque, &served); rc != 0) return rc;
+    }
     return served;
 }
 
 }  // namespace
+
+namespace hvcore::abi {
+
+int handle_access(const hvdm_handle* h, hvdm_domid_t domid) { return access_check(h, domid); }
+
+int handle_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, DmPages* out) {
+    int rc = 0;
+    auto d = domain_for(h, domid, &rc);
+    if (!d) return rc;
+    // The view already made (one lookup of the server's serial), else a new one.
+    rc = mapped_pages(h, *d, domid, id, out);
+    if (rc != -EINVAL) return rc;
+    return dm_pages(h, *d, domid, id, out);
+}
+
+}  // namespace hvcore::abi
 
 extern "C" {
 
@@ -286,6 +329,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
         h->core->host.emulator_gone(h->caller.emulator);
         for (const auto& p : h->pages) {
             munmap(p.map, hvcore::ioreq_map_bytes);
+            close(p.pages_fd);
             close(p.event_fd);
         }
         for (const auto& g : h->guest_maps) munmap(g.addr, size_t{g.nr} * hvcore::page_size);
@@ -443,9 +487,10 @@ int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
         if (!d) return rc;
         hvcore::abi::DmPages p;
         if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
-        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(p.map);
-        if (bufioreq != nullptr)
-            *bufioreq = p.buffered ? reinterpret_cast<hvdm_buffered_iopage*>(p.map + hvcore::page_size) : nullptr;
+        // Wherever the layout puts them (Xen's resource order: ring, slots).
+        const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
+        *ioreq = reinterpret_cast<hvdm_shared_iopage*>(m.slots);
+        if (bufioreq != nullptr) *bufioreq = reinterpret_cast<hvdm_buffered_iopage*>(m.buffered);
         return 0;
     });
 }

@@ -85,6 +85,14 @@ static_assert(HVDM_PCI_SBDF(uint16_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{4}) == 
 static_assert(HVDM_SERVE_MAX_SERVERS == 64u);
 static_assert(noexcept(hvdm_serve_pending(nullptr, 0, 0, nullptr, nullptr)));
 
+// hvdm.h, 1.3: Xen's resource frames (XENMEM_resource_ioreq_server_frame_bufioreq
+// 0, _frame_ioreq(n) 1 + n), unsigned, and the ports' bound.
+static_assert(HVDM_RESOURCE_FRAME_BUFIOREQ == 0u && HVDM_RESOURCE_FRAME_IOREQ(0) == 1u);
+static_assert(std::is_same_v<decltype(HVDM_RESOURCE_FRAME_IOREQ(0)), unsigned int>);
+static_assert(HVDM_MAX_PORTS == 129u);
+static_assert(noexcept(hvdm_ioreq_pending(nullptr, 0, 0, nullptr, 0)) &&
+              noexcept(hvdm_map_resource(nullptr, 0, 0, 0, 0, 0, nullptr)));
+
 // hv_version.h: the parts and the number agree, and the number is usable
 // in #if (a preprocessor constant).
 static_assert(HV_VERSION_NUMBER == ((HV_VERSION_MAJOR << 16) | (HV_VERSION_MINOR << 8) | HV_VERSION_PATCH));

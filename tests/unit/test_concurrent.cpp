@@ -7,14 +7,18 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
 #include "hvcore/core/host.hpp"
+#include "hvcore/embed.hpp"
+#include "hvcore/hvdm.h"
 
 using namespace hvcore;
 
@@ -392,6 +396,85 @@ TEST_CASE("a_vcpu_held_inside_host_access_refuses_a_second_host_access_and_model
         CHECK(in_ram == 0);
         REQUIRE(d.guest_read(ram_gpa, &in_ram, sizeof in_ram).is_ok());
         CHECK(in_ram == 4);
+    }
+}
+
+TEST_CASE("through_hvdm_the_fired_ports_name_the_waiting_vcpus_and_each_answer_wakes_its_own_vcpu_only") {
+    // vCPUs 3 and 5 of 8 block in host_access (as KVM's vCPU threads do);
+    // the device model learns from hvdm_ioreq_pending which ones, answers
+    // both slots, and notifies vCPU 3 only: vCPU 3 returns, vCPU 5 (woken,
+    // it would find its answer and return) sleeps on until its own notify.
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        hv_host* host = nullptr;
+        REQUIRE(hv_host_create(&host) == 0);
+        hv_domain_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.arch = static_cast<uint32_t>(b.arch);
+        cfg.ram_bytes = 16 * mib;
+        cfg.nr_vcpus = 8;
+        hv_domain* dom = nullptr;
+        REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
+        const hvdm_domid_t domid = hv_domain_id(dom);
+        const std::shared_ptr<Domain> d = embed::domain_of(dom);
+        hvdm_handle* h = hvdm_open(host);
+        REQUIRE(h != nullptr);
+        hvdm_ioservid_t id = 0;
+        REQUIRE(hvdm_create_ioreq_server(h, domid, HVDM_BUFIOREQ_OFF, &id) == 0);
+        REQUIRE(hvdm_set_ioreq_server_state(h, domid, id, 1) == 0);
+        REQUIRE(hvdm_map_io_range_to_ioreq_server(h, domid, id, 1, mmio_gpa, mmio_gpa + page_size - 1) == 0);
+        hvdm_shared_iopage* page = nullptr;
+        REQUIRE(hvdm_map_ioreq_pages(h, domid, id, &page, nullptr) == 0);
+        auto* slots = reinterpret_cast<IoreqSlot*>(page);
+        const int fd = hvdm_ioreq_fd(h, domid, id);
+        REQUIRE(fd >= 0);
+        auto access = [&d](uint32_t v) {
+            return std::async(std::launch::async, [&d, v] {
+                uint64_t value = 0;
+                const int rc = d->host_access(v, {.is_write = false, .addr = mmio_gpa + v * 8, .size = 4}, &value);
+                return std::pair{rc, value};
+            });
+        };
+        auto v3 = access(3);
+        auto v5 = access(5);
+        std::vector<uint32_t> fired;
+        const auto until = std::chrono::steady_clock::now() + patience;
+        while (fired.size() < 2 && std::chrono::steady_clock::now() < until) {
+            pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+            if (poll(&p, 1, 100) != 1) continue;
+            uint32_t ports[HVDM_MAX_PORTS];
+            const int n = hvdm_ioreq_pending(h, domid, id, ports, HVDM_MAX_PORTS);
+            REQUIRE(n >= 0);
+            fired.insert(fired.end(), ports, ports + n);
+        }
+        std::sort(fired.begin(), fired.end());  // posted in any order
+        CHECK(fired == std::vector<uint32_t>{3, 5});
+        // Each vCPU holds the lock from its post until it sleeps: once this
+        // call has had the lock, both are asleep.
+        REQUIRE_FALSE(d->stop_reason());
+        for (const uint32_t v : {3u, 5u}) {
+            REQUIRE(slot_state(slots[v]) == ioreq::state_ready);
+            slot_set_state(slots[v], ioreq::state_inprocess);
+            slots[v].data = 0x100 + v;
+            slot_set_state(slots[v], ioreq::state_resp_ready);
+        }
+        REQUIRE(hvdm_ioreq_notify(h, domid, id, 3) == 0);
+        const bool three = v3.wait_for(patience) == std::future_status::ready;
+        CHECK(three);
+        CHECK(v5.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+        REQUIRE(hvdm_ioreq_notify(h, domid, id, 5) == 0);
+        const bool five = v5.wait_for(patience) == std::future_status::ready;
+        CHECK(five);
+        if (!three || !five) d->shutdown_host();
+        const auto [rc3, val3] = v3.get();
+        const auto [rc5, val5] = v5.get();
+        CHECK(rc3 == 0);
+        CHECK(val3 == 0x103);
+        CHECK(rc5 == 0);
+        CHECK(val5 == 0x105);
+        CHECK(hvdm_close(h) == 0);
+        CHECK(hv_domain_destroy(dom) == 0);
+        hv_host_destroy(host);
     }
 }
 

@@ -263,6 +263,52 @@ TEST_CASE("an_atomic_ring_canonicalises_both_pointers_after_a_post_and_a_legacy_
     }
 }
 
+TEST_CASE("the_pages_are_xen_resource_frames_ring_then_slots_then_the_event_page") {
+    for (const uint8_t mode : {bufioreq::off, bufioreq::legacy}) {
+        CAPTURE(int{mode});
+        auto c = IoreqChannel::create(mode, 4);
+        REQUIRE(c.is_ok());
+        const IoreqMapping m = c->dm_mapping().value();
+        // XENMEM_resource_ioreq_server_frame_bufioreq 0, frame_ioreq(0) 1;
+        // the event page after them. Without a ring the frame is there,
+        // unused.
+        const auto* base = reinterpret_cast<const std::byte*>(m.slots) - page_size;
+        CHECK(reinterpret_cast<const std::byte*>(m.events) == base + 2 * page_size);
+        if (mode == bufioreq::off)
+            CHECK(m.buffered == nullptr);
+        else
+            CHECK(reinterpret_cast<const std::byte*>(m.buffered) == base);
+        CHECK(IoreqPages::layout(const_cast<std::byte*>(base), mode != bufioreq::off).slots == m.slots);
+        CHECK(m.slots[3].vp_eport == 3);
+    }
+    CHECK(ioreq_map_bytes == 3 * page_size);
+    CHECK(IoreqChannel::create(bufioreq::off, ioreq_max_slots).is_ok());
+    CHECK(IoreqChannel::create(bufioreq::off, ioreq_max_slots + 1).status().code() == -EINVAL);
+    CHECK(IoreqChannel::create(bufioreq::off, 0).status().code() == -EINVAL);
+}
+
+TEST_CASE("a_post_sets_its_port_s_pending_bit_before_the_eventfd_vcpu_v_is_port_v_the_ring_nr_vcpus") {
+    constexpr uint32_t vcpus = 70;  // ports 0..69 and the ring's 70: two words
+    auto c = IoreqChannel::create(bufioreq::legacy, vcpus);
+    REQUIRE(c.is_ok());
+    const IoreqMapping m = c->dm_mapping().value();
+    CHECK(c->bufioreq_port() == vcpus);
+    for (const uint64_t w : m.events->pending) CHECK(w == 0);
+    REQUIRE_FALSE(c->post(3, mmio_write(0x1000, 4)).has_value());
+    CHECK(m.events->pending[0] == uint64_t{1} << 3);
+    CHECK(m.events->pending[1] == 0);
+    REQUIRE_FALSE(c->post(65, mmio_write(0x1000, 4)).has_value());
+    REQUIRE(c->post_buffered(mmio_write(0xa0000, 1)));
+    CHECK(m.events->pending[0] == uint64_t{1} << 3);
+    CHECK(m.events->pending[1] == (uint64_t{1} << 1 | uint64_t{1} << 6));  // ports 65 and 70
+    CHECK(m.events->pending[2] == 0);
+    CHECK(notified(*c));
+    // A post the ring refuses fires nothing.
+    m.events->pending[1] = 0;
+    CHECK_FALSE(c->post_buffered(mmio_write(0x100000, 4)));
+    CHECK(m.events->pending[1] == 0);
+}
+
 TEST_CASE("vcpu_io_replays_its_log_and_completes_a_request_into_it") {
     VcpuIo io;
     io.begin();

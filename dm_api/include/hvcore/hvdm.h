@@ -184,7 +184,9 @@ typedef uint16_t hvdm_ioservid_t;
 /** @ingroup hvdm_dmop
  * @brief get_ioreq_server_info flags (Xen's XEN_DMOP_no_gfns): required,
  * since hvcore never places ioreq pages in guest memory (without it the
- * op is -EOPNOTSUPP; use hvdm_map_ioreq_pages). */
+ * op is -EOPNOTSUPP; use hvdm_map_resource or hvdm_map_ioreq_pages). The
+ * op's bufioreq_port is the buffered ring's port, nr_vcpus (see
+ * hvdm_get_ioreq_server_info). */
 #define HVDM_DMOP_NO_GFNS 1
 
 /** @ingroup hvdm_ranges
@@ -206,7 +208,13 @@ typedef struct hvdm_ioreq {
     uint64_t data;     /**< data, or a guest physical address if data_is_ptr */
     uint32_t count;    /**< repeat count (rep prefixes) */
     uint32_t size;     /**< bytes per access */
-    uint32_t vp_eport; /**< hvcore: the vCPU index to pass to hvdm_ioreq_notify */
+    uint32_t vp_eport; /**< the slot's event-channel port (Xen: the port of the
+                        * vCPU's channel, written by the hypervisor). hvcore:
+                        * the vCPU index: slot v's vp_eport is v, the port
+                        * hvdm_ioreq_pending reports when v's request is
+                        * posted, and the vcpu to pass to hvdm_ioreq_notify.
+                        * Written when the server is created and with each
+                        * request. */
     uint16_t _pad0;    /**< reserved, 0 */
     unsigned int state : 4;       /**< HVDM_STATE_*: the handshake (atomic byte access with fences; see the guide) */
     unsigned int data_is_ptr : 1; /**< data is the guest-physical address of count elements in RAM */
@@ -566,6 +574,10 @@ int hvdm_dm_op(hvdm_handle *h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_bu
  * @brief Maps a server's ioreq pages: Xen's shared_iopage_t / buffered_iopage_t
  * layouts, in shared memory (memfd) mapped into this process.
  *
+ * The pages lie in Xen's resource order (hvdm_map_resource: the ring, then
+ * the slots); this call returns a pointer to each, so the order is
+ * invisible to it.
+ *
  * The mapping belongs to the handle: the same addresses for every call on
  * the same server, valid until hvdm_close even if the server, its domain
  * or the host is destroyed first (@ref hv_lifetimes).
@@ -591,8 +603,10 @@ int hvdm_map_ioreq_pages(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
 /** @ingroup hvdm_ioreq_server
  * @brief A pollable (eventfd, non-blocking) descriptor, readable when a
  * request is posted (to a slot or to the ring) and when the server is
- * destroyed. One wake-up may stand for several requests: read it (to reset
- * its count), then scan every slot and drain the ring.
+ * destroyed. One wake-up may stand for several requests: hvdm_ioreq_pending
+ * (which reads it) says which vCPUs' slots and whether the ring fired, as
+ * Xen's one event-channel descriptor and xenevtchn_pending; or read it (to
+ * reset its count), then scan every slot and drain the ring.
  *
  * The descriptor belongs to the handle (the same one for every call on the
  * same server; do not close it): it stays open until hvdm_close, whatever
@@ -678,13 +692,24 @@ typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req
  *
  * In this order: consumes the count of the server's eventfd
  * (hvdm_ioreq_fd), so that a request posted from here on makes it readable
- * again; drains the buffered ring, if the server has one, oldest record
- * first (advancing read_pointer atomically after each request, as
- * HVDM_BUFIOREQ_ATOMIC needs); then scans every vCPU slot, and for each in
- * HVDM_STATE_IOREQ_READY: sets INPROCESS, calls fn, stores the answer,
- * sets HVDM_STATE_IORESP_READY (a release store: the answer is visible
- * before the state) and calls hvdm_ioreq_notify. The state byte is read
- * with acquire ordering, so the request's fields are read after it.
+ * again, and takes the fired ports (as hvdm_ioreq_pending); drains the
+ * buffered ring, if the server has one, oldest record first (advancing
+ * read_pointer atomically after each request, as HVDM_BUFIOREQ_ATOMIC
+ * needs); then, for each fired vCPU port in ascending order, serves that
+ * vCPU's slot if it is HVDM_STATE_IOREQ_READY: sets INPROCESS, calls fn,
+ * stores the answer, sets HVDM_STATE_IORESP_READY (a release store: the
+ * answer is visible before the state) and calls hvdm_ioreq_notify, which
+ * wakes that vCPU only. The state byte is read with acquire ordering, so
+ * the request's fields are read after it.
+ *
+ * Other slots are not looked at, except when the eventfd had no count
+ * (the call was not prompted by a post: hvdm_serve's first look, a caller
+ * that serves on its own schedule, or one whose own hvdm_ioreq_pending
+ * took the signal): then every slot is scanned for READY ones, because a
+ * READY slot can lack its port's bit when hvdm_ioreq_pending reported the
+ * port to the caller, or when the device model wrote over its event page.
+ * When fn fails, the fired ports not yet served are set pending again
+ * (and the eventfd signalled), so the next call serves them.
  * Not thread-safe against another thread serving the same server.
  * @param h a handle that created the server and mapped its pages.
  * @param domid the server's domain.
@@ -864,6 +889,145 @@ int hvdm_unmap_guest_memory(hvdm_handle *h, void *addr, uint32_t nr) HV_NOEXCEPT
  *         receives the number needed, nothing is written to @p ranges.
  * @retval -ENOMEM out of memory. */
 int hvdm_get_memory_map(hvdm_handle *h, hvdm_domid_t domid, hvdm_mem_range *ranges, unsigned int *n) HV_NOEXCEPT;
+
+/* --- HVCORE_1.3 (hvcore 1.3.0): Xen's resource frames, ports, typed info --- */
+
+/** @ingroup hvdm_ioreq_server
+ * @name Frames of a server's resource (Xen's XENMEM_resource_ioreq_server_frame_*,
+ * xen/include/public/memory.h), for hvdm_map_resource
+ * @{ */
+/** The buffered ring (hvdm_buffered_iopage): frame 0. */
+#define HVDM_RESOURCE_FRAME_BUFIOREQ 0u
+/** The synchronous page @p n (hvdm_shared_iopage): frame 1 + n. A server
+ * has one (at most 128 vCPUs, 32-byte slots): only n = 0 exists. */
+#define HVDM_RESOURCE_FRAME_IOREQ(n) (1u + (n))
+/** @} */
+
+/** @ingroup hvdm_ioreq_server
+ * @brief The most ports a server has: one per vCPU slot (at most 128) and
+ * the buffered ring's; an array of this many always holds what
+ * hvdm_ioreq_pending can report. */
+#define HVDM_MAX_PORTS 129u
+
+/** @ingroup hvdm_ioreq_server
+ * @brief A server's information (Xen's XEN_DMOP_get_ioreq_server_info, as
+ * xendevicemodel_get_ioreq_server_info): issued through hvdm_dm_op, with
+ * XEN_DMOP_no_gfns (HVDM_DMOP_NO_GFNS) exactly when both gfn pointers are
+ * NULL.
+ *
+ * Ports: hvcore numbers a server's event channels from 0. Port v below
+ * nr_vcpus (hvdm_nr_vcpus) is vCPU v's, the vp_eport of its slot; port
+ * nr_vcpus is the buffered ring's, returned here as @p bufioreq_port. Xen
+ * allocates them as event channels of the device model's domain, any
+ * numbers (xen/common/ioreq.c ioreq_server_add_vcpu); a device model that
+ * reads them from the slots and from this call, as QEMU does, needs no
+ * change.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param[out] ioreq_gfn must be NULL: the pages are never in the guest's
+ *        memory (a non-NULL one asks for their gfns: -EOPNOTSUPP).
+ * @param[out] bufioreq_gfn must be NULL, as @p ioreq_gfn.
+ * @param[out] bufioreq_port may be NULL; receives the ring's port
+ *        (nr_vcpus), or 0 when the server has no ring (as Xen, which then
+ *        leaves the zeroed field alone; 0 is vCPU 0's port then, not the ring's).
+ * @return 0, or a negative errno; nothing is written on failure.
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EOPNOTSUPP @p ioreq_gfn or @p bufioreq_gfn is not NULL (after
+ *         the server's -ENOENT and -EPERM, as the op checks them first). */
+int hvdm_get_ioreq_server_info(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t *ioreq_gfn,
+                               uint64_t *bufioreq_gfn, uint32_t *bufioreq_port) HV_NOEXCEPT;
+
+/** @ingroup hvdm_ioreq_server
+ * @brief Maps frames of a server's resource, as Xen's
+ * xenforeignmemory_map_resource of XENMEM_resource_ioreq_server: frame 0
+ * (HVDM_RESOURCE_FRAME_BUFIOREQ) is the buffered ring, frame 1
+ * (HVDM_RESOURCE_FRAME_IOREQ(0)) the synchronous slots, so frames 0 and 1
+ * together put the ring at +0 and slot 0 at +4096, as QEMU maps them.
+ *
+ * Each call makes a new mapping of the same shared pages as
+ * hvdm_map_ioreq_pages. It is the caller's: valid, with the pages' content
+ * at the time, until hvdm_unmap_resource, whatever is destroyed first (the
+ * server, its domain, the host), as Xen keeps a foreign mapping; hvdm_close
+ * does not unmap it either (after it, release it with munmap(2) of
+ * @p nr_frames * 4096 bytes).
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param frame the first frame: 0 or 1.
+ * @param nr_frames how many (frame + nr_frames at most 2).
+ * @param prot PROT_READ, PROT_WRITE or both (mmap(2)).
+ * @param[out] addr receives the mapping's address.
+ * @return 0, or a negative errno; nothing is mapped on failure.
+ * @retval -EINVAL @p h or @p addr is NULL; @p nr_frames is 0; @p prot is
+ *         0 or has another bit; a frame from @p frame to
+ *         @p frame + @p nr_frames - 1 is beyond frame 1 (Xen's
+ *         ioreq_server_get_frame; hvcore's own event page is not a frame of
+ *         the resource).
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id; or frame 0 is asked for and the server
+ *         has no ring (HVDM_BUFIOREQ_OFF: its frame 0 exists, zero and
+ *         unused, but is refused as Xen does). The frames are checked in
+ *         order: the first bad one decides.
+ * @retval -ENOMEM,-EMFILE the mapping could not be made (errors of mmap(2),
+ *         fcntl(2), fstat(2)). */
+int hvdm_map_resource(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, unsigned int frame,
+                      unsigned int nr_frames, int prot, void **addr) HV_NOEXCEPT;
+/** @ingroup hvdm_ioreq_server
+ * @brief Unmaps what hvdm_map_resource mapped (Xen's
+ * xenforeignmemory_unmap_resource). Works after the host is destroyed.
+ * @param h the handle that mapped it.
+ * @param addr the address hvdm_map_resource returned.
+ * @param nr_frames the nr_frames it was given.
+ * @return 0, or a negative errno; nothing is unmapped on failure.
+ * @retval -EINVAL @p h is NULL; @p addr and @p nr_frames are not a
+ *         mapping of this handle's hvdm_map_resource still mapped. */
+int hvdm_unmap_resource(hvdm_handle *h, void *addr, unsigned int nr_frames) HV_NOEXCEPT;
+
+/** @ingroup hvdm_ioreq_server
+ * @brief Which of a server's ports fired, as Xen's xenevtchn_pending in
+ * bulk: port v below nr_vcpus when a request was posted into vCPU v's slot
+ * (its vp_eport), port nr_vcpus when the buffered ring received records
+ * (bufioreq_port, hvdm_get_ioreq_server_info).
+ *
+ * Reads the server's eventfd (hvdm_ioreq_fd) to reset its count, then
+ * takes up to @p n fired ports, lowest first, and clears them: a port is
+ * reported once per firing (a port that fires again before this call is
+ * still one port), and the descriptor stays readable while fired ports
+ * are left. hvcore sets a port (an atomic OR with release ordering, in an
+ * event page that follows the resource's frames in the server's shared
+ * memory) before it signals the eventfd, so a slot whose port is reported
+ * is READY, and a port that fires after this call signals again. A port
+ * reported here is the caller's to serve: hvdm_serve_pending finds its
+ * slot again only by its fallback scan. After answering vCPU v, call
+ * hvdm_ioreq_notify(v): it wakes that vCPU only.
+ * @param h the handle that created the server.
+ * @param domid the domain.
+ * @param id the server.
+ * @param[out] ports receives the fired ports, ascending.
+ * @param n room in @p ports (at least 1; HVDM_MAX_PORTS always suffices).
+ * @return the number of ports written (0: none fired), or a negative errno.
+ * @retval -EINVAL @p h or @p ports is NULL, or @p n is 0.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or another
+ *         handle created the server.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EMFILE the pages could not be mapped on first use (as
+ *         hvdm_map_ioreq_pages). */
+int hvdm_ioreq_pending(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t *ports,
+                       unsigned int n) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

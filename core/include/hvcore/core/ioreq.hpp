@@ -113,18 +113,53 @@ struct BufferedPage {
 };
 static_assert(sizeof(BufferedPage) == 4096);
 
-// A server's shared memory: page 0 holds the synchronous slots (one per
-// vCPU, at most 128), page 1 the buffered ring. One memfd, mapped once for
-// the hypervisor; device models get their own MAP_SHARED mapping of it.
-// The memfd behind one server's pages: the synchronous page, then the
-// buffered one (present even when unused, so every mapping is the same size).
-inline constexpr size_t ioreq_map_bytes = 2 * page_size;
+// A server's shared memory, one memfd laid out as Xen's ioreq-server
+// resource (xen/include/public/memory.h, XENMEM_resource_ioreq_server:
+// XENMEM_resource_ioreq_server_frame_bufioreq 0 and
+// XENMEM_resource_ioreq_server_frame_ioreq(n) (1 + n); xen/common/ioreq.c
+// ioreq_server_get_frame), so that the descriptor is the resource and frame
+// f is at offset f * page_size:
+//   frame 0: the buffered ring (BufferedPage). A server without a ring
+//            still has the page (zero, never written), so every mapping has
+//            the same layout; Xen refuses to map it (-ENOENT).
+//   frame 1: the synchronous slots (one IoreqSlot per vCPU, at most 128:
+//            Xen has one such frame).
+//   frame 2: hvcore's event page (EventPage), after Xen's frames: which
+//            ports fired. Not part of the resource (hvdm_map_resource
+//            refuses it).
+// Mapped once for the hypervisor; device models get their own MAP_SHARED
+// mapping of it. IoreqPages::layout is the only place that knows the order.
+inline constexpr uint32_t ioreq_frame_bufioreq = 0;  // XENMEM_resource_ioreq_server_frame_bufioreq
+inline constexpr uint32_t ioreq_frame_ioreq = 1;     // XENMEM_resource_ioreq_server_frame_ioreq(0)
+inline constexpr uint32_t ioreq_resource_frames = 2;  // the frames Xen's resource has
+inline constexpr uint32_t ioreq_frame_events = 2;     // hvcore's event page
+inline constexpr size_t ioreq_map_bytes = 3 * page_size;
+
+// The most slots one synchronous page holds, and so the most vCPUs a
+// server serves.
+inline constexpr uint32_t ioreq_max_slots = page_size / sizeof(IoreqSlot);
+
+// The event page: a bitmap of pending ports, as Xen's event channels
+// (xen/include/public/xen.h, shared_info.evtchn_pending). Port v below
+// nr_vcpus is vCPU v's channel (the slot's vp_eport); port nr_vcpus is the
+// buffered ring's (get_ioreq_server_info's bufioreq_port). The hypervisor
+// sets a port's bit (atomic OR, release) before it signals the eventfd; the
+// device model clears the bits it has taken (atomic AND, acquire) after it
+// has read the eventfd, so a port that fires again later signals again.
+inline constexpr uint32_t ioreq_max_ports = ioreq_max_slots + 1;
+inline constexpr uint32_t ioreq_pending_words = (ioreq_max_ports + 63) / 64;
+struct EventPage {
+    uint64_t pending[ioreq_pending_words];  // bit p % 64 of word p / 64: port p fired
+};
+static_assert(sizeof(EventPage) <= page_size);
 
 // One mapping of a server's pages, as the pointers the protocol uses: the
-// synchronous slots and the buffered ring (nullptr when there is none).
+// synchronous slots, the buffered ring (nullptr when there is none) and
+// the event page.
 struct IoreqMapping {
     IoreqSlot* slots = nullptr;
     BufferedPage* buffered = nullptr;
+    EventPage* events = nullptr;
 };
 
 class IoreqPages {
@@ -140,10 +175,11 @@ public:
     [[nodiscard]] IoreqSlot& slot(uint32_t vcpu) noexcept { return sync_[vcpu]; }
     [[nodiscard]] const IoreqSlot& slot(uint32_t vcpu) const noexcept { return sync_[vcpu]; }
     [[nodiscard]] BufferedPage* buffered() noexcept { return buf_; }
+    [[nodiscard]] EventPage& events() noexcept { return *events_; }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] int event_fd() const noexcept { return event_fd_; }
     // The device model's own mapping (created on first use), laid out as
-    // the hypervisor's: slots in page 0, the ring (if any) in page 1.
+    // the hypervisor's (ioreq_map_bytes, above).
     [[nodiscard]] Result<IoreqMapping> dm_mapping();
     // Wake the device model (eventfd counter += 1).
     void notify() const noexcept;
@@ -153,15 +189,18 @@ public:
     // The eventfd is signalled when the server goes, so a waiter wakes.
     [[nodiscard]] Status dup_fds(int* pages_fd, int* event_fd) const;
 
+    // Where the pointers of a mapping of ioreq_map_bytes at `map` are.
+    [[nodiscard]] static IoreqMapping layout(std::byte* map, bool buffered) noexcept;
+
 private:
     void reset() noexcept;
-    [[nodiscard]] static IoreqMapping layout(std::byte* map, bool buffered) noexcept;
     int fd_ = -1;
     int event_fd_ = -1;
     std::byte* hv_map_ = nullptr;
     std::byte* dm_map_ = nullptr;
     IoreqSlot* sync_ = nullptr;
     BufferedPage* buf_ = nullptr;
+    EventPage* events_ = nullptr;
 };
 
 }  // namespace hvcore

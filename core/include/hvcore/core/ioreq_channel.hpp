@@ -40,16 +40,17 @@ struct IoreqAnswer {
 
 class IoreqChannel {
 public:
-    // The pages (and ring, unless mode is bufioreq::off) for nr_vcpus slots,
-    // each slot's vp_eport naming its vCPU.
+    // The pages (and ring, unless mode is bufioreq::off) for nr_vcpus slots
+    // (at most ioreq_max_slots), each slot's vp_eport naming its vCPU: the
+    // port of vCPU v is v, the ring's is nr_vcpus (ioreq.hpp, EventPage).
     [[nodiscard]] static Result<IoreqChannel> create(uint8_t mode, uint32_t nr_vcpus);
 
     // Post a synchronous request into the vCPU's slot (NONE -> READY) and
-    // notify. A slot not NONE is the device model's violation: nothing is
+    // notify: the vCPU's port fires. A slot not NONE is the device model's violation: nothing is
     // posted and the state found is returned.
     [[nodiscard]] std::optional<uint8_t> post(uint32_t vcpu, const IoreqBody& req);
     // Post a write to the buffered ring (Xen's ioreq_send_buffered), and
-    // notify; false when it cannot be posted (no ring, not a plain write of
+    // notify (the ring's port fires); false when it cannot be posted (no ring, not a plain write of
     // 1/2/4/8 bytes below 1 MiB, or the ring full) and must go synchronous.
     // An ATOMIC ring has both pointers canonicalised after the post.
     [[nodiscard]] bool post_buffered(const IoreqBody& req);
@@ -64,6 +65,8 @@ public:
     void notify() const noexcept { pages_.notify(); }
 
     [[nodiscard]] uint8_t mode() const noexcept { return mode_; }
+    // The ring's port (get_ioreq_server_info's bufioreq_port).
+    [[nodiscard]] uint32_t bufioreq_port() const noexcept { return nr_vcpus_; }
     [[nodiscard]] bool buffered() const noexcept { return mode_ != bufioreq::off; }
     // The device model's own mapping (created on first use): its slots and
     // its ring (nullptr without one), wherever the pages put them.
@@ -72,8 +75,12 @@ public:
     [[nodiscard]] Status dup_fds(int* pages_fd, int* event_fd) const { return pages_.dup_fds(pages_fd, event_fd); }
 
 private:
+    // Xen's notify_via_xen_event_channel: the port's pending bit, then
+    // the eventfd.
+    void fire(uint32_t port) noexcept;
     IoreqPages pages_;
     uint8_t mode_ = bufioreq::off;
+    uint32_t nr_vcpus_ = 0;
 };
 
 }  // namespace hvcore
