@@ -712,6 +712,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     kvm::VmOptions vo;
     vo.log = [](const std::string& message) { print_log(nullptr, HV_LOG_WARNING, message.c_str()); };
     vo.max_memslots = opt.max_memslots;
+    vo.irqchip = opt.irqchip;
     vo.shutdown_port = HVG_SHUTDOWN_PORT;
     vo.timeout = opt.timeout;
     auto vmo = kvm::Vm::create(dev, embed::domain_of(ds.dom), vo);
