@@ -247,10 +247,12 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
     // which gives each vCPU its local APIC only if the irqchip exists then
     // (Documentation/virt/kvm/api.rst, KVM_CREATE_IRQCHIP).
     if (opt.irqchip) {
-        if (ioctl(vm->vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0)
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0)
             return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_IRQCHIP (the in-kernel interrupt controller)");
-        if (ioctl(vm->vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI) <= 0)
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI) <= 0)
             return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_SIGNAL_MSI (MSIs from device models)");
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_MP_STATE) <= 0)
+            return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_MP_STATE (starting the vCPUs other than the first)");
         if (ioctl(vm->vm_fd_, KVM_CREATE_IRQCHIP, 0) < 0) return Error::from_errno("KVM_CREATE_IRQCHIP");
     }
 
@@ -582,6 +584,15 @@ Error Vm::boot(uint32_t vcpu, const VcpuBoot& b) {
     }
     if (ioctl(c.fd, KVM_SET_SREGS, &sregs) < 0) return Error::from_errno(fmt::format("KVM_SET_SREGS on vCPU {}", vcpu));
     if (ioctl(c.fd, KVM_SET_REGS, &regs) < 0) return Error::from_errno(fmt::format("KVM_SET_REGS on vCPU {}", vcpu));
+    if (opt_.irqchip) {
+        // With an in-kernel local APIC every vCPU but the boot CPU starts
+        // waiting for INIT/SIPI (KVM_MP_STATE_UNINITIALIZED, api.rst
+        // KVM_GET_MP_STATE); a vCPU booted here starts running instead.
+        kvm_mp_state mp{};
+        mp.mp_state = KVM_MP_STATE_RUNNABLE;
+        if (ioctl(c.fd, KVM_SET_MP_STATE, &mp) < 0)
+            return Error::from_errno(fmt::format("KVM_SET_MP_STATE on vCPU {}", vcpu));
+    }
     c.booted = true;
     return {};
 }
