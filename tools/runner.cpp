@@ -783,7 +783,8 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.memslots_at_end = vm->slots().size();
     fill_servers(r, *host, host->servers(), st.ioreqs, st.latency);
 
-    const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port;
+    const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port ||
+                       vm->end() == kvm::RunEnd::dm_shutdown;
     if (!run_error.is_ok())
         r.error = run_error.what();
     else if (!clean)

@@ -59,8 +59,16 @@ Status Domain::set_irq_level(uint32_t irq, uint8_t level, bool pad_ok) {
 
 Status Domain::remote_shutdown(uint32_t reason) {
     const Locked lk(*this, mu_);
+    if (stopped(lk)) return Status::ok();  // the first reason stays
     stop(lk, fmt::format("the device model requested a shutdown ({}, reason {})", shutdown_name(reason), reason));
+    dm_shutdown_ = true;
     return Status::ok();
+}
+
+std::optional<std::string> Domain::shutdown_request() {
+    const Locked lk(*this, mu_);
+    if (!dm_shutdown_) return std::nullopt;
+    return stop_reason_;
 }
 
 IrqState Domain::irq_state() {

@@ -94,5 +94,27 @@ TEST_CASE("without_irqchip_the_interrupt_dmops_are_recorded_only") {
     CHECK(s.msi_count == 1);
 }
 
+TEST_CASE("a_device_model_shutdown_ends_the_run_cleanly_with_its_reason") {
+    Guest g;
+    TestDm dm(g.host, g.domid);
+    REQUIRE(dm.map_ports(report_port, report_port) == 0);
+    hvdm_handle* h = hvdm_open(g.host);
+    REQUIRE(h != nullptr);
+    int rc = -1;
+    // The guest's write is the power-off register: the model shuts the
+    // domain down before it answers, so the vCPU waiting for the answer
+    // is the one that sees it.
+    dm.on_request = [&](TestDm&, hvdm_ioreq_t&, size_t) { rc = hvdm_shutdown(h, g.domid, HVDM_SHUTDOWN_POWEROFF); };
+    dm.start();
+    g.boot_script({out(report_port, 1, 0x2a), spin()});
+    const Error e = g.vm->run();
+    dm.stop();
+    hvdm_close(h);
+    REQUIRE_MESSAGE(e.is_ok(), e.what());
+    CHECK(rc == 0);
+    REQUIRE_MESSAGE(g.vm->end() == RunEnd::dm_shutdown, g.vm->end_detail());
+    CHECK(g.vm->end_detail().find("SHUTDOWN_poweroff") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace hvcore::kvm::test

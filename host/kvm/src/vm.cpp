@@ -131,6 +131,7 @@ const char* to_string(RunEnd e) noexcept {
     switch (e) {
     case RunEnd::halted: return "halted";
     case RunEnd::shutdown_port: return "shutdown port";
+    case RunEnd::dm_shutdown: return "device model shutdown";
     case RunEnd::stopped: return "stopped";
     case RunEnd::timeout: return "timeout";
     case RunEnd::failed: return "failed";
@@ -635,9 +636,12 @@ bool Vm::do_access(Vcpu& c, const HostAccess& a, uint64_t* value, Clock::time_po
     const auto ns = static_cast<uint64_t>(std::max<int64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t_start).count(), 0));
     if (rc != 0) {
-        // -ESHUTDOWN: the run is ending (shutdown_host), or a device model
-        // broke the ioreq protocol and the core stopped the domain.
-        if (auto reason = d_->stop_reason())
+        // -ESHUTDOWN: the run is ending (shutdown_host), a device model
+        // shut the domain down (XEN_DMOP_remote_shutdown: a clean end), or
+        // one broke the ioreq protocol and the core stopped the domain.
+        if (auto request = d_->shutdown_request())
+            finish(RunEnd::dm_shutdown, *request);
+        else if (auto reason = d_->stop_reason())
             fail(rc, fmt::format("the core stopped the domain: {}", *reason));
         else if (rc != -ESHUTDOWN)
             fail(rc, fmt::format("{}: host_access({} {} {:#x}, {} bytes): {} (errno {})", vcpu_where(c),

@@ -208,6 +208,9 @@ public:
     // request and the SHUTDOWN_* reason; 0 also when already stopped (Xen's
     // rc is always 0; the first reason stays).
     [[nodiscard]] Status remote_shutdown(uint32_t reason);
+    // The stop reason when the domain was stopped by remote_shutdown (not
+    // by a fault); nullopt otherwise. A host ends its run cleanly on it.
+    [[nodiscard]] std::optional<std::string> shutdown_request();
     [[nodiscard]] IrqState irq_state();
     // A host's interrupt controller (KVM's irqchip); set it before device
     // models run. nullptr: the counts are only recorded.
@@ -398,6 +401,7 @@ private:
     bool host_shutdown_ HV_GUARDED_BY(mu_) = false;
     P2mObserver* observer_ HV_GUARDED_BY(mu_) = nullptr;
     DomainIrq irq_ HV_GUARDED_BY(mu_);
+    bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
 };

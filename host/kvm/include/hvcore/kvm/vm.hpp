@@ -130,6 +130,7 @@ struct VmOptions {
 enum class RunEnd : uint8_t {
     halted,         // every booted vCPU executed HLT
     shutdown_port,  // the guest wrote the shutdown port
+    dm_shutdown,    // a device model shut the domain down (hvdm_shutdown), seen at a vCPU's next exit
     stopped,        // request_stop() (SIGINT/SIGTERM in the CLI)
     timeout,        // VmOptions::timeout elapsed
     failed,         // an error: see run()'s Error
