@@ -16,7 +16,7 @@
  * become (none is known to arise). Each function lists them all. The ioreq
  * protocol itself (states, fences, the buffered ring): docs/writing-a-device-model.md.
  * Man pages: hvdm_open(3), hvdm_ioreq_server(3), hvdm_ranges(3),
- * hvdm_mem_type(3), hvdm_dm_op(3), hvdm_serve(3), hvdm_plugin(3). */
+ * hvdm_mem_type(3), hvdm_dm_op(3), hvdm_serve(3), hvdm_plugin(3), hvdm_irq(3). */
 
 /** @defgroup hvdm_handle Device-model handles
  * @brief One handle = one emulator identity: it owns the servers it creates. */
