@@ -67,7 +67,8 @@ constexpr const char* footer = R"(GUEST:
                         (ET_EXEC; PT_LOAD segments at their p_paddr, entered
                         at e_entry) or a flat binary image loaded at --load
 On the model vCPUs (no KVM, or --on model) the bundled guests run as access
-traces: --load, --entry, --stack, --real-mode and --memslots are refused.
+traces: --load, --entry, --stack, --real-mode, --memslots and --irqchip are
+refused.
 
 Device models (--dm NAME[:ARGS]): NAME is a bundled model -
   uart    16550 UART on ports 0x3f8-0x3ff (and MMIO 0x09000000); no ARGS
@@ -416,7 +417,7 @@ int setup_error(const std::string& msg) {
 // An option only KVM uses, with the bundled guests on the model vCPUs.
 int kvm_only_error(const Cli& c, const std::string& no_kvm = {}) {
     return usage_error(fmt::format("{} applies on KVM only: the model vCPUs{} run the bundled guests as access "
-                                   "traces, with no image, entry point, stack, CPU mode or memslots",
+                                   "traces, with no image, entry point, stack, CPU mode, memslots or in-kernel irqchip",
                                    c.kvm_only.front(), no_kvm.empty() ? "" : " (KVM is not usable: " + no_kvm + ")"));
 }
 
@@ -553,6 +554,9 @@ int parse(int argc, char** argv, Cli& c) {
     app.add_option("--memslots", memslots, "use at most N KVM memslots (default KVM_CAP_NR_MEMSLOTS)")
         ->type_name("N")
         ->check(number_in(1, UINT32_MAX));
+    app.add_flag("--irqchip", c.opt.irqchip,
+                 "KVM's in-kernel 8259s/IO-APIC/LAPICs for the device models' interrupts; HLT no longer ends "
+                 "the run: the guest writes port 0x604");
     app.add_option("--cpu", cpu, "run every thread (vCPUs, device models) on CPU N")
         ->type_name("N")
         ->check(number_in(0, CPU_SETSIZE - 1));
@@ -620,7 +624,7 @@ int parse(int argc, char** argv, Cli& c) {
     if (!memslots.empty()) c.opt.max_memslots = static_cast<uint32_t>(number(memslots));
     if (!cpu.empty()) c.cpu = static_cast<unsigned>(number(cpu));
     if (!grace.empty()) c.opt.dm_grace = std::chrono::seconds(number(grace));
-    for (const char* kvm : {"--load", "--entry", "--stack", "--real-mode", "--memslots"})
+    for (const char* kvm : {"--load", "--entry", "--stack", "--real-mode", "--memslots", "--irqchip"})
         if (app.count(kvm) != 0) c.kvm_only.emplace_back(kvm);
     return 0;
 }

@@ -712,6 +712,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     kvm::VmOptions vo;
     vo.log = [](const std::string& message) { print_log(nullptr, HV_LOG_WARNING, message.c_str()); };
     vo.max_memslots = opt.max_memslots;
+    vo.irqchip = opt.irqchip;
     vo.shutdown_port = HVG_SHUTDOWN_PORT;
     vo.timeout = opt.timeout;
     auto vmo = kvm::Vm::create(dev, embed::domain_of(ds.dom), vo);
@@ -782,7 +783,8 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.memslots_at_end = vm->slots().size();
     fill_servers(r, *host, host->servers(), st.ioreqs, st.latency);
 
-    const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port;
+    const bool clean = vm->end() == kvm::RunEnd::halted || vm->end() == kvm::RunEnd::shutdown_port ||
+                       vm->end() == kvm::RunEnd::dm_shutdown;
     if (!run_error.is_ok())
         r.error = run_error.what();
     else if (!clean)

@@ -56,6 +56,7 @@ struct RunOptions {
     // (--dm-grace); one that does not is left running (dm_stuck()).
     std::chrono::milliseconds dm_grace{10000};
     uint32_t max_memslots = 0;                     // 0: KVM_CAP_NR_MEMSLOTS
+    bool irqchip = false;                          // KVM: kvm::VmOptions::irqchip (--irqchip)
     std::optional<int> arch;                       // KVM: the p2m's backend (default: the host CPU's)
     FILE* out = stdout;
     // Every request a device model serves, as it serves it (tests).

@@ -731,6 +731,41 @@ typedef void (*hv_log_fn)(void *opaque, int level, const char *message);
  */
 int hv_host_set_log(hv_host *host, hv_log_fn fn, void *opaque, int max_level) HV_NOEXCEPT;
 
+/* --- HVCORE_1.3 (hvcore 1.3.0): what the device models' interrupts did --- */
+
+/** @ingroup hv_domain
+ * @brief The domain's interrupt lines as the device models' interrupt
+ * DMOPs left them (hv_domain_irq_state): Xen's bookkeeping
+ * (xen/arch/x86/hvm/irq.c: pci_intx, isa_irq, pci_link.route,
+ * pci_link_assert_count, gsi_assert_count), the MSIs accepted, and the SPI
+ * lines of an arm64 or riscv64 domain. On the model vCPUs this is all the
+ * "interrupt controller" there is; a host with its own (KVM with
+ * `hvcore run --irqchip`) gets every edge as well. */
+typedef struct hv_irq_state {
+    uint32_t size;                 /**< sizeof(hv_irq_state), set by the caller */
+    uint32_t isa_irq_levels;       /**< bit n: ISA irq n asserted (hvdm_set_isa_irq_level) */
+    uint32_t pci_intx[4];          /**< bit (device * 4 + intx) of the 128: INTx asserted (hvdm_set_pci_intx_level) */
+    uint8_t link_route[4];         /**< PCI link 0..3 -> ISA irq, 0 = off (hvdm_set_pci_link_route) */
+    uint8_t link_assert_count[4];  /**< asserted INTx lines behind each link */
+    uint8_t gsi_assert_count[48];  /**< per GSI: the lines that hold it up (ISA irq n -> GSI n, 0 -> 2; INTx -> 16..47) */
+    uint64_t msi_count;            /**< MSIs accepted (hvdm_inject_msi returned 0) */
+    uint64_t last_msi_addr;        /**< the last one's address */
+    uint32_t last_msi_data;        /**< the last one's data */
+    uint32_t nr_spis;              /**< SPIs a set_irq_level may drive: 960 (INTIDs 32..991) on arm64 and riscv64, 0 on x86 */
+    uint32_t spi_level[32];        /**< bit (n % 32) of word n / 32: the line of INTID n is high (hvdm_set_irq_level) */
+} hv_irq_state;
+/** @ingroup hv_domain
+ * @brief Reads the domain's interrupt lines (hv_irq_state): what the
+ * device models raised, lowered, routed and sent, after Xen's counting.
+ * @param d the domain.
+ * @param[in,out] out @p out->size set by the caller; receives the state
+ *        (size set to sizeof(hv_irq_state)).
+ * @return 0, or a negative errno; @p out is unchanged on failure.
+ * @retval -EINVAL @p d or @p out is NULL; @p out->size is smaller than
+ *         sizeof(hv_irq_state).
+ * @note Thread-safe; works on a stopped domain too. */
+int hv_domain_irq_state(hv_domain *d, hv_irq_state *out) HV_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

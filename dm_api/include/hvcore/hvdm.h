@@ -16,7 +16,7 @@
  * become (none is known to arise). Each function lists them all. The ioreq
  * protocol itself (states, fences, the buffered ring): docs/writing-a-device-model.md.
  * Man pages: hvdm_open(3), hvdm_ioreq_server(3), hvdm_ranges(3),
- * hvdm_mem_type(3), hvdm_dm_op(3), hvdm_serve(3), hvdm_plugin(3). */
+ * hvdm_mem_type(3), hvdm_dm_op(3), hvdm_serve(3), hvdm_plugin(3), hvdm_irq(3). */
 
 /** @defgroup hvdm_handle Device-model handles
  * @brief One handle = one emulator identity: it owns the servers it creates. */
@@ -155,7 +155,8 @@ typedef uint16_t hvdm_ioservid_t;
 
 /** @ingroup hvdm_dmop
  * @name DMOP numbers (Xen's order, XEN_DMOP_*). hvcore implements 1-6, 12,
- * 15 and 20; the others are -EOPNOTSUPP.
+ * 15, 16 and 20 on every domain, 8, 9, 10 and 14 on x86 domains and 19 on
+ * arm64 and riscv64 domains (hvdm_irq); the others are -EOPNOTSUPP.
  * @{ */
 /** A DMOP number: Xen's XEN_DMOP_* of the same name in lower case
  * (xen/include/public/hvm/dm_op.h), for struct xen_dm_op's op field. */
@@ -563,8 +564,9 @@ typedef struct hvdm_buf {
  * @retval -EFAULT @p bufs or bufs[0].ptr is NULL, or bufs[0].size is
  *         smaller than the 8-byte header plus the op's payload.
  * @retval -ESRCH no such domain.
- * @retval -EOPNOTSUPP an op hvcore does not implement (7-11, 13, 14, 16-19,
- *         21 and up); XEN_DMOP_get_ioreq_server_info without
+ * @retval -EOPNOTSUPP an op hvcore does not implement (7, 11, 13, 17, 18,
+ *         21 and up), or not on this domain's arch (hvdm_irq: 8, 9, 10,
+ *         14 on arm64 and riscv64, 19 on x86); XEN_DMOP_get_ioreq_server_info without
  *         HVDM_DMOP_NO_GFNS; a HAP-only op on a HV_DOMAIN_NO_HAP domain.
  * @retval -ESHUTDOWN,-ENOENT,-ENOSPC,-EEXIST,-EBUSY,-ENOMEM as the typed
  *         call of the op. */
@@ -1028,6 +1030,127 @@ int hvdm_unmap_resource(hvdm_handle *h, void *addr, unsigned int nr_frames) HV_N
  *         hvdm_map_ioreq_pages). */
 int hvdm_ioreq_pending(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t *ports,
                        unsigned int n) HV_NOEXCEPT;
+
+/* --- HVCORE_1.3 (hvcore 1.3.0): interrupts and remote shutdown --- */
+
+/** @defgroup hvdm_irq Interrupts and shutdown
+ * @brief Raise, lower and route a domain's interrupt lines, send MSIs and
+ * shut the domain down: libxendevicemodel's calls of the same names
+ * (tools/include/xendevicemodel.h), each a wrapper of one DMOP through
+ * hvdm_dm_op (so they behave the same for a device model in another
+ * process). As Xen, each arch has its own: x86 domains take
+ * set_pci_intx_level, set_isa_irq_level, set_pci_link_route and
+ * inject_msi (xen/arch/x86/hvm/dm.c), arm64 domains set_irq_level
+ * (xen/arch/arm/dm.c); the others are -EOPNOTSUPP there. riscv64 domains
+ * follow arm64 (Xen has no RISC-V dm.c). hvdm_shutdown works on every arch
+ * (Xen: x86 only). hv_domain_irq_state shows the result. Every call also
+ * fails as hvdm_dm_op does: -EINVAL (@p h NULL), -ENODEV (host destroyed),
+ * -EPERM (restricted to another domid), -ESRCH (no such domain), in that
+ * order, before its own checks; -ESHUTDOWN once the domain is stopped
+ * (hvdm_shutdown excepted). Nothing changes on failure. */
+
+/** @ingroup hvdm_irq
+ * @name hvdm_shutdown reasons (Xen's SHUTDOWN_*, xen/include/public/sched.h)
+ * @{ */
+#define HVDM_SHUTDOWN_POWEROFF 0   /**< exited normally */
+#define HVDM_SHUTDOWN_REBOOT 1     /**< restart */
+#define HVDM_SHUTDOWN_SUSPEND 2    /**< suspend */
+#define HVDM_SHUTDOWN_CRASH 3      /**< crashed */
+#define HVDM_SHUTDOWN_WATCHDOG 4   /**< a watchdog expired */
+#define HVDM_SHUTDOWN_SOFT_RESET 5 /**< soft reset */
+/** @} */
+
+/** @ingroup hvdm_irq
+ * @brief Sets the level of a PCI INTx line (XEN_DMOP_set_pci_intx_level;
+ * xen/arch/x86/hvm/irq.c __hvm_pci_intx_assert): device @p device's pin
+ * @p intx drives GSI ((device << 2) + (device >> 3) + intx) % 32 + 16 and,
+ * through PCI link (device + intx) % 4, that link's ISA irq. Lines are
+ * counted per GSI: a GSI is up while any line holding it is; asserting an
+ * asserted line changes nothing.
+ * @param h the handle.
+ * @param domid an x86 domain.
+ * @param segment PCI segment: 0.
+ * @param bus PCI bus: 0.
+ * @param device 0..31.
+ * @param intx 0..3 (INTA..INTD).
+ * @param level 1 asserts, 0 deasserts.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p segment or @p bus is not 0, @p device > 31,
+ *         @p intx > 3, @p level is neither 0 nor 1.
+ * @retval -EOPNOTSUPP an arm64 or riscv64 domain. */
+int hvdm_set_pci_intx_level(hvdm_handle *h, hvdm_domid_t domid, uint16_t segment, uint8_t bus,
+                            uint8_t device, uint8_t intx, unsigned int level) HV_NOEXCEPT;
+/** @ingroup hvdm_irq
+ * @brief Sets the level of an ISA irq line (XEN_DMOP_set_isa_irq_level;
+ * irq.c hvm_isa_irq_assert): the 8259 input @p irq and GSI @p irq (irq 0:
+ * GSI 2).
+ * @param h the handle.
+ * @param domid an x86 domain.
+ * @param irq 0..15.
+ * @param level 1 asserts, 0 deasserts.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p irq > 15, @p level is neither 0 nor 1.
+ * @retval -EOPNOTSUPP an arm64 or riscv64 domain. */
+int hvdm_set_isa_irq_level(hvdm_handle *h, hvdm_domid_t domid, uint8_t irq, unsigned int level) HV_NOEXCEPT;
+/** @ingroup hvdm_irq
+ * @brief Routes a PCI interrupt link to an ISA irq, as a guest's PIIX3
+ * PIRQ route registers do (XEN_DMOP_set_pci_link_route; irq.c
+ * hvm_set_pci_link_route): an asserted link moves from its old irq to the
+ * new one.
+ * @param h the handle.
+ * @param domid an x86 domain.
+ * @param link 0..3.
+ * @param irq 1..15, or 0: the link drives no ISA irq.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p link > 3, @p irq > 15.
+ * @retval -EOPNOTSUPP an arm64 or riscv64 domain. */
+int hvdm_set_pci_link_route(hvdm_handle *h, hvdm_domid_t domid, uint8_t link, uint8_t irq) HV_NOEXCEPT;
+/** @ingroup hvdm_irq
+ * @brief Sends an MSI (XEN_DMOP_inject_msi; irq.c hvm_inject_msi, vmsi.c
+ * vmsi_deliver): vector = data bits 7:0, delivery mode bits 10:8,
+ * destination = address bits 19:12, logical when address bit 2 is set.
+ * On the model vCPUs each vCPU has an enabled local APIC with physical ID
+ * 2 * index (Xen's vlapic) and logical ID 0.
+ * @param h the handle.
+ * @param domid an x86 domain.
+ * @param msi_addr the address (0xfee... for the local APICs).
+ * @param msi_data the data.
+ * @return 0 (also when a Fixed MSI matches no local APIC, as Xen), or a
+ *         negative errno.
+ * @retval -ERANGE vector 0 with PIRQ number 0 (address bits 63:40 and the
+ *         destination).
+ * @retval -EOPNOTSUPP vector 0 with a PIRQ number: hvcore has no PIRQs
+ *         (Xen binds them to event channels); an arm64 or riscv64 domain.
+ * @retval -EINVAL a delivery mode other than Fixed (0) and LowestPrio (1).
+ * @retval -ESRCH LowestPrio and no local APIC matches the destination.
+ * @retval other a negative errno of the host's interrupt controller (KVM:
+ *         KVM_SIGNAL_MSI). */
+int hvdm_inject_msi(hvdm_handle *h, hvdm_domid_t domid, uint64_t msi_addr, uint32_t msi_data) HV_NOEXCEPT;
+/** @ingroup hvdm_irq
+ * @brief Sets the level of a shared peripheral interrupt
+ * (XEN_DMOP_set_irq_level; xen/arch/arm/dm.c): the model's interrupt
+ * controller has 960 SPIs, INTIDs 32..991 (hv_irq_state::nr_spis).
+ * @param h the handle.
+ * @param domid an arm64 or riscv64 domain.
+ * @param irq the INTID, 32..991.
+ * @param level 1 high, 0 low.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p irq < 32 (SGIs and PPIs) or > 991, @p level is
+ *         neither 0 nor 1.
+ * @retval -EOPNOTSUPP an x86 domain. */
+int hvdm_set_irq_level(hvdm_handle *h, hvdm_domid_t domid, unsigned int irq, unsigned int level) HV_NOEXCEPT;
+/** @ingroup hvdm_irq
+ * @brief Shuts the domain down (XEN_DMOP_remote_shutdown): the domain
+ * stops, hv_domain_stop_reason naming the device model's request and the
+ * reason ("the device model requested a shutdown (SHUTDOWN_poweroff,
+ * reason 0)"), and every later call on it is -ESHUTDOWN. Any reason is
+ * taken, as Xen.
+ * @param h the handle.
+ * @param domid the domain (any arch: Xen takes it on x86 only).
+ * @param reason an HVDM_SHUTDOWN_* value.
+ * @return 0 (also when the domain was already stopped: its first reason
+ *         stays), or a negative errno of the common checks. */
+int hvdm_shutdown(hvdm_handle *h, hvdm_domid_t domid, unsigned int reason) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

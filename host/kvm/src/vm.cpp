@@ -131,6 +131,7 @@ const char* to_string(RunEnd e) noexcept {
     switch (e) {
     case RunEnd::halted: return "halted";
     case RunEnd::shutdown_port: return "shutdown port";
+    case RunEnd::dm_shutdown: return "device model shutdown";
     case RunEnd::stopped: return "stopped";
     case RunEnd::timeout: return "timeout";
     case RunEnd::failed: return "failed";
@@ -243,6 +244,19 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
         ioctl(vm->vm_fd_, KVM_SET_TSS_ADDR, kvm_tss_addr) < 0)
         return Error::from_errno("KVM_SET_TSS_ADDR");
 
+    // The in-kernel interrupt controller: before the first KVM_CREATE_VCPU,
+    // which gives each vCPU its local APIC only if the irqchip exists then
+    // (Documentation/virt/kvm/api.rst, KVM_CREATE_IRQCHIP).
+    if (opt.irqchip) {
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0)
+            return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_IRQCHIP (the in-kernel interrupt controller)");
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI) <= 0)
+            return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_SIGNAL_MSI (MSIs from device models)");
+        if (ioctl(dev.fd(), KVM_CHECK_EXTENSION, KVM_CAP_MP_STATE) <= 0)
+            return Error(-EOPNOTSUPP, "KVM lacks KVM_CAP_MP_STATE (starting the vCPUs other than the first)");
+        if (ioctl(vm->vm_fd_, KVM_CREATE_IRQCHIP, 0) < 0) return Error::from_errno("KVM_CREATE_IRQCHIP");
+    }
+
     // The first projection, before anyone else can change the p2m.
     if (Error e = vm->apply(vm->project(nullptr)); !e.is_ok()) return e;
 
@@ -271,10 +285,15 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
     }
     vm->d_->set_p2m_observer(vm.get());
     vm->observing_ = true;
+    if (opt.irqchip) {
+        vm->d_->set_irq_sink(vm.get());
+        vm->irq_sink_ = true;
+    }
     return vm;
 }
 
 Vm::~Vm() {
+    if (irq_sink_) d_->set_irq_sink(nullptr);  // before vm_fd_ closes: a DMOP may be on its way in
     if (observing_) d_->set_p2m_observer(nullptr);
     {
         std::lock_guard g(slots_mu_);
@@ -289,6 +308,50 @@ Vm::~Vm() {
         if (c->fd >= 0) ::close(c->fd);
     }
     if (vm_fd_ >= 0) ::close(vm_fd_);
+}
+
+// ---------------------------------------------------------------------------
+// The device models' interrupts (VmOptions::irqchip), called by the core
+// with the domain's lock held; each is one ioctl on the VM.
+
+void Vm::irq_line(unsigned gsi, bool level) {
+    // KVM_IRQ_LINE sets a GSI's level; the default routing sends GSIs 0-15
+    // to the 8259s and the IO-APIC, 16-23 to the IO-APIC only (api.rst,
+    // KVM_CREATE_IRQCHIP). Lines are level: Xen's counts give the edges.
+    kvm_irq_level l{};
+    l.irq = gsi;
+    l.level = level ? 1 : 0;
+    if (ioctl(vm_fd_, KVM_IRQ_LINE, &l) < 0 && opt_.log)
+        opt_.log(fmt::format("kvm: KVM_IRQ_LINE gsi {} level {}: {}", gsi, l.level, std::strerror(errno)));
+}
+
+void Vm::isa_irq_level(unsigned isa_irq, bool level) {
+    // Xen drives 8259 input isa_irq and IO-APIC pin hvm_isa_irq_to_gsi(isa_irq);
+    // KVM's GSI isa_irq is both (for irq 0 its IO-APIC pin is 0, not 2).
+    irq_line(isa_irq, level);
+}
+
+void Vm::gsi_level(unsigned gsi, bool level) {
+    // KVM's IO-APIC has 24 pins (KVM_IOAPIC_NUM_PINS); Xen's PCI INTx GSIs
+    // run to 47. Those above 23 are counted by the core only (README.md).
+    constexpr unsigned kvm_ioapic_pins = 24;
+    if (gsi < kvm_ioapic_pins) irq_line(gsi, level);
+}
+
+int Vm::msi(uint64_t addr, uint32_t data) {
+    kvm_msi m{};
+    m.address_lo = static_cast<uint32_t>(addr);
+    m.address_hi = static_cast<uint32_t>(addr >> 32);
+    m.data = data;
+    // > 0 delivered, 0 blocked by the guest (no LAPIC accepted it: Xen's
+    // vmsi_deliver returns 0 for a Fixed MSI nobody takes), < 0 an error.
+    if (ioctl(vm_fd_, KVM_SIGNAL_MSI, &m) < 0) return -errno;
+    return 0;
+}
+
+void Vm::spi_level(unsigned, bool) {
+    // x86 only: the DMOP dispatcher never offers set_irq_level to an x86
+    // domain, the only kind this host runs.
 }
 
 // ---------------------------------------------------------------------------
@@ -522,6 +585,15 @@ Error Vm::boot(uint32_t vcpu, const VcpuBoot& b) {
     }
     if (ioctl(c.fd, KVM_SET_SREGS, &sregs) < 0) return Error::from_errno(fmt::format("KVM_SET_SREGS on vCPU {}", vcpu));
     if (ioctl(c.fd, KVM_SET_REGS, &regs) < 0) return Error::from_errno(fmt::format("KVM_SET_REGS on vCPU {}", vcpu));
+    if (opt_.irqchip) {
+        // With an in-kernel local APIC every vCPU but the boot CPU starts
+        // waiting for INIT/SIPI (KVM_MP_STATE_UNINITIALIZED, api.rst
+        // KVM_GET_MP_STATE); a vCPU booted here starts running instead.
+        kvm_mp_state mp{};
+        mp.mp_state = KVM_MP_STATE_RUNNABLE;
+        if (ioctl(c.fd, KVM_SET_MP_STATE, &mp) < 0)
+            return Error::from_errno(fmt::format("KVM_SET_MP_STATE on vCPU {}", vcpu));
+    }
     c.booted = true;
     return {};
 }
@@ -564,9 +636,12 @@ bool Vm::do_access(Vcpu& c, const HostAccess& a, uint64_t* value, Clock::time_po
     const auto ns = static_cast<uint64_t>(std::max<int64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t_start).count(), 0));
     if (rc != 0) {
-        // -ESHUTDOWN: the run is ending (shutdown_host), or a device model
-        // broke the ioreq protocol and the core stopped the domain.
-        if (auto reason = d_->stop_reason())
+        // -ESHUTDOWN: the run is ending (shutdown_host), a device model
+        // shut the domain down (XEN_DMOP_remote_shutdown: a clean end), or
+        // one broke the ioreq protocol and the core stopped the domain.
+        if (auto request = d_->shutdown_request())
+            finish(RunEnd::dm_shutdown, *request);
+        else if (auto reason = d_->stop_reason())
             fail(rc, fmt::format("the core stopped the domain: {}", *reason));
         else if (rc != -ESHUTDOWN)
             fail(rc, fmt::format("{}: host_access({} {} {:#x}, {} bytes): {} (errno {})", vcpu_where(c),

@@ -15,8 +15,14 @@ inline constexpr uint32_t map_io_range_to_ioreq_server = 3;
 inline constexpr uint32_t unmap_io_range_from_ioreq_server = 4;
 inline constexpr uint32_t set_ioreq_server_state = 5;
 inline constexpr uint32_t destroy_ioreq_server = 6;
+inline constexpr uint32_t set_pci_intx_level = 8;
+inline constexpr uint32_t set_isa_irq_level = 9;
+inline constexpr uint32_t set_pci_link_route = 10;
 inline constexpr uint32_t set_mem_type = 12;
+inline constexpr uint32_t inject_msi = 14;
 inline constexpr uint32_t map_mem_type_to_ioreq_server = 15;
+inline constexpr uint32_t remote_shutdown = 16;
+inline constexpr uint32_t set_irq_level = 19;
 inline constexpr uint32_t nr_vcpus = 20;
 inline constexpr uint32_t nr_ops = 21;  // op_size[] covers 0..20
 
@@ -95,6 +101,34 @@ struct MapMemTypeToIoreqServer {
 struct NrVcpus {
     uint32_t vcpus;  // OUT
 };
+struct SetPciIntxLevel {
+    uint16_t domain;  // PCI segment
+    uint8_t bus;
+    uint8_t device;
+    uint8_t intx;   // 0..3 = INTA..INTD
+    uint8_t level;  // 0 or 1
+};
+struct SetIsaIrqLevel {
+    uint8_t isa_irq;
+    uint8_t level;
+};
+struct SetPciLinkRoute {
+    uint8_t link;
+    uint8_t isa_irq;  // 0 disables the link
+};
+struct InjectMsi {
+    uint32_t data;
+    uint32_t pad;
+    uint64_t addr;
+};
+struct RemoteShutdown {
+    uint32_t reason;  // SHUTDOWN_* (xen/include/public/sched.h)
+};
+struct SetIrqLevel {
+    uint32_t irq;
+    uint8_t level;
+    uint8_t pad[3];
+};
 
 static_assert(sizeof(CreateIoreqServer) == op_size[create_ioreq_server]);
 static_assert(offsetof(CreateIoreqServer, id) == 4);
@@ -108,5 +142,11 @@ static_assert(offsetof(SetMemType, first_pfn) == 8);
 static_assert(sizeof(MapMemTypeToIoreqServer) == op_size[map_mem_type_to_ioreq_server]);
 static_assert(offsetof(MapMemTypeToIoreqServer, opaque) == 8);
 static_assert(sizeof(NrVcpus) == op_size[nr_vcpus]);
+static_assert(sizeof(SetPciIntxLevel) == op_size[set_pci_intx_level] && offsetof(SetPciIntxLevel, level) == 5);
+static_assert(sizeof(SetIsaIrqLevel) == op_size[set_isa_irq_level]);
+static_assert(sizeof(SetPciLinkRoute) == op_size[set_pci_link_route]);
+static_assert(sizeof(InjectMsi) == op_size[inject_msi] && offsetof(InjectMsi, addr) == 8);
+static_assert(sizeof(RemoteShutdown) == op_size[remote_shutdown]);
+static_assert(sizeof(SetIrqLevel) == op_size[set_irq_level] && offsetof(SetIrqLevel, pad) == 5);
 
 }  // namespace hvcore::dmop

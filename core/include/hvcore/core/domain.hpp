@@ -37,6 +37,7 @@
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/ioreq.hpp"
 #include "hvcore/core/ioreq_server.hpp"
+#include "hvcore/core/irq.hpp"
 #include "hvcore/core/isa.hpp"
 #include "hvcore/core/log.hpp"
 #include "hvcore/core/p2m.hpp"
@@ -194,6 +195,27 @@ public:
     // Destroy every server an emulator created (its handle was closed).
     void destroy_servers_of(EmulatorId who);
 
+    // --- interrupt DMOPs (core/src/dm_irq.cpp; the rules: irq.hpp) ---
+    // -ESHUTDOWN once stopped, then the op's own checks (-EINVAL...).
+    [[nodiscard]] Status set_pci_intx_level(uint16_t segment, uint8_t bus, uint8_t device, uint8_t intx,
+                                            uint8_t level);
+    [[nodiscard]] Status set_isa_irq_level(uint8_t isa_irq, uint8_t level);
+    [[nodiscard]] Status set_pci_link_route(uint8_t link, uint8_t isa_irq);
+    [[nodiscard]] Status inject_msi(uint64_t addr, uint32_t data);
+    // Arm's set_irq_level; pad_ok: the op's pad is zero (checked third).
+    [[nodiscard]] Status set_irq_level(uint32_t irq, uint8_t level, bool pad_ok);
+    // XEN_DMOP_remote_shutdown: the domain stops with a reason naming the
+    // request and the SHUTDOWN_* reason; 0 also when already stopped (Xen's
+    // rc is always 0; the first reason stays).
+    [[nodiscard]] Status remote_shutdown(uint32_t reason);
+    // The stop reason when the domain was stopped by remote_shutdown (not
+    // by a fault); nullopt otherwise. A host ends its run cleanly on it.
+    [[nodiscard]] std::optional<std::string> shutdown_request();
+    [[nodiscard]] IrqState irq_state();
+    // A host's interrupt controller (KVM's irqchip); set it before device
+    // models run. nullptr: the counts are only recorded.
+    void set_irq_sink(IrqSink* s);
+
     // --- the shared-memory protocol ---
     [[nodiscard]] Status map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync,
                                          BufferedPage** buffered);
@@ -299,7 +321,7 @@ private:
     // (core/src/domain_ports.hpp).
     class MmuPort;
     class EmulPort;
-    Domain(DomId id, const DomainConfig& cfg) : id_(id), cfg_(cfg) {}
+    Domain(DomId id, const DomainConfig& cfg) : id_(id), cfg_(cfg), irq_(cfg.nr_vcpus) {}
 
     // --- domain.cpp ---
     void stop(const Locked& lk, std::string reason) HV_REQUIRES(mu_);
@@ -404,6 +426,8 @@ private:
     std::optional<std::string> stop_reason_ HV_GUARDED_BY(mu_);
     bool host_shutdown_ HV_GUARDED_BY(mu_) = false;
     P2mObserver* observer_ HV_GUARDED_BY(mu_) = nullptr;
+    DomainIrq irq_ HV_GUARDED_BY(mu_);
+    bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
 };

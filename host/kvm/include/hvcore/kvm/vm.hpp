@@ -105,8 +105,20 @@ struct VmOptions {
     // slot-limit error reachable in a test.
     uint32_t max_memslots = 0;
     // A write of any value to this port powers the guest off (never routed
-    // to a device model). 0 disables it.
+    // to a device model). 0 disables it. It is how a guest ends with
+    // `irqchip` (below).
     uint16_t shutdown_port = 0x604;
+    // KVM's in-kernel interrupt controller (KVM_CREATE_IRQCHIP: two 8259s,
+    // an IO-APIC of 24 pins, a local APIC per vCPU), driven by the device
+    // models' interrupt DMOPs (KVM_IRQ_LINE, KVM_SIGNAL_MSI). Off by
+    // default: with an in-kernel local APIC, HLT no longer exits to user
+    // space (the vCPU sleeps in the kernel), so RunEnd::halted never comes;
+    // such a guest ends with the shutdown port (or a stop or the timeout,
+    // which kick a halted vCPU as any other). The kernel then owns ports
+    // 0x20/0x21, 0xa0/0xa1, 0x4d0/0x4d1 and the IO-APIC's and LAPIC's
+    // MMIO (0xfec00000, 0xfee00000): device models never see them.
+    // Without it the DMOPs are only recorded (hv_domain_irq_state).
+    bool irqchip = false;
     // The run ends with RunEnd::timeout after this long (0: never).
     std::chrono::milliseconds timeout{0};
     // Where the Vm's own messages go (one line each, no newline; for
@@ -118,6 +130,7 @@ struct VmOptions {
 enum class RunEnd : uint8_t {
     halted,         // every booted vCPU executed HLT
     shutdown_port,  // the guest wrote the shutdown port
+    dm_shutdown,    // a device model shut the domain down (hvdm_shutdown), seen at a vCPU's next exit
     stopped,        // request_stop() (SIGINT/SIGTERM in the CLI)
     timeout,        // VmOptions::timeout elapsed
     failed,         // an error: see run()'s Error
@@ -142,7 +155,7 @@ struct RunStats {
     void merge(const RunStats& o);
 };
 
-class Vm final : private P2mObserver {
+class Vm final : private P2mObserver, private IrqSink {
 public:
     // Creates the VM and its vCPUs (KVM_CREATE_VM, KVM_CREATE_VCPU, the
     // first projection of the p2m) and becomes the domain's p2m observer.
@@ -184,6 +197,14 @@ private:
 
     Vm() = default;
     void p2m_changed(const DomainLocked& lk, Gfn first, uint64_t nr) override;
+    // IrqSink (VmOptions::irqchip): KVM_IRQ_LINE for ISA irqs and GSIs
+    // 16..23; GSIs 24..47 have no IO-APIC pin (counted by the core only);
+    // KVM_SIGNAL_MSI.
+    void isa_irq_level(unsigned isa_irq, bool level) override;
+    void gsi_level(unsigned gsi, bool level) override;
+    [[nodiscard]] int msi(uint64_t addr, uint32_t data) override;
+    void spi_level(unsigned intid, bool level) override;
+    void irq_line(unsigned gsi, bool level);
     // lk: the domain's token inside p2m_changed; nullptr elsewhere (the
     // domain's lock is then taken).
     [[nodiscard]] std::vector<SlotSpec> project(const DomainLocked* lk);
@@ -208,6 +229,7 @@ private:
     uint32_t max_slots_ = 0;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     bool observing_ = false;
+    bool irq_sink_ = false;  // the domain's IrqSink (VmOptions::irqchip)
     std::vector<std::pair<uint64_t, uint64_t>> loaded_;  // [first, end) of each image loaded
 
     std::mutex slots_mu_;  // slots_, free_ids_, slot_stats_
