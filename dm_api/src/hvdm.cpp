@@ -316,6 +316,20 @@ std::unique_ptr<Transport> local_transport(std::shared_ptr<HostCore> core) {
     return std::make_unique<LocalTransport>(std::move(core));
 }
 
+int handle_ioreq_fds(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, IoreqFds* out) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return h->t->ioreq_fds(domid, id, out);
+    });
+}
+
+int handle_server_serial(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return h->t->server_serial(domid, id, serial);
+    });
+}
+
 hvdm_handle* open_local(const std::shared_ptr<HostCore>& core) noexcept {
     try {
         auto h = std::make_unique<hvdm_handle>();
