@@ -183,6 +183,45 @@ Status Domain::guest_write(uint64_t gpa, const void* buf, size_t len) {
     return Status::ok();
 }
 
+Status Domain::share_guest_memory(uint64_t first_gfn, uint64_t nr, bool writable, int* fd, uint64_t* offset,
+                                  uint64_t* bad_gfn) {
+    if (fd == nullptr || offset == nullptr) return Status::err(-EINVAL);
+    if (nr == 0 || first_gfn + nr < first_gfn) return Status::err(-EINVAL);
+    const Locked lk(*this, mu_);
+    const uint64_t end = first_gfn + nr;
+    const uint64_t ram_end = mem_->ram_frames();
+    // One p2m lookup per leaf (a 2 MiB or 1 GiB RAM leaf is one answer),
+    // the type each gfn has once a pending recalculation is applied.
+    for (uint64_t g = first_gfn; g < end;) {
+        const auto fault = [&] {
+            if (bad_gfn != nullptr) *bad_gfn = g;
+            return Status::err(-EFAULT);
+        };
+        if (g >= ram_end) return fault();
+        const Stage2Leaf l = p2m_->peek(Gfn{g});
+        // A RAM type on the frame the gfn was built with (p2m.cpp maps RAM
+        // linearly and type changes keep the frame): the memfd's page.
+        if (!p2m_is_ram(l.type) || l.mfn != mem_->ram_mfn(Gfn{g})) return fault();
+        const uint64_t leaf_pages = uint64_t{1} << l.order;
+        g = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages);  // > g: the next leaf
+    }
+    auto shared = mem_->share_ram_fd(writable);
+    HV_TRY(shared);
+    *fd = *shared;
+    *offset = first_gfn << page_shift;
+    return Status::ok();
+}
+
+std::vector<Domain::MemRange> Domain::memory_map() {
+    const Locked lk(*this, mu_);
+    std::vector<MemRange> out;
+    const uint64_t ram = mem_->ram_frames();
+    const uint64_t top = p2m_->gfn_limit();
+    out.push_back({.first_gfn = 0, .nr = ram, .kind = MemRange::Kind::ram});
+    if (top > ram) out.push_back({.first_gfn = ram, .nr = top - ram, .kind = MemRange::Kind::hole});
+    return out;
+}
+
 Result<uint64_t> Domain::p2m_raw_entry(uint64_t gfn) {
     const Locked lk(*this, mu_);
     if (gfn >= p2m_->gfn_limit()) return Status::err(-EINVAL);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "hvcore/core/machine_memory.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 namespace hvcore {
 
@@ -28,6 +30,18 @@ MachineMemory::~MachineMemory() {
     for (std::byte* c : chunks_) munmap(c, chunk_frames * page_size);
     if (ram_ != nullptr) munmap(ram_, ram_bytes_);
     if (ram_fd_ >= 0) close(ram_fd_);
+}
+
+Result<int> MachineMemory::share_ram_fd(bool writable) const {
+    int fd = -1;
+    if (writable) {
+        fd = fcntl(ram_fd_, F_DUPFD_CLOEXEC, 0);
+    } else {
+        const std::string path = "/proc/self/fd/" + std::to_string(ram_fd_);
+        fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) return Status::err(-errno);
+    return fd;
 }
 
 std::byte* MachineMemory::frame(Mfn m) const noexcept {

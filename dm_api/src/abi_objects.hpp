@@ -7,7 +7,8 @@
 // after that lives in HostCore, which the hv_host and every handle share:
 // hv_host_destroy marks it destroyed and destroys every domain, and the
 // last of the host and its handles frees it. A handle's ioreq mappings and
-// descriptors belong to the handle (DmPages) and go with hvdm_close.
+// descriptors belong to the handle (DmPages), and so do its mappings of
+// guest RAM (GuestMap); they go with hvdm_close.
 #pragma once
 
 #include <sys/types.h>
@@ -49,6 +50,13 @@ struct DmPages {
     uint32_t nr_vcpus = 0;  // slots in the synchronous page
 };
 
+// A mapping of guest RAM (hvdm_map_guest_memory): the handle's until
+// hvdm_unmap_guest_memory or hvdm_close, whatever is destroyed first.
+struct GuestMap {
+    void* addr = nullptr;
+    uint32_t nr = 0;  // 4 KiB pages
+};
+
 }  // namespace hvcore::abi
 
 struct hv_host {
@@ -66,8 +74,9 @@ struct hv_domain {
 // a socket) below the seam, its own views of server pages above it.
 struct hvdm_handle {
     std::unique_ptr<hvcore::abi::Transport> t;
-    std::mutex mu;  // guards pages
+    std::mutex mu;  // guards pages and guest_maps
     std::vector<hvcore::abi::DmPages> pages;
+    std::vector<hvcore::abi::GuestMap> guest_maps;
 };
 
 namespace hvcore::abi {

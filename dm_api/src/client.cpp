@@ -134,6 +134,37 @@ public:
         wire::Reply rep;
         return call(r, rep, nullptr);
     }
+    int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
+                        uint64_t* bad_gfn) override {
+        wire::Request r;
+        r.kind = wire::Kind::map_guest;
+        r.domid = domid;
+        r.first_gfn = first_gfn;
+        r.nr = nr;
+        r.prot = prot;
+        wire::Reply rep;
+        int fds[1] = {-1};
+        const int rc = call(r, rep, fds);
+        if (rc == -EFAULT && bad_gfn != nullptr) *bad_gfn = rep.bad_gfn;
+        if (rc < 0) return rc;
+        *fd = fds[0];
+        *offset = rep.offset;
+        return rc;
+    }
+    int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) override {
+        wire::Request r;
+        r.kind = wire::Kind::memory_map;
+        r.domid = domid;
+        r.max = *n < wire::max_mem_ranges ? *n : wire::max_mem_ranges;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc == -ENOSPC) *n = rep.n;
+        if (rc < 0) return rc;
+        if (rep.ranges.size() != size_t{rep.n} * wire::mem_range_size || rep.n > r.max) return protocol_error();
+        if (rep.n != 0) std::memcpy(ranges, rep.ranges.data(), rep.ranges.size());
+        *n = rep.n;
+        return rc;
+    }
     void close() noexcept override {
         // Goodbye, answered once the host has destroyed this emulator's
         // servers (as hvdm_close in-process); a lost connection has had it.

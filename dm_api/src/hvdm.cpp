@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "abi_objects.hpp"
+#include "guest_memory.hpp"
 #include "hvcore/core/dmop_abi.hpp"
 #include "hvcore/core/ioreq.hpp"
 
@@ -139,6 +140,17 @@ public:
         auto d = core_->host.find(hvcore::DomId{domid});
         if (!d) return -ESRCH;
         return d->ioreq_notify(caller_.emulator, hvcore::IoservId{id}, vcpu).code();
+    }
+    int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
+                        uint64_t* bad_gfn) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return hvcore::abi::domain_guest_memory_fd(*d, first_gfn, nr, prot, fd, offset, bad_gfn);
+    }
+    int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return hvcore::abi::domain_memory_map(*d, ranges, n);
     }
     void close() noexcept override {
         // After hv_host_destroy the host has no domains left: nothing to do.
@@ -360,6 +372,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
             munmap(p.map, hvcore::ioreq_map_bytes);
             close(p.event_fd);
         }
+        for (const auto& g : h->guest_maps) munmap(g.addr, size_t{g.nr} * hvcore::page_size);
         delete h;  // the last handle of a destroyed host frees its core
         return 0;
     });

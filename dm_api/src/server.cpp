@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "abi_objects.hpp"
+#include "guest_memory.hpp"
 #include "hvcore/core/ioreq.hpp"
 #include "wire.hpp"
 
@@ -37,6 +38,8 @@ namespace hvcore::abi {
                                        uint64_t* serial) noexcept;
 
 }  // namespace hvcore::abi
+
+static_assert(sizeof(hvdm_mem_range) == wire::mem_range_size);
 
 namespace {
 
@@ -167,6 +170,7 @@ void hv_dm_listener::serve(Connection& c) {
     std::vector<std::byte> in(wire::max_message + 1);
     std::vector<std::byte> out;
     std::vector<std::byte> copy0, copy1;
+    std::vector<hvdm_mem_range> ranges;
     alignas(cmsghdr) static thread_local char ctl[CMSG_SPACE(sizeof(int) * max_fds_in)];
     bool hello = false;
     while (reason.empty()) {
@@ -301,11 +305,27 @@ void hv_dm_listener::serve(Connection& c) {
         case wire::Kind::server_serial:
             rep.rc = hvcore::abi::handle_server_serial(h, r.domid, r.id, &rep.serial);
             break;
-        case wire::Kind::map_guest:
-        case wire::Kind::memory_map:
-            // Guest memory over the wire comes with the in-process calls.
-            rep.rc = -EOPNOTSUPP;
+        case wire::Kind::map_guest: {
+            int gfd = -1;
+            rep.rc = guard([&] {
+                return hvcore::abi::local_guest_memory_fd(h, r.domid, r.first_gfn, r.nr, r.prot, &gfd, &rep.offset,
+                                                          &rep.bad_gfn);
+            });
+            if (rep.rc >= 0) fds[0] = gfd;
             break;
+        }
+        case wire::Kind::memory_map: {
+            unsigned room = r.max < wire::max_mem_ranges ? r.max : wire::max_mem_ranges;
+            rep.rc = guard([&] {
+                ranges.resize(room);
+                return hvcore::abi::local_memory_map(h, r.domid, ranges.empty() ? nullptr : ranges.data(), &room);
+            });
+            rep.n = room;
+            if (rep.rc >= 0)
+                rep.ranges =
+                    std::span(reinterpret_cast<const std::byte*>(ranges.data()), room * sizeof(hvdm_mem_range));
+            break;
+        }
         case wire::Kind::bye:
             // As hvdm_close: the servers go before the answer.
             (void)hvdm_close(h);

@@ -47,6 +47,13 @@ public:
     [[nodiscard]] virtual int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, IoreqFds* out) = 0;
     [[nodiscard]] virtual int server_serial(hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) = 0;
     [[nodiscard]] virtual int notify(hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) = 0;
+    // Guest memory (guest_memory.hpp), after the handle's own argument
+    // checks: a new descriptor of the domain's RAM and first_gfn's offset
+    // in it (-ESRCH, -EFAULT with *bad_gfn); the domain's layout (*n in =
+    // room, out = written; -ENOSPC with *n = needed).
+    [[nodiscard]] virtual int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot,
+                                              int* fd, uint64_t* offset, uint64_t* bad_gfn) = 0;
+    [[nodiscard]] virtual int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) = 0;
     // hvdm_close: the emulator's servers are destroyed (remote: the host
     // does it when the connection says goodbye or hangs up).
     virtual void close() noexcept = 0;

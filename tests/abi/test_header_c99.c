@@ -49,6 +49,12 @@ ABI_ASSERT(fault_record_insn_at_40, offsetof(hv_fault_record, insn) == 40);
 /* hvdm_buf: { void *ptr; size_t size; } as xen_dm_op_buf_t */
 ABI_ASSERT(buf_ptr_at_0, offsetof(hvdm_buf, ptr) == 0);
 ABI_ASSERT(buf_size_after_ptr, offsetof(hvdm_buf, size) == sizeof(void *));
+/* hvdm_mem_range (1.3): 24 bytes, no hidden padding */
+ABI_ASSERT(mem_range_size_is_24, sizeof(hvdm_mem_range) == 24);
+ABI_ASSERT(mem_range_nr_at_8, offsetof(hvdm_mem_range, nr) == 8);
+ABI_ASSERT(mem_range_kind_at_16, offsetof(hvdm_mem_range, kind) == 16);
+ABI_ASSERT(mem_range_pad_at_20, offsetof(hvdm_mem_range, pad) == 20);
+ABI_ASSERT(mem_range_kinds, HVDM_MEM_RAM == 1 && HVDM_MEM_HOLE == 2);
 /* Xen's numbers (xen/include/public/hvm/ioreq.h, hvm_op.h, dm_op.h) */
 ABI_ASSERT(mem_types_are_xens, HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
                                    HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);

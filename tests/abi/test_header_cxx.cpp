@@ -51,6 +51,7 @@ static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE ==
 static_assert(HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 static_assert(HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
 static_assert((HVDM_BUFIOREQ_WIDE & (HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_ATOMIC)) == 0);  // a flag bit beside the modes
+static_assert(HVDM_MEM_RAM == 1 && HVDM_MEM_HOLE == 2);  // hvdm_mem_range kinds (1.3)
 static_assert(HVDM_STATE_IOREQ_NONE == 0 && HVDM_STATE_IOREQ_READY == 1 && HVDM_STATE_IOREQ_INPROCESS == 2 &&
               HVDM_STATE_IORESP_READY == 3);
 static_assert(HVDM_IOREQ_TYPE_PIO == 0 && HVDM_IOREQ_TYPE_COPY == 1 && HVDM_IOREQ_TYPE_PCI_CONFIG == 2 &&

@@ -31,6 +31,9 @@
 /** @defgroup hvdm_protocol ioreq protocol
  * @brief The shared layouts (Xen's xen/include/public/hvm/ioreq.h) and
  * their constants. */
+/** @defgroup hvdm_guest_memory Guest memory
+ * @brief Mapping a domain's RAM into the device model (Xen's
+ * xenforeignmemory_map) and the domain's memory layout. */
 /** @defgroup hvdm_dmop Raw DMOPs
  * @brief Xen's struct xen_dm_op, issued as is (xen/include/public/hvm/dm_op.h). */
 
@@ -769,6 +772,119 @@ int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, u
 /** The most servers one hvdm_serve call serves (a domain has at most 8;
  * an id may be given more than once). */
 #define HVDM_SERVE_MAX_SERVERS 64u
+
+/* --- HVCORE_1.3 (hvcore 1.3.0): guest memory --- */
+
+/** @ingroup hvdm_guest_memory
+ * @name hvdm_mem_range kinds
+ * @{ */
+/** Guest RAM: hvdm_map_guest_memory maps it (unless its p2m type says
+ * otherwise, see there). */
+#define HVDM_MEM_RAM 1
+/** A hole: no RAM (MMIO, if a device model or a passed-through device
+ * covers it); never mappable. */
+#define HVDM_MEM_HOLE 2
+/** @} */
+
+/** @ingroup hvdm_guest_memory
+ * @brief One range of a domain's guest-physical layout (hvdm_get_memory_map). */
+typedef struct hvdm_mem_range {
+    uint64_t first_gfn; /**< its first guest frame number */
+    uint64_t nr;        /**< its length in 4 KiB frames (> 0) */
+    uint32_t kind;      /**< HVDM_MEM_RAM or HVDM_MEM_HOLE */
+    uint32_t pad;       /**< 0 */
+} hvdm_mem_range;
+
+/** @ingroup hvdm_guest_memory
+ * @brief Maps @p nr guest pages from @p first_gfn of domain @p domid into
+ * this process, contiguous, shared with the guest (Xen's
+ * xenforeignmemory_map): a store through the mapping is in the guest's RAM
+ * at once, and the guest's stores are seen through it.
+ *
+ * Checks, in this order, before anything is mapped: the handle (-EINVAL,
+ * -ENODEV, -EPERM as every call), @p prot, @p addr and the range
+ * (-EINVAL), the domain (-ESRCH), then every page (-EFAULT). A page is
+ * mappable when it is RAM (below the domain's RAM size, @ref
+ * hvdm_get_memory_map) and its p2m type is backed by RAM:
+ * HVDM_MEM_RAM_RW, HVDM_MEM_RAM_RO and HVDM_MEM_IOREQ_SERVER pages map;
+ * a hole above RAM and a RAM page made HVDM_MEM_MMIO_DM (hvdm_set_mem_type)
+ * do not. The types restrict the guest, not the mapping: a page of type
+ * ram_ro or ioreq_server maps writable if @p prot asks for it.
+ *
+ * The mapping is the guest's RAM itself (the domain's memfd), so:
+ * - it stays valid when a mapped page's type changes (hvdm_set_mem_type,
+ *   a claim or disclaim of the ioreq_server type): it is the same RAM.
+ *   Changing a mapped page to HVDM_MEM_MMIO_DM leaves the mapping on the
+ *   RAM page behind it, which the guest no longer reaches.
+ * - a write through it is never trapped: storing into a page of type
+ *   ioreq_server whose writes a server claimed sends no ioreq to anyone
+ *   (as in Xen, where the claim is a p2m permission on the guest's
+ *   accesses only); only the guest's own writes to the page are routed.
+ * - it stays valid (readable and writable as mapped, no SIGBUS) after the
+ *   domain or the host is destroyed, until hvdm_unmap_guest_memory or
+ *   hvdm_close: as a Xen foreign mapping keeps its pages referenced
+ *   (@ref hv_lifetimes). The memory is freed with the last mapping.
+ * With PROT_READ alone the pages are mapped from a descriptor opened
+ * read-only: the kernel refuses to make them writable (mprotect(2) with
+ * PROT_WRITE fails with EACCES) and a store faults (SIGSEGV).
+ * @param h the handle.
+ * @param domid the domain.
+ * @param first_gfn the first guest frame number.
+ * @param nr how many 4 KiB pages (> 0).
+ * @param prot PROT_READ, PROT_WRITE or both (<sys/mman.h>).
+ * @param[out] addr receives the page-aligned address of the mapping.
+ * @param[out] bad_gfn may be NULL; on -EFAULT receives the first gfn of
+ *        the range that is not mappable RAM (untouched otherwise).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h or @p addr is NULL; @p prot is 0 or has a bit
+ *         other than PROT_READ and PROT_WRITE; @p nr is 0; @p first_gfn +
+ *         @p nr overflows.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -EFAULT a page is not mappable RAM (*@p bad_gfn names the first).
+ * @retval -ENOMEM out of memory or address space; or another errno of
+ *         open(2) (the read-only reopen through /proc/self/fd), fcntl(2)
+ *         or mmap(2) (-EMFILE, ...).
+ * @note A stopped domain's RAM maps (Xen maps a crashed domain's memory for
+ *       its core dump). The mapping belongs to the handle: hvdm_close
+ *       unmaps what is still mapped. */
+int hvdm_map_guest_memory(hvdm_handle *h, hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot,
+                          void **addr, uint64_t *bad_gfn) HV_NOEXCEPT;
+/** @ingroup hvdm_guest_memory
+ * @brief Unmaps a mapping hvdm_map_guest_memory made on this handle (Xen's
+ * xenforeignmemory_unmap): exactly the address it returned and the same
+ * @p nr. Works after the domain or the host is destroyed (no -ENODEV).
+ * @param h the handle that mapped it.
+ * @param addr the address hvdm_map_guest_memory returned.
+ * @param nr the number of pages it was given.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h is NULL, or @p addr with @p nr is not a mapping of
+ *         this handle that is still mapped (nothing is unmapped). */
+int hvdm_unmap_guest_memory(hvdm_handle *h, void *addr, uint32_t nr) HV_NOEXCEPT;
+/** @ingroup hvdm_guest_memory
+ * @brief The domain's guest-physical layout (Xen's XENMEM_memory_map, the
+ * e820 a device model reads): its ranges in gfn order, together covering
+ * every gfn from 0 to the top of the guest-physical space (the stage-2
+ * table's reach, the first gfn hvdm_get_mem_type refuses).
+ *
+ * Today: RAM from gfn 0 to the RAM size, then one hole up to the top. The
+ * layout is fixed when the domain is created; per-page p2m types are not
+ * in it (hvdm_get_mem_type).
+ * @param h the handle.
+ * @param domid the domain.
+ * @param[out] ranges receives up to *@p n ranges (may be NULL if *@p n is 0).
+ * @param[in,out] n in: room in @p ranges; out: the number of ranges
+ *        written, or needed.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p h or @p n is NULL; @p ranges is NULL with *@p n > 0.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -ENOSPC *@p n is smaller than the number of ranges: *@p n
+ *         receives the number needed, nothing is written to @p ranges.
+ * @retval -ENOMEM out of memory. */
+int hvdm_get_memory_map(hvdm_handle *h, hvdm_domid_t domid, hvdm_mem_range *ranges, unsigned int *n) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -207,6 +207,32 @@ public:
     [[nodiscard]] Status ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial);
     [[nodiscard]] Status ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu);
 
+    // --- guest memory for device models (hvdm_map_guest_memory) ---
+    // Every gfn of [first_gfn, first_gfn+nr) must be RAM: below the RAM
+    // size and of a type backed by a RAM frame (p2m_is_ram: ram_rw,
+    // ram_logdirty, ram_ro, ioreq_server), else -EFAULT and *bad_gfn (if
+    // not null) is the first that is not (a hole above RAM, or a page made
+    // mmio_dm; mmio_direct and invalid are not RAM either). nr 0 or an
+    // overflowing range: -EINVAL. Then *fd is a new close-on-exec
+    // descriptor of the domain's whole RAM (MachineMemory::share_ram_fd:
+    // read-only unless writable) and *offset the byte offset of first_gfn
+    // in it. Allowed on a stopped domain (Xen maps a crashed domain's
+    // memory for its core dump). Nothing changes on an error.
+    [[nodiscard]] Status share_guest_memory(uint64_t first_gfn, uint64_t nr, bool writable, int* fd,
+                                            uint64_t* offset, uint64_t* bad_gfn);
+    // The domain's guest-physical layout, fixed at creation: RAM [0, RAM
+    // size) then, if the address space goes further, one hole up to the
+    // top of the guest-physical space (the stage-2 table's reach). Per-page
+    // types are not in it (get_mem_type), as Xen's XENMEM_memory_map
+    // gives the e820 layout, not the p2m.
+    struct MemRange {
+        enum class Kind : uint32_t { ram = 1, hole = 2 };
+        uint64_t first_gfn = 0;
+        uint64_t nr = 0;
+        Kind kind = Kind::ram;
+    };
+    [[nodiscard]] std::vector<MemRange> memory_map();
+
     // --- vCPUs (model execution through the backend's MMU) ---
     [[nodiscard]] int vcpu_store(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t value);
     [[nodiscard]] int vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* value);

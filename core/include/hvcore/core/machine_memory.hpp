@@ -37,6 +37,15 @@ public:
     [[nodiscard]] uint64_t ram_frames() const noexcept { return ram_bytes_ >> page_shift; }
     [[nodiscard]] std::byte* ram_base() const noexcept { return ram_; }
     [[nodiscard]] int ram_fd() const noexcept { return ram_fd_; }
+    // A new descriptor of the RAM memfd (offset = (mfn - ram_base_mfn) *
+    // 4 KiB, which is gfn * 4 KiB for RAM gfns), close-on-exec, that the
+    // caller owns: a duplicate when writable, else the same file reopened
+    // read-only through /proc/self/fd, so that the kernel refuses
+    // mmap(PROT_WRITE, MAP_SHARED) and mprotect(PROT_WRITE) on it (EACCES;
+    // open(2) of a /proc/PID/fd link opens the file anew with the flags
+    // given, proc(5)). The pages outlive this object while the descriptor
+    // or a mapping of it lives (memfd_create(2)). -errno on failure.
+    [[nodiscard]] Result<int> share_ram_fd(bool writable) const;
     // The frame a RAM gfn is backed by at domain build.
     [[nodiscard]] Mfn ram_mfn(Gfn g) const noexcept { return ram_base_mfn + g.raw(); }
 
