@@ -96,8 +96,10 @@ int hvdm_map_guest_memory(hvdm_handle* h, hvdm_domid_t domid, uint64_t first_gfn
         if (int rc = hvcore::abi::local_guest_memory_fd(h, domid, first_gfn, nr, prot, &fd, &offset, bad_gfn);
             rc != 0)
             return rc;
+        // One hold from the reservation to the record, so that the room
+        // reserved is still there for push_back (which then cannot throw).
+        std::unique_lock lk(h->mu);
         try {
-            std::lock_guard lk(h->mu);
             h->guest_maps.reserve(h->guest_maps.size() + 1);  // the only step that can throw, before the mapping
         } catch (...) {
             close(fd);
@@ -108,7 +110,6 @@ int hvdm_map_guest_memory(hvdm_handle* h, hvdm_domid_t domid, uint64_t first_gfn
         const int map_err = -errno;
         close(fd);  // the mapping keeps the memfd's pages
         if (m == MAP_FAILED) return map_err;
-        std::lock_guard lk(h->mu);
         h->guest_maps.push_back({m, nr});
         *addr = m;
         return 0;

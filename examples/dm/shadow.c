@@ -4,13 +4,17 @@
  *
  * A GPU mediator must see every write the guest makes to its GPU page
  * tables. This model claims the ioreq_server memory type for writes,
- * write-protects the guest's table pages with set_mem_type, and for each
- * forwarded write applies it both to its own shadow copy and to guest RAM
- * (hv_guest_write), then answers. Reads of the pages never reach it. When
- * the guest reports its checksum (report registers: ports 0x510-0x517, or
- * MMIO at HVG_REPORT_MMIO; low half at +0, high half at +4), it checks the
- * checksum against the shadow, disclaims the type, checks that every page
- * is ram_rw again and that the shadow equals guest RAM.
+ * write-protects the guest's table pages with set_mem_type, maps them
+ * (hvdm_map_guest_memory, as a Xen device model uses
+ * xenforeignmemory_map), and for each forwarded write applies it both to
+ * its own shadow copy and to guest RAM through its mapping (a device
+ * model's own write to a claimed page is not trapped), then answers. Reads
+ * of the pages never reach it. When the guest reports its checksum (report
+ * registers: ports 0x510-0x517, or MMIO at HVG_REPORT_MMIO; low half at
+ * +0, high half at +4), it checks the checksum against the shadow,
+ * disclaims the type, checks that every page is ram_rw again and that the
+ * shadow equals guest RAM. It uses the device-model API only (no hv_*
+ * call): guest RAM is reached through the mapping alone.
  *
  * Arguments (comma separated, all optional):
  *   base=GPA    first byte of the table region (default HVG_PT_BASE)
@@ -23,6 +27,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../guests/guest_abi.h"
 #include "dm_serve.h"
@@ -33,7 +38,7 @@
 struct shadow {
     dm_server srv;
     const hvdm_plugin_env *env;
-    hv_domain *dom;
+    uint8_t *ram;        /* the table region in guest RAM: this model's mapping */
     uint64_t base;
     uint32_t pages;
     int require_report;
@@ -88,7 +93,6 @@ static uint64_t checksum(const uint8_t *bytes, size_t len) {
 static int finish(struct shadow *s, int have_sum, uint64_t guest_sum) {
     const size_t len = (size_t)s->pages * PAGE;
     const uint64_t shadow_sum = checksum(s->copy, len);
-    uint8_t *ram = NULL;
     uint32_t i, not_rw = 0;
     int rc, same;
 
@@ -104,15 +108,7 @@ static int finish(struct shadow *s, int have_sum, uint64_t guest_sum) {
         if (rc != 0) return dm_fail(s->env, "hvdm_get_mem_type", rc);
         if (type != HVDM_MEM_RAM_RW) ++not_rw;
     }
-    ram = (uint8_t *)malloc(len);
-    if (ram == NULL) return dm_fail(s->env, "malloc", -ENOMEM);
-    rc = hv_guest_read(s->dom, s->base, ram, len);
-    if (rc != 0) {
-        free(ram);
-        return dm_fail(s->env, "hv_guest_read of the table region", rc);
-    }
-    same = memcmp(ram, s->copy, len) == 0;
-    free(ram);
+    same = memcmp(s->ram, s->copy, len) == 0;
 
     s->ok = not_rw == 0 && same && (have_sum ? guest_sum == shadow_sum : !s->require_report);
     fprintf(s->env->out, "%s: %lu PTE writes forwarded, applied to the shadow and to guest RAM\n", s->env->name,
@@ -135,14 +131,13 @@ static int handle(void *self, hvdm_ioreq_t *req) {
     if (req->count != 1 || req->data_is_ptr)
         return dm_fail(s->env, "a string (rep) access; this model handles single accesses", -EOPNOTSUPP);
     if (req->type == HVDM_IOREQ_TYPE_COPY && req->addr >= s->base && req->addr < end) {
-        int rc;
         if (req->dir == HVDM_IOREQ_READ)
             return dm_fail(s->env, "a read of a write-protected page reached the device model", -EPROTO);
         if (req->addr + req->size > end) return dm_fail(s->env, "a write crossing the end of the region", -EINVAL);
-        /* Little endian: the low req->size bytes of data. */
+        /* Little endian: the low req->size bytes of data. The store through
+         * the mapping is in guest RAM before the answer releases the vCPU. */
         memcpy(s->copy + (req->addr - s->base), &req->data, req->size);
-        rc = hv_guest_write(s->dom, req->addr, &req->data, req->size);
-        if (rc != 0) return dm_fail(s->env, "hv_guest_write", rc);
+        memcpy(s->ram + (req->addr - s->base), &req->data, req->size);
         ++s->writes;
         return 0;
     }
@@ -169,6 +164,8 @@ HVDM_PLUGIN_DEFINE();
 
 HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     struct shadow s;
+    void *map = NULL;
+    uint64_t bad_gfn = 0;
     int rc;
 
     memset(&s, 0, sizeof s);
@@ -177,11 +174,6 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     s.pages = HVG_PT_PAGES;
     s.require_report = 1;
     if (parse_args(&s, env->args) != 0) return 1;
-    s.dom = hv_domain_lookup(env->host, env->domid);
-    if (s.dom == NULL) {
-        dm_fail(env, "hv_domain_lookup", -ENOENT);
-        return 1;
-    }
     s.copy = (uint8_t *)calloc(s.pages, PAGE);
     if (s.copy == NULL) {
         dm_fail(env, "calloc", -ENOMEM);
@@ -194,11 +186,16 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         if (rc != 0) rc = dm_fail(env, "claim the ioreq_server type for writes", rc);
         else s.claimed = 1;
     }
-    /* The shadow starts as what the guest's RAM holds now. */
     if (rc == 0) {
-        rc = hv_guest_read(s.dom, s.base, s.copy, (size_t)s.pages * PAGE);
-        if (rc != 0) rc = dm_fail(env, "hv_guest_read", rc);
+        rc = hvdm_map_guest_memory(s.srv.h, env->domid, s.base / PAGE, s.pages, PROT_READ | PROT_WRITE, &map,
+                                   &bad_gfn);
+        if (rc == -EFAULT)
+            fprintf(env->out, "%s: gfn 0x%" PRIx64 " of the table region is not RAM\n", env->name, bad_gfn);
+        if (rc != 0) rc = dm_fail(env, "hvdm_map_guest_memory of the table region", rc);
+        else s.ram = (uint8_t *)map;
     }
+    /* The shadow starts as what the guest's RAM holds now. */
+    if (rc == 0) memcpy(s.copy, s.ram, (size_t)s.pages * PAGE);
     if (rc == 0) {
         rc = hvdm_set_mem_type(s.srv.h, env->domid, HVDM_MEM_IOREQ_SERVER, s.base / PAGE, s.pages);
         if (rc != 0) rc = dm_fail(env, "set_mem_type(ioreq_server) on the table pages", rc);
@@ -227,6 +224,7 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         }
         if (finish(&s, 0, 0) != 0 && rc == 0) rc = -EIO;
     }
+    if (s.ram != NULL) (void)hvdm_unmap_guest_memory(s.srv.h, s.ram, s.pages);
     dm_server_close(&s.srv);
     free(s.copy);
     return rc == 0 && s.ok ? 0 : 1;

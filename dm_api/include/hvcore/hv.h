@@ -96,8 +96,9 @@ typedef struct hv_domain_config {
  *   hv_domain_lookup are dangling afterwards, as after free()). It never
  *   waits for device models: handles opened with hvdm_open on the host may
  *   still be open. Such a handle stays valid memory: every call on it
- *   returns -ENODEV, except hvdm_close, which returns 0 and frees it. The
- *   host's last remains go with its last handle.
+ *   returns -ENODEV, except hvdm_close, which returns 0 and frees it, and
+ *   hvdm_unmap_guest_memory (since 1.3.0). The host's last remains go with
+ *   its last handle.
  * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
  *   once: a device model's calls naming that domid return -ESRCH, and a
  *   vCPU thread blocked in it for a device model returns -ESHUTDOWN. Its
@@ -109,6 +110,11 @@ typedef struct hv_domain_config {
  *   so a device model waiting on it wakes, and its next call on the server
  *   says why (-ENOENT, -ESRCH or -ENODEV). Nothing is unmapped or closed
  *   under a device model's feet, and nothing is leaked once it closes.
+ * - Guest RAM mapped with hvdm_map_guest_memory (since 1.3.0) stays mapped,
+ *   readable and writable as mapped, after its domain or host is destroyed,
+ *   until hvdm_unmap_guest_memory or hvdm_close of that handle (as a Xen
+ *   foreign mapping holds its pages): the RAM is freed with its last
+ *   mapping.
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
  *   errnos above); neither destroy call waits for it. The embedder's own

@@ -674,7 +674,9 @@ int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, ui
  *   (req->count > 1) comes as one request: with req->data_is_ptr (REP
  *   MOVS) req->data is the guest-physical address of the RAM side, and the
  *   callee reads the count elements there (a write) or stores them there
- *   (a read) itself, with hv_guest_read / hv_guest_write; without it (REP
+ *   (a read) itself, through its mapping of guest RAM
+ *   (hvdm_map_guest_memory, since 1.3.0) or with hv_guest_read /
+ *   hv_guest_write in-process; without it (REP
  *   STOS, a write) req->data is the value of every element.
  * - buffered (a record of the server's buffered ring, expanded): a single
  *   write (count 1, size 1, 2, 4 or 8; an 8-byte write arrives whole,
