@@ -68,7 +68,7 @@ struct Host {
         REQUIRE(hv_dm_listen(host, path.c_str(), &lc, &l) == 0);
     }
     ~Host() {
-        hv_dm_listener_close(l);
+        hv_dm_listener_close(l);  // NULL does nothing
         (void)hv_domain_destroy(dom);
         hv_host_destroy(host);
     }
@@ -467,4 +467,28 @@ TEST_CASE("an allowed uid other than hvcore's connects") {
     close(out);
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 1);  // connected
+}
+
+TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_dm_listener_close, and its waiting "
+          "read completes with all ones when the listener closes") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Raw silent(h.path);  // connected, said nothing
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    REQUIRE(kill(pid, SIGSTOP) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    hv_dm_listener_close(h.l);
+    h.l = nullptr;
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    CHECK(h.logged({"pid " + std::to_string(pid), "closed by the host"}));
+    CHECK(silent.reply(0) == hung_up);  // the silent peer sees the hang-up
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    close(out);
 }
