@@ -237,6 +237,22 @@ std::string read_line(int fd) {
 
 }  // namespace
 
+// A DM_OP message carrying one 32-byte DMOP (header, then payload).
+std::vector<std::byte> dm_op_msg(hvdm_domid_t domid, uint32_t seq, uint32_t op, const void* payload, size_t n,
+                                 std::byte (&buf)[32]) {
+    std::memset(buf, 0, sizeof buf);
+    const hvcore::dmop::Header h{op, 0};
+    std::memcpy(buf, &h, sizeof h);
+    std::memcpy(buf + sizeof h, payload, n);
+    w::Request r;
+    r.kind = w::Kind::dm_op;
+    r.seq = seq;
+    r.domid = domid;
+    r.nr_bufs = 1;
+    r.buf[0] = std::span<const std::byte>(buf, sizeof buf);
+    return Raw::enc(r);
+}
+
 TEST_CASE("malformed messages to a live listener get their errno and change nothing") {
     Host h;
     Raw r(h.path);
@@ -244,79 +260,78 @@ TEST_CASE("malformed messages to a live listener get their errno and change noth
     const uint64_t gfn = 0x10;
     REQUIRE(h.mem_type(gfn) == HVDM_MEM_RAM_RW);
     const uint64_t entries = h.entries();
-    auto unchanged = [&] {
+    uint32_t seq = 10;
+    std::byte buf[32];
+    // No server exists while destroying id 0 on this connection is -ENOENT.
+    auto no_server = [&] {
+        hvcore::dmop::DestroyIoreqServer d{};
+        const auto m = dm_op_msg(h.domid, ++seq, hvcore::dmop::destroy_ioreq_server, &d, sizeof d, buf);
+        return r.call(m, seq) == -ENOENT;
+    };
+    REQUIRE(no_server());
+    // Each corruption, of a DMOP that would set gfn's type and of one that
+    // would create a server: its errno, and neither happened.
+    struct Case {
+        const char* what;
+        int expect;
+        void (*corrupt)(std::vector<std::byte>&);
+    };
+    const Case cases[] = {
+        {"version 2", -EPROTONOSUPPORT, [](std::vector<std::byte>& m) { poke(m, 4, uint16_t{2}); }},
+        {"flags != 0", -EINVAL, [](std::vector<std::byte>& m) { poke(m, 12, uint32_t{1}); }},
+        {"a pad (DM_OP's nulls) != 0", -EINVAL, [](std::vector<std::byte>& m) { poke(m, 18, uint16_t{8}); }},
+        {"unknown kind", -EOPNOTSUPP, [](std::vector<std::byte>& m) { poke(m, 6, uint16_t{99}); }},
+        {"the reply bit", -EBADRQC, [](std::vector<std::byte>& m) { poke(m, 6, uint16_t{3 | w::reply_bit}); }},
+        {"one byte too many", -EMSGSIZE, [](std::vector<std::byte>& m) { m.push_back(std::byte{0}); }},
+        {"one byte short", -EBADMSG, [](std::vector<std::byte>& m) { m.pop_back(); }},
+        {"larger than any message", -EMSGSIZE, [](std::vector<std::byte>& m) { m.resize(w::max_message + 100); }},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        hvcore::dmop::SetMemType sm{};
+        sm.nr = 1;
+        sm.mem_type = HVDM_MEM_RAM_RO;
+        sm.first_pfn = gfn;
+        auto m1 = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+        c.corrupt(m1);
+        CHECK(r.call(m1, seq) == c.expect);
+        hvcore::dmop::CreateIoreqServer cr{};
+        auto m2 = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
+        c.corrupt(m2);
+        CHECK(r.call(m2, seq) == c.expect);
         CHECK(h.mem_type(gfn) == HVDM_MEM_RAM_RW);
         CHECK(h.entries() == entries);
-    };
-    uint32_t seq = 10;
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        poke(m.msg, 4, uint16_t{2});  // version
-        CHECK(r.call(m.msg, seq) == -EPROTONOSUPPORT);
-        unchanged();
+        CHECK(no_server());
     }
     {
-        SetRo m(h.domid, gfn, ++seq);
-        poke(m.msg, 12, uint32_t{1});  // flags
-        CHECK(r.call(m.msg, seq) == -EINVAL);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        poke(m.msg, 18, uint16_t{8});  // DM_OP's nulls: an unknown bit (a pad)
-        CHECK(r.call(m.msg, seq) == -EINVAL);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        poke(m.msg, 6, uint16_t{99});  // kind
-        CHECK(r.call(m.msg, seq) == -EOPNOTSUPP);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        poke(m.msg, 6, uint16_t{3 | w::reply_bit});
-        CHECK(r.call(m.msg, seq) == -EBADRQC);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        m.msg.push_back(std::byte{0});  // oversized
-        CHECK(r.call(m.msg, seq) == -EMSGSIZE);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        m.msg.pop_back();  // truncated payload
-        CHECK(r.call(m.msg, seq) == -EBADMSG);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
-        m.msg.resize(w::max_message + 100);  // longer than any message: cut by the receiver
-        CHECK(r.call(m.msg, seq) == -EMSGSIZE);
-        unchanged();
-    }
-    {
-        SetRo m(h.domid, gfn, ++seq);
+        // A descriptor with a request (none is ever expected).
+        hvcore::dmop::CreateIoreqServer cr{};
+        const auto m = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
         const int efd = eventfd(0, EFD_CLOEXEC);
         REQUIRE(efd >= 0);
-        CHECK(r.call(m.msg, seq, efd) == -ETOOMANYREFS);  // a request carries no descriptor
+        CHECK(r.call(m, seq, efd) == -ETOOMANYREFS);
         close(efd);
-        unchanged();
+        CHECK(no_server());
     }
     {
         w::Request again;
         again.kind = w::Kind::hello;
         again.seq = ++seq;
         CHECK(r.call(Raw::enc(again), seq) == -EALREADY);
-        unchanged();
     }
-    // The same message, well-formed, does change it: the rejects were not
-    // rejected for their payload.
-    SetRo ok(h.domid, gfn, ++seq);
-    CHECK(r.call(ok.msg, seq) == 0);
+    // The same messages, well-formed, do what they say: the rejects were
+    // not rejected for their DMOP.
+    hvcore::dmop::SetMemType sm{};
+    sm.nr = 1;
+    sm.mem_type = HVDM_MEM_RAM_RO;
+    sm.first_pfn = gfn;
+    const auto set = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+    CHECK(r.call(set, seq) == 0);
     CHECK(h.mem_type(gfn) == HVDM_MEM_RAM_RO);
+    hvcore::dmop::CreateIoreqServer cr{};
+    const auto create = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
+    CHECK(r.call(create, seq) == 0);
+    CHECK(!no_server());
 }
 
 TEST_CASE("a stream that cannot be trusted is hung up on and logged") {
