@@ -69,7 +69,7 @@ struct Host {
     }
     ~Host() {
         hv_dm_listener_close(l);  // NULL does nothing
-        (void)hv_domain_destroy(dom);
+        if (dom != nullptr) (void)hv_domain_destroy(dom);
         hv_host_destroy(host);
     }
     Host(const Host&) = delete;
@@ -506,4 +506,28 @@ TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_dm_
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
     close(out);
+}
+
+TEST_CASE("a listener outlives its host: every call is -ENODEV, mappings stay valid, new connections too, "
+          "and it closes cleanly") {
+    Host h;
+    hvdm_handle* a = hvdm_connect(h.path.c_str());
+    REQUIRE(a != nullptr);
+    hvdm_ioservid_t id = 0;
+    hvdm_shared_iopage* page = nullptr;
+    REQUIRE(hvdm_create_ioreq_server(a, h.domid, HVDM_BUFIOREQ_OFF, &id) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(a, h.domid, id, &page, nullptr) == 0);
+    hv_host_destroy(h.host);  // the listener stays open
+    h.host = nullptr;
+    h.dom = nullptr;
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(a, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_create_ioreq_server(a, h.domid, HVDM_BUFIOREQ_OFF, &id) == -ENODEV);
+    page->vcpu_ioreq[0].data = 0x55;  // still mapped
+    CHECK(page->vcpu_ioreq[0].data == 0x55);
+    hvdm_handle* b = hvdm_connect(h.path.c_str());
+    REQUIRE(b != nullptr);
+    CHECK(hvdm_get_mem_type(b, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_close(a) == 0);
+    CHECK(hvdm_close(b) == 0);
 }

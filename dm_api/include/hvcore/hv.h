@@ -115,6 +115,13 @@ typedef struct hv_domain_config {
  *   until hvdm_unmap_guest_memory or hvdm_close of that handle (as a Xen
  *   foreign mapping holds its pages): the RAM is freed with its last
  *   mapping.
+ * - A device model in another process (hvdm_connect, since 1.3.0) holds
+ *   the same: what it was sent (ioreq pages, eventfds, guest RAM) is its
+ *   own descriptors and mappings. A listener (hv_dm_listen) holds the
+ *   host's core, not the host: hv_host_destroy may come before
+ *   hv_dm_listener_close, and its connections' calls are then -ENODEV.
+ *   Closing the listener, or a connection's hang-up, is hvdm_close of
+ *   that connection's handle.
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
  *   errnos above); neither destroy call waits for it. The embedder's own
