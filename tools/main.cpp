@@ -83,6 +83,13 @@ stderr and left running: the results are printed and hvcore exits with the
 run's status. A SIGINT or SIGTERM during that wait ends it; a second
 SIGINT or SIGTERM exits at once with 128+N.
 
+Device models in other processes (--listen PATH): each connects to the
+socket with hvdm_connect (hvdm.h; HVCORE_DM_SOCKET=PATH) and is one
+emulator identity; a peer whose uid is not a --dm-uid (default: hvcore's)
+is refused. Connections and hang-ups are logged on stderr; a device model
+that hangs up has its servers destroyed (a vCPU waiting on it reads all
+ones) and the run goes on.
+
 Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
 
 Environment:
@@ -564,6 +571,12 @@ int parse(int argc, char** argv, Cli& c) {
                    "after the stop, wait this long for the device models to return, 1..3600 (default 10)")
         ->type_name("SECONDS")
         ->check(number_in(1, 3600));
+    app.add_option("--listen", c.opt.listen_path, "serve device-model processes (hvdm_connect) on socket PATH")
+        ->type_name("PATH");
+    app.add_option("--dm-uid", c.opt.dm_uids, "a uid allowed to --listen; repeat for more (default: hvcore's)")
+        ->type_name("UID")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->check(number_in(0, UINT32_MAX - 1));
     app.add_flag("--json", c.json, "print the results as one JSON document on stdout (man hvcore: JSON OUTPUT)");
 
     // The first word that is neither an option nor an option's value is the

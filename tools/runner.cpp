@@ -337,7 +337,12 @@ void print_log(void*, int level, const char* message) {
 struct DomainScope {
     hv_host* host = nullptr;
     hv_domain* dom = nullptr;
+    hv_dm_listener* listener = nullptr;
     ~DomainScope() {
+        // The listener first: its connections' servers go before the
+        // domain (each as hvdm_close). It never waits for a device model,
+        // and it may outlive a leaked host (it holds the host's core).
+        if (listener != nullptr) hv_dm_listener_close(listener);
         if (dom != nullptr) (void)hv_domain_destroy(dom);
         if (host != nullptr) hv_host_destroy(host);
     }
@@ -363,6 +368,26 @@ struct DomainScope {
             return Error(rc, fmt::format("hv_domain_create({}, {} KiB): {} (errno {})", arch_name(arch),
                                          ram_bytes >> 10, std::strerror(-rc), -rc));
         }
+        return {};
+    }
+    // --listen: device-model processes may connect from now until the end
+    // of the run (hv_dm_listen logs each connection and hang-up).
+    [[nodiscard]] Error listen(const RunOptions& opt) {
+        if (opt.listen_path.empty()) return {};
+        hv_dm_listen_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.nr_uids = static_cast<uint32_t>(opt.dm_uids.size());
+        cfg.uids = opt.dm_uids.empty() ? nullptr : opt.dm_uids.data();
+        if (int rc = hv_dm_listen(host, opt.listen_path.c_str(), &cfg, &listener); rc != 0) {
+            listener = nullptr;
+            return Error(rc, fmt::format("--listen {}: {} (errno {})", opt.listen_path, std::strerror(-rc), -rc));
+        }
+        std::string uids;
+        for (uint32_t u : opt.dm_uids) uids += (uids.empty() ? "" : ",") + std::to_string(u);
+        print_log(nullptr, HV_LOG_INFO,
+                  fmt::format("listening for device models on {} (domain {}, uids {})", opt.listen_path,
+                              hv_domain_id(dom), uids.empty() ? std::to_string(getuid()) : uids)
+                      .c_str());
         return {};
     }
 };
@@ -709,6 +734,10 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
         r.error = e.what();
         return r;
     }
+    if (Error e = ds.listen(opt); !e.is_ok()) {
+        r.error = e.what();
+        return r;
+    }
     kvm::VmOptions vo;
     vo.log = [](const std::string& message) { print_log(nullptr, HV_LOG_WARNING, message.c_str()); };
     vo.max_memslots = opt.max_memslots;
@@ -811,6 +840,10 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
     }
     DomainScope ds;
     if (Error e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.is_ok()) {
+        r.error = e.what();
+        return r;
+    }
+    if (Error e = ds.listen(opt); !e.is_ok()) {
         r.error = e.what();
         return r;
     }

@@ -57,6 +57,11 @@ struct RunOptions {
     std::chrono::milliseconds dm_grace{10000};
     uint32_t max_memslots = 0;                     // 0: KVM_CAP_NR_MEMSLOTS
     bool irqchip = false;                          // KVM: kvm::VmOptions::irqchip (--irqchip)
+    // --listen PATH: device models in other processes connect here
+    // (hvdm_connect) during the run; --dm-uid: the peer uids allowed
+    // (empty: hvcore's own uid).
+    std::string listen_path;
+    std::vector<uint32_t> dm_uids;
     std::optional<int> arch;                       // KVM: the p2m's backend (default: the host CPU's)
     FILE* out = stdout;
     // Every request a device model serves, as it serves it (tests).

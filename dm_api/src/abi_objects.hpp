@@ -24,6 +24,7 @@
 #include "hvcore/core/host.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
+#include "transport.hpp"
 
 namespace hvcore::abi {
 
@@ -76,9 +77,10 @@ struct hv_domain {
     std::shared_ptr<hvcore::Domain> d;
 };
 
+// A device model's handle: how it reaches the host (in this process, or over
+// a socket) below the seam, its own views of server pages above it.
 struct hvdm_handle {
-    std::shared_ptr<hvcore::abi::HostCore> core;  // keeps the host's core alive, not its domains
-    hvcore::Caller caller;
+    std::unique_ptr<hvcore::abi::Transport> t;
     std::mutex mu;  // guards pages, guest_maps and resources
     std::vector<hvcore::abi::DmPages> pages;
     std::vector<hvcore::abi::GuestMap> guest_maps;
@@ -86,6 +88,10 @@ struct hvdm_handle {
 };
 
 namespace hvcore::abi {
+
+// A handle on this host's core (hvdm_open, and a listener's connection):
+// nullptr if out of memory.
+[[nodiscard]] hvdm_handle* open_local(const std::shared_ptr<HostCore>& core) noexcept;
 
 // Runs fn; an exception (only std::bad_alloc can arise) becomes -ENOMEM.
 // The core's messages made during fn reach the host's log callback after

@@ -36,13 +36,9 @@ namespace {
 // the restriction: privcmd's order), then the domain (-ESRCH).
 [[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
     if (h == nullptr) return -EINVAL;
-    if (h->core->destroyed.load(std::memory_order_acquire)) return -ENODEV;
-    if (!h->caller.may_access(domid)) return -EPERM;
+    if (int rc = h->t->check(); rc != 0) return rc;
+    if (!h->t->may_access(domid)) return -EPERM;
     return 0;
-}
-
-[[nodiscard]] std::shared_ptr<hvcore::Domain> find_domain(hvdm_handle* h, hvdm_domid_t domid) {
-    return h->core->host.find(hvcore::DomId{domid});
 }
 
 constexpr int prot_rw = PROT_READ | PROT_WRITE;
@@ -54,17 +50,16 @@ int local_guest_memory_fd(hvdm_handle* h, hvdm_domid_t domid, uint64_t first_gfn
     if (int rc = access_check(h, domid); rc != 0) return rc;
     if (prot == 0 || (prot & ~prot_rw) != 0 || fd == nullptr || offset == nullptr) return -EINVAL;
     if (nr == 0 || first_gfn + nr < first_gfn) return -EINVAL;
-    auto d = find_domain(h, domid);
-    if (!d) return -ESRCH;
-    return d->share_guest_memory(first_gfn, nr, (prot & PROT_WRITE) != 0, fd, offset, bad_gfn).code();
+    return h->t->guest_memory_fd(domid, first_gfn, nr, prot, fd, offset, bad_gfn);
 }
 
-int local_memory_map(hvdm_handle* h, hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) {
-    if (int rc = access_check(h, domid); rc != 0) return rc;
-    if (n == nullptr || (ranges == nullptr && *n > 0)) return -EINVAL;
-    auto d = find_domain(h, domid);
-    if (!d) return -ESRCH;
-    const std::vector<hvcore::Domain::MemRange> map = d->memory_map();
+int domain_guest_memory_fd(hvcore::Domain& d, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
+                           uint64_t* bad_gfn) {
+    return d.share_guest_memory(first_gfn, nr, (prot & PROT_WRITE) != 0, fd, offset, bad_gfn).code();
+}
+
+int domain_memory_map(hvcore::Domain& d, hvdm_mem_range* ranges, unsigned* n) {
+    const std::vector<hvcore::Domain::MemRange> map = d.memory_map();
     if (map.size() > *n) {
         *n = static_cast<unsigned>(map.size());
         return -ENOSPC;
@@ -77,6 +72,12 @@ int local_memory_map(hvdm_handle* h, hvdm_domid_t domid, hvdm_mem_range* ranges,
     }
     *n = static_cast<unsigned>(map.size());
     return 0;
+}
+
+int local_memory_map(hvdm_handle* h, hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) {
+    if (int rc = access_check(h, domid); rc != 0) return rc;
+    if (n == nullptr || (ranges == nullptr && *n > 0)) return -EINVAL;
+    return h->t->memory_map(domid, ranges, n);
 }
 
 }  // namespace hvcore::abi

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "hvcore/core/domain.hpp"
 #include "hvcore/hvdm.h"
 
 namespace hvcore::abi {
@@ -31,5 +32,11 @@ namespace hvcore::abi {
 // room (ranges untouched). -EINVAL for a null n, or null ranges with *n > 0
 // (after the handle checks).
 [[nodiscard]] int local_memory_map(hvdm_handle* h, hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n);
+
+// Below the handle's checks (the in-process transport, hvdm.cpp): the
+// domain's part of each.
+[[nodiscard]] int domain_guest_memory_fd(hvcore::Domain& d, uint64_t first_gfn, uint32_t nr, int prot, int* fd,
+                                         uint64_t* offset, uint64_t* bad_gfn);
+[[nodiscard]] int domain_memory_map(hvcore::Domain& d, hvdm_mem_range* ranges, unsigned* n);
 
 }  // namespace hvcore::abi

@@ -14,6 +14,7 @@
 
 #include "abi_objects.hpp"
 #include "dm_pages.hpp"
+#include "guest_memory.hpp"
 #include "hvcore/core/dmop_abi.hpp"
 #include "hvcore/core/ioreq.hpp"
 
@@ -81,38 +82,97 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
 // domain, not even that its request was malformed.
 [[nodiscard]] int handle_check(const hvdm_handle* h) {
     if (h == nullptr) return -EINVAL;
-    if (h->core->destroyed.load(std::memory_order_acquire)) return -ENODEV;
-    return 0;
+    return h->t->check();
 }
 
 [[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
     if (int rc = handle_check(h); rc != 0) return rc;
-    if (!h->caller.may_access(domid)) return -EPERM;
+    if (!h->t->may_access(domid)) return -EPERM;
     return 0;
 }
 
-// After access_check: the domain, kept alive for the call; nullptr and
-// -ESRCH if there is none (destroyed, or never created).
-[[nodiscard]] std::shared_ptr<hvcore::Domain> domain_for(hvdm_handle* h, hvdm_domid_t domid, int* rc) {
-    auto d = h->core->host.find(hvcore::DomId{domid});
-    *rc = d ? 0 : -ESRCH;
-    return d;
-}
+// The transport of a handle in this process: the host's core and one
+// emulator identity on it. Each call finds the domain (-ESRCH if there is
+// none: destroyed, or never created) and keeps it alive while it runs.
+class LocalTransport final : public hvcore::abi::Transport {
+public:
+    explicit LocalTransport(std::shared_ptr<hvcore::abi::HostCore> core) : core_(std::move(core)) {
+        caller_.emulator = core_->host.new_emulator();
+    }
+    int check() noexcept override {
+        return core_->destroyed.load(std::memory_order_acquire) ? -ENODEV : 0;
+    }
+    bool may_access(hvdm_domid_t domid) const noexcept override { return caller_.may_access(domid); }
+    int restrict_to(hvdm_domid_t domid) override {
+        // As privcmd's IOCTL_PRIVCMD_RESTRICT: once restricted, only the same domid.
+        // One compare-and-swap: of threads racing to restrict to different
+        // domids exactly one wins, the others get -EINVAL.
+        return caller_.restrict_to(domid) ? 0 : -EINVAL;
+    }
+    int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
+        return hvcore::dm_op(core_->host, caller_, domid, nr_bufs, reinterpret_cast<const hvcore::DmBuf*>(bufs));
+    }
+    int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        auto t = d->get_mem_type(pfn);
+        if (!t) return t.status().code();
+        *type = *t;
+        return 0;
+    }
+    int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::IoreqFds* out) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        hvcore::abi::IoreqFds f;
+        if (hvcore::Status s = d->dup_ioreq_fds(caller_.emulator, hvcore::IoservId{id}, &f.pages_fd, &f.event_fd,
+                                                &f.buffered, &f.serial);
+            !s)
+            return s.code();
+        f.nr_vcpus = d->nr_vcpus();
+        *out = f;
+        return 0;
+    }
+    int server_serial(hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return d->ioreq_server_serial(caller_.emulator, hvcore::IoservId{id}, serial).code();
+    }
+    int notify(hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return d->ioreq_notify(caller_.emulator, hvcore::IoservId{id}, vcpu).code();
+    }
+    int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
+                        uint64_t* bad_gfn) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return hvcore::abi::domain_guest_memory_fd(*d, first_gfn, nr, prot, fd, offset, bad_gfn);
+    }
+    int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        return hvcore::abi::domain_memory_map(*d, ranges, n);
+    }
+    void close() noexcept override {
+        // After hv_host_destroy the host has no domains left: nothing to do.
+        core_->host.emulator_gone(caller_.emulator);
+    }
+    uint32_t emulator() const noexcept override { return caller_.emulator; }
+
+private:
+    std::shared_ptr<hvcore::abi::HostCore> core_;  // keeps the host's core alive, not its domains
+    hvcore::Caller caller_;
+};
 
 // The handle's own view of a server's pages (DmPages): created on first use
 // from new descriptors of the server's memfd and eventfd, then the same for
 // every later call while that server lives. A new server behind the same id
 // is a different memfd, so it gets a view of its own.
-[[nodiscard]] int dm_pages(hvdm_handle* h, hvcore::Domain& d, hvdm_domid_t domid, hvdm_ioservid_t id,
-                           hvcore::abi::DmPages* out) {
-    int pages_fd = -1;
-    int event_fd = -1;
-    bool buffered = false;
-    uint64_t serial = 0;
-    if (hvcore::Status s = d.dup_ioreq_fds(h->caller.emulator, hvcore::IoservId{id}, &pages_fd, &event_fd,
-                                           &buffered, &serial);
-        !s)
-        return s.code();
+[[nodiscard]] int dm_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::DmPages* out) {
+    hvcore::abi::IoreqFds f;
+    if (int rc = h->t->ioreq_fds(domid, id, &f); rc != 0) return rc;
+    const int pages_fd = f.pages_fd;
+    const int event_fd = f.event_fd;
     struct stat st {};
     if (fstat(pages_fd, &st) != 0) {
         const int err = -errno;
@@ -148,12 +208,12 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     p.id = id;
     p.dev = st.st_dev;
     p.ino = st.st_ino;
-    p.serial = serial;
+    p.serial = f.serial;
     p.map = static_cast<std::byte*>(m);
     p.pages_fd = pages_fd;  // kept for hvdm_map_resource's mappings
     p.event_fd = event_fd;
-    p.buffered = buffered;
-    p.nr_vcpus = d.nr_vcpus();
+    p.buffered = f.buffered;
+    p.nr_vcpus = f.nr_vcpus;
     h->pages.push_back(p);
     *out = p;
     return 0;
@@ -162,11 +222,9 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
 // The handle's view of the server that has this id now (hvdm_serve_pending):
 // -EINVAL if the handle has not mapped it (dm_pages), the server's own
 // errors (-ESHUTDOWN, -ENOENT, -EPERM) first.
-[[nodiscard]] int mapped_pages(hvdm_handle* h, hvcore::Domain& d, hvdm_domid_t domid, hvdm_ioservid_t id,
-                               hvcore::abi::DmPages* out) {
+[[nodiscard]] int mapped_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::DmPages* out) {
     uint64_t serial = 0;
-    if (hvcore::Status s = d.ioreq_server_serial(h->caller.emulator, hvcore::IoservId{id}, &serial); !s)
-        return s.code();
+    if (int rc = h->t->server_serial(domid, id, &serial); rc != 0) return rc;
     std::lock_guard lk(h->mu);
     for (const auto& p : h->pages) {
         if (p.domid == domid && p.id == id && p.serial == serial) {
@@ -229,25 +287,24 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
 // One synchronous slot, if READY (Xen's cpu_get_ioreq / cpu_handle_ioreq in
 // QEMU): READY -> INPROCESS -> fn -> answer -> IORESP_READY -> notify,
 // which wakes that vCPU only.
-[[nodiscard]] int serve_slot(hvdm_handle* h, hvcore::Domain& d, hvcore::IoreqSlot& slot, uint32_t v,
-                             hvdm_ioservid_t id, hvdm_serve_fn fn, void* opaque, int* served) {
+[[nodiscard]] int serve_slot(hvdm_handle* h, const hvcore::abi::DmPages& p, hvcore::IoreqSlot& slot, uint32_t v,
+                             hvdm_serve_fn fn, void* opaque, int* served) {
     // Acquire: the request's fields are read after its READY.
     if (hvcore::slot_state(slot) != hvcore::ioreq::state_ready) return 0;
     hvcore::slot_set_state(slot, hvcore::ioreq::state_inprocess);
     hvdm_ioreq_t req;
     std::memcpy(&req, &slot, sizeof req);
-    if (int rc = fn(opaque, id, &req); rc != 0) return fn_error(rc);
+    if (int rc = fn(opaque, p.id, &req); rc != 0) return fn_error(rc);
     if (req.dir == HVDM_IOREQ_READ) slot.data = req.data;
     // Release: the answer is visible before IORESP_READY.
     hvcore::slot_set_state(slot, hvcore::ioreq::state_resp_ready);
-    if (hvcore::Status s = d.ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, v); !s) return s.code();
+    if (int rc = h->t->notify(p.domid, p.id, v); rc != 0) return rc;
     ++*served;
     return 0;
 }
 
 // hvdm_serve_pending once the call is checked and the pages found.
-[[nodiscard]] int serve_pages(hvdm_handle* h, hvcore::Domain& d, const hvcore::abi::DmPages& p,
-                              hvdm_serve_fn fn, void* opaque) {
+[[nodiscard]] int serve_pages(hvdm_handle* h, const hvcore::abi::DmPages& p, hvdm_serve_fn fn, void* opaque) {
     // The count first, then the ports: hvcore sets a port's bit before it
     // signals, so a request posted after this read signals again.
     uint64_t count = 0;
@@ -270,7 +327,7 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
         for (unsigned i = 0; i < fired; ++i) {
             const uint32_t v = ports[i];
             if (v >= p.nr_vcpus) continue;  // the ring's port: drained above
-            if (int rc = serve_slot(h, d, m.slots[v], v, p.id, fn, opaque, &served); rc != 0) {
+            if (int rc = serve_slot(h, p, m.slots[v], v, fn, opaque, &served); rc != 0) {
                 hvcore::abi::restore_pending(p, ports + i + 1, fired - i - 1);
                 return rc;
             }
@@ -283,7 +340,7 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
     // reported its port to the caller, or the device model wrote over its
     // event page. Every slot is looked at, as before the event page.
     for (uint32_t v = 0; v < p.nr_vcpus; ++v) {
-        if (int rc = serve_slot(h, d, m.slots[v], v, p.id, fn, opaque, &served); rc != 0) return rc;
+        if (int rc = serve_slot(h, p, m.slots[v], v, fn, opaque, &served); rc != 0) return rc;
     }
     return served;
 }
@@ -295,13 +352,38 @@ namespace hvcore::abi {
 int handle_access(const hvdm_handle* h, hvdm_domid_t domid) { return access_check(h, domid); }
 
 int handle_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, DmPages* out) {
-    int rc = 0;
-    auto d = domain_for(h, domid, &rc);
-    if (!d) return rc;
     // The view already made (one lookup of the server's serial), else a new one.
-    rc = mapped_pages(h, *d, domid, id, out);
+    const int rc = mapped_pages(h, domid, id, out);
     if (rc != -EINVAL) return rc;
-    return dm_pages(h, *d, domid, id, out);
+    return dm_pages(h, domid, id, out);
+}
+
+std::unique_ptr<Transport> local_transport(std::shared_ptr<HostCore> core) {
+    return std::make_unique<LocalTransport>(std::move(core));
+}
+
+int handle_ioreq_fds(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, IoreqFds* out) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return h->t->ioreq_fds(domid, id, out);
+    });
+}
+
+int handle_server_serial(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return h->t->server_serial(domid, id, serial);
+    });
+}
+
+hvdm_handle* open_local(const std::shared_ptr<HostCore>& core) noexcept {
+    try {
+        auto h = std::make_unique<hvdm_handle>();
+        h->t = local_transport(core);
+        return h.release();
+    } catch (...) {
+        return nullptr;
+    }
 }
 
 }  // namespace hvcore::abi
@@ -310,14 +392,7 @@ extern "C" {
 
 hvdm_handle* hvdm_open(hv_host* host) noexcept {
     if (host == nullptr) return nullptr;
-    try {
-        auto* h = new hvdm_handle();
-        h->core = host->core;
-        h->caller.emulator = host->core->host.new_emulator();
-        return h;
-    } catch (...) {
-        return nullptr;
-    }
+    return hvcore::abi::open_local(host->core);
 }
 
 int hvdm_close(hvdm_handle* h) noexcept {
@@ -326,7 +401,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
         // Its servers go first (their waiters wake), then its views of them.
         // After hv_host_destroy the host has no domains left: nothing to do
         // but free what the handle holds.
-        h->core->host.emulator_gone(h->caller.emulator);
+        h->t->close();
         for (const auto& p : h->pages) {
             munmap(p.map, hvcore::ioreq_map_bytes);
             close(p.pages_fd);
@@ -341,18 +416,14 @@ int hvdm_close(hvdm_handle* h) noexcept {
 int hvdm_restrict(hvdm_handle* h, hvdm_domid_t domid) noexcept {
     return guard([&] {
         if (int rc = handle_check(h); rc != 0) return rc;
-        // As privcmd's IOCTL_PRIVCMD_RESTRICT: once restricted, only the same domid.
-        // One compare-and-swap: of threads racing to restrict to different
-        // domids exactly one wins, the others get -EINVAL.
-        return h->caller.restrict_to(domid) ? 0 : -EINVAL;
+        return h->t->restrict_to(domid);
     });
 }
 
 int hvdm_dm_op(hvdm_handle* h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_buf* bufs) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        return hvcore::dm_op(h->core->host, h->caller, domid, nr_bufs,
-                             reinterpret_cast<const hvcore::DmBuf*>(bufs));
+        return h->t->dm_op(domid, nr_bufs, bufs);
     });
 }
 
@@ -456,13 +527,7 @@ int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (mem_type == nullptr) return -EINVAL;
-        int rc = 0;
-        auto d = domain_for(h, domid, &rc);
-        if (!d) return rc;
-        auto t = d->get_mem_type(pfn);
-        if (!t) return t.status().code();
-        *mem_type = *t;
-        return 0;
+        return h->t->get_mem_type(domid, pfn, mem_type);
     });
 }
 
@@ -482,11 +547,8 @@ int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (ioreq == nullptr) return -EINVAL;
-        int rc = 0;
-        auto d = domain_for(h, domid, &rc);
-        if (!d) return rc;
         hvcore::abi::DmPages p;
-        if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
+        if (int rc = dm_pages(h, domid, id, &p); rc != 0) return rc;
         // Wherever the layout puts them (Xen's resource order: ring, slots).
         const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
         *ioreq = reinterpret_cast<hvdm_shared_iopage*>(m.slots);
@@ -498,11 +560,8 @@ int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
 int hvdm_ioreq_fd(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        int rc = 0;
-        auto d = domain_for(h, domid, &rc);
-        if (!d) return rc;
         hvcore::abi::DmPages p;
-        if (rc = dm_pages(h, *d, domid, id, &p); rc != 0) return rc;
+        if (int rc = dm_pages(h, domid, id, &p); rc != 0) return rc;
         return p.event_fd;
     });
 }
@@ -510,10 +569,7 @@ int hvdm_ioreq_fd(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id) noexce
 int hvdm_ioreq_notify(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        int rc = 0;
-        auto d = domain_for(h, domid, &rc);
-        if (!d) return rc;
-        return d->ioreq_notify(h->caller.emulator, hvcore::IoservId{id}, vcpu).code();
+        return h->t->notify(domid, id, vcpu);
     });
 }
 
@@ -525,12 +581,9 @@ int hvdm_serve_pending(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, h
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (fn == nullptr) return -EINVAL;
-        int rc = 0;
-        auto d = domain_for(h, domid, &rc);
-        if (!d) return rc;
         hvcore::abi::DmPages p;
-        if (rc = mapped_pages(h, *d, domid, id, &p); rc != 0) return rc;
-        return serve_pages(h, *d, p, fn, opaque);
+        if (int rc = mapped_pages(h, domid, id, &p); rc != 0) return rc;
+        return serve_pages(h, p, fn, opaque);
     });
 }
 
@@ -550,11 +603,8 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
             return -EINVAL;
         pf.resize(n + 1);
         for (unsigned int i = 0; i < n; ++i) {
-            int rc = 0;
-            auto d = domain_for(h, domid, &rc);
-            if (!d) return rc;
             hvcore::abi::DmPages p;
-            if (rc = mapped_pages(h, *d, domid, ids[i], &p); rc != 0) return rc;
+            if (int rc = mapped_pages(h, domid, ids[i], &p); rc != 0) return rc;
             pf[i].fd = p.event_fd;
             pf[i].events = POLLIN;
         }

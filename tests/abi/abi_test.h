@@ -190,6 +190,59 @@ static inline const char *test_arch_name(void) { return test_backend()->name; }
 
 static inline int test_arch_has_pio(void) { return test_backend()->has_pio; }
 
+/* ---- the transport under test ------------------------------------------ */
+
+/* HVCORE_TEST_TRANSPORT=socket runs a program's scenarios over a socket:
+ * every device-model handle the program opens (hvdm_open, replaced below)
+ * is a connection (hvdm_connect) to a listener (hv_dm_listen) on the host
+ * it names, started on first use in this process; hv_host_destroy (also
+ * replaced) destroys the host, then closes its listener. The same
+ * expectations then hold over the wire: every errno, in the same order. */
+#define TEST_MAX_LISTENERS 64
+static struct {
+    hv_host *host;
+    hv_dm_listener *l;
+    char path[64];
+} test_listeners[TEST_MAX_LISTENERS];
+
+static inline int test_over_socket(void) {
+    const char *t = getenv("HVCORE_TEST_TRANSPORT");
+    return t != NULL && strcmp(t, "socket") == 0;
+}
+
+static inline hvdm_handle *test_dm_open(hv_host *host) {
+    static unsigned counter;
+    int i, free_slot = -1;
+    if (host == NULL || !test_over_socket()) return hvdm_open(host);
+    for (i = 0; i < TEST_MAX_LISTENERS; i++) {
+        if (test_listeners[i].host == host) return hvdm_connect(test_listeners[i].path);
+        if (test_listeners[i].host == NULL && free_slot < 0) free_slot = i;
+    }
+    if (free_slot < 0) {
+        fprintf(stderr, "abi_test.h: more than %d hosts with a listener at once\n", TEST_MAX_LISTENERS);
+        exit(2);
+    }
+    snprintf(test_listeners[free_slot].path, sizeof test_listeners[free_slot].path, "/tmp/hvcore-abi-%ld-%u.sock",
+             (long)getpid(), counter++);
+    if (hv_dm_listen(host, test_listeners[free_slot].path, NULL, &test_listeners[free_slot].l) != 0) return NULL;
+    test_listeners[free_slot].host = host;
+    return hvdm_connect(test_listeners[free_slot].path);
+}
+
+static inline void test_host_destroy(hv_host *host) {
+    int i;
+    hv_host_destroy(host);
+    for (i = 0; i < TEST_MAX_LISTENERS; i++) {
+        if (host != NULL && test_listeners[i].host == host) {
+            hv_dm_listener_close(test_listeners[i].l);
+            memset(&test_listeners[i], 0, sizeof test_listeners[i]);
+        }
+    }
+}
+
+#define hvdm_open(host) test_dm_open(host)
+#define hv_host_destroy(host) test_host_destroy(host)
+
 /* 0 on success, else the negative errno of the failing call. */
 static inline int fixture_create_with(struct fixture *f, uint64_t ram_bytes, uint32_t nr_vcpus, uint32_t flags) {
     hv_domain_config cfg;

@@ -117,6 +117,13 @@ typedef struct hv_domain_config {
  *   until hvdm_unmap_guest_memory or hvdm_close of that handle (as a Xen
  *   foreign mapping holds its pages): the RAM is freed with its last
  *   mapping.
+ * - A device model in another process (hvdm_connect, since 1.3.0) holds
+ *   the same: what it was sent (ioreq pages, eventfds, guest RAM) is its
+ *   own descriptors and mappings. A listener (hv_dm_listen) holds the
+ *   host's core, not the host: hv_host_destroy may come before
+ *   hv_dm_listener_close, and its connections' calls are then -ENODEV.
+ *   Closing the listener, or a connection's hang-up, is hvdm_close of
+ *   that connection's handle.
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
  *   errnos above); neither destroy call waits for it. The embedder's own
@@ -765,6 +772,80 @@ typedef struct hv_irq_state {
  *         sizeof(hv_irq_state).
  * @note Thread-safe; works on a stopped domain too. */
 int hv_domain_irq_state(hv_domain *d, hv_irq_state *out) HV_NOEXCEPT;
+
+/* ---- hvcore 1.3 ------------------------------------------------------- */
+
+/** @defgroup hv_dm_listen Device models in other processes
+ * @brief A host serves device-model processes over a UNIX socket; each
+ * connects with hvdm_connect (hvdm.h) and then uses every hvdm_* call as
+ * in-process, with the same errnos.
+ * @{ */
+
+/** A listening socket serving device models (hv_dm_listen). */
+typedef struct hv_dm_listener hv_dm_listener;
+
+/** Who may connect (hv_dm_listen). The struct may grow: set size to
+ * sizeof(hv_dm_listen_config). */
+typedef struct hv_dm_listen_config {
+    uint32_t size;        /**< sizeof(hv_dm_listen_config) */
+    uint32_t nr_uids;     /**< entries in uids; 0: only this process's real uid (getuid()) */
+    const uint32_t *uids; /**< the peer uids (SO_PEERCRED) allowed to connect */
+} hv_dm_listen_config;
+
+/**
+ * @brief Listens on a UNIX socket (SOCK_SEQPACKET) at @p path for device
+ * models in other processes (hvdm_connect).
+ *
+ * A stale socket at @p path is replaced; the new one has mode 0600. Each
+ * connection's peer credentials (SO_PEERCRED) are checked against the
+ * allowed uids: a peer not allowed is logged ("device model pid P uid U
+ * refused (allowed uids: ...)", HV_LOG_WARNING) and its connection closed,
+ * so its hvdm_connect fails (ECONNREFUSED). Each accepted connection is one
+ * emulator identity (as one hvdm_open): another connection's servers are
+ * -EPERM, and hvdm_restrict binds it. It is served by a thread of its own,
+ * which calls the in-process code: every errno is the in-process one.
+ *
+ * A connection that hangs up (the process exited or was killed, or it
+ * closed the socket), or sent a message the stream cannot be trusted after
+ * (a truncated header, a bad magic, a request before HELLO), is logged
+ * with the reason through hv_host_set_log's sink (HV_LOG_WARNING) and
+ * treated as hvdm_close: its servers are destroyed, their ranges released,
+ * a claimed type disclaimed, and a vCPU waiting on one of them completes
+ * (a read gets all ones). A malformed message with a readable header gets
+ * its errno in the reply and changes nothing; the connection goes on.
+ * Connections and goodbyes are logged at HV_LOG_INFO. Descriptors already
+ * sent (ioreq pages, eventfds) stay valid in the device model.
+ *
+ * Lifetime: the listener holds the host's core, not the host. The host may
+ * be destroyed first (hv_host_destroy does not wait for listeners): its
+ * connections' calls are then -ENODEV, as for an in-process handle, and
+ * nothing is logged. hv_dm_listener_close must still be called.
+ * @param host the host served.
+ * @param path the socket's path (shorter than sun_path, 108 bytes).
+ * @param cfg who may connect, or NULL: only getuid().
+ * @param[out] out receives the listener.
+ * @return 0, or a negative errno (nothing is created).
+ * @retval -EINVAL @p host, @p path or @p out NULL, @p path empty, cfg->size
+ * too small, or nr_uids != 0 with uids NULL.
+ * @retval -ENAMETOOLONG @p path does not fit in a sockaddr_un.
+ * @retval -EADDRINUSE a file other than a socket is at @p path.
+ * @retval other bind(2), listen(2), eventfd(2) errors.
+ * @note Thread-safe.
+ */
+int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg,
+                 hv_dm_listener **out) HV_NOEXCEPT;
+/**
+ * @brief Stops listening, closes every connection (each as hvdm_close: its
+ * servers are destroyed; the device model's next call is -ENODEV), waits
+ * for their threads, unlinks the socket and frees the listener. It never
+ * waits for a device model: a connection's thread only ever blocks on its
+ * socket together with the listener's stop descriptor.
+ * @param l the listener; NULL does nothing.
+ * @note Not from the log sink (it runs on a connection's thread). May come
+ *       before or after hv_host_destroy of the listener's host.
+ */
+void hv_dm_listener_close(hv_dm_listener *l) HV_NOEXCEPT;
+/** @} */
 
 #ifdef __cplusplus
 }

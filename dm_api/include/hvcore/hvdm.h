@@ -270,6 +270,29 @@ typedef struct hvdm_buffered_iopage {
  *       handle may be used from several threads at once. */
 hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
 /** @ingroup hvdm_handle
+ * @brief Connects to a host in another process (hv_dm_listen, or
+ * `hvcore run --listen PATH`): a new emulator identity, as hvdm_open.
+ *
+ * Every hvdm_* call works on the handle exactly as on one of hvdm_open,
+ * with the same errnos in the same order (the restriction first): the host
+ * runs the in-process code for this connection. The ioreq pages and the
+ * eventfd come over the socket as descriptors (SCM_RIGHTS), mapped and
+ * kept by the handle as in-process; hvdm_ioreq_notify is a message. One
+ * call at a time goes over the socket (a handle may still be used from
+ * several threads). Differences: a DMOP whose buffers together exceed 64
+ * KiB is -EMSGSIZE; once the connection is lost (the host closed it or
+ * exited) or a reply broke the protocol (that call: -EPROTO), every call
+ * but hvdm_close is -ENODEV. hvdm_close says goodbye and returns once the
+ * host has destroyed the handle's servers.
+ * @param path the socket's path, or NULL: the environment variable
+ *        HVCORE_DM_SOCKET.
+ * @return the handle, or NULL with errno set: EINVAL (no path),
+ *         ENAMETOOLONG, connect(2)'s errors (ENOENT, ECONNREFUSED...),
+ *         ECONNREFUSED also when the host refused this process's uid,
+ *         EPROTONOSUPPORT (another major version), ENOMEM.
+ * @note Thread-safe. (hvcore 1.3) */
+hvdm_handle *hvdm_connect(const char *path) HV_NOEXCEPT;
+/** @ingroup hvdm_handle
  * @brief Closes a handle: destroys the servers it created (as
  * hvdm_destroy_ioreq_server: their vCPUs complete, a claim is released),
  * unmaps its ioreq pages, closes its descriptors and frees it.

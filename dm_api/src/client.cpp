@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+// hvdm_connect: an hvdm_handle on a host in another process (hv_dm_listen),
+// the socket transport under the same handle code as in-process (hvdm.cpp).
+// One request at a time per handle (a mutex), each answered before the
+// next is sent; a connection that is lost, or a reply that breaks the
+// protocol, leaves the handle good only for hvdm_close (-ENODEV).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "abi_objects.hpp"
+#include "hvcore/core/ioreq.hpp"
+#include "wire.hpp"
+
+namespace wire = hvcore::wire;
+
+namespace {
+
+class SocketTransport final : public hvcore::abi::Transport {
+public:
+    explicit SocketTransport(int fd) : fd_(fd), in_(wire::max_message + 1) {}
+    ~SocketTransport() override {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    SocketTransport(const SocketTransport&) = delete;
+    SocketTransport& operator=(const SocketTransport&) = delete;
+
+    // HELLO: 0, or a negative errno (the connection is then unusable).
+    int hello() {
+        wire::Request r;
+        r.kind = wire::Kind::hello;
+        r.client_abi = (HV_VERSION_MAJOR << 16) | HV_VERSION_MINOR;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc < 0) return rc;
+        if ((rep.server_abi >> 16) != HV_VERSION_MAJOR) {
+            lost_ = true;
+            return -EPROTONOSUPPORT;
+        }
+        emulator_ = rep.emulator;
+        return 0;
+    }
+
+    int check() noexcept override {
+        std::lock_guard lk(mu_);
+        return lost_ ? -ENODEV : 0;
+    }
+    bool may_access(hvdm_domid_t domid) const noexcept override { return mirror_.may_access(domid); }
+    int restrict_to(hvdm_domid_t domid) override {
+        wire::Request r;
+        r.kind = wire::Kind::restrict_to;
+        r.domid = domid;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc == 0) (void)mirror_.restrict_to(domid);  // the host has it: the mirror follows
+        return rc;
+    }
+    int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
+        wire::Request r;
+        r.kind = wire::Kind::dm_op;
+        r.domid = domid;
+        r.nr_bufs = nr_bufs;
+        if (bufs == nullptr) r.nulls |= wire::null_bufs;
+        for (unsigned i = 0; i < 2 && bufs != nullptr && i < nr_bufs; ++i) {
+            if (bufs[i].ptr == nullptr)
+                r.nulls |= i == 0 ? wire::null_buf0 : wire::null_buf1;
+            else
+                r.buf[i] = std::span(static_cast<const std::byte*>(bufs[i].ptr), bufs[i].size);
+        }
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc < 0) return rc;
+        // Xen copies a DMOP's buffers back on success only; the host sent
+        // back exactly the sizes it was sent.
+        for (unsigned i = 0; i < 2; ++i) {
+            if (rep.buf[i].size() != r.buf[i].size()) return protocol_error();
+            if (!rep.buf[i].empty()) std::memcpy(bufs[i].ptr, rep.buf[i].data(), rep.buf[i].size());
+        }
+        return rc;
+    }
+    int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) override {
+        wire::Request r;
+        r.kind = wire::Kind::get_mem_type;
+        r.domid = domid;
+        r.pfn = pfn;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc == 0) *type = rep.mem_type;
+        return rc;
+    }
+    int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::IoreqFds* out) override {
+        wire::Request r;
+        r.kind = wire::Kind::map_ioreq;
+        r.domid = domid;
+        r.id = id;
+        wire::Reply rep;
+        int fds[2] = {-1, -1};
+        const int rc = call(r, rep, fds);
+        if (rc < 0) return rc;
+        if (rep.map_bytes != hvcore::ioreq_map_bytes) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            return protocol_error();
+        }
+        out->pages_fd = fds[0];
+        out->event_fd = fds[1];
+        out->buffered = rep.buffered;
+        out->serial = rep.serial;
+        out->nr_vcpus = rep.nr_vcpus;
+        return 0;
+    }
+    int server_serial(hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) override {
+        wire::Request r;
+        r.kind = wire::Kind::server_serial;
+        r.domid = domid;
+        r.id = id;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc == 0) *serial = rep.serial;
+        return rc;
+    }
+    int notify(hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) override {
+        wire::Request r;
+        r.kind = wire::Kind::notify;
+        r.domid = domid;
+        r.id = id;
+        r.vcpu = vcpu;
+        wire::Reply rep;
+        return call(r, rep, nullptr);
+    }
+    int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
+                        uint64_t* bad_gfn) override {
+        wire::Request r;
+        r.kind = wire::Kind::map_guest;
+        r.domid = domid;
+        r.first_gfn = first_gfn;
+        r.nr = nr;
+        r.prot = prot;
+        wire::Reply rep;
+        int fds[1] = {-1};
+        const int rc = call(r, rep, fds);
+        if (rc == -EFAULT && bad_gfn != nullptr) *bad_gfn = rep.bad_gfn;
+        if (rc < 0) return rc;
+        *fd = fds[0];
+        *offset = rep.offset;
+        return rc;
+    }
+    int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) override {
+        wire::Request r;
+        r.kind = wire::Kind::memory_map;
+        r.domid = domid;
+        r.max = *n < wire::max_mem_ranges ? *n : wire::max_mem_ranges;
+        wire::Reply rep;
+        const int rc = call(r, rep, nullptr);
+        if (rc == -ENOSPC) *n = rep.n;
+        if (rc < 0) return rc;
+        if (rep.ranges.size() != size_t{rep.n} * wire::mem_range_size || rep.n > r.max) return protocol_error();
+        if (rep.n != 0) std::memcpy(ranges, rep.ranges.data(), rep.ranges.size());
+        *n = rep.n;
+        return rc;
+    }
+    void close() noexcept override {
+        // Goodbye, answered once the host has destroyed this emulator's
+        // servers (as hvdm_close in-process); a lost connection has had it.
+        try {
+            wire::Request r;
+            r.kind = wire::Kind::bye;
+            wire::Reply rep;
+            (void)call(r, rep, nullptr);
+        } catch (...) {
+        }
+    }
+    uint32_t emulator() const noexcept override { return emulator_; }
+
+private:
+    int protocol_error() {
+        std::lock_guard lk(mu_);
+        lost_ = true;
+        return -EPROTO;
+    }
+
+    // One request and its reply. fds receives the reply's descriptors (as
+    // many as the kind carries; nullptr when it carries none).
+    int call(const wire::Request& req, wire::Reply& rep, int* fds) {
+        std::lock_guard lk(mu_);
+        if (lost_) return -ENODEV;
+        wire::Request r = req;
+        r.seq = ++seq_;
+        if (hvcore::Status s = wire::encode_request(r, out_); !s) return s.code();
+        iovec iov{out_.data(), out_.size()};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        for (;;) {
+            if (sendmsg(fd_, &mh, MSG_NOSIGNAL) >= 0) break;
+            if (errno == EINTR) continue;
+            lost_ = true;
+            return -ENODEV;
+        }
+        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 253)];
+        ssize_t n = 0;
+        msghdr in{};
+        iovec iv{in_.data(), in_.size()};
+        for (;;) {
+            in = msghdr{};
+            in.msg_iov = &iv;
+            in.msg_iovlen = 1;
+            in.msg_control = ctl;
+            in.msg_controllen = sizeof ctl;
+            n = recvmsg(fd_, &in, MSG_CMSG_CLOEXEC);
+            if (n >= 0 || errno != EINTR) break;
+        }
+        if (n <= 0) {
+            lost_ = true;
+            return -ENODEV;
+        }
+        std::vector<int> got;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; ++i) {
+                int x = -1;
+                std::memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+                got.push_back(x);
+            }
+        }
+        auto d = (in.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0
+                     ? hvcore::Result<wire::Reply>(hvcore::Status::err(wire::reject_long))
+                     : wire::decode_reply(std::span<const std::byte>(in_.data(), static_cast<size_t>(n)),
+                                          static_cast<unsigned>(got.size()));
+        if (!d || d->seq != r.seq || d->kind != r.kind || (fds == nullptr && !got.empty())) {
+            for (int x : got) ::close(x);
+            lost_ = true;  // the stream cannot be trusted any more
+            return -EPROTO;
+        }
+        rep = *d;
+        // Views into in_: the buffers stay valid until the next call,
+        // which this handle's caller is (the lock serialises them).
+        for (size_t i = 0; i < got.size(); ++i) fds[i] = got[i];
+        return rep.rc;
+    }
+
+    int fd_;
+    std::mutex mu_;  // one request at a time; guards lost_, seq_, out_, in_
+    bool lost_ = false;
+    uint32_t seq_ = 0;
+    uint32_t emulator_ = 0;
+    hvcore::Caller mirror_;  // the restriction the host holds for this connection
+    std::vector<std::byte> out_;
+    std::vector<std::byte> in_;
+};
+
+}  // namespace
+
+extern "C" {
+
+hvdm_handle* hvdm_connect(const char* path) noexcept {
+    if (path == nullptr) path = std::getenv("HVCORE_DM_SOCKET");
+    if (path == nullptr || *path == '\0') {
+        errno = EINVAL;
+        return nullptr;
+    }
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const size_t len = std::strlen(path);
+    if (len >= sizeof a.sun_path) {
+        errno = ENAMETOOLONG;
+        return nullptr;
+    }
+    std::memcpy(a.sun_path, path, len + 1);
+    const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return nullptr;
+    while (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        if (errno == EINTR) continue;
+        const int e = errno;
+        ::close(fd);
+        errno = e;
+        return nullptr;
+    }
+    try {
+        auto t = std::make_unique<SocketTransport>(fd);
+        if (int rc = t->hello(); rc != 0) {
+            // A host that hangs up on HELLO refused this peer (its uid).
+            errno = rc == -ENODEV ? ECONNREFUSED : -rc;
+            return nullptr;
+        }
+        auto h = std::make_unique<hvdm_handle>();
+        h->t = std::move(t);
+        return h.release();
+    } catch (...) {
+        errno = ENOMEM;
+        return nullptr;
+    }
+}
+
+}  // extern "C"

@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: MIT
+// Device models as processes: a live listener (hv_dm_listen) against
+// malformed messages, other connections, a device-model process killed
+// with SIGKILL while a vCPU waits on it, and a peer whose uid is refused.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hvcore/core/backend.hpp"
+#include "hvcore/core/dmop_abi.hpp"
+#include "hvcore/hv.h"
+#include "hvcore/hvdm.h"
+#include "wire.hpp"
+
+namespace w = hvcore::wire;
+
+#ifndef HVCORE_IPC_DM
+#error "HVCORE_IPC_DM: the path of the ipc_dm program"
+#endif
+
+namespace {
+
+constexpr uint64_t mmio_gpa = 0xfebf0000;
+constexpr int hung_up = INT_MIN;
+
+// A host with one domain (the first backend this build has) and a listener.
+struct Host {
+    hv_host* host = nullptr;
+    hv_domain* dom = nullptr;
+    hvdm_domid_t domid = 0;
+    hv_dm_listener* l = nullptr;
+    std::string path;
+    std::mutex mu;
+    std::vector<std::string> log;
+
+    explicit Host(const std::vector<uint32_t>& uids = {}) {
+        static unsigned counter;
+        REQUIRE(hv_host_create(&host) == 0);
+        REQUIRE(hv_host_set_log(host, &Host::sink, this, HV_LOG_DEBUG) == 0);
+        REQUIRE(!hvcore::linked_backends().empty());
+        hv_domain_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.arch = static_cast<uint32_t>(hvcore::linked_backends().front().arch);
+        cfg.ram_bytes = 16u << 20;
+        cfg.nr_vcpus = 2;
+        REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
+        domid = hv_domain_id(dom);
+        path = "/tmp/hvcore-ipc-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sock";
+        hv_dm_listen_config lc{};
+        lc.size = sizeof lc;
+        lc.nr_uids = static_cast<uint32_t>(uids.size());
+        lc.uids = uids.empty() ? nullptr : uids.data();
+        REQUIRE(hv_dm_listen(host, path.c_str(), &lc, &l) == 0);
+    }
+    ~Host() {
+        hv_dm_listener_close(l);  // NULL does nothing
+        if (dom != nullptr) (void)hv_domain_destroy(dom);
+        hv_host_destroy(host);
+    }
+    Host(const Host&) = delete;
+    Host& operator=(const Host&) = delete;
+
+    static void sink(void* opaque, int, const char* message) {
+        auto* self = static_cast<Host*>(opaque);
+        std::lock_guard lk(self->mu);
+        self->log.emplace_back(message);
+    }
+    // Waits up to 5 s for a log line containing all of the parts.
+    bool logged(std::initializer_list<std::string> parts) {
+        for (int i = 0; i < 500; ++i) {
+            {
+                std::lock_guard lk(mu);
+                for (const auto& m : log) {
+                    bool all = true;
+                    for (const auto& p : parts) all = all && m.find(p) != std::string::npos;
+                    if (all) return true;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    }
+    uint16_t mem_type(uint64_t gfn) {
+        hvdm_handle* h = hvdm_open(host);
+        uint16_t t = 0xffff;
+        if (hvdm_get_mem_type(h, domid, gfn, &t) != 0) t = 0xffff;
+        (void)hvdm_close(h);
+        return t;
+    }
+    uint64_t entries() {
+        uint64_t n = ~0ull;
+        (void)hv_p2m_ioreq_entry_count(dom, &n);
+        return n;
+    }
+};
+
+// A raw connection: messages as bytes.
+struct Raw {
+    int fd = -1;
+    explicit Raw(const std::string& path) {
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strcpy(a.sun_path, path.c_str());
+        REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+    }
+    ~Raw() { close(fd); }
+    Raw(const Raw&) = delete;
+    Raw& operator=(const Raw&) = delete;
+
+    void send(const std::vector<std::byte>& m, int attach_fd = -1) const {
+        iovec iov{const_cast<std::byte*>(m.data()), m.size()};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+        if (attach_fd >= 0) {
+            mh.msg_control = ctl;
+            mh.msg_controllen = sizeof ctl;
+            cmsghdr* c = CMSG_FIRSTHDR(&mh);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(c), &attach_fd, sizeof(int));
+        }
+        REQUIRE(sendmsg(fd, &mh, MSG_NOSIGNAL) == static_cast<ssize_t>(m.size()));
+    }
+    // The reply's rc (its seq must be seq), or hung_up.
+    int reply(uint32_t seq) const {
+        std::vector<std::byte> in(w::max_message + 1);
+        pollfd p{fd, POLLIN, 0};
+        REQUIRE(poll(&p, 1, 5000) == 1);
+        const ssize_t n = recv(fd, in.data(), in.size(), 0);
+        if (n <= 0) return hung_up;
+        REQUIRE(static_cast<size_t>(n) >= w::header_size + w::reply_status_size);
+        w::Header h;
+        std::memcpy(&h, in.data(), sizeof h);
+        CHECK(h.magic == w::magic);
+        CHECK((h.kind & w::reply_bit) != 0);
+        CHECK(h.seq == seq);
+        int32_t rc = 0;
+        std::memcpy(&rc, in.data() + w::header_size, sizeof rc);
+        return rc;
+    }
+    int call(const std::vector<std::byte>& m, uint32_t seq, int attach_fd = -1) const {
+        send(m, attach_fd);
+        return reply(seq);
+    }
+    int hello() const {
+        w::Request r;
+        r.kind = w::Kind::hello;
+        r.seq = 1;
+        r.client_abi = (HV_VERSION_MAJOR << 16) | HV_VERSION_MINOR;
+        return call(enc(r), 1);
+    }
+    static std::vector<std::byte> enc(const w::Request& r) {
+        std::vector<std::byte> m;
+        REQUIRE(w::encode_request(r, m).is_ok());
+        return m;
+    }
+};
+
+template <class T>
+void poke(std::vector<std::byte>& m, size_t off, T v) {
+    REQUIRE(off + sizeof v <= m.size());
+    std::memcpy(m.data() + off, &v, sizeof v);
+}
+
+// A DM_OP message whose DMOP sets gfn's type to ram_ro.
+struct SetRo {
+    std::byte op[32] = {};
+    std::vector<std::byte> msg;
+    SetRo(hvdm_domid_t domid, uint64_t gfn, uint32_t seq) {
+        hvcore::dmop::Header h{hvcore::dmop::set_mem_type, 0};
+        hvcore::dmop::SetMemType s{};
+        s.nr = 1;
+        s.mem_type = HVDM_MEM_RAM_RO;
+        s.first_pfn = gfn;
+        std::memcpy(op, &h, sizeof h);
+        std::memcpy(op + sizeof h, &s, sizeof s);
+        w::Request r;
+        r.kind = w::Kind::dm_op;
+        r.seq = seq;
+        r.domid = domid;
+        r.nr_bufs = 1;
+        r.buf[0] = std::span<const std::byte>(op, sizeof op);
+        msg = Raw::enc(r);
+    }
+};
+
+// Starts ipc_dm with args, HVCORE_DM_SOCKET=path; its stdout is *out_fd.
+pid_t spawn_dm(const std::string& path, std::vector<std::string> args, int* out_fd) {
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    std::vector<char*> argv;
+    std::string prog = HVCORE_IPC_DM;
+    argv.push_back(prog.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string env = "HVCORE_DM_SOCKET=" + path;
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        putenv(const_cast<char*>(env.c_str()));
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    close(p[1]);
+    *out_fd = p[0];
+    return pid;
+}
+
+std::string read_line(int fd) {
+    std::string s;
+    char c = 0;
+    pollfd p{fd, POLLIN, 0};
+    while (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 1 && c != '\n') s += c;
+    return s;
+}
+
+}  // namespace
+
+// A DM_OP message carrying one 32-byte DMOP (header, then payload).
+std::vector<std::byte> dm_op_msg(hvdm_domid_t domid, uint32_t seq, uint32_t op, const void* payload, size_t n,
+                                 std::byte (&buf)[32]) {
+    std::memset(buf, 0, sizeof buf);
+    const hvcore::dmop::Header h{op, 0};
+    std::memcpy(buf, &h, sizeof h);
+    std::memcpy(buf + sizeof h, payload, n);
+    w::Request r;
+    r.kind = w::Kind::dm_op;
+    r.seq = seq;
+    r.domid = domid;
+    r.nr_bufs = 1;
+    r.buf[0] = std::span<const std::byte>(buf, sizeof buf);
+    return Raw::enc(r);
+}
+
+TEST_CASE("malformed messages to a live listener get their errno and change nothing") {
+    Host h;
+    Raw r(h.path);
+    REQUIRE(r.hello() == 0);
+    const uint64_t gfn = 0x10;
+    REQUIRE(h.mem_type(gfn) == HVDM_MEM_RAM_RW);
+    const uint64_t entries = h.entries();
+    uint32_t seq = 10;
+    std::byte buf[32];
+    // No server exists while destroying id 0 on this connection is -ENOENT.
+    auto no_server = [&] {
+        hvcore::dmop::DestroyIoreqServer d{};
+        const auto m = dm_op_msg(h.domid, ++seq, hvcore::dmop::destroy_ioreq_server, &d, sizeof d, buf);
+        return r.call(m, seq) == -ENOENT;
+    };
+    REQUIRE(no_server());
+    // Each corruption, of a DMOP that would set gfn's type and of one that
+    // would create a server: its errno, and neither happened.
+    struct Case {
+        const char* what;
+        int expect;
+        void (*corrupt)(std::vector<std::byte>&);
+    };
+    const Case cases[] = {
+        {"version 2", -EPROTONOSUPPORT, [](std::vector<std::byte>& m) { poke(m, 4, uint16_t{2}); }},
+        {"flags != 0", -EINVAL, [](std::vector<std::byte>& m) { poke(m, 12, uint32_t{1}); }},
+        {"a pad (DM_OP's nulls) != 0", -EINVAL, [](std::vector<std::byte>& m) { poke(m, 18, uint16_t{8}); }},
+        {"unknown kind", -EOPNOTSUPP, [](std::vector<std::byte>& m) { poke(m, 6, uint16_t{99}); }},
+        {"the reply bit", -EBADRQC, [](std::vector<std::byte>& m) { poke(m, 6, uint16_t{3 | w::reply_bit}); }},
+        {"one byte too many", -EMSGSIZE, [](std::vector<std::byte>& m) { m.push_back(std::byte{0}); }},
+        {"one byte short", -EBADMSG, [](std::vector<std::byte>& m) { m.pop_back(); }},
+        {"larger than any message", -EMSGSIZE, [](std::vector<std::byte>& m) { m.resize(w::max_message + 100); }},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        hvcore::dmop::SetMemType sm{};
+        sm.nr = 1;
+        sm.mem_type = HVDM_MEM_RAM_RO;
+        sm.first_pfn = gfn;
+        auto m1 = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+        c.corrupt(m1);
+        CHECK(r.call(m1, seq) == c.expect);
+        hvcore::dmop::CreateIoreqServer cr{};
+        auto m2 = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
+        c.corrupt(m2);
+        CHECK(r.call(m2, seq) == c.expect);
+        CHECK(h.mem_type(gfn) == HVDM_MEM_RAM_RW);
+        CHECK(h.entries() == entries);
+        CHECK(no_server());
+    }
+    {
+        // A descriptor with a request (none is ever expected).
+        hvcore::dmop::CreateIoreqServer cr{};
+        const auto m = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
+        const int efd = eventfd(0, EFD_CLOEXEC);
+        REQUIRE(efd >= 0);
+        CHECK(r.call(m, seq, efd) == -ETOOMANYREFS);
+        close(efd);
+        CHECK(no_server());
+    }
+    {
+        w::Request again;
+        again.kind = w::Kind::hello;
+        again.seq = ++seq;
+        CHECK(r.call(Raw::enc(again), seq) == -EALREADY);
+    }
+    // The same messages, well-formed, do what they say: the rejects were
+    // not rejected for their DMOP.
+    hvcore::dmop::SetMemType sm{};
+    sm.nr = 1;
+    sm.mem_type = HVDM_MEM_RAM_RO;
+    sm.first_pfn = gfn;
+    const auto set = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+    CHECK(r.call(set, seq) == 0);
+    CHECK(h.mem_type(gfn) == HVDM_MEM_RAM_RO);
+    hvcore::dmop::CreateIoreqServer cr{};
+    const auto create = dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf);
+    CHECK(r.call(create, seq) == 0);
+    CHECK(!no_server());
+}
+
+TEST_CASE("a stream that cannot be trusted is hung up on and logged") {
+    Host h;
+    {
+        Raw r(h.path);  // a request before HELLO: -EPROTO, then the hang-up
+        SetRo m(h.domid, 0x10, 5);
+        CHECK(r.call(m.msg, 5) == -EPROTO);
+        CHECK(r.reply(5) == hung_up);
+        CHECK(h.logged({"before HELLO"}));
+    }
+    {
+        Raw r(h.path);  // a truncated header: no seq to answer
+        REQUIRE(r.hello() == 0);
+        std::vector<std::byte> m(8, std::byte{0});
+        r.send(m);
+        CHECK(r.reply(0) == hung_up);
+        CHECK(h.logged({"truncated header"}));
+    }
+    {
+        Raw r(h.path);  // a bad magic
+        REQUIRE(r.hello() == 0);
+        SetRo m(h.domid, 0x10, 6);
+        poke(m.msg, 0, uint32_t{0x12345678});
+        r.send(m.msg);
+        CHECK(r.reply(6) == hung_up);
+        CHECK(h.logged({"bad magic"}));
+    }
+    CHECK(h.mem_type(0x10) == HVDM_MEM_RAM_RW);
+}
+
+TEST_CASE("another connection's server is -EPERM, and hvdm_restrict binds a connection") {
+    Host h;
+    hvdm_handle* a = hvdm_connect(h.path.c_str());
+    hvdm_handle* b = hvdm_connect(h.path.c_str());
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    hvdm_ioservid_t id = 0;
+    REQUIRE(hvdm_create_ioreq_server(a, h.domid, HVDM_BUFIOREQ_OFF, &id) == 0);
+    CHECK(hvdm_set_ioreq_server_state(b, h.domid, id, 1) == -EPERM);
+    CHECK(hvdm_destroy_ioreq_server(b, h.domid, id) == -EPERM);
+    CHECK(hvdm_map_io_range_to_ioreq_server(b, h.domid, id, 1, mmio_gpa, mmio_gpa + 0xfff) == -EPERM);
+    hvdm_shared_iopage* page = nullptr;
+    CHECK(hvdm_map_ioreq_pages(b, h.domid, id, &page, nullptr) == -EPERM);
+    CHECK(hvdm_set_ioreq_server_state(a, h.domid, id, 1) == 0);
+    // restrict: the other domid is -EPERM first, before its arguments
+    const hvdm_domid_t other = static_cast<hvdm_domid_t>(h.domid + 1);
+    CHECK(hvdm_restrict(b, h.domid) == 0);
+    CHECK(hvdm_restrict(b, other) == -EINVAL);
+    CHECK(hvdm_create_ioreq_server(b, other, HVDM_BUFIOREQ_OFF, nullptr) == -EPERM);
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(b, other, 0, &t) == -EPERM);
+    CHECK(hvdm_get_mem_type(b, h.domid, 0, &t) == 0);
+    // a lost connection: -ENODEV from then on, and hvdm_close frees
+    hv_dm_listener_close(h.l);
+    h.l = nullptr;
+    CHECK(hvdm_get_mem_type(a, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_get_mem_type(a, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_close(a) == 0);
+    CHECK(hvdm_close(b) == 0);
+}
+
+TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the read completes with all ones, "
+          "the hang-up is logged, the domain runs on and another connection keeps working") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
+    const std::string ready = read_line(out);
+    REQUIRE(ready.rfind("ready ", 0) == 0);
+    // It wrote guest RAM through its own mapping (MAP_GUEST over the socket).
+    uint32_t word = 0;
+    REQUIRE(hv_guest_read(h.dom, 4096, &word, sizeof word) == 0);
+    CHECK(word == 0x600dcafeu);
+    CHECK(h.logged({"pid " + std::to_string(pid), "connected"}));
+
+    // A second device model, connected before the kill, with its own page.
+    hvdm_handle* second = hvdm_connect(h.path.c_str());
+    REQUIRE(second != nullptr);
+    hvdm_ioservid_t id2 = 0;
+    hvdm_shared_iopage* page2 = nullptr;
+    const uint64_t gpa2 = mmio_gpa + 0x1000;
+    REQUIRE(hvdm_create_ioreq_server(second, h.domid, HVDM_BUFIOREQ_OFF, &id2) == 0);
+    REQUIRE(hvdm_map_io_range_to_ioreq_server(second, h.domid, id2, 1, gpa2, gpa2 + 0xfff) == 0);
+    REQUIRE(hvdm_set_ioreq_server_state(second, h.domid, id2, 1) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(second, h.domid, id2, &page2, nullptr) == 0);
+
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_IOREQ_PENDING);  // it never answers
+    REQUIRE(kill(pid, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status));
+    close(out);
+    int rc = HV_VCPU_IOREQ_PENDING;
+    for (int i = 0; i < 500 && rc == HV_VCPU_IOREQ_PENDING; ++i) {
+        rc = hv_vcpu_resume(h.dom, 0, &value);
+        if (rc == HV_VCPU_IOREQ_PENDING) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(rc == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    CHECK(h.logged({"pid " + std::to_string(pid), "hung up"}));
+    char reason[128] = {};
+    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) == 0);  // still running
+    // Its range is released: a read there now goes nowhere (all ones, at once).
+    CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+
+    // The other device model still serves.
+    REQUIRE(hv_vcpu_load(h.dom, 1, gpa2, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    CHECK(unsigned{page2->vcpu_ioreq[1].state} == HVDM_STATE_IOREQ_READY);
+    page2->vcpu_ioreq[1].data = 0x1234;
+    page2->vcpu_ioreq[1].state = HVDM_STATE_IORESP_READY;
+    REQUIRE(hvdm_ioreq_notify(second, h.domid, id2, 1) == 0);
+    CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
+    CHECK(value == 0x1234u);
+    CHECK(hvdm_close(second) == 0);
+}
+
+TEST_CASE("a peer whose uid is not allowed is refused and logged") {
+    if (geteuid() != 0) {
+        MESSAGE("SKIP: needs root (the device-model child setuid()s to 65534)");
+        return;
+    }
+    Host h;  // allowed: this process's uid (0) only
+    REQUIRE(chmod(h.path.c_str(), 0666) == 0);  // the uid check, not the socket's mode, refuses
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"uid", "65534"}, &out);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    close(out);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // hvdm_connect: NULL, ECONNREFUSED
+    CHECK(h.logged({"pid " + std::to_string(pid), "uid 65534 refused", "allowed uids: 0"}));
+}
+
+TEST_CASE("an allowed uid other than hvcore's connects") {
+    if (geteuid() != 0) {
+        MESSAGE("SKIP: needs root (the device-model child setuid()s to 65534)");
+        return;
+    }
+    Host h({0, 65534});
+    REQUIRE(chmod(h.path.c_str(), 0666) == 0);
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"uid", "65534"}, &out);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    close(out);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);  // connected
+}
+
+TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_dm_listener_close, and its waiting "
+          "read completes with all ones when the listener closes") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Raw silent(h.path);  // connected, said nothing
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    REQUIRE(kill(pid, SIGSTOP) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    hv_dm_listener_close(h.l);
+    h.l = nullptr;
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    CHECK(h.logged({"pid " + std::to_string(pid), "closed by the host"}));
+    CHECK(silent.reply(0) == hung_up);  // the silent peer sees the hang-up
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    close(out);
+}
+
+TEST_CASE("a listener outlives its host: every call is -ENODEV, mappings stay valid, new connections too, "
+          "and it closes cleanly") {
+    Host h;
+    hvdm_handle* a = hvdm_connect(h.path.c_str());
+    REQUIRE(a != nullptr);
+    hvdm_ioservid_t id = 0;
+    hvdm_shared_iopage* page = nullptr;
+    REQUIRE(hvdm_create_ioreq_server(a, h.domid, HVDM_BUFIOREQ_OFF, &id) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(a, h.domid, id, &page, nullptr) == 0);
+    hv_host_destroy(h.host);  // the listener stays open
+    h.host = nullptr;
+    h.dom = nullptr;
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(a, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_create_ioreq_server(a, h.domid, HVDM_BUFIOREQ_OFF, &id) == -ENODEV);
+    page->vcpu_ioreq[0].data = 0x55;  // still mapped
+    CHECK(page->vcpu_ioreq[0].data == 0x55);
+    hvdm_handle* b = hvdm_connect(h.path.c_str());
+    REQUIRE(b != nullptr);
+    CHECK(hvdm_get_mem_type(b, h.domid, 0, &t) == -ENODEV);
+    CHECK(hvdm_close(a) == 0);
+    CHECK(hvdm_close(b) == 0);
+}
