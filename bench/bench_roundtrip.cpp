@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+// The round trip of a guest write to a claimed MMIO page: the vCPU's store
+// traps, a device model takes the ioreq, answers, and the vCPU resumes.
+// Three ways, interleaved in one run (these machines are shared and noisy),
+// reported as counters against the in-process one:
+//
+//   inproc_us:  the device model in this process, on a handle of hvdm_open,
+//               served by hvdm_serve on its own thread (tests/ipc/dm_seq.c).
+//   process_us: the same code in its own process (dm_proc, hvdm_connect over
+//               hv_dm_listen's socket): the ioreq page and eventfd are shared,
+//               the answer's hvdm_ioreq_notify is a socket message.
+//               Counter process_over_inproc.
+//   kvm_us:     a plain KVM_EXIT_MMIO loop without hvcore: a real-mode guest
+//               storing to a KVM_MEM_READONLY memslot forever, one KVM_RUN per
+//               store (only where /dev/kvm opens, or $HVCORE_KVM_DEVICE;
+//               otherwise the benchmark's label says why it was skipped).
+//               Counter kvm_over_inproc.
+//
+// Every round trip of the first two is checked by the device model (each
+// number once and in order, dm_seq.h); a loss fails the benchmark.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <linux/kvm.h>
+#endif
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dm_seq.h"
+#include "hvcore/core/backend.hpp"
+#include "hvcore/hv.h"
+#include "hvcore/hvdm.h"
+
+#ifndef HVCORE_BENCH_DM_PROC
+#error "HVCORE_BENCH_DM_PROC: the path of the dm_proc program"
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t mmio_inproc = 0xfebf0000;
+constexpr uint64_t mmio_process = 0xfebf1000;
+constexpr uint64_t gfn_inproc = 0x100;
+constexpr uint64_t gfn_process = 0x101;
+constexpr int batch = 100;
+
+// The x86 backend if the build has one (the KVM loop is x86), else the first.
+uint32_t bench_arch() {
+    for (const auto& b : hvcore::linked_backends()) {
+        const auto a = static_cast<uint32_t>(b.arch);
+        if (a == HV_ARCH_X86_VMX || a == HV_ARCH_X86_SVM) return a;
+    }
+    return static_cast<uint32_t>(hvcore::linked_backends().front().arch);
+}
+
+// One store by vCPU 0 to gpa, answered: the RAM word first (the device
+// model checks its view of it), then the MMIO store, then the resume
+// polled until the answer is taken.
+bool trip(hv_domain* d, uint64_t gpa, uint64_t gfn, uint64_t seq) {
+    if (hv_guest_write(d, gfn * 4096, &seq, sizeof seq) != 0) return false;
+    if (hv_vcpu_store(d, 0, gpa, 8, seq) != HV_VCPU_IOREQ_PENDING) return false;
+    for (;;) {
+        const int rc = hv_vcpu_resume(d, 0, nullptr);
+        if (rc == HV_VCPU_DONE) return true;
+        if (rc != HV_VCPU_IOREQ_PENDING) return false;
+    }
+}
+
+#if defined(__x86_64__)
+// KVM without hvcore: one vCPU in real mode running
+//   0: a2 00 80   mov [0x8000], al   ; 0x8000: a KVM_MEM_READONLY slot
+//   3: eb fb      jmp 0
+// so that every KVM_RUN returns with KVM_EXIT_MMIO (a write).
+struct RawKvm {
+    int kvm = -1, vm = -1, vcpu = -1;
+    kvm_run* run = nullptr;
+    size_t run_size = 0;
+    void* mem = MAP_FAILED;
+    static constexpr size_t mem_size = 0x9000;
+    std::string why;
+
+    bool open() {
+        const char* path = std::getenv("HVCORE_KVM_DEVICE");
+        if (path == nullptr || *path == '\0') path = "/dev/kvm";
+        kvm = ::open(path, O_RDWR | O_CLOEXEC);
+        if (kvm < 0) return fail(std::string("cannot open ") + path + ": " + std::strerror(errno));
+        if (ioctl(kvm, KVM_GET_API_VERSION, 0) != 12) return fail("KVM_GET_API_VERSION is not 12");
+        if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) return fail("no KVM_CAP_READONLY_MEM");
+        vm = ioctl(kvm, KVM_CREATE_VM, 0);
+        if (vm < 0) return fail(std::string("KVM_CREATE_VM: ") + std::strerror(errno));
+        (void)ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);  // real mode without unrestricted guest (VMX)
+        mem = mmap(nullptr, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) return fail("mmap");
+        static const unsigned char code[] = {0xa2, 0x00, 0x80, 0xeb, 0xfb};
+        std::memcpy(mem, code, sizeof code);
+        kvm_userspace_memory_region ram{0, 0, 0, 0x8000, reinterpret_cast<uint64_t>(mem)};
+        kvm_userspace_memory_region ro{1, KVM_MEM_READONLY, 0x8000, 0x1000,
+                                       reinterpret_cast<uint64_t>(static_cast<char*>(mem) + 0x8000)};
+        if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &ram) != 0 || ioctl(vm, KVM_SET_USER_MEMORY_REGION, &ro) != 0)
+            return fail(std::string("KVM_SET_USER_MEMORY_REGION: ") + std::strerror(errno));
+        vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+        if (vcpu < 0) return fail(std::string("KVM_CREATE_VCPU: ") + std::strerror(errno));
+        const int sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+        if (sz <= 0) return fail("KVM_GET_VCPU_MMAP_SIZE");
+        run_size = static_cast<size_t>(sz);
+        void* r = mmap(nullptr, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+        if (r == MAP_FAILED) return fail("mmap of kvm_run");
+        run = static_cast<kvm_run*>(r);
+        kvm_sregs s{};
+        if (ioctl(vcpu, KVM_GET_SREGS, &s) != 0) return fail("KVM_GET_SREGS");
+        s.cs.base = 0;
+        s.cs.selector = 0;
+        s.ds.base = 0;
+        s.ds.selector = 0;
+        if (ioctl(vcpu, KVM_SET_SREGS, &s) != 0) return fail("KVM_SET_SREGS");
+        kvm_regs g{};
+        g.rip = 0;
+        g.rflags = 2;
+        if (ioctl(vcpu, KVM_SET_REGS, &g) != 0) return fail("KVM_SET_REGS");
+        if (!trip()) return fail("the first KVM_RUN did not exit with an MMIO write to 0x8000");
+        return true;
+    }
+    bool trip() {
+        if (ioctl(vcpu, KVM_RUN, 0) != 0) return false;
+        return run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write != 0 && run->mmio.phys_addr == 0x8000;
+    }
+    bool fail(std::string w) {
+        why = std::move(w);
+        return false;
+    }
+    ~RawKvm() {
+        if (run != nullptr) munmap(run, run_size);
+        if (vcpu >= 0) close(vcpu);
+        if (vm >= 0) close(vm);
+        if (mem != MAP_FAILED) munmap(mem, mem_size);
+        if (kvm >= 0) close(kvm);
+    }
+};
+#else
+struct RawKvm {
+    std::string why = "not an x86-64 host";
+    bool open() { return false; }
+    bool trip() { return false; }
+};
+#endif
+
+// dm_proc in its own process: stdin (closing it ends it) and stdout.
+struct DmProcess {
+    pid_t pid = -1;
+    int in = -1, out = -1;
+    bool start(const std::string& sock, hvdm_domid_t domid, uint32_t arch) {
+        int pin[2], pout[2];
+        if (pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0) return false;
+        const bool x86 = arch == HV_ARCH_X86_VMX || arch == HV_ARCH_X86_SVM;
+        std::vector<std::string> args = {HVCORE_BENCH_DM_PROC, "-s", sock, std::to_string(domid),
+                                         x86 ? "x86" : "arm64", std::to_string(mmio_process),
+                                         std::to_string(gfn_process), x86 ? "5" : "41"};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        pid = fork();
+        if (pid < 0) return false;
+        if (pid == 0) {
+            dup2(pin[0], 0);
+            dup2(pout[1], 1);
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+        close(pin[0]);
+        close(pout[1]);
+        in = pin[1];
+        out = pout[0];
+        return read_out().rfind("ready ", 0) == 0;
+    }
+    std::string read_out() {
+        std::string s;
+        char c = 0;
+        pollfd p{out, POLLIN, 0};
+        while (poll(&p, 1, 10000) == 1 && read(out, &c, 1) == 1) {
+            if (c == '\n' && s.rfind("ready ", 0) == 0) break;
+            s += c;
+        }
+        return s;
+    }
+    // Ends it: its report and whether it exited 0 (no error seen).
+    bool stop(std::string* report) {
+        close(in);
+        *report = read_out();
+        close(out);
+        int status = 0;
+        return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+};
+
+void BM_RoundTrip(benchmark::State& state) {
+    hv_host* host = nullptr;
+    hv_domain* dom = nullptr;
+    hv_domain_config cfg{};
+    cfg.size = sizeof cfg;
+    cfg.arch = bench_arch();
+    cfg.ram_bytes = 16u << 20;
+    cfg.nr_vcpus = 1;
+    if (hv_host_create(&host) != 0 || hv_domain_create(host, &cfg, &dom) != 0) {
+        state.SkipWithError("no host");
+        return;
+    }
+    const hvdm_domid_t domid = hv_domain_id(dom);
+    const bool x86 = cfg.arch == HV_ARCH_X86_VMX || cfg.arch == HV_ARCH_X86_SVM;
+
+    // (b) in-process: dm_seq on a handle of hvdm_open, served on a thread.
+    hvdm_handle* h = hvdm_open(host);
+    static dmseq local;  // large: not on the stack
+    const char* what = "";
+    if (dmseq_setup(&local, h, domid, mmio_inproc, gfn_inproc, x86 ? DMSEQ_X86 : DMSEQ_ARM, x86 ? 4 : 40, &what) !=
+        0) {
+        state.SkipWithError(what);
+        return;
+    }
+    const int stop = eventfd(0, EFD_CLOEXEC);
+    int serve_rc = 0;
+    std::thread server([&] { serve_rc = hvdm_serve(h, domid, &local.id, 1, stop, dmseq_serve, &local); });
+
+    // (a) another process: the same code in dm_proc over the socket.
+    const std::string sock = "/tmp/hvcore-bench-" + std::to_string(getpid()) + ".sock";
+    hv_dm_listen_config lc{};
+    lc.size = sizeof lc;
+    hv_dm_listener* l = nullptr;
+    DmProcess proc;
+    const bool have_proc = hv_dm_listen(host, sock.c_str(), &lc, &l) == 0 && proc.start(sock, domid, cfg.arch);
+
+    // (c) raw KVM.
+    RawKvm raw;
+    const bool have_kvm = raw.open();
+
+    double t_in = 0, t_proc = 0, t_kvm = 0;
+    uint64_t seq_in = 0, seq_proc = 0;
+    bool ok = have_proc;
+    for (auto _ : state) {
+        auto t0 = Clock::now();
+        for (int i = 0; i < batch; ++i) ok = trip(dom, mmio_inproc, gfn_inproc, ++seq_in) && ok;
+        auto t1 = Clock::now();
+        const double in = std::chrono::duration<double>(t1 - t0).count();
+        state.SetIterationTime(in / batch);
+        t_in += in;
+        if (have_proc) {
+            t0 = Clock::now();
+            for (int i = 0; i < batch; ++i) ok = trip(dom, mmio_process, gfn_process, ++seq_proc) && ok;
+            t1 = Clock::now();
+            t_proc += std::chrono::duration<double>(t1 - t0).count();
+        }
+        if (have_kvm) {
+            t0 = Clock::now();
+            for (int i = 0; i < batch; ++i) ok = raw.trip() && ok;
+            t1 = Clock::now();
+            t_kvm += std::chrono::duration<double>(t1 - t0).count();
+        }
+    }
+    const double n = static_cast<double>(state.iterations()) * batch;
+    state.counters["inproc_us"] = t_in / n * 1e6;
+    if (have_proc) {
+        state.counters["process_us"] = t_proc / n * 1e6;
+        state.counters["process_over_inproc"] = t_proc / t_in;
+    }
+    if (have_kvm) {
+        state.counters["kvm_us"] = t_kvm / n * 1e6;
+        state.counters["kvm_over_inproc"] = t_kvm / t_in;
+    }
+    state.SetLabel(have_kvm ? "KVM loop measured" : "KVM loop skipped: " + raw.why);
+
+    uint64_t one = 1;
+    (void)write(stop, &one, sizeof one);
+    server.join();
+    close(stop);
+    const bool local_ok = dmseq_report(&local, stderr) == 0 && local.v[0].received == seq_in && serve_rc == 0;
+    std::string report;
+    const bool proc_ok = have_proc && proc.stop(&report);
+    if (have_proc) std::fprintf(stderr, "dm_proc: %s", report.c_str());
+    const std::string want = "vcpu 0 received " + std::to_string(seq_proc) + " last " + std::to_string(seq_proc) + " ";
+    if (!have_proc)
+        state.SkipWithError("the device-model process did not start");
+    else if (!ok)
+        state.SkipWithError("a round trip failed");
+    else if (!local_ok || !proc_ok || report.find(want) == std::string::npos)
+        state.SkipWithError("a device model saw a loss, a duplicate or a RAM mismatch");
+    std::fprintf(stderr,
+                 "round trip, %.0f each: in-process %.2f us, process %.2f us (x%.2f), raw KVM %s\n", n,
+                 t_in / n * 1e6, t_proc / n * 1e6, t_proc / t_in,
+                 have_kvm ? (std::to_string(t_kvm / n * 1e6) + " us (x" + std::to_string(t_kvm / t_in) + ")").c_str()
+                          : ("skipped: " + raw.why).c_str());
+    hv_dm_listener_close(l);
+    (void)hvdm_close(h);
+    hv_host_destroy(host);
+}
+BENCHMARK(BM_RoundTrip)->Iterations(50)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
