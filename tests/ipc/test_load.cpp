@@ -29,10 +29,13 @@
 #include "hvcore/core/backend.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
+#include "load_common.hpp"
 
 #ifndef HVCORE_DM_PROC
 #error "HVCORE_DM_PROC: the path of the dm_proc program"
 #endif
+
+using namespace hvcore_load;
 
 namespace {
 
@@ -66,83 +69,6 @@ unsigned dm_irq(uint32_t arch, unsigned i) { return is_x86(arch) ? 3 + i : 40 + 
 bool irq_high(const hv_irq_state& s, uint32_t arch, unsigned irq) {
     if (is_x86(arch)) return ((s.isa_irq_levels >> irq) & 1u) != 0;
     return ((s.spi_level[irq / 32] >> (irq % 32)) & 1u) != 0;
-}
-
-// One device-model process: its stdin (closing it ends the process) and stdout.
-struct Dm {
-    pid_t pid = -1;
-    int in = -1;   // our end of its stdin
-    int out = -1;  // our end of its stdout
-    bool killed = false;
-    std::string report;
-};
-
-Dm spawn(const std::string& sock, hvdm_domid_t domid, uint32_t arch, unsigned i) {
-    int pin[2], pout[2];
-    REQUIRE(pipe2(pin, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(pout, O_CLOEXEC) == 0);
-    std::vector<std::string> args = {HVCORE_DM_PROC,
-                                     "-s",
-                                     sock,
-                                     std::to_string(domid),
-                                     arch_name(arch),
-                                     std::to_string(mmio_base + i * 4096ull),
-                                     std::to_string(ram_gfn + i),
-                                     std::to_string(dm_irq(arch, i))};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    close(pin[0]);
-    close(pout[1]);
-    Dm d;
-    d.pid = pid;
-    d.in = pin[1];
-    d.out = pout[0];
-    return d;
-}
-
-std::string read_line(int fd) {
-    std::string s;
-    char c = 0;
-    pollfd p{fd, POLLIN, 0};
-    while (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 1 && c != '\n') s += c;
-    return s;
-}
-std::string read_all(int fd) {
-    std::string s;
-    char buf[512];
-    pollfd p{fd, POLLIN, 0};
-    for (;;) {
-        if (poll(&p, 1, 10000) != 1) break;
-        const ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        s.append(buf, static_cast<size_t>(n));
-    }
-    return s;
-}
-
-// The numbers of a report line starting with prefix ("vcpu 3 " or "total ").
-std::vector<uint64_t> numbers(const std::string& report, const std::string& prefix) {
-    std::istringstream in(report);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind(prefix, 0) != 0) continue;
-        std::istringstream ls(line.substr(prefix.size()));
-        std::vector<uint64_t> v;
-        std::string word;
-        while (ls >> word)
-            if (word[0] >= '0' && word[0] <= '9') v.push_back(std::strtoull(word.c_str(), nullptr, 10));
-        return v;
-    }
-    return {};
 }
 
 struct VcpuResult {
@@ -225,7 +151,9 @@ Totals run(uint32_t arch, bool kill_one) {
     REQUIRE(hv_dm_listen(host, sock.c_str(), &lc, &l) == 0);
 
     std::array<Dm, nr_dms> dms;
-    for (unsigned i = 0; i < nr_dms; ++i) dms[i] = spawn(sock, domid, arch, i);
+    for (unsigned i = 0; i < nr_dms; ++i)
+        dms[i] = spawn_dm_proc(HVCORE_DM_PROC, sock, domid, arch_name(arch), mmio_base + i * 4096ull, ram_gfn + i,
+                               dm_irq(arch, i));
     for (unsigned i = 0; i < nr_dms; ++i) REQUIRE(read_line(dms[i].out).rfind("ready ", 0) == 0);
 
     // Each raised its line before serving.
