@@ -94,11 +94,18 @@ int finish(hv_domain* d, unsigned v, uint64_t* value) {
     }
 }
 
-void vcpu_loop(hv_domain* d, unsigned v, Clock::time_point end, VcpuResult* r) {
+// victim: v's device model is killed during the run; v goes on past the
+// end until one of its writes was dropped (the host has seen the hang-up,
+// however slow the machine), so that its last read finds nobody.
+void vcpu_loop(hv_domain* d, unsigned v, Clock::time_point end, bool victim, VcpuResult* r) {
     const unsigned dm = v % nr_dms;
     const uint64_t mmio = mmio_base + dm * 4096ull + v * 8ull;
     const uint64_t ram = (ram_gfn + dm) * 4096 + v * 8ull;
-    for (uint64_t seq = 1; Clock::now() < end; ++seq) {
+    const auto more = [&] {
+        const auto now = Clock::now();
+        return now < end || (victim && r->dropped == 0 && now < end + std::chrono::seconds(10));
+    };
+    for (uint64_t seq = 1; more(); ++seq) {
         if (hv_vcpu_store(d, v, ram, 8, seq) != HV_VCPU_DONE) {
             r->error = "RAM store did not complete";
             return;
@@ -167,7 +174,7 @@ Totals run(uint32_t arch, bool kill_one) {
     const auto end = start + std::chrono::milliseconds(ms);
     std::array<VcpuResult, nr_vcpus> res;
     std::vector<std::thread> threads;
-    for (unsigned v = 0; v < nr_vcpus; ++v) threads.emplace_back(vcpu_loop, dom, v, end, &res[v]);
+    for (unsigned v = 0; v < nr_vcpus; ++v) threads.emplace_back(vcpu_loop, dom, v, end, kill_one && v % nr_dms == 3, &res[v]);
     if (kill_one) {
         std::this_thread::sleep_until(start + std::chrono::milliseconds(ms / 2));
         REQUIRE(kill(dms[3].pid, SIGKILL) == 0);
