@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -129,6 +130,29 @@ void vcpu_loop(hv_domain* d, unsigned v, Clock::time_point end, bool victim, Vcp
     r->readback = value;
 }
 
+// The host's log lines (the listener logs a device model's hang-up).
+struct Log {
+    std::mutex mu;
+    std::vector<std::string> lines;
+    static void sink(void* opaque, int, const char* message) {
+        auto* self = static_cast<Log*>(opaque);
+        std::lock_guard lk(self->mu);
+        self->lines.emplace_back(message);
+    }
+    // Waits up to 5 s for a line containing a and b.
+    bool has(const std::string& a, const std::string& b) {
+        for (int i = 0; i < 500; ++i) {
+            {
+                std::lock_guard lk(mu);
+                for (const auto& m : lines)
+                    if (m.find(a) != std::string::npos && m.find(b) != std::string::npos) return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    }
+};
+
 struct Totals {
     uint64_t sent = 0, received = 0, lost = 0, dup = 0, mem_bad = 0, dropped = 0;
 };
@@ -142,6 +166,8 @@ Totals run(uint32_t arch, bool kill_one) {
     CAPTURE(name);
     hv_host* host = nullptr;
     REQUIRE(hv_host_create(&host) == 0);
+    Log log;
+    REQUIRE(hv_host_set_log(host, &Log::sink, &log, HV_LOG_DEBUG) == 0);
     hv_domain_config cfg{};
     cfg.size = sizeof cfg;
     cfg.arch = arch;
@@ -181,6 +207,9 @@ Totals run(uint32_t arch, bool kill_one) {
         dms[3].killed = true;
     }
     for (auto& t : threads) t.join();
+    // The hang-up was seen (the killed one's vCPUs had a write dropped
+    // before they stopped) and logged with the pid.
+    if (kill_one) CHECK(log.has("pid " + std::to_string(dms[3].pid), "hung up"));
 
     // The live device models report and exit.
     for (auto& dm : dms) {
