@@ -153,6 +153,7 @@ struct Cli {
     bool real_mode = false;
     std::optional<unsigned> cpu;
     bool json = false;
+    bool in_process = false;  // --in-process: the demo's device models on threads of hvcore
     // Given options that only KVM uses (refused on the model vCPUs).
     std::vector<std::string> kvm_only;
 };
@@ -352,7 +353,10 @@ struct Report {
 
 // One guest with its device models, on KVM or on the listed model backends.
 void run_guest(const Cli& c, const std::string& guest_name, const std::vector<DmSpec>& dms,
-               hvcore::kvm::Device* dev, const std::vector<int>& model_arches, Report& rep) {
+               const std::vector<std::string>& exec, hvcore::kvm::Device* dev, const std::vector<int>& model_arches,
+               Report& rep) {
+    RunOptions base = c.opt;
+    base.dm_exec = exec;
     GuestSpec g;
     g.name = guest_name;
     g.bundled = bundled_guest(guest_name);
@@ -363,6 +367,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
     g.stack = c.stack;
     std::string dm_list;
     for (const auto& s : dms) dm_list += (dm_list.empty() ? "" : ", ") + s.name;
+    for (const auto& e : exec) dm_list += (dm_list.empty() ? "" : ", ") + fmt::format("process '{}'", e);
     if (dm_list.empty()) dm_list = "none";
 
     if (dev != nullptr) {
@@ -380,7 +385,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
             out(stdout, "== {} on KVM, device models: {}\n", guest_name, dm_list);
             std::fflush(stdout);
         }
-        RunOptions opt = c.opt;
+        RunOptions opt = base;
         if (c.arch == "vmx" || c.arch == "svm") opt.arch = arches_for(c.arch).front();
         rep.add(guest_name, run_on_kvm(*dev, g, dms, opt));
         return;
@@ -391,7 +396,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
             out(stdout, "== {} on the model vCPU of {}, device models: {}\n", guest_name, arch_name(arch), dm_list);
             std::fflush(stdout);
         }
-        rep.add(guest_name, run_on_model(arch, g, dms, c.opt));
+        rep.add(guest_name, run_on_model(arch, g, dms, base));
         // A run that could not start (a device model's setup) fails the same on every backend.
         if (rep.last_setup) return;
     }
@@ -428,9 +433,24 @@ int kvm_only_error(const Cli& c, const std::string& no_kvm = {}) {
                                    c.kvm_only.front(), no_kvm.empty() ? "" : " (KVM is not usable: " + no_kvm + ")"));
 }
 
+// This program, as a word for /bin/sh: the demo starts its device models
+// with it (`hvcore dm NAME`), installed or in a build tree alike.
+std::string self_command() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    std::string path = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("hvcore");
+    std::string q = "'";
+    for (char ch : path) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    return q + "'";
+}
+
 int run(Cli& c, Report& rep) {
     const bool demo = c.guest.empty();
     if (demo && !c.dms.empty()) return usage_error("--dm needs a GUEST (the demo chooses its own device models)");
+    if (demo && !c.opt.dm_exec.empty())
+        return usage_error("--dm-exec needs a GUEST (the demo chooses its own device models)");
+    if (!demo && c.in_process)
+        return usage_error("--in-process applies to the demo only (with a GUEST, --dm runs a plug-in in-process)");
     const auto bundled = bundled_guest(c.guest);
     const uint64_t ram = c.opt.ram_bytes != 0 ? c.opt.ram_bytes : HVG_RAM_BYTES;
 
@@ -450,19 +470,32 @@ int run(Cli& c, Report& rep) {
     }
     if (c.on == "model" && !c.kvm_only.empty()) return kvm_only_error(c);
     // Device models next: a missing plug-in is a setup error before any run.
-    std::vector<std::pair<std::string, std::vector<DmSpec>>> plan;
+    struct Planned {
+        std::string guest;
+        std::vector<DmSpec> dms;        // plug-ins on threads of hvcore
+        std::vector<std::string> exec;  // --dm-exec commands
+    };
+    std::vector<Planned> plan;
     if (demo) {
+        // Each device model in a process of its own (`hvcore dm NAME`,
+        // started as --dm-exec), unless --in-process.
+        const std::string self = self_command();
         for (BundledGuest g : {BundledGuest::console, BundledGuest::pagetable}) {
             std::vector<DmSpec> dms;
             if (!resolve_dms(default_dms(g), &dms)) return exit_setup;
-            plan.emplace_back(to_string(g), std::move(dms));
+            std::vector<std::string> exec;
+            if (!c.in_process) {
+                for (const DmSpec& d : dms) exec.push_back(fmt::format("exec {} dm {}", self, d.name));
+                dms.clear();
+            }
+            plan.push_back({to_string(g), std::move(dms), std::move(exec)});
         }
     } else {
         std::vector<std::string> names = c.dms;
-        if (names.empty() && bundled) names = default_dms(*bundled);
+        if (names.empty() && bundled && c.opt.dm_exec.empty()) names = default_dms(*bundled);
         std::vector<DmSpec> dms;
         if (!resolve_dms(names, &dms)) return exit_setup;
-        plan.emplace_back(c.guest, std::move(dms));
+        plan.push_back({c.guest, std::move(dms), c.opt.dm_exec});
     }
 
     FILE* const note = rep.json ? stderr : stdout;
@@ -498,11 +531,14 @@ int run(Cli& c, Report& rep) {
     if (dev == nullptr && model_arches.empty())
         return setup_error("this build links no backend to run the model vCPUs on");
 
-    if (demo && dev != nullptr && !rep.json)
-        out(stdout, "hvcore demo: two real x86-64 guests on KVM, device models in plain C on their own threads\n");
-    for (const auto& [guest, dms] : plan) {
+    if (demo && !rep.json)
+        out(stdout, "hvcore demo: two {}, device models in plain C {}\n",
+            dev != nullptr ? "real x86-64 guests on KVM" : "guests' access traces on the model vCPUs",
+            c.in_process ? "on threads of hvcore (--in-process)"
+                         : "each in a process of its own (hvcore dm NAME; --in-process: on threads)");
+    for (const auto& p : plan) {
         if (stop_requested() || dm_stuck()) break;  // Ctrl-C (or a device model left running) ends the demo
-        run_guest(c, guest, dms, dev.get(), model_arches, rep);
+        run_guest(c, p.guest, p.dms, p.exec, dev.get(), model_arches, rep);
     }
     if (demo && !rep.json) {
         const char* verdict = stop_requested() ? "STOPPED" : rep.worst == exit_ok ? "PASS" : "FAILED";
@@ -522,7 +558,7 @@ int parse(int argc, char** argv, Cli& c) {
     // GNU: a repeated option takes its last value (--dm overrides: all).
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
-    std::string ram, load, entry, stack, timeout, memslots, cpu, grace;
+    std::string ram, load, entry, stack, timeout, memslots, cpu, grace, ready_timeout;
     app.add_option("GUEST", c.guest, "console, pagetable, or a PATH (see GUEST below); none: the demo")
         ->type_name("");
     app.add_option("--dm", c.dms, "attach a device model; repeat for more")
@@ -577,6 +613,19 @@ int parse(int argc, char** argv, Cli& c) {
         ->type_name("UID")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->check(number_in(0, UINT32_MAX - 1));
+    app.add_option("--dm-exec", c.opt.dm_exec,
+                   "start a device model as a child process (/bin/sh -c CMD, e.g. 'hvcore dm uart'); the guest "
+                   "starts once it sent READY; repeat for more")
+        ->type_name("'CMD ARGS'")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--dm-ready-timeout", ready_timeout,
+                   "how long the device models get to become ready, 1..3600 (default 10)")
+        ->type_name("SECONDS")
+        ->check(number_in(1, 3600));
+    app.add_flag("--in-process", c.in_process,
+                 "the demo: run its device models on threads of hvcore, not as processes");
     app.add_flag("--json", c.json, "print the results as one JSON document on stdout (man hvcore: JSON OUTPUT)");
 
     // The first word that is neither an option nor an option's value is the
@@ -637,6 +686,7 @@ int parse(int argc, char** argv, Cli& c) {
     if (!memslots.empty()) c.opt.max_memslots = static_cast<uint32_t>(number(memslots));
     if (!cpu.empty()) c.cpu = static_cast<unsigned>(number(cpu));
     if (!grace.empty()) c.opt.dm_grace = std::chrono::seconds(number(grace));
+    if (!ready_timeout.empty()) c.opt.dm_ready_timeout = std::chrono::seconds(number(ready_timeout));
     for (const char* kvm : {"--load", "--entry", "--stack", "--real-mode", "--memslots", "--irqchip"})
         if (app.count(kvm) != 0) c.kvm_only.emplace_back(kvm);
     return 0;
@@ -656,7 +706,40 @@ int finish(int rc) {
 
 }  // namespace
 
+namespace {
+
+// `hvcore dm NAME[:ARGS]`: a plug-in in a process of its own
+// (tools/dm_process.cpp); the first word only.
+int dm_command(int argc, char** argv) {
+    const std::string usage =
+        "Usage: hvcore dm NAME[:ARGS]\n\n"
+        "Run the device-model plug-in NAME (uart, shadow, or a module's path) in this process,\n"
+        "connected to the host at $HVCORE_DM_SOCKET as the device model of domain\n"
+        "$HVCORE_DM_DOMID: `hvcore run --dm-exec 'hvcore dm NAME'` sets both. It says READY once the\n"
+        "plug-in is ready, and stops it when its standard input (a pipe) ends or on\n"
+        "SIGTERM, SIGINT or SIGHUP. Exit status: 0 the plug-in passed, 1 it failed,\n"
+        "2 usage, 3 the module or the host could not be reached. The manual: man hvcore.\n";
+    if (argc == 3 && (std::strcmp(argv[2], "--help") == 0 || std::strcmp(argv[2], "-h") == 0)) {
+        out(stdout, "{}", usage);
+        return finish(exit_ok);
+    }
+    if (argc != 3 || argv[2][0] == '-' || argv[2][0] == ':' || argv[2][0] == '\0') {
+        fmt::print(stderr, "hvcore dm: one NAME[:ARGS] expected (try 'hvcore dm --help')\n");
+        return exit_usage;
+    }
+    DmSpec spec;
+    std::string why;
+    if (!make_dm(argv[2], &spec, &why)) {
+        fmt::print(stderr, "hvcore dm: {}\n", why);
+        return exit_setup;
+    }
+    return finish(run_dm_process(spec));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "dm") == 0) return dm_command(argc, argv);
     Cli c;
     if (int rc = parse(argc, argv, c); rc != 0) return finish(rc < 0 ? exit_ok : rc);
     if (c.json) c.opt.out = stderr;  // the device models' lines: stdout holds the document alone
