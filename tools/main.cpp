@@ -433,17 +433,6 @@ int kvm_only_error(const Cli& c, const std::string& no_kvm = {}) {
                                    c.kvm_only.front(), no_kvm.empty() ? "" : " (KVM is not usable: " + no_kvm + ")"));
 }
 
-// This program, as a word for /bin/sh: the demo starts its device models
-// with it (`hvcore dm NAME`), installed or in a build tree alike.
-std::string self_command() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    std::string path = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("hvcore");
-    std::string q = "'";
-    for (char ch : path) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-    return q + "'";
-}
-
 int run(Cli& c, Report& rep) {
     const bool demo = c.guest.empty();
     if (demo && !c.dms.empty()) return usage_error("--dm needs a GUEST (the demo chooses its own device models)");
@@ -478,14 +467,13 @@ int run(Cli& c, Report& rep) {
     std::vector<Planned> plan;
     if (demo) {
         // Each device model in a process of its own (`hvcore dm NAME`,
-        // started as --dm-exec), unless --in-process.
-        const std::string self = self_command();
+        // started as --dm-exec; $HVCORE is this program), unless --in-process.
         for (BundledGuest g : {BundledGuest::console, BundledGuest::pagetable}) {
             std::vector<DmSpec> dms;
             if (!resolve_dms(default_dms(g), &dms)) return exit_setup;
             std::vector<std::string> exec;
             if (!c.in_process) {
-                for (const DmSpec& d : dms) exec.push_back(fmt::format("exec {} dm {}", self, d.name));
+                for (const DmSpec& d : dms) exec.push_back(fmt::format("exec \"$HVCORE\" dm {}", d.name));
                 dms.clear();
             }
             plan.push_back({to_string(g), std::move(dms), std::move(exec)});

@@ -60,6 +60,13 @@ private:
     return p.substr(0, p.find_last_of('/'));
 }
 
+// The running program's path (/proc/self/exe).
+[[nodiscard]] std::string self_exe() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("hvcore");
+}
+
 [[nodiscard]] bool readable(const std::string& path) { return !path.empty() && access(path.c_str(), R_OK) == 0; }
 
 // The stop handler of the run in progress (request_stop), and whether a
@@ -346,8 +353,8 @@ void print_log(void*, int level, const char* message) {
 // ---------------------------------------------------------------------------
 // Device models as child processes (--dm-exec 'CMD ARGS'): each started by
 // /bin/sh -c in a process group of its own, on a socket of its own in a
-// private directory, with HVCORE_DM_SOCKET, HVCORE_DM_DOMID and
-// HVCORE_DM_NAME in its environment and a pipe as its standard input. The
+// private directory, with HVCORE_DM_SOCKET, HVCORE_DM_DOMID,
+// HVCORE_DM_NAME (the command) and HVCORE (this program) in its environment and a pipe as its standard input. The
 // guest starts once each has sent READY (hvdm_ready) on one of its
 // connections. At the end the pipe is closed (the stop), then SIGTERM to
 // its process group after --dm-grace, SIGKILL after twice that; every exit
@@ -583,10 +590,12 @@ private:
         for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
             const std::string_view v(*e);
             if (v.starts_with("HVCORE_DM_SOCKET=") || v.starts_with("HVCORE_DM_DOMID=") ||
-                v.starts_with("HVCORE_DM_NAME="))
+                v.starts_with("HVCORE_DM_NAME=") || v.starts_with("HVCORE="))
                 continue;
             env.emplace_back(v);
         }
+        // This program, for `exec "$HVCORE" dm NAME` (the demo's commands).
+        env.push_back("HVCORE=" + self_exe());
         env.push_back("HVCORE_DM_SOCKET=" + p.sock);
         env.push_back(fmt::format("HVCORE_DM_DOMID={}", domid_));
         env.push_back("HVCORE_DM_NAME=" + p.cmd);
