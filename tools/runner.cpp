@@ -392,6 +392,9 @@ public:
         if (mkdtemp(tmpl.data()) == nullptr)
             return Error(-errno, fmt::format("--dm-exec: mkdtemp({}): {}", tmpl, std::strerror(errno)));
         dir_ = tmpl;
+        // One after the other, each once the previous one is ready: their
+        // servers get ids in command-line order, run after run, and the
+        // servers that appear while one sets up are its own.
         for (size_t i = 0; i < opt_.dm_exec.size(); ++i) {
             auto p = std::make_unique<Proc>();
             p->self = this;
@@ -408,35 +411,13 @@ public:
                 return Error(rc, fmt::format("--dm-exec '{}': listening on {}: {}", p->cmd, p->sock,
                                              std::strerror(-rc)));
             }
+            const std::vector<hvdm_ioservid_t> before = server_ids();
             procs_.push_back(std::move(p));
-            if (Error e = spawn(*procs_.back()); !e.is_ok()) return e;
-        }
-        std::unique_lock g(mu_);
-        const auto deadline = Clock::now() + opt_.dm_ready_timeout;
-        for (;;) {
-            reap_locked(false);
-            bool all = true;
-            for (auto& p : procs_) {
-                if (p->ready) continue;
-                all = false;
-                if (p->exited)
-                    return Error(-ECANCELED, fmt::format("device model '{}' (pid {}) {} before it was ready", p->cmd,
-                                                         p->pid, how_it_ended(p->status)));
-            }
-            if (all) break;
-            if (g_stop_requested) {
-                stopped_before_ready_ = true;
-                return Error(-EINTR, fmt::format("stopped while device model '{}' was setting up", first_unready()));
-            }
-            if (Clock::now() >= deadline) {
-                const Proc* p = nullptr;
-                for (auto& q : procs_)
-                    if (!q->ready && p == nullptr) p = q.get();
-                return Error(-ETIMEDOUT, fmt::format("device model '{}' (pid {}) did not send READY within {} ms "
-                                                     "(--dm-ready-timeout)",
-                                                     p->cmd, p->pid, opt_.dm_ready_timeout.count()));
-            }
-            cv_.wait_for(g, std::chrono::milliseconds(20));
+            Proc& q = *procs_.back();
+            if (Error e = spawn(q); !e.is_ok()) return e;
+            if (Error e = wait_ready(q); !e.is_ok()) return e;
+            for (hvdm_ioservid_t id : server_ids())
+                if (std::find(before.begin(), before.end(), id) == before.end()) q.servers.push_back(id);
         }
         // From now on a death is news: logged by the monitor as it happens.
         monitor_ = std::thread([this] { monitor(); });
@@ -457,6 +438,22 @@ public:
         }
         cv_.notify_all();
         if (monitor_.joinable()) monitor_.join();
+        {
+            // A process whose connections broke during the run (killed:
+            // its descriptors close before it can be reaped) ended before
+            // the stop: reaped as such, given a moment to become reapable.
+            std::unique_lock g(mu_);
+            const auto until = Clock::now() + std::chrono::milliseconds(500);
+            for (;;) {
+                reap_locked(false);
+                const bool dying = std::any_of(procs_.begin(), procs_.end(), [](const auto& p) {
+                    return p->pid > 0 && !p->exited && p->broke;
+                });
+                if (!dying || Clock::now() >= until) break;
+                cv_.wait_for(g, std::chrono::milliseconds(5));
+            }
+            stopping_ = true;
+        }
         for (auto& p : procs_)
             if (p->stdin_w >= 0) {
                 close(p->stdin_w);
@@ -537,6 +534,7 @@ public:
             d.pid = p->pid;
             d.peers = p->peers;
             d.ready = p->ready;
+            d.servers = p->servers;
             if (p->exited) {
                 d.end = how_it_ended(p->status);
                 if (WIFEXITED(p->status)) d.exit_status = WEXITSTATUS(p->status);
@@ -561,14 +559,48 @@ private:
         bool termed = false, killed = false;
         int status = 0;
         std::vector<int> peers;  // pids that connected (SO_PEERCRED)
+        std::vector<hvdm_ioservid_t> servers;  // created while it set up
+        bool broke = false;  // a connection of its was lost during the run
     };
 
     static void log(int level, const std::string& s) { print_log(nullptr, level, s.c_str()); }
 
-    [[nodiscard]] std::string first_unready() const {
-        for (auto& p : procs_)
-            if (!p->ready) return p->cmd;
-        return {};
+    // Until p is READY: -ECANCELED it exited first, -EINTR a stop was
+    // requested, -ETIMEDOUT the ready timeout passed.
+    [[nodiscard]] Error wait_ready(Proc& p) {
+        std::unique_lock g(mu_);
+        const auto deadline = Clock::now() + opt_.dm_ready_timeout;
+        for (;;) {
+            reap_locked(false);
+            if (p.ready) return {};
+            if (p.exited)
+                return Error(-ECANCELED, fmt::format("device model '{}' (pid {}) {} before it was ready", p.cmd, p.pid,
+                                                     how_it_ended(p.status)));
+            if (g_stop_requested) {
+                stopped_before_ready_ = true;
+                return Error(-EINTR, fmt::format("stopped while device model '{}' was setting up", p.cmd));
+            }
+            if (Clock::now() >= deadline)
+                return Error(-ETIMEDOUT, fmt::format("device model '{}' (pid {}) did not send READY within {} ms "
+                                                     "(--dm-ready-timeout)",
+                                                     p.cmd, p.pid, opt_.dm_ready_timeout.count()));
+            cv_.wait_for(g, std::chrono::milliseconds(20));
+        }
+    }
+
+    // The ids of the domain's servers: another emulator's server is
+    // -EPERM to a handle of our own, a free id -ENOENT (Xen's
+    // get_ioreq_server_info order).
+    [[nodiscard]] std::vector<hvdm_ioservid_t> server_ids() const {
+        std::vector<hvdm_ioservid_t> v;
+        hvdm_handle* h = hvdm_open(host_);
+        if (h == nullptr) return v;
+        for (unsigned id = 0; id < max_ioreq_servers; ++id)
+            if (hvdm_get_ioreq_server_info(h, domid_, static_cast<hvdm_ioservid_t>(id), nullptr, nullptr, nullptr) ==
+                -EPERM)
+                v.push_back(static_cast<hvdm_ioservid_t>(id));
+        (void)hvdm_close(h);
+        return v;
     }
 
     static void on_event(void* opaque, const hv_dm_event* ev) {
@@ -578,6 +610,10 @@ private:
             std::find(p->peers.begin(), p->peers.end(), ev->pid) == p->peers.end())
             p->peers.push_back(ev->pid);
         if (ev->kind == HV_DM_EVENT_READY) p->ready = true;
+        // A connection lost (not a goodbye) before the stop: it died or hung up.
+        if (ev->kind == HV_DM_EVENT_GONE && !p->self->stopping_ && ev->reason != nullptr &&
+            std::strcmp(ev->reason, "said goodbye") != 0)
+            p->broke = true;
         p->self->cv_.notify_all();
     }
 
@@ -684,6 +720,7 @@ private:
     std::vector<std::unique_ptr<Proc>> procs_;
     std::thread monitor_;
     bool monitor_stop_ = false;
+    bool stopping_ = false;  // stop() began: connections going now are expected
     bool stopped_ = false;
     bool stopped_before_ready_ = false;
     Error result_;
@@ -748,6 +785,16 @@ struct DomainScope {
     }
 };
 
+// A --dm-exec command's name in the results: NAME of `... dm NAME[:ARGS]`
+// (hvcore dm), else the command.
+[[nodiscard]] std::string short_name(const std::string& cmd) {
+    const size_t at = cmd.rfind(" dm ");
+    if (at == std::string::npos) return cmd;
+    std::string n = cmd.substr(at + 4);
+    n = n.substr(0, std::min(n.find(' '), n.find(':')));
+    return n.empty() ? cmd : n;
+}
+
 void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Server>& servers,
                   const std::array<uint64_t, max_ioreq_servers>& counts,
                   const std::array<kvm::LatencyHistogram, max_ioreq_servers>& latency) {
@@ -763,22 +810,29 @@ void fill_servers(RunResult& r, const DmHost& host, const std::vector<DmHost::Se
         }
         r.servers.push_back(std::move(st));
     }
-    // Servers of device-model processes (--dm-exec, --listen): known by the
-    // requests that reached them.
+    // Servers of device-model processes: those a --dm-exec process created
+    // while it set up, named by its command and pid; any other that
+    // requests reached (--listen, or created later) as "process".
+    for (const DmProcess& p : r.processes)
+        for (hvdm_ioservid_t id : p.servers) {
+            ServerStats st;
+            st.id = id;
+            st.dm = short_name(p.cmd);
+            st.label = fmt::format("process pid {}", p.pid);
+            st.dm_status = p.died_running ? std::nullopt : p.exit_status;
+            if (id < max_ioreq_servers) {
+                st.ioreqs = counts[id];
+                st.latency = latency[id];
+            }
+            r.servers.push_back(std::move(st));
+        }
     for (unsigned id = 0; id < max_ioreq_servers; ++id) {
-        if (counts[id] == 0 || std::any_of(servers.begin(), servers.end(), [&](const auto& s) { return s.id == id; }))
+        if (counts[id] == 0 ||
+            std::any_of(r.servers.begin(), r.servers.end(), [&](const auto& s) { return s.id == id; }))
             continue;
         ServerStats st;
         st.id = static_cast<hvdm_ioservid_t>(id);
         st.dm = "process";
-        // Which process served it is not known here (each names its pid in
-        // the results): the worst of their exit statuses, none if one did
-        // not exit normally.
-        std::optional<int> worst = 0;
-        for (const DmProcess& p : r.processes)
-            worst = !worst || !p.exit_status || p.died_running ? std::nullopt
-                                                               : std::optional<int>(std::max(*worst, *p.exit_status));
-        st.dm_status = r.processes.empty() ? std::nullopt : worst;
         st.ioreqs = counts[id];
         st.latency = latency[id];
         r.servers.push_back(std::move(st));

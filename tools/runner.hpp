@@ -78,6 +78,7 @@ struct DmProcess {
     std::string cmd;
     int pid = -1;
     std::vector<int> peers;          // the pids that connected (SO_PEERCRED)
+    std::vector<hvdm_ioservid_t> servers;  // the servers it created before it was ready
     bool ready = false;
     std::string end;                 // "exited with status 0", "killed by signal 9 (Killed)"; empty: not reaped
     std::optional<int> exit_status;  // when it exited

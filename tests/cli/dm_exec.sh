@@ -59,7 +59,7 @@ ready)
   has "$err" "device model pid $dmpid uid [0-9]+ \\(connection 1\\) connected" stderr
   has "$err" "device model pid $dmpid uid [0-9]+ \\(connection [0-9]+\\) is ready" stderr
   has "$out" "^guest\\| " stdout
-  has "$out" "ioreq server 0 \\[process\\]: [1-9][0-9]* ioreqs" stdout
+  has "$out" "ioreq server 0 \\[uart: process pid $dmpid\\]: [1-9][0-9]* ioreqs" stdout
   has "$out" "uart: [0-9]+ bytes, 3 lines from the guest" stdout
   has "$err" "device model 'exec .* dm uart' pid $dmpid exited with status 0" stderr
   sock=$(sed -n 's/.*HVCORE_DM_SOCKET=\([^,]*\),.*/\1/p' "$err" | head -n1)
@@ -94,6 +94,7 @@ kill9)
   has "$out" "halted \\(the trace is complete\\)" stdout
   has "$out" "completed by the core alone: [1-9][0-9]* accesses" stdout
   has "$out" "died during the run: killed by signal 9" stdout
+  has "$out" "ioreq server 0 \\[clitest: process pid $dmpid\\]: 1 ioreqs" stdout
   ((elapsed <= 15)) || fail+="took $elapsed s; "
   ;;
 ignore-term)
@@ -138,9 +139,11 @@ demo)
   has "$out" "each in a process of its own" stdout
   runs=$(grep -c "^-- " "$out")
   procs=$(grep -Ec "device model process 'exec .* dm (uart|shadow)': pid [0-9]+, exited with status 0" "$out")
-  uarts=$(grep -c "^-- " "$out")
   shadows=$(grep -c "^-- pagetable" "$out")
-  [[ $runs -ge 2 && $procs -eq $((uarts + shadows)) ]] || fail+="$procs device-model processes for $runs runs; "
+  [[ $runs -ge 2 && $procs -eq $((runs + shadows)) ]] || fail+="$procs device-model processes for $runs runs; "
+  # every server is named by its device model and the pid that served it
+  servers=$(grep -Ec "ioreq server [0-9] \\[(uart|shadow): process pid [0-9]+\\]: [1-9][0-9]* ioreqs" "$out")
+  [[ $servers -eq $((runs + shadows)) ]] || fail+="$servers servers named by process for $runs runs; "
   for p in $(sed -n "s/.*device model process '.*': pid \([0-9][0-9]*\).*/\1/p" "$out"); do
     [[ $p -ne $hvpid ]] || fail+="a device model ran as hvcore's pid; "
   done
