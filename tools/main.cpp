@@ -46,6 +46,7 @@ enum Exit : int {
 
 constexpr const char* description = R"(Usage: hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
        hvcore --help | --version
+       hvcore dm NAME[:ARGS]    (a plug-in as a process: hvcore dm --help)
 
 Run a guest with device models attached: real x86-64 code on Linux KVM,
 with hvcore's core in charge of the p2m (projected onto KVM memslots) and
@@ -55,9 +56,10 @@ takes its last value, except --dm, which adds a device model each time.
 
 With no GUEST, `hvcore` (or `hvcore run`) is the bundled demo: the console
 guest with the uart device model, then the page-table guest with uart and
-shadow, on KVM. Without a usable /dev/kvm it says so in one line and runs
-the same demo as access traces on the model vCPUs of every backend this
-build links.)";
+shadow, on KVM, each device model in a process of its own (--dm-exec
+'exec "$HVCORE" dm uart'; --in-process: on threads of hvcore). Without a
+usable /dev/kvm it says so in one line and runs the same demo as access
+traces on the model vCPUs of every backend this build links.)";
 
 constexpr const char* footer = R"(GUEST:
   console               bundled: prints three lines through the 16550 UART
@@ -90,6 +92,15 @@ is refused. Connections and hang-ups are logged on stderr; a device model
 that hangs up has its servers destroyed (a vCPU waiting on it reads all
 ones) and the run goes on.
 
+Device models as child processes (--dm-exec 'CMD ARGS'): /bin/sh -c CMD
+with HVCORE_DM_SOCKET (a private socket), HVCORE_DM_DOMID, HVCORE_DM_NAME
+and HVCORE (this program) in its environment and a pipe as its stdin; the
+guest starts once each has sent READY (hvdm_ready), or the run fails (3)
+naming one that exited first or passed --dm-ready-timeout. At the end its
+stdin is closed, SIGTERM follows after --dm-grace, SIGKILL after twice
+that; each exit is logged, and one that did not exit 0, or died during the
+run (its servers are destroyed, the guest goes on), fails the run (1).
+
 Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
 
 Environment:
@@ -98,6 +109,8 @@ Environment:
                         hvdm-NAME.so
   HVCORE_GUEST_PATH     directories (DIR:DIR...) searched first for the
                         bundled guests
+  HVCORE_DM_SOCKET, HVCORE_DM_DOMID
+                        read by `hvcore dm` (set by --dm-exec)
 
 Output: results on stdout (with --json one JSON document, schema_version 1,
 every field described in `man hvcore`, section JSON OUTPUT; the device
