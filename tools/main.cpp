@@ -330,6 +330,18 @@ nlohmann::ordered_json run_json(const std::string& guest, const RunResult& r) {
         servers.push_back(std::move(sj));
     }
     j["servers"] = std::move(servers);
+    auto procs = nlohmann::ordered_json::array();
+    for (const DmProcess& p : r.processes) {
+        nlohmann::ordered_json pj;
+        pj["cmd"] = p.cmd;
+        pj["pid"] = p.pid;
+        pj["ready"] = p.ready;
+        pj["end"] = p.end.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(p.end);
+        pj["exit_status"] = p.exit_status ? nlohmann::ordered_json(*p.exit_status) : nlohmann::ordered_json(nullptr);
+        pj["died_running"] = p.died_running;
+        procs.push_back(std::move(pj));
+    }
+    j["dm_processes"] = std::move(procs);
     return j;
 }
 

@@ -167,6 +167,10 @@ json)
   [[ $rc -eq 0 ]] || fail+="exit status $rc, expected 0; "
   [[ $(head -c1 "$out") == "{" && $(tail -n1 "$out") == "}" ]] || fail+="stdout is not the document alone; "
   has "$err" "^guest\\| " stderr
+  has "$out" "\"dm_processes\": \\[" stdout
+  has "$out" "\"pid\": [0-9]+," stdout
+  has "$out" "\"end\": \"exited with status 0\"" stdout
+  has "$out" "\"label\": \"process pid [0-9]+\"" stdout
   ;;
 *)
   echo "dm_exec.sh: unknown mode $mode"; exit 2 ;;
