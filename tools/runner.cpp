@@ -400,10 +400,17 @@ public:
             p->self = this;
             p->cmd = opt_.dm_exec[i];
             p->sock = fmt::format("{}/dm{}.sock", dir_, i + 1);
+            // Its own children run as hvcore's uid; --dm-uid adds the uids
+            // a command may switch to (setpriv, su).
+            if (uids_.empty()) {
+                uids_.push_back(static_cast<uint32_t>(getuid()));
+                for (uint32_t u : opt_.dm_uids)
+                    if (std::find(uids_.begin(), uids_.end(), u) == uids_.end()) uids_.push_back(u);
+            }
             hv_dm_listen_config cfg{};
             cfg.size = sizeof cfg;
-            cfg.nr_uids = static_cast<uint32_t>(opt_.dm_uids.size());
-            cfg.uids = opt_.dm_uids.empty() ? nullptr : opt_.dm_uids.data();
+            cfg.nr_uids = static_cast<uint32_t>(uids_.size());
+            cfg.uids = uids_.data();
             cfg.event = &on_event;
             cfg.opaque = p.get();
             if (int rc = hv_dm_listen(host_, p->sock.c_str(), &cfg, &p->listener); rc != 0) {
@@ -714,6 +721,7 @@ private:
     hv_host* host_;
     hvdm_domid_t domid_;
     const RunOptions& opt_;
+    std::vector<uint32_t> uids_;  // allowed on the sockets: hvcore's, then --dm-uid's
     std::string dir_;
     std::mutex mu_;
     std::condition_variable cv_;

@@ -24,8 +24,10 @@
 #                processes (pids not hvcore's), the demo passes
 #   dm-usage     `hvcore dm` without HVCORE_DM_DOMID / without a host: exit
 #                2 / 3 with the reason
-#   dm-exec-stdout-json  --json: the device model's lines go to stderr,
-#                stdout is the document alone
+#   json         --json: the device model's lines go to stderr, stdout is
+#                the document alone, with the run's dm_processes; and a
+#                --dm-uid that is not hvcore's does not lock out hvcore's
+#                own child (its uid is always allowed on its socket)
 #   dm_exec.sh HVCORE DM_DIR MODE   (DM_DIR holds hvdm-clitest.so)
 set -u -m
 hv=$1
@@ -162,7 +164,7 @@ dm-usage)
   ;;
 json)
   export HVCORE_DM_PATH=$dmdir
-  bg "$hv" run console --on model --arch vmx --json --dm-exec "exec '$hv' dm uart"
+  bg "$hv" run console --on model --arch vmx --json --dm-uid 65534 --dm-exec "exec '$hv' dm uart"
   finish
   [[ $rc -eq 0 ]] || fail+="exit status $rc, expected 0; "
   [[ $(head -c1 "$out") == "{" && $(tail -n1 "$out") == "}" ]] || fail+="stdout is not the document alone; "
