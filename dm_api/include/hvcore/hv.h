@@ -840,8 +840,9 @@ typedef struct hv_dm_listen_config {
  * a claimed type disclaimed, and a vCPU waiting on one of them completes
  * (a read gets all ones). A malformed message with a readable header gets
  * its errno in the reply and changes nothing; the connection goes on.
- * Connections and goodbyes are logged at HV_LOG_INFO. Descriptors already
- * sent (ioreq pages, eventfds) stay valid in the device model.
+ * Connections, READY (hvdm_ready) and goodbyes are logged at HV_LOG_INFO,
+ * and reported to cfg->event when it is set (HV_DM_EVENT_*). Descriptors
+ * already sent (ioreq pages, eventfds) stay valid in the device model.
  *
  * Lifetime: the listener holds the host's core, not the host. The host may
  * be destroyed first (hv_host_destroy does not wait for listeners): its
