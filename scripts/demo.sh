@@ -5,8 +5,10 @@
 # and device models; no tests, no benchmarks), so that
 # `cmake --install build/release --prefix P` works right after it, and runs
 # `hvcore run` with no arguments - the bundled demo: two real x86-64 guests
-# on KVM with the uart and shadow device models attached, or, without a
-# usable /dev/kvm, the same demo on the model vCPUs of every backend.
+# on KVM with the uart and shadow device models attached, each in a process
+# of its own (`hvcore dm NAME`, started by hvcore; --in-process: on threads),
+# or, without a usable /dev/kvm, the same demo on the model vCPUs of every
+# backend.
 # Arguments are passed to `hvcore run` (try --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -46,6 +46,7 @@ enum Exit : int {
 
 constexpr const char* description = R"(Usage: hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
        hvcore --help | --version
+       hvcore dm NAME[:ARGS]    (a plug-in as a process: hvcore dm --help)
 
 Run a guest with device models attached: real x86-64 code on Linux KVM,
 with hvcore's core in charge of the p2m (projected onto KVM memslots) and
@@ -55,9 +56,10 @@ takes its last value, except --dm, which adds a device model each time.
 
 With no GUEST, `hvcore` (or `hvcore run`) is the bundled demo: the console
 guest with the uart device model, then the page-table guest with uart and
-shadow, on KVM. Without a usable /dev/kvm it says so in one line and runs
-the same demo as access traces on the model vCPUs of every backend this
-build links.)";
+shadow, on KVM, each device model in a process of its own (--dm-exec
+'exec "$HVCORE" dm uart'; --in-process: on threads of hvcore). Without a
+usable /dev/kvm it says so in one line and runs the same demo as access
+traces on the model vCPUs of every backend this build links.)";
 
 constexpr const char* footer = R"(GUEST:
   console               bundled: prints three lines through the 16550 UART
@@ -90,6 +92,15 @@ is refused. Connections and hang-ups are logged on stderr; a device model
 that hangs up has its servers destroyed (a vCPU waiting on it reads all
 ones) and the run goes on.
 
+Device models as child processes (--dm-exec 'CMD ARGS'): /bin/sh -c CMD
+with HVCORE_DM_SOCKET (a private socket), HVCORE_DM_DOMID, HVCORE_DM_NAME
+and HVCORE (this program) in its environment and a pipe as its stdin; the
+guest starts once each has sent READY (hvdm_ready), or the run fails (3)
+naming one that exited first or passed --dm-ready-timeout. At the end its
+stdin is closed, SIGTERM follows after --dm-grace, SIGKILL after twice
+that; each exit is logged, and one that did not exit 0, or died during the
+run (its servers are destroyed, the guest goes on), fails the run (1).
+
 Numbers are decimal (leading zeros too: 010 is ten) or 0x-prefixed hex.
 
 Environment:
@@ -98,6 +109,8 @@ Environment:
                         hvdm-NAME.so
   HVCORE_GUEST_PATH     directories (DIR:DIR...) searched first for the
                         bundled guests
+  HVCORE_DM_SOCKET, HVCORE_DM_DOMID
+                        read by `hvcore dm` (set by --dm-exec)
 
 Output: results on stdout (with --json one JSON document, schema_version 1,
 every field described in `man hvcore`, section JSON OUTPUT; the device
@@ -153,6 +166,7 @@ struct Cli {
     bool real_mode = false;
     std::optional<unsigned> cpu;
     bool json = false;
+    bool in_process = false;  // --in-process: the demo's device models on threads of hvcore
     // Given options that only KVM uses (refused on the model vCPUs).
     std::vector<std::string> kvm_only;
 };
@@ -316,6 +330,18 @@ nlohmann::ordered_json run_json(const std::string& guest, const RunResult& r) {
         servers.push_back(std::move(sj));
     }
     j["servers"] = std::move(servers);
+    auto procs = nlohmann::ordered_json::array();
+    for (const DmProcess& p : r.processes) {
+        nlohmann::ordered_json pj;
+        pj["cmd"] = p.cmd;
+        pj["pid"] = p.pid;
+        pj["ready"] = p.ready;
+        pj["end"] = p.end.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(p.end);
+        pj["exit_status"] = p.exit_status ? nlohmann::ordered_json(*p.exit_status) : nlohmann::ordered_json(nullptr);
+        pj["died_running"] = p.died_running;
+        procs.push_back(std::move(pj));
+    }
+    j["dm_processes"] = std::move(procs);
     return j;
 }
 
@@ -352,7 +378,10 @@ struct Report {
 
 // One guest with its device models, on KVM or on the listed model backends.
 void run_guest(const Cli& c, const std::string& guest_name, const std::vector<DmSpec>& dms,
-               hvcore::kvm::Device* dev, const std::vector<int>& model_arches, Report& rep) {
+               const std::vector<std::string>& exec, hvcore::kvm::Device* dev, const std::vector<int>& model_arches,
+               Report& rep) {
+    RunOptions base = c.opt;
+    base.dm_exec = exec;
     GuestSpec g;
     g.name = guest_name;
     g.bundled = bundled_guest(guest_name);
@@ -363,6 +392,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
     g.stack = c.stack;
     std::string dm_list;
     for (const auto& s : dms) dm_list += (dm_list.empty() ? "" : ", ") + s.name;
+    for (const auto& e : exec) dm_list += (dm_list.empty() ? "" : ", ") + fmt::format("process '{}'", e);
     if (dm_list.empty()) dm_list = "none";
 
     if (dev != nullptr) {
@@ -380,7 +410,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
             out(stdout, "== {} on KVM, device models: {}\n", guest_name, dm_list);
             std::fflush(stdout);
         }
-        RunOptions opt = c.opt;
+        RunOptions opt = base;
         if (c.arch == "vmx" || c.arch == "svm") opt.arch = arches_for(c.arch).front();
         rep.add(guest_name, run_on_kvm(*dev, g, dms, opt));
         return;
@@ -391,7 +421,7 @@ void run_guest(const Cli& c, const std::string& guest_name, const std::vector<Dm
             out(stdout, "== {} on the model vCPU of {}, device models: {}\n", guest_name, arch_name(arch), dm_list);
             std::fflush(stdout);
         }
-        rep.add(guest_name, run_on_model(arch, g, dms, c.opt));
+        rep.add(guest_name, run_on_model(arch, g, dms, base));
         // A run that could not start (a device model's setup) fails the same on every backend.
         if (rep.last_setup) return;
     }
@@ -431,6 +461,10 @@ int kvm_only_error(const Cli& c, const std::string& no_kvm = {}) {
 int run(Cli& c, Report& rep) {
     const bool demo = c.guest.empty();
     if (demo && !c.dms.empty()) return usage_error("--dm needs a GUEST (the demo chooses its own device models)");
+    if (demo && !c.opt.dm_exec.empty())
+        return usage_error("--dm-exec needs a GUEST (the demo chooses its own device models)");
+    if (!demo && c.in_process)
+        return usage_error("--in-process applies to the demo only (with a GUEST, --dm runs a plug-in in-process)");
     const auto bundled = bundled_guest(c.guest);
     const uint64_t ram = c.opt.ram_bytes != 0 ? c.opt.ram_bytes : HVG_RAM_BYTES;
 
@@ -450,19 +484,31 @@ int run(Cli& c, Report& rep) {
     }
     if (c.on == "model" && !c.kvm_only.empty()) return kvm_only_error(c);
     // Device models next: a missing plug-in is a setup error before any run.
-    std::vector<std::pair<std::string, std::vector<DmSpec>>> plan;
+    struct Planned {
+        std::string guest;
+        std::vector<DmSpec> dms;        // plug-ins on threads of hvcore
+        std::vector<std::string> exec;  // --dm-exec commands
+    };
+    std::vector<Planned> plan;
     if (demo) {
+        // Each device model in a process of its own (`hvcore dm NAME`,
+        // started as --dm-exec; $HVCORE is this program), unless --in-process.
         for (BundledGuest g : {BundledGuest::console, BundledGuest::pagetable}) {
             std::vector<DmSpec> dms;
             if (!resolve_dms(default_dms(g), &dms)) return exit_setup;
-            plan.emplace_back(to_string(g), std::move(dms));
+            std::vector<std::string> exec;
+            if (!c.in_process) {
+                for (const DmSpec& d : dms) exec.push_back(fmt::format("exec \"$HVCORE\" dm {}", d.name));
+                dms.clear();
+            }
+            plan.push_back({to_string(g), std::move(dms), std::move(exec)});
         }
     } else {
         std::vector<std::string> names = c.dms;
-        if (names.empty() && bundled) names = default_dms(*bundled);
+        if (names.empty() && bundled && c.opt.dm_exec.empty()) names = default_dms(*bundled);
         std::vector<DmSpec> dms;
         if (!resolve_dms(names, &dms)) return exit_setup;
-        plan.emplace_back(c.guest, std::move(dms));
+        plan.push_back({c.guest, std::move(dms), c.opt.dm_exec});
     }
 
     FILE* const note = rep.json ? stderr : stdout;
@@ -498,11 +544,14 @@ int run(Cli& c, Report& rep) {
     if (dev == nullptr && model_arches.empty())
         return setup_error("this build links no backend to run the model vCPUs on");
 
-    if (demo && dev != nullptr && !rep.json)
-        out(stdout, "hvcore demo: two real x86-64 guests on KVM, device models in plain C on their own threads\n");
-    for (const auto& [guest, dms] : plan) {
+    if (demo && !rep.json)
+        out(stdout, "hvcore demo: two {}, device models in plain C {}\n",
+            dev != nullptr ? "real x86-64 guests on KVM" : "guests' access traces on the model vCPUs",
+            c.in_process ? "on threads of hvcore (--in-process)"
+                         : "each in a process of its own (hvcore dm NAME; --in-process: on threads)");
+    for (const auto& p : plan) {
         if (stop_requested() || dm_stuck()) break;  // Ctrl-C (or a device model left running) ends the demo
-        run_guest(c, guest, dms, dev.get(), model_arches, rep);
+        run_guest(c, p.guest, p.dms, p.exec, dev.get(), model_arches, rep);
     }
     if (demo && !rep.json) {
         const char* verdict = stop_requested() ? "STOPPED" : rep.worst == exit_ok ? "PASS" : "FAILED";
@@ -522,7 +571,7 @@ int parse(int argc, char** argv, Cli& c) {
     // GNU: a repeated option takes its last value (--dm overrides: all).
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 
-    std::string ram, load, entry, stack, timeout, memslots, cpu, grace;
+    std::string ram, load, entry, stack, timeout, memslots, cpu, grace, ready_timeout;
     app.add_option("GUEST", c.guest, "console, pagetable, or a PATH (see GUEST below); none: the demo")
         ->type_name("");
     app.add_option("--dm", c.dms, "attach a device model; repeat for more")
@@ -577,6 +626,19 @@ int parse(int argc, char** argv, Cli& c) {
         ->type_name("UID")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->check(number_in(0, UINT32_MAX - 1));
+    app.add_option("--dm-exec", c.opt.dm_exec,
+                   "start a device model as a child process (/bin/sh -c CMD, e.g. 'hvcore dm uart'); the guest "
+                   "starts once it sent READY; repeat for more")
+        ->type_name("'CMD ARGS'")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--dm-ready-timeout", ready_timeout,
+                   "how long the device models get to become ready, 1..3600 (default 10)")
+        ->type_name("SECONDS")
+        ->check(number_in(1, 3600));
+    app.add_flag("--in-process", c.in_process,
+                 "the demo: run its device models on threads of hvcore, not as processes");
     app.add_flag("--json", c.json, "print the results as one JSON document on stdout (man hvcore: JSON OUTPUT)");
 
     // The first word that is neither an option nor an option's value is the
@@ -637,6 +699,7 @@ int parse(int argc, char** argv, Cli& c) {
     if (!memslots.empty()) c.opt.max_memslots = static_cast<uint32_t>(number(memslots));
     if (!cpu.empty()) c.cpu = static_cast<unsigned>(number(cpu));
     if (!grace.empty()) c.opt.dm_grace = std::chrono::seconds(number(grace));
+    if (!ready_timeout.empty()) c.opt.dm_ready_timeout = std::chrono::seconds(number(ready_timeout));
     for (const char* kvm : {"--load", "--entry", "--stack", "--real-mode", "--memslots", "--irqchip"})
         if (app.count(kvm) != 0) c.kvm_only.emplace_back(kvm);
     return 0;
@@ -656,7 +719,40 @@ int finish(int rc) {
 
 }  // namespace
 
+namespace {
+
+// `hvcore dm NAME[:ARGS]`: a plug-in in a process of its own
+// (tools/dm_process.cpp); the first word only.
+int dm_command(int argc, char** argv) {
+    const std::string usage =
+        "Usage: hvcore dm NAME[:ARGS]\n\n"
+        "Run the device-model plug-in NAME (uart, shadow, or a module's path) in this process,\n"
+        "connected to the host at $HVCORE_DM_SOCKET as the device model of domain\n"
+        "$HVCORE_DM_DOMID: `hvcore run --dm-exec 'hvcore dm NAME'` sets both. It says READY once the\n"
+        "plug-in is ready, and stops it when its standard input (a pipe) ends or on\n"
+        "SIGTERM, SIGINT or SIGHUP. Exit status: 0 the plug-in passed, 1 it failed,\n"
+        "2 usage, 3 the module or the host could not be reached. The manual: man hvcore.\n";
+    if (argc == 3 && (std::strcmp(argv[2], "--help") == 0 || std::strcmp(argv[2], "-h") == 0)) {
+        out(stdout, "{}", usage);
+        return finish(exit_ok);
+    }
+    if (argc != 3 || argv[2][0] == '-' || argv[2][0] == ':' || argv[2][0] == '\0') {
+        fmt::print(stderr, "hvcore dm: one NAME[:ARGS] expected (try 'hvcore dm --help')\n");
+        return exit_usage;
+    }
+    DmSpec spec;
+    std::string why;
+    if (!make_dm(argv[2], &spec, &why)) {
+        fmt::print(stderr, "hvcore dm: {}\n", why);
+        return exit_setup;
+    }
+    return finish(run_dm_process(spec));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "dm") == 0) return dm_command(argc, argv);
     Cli c;
     if (int rc = parse(argc, argv, c); rc != 0) return finish(rc < 0 ? exit_ok : rc);
     if (c.json) c.opt.out = stderr;  // the device models' lines: stdout holds the document alone

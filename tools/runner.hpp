@@ -62,10 +62,27 @@ struct RunOptions {
     // (empty: hvcore's own uid).
     std::string listen_path;
     std::vector<uint32_t> dm_uids;
+    // --dm-exec 'CMD ARGS': device models started as child processes
+    // (/bin/sh -c), each on a socket of its own; the guest starts once each
+    // has sent READY (hvdm_ready) within dm_ready_timeout. At the end:
+    // stdin closed, SIGTERM after dm_grace, SIGKILL after twice it.
+    std::vector<std::string> dm_exec;
     std::optional<int> arch;                       // KVM: the p2m's backend (default: the host CPU's)
     FILE* out = stdout;
     // Every request a device model serves, as it serves it (tests).
     std::function<void(const std::string& dm, hvdm_ioservid_t, const hvdm_ioreq_t&)> trace;
+};
+
+// A device model started by --dm-exec, for the results.
+struct DmProcess {
+    std::string cmd;
+    int pid = -1;
+    std::vector<int> peers;          // the pids that connected (SO_PEERCRED)
+    std::vector<hvdm_ioservid_t> servers;  // the servers it created before it was ready
+    bool ready = false;
+    std::string end;                 // "exited with status 0", "killed by signal 9 (Killed)"; empty: not reaped
+    std::optional<int> exit_status;  // when it exited
+    bool died_running = false;       // it ended during the run, before the stop
 };
 
 struct ServerStats {
@@ -108,6 +125,7 @@ struct RunResult {
     double slot_ms = 0;
     size_t memslots_at_end = 0;
     std::vector<ServerStats> servers;
+    std::vector<DmProcess> processes;  // --dm-exec
 };
 
 // A bundled model name or a path -> the module file; empty + *why if none.
@@ -152,5 +170,11 @@ void request_stop();
 [[nodiscard]] bool dm_stuck() noexcept;
 
 void print_result(FILE* out, const std::string& guest, const RunResult& r);
+
+// `hvcore dm NAME[:ARGS]` (tools/dm_process.cpp): the plug-in spec in this
+// process, connected to HVCORE_DM_SOCKET as HVCORE_DM_DOMID's device model.
+// The exit status: 0 the plug-in returned 0, 1 it did not, 2 no
+// HVCORE_DM_DOMID, 3 the module or the host could not be reached.
+[[nodiscard]] int run_dm_process(const DmSpec& spec);
 
 }  // namespace hvcore::tools

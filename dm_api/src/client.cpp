@@ -165,6 +165,12 @@ public:
         *n = rep.n;
         return rc;
     }
+    int ready() override {
+        wire::Request r;
+        r.kind = wire::Kind::ready;
+        wire::Reply rep;
+        return call(r, rep, nullptr);
+    }
     void close() noexcept override {
         // Goodbye, answered once the host has destroyed this emulator's
         // servers (as hvdm_close in-process); a lost connection has had it.
@@ -297,6 +303,14 @@ hvdm_handle* hvdm_connect(const char* path) noexcept {
         errno = ENOMEM;
         return nullptr;
     }
+}
+
+int hvdm_ready(hvdm_handle* h) noexcept {
+    if (h == nullptr) return -EINVAL;
+    return hvcore::abi::guard([&] {
+        if (int rc = h->t->check(); rc != 0) return rc;
+        return h->t->ready();
+    });
 }
 
 }  // extern "C"

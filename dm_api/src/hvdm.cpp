@@ -157,6 +157,9 @@ public:
         // After hv_host_destroy the host has no domains left: nothing to do.
         core_->host.emulator_gone(caller_.emulator);
     }
+    // hvdm_ready: a plug-in in this process says so through its
+    // environment (hvdm_plugin_env.ready); there is no listener to tell.
+    int ready() override { return -EOPNOTSUPP; }
     uint32_t emulator() const noexcept override { return caller_.emulator; }
 
 private:

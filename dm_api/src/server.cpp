@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <list>
 #include <string>
@@ -96,6 +97,8 @@ struct hv_dm_listener {
     int lfd = -1;
     int stop_fd = -1;
     std::vector<uid_t> uids;
+    void (*event)(void*, const hv_dm_event*) = nullptr;
+    void* opaque = nullptr;
     std::thread acceptor;
     std::mutex mu;  // guards conns
     std::list<Connection> conns;
@@ -104,6 +107,18 @@ struct hv_dm_listener {
     void accept_loop();
     void serve(Connection& c);
     void reap();  // joins connections that ended (under mu)
+    void tell(const Connection& c, uint32_t kind, uint32_t emulator, const char* reason) const {
+        if (event == nullptr) return;
+        hv_dm_event ev{};
+        ev.size = sizeof ev;
+        ev.kind = kind;
+        ev.pid = c.pid;
+        ev.uid = c.uid;
+        ev.connection = c.number;
+        ev.emulator = emulator;
+        ev.reason = reason;
+        event(opaque, &ev);
+    }
 };
 
 void hv_dm_listener::reap() {
@@ -165,8 +180,11 @@ void hv_dm_listener::accept_loop() {
 void hv_dm_listener::serve(Connection& c) {
     hvdm_handle* h = hvcore::abi::open_local(core);
     std::string reason;
+    const uint32_t emulator = h != nullptr ? h->t->emulator() : 0;
     if (h == nullptr) reason = "refused: out of memory";
     else log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
+    if (h != nullptr) tell(c, HV_DM_EVENT_CONNECTED, emulator, nullptr);
+    bool ready = false;
     std::vector<std::byte> in(wire::max_message + 1);
     std::vector<std::byte> out;
     std::vector<std::byte> copy0, copy1;
@@ -326,6 +344,11 @@ void hv_dm_listener::serve(Connection& c) {
                     std::span(reinterpret_cast<const std::byte*>(ranges.data()), room * sizeof(hvdm_mem_range));
             break;
         }
+        case wire::Kind::ready:
+            // Told once the reply is on its way (below): the host may start
+            // the guest before the device model reads it.
+            rep.rc = ready ? -EALREADY : 0;
+            break;
         case wire::Kind::bye:
             // As hvdm_close: the servers go before the answer.
             (void)hvdm_close(h);
@@ -343,6 +366,11 @@ void hv_dm_listener::serve(Connection& c) {
         const bool sent = send_msg(c.fd, out, fds, nout);
         for (int x : fds)
             if (x >= 0) close(x);
+        if (r.kind == wire::Kind::ready && rep.rc == 0) {
+            ready = true;
+            log_line(*core, hvcore::LogLevel::info, who(c) + " is ready");
+            tell(c, HV_DM_EVENT_READY, emulator, nullptr);
+        }
         if (bye) {
             reason = "said goodbye";
             break;
@@ -351,7 +379,9 @@ void hv_dm_listener::serve(Connection& c) {
     }
     log_line(*core, reason == "said goodbye" ? hvcore::LogLevel::info : hvcore::LogLevel::warning,
              who(c) + " " + reason + (h != nullptr ? ": its ioreq servers are destroyed" : ""));
+    const bool had = h != nullptr || reason == "said goodbye";
     if (h != nullptr) (void)hvdm_close(h);
+    if (had) tell(c, HV_DM_EVENT_GONE, emulator, reason.c_str());
     close(c.fd);
     c.fd = -1;
     c.done.store(true, std::memory_order_release);
@@ -362,7 +392,10 @@ extern "C" {
 int hv_dm_listen(hv_host* host, const char* path, const hv_dm_listen_config* cfg, hv_dm_listener** out) noexcept {
     return guard([&]() -> int {
         if (host == nullptr || path == nullptr || out == nullptr) return -EINVAL;
-        if (cfg != nullptr && (cfg->size < sizeof(hv_dm_listen_config) || (cfg->nr_uids != 0 && cfg->uids == nullptr)))
+        // 16: the first published size (without event and opaque).
+        constexpr uint32_t first_size = offsetof(hv_dm_listen_config, event);
+        static_assert(first_size == 16);
+        if (cfg != nullptr && (cfg->size < first_size || (cfg->nr_uids != 0 && cfg->uids == nullptr)))
             return -EINVAL;
         sockaddr_un a{};
         a.sun_family = AF_UNIX;
@@ -377,6 +410,10 @@ int hv_dm_listen(hv_host* host, const char* path, const hv_dm_listen_config* cfg
             l->uids.assign(cfg->uids, cfg->uids + cfg->nr_uids);
         else
             l->uids.push_back(getuid());
+        if (cfg != nullptr && cfg->size >= sizeof(hv_dm_listen_config)) {
+            l->event = cfg->event;
+            l->opaque = cfg->opaque;
+        }
         // A stale socket of an earlier run goes; any other file stays (-EADDRINUSE).
         struct stat st {};
         if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);

@@ -54,6 +54,10 @@ public:
     [[nodiscard]] virtual int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot,
                                               int* fd, uint64_t* offset, uint64_t* bad_gfn) = 0;
     [[nodiscard]] virtual int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) = 0;
+    // hvdm_ready: tells a remote host this device model's setup is
+    // complete (-EALREADY the second time); an in-process handle has no
+    // one to tell (-EOPNOTSUPP).
+    [[nodiscard]] virtual int ready() = 0;
     // hvdm_close: the emulator's servers are destroyed (remote: the host
     // does it when the connection says goodbye or hangs up).
     virtual void close() noexcept = 0;

@@ -62,6 +62,7 @@ private:
     case Kind::map_guest: return 24;
     case Kind::memory_map: return 8;
     case Kind::bye: return 0;
+    case Kind::ready: return 0;
     }
     return 0;
 }
@@ -79,6 +80,7 @@ private:
     case Kind::map_guest: return 16;
     case Kind::memory_map: return 8;
     case Kind::bye: return 0;
+    case Kind::ready: return 0;
     }
     return 0;
 }
@@ -198,6 +200,7 @@ Result<Request> decode_request(std::span<const std::byte> msg, unsigned nfds) no
         r.max = rd.get<uint32_t>();
         break;
     case Kind::bye:
+    case Kind::ready:
         break;
     }
     if (pad32 != 0 || pad16a != 0 || pad16b != 0 || pad16c != 0) return Status::err(reject_nonzero);
@@ -244,6 +247,7 @@ Result<Reply> decode_reply(std::span<const std::byte> msg, unsigned nfds) noexce
     case Kind::restrict_to:
     case Kind::notify:
     case Kind::bye:
+    case Kind::ready:
         break;
     case Kind::dm_op: {
         const auto s0 = rd.get<uint64_t>();
@@ -353,6 +357,7 @@ Status encode_request(const Request& r, std::vector<std::byte>& out) {
         w.put(r.max);
         break;
     case Kind::bye:
+    case Kind::ready:
         break;
     }
     if (out.size() > max_message) return Status::err(-EMSGSIZE);
@@ -375,6 +380,7 @@ Status encode_reply(const Reply& r, std::vector<std::byte>& out) {
     case Kind::restrict_to:
     case Kind::notify:
     case Kind::bye:
+    case Kind::ready:
         break;
     case Kind::dm_op:
         w.put(uint64_t{r.buf[0].size()});

@@ -26,6 +26,7 @@
 //                                                       -> {u64 offset, u64 bad_gfn} + [RAM memfd] on success
 //   9 MEMORY_MAP    {u16 domid, u16 pad, u32 max}       -> {u32 n, u32 pad; min(n, max) ranges of 24 bytes}
 //  10 BYE           {}                                  -> {}
+//  11 READY         {}                                  -> {}  (setup complete; a second READY: -EALREADY)
 //
 // Validation never trusts a length: the payload of every kind has one exact
 // size (DM_OP: 24 + size[0] + size[1], computed without overflow), and each
@@ -74,8 +75,9 @@ enum class Kind : uint16_t {
     map_guest = 8,
     memory_map = 9,
     bye = 10,
+    ready = 11,
 };
-inline constexpr uint16_t max_kind = 10;
+inline constexpr uint16_t max_kind = 11;
 
 // What each reject returns (negative). Distinct, so a test or a log line
 // names the rule that was broken.

@@ -18,8 +18,10 @@ int dm_server_open(dm_server *s, const hvdm_plugin_env *env, const char *label) 
 
     memset(s, 0, sizeof *s);
     s->domid = env->domid;
-    s->h = hvdm_open(env->host);
-    if (s->h == NULL) return dm_fail(env, "hvdm_open", -ENOMEM);
+    /* hvdm_open(env->host) in hvcore run, hvdm_connect() in a process of its own */
+    errno = 0;
+    s->h = hvdm_plugin_open(env);
+    if (s->h == NULL) return dm_fail(env, "open a handle (hvdm_plugin_open)", errno != 0 ? -errno : -ENOMEM);
     rc = hvdm_create_ioreq_server(s->h, s->domid, HVDM_BUFIOREQ_OFF, &s->id);
     if (rc != 0) return dm_fail(env, "hvdm_create_ioreq_server", rc);
     /* hvdm_serve serves the pages this handle maps */

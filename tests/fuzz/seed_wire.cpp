@@ -5,7 +5,7 @@
 // wire_input.hpp's: a control byte (descriptor count, request or reply),
 // then the datagram, built with the codec's own encoders
 // (dm_api/src/wire.hpp): one valid request and one valid reply of every
-// kind 1..10, an error reply, then one message per reject.
+// kind 1..11, an error reply, then one message per reject.
 //
 // To regenerate: cmake --build --preset fuzz --target fuzz_wire_seeds &&
 //   build/fuzz/tests/fuzz/fuzz_wire_seeds tests/fuzz/corpus/wire
@@ -32,7 +32,8 @@ struct Seed {
 };
 
 const char* const kind_names[] = {"",         "hello",         "restrict",  "dm_op",      "get_mem_type", "map_ioreq",
-                                  "notify",   "server_serial", "map_guest", "memory_map", "bye"};
+                                  "notify",   "server_serial", "map_guest", "memory_map", "bye",
+                                  "ready"};
 
 // A struct xen_dm_op for DM_OP's buffer 0: nr_vcpus (op 20), and a spare buffer 1.
 const std::byte dmop_nr_vcpus[12] = {std::byte{20}};

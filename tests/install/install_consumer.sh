@@ -131,6 +131,14 @@ set -e
 ((rc != 0)) || fail "hvcore ran with a missing plug-in"
 grep -qF "$prefix/$libdir/hvcore/dm" "$work/missing.log" || { cat "$work/missing.log"; fail "the message names no searched directory"; }
 
+step "the installed demo: its device models as processes (hvcore dm, plug-ins from the prefix)"
+expect_run "$work/demo.log" "hvcore demo: PASS" --on model
+grep -qE "device model process 'exec \"\\\$HVCORE\" dm uart': pid [0-9]+, exited with status 0" "$work/demo.log" \
+  || { cat "$work/demo.log"; fail "the demo's uart did not run as a process"; }
+grep -qE "device model process 'exec \"\\\$HVCORE\" dm shadow': pid [0-9]+, exited with status 0" "$work/demo.log" \
+  || { cat "$work/demo.log"; fail "the demo's shadow did not run as a process"; }
+grep -qF "shadow: PASS" "$work/demo.log" || { cat "$work/demo.log"; fail "the demo's shadow process did not pass"; }
+
 step "examples/standalone-dm with its Makefile (pkg-config)"
 cp -r "$src/examples/standalone-dm" "$work/dm-make"
 # As its comment says: PKG_CONFIG_PATH on make's command line.

@@ -531,3 +531,86 @@ TEST_CASE("a listener outlives its host: every call is -ENODEV, mappings stay va
     CHECK(hvdm_close(a) == 0);
     CHECK(hvdm_close(b) == 0);
 }
+
+namespace {
+
+// What a listener's event callback saw (hv_dm_listen_config.event).
+struct Events {
+    std::mutex mu;
+    std::vector<hv_dm_event> seen;
+    std::vector<std::string> reasons;
+    static void on(void* opaque, const hv_dm_event* ev) {
+        auto* self = static_cast<Events*>(opaque);
+        std::lock_guard lk(self->mu);
+        self->seen.push_back(*ev);
+        self->reasons.emplace_back(ev->reason != nullptr ? ev->reason : "");
+    }
+    // Waits up to 5 s for n events.
+    bool wait(size_t n) {
+        for (int i = 0; i < 500; ++i) {
+            {
+                std::lock_guard lk(mu);
+                if (seen.size() >= n) return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("hvdm_ready: READY reaches the listener's event callback once, with the peer's pid, "
+          "a second is -EALREADY, an in-process handle -EOPNOTSUPP") {
+    Host h;
+    Events ev;
+    const std::string path = h.path + ".events";
+    hv_dm_listen_config lc{};
+    lc.size = sizeof lc;
+    lc.event = &Events::on;
+    lc.opaque = &ev;
+    hv_dm_listener* l = nullptr;
+    REQUIRE(hv_dm_listen(h.host, path.c_str(), &lc, &l) == 0);
+
+    CHECK(hvdm_ready(nullptr) == -EINVAL);
+    hvdm_handle* local = hvdm_open(h.host);
+    REQUIRE(local != nullptr);
+    CHECK(hvdm_ready(local) == -EOPNOTSUPP);
+    CHECK(hvdm_close(local) == 0);
+
+    hvdm_handle* a = hvdm_connect(path.c_str());
+    REQUIRE(a != nullptr);
+    REQUIRE(ev.wait(1));
+    CHECK(hvdm_ready(a) == 0);
+    CHECK(hvdm_ready(a) == -EALREADY);
+    REQUIRE(ev.wait(2));
+    // the connection goes on after READY
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(a, h.domid, 0, &t) == 0);
+    CHECK(hvdm_close(a) == 0);
+    REQUIRE(ev.wait(3));
+    {
+        std::lock_guard lk(ev.mu);
+        REQUIRE(ev.seen.size() == 3);  // no second READY
+        CHECK(ev.seen[0].kind == HV_DM_EVENT_CONNECTED);
+        CHECK(ev.seen[1].kind == HV_DM_EVENT_READY);
+        CHECK(ev.seen[2].kind == HV_DM_EVENT_GONE);
+        CHECK(ev.reasons[2] == "said goodbye");
+        for (const auto& e : ev.seen) {
+            CHECK(e.size == sizeof(hv_dm_event));
+            CHECK(e.pid == getpid());
+            CHECK(e.uid == getuid());
+            CHECK(e.connection == 1);
+            CHECK(e.emulator == ev.seen[0].emulator);
+        }
+    }
+    // A config of the first published size (16: no event) is still taken.
+    hv_dm_listen_config old{};
+    old.size = 16;
+    hv_dm_listener* l2 = nullptr;
+    CHECK(hv_dm_listen(h.host, (path + "2").c_str(), &old, &l2) == 0);
+    hv_dm_listener_close(l2);
+    old.size = 15;
+    CHECK(hv_dm_listen(h.host, (path + "3").c_str(), &old, &l2) == -EINVAL);
+    hv_dm_listener_close(l);
+}

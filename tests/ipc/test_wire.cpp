@@ -55,7 +55,7 @@ TEST_CASE("every request kind round-trips through encode and decode") {
         r.kind = static_cast<w::Kind>(k);
         r.seq = 100u + k;
         r.client_abi = k == 1 ? 0x10300u : 0;
-        r.domid = k == 1 || k == 10 ? 0 : 5;
+        r.domid = k == 1 || k == 10 || k == 11 ? 0 : 5;
         r.id = (k == 5 || k == 6 || k == 7) ? 9 : 0;
         r.vcpu = k == 6 ? 4 : 0;
         r.pfn = k == 4 ? 0x1234 : 0;
@@ -89,6 +89,33 @@ TEST_CASE("every request kind round-trips through encode and decode") {
         CHECK(d->nr == r.nr);
         CHECK(d->max == r.max);
     }
+}
+
+TEST_CASE("READY (kind 11) is a bare header both ways") {
+    w::Request r;
+    r.kind = w::Kind::ready;
+    r.seq = 42;
+    const auto m = enc(r);
+    CHECK(m.size() == w::header_size);
+    auto d = w::decode_request(m, 0);
+    REQUIRE(d.is_ok());
+    CHECK(d->kind == w::Kind::ready);
+    CHECK(d->seq == 42);
+    auto longer = m;
+    longer.push_back(std::byte{0});
+    CHECK(w::decode_request(longer, 0).status().code() == -EMSGSIZE);
+    CHECK(w::decode_request(m, 1).status().code() == -ETOOMANYREFS);
+    w::Reply rep;
+    rep.kind = w::Kind::ready;
+    rep.seq = 42;
+    rep.rc = -EALREADY;
+    std::vector<std::byte> rm;
+    REQUIRE(w::encode_reply(rep, rm).is_ok());
+    CHECK(rm.size() == w::header_size + w::reply_status_size);
+    auto dr = w::decode_reply(rm, 0);
+    REQUIRE(dr.is_ok());
+    CHECK(dr->kind == w::Kind::ready);
+    CHECK(dr->rc == -EALREADY);
 }
 
 TEST_CASE("a truncated header is -EPROTO") {

@@ -784,12 +784,39 @@ int hv_domain_irq_state(hv_domain *d, hv_irq_state *out) HV_NOEXCEPT;
 /** A listening socket serving device models (hv_dm_listen). */
 typedef struct hv_dm_listener hv_dm_listener;
 
-/** Who may connect (hv_dm_listen). The struct may grow: set size to
- * sizeof(hv_dm_listen_config). */
+/** What happened to a connection of a listener (hv_dm_event.kind). */
+enum {
+    HV_DM_EVENT_CONNECTED = 1, /**< accepted (its uid allowed) and served from now on */
+    HV_DM_EVENT_READY = 2,     /**< the device model called hvdm_ready: its setup is complete */
+    HV_DM_EVENT_GONE = 3       /**< the connection ended; its servers are destroyed (reason says why) */
+};
+
+/** One event of a connection, for hv_dm_listen_config.event. */
+typedef struct hv_dm_event {
+    uint32_t size;       /**< sizeof(hv_dm_event) as the library was built (the struct may grow) */
+    uint32_t kind;       /**< HV_DM_EVENT_* */
+    int32_t pid;         /**< the peer process (SO_PEERCRED at connect time) */
+    uint32_t uid;        /**< the peer's uid */
+    uint32_t connection; /**< the listener's number for the connection, from 1 */
+    uint32_t emulator;   /**< the connection's emulator identity */
+    const char *reason;  /**< GONE: why, as logged ("hung up", "said goodbye", ...); else NULL */
+} hv_dm_event;
+
+/** Who may connect (hv_dm_listen), and who is told what they do. The
+ * struct may grow: set size to sizeof(hv_dm_listen_config). A size of 16
+ * (the struct without event and opaque, as first published) is accepted. */
 typedef struct hv_dm_listen_config {
     uint32_t size;        /**< sizeof(hv_dm_listen_config) */
     uint32_t nr_uids;     /**< entries in uids; 0: only this process's real uid (getuid()) */
     const uint32_t *uids; /**< the peer uids (SO_PEERCRED) allowed to connect */
+    /** Optional (may be NULL): called for each event of each connection,
+     * on that connection's thread, in order for one connection (CONNECTED,
+     * at most one READY, GONE last). @p ev is valid during the call only.
+     * It must return promptly and must not call hv_dm_listener_close;
+     * any other call is allowed. `hvcore run --dm-exec` starts the guest
+     * once every device model it started is READY. */
+    void (*event)(void *opaque, const hv_dm_event *ev);
+    void *opaque;         /**< event's first argument */
 } hv_dm_listen_config;
 
 /**
@@ -813,8 +840,9 @@ typedef struct hv_dm_listen_config {
  * a claimed type disclaimed, and a vCPU waiting on one of them completes
  * (a read gets all ones). A malformed message with a readable header gets
  * its errno in the reply and changes nothing; the connection goes on.
- * Connections and goodbyes are logged at HV_LOG_INFO. Descriptors already
- * sent (ioreq pages, eventfds) stay valid in the device model.
+ * Connections, READY (hvdm_ready) and goodbyes are logged at HV_LOG_INFO,
+ * and reported to cfg->event when it is set (HV_DM_EVENT_*). Descriptors
+ * already sent (ioreq pages, eventfds) stay valid in the device model.
  *
  * Lifetime: the listener holds the host's core, not the host. The host may
  * be destroyed first (hv_host_destroy does not wait for listeners): its
@@ -826,7 +854,7 @@ typedef struct hv_dm_listen_config {
  * @param[out] out receives the listener.
  * @return 0, or a negative errno (nothing is created).
  * @retval -EINVAL @p host, @p path or @p out NULL, @p path empty, cfg->size
- * too small, or nr_uids != 0 with uids NULL.
+ * too small (below 16), or nr_uids != 0 with uids NULL.
  * @retval -ENAMETOOLONG @p path does not fit in a sockaddr_un.
  * @retval -EADDRINUSE a file other than a socket is at @p path.
  * @retval other bind(2), listen(2), eventfd(2) errors.

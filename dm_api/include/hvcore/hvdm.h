@@ -293,6 +293,25 @@ hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
  * @note Thread-safe. (hvcore 1.3) */
 hvdm_handle *hvdm_connect(const char *path) HV_NOEXCEPT;
 /** @ingroup hvdm_handle
+ * @brief Tells the host this device model's setup is complete (its servers
+ * are created, mapped and enabled): the wire message READY.
+ *
+ * `hvcore run --dm-exec` starts the guest only once every device model it
+ * started has called it on one of its connections (any one: a process may
+ * hold several). A host embedding hv_dm_listen learns of it through
+ * hv_dm_listen_config.event (HV_DM_EVENT_READY). It changes nothing else:
+ * servers may still be created after it, and calls work as before.
+ * @param h a handle of hvdm_connect.
+ * @return 0, or a negative errno (nothing is sent twice).
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the connection is lost (or the host destroyed).
+ * @retval -EALREADY this connection said so before.
+ * @retval -EOPNOTSUPP @p h is an in-process handle (hvdm_open): a plug-in
+ *         in `hvcore run` says so through hvdm_plugin_env.ready instead;
+ *         there is no listener to tell.
+ * @note Thread-safe. (hvcore 1.3) */
+int hvdm_ready(hvdm_handle *h) HV_NOEXCEPT;
+/** @ingroup hvdm_handle
  * @brief Closes a handle: destroys the servers it created (as
  * hvdm_destroy_ioreq_server: their vCPUs complete, a claim is released),
  * unmaps its ioreq pages, closes its descriptors and frees it.

@@ -36,8 +36,9 @@
  * `hvcore run` calls hvdm_plugin_main once per run, on a thread of its own
  * (one thread per plug-in), with an environment that stays valid until the
  * function returns. The plug-in:
- *   1. opens its own handle (hvdm_open(env->host)) and creates, maps and
- *      configures its ioreq servers on env->domid, naming each with
+ *   1. opens its own handle (hvdm_plugin_open(env), which is
+ *      hvdm_open(env->host) in-process) and creates, maps and configures
+ *      its ioreq servers on env->domid, naming each with
  *      env->server_created (the host prints per-server statistics);
  *   2. calls env->ready(env->opaque) exactly once: the guest starts only
  *      when every device model of the run is ready (a plug-in that returns
@@ -51,16 +52,37 @@
  * The plug-in must not close env->stop_fd, call exit(), or install signal
  * handlers; it prints only to env->out.
  *
+ * @par The same plug-in in a process of its own
+ * `hvcore dm NAME[:ARGS]` (hvcore(1)) loads the same module in a process
+ * of its own and calls hvdm_plugin_main with the same lifecycle: env->host
+ * is NULL, hvdm_plugin_open(env) connects to the socket named by
+ * HVCORE_DM_SOCKET (hvdm_connect), env->domid is HVCORE_DM_DOMID,
+ * env->ready sends READY (hvdm_ready) on a connection of the launcher's
+ * own, env->stop_fd becomes readable when the host closes the process's
+ * standard input (a pipe) or sends SIGTERM/SIGINT, env->out is the
+ * process's standard output and env->trace is NULL; the process exits
+ * with 0 when hvdm_plugin_main returned 0, else 1. `hvcore run --dm-exec
+ * 'hvcore dm NAME'` starts it; the bundled demo runs its device models so.
+ * A plug-in that uses hvdm_plugin_open() (and the device-model API only:
+ * no hv_* call on env->host) needs no change to run either way.
+ *
+ * @par Requirements on the loader's side
+ * env->size tells which fields the loader has: open_handle is there when
+ * size covers it (hvcore 1.3); hvdm_plugin_open() checks.
+ *
+ *
  * @par ABI history
  * - 1: examples/dm/hvdm_example.h (hvdm_example_main, hvdm_example_env),
  *   no ABI symbol: hvcore 1.0.
  * - 2: this header (hvdm_plugin_main, hvdm_plugin_env, the exported
  *   hvdm_plugin_abi): hvcore 1.1. The environment's fields are those of
- *   ABI 1 under new names.
+ *   ABI 1 under new names. hvcore 1.3 appends open_handle (still ABI 2:
+ *   the struct only grew, as its size field allows).
  */
 #ifndef HVCORE_HVDM_PLUGIN_H
 #define HVCORE_HVDM_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -122,7 +144,26 @@ typedef struct hvdm_plugin_env {
      * its answer is posted; for a read, req->data holds the answer. Tests
      * compare these traces between KVM and the model vCPUs. */
     void (*trace)(void *opaque, hvdm_ioservid_t id, const hvdm_ioreq_t *req);
+    /** Opens a new handle on the guest's host (hvcore 1.3; read it
+     * through hvdm_plugin_open(), which checks that the loader's env has
+     * it): hvdm_open(host) when the plug-in runs inside `hvcore run`,
+     * hvdm_connect() to HVCORE_DM_SOCKET when it runs in a process of its
+     * own (`hvcore dm NAME`, started by `hvcore run --dm-exec`; host is
+     * then NULL). NULL if that fails. Each call is a new emulator identity;
+     * close it with hvdm_close as any handle. Never NULL itself. */
+    hvdm_handle *(*open_handle)(void *opaque);
 } hvdm_plugin_env;
+
+/** The handle a plug-in should serve with, wherever it runs: the loader's
+ * open_handle when its environment has one (hvcore 1.3 and later, in a
+ * process of its own or not), else hvdm_open(env->host) (an older loader,
+ * in-process). A plug-in that calls this instead of hvdm_open runs
+ * unchanged in `hvcore run --dm` and as a process (`hvcore dm`). */
+static inline hvdm_handle *hvdm_plugin_open(const hvdm_plugin_env *env) {
+    if (env->size >= offsetof(hvdm_plugin_env, open_handle) + sizeof env->open_handle && env->open_handle)
+        return env->open_handle(env->opaque);
+    return hvdm_open(env->host);
+}
 
 /** The type of hvdm_plugin_main, for the loader's dlsym. */
 typedef int (*hvdm_plugin_main_fn)(const hvdm_plugin_env *env);
