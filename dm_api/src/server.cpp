@@ -152,7 +152,8 @@ void hv_dm_listener::accept_loop() {
         std::string list;
         for (uid_t u : uids) {
             allowed = allowed || u == cr.uid;
-            list += (list.empty() ? "" : ",") + std::to_string(u);
+            if (!list.empty()) list += ',';  // (not `a + b`: GCC 12 -O3's false -Wrestrict)
+            list += std::to_string(u);
         }
         if (!allowed) {
             log_line(*core, hvcore::LogLevel::warning,
