@@ -17,6 +17,7 @@
 
 #include <cstring>
 #include <list>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +54,12 @@ struct Connection {
     unsigned number = 0;
     std::thread thread;
     std::atomic<bool> done{false};
+    // A fault of this isolated emulator (hvcore::Emulators): the first
+    // reason, and an eventfd that wakes the connection's thread. Written
+    // under a domain's lock, so only recorded and signalled there.
+    int fault_fd = -1;
+    std::mutex fault_mu;
+    std::string fault;
 };
 
 void log_line(hvcore::abi::HostCore& core, hvcore::LogLevel level, const std::string& s) {
@@ -165,8 +172,24 @@ void hv_dm_listener::accept_loop() {
 void hv_dm_listener::serve(Connection& c) {
     hvdm_handle* h = hvcore::abi::open_local(core);
     std::string reason;
-    if (h == nullptr) reason = "refused: out of memory";
-    else log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
+    c.fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h == nullptr || c.fault_fd < 0) reason = "refused: out of memory or descriptors";
+    // The private handle's emulator is isolated: a protocol violation in its
+    // shared pages costs it its servers (and this connection), not the
+    // domain (core/src/dm_ops.cpp, Domain::fault_emulator).
+    const hvcore::EmulatorId emulator = h != nullptr ? h->t->emulator() : 0;
+    if (reason.empty()) {
+        core->host.emulators().isolate(emulator, [&c](uint16_t domid, const std::string& r) {
+            {
+                std::lock_guard lk(c.fault_mu);
+                if (!c.fault.empty()) return;
+                c.fault = "domain " + std::to_string(domid) + ": " + r;
+            }
+            const uint64_t one = 1;
+            (void)!write(c.fault_fd, &one, sizeof one);
+        });
+        log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
+    }
     std::vector<std::byte> in(wire::max_message + 1);
     std::vector<std::byte> out;
     std::vector<std::byte> copy0, copy1;
@@ -174,10 +197,16 @@ void hv_dm_listener::serve(Connection& c) {
     alignas(cmsghdr) static thread_local char ctl[CMSG_SPACE(sizeof(int) * max_fds_in)];
     bool hello = false;
     while (reason.empty()) {
-        pollfd pf[2] = {{c.fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-        if (poll(pf, 2, -1) < 0) {
+        pollfd pf[3] = {{c.fd, POLLIN, 0}, {stop_fd, POLLIN, 0}, {c.fault_fd, POLLIN, 0}};
+        if (poll(pf, 3, -1) < 0) {
             if (errno == EINTR) continue;
             reason = std::string("poll failed: ") + std::strerror(errno);
+            break;
+        }
+        if (pf[2].revents != 0) {
+            // Before any further request: it is not served.
+            std::lock_guard lk(c.fault_mu);
+            reason = "broke the ioreq protocol (" + c.fault + ")";
             break;
         }
         if (pf[1].revents != 0) {
@@ -352,6 +381,10 @@ void hv_dm_listener::serve(Connection& c) {
     log_line(*core, reason == "said goodbye" ? hvcore::LogLevel::info : hvcore::LogLevel::warning,
              who(c) + " " + reason + (h != nullptr ? ": its ioreq servers are destroyed" : ""));
     if (h != nullptr) (void)hvdm_close(h);
+    // Isolated until its servers are gone (a fault meanwhile must not stop
+    // the domain); forget() waits for a fault callback in progress.
+    if (emulator != 0) core->host.emulators().forget(emulator);
+    if (c.fault_fd >= 0) close(c.fault_fd);
     close(c.fd);
     c.fd = -1;
     c.done.store(true, std::memory_order_release);
