@@ -236,7 +236,10 @@ void hv_dm_listener::serve(Connection& c) {
         // Descriptors a request never carries: counted, then closed.
         unsigned nfds = 0;
         for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm != nullptr; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+                nfds = std::max<unsigned>(nfds, 1);  // any other control message: refused as well
+                continue;
+            }
             const size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             for (size_t i = 0; i < k; ++i) {
                 int x = -1;
@@ -288,6 +291,11 @@ void hv_dm_listener::serve(Connection& c) {
         case wire::Kind::hello:
             if (hello) {
                 rep.rc = -EALREADY;
+                break;
+            }
+            // Another major version of the C ABI: refused, and still no HELLO.
+            if ((r.client_abi >> 16) != HV_VERSION_MAJOR) {
+                rep.rc = -EPROTONOSUPPORT;
                 break;
             }
             hello = true;

@@ -815,3 +815,17 @@ TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_hos
     CHECK(waitpid(pid, &status, 0) == pid);
     close(out);
 }
+
+TEST_CASE("a HELLO of another major ABI version is -EPROTONOSUPPORT and greets nobody") {
+    Host h;
+    Raw r(h.path);
+    w::Request hello;
+    hello.kind = w::Kind::hello;
+    hello.seq = 1;
+    hello.client_abi = (HV_VERSION_MAJOR + 1u) << 16;
+    CHECK(r.call(Raw::enc(hello), 1) == -EPROTONOSUPPORT);
+    SetRo m(h.domid, 0x10, 2);  // still before HELLO: -EPROTO, hung up
+    CHECK(r.call(m.msg, 2) == -EPROTO);
+    CHECK(r.reply(2) == hung_up);
+    CHECK(h.mem_type(0x10) == HVDM_MEM_RAM_RW);
+}
