@@ -235,6 +235,32 @@ static void unknown_slot_state_seen_at_notify_stops_the_domain_or_its_socket_dm(
     fixture_destroy(&f);
 }
 
+static void slot_not_returned_to_none_stops_the_domain_or_its_socket_dm(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    int rc;
+    REQUIRE_EQ(0, setup(&f, &s));
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 1));
+    s.page->vcpu_ioreq[0].state = HVDM_STATE_IORESP_READY;
+    REQUIRE_EQ(0, hvdm_ioreq_notify(f.dm, f.domid, s.id, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    /* the slot is NONE again; the device model makes it INPROCESS with no
+     * request in flight, and the next request finds it so */
+    s.page->vcpu_ioreq[0].state = HVDM_STATE_IOREQ_INPROCESS;
+    rc = hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 4, 2);
+    if (test_over_socket()) {
+        /* its servers are gone: the access waits on a destroyed server and
+         * completes at once */
+        EXPECT_EQ(HV_VCPU_IOREQ_PENDING, rc);
+        EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    } else {
+        EXPECT_EQ(-EPROTO, rc);
+    }
+    expect_stopped(&f, &s);
+    fixture_destroy(&f);
+}
+
 static void destroying_a_stopped_domain_still_works(void) {
     struct fixture f;
     struct server s;
@@ -259,6 +285,7 @@ int main(void) {
     RUN(slot_moved_backwards_stops_the_domain_or_its_socket_dm);
     RUN(unknown_slot_state_stops_the_domain_or_its_socket_dm);
     RUN(unknown_slot_state_seen_at_notify_stops_the_domain_or_its_socket_dm);
+    RUN(slot_not_returned_to_none_stops_the_domain_or_its_socket_dm);
     RUN(destroying_a_stopped_domain_still_works);
     return abi_finish("test_ioreq_protocol");
 }
