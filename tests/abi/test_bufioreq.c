@@ -331,9 +331,9 @@ static void full_ring_falls_back_to_synchronous(void) {
 
 /* A device model that moves its read_pointer past the write_pointer (the
  * ring's pointers go backwards) harms nobody else: as in Xen
- * (xen/common/ioreq.c, ioreq_send_buffered: "The queue is full" when write - read reaches the slots), the
- * ring is taken as full and the write goes synchronously to the same
- * device model; the domain runs on. */
+ * (xen/common/ioreq.c, ioreq_send_buffered: "The queue is full" once
+ * write - read reaches the slots), the ring is taken as full and the write
+ * goes synchronously to the same device model; the domain runs on. */
 static void ring_pointers_gone_backwards_make_the_writes_synchronous(void) {
     struct fixture f;
     struct server s;
