@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
             rc = hvdm_ioreq_notify(h, dom, id, 0);
             printf("notify %d next %d\n", rc, hvdm_get_mem_type(h, dom, 0, &t));
             fflush(stdout);
-            return 0;
+            return hvdm_close(h) == 0 ? 0 : 11;
         }
         page->vcpu_ioreq[0].state = HVDM_STATE_IOREQ_INPROCESS;
         printf("inprocess\n");
@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
         if (fgets(line, sizeof line, stdin) == NULL) return fail("stdin", 0);
         printf("next %d\n", hvdm_get_mem_type(h, dom, 0, &t));
         fflush(stdout);
-        return 0;
+        return hvdm_close(h) == 0 ? 0 : 11;
     }
     if (argc == 3 && strcmp(argv[1], "survive") == 0) {
         const hvdm_domid_t dom = (hvdm_domid_t)strtoul(argv[2], NULL, 0);
