@@ -80,6 +80,33 @@ void Domain::destroy_servers_of(EmulatorId who) {
         }
         sweep_after_disclaim(std::move(pause));
     }
+    // A fault (fault_emulator) destroyed servers under a hold it could not
+    // give up: a disclaim's sweep may be left. Finished here, as after any
+    // disclaim (entries left with no owner can only be a disclaim's).
+    std::function<void()> pause;
+    {
+        const Locked lk(*this, mu_);
+        if (p2m_->ioreq_owner() || p2m_->ioreq_entry_count() == 0) return;
+        pause = sweep_pause_;
+    }
+    sweep_after_disclaim(std::move(pause));
+}
+
+bool Domain::fault_emulator(const Locked& lk, EmulatorId who, const std::string& reason) {
+    if (!emulators_ || !emulators_->isolated(who)) return false;
+    // As Domain::destroy_servers_of, in this hold: the disclaim's first
+    // chunk now, the other entries reset lazily (marked) until a sweep.
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i) {
+        const IoreqServer* s = servers_.get(IoservId{i});
+        if (s != nullptr && s->emulator == who) (void)destroy_server(lk, IoservId{i});
+    }
+    if (log_)
+        log_->write(LogLevel::debug, fmt::format("domain {}: the servers of an isolated device model are destroyed "
+                                                 "instead of stopping the domain: {}",
+                                                 id_.raw(), reason));
+    // Forgotten meanwhile (its handle closing): its servers are gone all the same.
+    (void)emulators_->report(who, id_.raw(), reason);
+    return true;
 }
 
 Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled) {
@@ -257,9 +284,11 @@ Status Domain::ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu) {
     if (vcpu >= cfg_.nr_vcpus) return Status::err(-EINVAL);
     // The notification is an observation point of the slot's state: an
     // unknown value stops the domain at once (XSA-262).
+    // An isolated device model (emulators.hpp) loses its servers instead.
     if (const std::optional<uint8_t> st = (*s)->channel.unknown_state(vcpu)) {
-        stop(lk, fmt::format("device model of ioreq server {} wrote unknown state {} into vCPU {}'s slot", id.raw(),
-                             *st, vcpu));
+        const std::string what = fmt::format("wrote unknown state {} into vCPU {}'s slot", *st, vcpu);
+        if (!fault_emulator(lk, who, fmt::format("ioreq server {} {}", id.raw(), what)))
+            stop(lk, fmt::format("device model of ioreq server {} {}", id.raw(), what));
         return Status::err(-EPROTO);
     }
     wake(lk, vcpu);  // this vCPU's thread may be waiting for its slot (host_access)

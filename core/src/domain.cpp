@@ -11,7 +11,7 @@
 namespace hvcore {
 
 Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg, const Backend& backend,
-                                               std::shared_ptr<Log> log) {
+                                               std::shared_ptr<Log> log, std::shared_ptr<Emulators> emulators) {
     if (cfg.nr_vcpus == 0 || cfg.nr_vcpus > max_vcpus) return Status::err(-EINVAL);
     if (cfg.ram_bytes == 0 || (cfg.ram_bytes & page_mask) != 0 || cfg.ram_bytes > MachineMemory::max_ram_bytes)
         return Status::err(-EINVAL);
@@ -19,6 +19,7 @@ Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg
     const Locked lk(*d, d->mu_);  // not shared yet; held so that every guarded member is written under it
     d->backend_ = &backend;
     d->log_ = std::move(log);
+    d->emulators_ = std::move(emulators);
     const uint64_t frames = cfg.ram_bytes >> page_shift;
     // Enough tables to map every RAM page with 4 KiB leaves (the backend's
     // geometry: roots and upper levels included).

@@ -14,7 +14,7 @@ Result<std::shared_ptr<Domain>> Host::create_domain(const DomainConfig& cfg) {
     if (domains_.size() >= 0xfff0) return Status::err(-ENOSPC);
     while (next_id_ == 0 || domains_.contains(next_id_)) ++next_id_;
     const DomId id{next_id_++};
-    auto d = Domain::create(id, cfg, *backend, log_);
+    auto d = Domain::create(id, cfg, *backend, log_, emulators_);
     HV_TRY(d);
     domains_.emplace(id.raw(), *d);
     return d;

@@ -256,10 +256,20 @@ MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const Ior
         return MemStatus::ok;
     }
     if (const std::optional<uint8_t> st = s.channel.post(v.id, req)) {
-        stop(lk, fmt::format("device model of ioreq server {} left vCPU {}'s slot in state {} "
-                             "when a new request was due (it must return it to NONE)",
-                             s.id.raw(), v.id, *st));
-        return MemStatus::stopped;
+        const std::string what = fmt::format("left vCPU {}'s slot in state {} when a new request was due "
+                                             "(it must return it to NONE)",
+                                             v.id, *st);
+        const IoservId id = s.id;
+        const uint64_t serial = s.serial;
+        if (!fault_emulator(lk, s.emulator, fmt::format("ioreq server {} {}", id.raw(), what))) {
+            stop(lk, fmt::format("device model of ioreq server {} {}", id.raw(), what));
+            return MemStatus::stopped;
+        }
+        // An isolated device model lost its servers (s is gone): the access
+        // waits on a destroyed server, so it completes as Xen completes one
+        // (complete_request: a read gets all ones), on its next look.
+        v.io.sent(id, serial, req, orig);
+        return MemStatus::pending;
     }
     v.io.sent(s.id, s.serial, req, orig);
     return MemStatus::pending;
@@ -280,7 +290,14 @@ Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {
     case IoreqAnswer::Kind::no_response: v.io.complete(ones(f.sent.size)); return Completion::completed;
     case IoreqAnswer::Kind::violation: break;
     }
-    stop(lk, fmt::format("device model of ioreq server {} {}", s->id.raw(), a.reason));
+    const IoservId id = s->id;
+    if (fault_emulator(lk, s->emulator, fmt::format("ioreq server {} {}", id.raw(), a.reason))) {
+        // An isolated device model lost its servers (s is gone): completed
+        // as for a destroyed server.
+        v.io.complete(ones(f.sent.size));
+        return Completion::completed;
+    }
+    stop(lk, fmt::format("device model of ioreq server {} {}", id.raw(), a.reason));
     return Completion::violation;
 }
 

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstring>
 #include <list>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +55,12 @@ struct Connection {
     unsigned number = 0;
     std::thread thread;
     std::atomic<bool> done{false};
+    // A fault of this isolated emulator (hvcore::Emulators): the first
+    // reason, and an eventfd that wakes the connection's thread. Written
+    // under a domain's lock, so only recorded and signalled there.
+    int fault_fd = -1;
+    std::mutex fault_mu;
+    std::string fault;
 };
 
 void log_line(hvcore::abi::HostCore& core, hvcore::LogLevel level, const std::string& s) {
@@ -181,10 +188,26 @@ void hv_dm_listener::accept_loop() {
 void hv_dm_listener::serve(Connection& c) {
     hvdm_handle* h = hvcore::abi::open_local(core);
     std::string reason;
-    const uint32_t emulator = h != nullptr ? h->t->emulator() : 0;
-    if (h == nullptr) reason = "refused: out of memory";
-    else log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
-    if (h != nullptr) tell(c, HV_DM_EVENT_CONNECTED, emulator, nullptr);
+    c.fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h == nullptr || c.fault_fd < 0) reason = "refused: out of memory or descriptors";
+    // The private handle's emulator is isolated: a protocol violation in its
+    // shared pages costs it its servers (and this connection), not the
+    // domain (core/src/dm_ops.cpp, Domain::fault_emulator).
+    const hvcore::EmulatorId emulator = h != nullptr ? h->t->emulator() : 0;
+    const bool connected = reason.empty();
+    if (connected) {
+        core->host.emulators().isolate(emulator, [&c](uint16_t domid, const std::string& r) {
+            {
+                std::lock_guard lk(c.fault_mu);
+                if (!c.fault.empty()) return;
+                c.fault = "domain " + std::to_string(domid) + ": " + r;
+            }
+            const uint64_t one = 1;
+            (void)!write(c.fault_fd, &one, sizeof one);
+        });
+        log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
+        tell(c, HV_DM_EVENT_CONNECTED, emulator, nullptr);
+    }
     bool ready = false;
     std::vector<std::byte> in(wire::max_message + 1);
     std::vector<std::byte> out;
@@ -193,10 +216,16 @@ void hv_dm_listener::serve(Connection& c) {
     alignas(cmsghdr) static thread_local char ctl[CMSG_SPACE(sizeof(int) * max_fds_in)];
     bool hello = false;
     while (reason.empty()) {
-        pollfd pf[2] = {{c.fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-        if (poll(pf, 2, -1) < 0) {
+        pollfd pf[3] = {{c.fd, POLLIN, 0}, {stop_fd, POLLIN, 0}, {c.fault_fd, POLLIN, 0}};
+        if (poll(pf, 3, -1) < 0) {
             if (errno == EINTR) continue;
             reason = std::string("poll failed: ") + std::strerror(errno);
+            break;
+        }
+        if (pf[2].revents != 0) {
+            // Before any further request: it is not served.
+            std::lock_guard lk(c.fault_mu);
+            reason = "broke the ioreq protocol (" + c.fault + ")";
             break;
         }
         if (pf[1].revents != 0) {
@@ -226,7 +255,10 @@ void hv_dm_listener::serve(Connection& c) {
         // Descriptors a request never carries: counted, then closed.
         unsigned nfds = 0;
         for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm != nullptr; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+                nfds = std::max<unsigned>(nfds, 1);  // any other control message: refused as well
+                continue;
+            }
             const size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             for (size_t i = 0; i < k; ++i) {
                 int x = -1;
@@ -278,6 +310,11 @@ void hv_dm_listener::serve(Connection& c) {
         case wire::Kind::hello:
             if (hello) {
                 rep.rc = -EALREADY;
+                break;
+            }
+            // Another major version of the C ABI: refused, and still no HELLO.
+            if ((r.client_abi >> 16) != HV_VERSION_MAJOR) {
+                rep.rc = -EPROTONOSUPPORT;
                 break;
             }
             hello = true;
@@ -380,8 +417,12 @@ void hv_dm_listener::serve(Connection& c) {
     }
     log_line(*core, reason == "said goodbye" ? hvcore::LogLevel::info : hvcore::LogLevel::warning,
              who(c) + " " + reason + (h != nullptr ? ": its ioreq servers are destroyed" : ""));
-    const bool had = h != nullptr || reason == "said goodbye";
+    const bool had = connected;
     if (h != nullptr) (void)hvdm_close(h);
+    // Isolated until its servers are gone (a fault meanwhile must not stop
+    // the domain); forget() waits for a fault callback in progress.
+    if (emulator != 0) core->host.emulators().forget(emulator);
+    if (c.fault_fd >= 0) close(c.fault_fd);
     if (had) tell(c, HV_DM_EVENT_GONE, emulator, reason.c_str());
     close(c.fd);
     c.fd = -1;

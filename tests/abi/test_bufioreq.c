@@ -329,6 +329,35 @@ static void full_ring_falls_back_to_synchronous(void) {
     fixture_destroy(&f);
 }
 
+/* A device model that moves its read_pointer past the write_pointer (the
+ * ring's pointers go backwards) harms nobody else: as in Xen
+ * (xen/common/ioreq.c, ioreq_send_buffered: "The queue is full" once
+ * write - read reaches the slots), the ring is taken as full and the write
+ * goes synchronously to the same device model; the domain runs on. */
+static void ring_pointers_gone_backwards_make_the_writes_synchronous(void) {
+    struct fixture f;
+    struct server s;
+    uint64_t value = 0;
+    char reason[64];
+    REQUIRE_EQ(0, setup(&f, &s, posting(HVDM_BUFIOREQ_LEGACY)));
+    EXPECT_EQ(HV_VCPU_DONE, post1(&f, 0, 0x11));
+    EXPECT_EQ(1, s.buf->write_pointer);
+    s.buf->read_pointer = 7; /* ahead of write_pointer */
+    EXPECT_EQ(HV_VCPU_IOREQ_PENDING, post1(&f, 0, 0x22));
+    EXPECT_EQ(1, s.buf->write_pointer); /* nothing posted */
+    EXPECT_U64(0x22, s.page->vcpu_ioreq[0].data);
+    REQUIRE_EQ(0, server_answer(&f, f.dm, &s, 0, 0));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_resume(f.dom, 0, &value));
+    reason[0] = 'x';
+    EXPECT_EQ(0, hv_domain_stop_reason(f.dom, reason, sizeof reason));
+    EXPECT_EQ('\0', reason[0]);
+    /* pointers put right: posting works again */
+    s.buf->read_pointer = 1;
+    EXPECT_EQ(HV_VCPU_DONE, post1(&f, 0, 0x33));
+    EXPECT_EQ(2, s.buf->write_pointer);
+    fixture_destroy(&f);
+}
+
 /* Fill the ring with 511 one-byte posts, consume them all (read_pointer =
  * 511), post one more; return its pointers. */
 static void post_after_a_full_lap(struct fixture *f, struct server *s, uint32_t *rp, uint32_t *wp) {
@@ -387,6 +416,7 @@ int main(void) {
     RUN(write_to_claimed_page_is_always_synchronous);
     RUN(create_rejects_unknown_buffered_modes_and_flags);
     RUN(full_ring_falls_back_to_synchronous);
+    RUN(ring_pointers_gone_backwards_make_the_writes_synchronous);
     RUN(atomic_mode_canonicalises_the_pointers_after_a_lap);
     RUN(legacy_mode_never_rewrites_the_pointers);
     return abi_finish("test_bufioreq");

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -101,6 +102,14 @@ struct Host {
         if (hvdm_get_mem_type(h, domid, gfn, &t) != 0) t = 0xffff;
         (void)hvdm_close(h);
         return t;
+    }
+    // Waits up to 5 s for the p2m to hold no ioreq_server entry.
+    bool entries_swept() {
+        for (int i = 0; i < 500; ++i) {
+            if (entries() == 0) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
     }
     uint64_t entries() {
         uint64_t n = ~0ull;
@@ -204,10 +213,13 @@ struct SetRo {
     }
 };
 
-// Starts ipc_dm with args, HVCORE_DM_SOCKET=path; its stdout is *out_fd.
-pid_t spawn_dm(const std::string& path, std::vector<std::string> args, int* out_fd) {
+// Starts ipc_dm with args, HVCORE_DM_SOCKET=path; its stdout is *out_fd,
+// and its stdin *in_fd if in_fd is not null.
+pid_t spawn_dm(const std::string& path, std::vector<std::string> args, int* out_fd, int* in_fd = nullptr) {
     int p[2];
+    int q[2] = {-1, -1};
     REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    if (in_fd != nullptr) REQUIRE(pipe2(q, O_CLOEXEC) == 0);
     std::vector<char*> argv;
     std::string prog = HVCORE_IPC_DM;
     argv.push_back(prog.data());
@@ -218,12 +230,17 @@ pid_t spawn_dm(const std::string& path, std::vector<std::string> args, int* out_
     REQUIRE(pid >= 0);
     if (pid == 0) {
         dup2(p[1], 1);
+        if (q[0] >= 0) dup2(q[0], 0);
         putenv(const_cast<char*>(env.c_str()));
         execv(argv[0], argv.data());
         _exit(127);
     }
     close(p[1]);
     *out_fd = p[0];
+    if (in_fd != nullptr) {
+        close(q[0]);
+        *in_fd = q[1];
+    }
     return pid;
 }
 
@@ -398,9 +415,10 @@ TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the re
           "the hang-up is logged, the domain runs on and another connection keeps working") {
     Host h;
     int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
+    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa), "type"}, &out);
     const std::string ready = read_line(out);
     REQUIRE(ready.rfind("ready ", 0) == 0);
+    CHECK(h.mem_type(2) == HVDM_MEM_IOREQ_SERVER);  // it claimed the type
     // It wrote guest RAM through its own mapping (MAP_GUEST over the socket).
     uint32_t word = 0;
     REQUIRE(hv_guest_read(h.dom, 4096, &word, sizeof word) == 0);
@@ -439,6 +457,24 @@ TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the re
     // Its range is released: a read there now goes nowhere (all ones, at once).
     CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
     CHECK(value == 0xffffffffu);
+    // Its claim is disclaimed and its page reset to ram_rw, the sweep done.
+    CHECK(h.mem_type(2) == HVDM_MEM_RAM_RW);
+    CHECK(h.entries_swept());
+    // A new device model claims the same range and the type.
+    {
+        hvdm_handle* again = hvdm_connect(h.path.c_str());
+        REQUIRE(again != nullptr);
+        hvdm_ioservid_t id3 = 0;
+        REQUIRE(hvdm_create_ioreq_server(again, h.domid, HVDM_BUFIOREQ_OFF, &id3) == 0);
+        CHECK(hvdm_map_io_range_to_ioreq_server(again, h.domid, id3, 1, mmio_gpa, mmio_gpa + 0xfff) == 0);
+        CHECK(hvdm_map_mem_type_to_ioreq_server(again, h.domid, id3, HVDM_MEM_IOREQ_SERVER,
+                                                HVDM_IOREQ_MEM_ACCESS_WRITE) == 0);
+        CHECK(hvdm_set_ioreq_server_state(again, h.domid, id3, 1) == 0);
+        CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);  // it is served there
+        CHECK(hvdm_close(again) == 0);
+        CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
+        CHECK(value == 0xffffffffu);
+    }
 
     // The other device model still serves.
     REQUIRE(hv_vcpu_load(h.dom, 1, gpa2, 4, &value) == HV_VCPU_IOREQ_PENDING);
@@ -613,4 +649,266 @@ TEST_CASE("hvdm_ready: READY reaches the listener's event callback once, with th
     old.size = 15;
     CHECK(hv_dm_listen(h.host, (path + "3").c_str(), &old, &l2) == -EINVAL);
     hv_dm_listener_close(l);
+}
+
+namespace {
+
+void write_line(int fd, const std::string& s) {
+    const std::string l = s + "\n";
+    REQUIRE(write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+}
+
+// vCPU 0 waits on a device model that then breaks the protocol in its
+// slot (ipc_dm corrupt ... MODE); a second device model serves vCPU 1.
+void corrupt_case(const char* mode, const std::string& what) {
+    Host h;
+    hvdm_handle* second = hvdm_connect(h.path.c_str());
+    REQUIRE(second != nullptr);
+    hvdm_ioservid_t id2 = 0;
+    hvdm_shared_iopage* page2 = nullptr;
+    const uint64_t gpa2 = mmio_gpa + 0x1000;
+    REQUIRE(hvdm_create_ioreq_server(second, h.domid, HVDM_BUFIOREQ_OFF, &id2) == 0);
+    REQUIRE(hvdm_map_io_range_to_ioreq_server(second, h.domid, id2, 1, gpa2, gpa2 + 0xfff) == 0);
+    REQUIRE(hvdm_set_ioreq_server_state(second, h.domid, id2, 1) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(second, h.domid, id2, &page2, nullptr) == 0);
+
+    int out = -1, in = -1;
+    const pid_t pid =
+        spawn_dm(h.path, {"corrupt", std::to_string(h.domid), std::to_string(mmio_gpa), mode}, &out, &in);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    CHECK(h.mem_type(2) == HVDM_MEM_IOREQ_SERVER);
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    if (std::string(mode) == "state") {
+        // Its notify finds state 7: -EPROTO; its next call, the hang-up.
+        CHECK(read_line(out) == "notify " + std::to_string(-EPROTO) + " next " + std::to_string(-ENODEV));
+    } else {
+        REQUIRE(read_line(out) == "inprocess");
+        CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_IOREQ_PENDING);  // seen INPROCESS
+        write_line(in, "go");
+        REQUIRE(read_line(out) == "backwards");
+    }
+    // The waiting vCPU completes as on a destroyed server: all ones.
+    int rc = HV_VCPU_IOREQ_PENDING;
+    for (int i = 0; i < 500 && rc == HV_VCPU_IOREQ_PENDING; ++i) {
+        rc = hv_vcpu_resume(h.dom, 0, &value);
+        if (rc == HV_VCPU_IOREQ_PENDING) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(rc == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    if (std::string(mode) != "state") {
+        write_line(in, "go");
+        CHECK(read_line(out) == "next " + std::to_string(-ENODEV));  // hung up on
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    close(out);
+    close(in);
+    // One line names the device model and the reason.
+    CHECK(h.logged({"device model pid " + std::to_string(pid), "broke the ioreq protocol", what,
+                    "its ioreq servers are destroyed"}));
+    // The domain runs on.
+    char reason[128] = {};
+    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) == 0);
+    CHECK(std::string(reason).empty());
+    // Its range is released, its claim disclaimed and its page reset.
+    CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    CHECK(h.mem_type(2) == HVDM_MEM_RAM_RW);
+    CHECK(h.entries_swept());
+    // The other device model still serves.
+    REQUIRE(hv_vcpu_load(h.dom, 1, gpa2, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    CHECK(unsigned{page2->vcpu_ioreq[1].state} == HVDM_STATE_IOREQ_READY);
+    page2->vcpu_ioreq[1].data = 0x4321;
+    page2->vcpu_ioreq[1].state = HVDM_STATE_IORESP_READY;
+    REQUIRE(hvdm_ioreq_notify(second, h.domid, id2, 1) == 0);
+    CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
+    CHECK(value == 0x4321u);
+    CHECK(hvdm_close(second) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a device-model process that writes an unknown state into its slot loses its servers, not the domain") {
+    corrupt_case("state", "wrote unknown state 7 into vCPU 0's slot");
+}
+
+TEST_CASE("a device-model process that moves its slot backwards loses its servers, not the domain") {
+    corrupt_case("backwards", "moved vCPU 0's slot backwards (2 -> 1)");
+}
+
+TEST_CASE("an in-process device model that writes an unknown state into its slot still stops the domain") {
+    Host h;
+    hvdm_handle* d = hvdm_open(h.host);
+    REQUIRE(d != nullptr);
+    hvdm_ioservid_t id = 0;
+    hvdm_shared_iopage* page = nullptr;
+    REQUIRE(hvdm_create_ioreq_server(d, h.domid, HVDM_BUFIOREQ_OFF, &id) == 0);
+    REQUIRE(hvdm_map_io_range_to_ioreq_server(d, h.domid, id, 1, mmio_gpa, mmio_gpa + 0xfff) == 0);
+    REQUIRE(hvdm_set_ioreq_server_state(d, h.domid, id, 1) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(d, h.domid, id, &page, nullptr) == 0);
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    page->vcpu_ioreq[0].state = 7;
+    CHECK(hvdm_ioreq_notify(d, h.domid, id, 0) == -EPROTO);
+    char reason[160] = {};
+    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) > 0);
+    CHECK(std::string(reason).find("wrote unknown state 7 into vCPU 0's slot") != std::string::npos);
+    CHECK(hvdm_close(d) == 0);
+}
+
+namespace {
+
+// "CMD RC MAPS READABLE SAME HUP" from ipc_dm survive.
+struct Seen {
+    int rc = 0, maps = 0, readable = 0, same = 0, hup = 0;
+};
+Seen ask(int in, int out, const std::string& cmd) {
+    write_line(in, cmd);
+    const std::string l = read_line(out);
+    Seen s;
+    char c[16] = {};
+    REQUIRE(std::sscanf(l.c_str(), "%15s %d %d %d %d %d", c, &s.rc, &s.maps, &s.readable, &s.same, &s.hup) == 6);
+    CHECK(std::string(c) == cmd);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings and descriptors through the "
+          "destruction of a server, its domain and the host, and learns of each") {
+    Host h;
+    int out = -1, in = -1;
+    const pid_t pid = spawn_dm(h.path, {"survive", std::to_string(h.domid)}, &out, &in);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Seen s = ask(in, out, "server");  // it destroyed server A itself
+    CHECK(s.rc == -ENOENT);
+    CHECK(s.maps == 1);
+    CHECK(s.readable == 1);  // the destruction woke its eventfd
+    CHECK(s.same == 1);
+    CHECK(s.hup == 0);
+    REQUIRE(hv_domain_destroy(h.dom) == 0);  // and with it server B
+    h.dom = nullptr;
+    s = ask(in, out, "domain");
+    CHECK(s.rc == -ESRCH);
+    CHECK(s.maps == 1);
+    CHECK(s.readable == 1);
+    CHECK(s.same == 1);
+    CHECK(s.hup == 0);
+    hv_host_destroy(h.host);  // the listener stays
+    h.host = nullptr;
+    s = ask(in, out, "host");
+    CHECK(s.rc == -ENODEV);
+    CHECK(s.maps == 1);
+    CHECK(s.same == 1);
+    CHECK(s.hup == 0);
+    hv_dm_listener_close(h.l);  // the hang-up
+    h.l = nullptr;
+    s = ask(in, out, "gone");
+    CHECK(s.rc == -ENODEV);
+    CHECK(s.maps == 1);
+    CHECK(s.same == 1);
+    CHECK(s.hup == 1);
+    close(in);  // it closes its handle and exits 0
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    close(out);
+}
+
+TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings and descriptors when the host "
+          "process exits, and every later call is -ENODEV") {
+    // The host in a child process of its own, exiting without tearing down.
+    const std::string path = "/tmp/hvcore-ipc-exit-" + std::to_string(getpid()) + ".sock";
+    int ready[2], quit[2];
+    // Close-on-exec: the device model must not hold the host's quit pipe open.
+    REQUIRE(pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(pipe2(quit, O_CLOEXEC) == 0);
+    const pid_t host = fork();
+    REQUIRE(host >= 0);
+    if (host == 0) {
+        close(ready[0]);
+        close(quit[1]);
+        hv_host* hh = nullptr;
+        hv_domain* dd = nullptr;
+        hv_dm_listener* ll = nullptr;
+        hv_domain_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.arch = static_cast<uint32_t>(hvcore::linked_backends().front().arch);
+        cfg.ram_bytes = 16u << 20;
+        cfg.nr_vcpus = 2;
+        if (hv_host_create(&hh) != 0 || hv_domain_create(hh, &cfg, &dd) != 0 ||
+            hv_dm_listen(hh, path.c_str(), nullptr, &ll) != 0)
+            _exit(3);
+        const std::string id = std::to_string(hv_domain_id(dd)) + "\n";
+        if (write(ready[1], id.data(), id.size()) != static_cast<ssize_t>(id.size())) _exit(4);
+        char c = 0;
+        (void)!read(quit[0], &c, 1);
+        _exit(0);  // no hv_dm_listener_close, no hv_host_destroy
+    }
+    close(ready[1]);
+    close(quit[0]);
+    const std::string domid = read_line(ready[0]);
+    REQUIRE(!domid.empty());
+    int out = -1, in = -1;
+    const pid_t pid = spawn_dm(path, {"survive", domid}, &out, &in);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Seen s = ask(in, out, "server");
+    CHECK(s.rc == -ENOENT);
+    CHECK(s.readable == 1);
+    close(quit[1]);  // the host process exits
+    int status = 0;
+    REQUIRE(waitpid(host, &status, 0) == host);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    s = ask(in, out, "gone");
+    CHECK(s.rc == -ENODEV);
+    CHECK(s.maps == 1);  // its ioreq pages, frame and guest RAM: still its own
+    CHECK(s.same == 1);
+    CHECK(s.hup == 1);
+    s = ask(in, out, "again");
+    CHECK(s.rc == -ENODEV);
+    CHECK(s.maps == 1);
+    close(in);
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    close(out);
+    close(ready[0]);
+    unlink(path.c_str());
+}
+
+TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_host_destroy, nor the listener's "
+          "close after it") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
+    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    REQUIRE(kill(pid, SIGSTOP) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    hv_host_destroy(h.host);
+    h.host = nullptr;
+    h.dom = nullptr;
+    hv_dm_listener_close(h.l);
+    h.l = nullptr;
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    close(out);
+}
+
+TEST_CASE("a HELLO of another major ABI version is -EPROTONOSUPPORT and greets nobody") {
+    Host h;
+    Raw r(h.path);
+    w::Request hello;
+    hello.kind = w::Kind::hello;
+    hello.seq = 1;
+    hello.client_abi = (HV_VERSION_MAJOR + 1u) << 16;
+    CHECK(r.call(Raw::enc(hello), 1) == -EPROTONOSUPPORT);
+    SetRo m(h.domid, 0x10, 2);  // still before HELLO: -EPROTO, hung up
+    CHECK(r.call(m.msg, 2) == -EPROTO);
+    CHECK(r.reply(2) == hung_up);
+    CHECK(h.mem_type(0x10) == HVDM_MEM_RAM_RW);
 }

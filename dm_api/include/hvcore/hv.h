@@ -123,7 +123,11 @@ typedef struct hv_domain_config {
  *   host's core, not the host: hv_host_destroy may come before
  *   hv_dm_listener_close, and its connections' calls are then -ENODEV.
  *   Closing the listener, or a connection's hang-up, is hvdm_close of
- *   that connection's handle.
+ *   that connection's handle. A connection whose device model breaks the
+ *   shared-page protocol (an unknown slot state, a slot moved backwards, a
+ *   slot not returned to NONE) loses its servers on that domain and is
+ *   hung up on, with one log line naming its pid and the reason; the
+ *   domain runs on (an in-process handle stops it, as Xen's domain_crash).
  * - A call in flight on another thread when its domain or host is
  *   destroyed completes (on the domain as it was, or with one of the
  *   errnos above); neither destroy call waits for it. The embedder's own

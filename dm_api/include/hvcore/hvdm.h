@@ -678,7 +678,10 @@ int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOE
  * never taken.
  *
  * It is also an observation point: a state above IORESP_READY stops the
- * domain (Xen XSA-262).
+ * domain (Xen XSA-262). A device model in another process (hvdm_connect,
+ * since 1.3.0) is isolated instead: its servers on the domain are
+ * destroyed, its connection is hung up on (every later call -ENODEV) and
+ * the domain runs on (README.md, "Where hvcore differs from Xen").
  * @param h the handle that created the server.
  * @param domid the domain.
  * @param id the server.
@@ -692,7 +695,8 @@ int hvdm_ioreq_fd(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id) HV_NOE
  * @retval -ESHUTDOWN the domain is stopped.
  * @retval -ENOENT no server @p id.
  * @retval -EPROTO the slot's state is above HVDM_STATE_IORESP_READY: the
- *         domain is now stopped. */
+ *         domain is now stopped (over a socket: this device model's
+ *         servers are destroyed and it is hung up on). */
 int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) HV_NOEXCEPT;
 
 /* --- HVCORE_1.1 (hvcore 1.1.0): the serving helper --- */

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "hvcore/core/backend.hpp"
+#include "hvcore/core/emulators.hpp"
 #include "hvcore/core/ioreq.hpp"
 #include "hvcore/core/ioreq_server.hpp"
 #include "hvcore/core/irq.hpp"
@@ -167,9 +168,11 @@ class Domain {
 public:
     using Locked = DomainLocked;
     // log: where the domain's messages go (its host's log); nullptr drops them.
+    // emulators: the host's isolated emulators (emulators.hpp); nullptr: none.
     [[nodiscard]] static Result<std::shared_ptr<Domain>> create(DomId id, const DomainConfig& cfg,
                                                                const Backend& backend,
-                                                               std::shared_ptr<Log> log = nullptr);
+                                                               std::shared_ptr<Log> log = nullptr,
+                                                               std::shared_ptr<Emulators> emulators = nullptr);
     ~Domain();
     Domain(const Domain&) = delete;
     Domain& operator=(const Domain&) = delete;
@@ -344,6 +347,14 @@ private:
     // when it owned the claimed type, whose entries must now be swept
     // (sweep_after_disclaim, after the lock is released).
     [[nodiscard]] bool destroy_server(const Locked& lk, IoservId id) HV_REQUIRES(mu_);
+    // A protocol violation by who's device model. Isolated (emulators.hpp):
+    // its servers on this domain are destroyed (a waiting vCPU completes as
+    // for any destroyed server; the claim's sweep is finished lazily and by
+    // destroy_servers_of when its handle closes), the registry is told, and
+    // the domain runs on: true. Otherwise nothing is done: false (the
+    // caller stops the domain, Xen's domain_crash).
+    [[nodiscard]] bool fault_emulator(const Locked& lk, EmulatorId who, const std::string& reason)
+        HV_REQUIRES(mu_);
     // The claim is gone: held writes re-route, the type is reset lazily, and
     // the first chunk is resolved; true when entries are left.
     [[nodiscard]] bool disclaim(const Locked& lk) HV_REQUIRES(mu_);
@@ -430,6 +441,7 @@ private:
     bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
+    std::shared_ptr<Emulators> emulators_;  // the host's isolated emulators; nullptr: none
 };
 
 }  // namespace hvcore

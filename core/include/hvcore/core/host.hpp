@@ -27,10 +27,14 @@ public:
     void emulator_gone(EmulatorId who);
     // Where this host's messages (and its domains') go: hv_host_set_log.
     [[nodiscard]] Log& log() noexcept { return *log_; }
+    // Its isolated emulators (device models in other processes): a fault of
+    // one costs it its servers, not the domain (emulators.hpp).
+    [[nodiscard]] Emulators& emulators() noexcept { return *emulators_; }
 
 private:
     // Shared with every domain of the host (a domain may outlive it).
     std::shared_ptr<Log> log_ = std::make_shared<Log>();
+    std::shared_ptr<Emulators> emulators_ = std::make_shared<Emulators>();
     std::mutex mu_;
     std::map<uint16_t, std::shared_ptr<Domain>> domains_;
     uint16_t next_id_ = 1;  // 0 would be the control domain in Xen's numbering
