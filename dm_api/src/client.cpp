@@ -61,6 +61,21 @@ public:
         if (rc == 0) (void)mirror_.restrict_to(domid);  // the host has it: the mirror follows
         return rc;
     }
+    int confirm(hvdm_domid_t domid, int rc) noexcept override {
+        // Does the host still exist? A request that changes nothing and
+        // whose first check in the host is that one (hvdm_get_mem_type of
+        // pfn 0: -ENODEV before the restriction and the domain).
+        try {
+            wire::Request r;
+            r.kind = wire::Kind::get_mem_type;
+            r.domid = domid;
+            wire::Reply rep;
+            const int host = call(r, rep, nullptr);
+            return host == -ENODEV || host == -EPROTO ? host : rc;
+        } catch (...) {
+            return rc;  // no memory to ask: the local verdict
+        }
+    }
     int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
         wire::Request r;
         r.kind = wire::Kind::dm_op;
@@ -188,11 +203,16 @@ private:
     // One request and its reply. fds receives the reply's descriptors (as
     // many as the kind carries; nullptr when it carries none).
     int call(const wire::Request& req, wire::Reply& rep, int* fds) {
-        std::lock_guard lk(mu_);
+        std::unique_lock lk(mu_);
         if (lost_) return -ENODEV;
         wire::Request r = req;
         r.seq = ++seq_;
-        if (hvcore::Status s = wire::encode_request(r, out_); !s) return s.code();
+        if (hvcore::Status s = wire::encode_request(r, out_); !s) {
+            // Too large for the wire (a DMOP's buffers beyond max_message):
+            // a verdict of this side, after the host's existence.
+            lk.unlock();
+            return confirm(r.domid, s.code());
+        }
         iovec iov{out_.data(), out_.size()};
         msghdr mh{};
         mh.msg_iov = &iov;

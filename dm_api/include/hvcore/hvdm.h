@@ -275,12 +275,15 @@ hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
  *
  * Every hvdm_* call works on the handle exactly as on one of hvdm_open,
  * with the same errnos in the same order (the restriction first): the host
- * runs the in-process code for this connection. The ioreq pages and the
+ * runs the in-process code for this connection, and a verdict the handle
+ * reaches itself (its copy of the restriction, a null out-argument) is
+ * returned only once the host has said it still exists (one more round
+ * trip, on that error path only): -ENODEV comes first, as in-process. The ioreq pages and the
  * eventfd come over the socket as descriptors (SCM_RIGHTS), mapped and
  * kept by the handle as in-process; hvdm_ioreq_notify is a message. One
  * call at a time goes over the socket (a handle may still be used from
  * several threads). Differences: a DMOP whose buffers together exceed 64
- * KiB is -EMSGSIZE; once the connection is lost (the host closed it or
+ * KiB is -EMSGSIZE (-ENODEV on a destroyed host); once the connection is lost (the host closed it or
  * exited) or a reply broke the protocol (that call: -EPROTO), every call
  * but hvdm_close is -ENODEV. hvdm_close says goodbye and returns once the
  * host has destroyed the handle's servers.
