@@ -405,7 +405,8 @@ hvdm_handle* hvdm_open(hv_host* host) noexcept {
 int hvdm_close(hvdm_handle* h) noexcept {
     return guard([&] {
         if (h == nullptr) return -EINVAL;
-        // Its servers go first (their waiters wake), then its views of them.
+        // Its servers go first (their waiters wake), then its views of them
+        // and every mapping it made (ioreq pages, resources, guest RAM).
         // After hv_host_destroy the host has no domains left: nothing to do
         // but free what the handle holds.
         h->t->close();
@@ -415,6 +416,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
             close(p.event_fd);
         }
         for (const auto& g : h->guest_maps) munmap(g.addr, size_t{g.nr} * hvcore::page_size);
+        for (const auto& r : h->resources) munmap(r.addr, size_t{r.nr_frames} * hvcore::page_size);
         delete h;  // the last handle of a destroyed host frees its core
         return 0;
     });

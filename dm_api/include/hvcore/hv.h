@@ -109,9 +109,9 @@ typedef struct hv_domain_config {
  *   open until hvdm_close of that handle; the descriptor is made readable
  *   so a device model waiting on it wakes, and its next call on the server
  *   says why (-ENOENT, -ESRCH or -ENODEV). A mapping hvdm_map_resource
- *   made stays until hvdm_unmap_resource (or munmap(2)), even after
- *   hvdm_close, as Xen keeps a foreign mapping. Nothing is unmapped or
- *   closed under a device model's feet, and nothing is leaked once it closes.
+ *   made stays likewise until hvdm_unmap_resource or hvdm_close of that
+ *   handle (as Xen keeps a foreign mapping). Nothing is unmapped or closed
+ *   under a device model's feet, and nothing is leaked once it closes.
  * - Guest RAM mapped with hvdm_map_guest_memory (since 1.3.0) stays mapped,
  *   readable and writable as mapped, after its domain or host is destroyed,
  *   until hvdm_unmap_guest_memory or hvdm_close of that handle (as a Xen

@@ -298,7 +298,9 @@ hvdm_handle *hvdm_connect(const char *path) HV_NOEXCEPT;
 /** @ingroup hvdm_handle
  * @brief Closes a handle: destroys the servers it created (as
  * hvdm_destroy_ioreq_server: their vCPUs complete, a claim is released),
- * unmaps its ioreq pages, closes its descriptors and frees it.
+ * unmaps its ioreq pages, the mappings hvdm_map_resource and
+ * hvdm_map_guest_memory made on it and not yet unmapped, closes its
+ * descriptors and frees it.
  * @param h the handle (freed, even after the host is destroyed).
  * @return 0, or a negative errno.
  * @retval -EINVAL @p h is NULL.
@@ -982,9 +984,11 @@ int hvdm_get_ioreq_server_info(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid
  * Each call makes a new mapping of the same shared pages as
  * hvdm_map_ioreq_pages. It is the caller's: valid, with the pages' content
  * at the time, until hvdm_unmap_resource, whatever is destroyed first (the
- * server, its domain, the host), as Xen keeps a foreign mapping; hvdm_close
- * does not unmap it either (after it, release it with munmap(2) of
- * @p nr_frames * 4096 bytes).
+ * server, its domain, the host), as Xen keeps a foreign mapping, or until
+ * hvdm_close of the handle, which unmaps it (unlike Xen's
+ * xenforeignmemory_close, which leaves mappings in place). Release it with
+ * hvdm_unmap_resource, not munmap(2): hvdm_close would unmap the range
+ * again.
  * @param h the handle that created the server.
  * @param domid the domain.
  * @param id the server.
