@@ -333,12 +333,16 @@ void hv_dm_listener::serve(Connection& c) {
             bye = true;
             break;
         }
-        const unsigned nout = wire::reply_fds(rep.kind, rep.rc);
+        unsigned nout = wire::reply_fds(rep.kind, rep.rc);
         if (hvcore::Status s = wire::encode_reply(rep, out); !s) {
-            // Too large to answer (a DM_OP reply cannot be, it is the request's size).
+            // Too large to answer (a DM_OP reply cannot be, it is the request's size):
+            // an error reply carries no descriptor, and each is closed once.
             wire::encode_error(raw_kind, seq, s.code(), out);
-            for (int& x : fds)
+            for (int& x : fds) {
                 if (x >= 0) close(x);
+                x = -1;
+            }
+            nout = 0;
         }
         const bool sent = send_msg(c.fd, out, fds, nout);
         for (int x : fds)
