@@ -118,7 +118,9 @@ public:
         int fds[2] = {-1, -1};
         const int rc = call(r, rep, fds);
         if (rc < 0) return rc;
-        if (rep.map_bytes != hvcore::ioreq_map_bytes) {
+        // The layout this side maps (ioreq.hpp): slots beyond the
+        // synchronous page would be read past it.
+        if (rep.map_bytes != hvcore::ioreq_map_bytes || rep.nr_vcpus > hvcore::ioreq_max_slots) {
             ::close(fds[0]);
             ::close(fds[1]);
             return protocol_error();

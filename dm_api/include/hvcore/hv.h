@@ -97,7 +97,7 @@ typedef struct hv_domain_config {
  *   waits for device models: handles opened with hvdm_open on the host may
  *   still be open. Such a handle stays valid memory: every call on it
  *   returns -ENODEV, except hvdm_close, which returns 0 and frees it, and
- *   hvdm_unmap_guest_memory (since 1.3.0). The host's last remains go with
+ *   hvdm_unmap_guest_memory and hvdm_unmap_resource (since 1.3.0). The host's last remains go with
  *   its last handle.
  * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
  *   once: a device model's calls naming that domid return -ESRCH, and a
