@@ -126,7 +126,17 @@ void hv_dm_listener::accept_loop() {
         }
         if (pf[1].revents != 0) return;
         const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) continue;  // the peer went away first, or no descriptor left: try again
+        if (fd < 0) {
+            // No descriptor or memory left: the connection stays queued and
+            // the socket readable, so wait (100 ms, or the stop) before
+            // trying again rather than spin. Otherwise the peer went away
+            // first: try again at once.
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pollfd st{stop_fd, POLLIN, 0};
+                (void)poll(&st, 1, 100);
+            }
+            continue;
+        }
         ucred cr{};
         socklen_t len = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {

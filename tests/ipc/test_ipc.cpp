@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -631,4 +632,40 @@ TEST_CASE("a map_ioreq reply the client rejects (more slots than a page holds, a
         unlink(path.c_str());
         CHECK(open_fds() == before);  // the memfd and eventfd received were closed
     }
+}
+
+TEST_CASE("a listener out of descriptors waits instead of spinning on accept, then serves the queued connection") {
+    Host h;
+    const int client = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(client >= 0);
+    // Every descriptor number below the limit in use: accept4 is EMFILE.
+    std::vector<int> fillers;
+    int highest = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+        if (fcntl(fd, F_GETFD) != -1) highest = fd;
+    for (int x = dup(client); x >= 0 && x < highest; x = dup(client)) fillers.push_back(x);
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    rlimit low = old;
+    low.rlim_cur = static_cast<rlim_t>(highest + 1);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, h.path.c_str(), h.path.size() + 1);
+    const int c = connect(client, reinterpret_cast<const sockaddr*>(&a), sizeof a);  // queued
+    rusage r0{}, r1{};
+    getrusage(RUSAGE_SELF, &r0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    getrusage(RUSAGE_SELF, &r1);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int x : fillers) close(x);
+    REQUIRE(c == 0);
+    const auto us = [](const rusage& r) {
+        return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000LL + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+    };
+    // A spinning acceptor burns the 300 ms; a waiting one a few polls.
+    CHECK(us(r1) - us(r0) < 100000);
+    // Descriptors again: the queued connection is accepted.
+    CHECK(h.logged({"connected"}));
+    close(client);
 }
