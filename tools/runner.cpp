@@ -1337,8 +1337,12 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         if (rc == -EINTR && why.empty()) why = "stopped";
     }
     r.run_ms = ms_since(t0);
+    // A device model's remote_shutdown (DMOP 16) ends the run cleanly, as on KVM.
+    const std::optional<std::string> dm_shutdown = embed::domain_of(ds.dom)->shutdown_request();
     if (rc == 0)
         r.end = "halted (the trace is complete)";
+    else if (dm_shutdown)
+        r.end = fmt::format("{} ({})", kvm::to_string(kvm::RunEnd::dm_shutdown), *dm_shutdown);
     else if (stop)
         r.end = "stopped (stop requested)";
     else if (cpu.timed_out)
@@ -1354,7 +1358,7 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
     r.core_accesses = cpu.core_latency.count();
     r.core_latency = cpu.core_latency;
     fill_servers(r, *host, host->servers(), cpu.ioreqs, cpu.latency);
-    if (rc != 0) {
+    if (rc != 0 && !dm_shutdown) {
         r.error = fmt::format("{}: {} (errno {}){}", why, std::strerror(-rc), -rc,
                               cpu.fault.empty() ? "" : " - guest fault: " + cpu.fault);
         char reason[256] = {};

@@ -62,7 +62,15 @@ Status Domain::remote_shutdown(uint32_t reason) {
     if (stopped(lk)) return Status::ok();  // the first reason stays
     stop(lk, fmt::format("the device model requested a shutdown ({}, reason {})", shutdown_name(reason), reason));
     dm_shutdown_ = true;
+    // A KVM run ends now, its vCPUs kicked out of the guest: one that never
+    // exits to hvcore would otherwise run on until the run's timeout.
+    if (shutdown_observer_ != nullptr) shutdown_observer_->remote_shutdown(lk, *stop_reason_);
     return Status::ok();
+}
+
+void Domain::set_shutdown_observer(ShutdownObserver* o) {
+    const Locked lk(*this, mu_);
+    shutdown_observer_ = o;
 }
 
 std::optional<std::string> Domain::shutdown_request() {

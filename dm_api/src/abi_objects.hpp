@@ -8,7 +8,7 @@
 // hv_host_destroy marks it destroyed and destroys every domain, and the
 // last of the host and its handles frees it. A handle's ioreq mappings and
 // descriptors belong to the handle (DmPages), and so do its mappings of
-// guest RAM (GuestMap); they go with hvdm_close.
+// resources (ResourceMap) and guest RAM (GuestMap); they go with hvdm_close.
 #pragma once
 
 #include <sys/types.h>
@@ -51,7 +51,8 @@ struct DmPages {
     uint32_t nr_vcpus = 0;  // the slots in use; ports 0..nr_vcpus (resource.cpp)
 };
 
-// A mapping hvdm_map_resource made (the caller's until hvdm_unmap_resource).
+// A mapping hvdm_map_resource made: the handle's until hvdm_unmap_resource
+// or hvdm_close, whatever is destroyed first.
 struct ResourceMap {
     void* addr = nullptr;
     unsigned int nr_frames = 0;

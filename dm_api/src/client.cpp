@@ -61,6 +61,21 @@ public:
         if (rc == 0) (void)mirror_.restrict_to(domid);  // the host has it: the mirror follows
         return rc;
     }
+    int confirm(hvdm_domid_t domid, int rc) noexcept override {
+        // Does the host still exist? A request that changes nothing and
+        // whose first check in the host is that one (hvdm_get_mem_type of
+        // pfn 0: -ENODEV before the restriction and the domain).
+        try {
+            wire::Request r;
+            r.kind = wire::Kind::get_mem_type;
+            r.domid = domid;
+            wire::Reply rep;
+            const int host = call(r, rep, nullptr);
+            return host == -ENODEV || host == -EPROTO ? host : rc;
+        } catch (...) {
+            return rc;  // no memory to ask: the local verdict
+        }
+    }
     int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
         wire::Request r;
         r.kind = wire::Kind::dm_op;
@@ -103,7 +118,9 @@ public:
         int fds[2] = {-1, -1};
         const int rc = call(r, rep, fds);
         if (rc < 0) return rc;
-        if (rep.map_bytes != hvcore::ioreq_map_bytes) {
+        // The layout this side maps (ioreq.hpp): slots beyond the
+        // synchronous page would be read past it.
+        if (rep.map_bytes != hvcore::ioreq_map_bytes || rep.nr_vcpus > hvcore::ioreq_max_slots) {
             ::close(fds[0]);
             ::close(fds[1]);
             return protocol_error();
@@ -194,11 +211,16 @@ private:
     // One request and its reply. fds receives the reply's descriptors (as
     // many as the kind carries; nullptr when it carries none).
     int call(const wire::Request& req, wire::Reply& rep, int* fds) {
-        std::lock_guard lk(mu_);
+        std::unique_lock lk(mu_);
         if (lost_) return -ENODEV;
         wire::Request r = req;
         r.seq = ++seq_;
-        if (hvcore::Status s = wire::encode_request(r, out_); !s) return s.code();
+        if (hvcore::Status s = wire::encode_request(r, out_); !s) {
+            // Too large for the wire (a DMOP's buffers beyond max_message):
+            // a verdict of this side, after the host's existence.
+            lk.unlock();
+            return confirm(r.domid, s.code());
+        }
         iovec iov{out_.data(), out_.size()};
         msghdr mh{};
         mh.msg_iov = &iov;

@@ -17,6 +17,12 @@ namespace hvcore::abi {
 // handle is restricted to -EPERM.
 [[nodiscard]] int handle_access(const hvdm_handle* h, hvdm_domid_t domid);
 
+// After handle_access: a call's own verdict on its arguments (rc, e.g.
+// -EINVAL for a null out-argument), reached without the host. Over a
+// socket the host is asked first whether it still exists: -ENODEV comes
+// before any other errno, as in-process (Transport::confirm).
+[[nodiscard]] int handle_refuse(const hvdm_handle* h, hvdm_domid_t domid, int rc);
+
 // After handle_access: the handle's view of the server that has this id
 // now, mapped on first use (as hvdm_map_ioreq_pages); the server's errors
 // (-ESRCH, -ESHUTDOWN, -ENOENT, -EPERM) otherwise.

@@ -19,6 +19,7 @@
 #include <cstddef>
 
 #include "abi_objects.hpp"
+#include "dm_pages.hpp"
 
 static_assert(sizeof(hvdm_mem_range) == 24 && offsetof(hvdm_mem_range, nr) == 8 &&
               offsetof(hvdm_mem_range, kind) == 16 && offsetof(hvdm_mem_range, pad) == 20);
@@ -34,12 +35,10 @@ namespace {
 
 // hvdm.cpp's first checks of every call (the handle, a destroyed host,
 // the restriction: privcmd's order), then the domain (-ESRCH).
-[[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
-    if (h == nullptr) return -EINVAL;
-    if (int rc = h->t->check(); rc != 0) return rc;
-    if (!h->t->may_access(domid)) return -EPERM;
-    return 0;
-}
+[[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) { return handle_access(h, domid); }
+
+// A verdict on the arguments: -ENODEV first if the host is gone (dm_pages.hpp).
+[[nodiscard]] int refuse(const hvdm_handle* h, hvdm_domid_t domid, int rc) { return handle_refuse(h, domid, rc); }
 
 constexpr int prot_rw = PROT_READ | PROT_WRITE;
 
@@ -48,8 +47,8 @@ constexpr int prot_rw = PROT_READ | PROT_WRITE;
 int local_guest_memory_fd(hvdm_handle* h, hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd,
                           uint64_t* offset, uint64_t* bad_gfn) {
     if (int rc = access_check(h, domid); rc != 0) return rc;
-    if (prot == 0 || (prot & ~prot_rw) != 0 || fd == nullptr || offset == nullptr) return -EINVAL;
-    if (nr == 0 || first_gfn + nr < first_gfn) return -EINVAL;
+    if (prot == 0 || (prot & ~prot_rw) != 0 || fd == nullptr || offset == nullptr) return refuse(h, domid, -EINVAL);
+    if (nr == 0 || first_gfn + nr < first_gfn) return refuse(h, domid, -EINVAL);
     return h->t->guest_memory_fd(domid, first_gfn, nr, prot, fd, offset, bad_gfn);
 }
 
@@ -76,7 +75,7 @@ int domain_memory_map(hvcore::Domain& d, hvdm_mem_range* ranges, unsigned* n) {
 
 int local_memory_map(hvdm_handle* h, hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) {
     if (int rc = access_check(h, domid); rc != 0) return rc;
-    if (n == nullptr || (ranges == nullptr && *n > 0)) return -EINVAL;
+    if (n == nullptr || (ranges == nullptr && *n > 0)) return refuse(h, domid, -EINVAL);
     return h->t->memory_map(domid, ranges, n);
 }
 
@@ -90,7 +89,7 @@ int hvdm_map_guest_memory(hvdm_handle* h, hvdm_domid_t domid, uint64_t first_gfn
                           uint64_t* bad_gfn) noexcept {
     return guard([&] {
         if (int rc = hvcore::abi::access_check(h, domid); rc != 0) return rc;
-        if (addr == nullptr) return -EINVAL;  // with the arguments, after the restriction
+        if (addr == nullptr) return hvcore::abi::refuse(h, domid, -EINVAL);  // with the arguments, after the restriction
         int fd = -1;
         uint64_t offset = 0;
         if (int rc = hvcore::abi::local_guest_memory_fd(h, domid, first_gfn, nr, prot, &fd, &offset, bad_gfn);

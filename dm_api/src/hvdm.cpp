@@ -87,9 +87,13 @@ static_assert(sizeof(XenDmOp) == 32 && offsetof(XenDmOp, u) == 8);  // sizeof(st
 
 [[nodiscard]] int access_check(const hvdm_handle* h, hvdm_domid_t domid) {
     if (int rc = handle_check(h); rc != 0) return rc;
-    if (!h->t->may_access(domid)) return -EPERM;
+    if (!h->t->may_access(domid)) return h->t->confirm(domid, -EPERM);
     return 0;
 }
+
+// A verdict on the call's arguments, after access_check: over a socket,
+// the host is asked whether it still exists (-ENODEV comes first).
+[[nodiscard]] int refuse(const hvdm_handle* h, hvdm_domid_t domid, int rc) { return h->t->confirm(domid, rc); }
 
 // The transport of a handle in this process: the host's core and one
 // emulator identity on it. Each call finds the domain (-ESRCH if there is
@@ -109,6 +113,7 @@ public:
         // domids exactly one wins, the others get -EINVAL.
         return caller_.restrict_to(domid) ? 0 : -EINVAL;
     }
+    int confirm(hvdm_domid_t, int rc) noexcept override { return rc; }  // check() came first
     int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
         return hvcore::dm_op(core_->host, caller_, domid, nr_bufs, reinterpret_cast<const hvcore::DmBuf*>(bufs));
     }
@@ -354,6 +359,8 @@ namespace hvcore::abi {
 
 int handle_access(const hvdm_handle* h, hvdm_domid_t domid) { return access_check(h, domid); }
 
+int handle_refuse(const hvdm_handle* h, hvdm_domid_t domid, int rc) { return refuse(h, domid, rc); }
+
 int handle_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, DmPages* out) {
     // The view already made (one lookup of the server's serial), else a new one.
     const int rc = mapped_pages(h, domid, id, out);
@@ -401,7 +408,8 @@ hvdm_handle* hvdm_open(hv_host* host) noexcept {
 int hvdm_close(hvdm_handle* h) noexcept {
     return guard([&] {
         if (h == nullptr) return -EINVAL;
-        // Its servers go first (their waiters wake), then its views of them.
+        // Its servers go first (their waiters wake), then its views of them
+        // and every mapping it made (ioreq pages, resources, guest RAM).
         // After hv_host_destroy the host has no domains left: nothing to do
         // but free what the handle holds.
         h->t->close();
@@ -411,6 +419,7 @@ int hvdm_close(hvdm_handle* h) noexcept {
             close(p.event_fd);
         }
         for (const auto& g : h->guest_maps) munmap(g.addr, size_t{g.nr} * hvcore::page_size);
+        for (const auto& r : h->resources) munmap(r.addr, size_t{r.nr_frames} * hvcore::page_size);
         delete h;  // the last handle of a destroyed host frees its core
         return 0;
     });
@@ -433,8 +442,8 @@ int hvdm_dm_op(hvdm_handle* h, hvdm_domid_t domid, unsigned int nr_bufs, hvdm_bu
 int hvdm_create_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, int handle_bufioreq, hvdm_ioservid_t* id) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        if (id == nullptr) return -EINVAL;
-        if (handle_bufioreq < 0 || handle_bufioreq > 0xff) return -EINVAL;
+        if (id == nullptr) return refuse(h, domid, -EINVAL);
+        if (handle_bufioreq < 0 || handle_bufioreq > 0xff) return refuse(h, domid, -EINVAL);
         XenDmOp op = make_op(HVDM_DMOP_CREATE_IOREQ_SERVER);
         op.u.create.handle_bufioreq = static_cast<uint8_t>(handle_bufioreq);
         const int rc = issue(h, domid, op);
@@ -490,7 +499,7 @@ int hvdm_unmap_io_range_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hv
 int hvdm_map_pcidev_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, uint16_t segment,
                                     uint8_t bus, uint8_t device, uint8_t function) noexcept {
     if (int rc = access_check(h, domid); rc != 0) return rc;
-    if (device > 0x1f || function > 7) return -EINVAL;  // as libxendevicemodel
+    if (device > 0x1f || function > 7) return refuse(h, domid, -EINVAL);  // as libxendevicemodel
     const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
     return io_range_op(h, HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
 }
@@ -498,7 +507,7 @@ int hvdm_map_pcidev_to_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ios
 int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                         uint16_t segment, uint8_t bus, uint8_t device, uint8_t function) noexcept {
     if (int rc = access_check(h, domid); rc != 0) return rc;
-    if (device > 0x1f || function > 7) return -EINVAL;  // as libxendevicemodel
+    if (device > 0x1f || function > 7) return refuse(h, domid, -EINVAL);  // as libxendevicemodel
     const uint64_t sbdf = HVDM_PCI_SBDF(segment, bus, device, function);
     return io_range_op(h, HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER, domid, id, HVDM_IO_RANGE_PCI, sbdf, sbdf);
 }
@@ -529,7 +538,7 @@ int hvdm_set_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, uin
 int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t* mem_type) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        if (mem_type == nullptr) return -EINVAL;
+        if (mem_type == nullptr) return refuse(h, domid, -EINVAL);
         return h->t->get_mem_type(domid, pfn, mem_type);
     });
 }
@@ -537,7 +546,7 @@ int hvdm_get_mem_type(hvdm_handle* h, hvdm_domid_t domid, uint64_t pfn, uint16_t
 int hvdm_nr_vcpus(hvdm_handle* h, hvdm_domid_t domid, unsigned int* vcpus) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        if (vcpus == nullptr) return -EINVAL;
+        if (vcpus == nullptr) return refuse(h, domid, -EINVAL);
         XenDmOp op = make_op(HVDM_DMOP_NR_VCPUS);
         const int rc = issue(h, domid, op);
         if (rc == 0) *vcpus = op.u.nr_vcpus.vcpus;
@@ -549,7 +558,7 @@ int hvdm_map_ioreq_pages(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id,
                          hvdm_buffered_iopage** bufioreq) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        if (ioreq == nullptr) return -EINVAL;
+        if (ioreq == nullptr) return refuse(h, domid, -EINVAL);
         hvcore::abi::DmPages p;
         if (int rc = dm_pages(h, domid, id, &p); rc != 0) return rc;
         // Wherever the layout puts them (Xen's resource order: ring, slots).
@@ -583,7 +592,7 @@ int hvdm_serve_pending(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, h
                        void* opaque) noexcept {
     return guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
-        if (fn == nullptr) return -EINVAL;
+        if (fn == nullptr) return refuse(h, domid, -EINVAL);
         hvcore::abi::DmPages p;
         if (int rc = mapped_pages(h, domid, id, &p); rc != 0) return rc;
         return serve_pages(h, p, fn, opaque);
@@ -603,7 +612,7 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (fn == nullptr || (ids == nullptr && n != 0) || n > HVDM_SERVE_MAX_SERVERS || stop_fd < -1 ||
             (n == 0 && stop_fd == -1))
-            return -EINVAL;
+            return refuse(h, domid, -EINVAL);
         pf.resize(n + 1);
         for (unsigned int i = 0; i < n; ++i) {
             hvcore::abi::DmPages p;

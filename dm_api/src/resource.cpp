@@ -110,7 +110,7 @@ int hvdm_map_resource(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, un
     return guard([&] {
         if (int rc = hvcore::abi::handle_access(h, domid); rc != 0) return rc;
         if (addr == nullptr || nr_frames == 0 || prot == 0 || (prot & ~(PROT_READ | PROT_WRITE)) != 0)
-            return -EINVAL;
+            return hvcore::abi::handle_refuse(h, domid, -EINVAL);
         hvcore::abi::DmPages p;
         if (int rc = hvcore::abi::handle_pages(h, domid, id, &p); rc != 0) return rc;
         // Frame by frame, as Xen's acquire_ioreq_server asks
@@ -155,7 +155,7 @@ int hvdm_ioreq_pending(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, u
                        unsigned int n) noexcept {
     return guard([&] {
         if (int rc = hvcore::abi::handle_access(h, domid); rc != 0) return rc;
-        if (ports == nullptr || n == 0) return -EINVAL;
+        if (ports == nullptr || n == 0) return hvcore::abi::handle_refuse(h, domid, -EINVAL);
         hvcore::abi::DmPages p;
         if (int rc = hvcore::abi::handle_pages(h, domid, id, &p); rc != 0) return rc;
         // The count first, then the bits (hvcore sets a bit before it

@@ -148,7 +148,17 @@ void hv_dm_listener::accept_loop() {
         }
         if (pf[1].revents != 0) return;
         const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) continue;  // the peer went away first, or no descriptor left: try again
+        if (fd < 0) {
+            // No descriptor or memory left: the connection stays queued and
+            // the socket readable, so wait (100 ms, or the stop) before
+            // trying again rather than spin. Otherwise the peer went away
+            // first: try again at once.
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pollfd st{stop_fd, POLLIN, 0};
+                (void)poll(&st, 1, 100);
+            }
+            continue;
+        }
         ucred cr{};
         socklen_t len = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
@@ -394,12 +404,16 @@ void hv_dm_listener::serve(Connection& c) {
             bye = true;
             break;
         }
-        const unsigned nout = wire::reply_fds(rep.kind, rep.rc);
+        unsigned nout = wire::reply_fds(rep.kind, rep.rc);
         if (hvcore::Status s = wire::encode_reply(rep, out); !s) {
-            // Too large to answer (a DM_OP reply cannot be, it is the request's size).
+            // Too large to answer (a DM_OP reply cannot be, it is the request's size):
+            // an error reply carries no descriptor, and each is closed once.
             wire::encode_error(raw_kind, seq, s.code(), out);
-            for (int& x : fds)
+            for (int& x : fds) {
                 if (x >= 0) close(x);
+                x = -1;
+            }
+            nout = 0;
         }
         const bool sent = send_msg(c.fd, out, fds, nout);
         for (int x : fds)

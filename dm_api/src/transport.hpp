@@ -41,6 +41,13 @@ public:
     // remote host checks again, so a stale "may" only costs a round trip.
     [[nodiscard]] virtual bool may_access(hvdm_domid_t domid) const noexcept = 0;
     [[nodiscard]] virtual int restrict_to(hvdm_domid_t domid) = 0;
+    // A verdict the handle reached on this side, without its host: the
+    // restriction's copy (-EPERM), a null out-argument or a bad argument
+    // (-EINVAL)... In-process the host's destruction was checked first
+    // (check()), so rc stands. A remote host is asked, on this error path
+    // only (one cheap round trip): -ENODEV if it is destroyed or the
+    // connection lost, rc otherwise - the in-process order exactly.
+    [[nodiscard]] virtual int confirm(hvdm_domid_t domid, int rc) noexcept = 0;
     // Raw xen_dm_op buffers; copied back (remote) only when rc >= 0.
     [[nodiscard]] virtual int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) = 0;
     [[nodiscard]] virtual int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) = 0;

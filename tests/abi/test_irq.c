@@ -7,6 +7,8 @@
  * split (x86: 8, 9, 10, 14; arm64 and riscv64: 19), Xen's per-GSI counting,
  * raw buffers and the typed wrappers, and that a rejected op changes
  * nothing. */
+#include <pthread.h>
+
 #include "abi_test.h"
 #include "dmop_raw.h"
 
@@ -479,6 +481,44 @@ static void shutdown_stops_the_domain_with_the_reason(void) {
     fixture_destroy(&f);
 }
 
+#ifndef HVCORE_TEST_NO_THREADS
+/* A guest that spins on a model vCPU: plain RAM stores, each DONE, until
+ * the domain stops. */
+struct spinner {
+    hv_domain *dom;
+    int started; /* __atomic */
+    int rc;      /* what ended the loop */
+};
+
+static void *spin_on_vcpu0(void *arg) {
+    struct spinner *s = (struct spinner *)arg;
+    uint64_t n = 0;
+    int rc;
+    while ((rc = hv_vcpu_store(s->dom, 0, 0x2000, 8, ++n)) == HV_VCPU_DONE)
+        __atomic_store_n(&s->started, 1, __ATOMIC_RELEASE);
+    s->rc = rc;
+    return NULL;
+}
+
+static void shutdown_ends_a_spinning_model_vcpu(void) {
+    struct fixture f;
+    struct spinner s;
+    pthread_t th;
+    REQUIRE_EQ(0, fixture_create(&f));
+    memset(&s, 0, sizeof s);
+    s.dom = f.dom;
+    s.rc = 1;
+    REQUIRE_EQ(0, pthread_create(&th, NULL, spin_on_vcpu0, &s));
+    while (!__atomic_load_n(&s.started, __ATOMIC_ACQUIRE)) {
+    }
+    EXPECT_EQ(0, hvdm_shutdown(f.dm, f.domid, HVDM_SHUTDOWN_POWEROFF));
+    /* the spinning vCPU's next access sees the stop: the join returns */
+    REQUIRE_EQ(0, pthread_join(th, NULL));
+    EXPECT_EQ(-ESHUTDOWN, s.rc);
+    fixture_destroy(&f);
+}
+#endif
+
 static void shutdown_raw_buffer_and_unknown_reason(void) {
     struct fixture f;
     char reason[160];
@@ -505,5 +545,10 @@ int main(void) {
     RUN(set_irq_level_drives_spis_only);
     RUN(shutdown_stops_the_domain_with_the_reason);
     RUN(shutdown_raw_buffer_and_unknown_reason);
+#ifndef HVCORE_TEST_NO_THREADS
+    RUN(shutdown_ends_a_spinning_model_vcpu);
+#else
+    printf("skip shutdown_ends_a_spinning_model_vcpu (built without threads: qemu-user)\n");
+#endif
     return abi_finish("abi_irq");
 }

@@ -8,6 +8,7 @@
  * frees everything (ASan's leak check runs these under the asan preset). */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "abi_test.h"
 #include "dmop_raw.h"
@@ -56,6 +57,79 @@ static void calls_on_a_handle_of_a_destroyed_host_are_enodev_and_close_frees_it(
     /* Before the fix hvdm_close locked a mutex in the freed host and hung
      * (ctest's timeout ends it); now it frees the handle. */
     EXPECT_EQ(0, hvdm_close(f.dm));
+}
+
+static int never_called(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
+    (void)opaque;
+    (void)id;
+    (void)req;
+    return -EIO;
+}
+
+/* The calls whose verdict a handle can reach without its host: another
+ * domid than the restriction's (-EPERM), a null out-argument or a bad
+ * argument (-EINVAL). rc[i] is each call's result, in this order. */
+#define LOCAL_VERDICTS 16
+static void call_with_local_verdicts(struct fixture *f, hvdm_domid_t other, int rc[LOCAL_VERDICTS]) {
+    unsigned int vcpus = 0;
+    uint16_t type = 0;
+    uint32_t port = 0, ports[1];
+    void *addr = NULL;
+    hvdm_ioservid_t id = 0;
+    int k = 0;
+    rc[k++] = hvdm_nr_vcpus(f->dm, other, &vcpus);
+    rc[k++] = hvdm_get_mem_type(f->dm, other, 0x10, &type);
+    rc[k++] = hvdm_get_ioreq_server_info(f->dm, other, 0, NULL, NULL, &port);
+    rc[k++] = hvdm_nr_vcpus(f->dm, f->domid, NULL);
+    rc[k++] = hvdm_get_mem_type(f->dm, f->domid, 0x10, NULL);
+    rc[k++] = hvdm_create_ioreq_server(f->dm, f->domid, HVDM_BUFIOREQ_OFF, NULL);
+    rc[k++] = hvdm_create_ioreq_server(f->dm, f->domid, 0x100, &id);
+    rc[k++] = hvdm_map_pcidev_to_ioreq_server(f->dm, f->domid, 0, 0, 0, 0x20, 0);
+    rc[k++] = hvdm_map_ioreq_pages(f->dm, f->domid, 0, NULL, NULL);
+    rc[k++] = hvdm_serve_pending(f->dm, f->domid, 0, NULL, NULL);
+    rc[k++] = hvdm_serve(f->dm, f->domid, NULL, 0, -1, never_called, NULL);
+    rc[k++] = hvdm_map_resource(f->dm, f->domid, 0, HVDM_RESOURCE_FRAME_IOREQ(0), 1, PROT_READ, NULL);
+    rc[k++] = hvdm_ioreq_pending(f->dm, f->domid, 0, ports, 0);
+    rc[k++] = hvdm_map_guest_memory(f->dm, f->domid, 0, 1, PROT_READ, NULL, NULL);
+    rc[k++] = hvdm_map_guest_memory(f->dm, f->domid, 0, 0, PROT_READ, &addr, NULL);
+    rc[k++] = hvdm_get_memory_map(f->dm, f->domid, NULL, NULL);
+}
+
+static void on_a_destroyed_host_enodev_comes_before_every_local_verdict(void) {
+    /* hv.h: after hv_host_destroy every call on the handle is -ENODEV,
+     * before the restriction and the call's own argument checks (in-process
+     * the handle sees the destruction itself; over a socket the host is
+     * asked, its listener still open, before a local verdict is returned). */
+    static const int before[LOCAL_VERDICTS] = {-EPERM,  -EPERM,  -EPERM,  -EINVAL, -EINVAL, -EINVAL,
+                                               -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
+                                               -EINVAL, -EINVAL, -EINVAL, -EINVAL};
+    struct fixture f;
+    struct dm_op o = dm_op_make(HVDM_DMOP_NR_VCPUS);
+    hvdm_buf b;
+    hv_host *host;
+    int rc[LOCAL_VERDICTS];
+    int i;
+    char *big;
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, hvdm_restrict(f.dm, f.domid));
+    call_with_local_verdicts(&f, (hvdm_domid_t)(f.domid + 1), rc);
+    for (i = 0; i < LOCAL_VERDICTS; i++) EXPECT_EQ(before[i], rc[i]);
+    host = f.host;
+    test_host_destroy_keep_listener(host);
+    f.host = NULL;
+    f.dom = NULL;
+    call_with_local_verdicts(&f, (hvdm_domid_t)(f.domid + 1), rc);
+    for (i = 0; i < LOCAL_VERDICTS; i++) EXPECT_EQ(-ENODEV, rc[i]);
+    /* a DMOP too large for the socket's messages (-EMSGSIZE there) */
+    big = calloc(1, 128 * 1024);
+    REQUIRE_TRUE(big != NULL);
+    memcpy(big, &o, sizeof o);
+    b.ptr = big;
+    b.size = 128 * 1024;
+    EXPECT_EQ(-ENODEV, hvdm_dm_op(f.dm, f.domid, 1, &b));
+    free(big);
+    EXPECT_EQ(0, hvdm_close(f.dm));
+    test_listener_close(host);
 }
 
 static void pages_and_descriptor_outlive_the_host_until_close(void) {
@@ -192,6 +266,7 @@ static void a_device_model_thread_calling_while_the_host_is_destroyed_ends_with_
 int main(void) {
     skip_unless_vmx_backend("test_lifetimes");
     RUN(calls_on_a_handle_of_a_destroyed_host_are_enodev_and_close_frees_it);
+    RUN(on_a_destroyed_host_enodev_comes_before_every_local_verdict);
     RUN(pages_and_descriptor_outlive_the_host_until_close);
     RUN(pages_and_descriptor_outlive_the_domain_and_calls_are_esrch);
     RUN(a_destroyed_servers_pages_stay_mapped_and_a_new_server_gets_its_own);

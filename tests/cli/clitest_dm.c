@@ -50,6 +50,14 @@ static void ignore_stop(const hvdm_plugin_env *env) {
 
 HVDM_PLUGIN_DEFINE();
 
+/* shutdown mode: the first request shuts the domain down (DMOP 16), then
+ * is answered. */
+static int shut_down(void *self, hvdm_ioreq_t *req) {
+    dm_server *s = (dm_server *)self;
+    (void)req;
+    return hvdm_shutdown(s->h, s->domid, HVDM_SHUTDOWN_POWEROFF);
+}
+
 HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
     const char *mode = env->args[0] != '\0' ? env->args : CLITEST_MODE;
     if (strcmp(mode, "block") == 0) {
@@ -63,9 +71,11 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         ignore_stop(env);
         return 0; /* not reached */
     }
-    if (strcmp(mode, "hang") == 0 || strcmp(mode, "hang-ignore") == 0) {
+    if (strcmp(mode, "hang") == 0 || strcmp(mode, "hang-ignore") == 0 || strcmp(mode, "shutdown") == 0) {
         dm_server srv;
-        int rc = dm_server_open(&srv, env, "clitest: claims the UART, never answers");
+        int rc = dm_server_open(&srv, env,
+                                strcmp(mode, "shutdown") == 0 ? "clitest: shuts the domain down at the first request"
+                                                              : "clitest: claims the UART, never answers");
         if (rc == 0)
             rc = hvdm_map_io_range_to_ioreq_server(srv.h, env->domid, srv.id, 0, HVG_UART_PORT,
                                                    HVG_UART_PORT + HVG_UART_NR_PORTS - 1);
@@ -77,6 +87,11 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
             return 1;
         }
         env->ready(env->opaque);
+        if (strcmp(mode, "shutdown") == 0) {
+            rc = dm_serve(&srv, env, shut_down, &srv);
+            dm_server_close(&srv);
+            return rc == 0 || rc == -ESHUTDOWN ? 0 : 1; /* the answer may find the domain stopped */
+        }
         if (strcmp(mode, "hang-ignore") == 0) ignore_stop(env);
         wait_for_stop(env);
         dm_server_close(&srv);
@@ -89,7 +104,7 @@ HVDM_PLUGIN_EXPORT int hvdm_plugin_main(const hvdm_plugin_env *env) {
         fflush(env->out);
         return 1;
     }
-    fprintf(env->out, "clitest: unknown mode '%s' (block, hang, fail, ignore, hang-ignore)\n", mode);
+    fprintf(env->out, "clitest: unknown mode '%s' (block, hang, fail, ignore, hang-ignore, shutdown)\n", mode);
     fflush(env->out);
     return 2;
 }

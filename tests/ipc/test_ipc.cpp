@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +26,7 @@
 
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/dmop_abi.hpp"
+#include "hvcore/core/ioreq.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
 #include "wire.hpp"
@@ -728,6 +731,66 @@ void corrupt_case(const char* mode, const std::string& what) {
     CHECK(hvdm_close(second) == 0);
 }
 
+// The descriptors this process has open (below 4096).
+int open_fds() {
+    int n = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+        if (fcntl(fd, F_GETFD) != -1) ++n;
+    return n;
+}
+
+// A host that is not hvcore's listener: it answers HELLO, then one
+// MAP_IOREQ with `bad` (a reply the client must reject) and two fresh
+// descriptors attached, then waits for the hang-up.
+void fake_host(int lfd, const w::Reply& bad) {
+    const int c = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return;
+    std::vector<std::byte> in(w::max_message + 1), out;
+    for (int k = 0; k < 2; ++k) {
+        const ssize_t n = recv(c, in.data(), in.size(), 0);
+        if (n <= 0) break;
+        auto rq = w::decode_request(std::span<const std::byte>(in.data(), static_cast<size_t>(n)), 0);
+        if (!rq) break;
+        w::Reply rep = bad;
+        rep.kind = rq->kind;
+        rep.seq = rq->seq;
+        int fds[2] = {-1, -1};
+        if (rq->kind == w::Kind::hello) {
+            rep = w::Reply{};
+            rep.kind = w::Kind::hello;
+            rep.seq = rq->seq;
+            rep.server_abi = (HV_VERSION_MAJOR << 16) | HV_VERSION_MINOR;
+            rep.max_msg = static_cast<uint32_t>(w::max_message);
+            rep.emulator = 1;
+        } else {
+            fds[0] = memfd_create("fake-ioreq", MFD_CLOEXEC);
+            if (fds[0] >= 0) (void)!ftruncate(fds[0], static_cast<off_t>(hvcore::ioreq_map_bytes));
+            fds[1] = eventfd(0, EFD_CLOEXEC);
+        }
+        if (!w::encode_reply(rep, out)) break;  // the test then fails on the client's side
+        iovec iov{out.data(), out.size()};
+        msghdr mh{};
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof fds)] = {};
+        if (fds[0] >= 0) {
+            mh.msg_control = ctl;
+            mh.msg_controllen = sizeof ctl;
+            cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof fds);
+            std::memcpy(CMSG_DATA(cm), fds, sizeof fds);
+        }
+        (void)sendmsg(c, &mh, MSG_NOSIGNAL);
+        for (int fd : fds)
+            if (fd >= 0) close(fd);
+    }
+    char x = 0;
+    (void)recv(c, &x, 1, 0);  // until the client closes
+    close(c);
+}
+
 }  // namespace
 
 TEST_CASE("a device-model process that writes an unknown state into its slot loses its servers, not the domain") {
@@ -911,4 +974,75 @@ TEST_CASE("a HELLO of another major ABI version is -EPROTONOSUPPORT and greets n
     CHECK(r.call(m.msg, 2) == -EPROTO);
     CHECK(r.reply(2) == hung_up);
     CHECK(h.mem_type(0x10) == HVDM_MEM_RAM_RW);
+}
+
+TEST_CASE("a map_ioreq reply the client rejects (more slots than a page holds, another map size) is -EPROTO, "
+          "loses the connection and leaves no received descriptor open") {
+    w::Reply too_many;
+    too_many.nr_vcpus = hvcore::ioreq_max_slots + 1;  // slots past the synchronous page
+    too_many.map_bytes = hvcore::ioreq_map_bytes;
+    w::Reply wrong_size;
+    wrong_size.nr_vcpus = 1;
+    wrong_size.map_bytes = hvcore::ioreq_map_bytes + 4096;
+    for (const w::Reply& bad : {too_many, wrong_size}) {
+        const int before = open_fds();
+        const std::string path = "/tmp/hvcore-fake-host-" + std::to_string(getpid()) + ".sock";
+        unlink(path.c_str());
+        const int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        REQUIRE(lfd >= 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(bind(lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(listen(lfd, 1) == 0);
+        std::thread host([lfd, bad] { fake_host(lfd, bad); });
+        hvdm_handle* h = hvdm_connect(path.c_str());
+        REQUIRE(h != nullptr);
+        hvdm_shared_iopage* page = nullptr;
+        CHECK(hvdm_map_ioreq_pages(h, 0, 0, &page, nullptr) == -EPROTO);
+        CHECK(page == nullptr);
+        uint16_t t = 0;
+        CHECK(hvdm_get_mem_type(h, 0, 0, &t) == -ENODEV);  // the stream is not trusted any more
+        CHECK(hvdm_close(h) == 0);
+        host.join();
+        close(lfd);
+        unlink(path.c_str());
+        CHECK(open_fds() == before);  // the memfd and eventfd received were closed
+    }
+}
+
+TEST_CASE("a listener out of descriptors waits instead of spinning on accept, then serves the queued connection") {
+    Host h;
+    const int client = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(client >= 0);
+    // Every descriptor number below the limit in use: accept4 is EMFILE.
+    std::vector<int> fillers;
+    int highest = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+        if (fcntl(fd, F_GETFD) != -1) highest = fd;
+    for (int x = dup(client); x >= 0 && x < highest; x = dup(client)) fillers.push_back(x);
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    rlimit low = old;
+    low.rlim_cur = static_cast<rlim_t>(highest + 1);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, h.path.c_str(), h.path.size() + 1);
+    const int c = connect(client, reinterpret_cast<const sockaddr*>(&a), sizeof a);  // queued
+    rusage r0{}, r1{};
+    getrusage(RUSAGE_SELF, &r0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    getrusage(RUSAGE_SELF, &r1);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int x : fillers) close(x);
+    REQUIRE(c == 0);
+    const auto us = [](const rusage& r) {
+        return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000LL + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+    };
+    // A spinning acceptor burns the 300 ms; a waiting one a few polls.
+    CHECK(us(r1) - us(r0) < 100000);
+    // Descriptors again: the queued connection is accepted.
+    CHECK(h.logged({"connected"}));
+    close(client);
 }

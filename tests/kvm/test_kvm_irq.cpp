@@ -9,6 +9,9 @@
 // interrupts; README.md, "Interrupts on KVM").
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "kvm_fixture.hpp"
 
 namespace hvcore::kvm::test {
@@ -114,6 +117,32 @@ TEST_CASE("a_device_model_shutdown_ends_the_run_cleanly_with_its_reason") {
     CHECK(rc == 0);
     REQUIRE_MESSAGE(g.vm->end() == RunEnd::dm_shutdown, g.vm->end_detail());
     CHECK(g.vm->end_detail().find("SHUTDOWN_poweroff") != std::string::npos);
+}
+
+TEST_CASE("a_device_model_shutdown_ends_a_guest_that_never_exits_at_once") {
+    // The guest spins without an exit: the shutdown must kick it out of
+    // KVM_RUN (as request_stop does), not wait for the 30 s timeout.
+    VmOptions o;
+    o.timeout = std::chrono::seconds(30);
+    Guest g(o);
+    hvdm_handle* h = hvdm_open(g.host);
+    REQUIRE(h != nullptr);
+    g.boot_script({spin()});
+    int rc = -1;
+    std::thread dm([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        rc = hvdm_shutdown(h, g.domid, HVDM_SHUTDOWN_POWEROFF);
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    const Error e = g.vm->run();
+    const auto took = std::chrono::steady_clock::now() - t0;
+    dm.join();
+    hvdm_close(h);
+    REQUIRE_MESSAGE(e.is_ok(), e.what());
+    CHECK(rc == 0);
+    REQUIRE_MESSAGE(g.vm->end() == RunEnd::dm_shutdown, g.vm->end_detail());
+    CHECK(g.vm->end_detail().find("SHUTDOWN_poweroff") != std::string::npos);
+    CHECK(took < std::chrono::seconds(5));
 }
 
 }  // namespace

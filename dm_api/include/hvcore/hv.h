@@ -97,7 +97,7 @@ typedef struct hv_domain_config {
  *   waits for device models: handles opened with hvdm_open on the host may
  *   still be open. Such a handle stays valid memory: every call on it
  *   returns -ENODEV, except hvdm_close, which returns 0 and frees it, and
- *   hvdm_unmap_guest_memory (since 1.3.0). The host's last remains go with
+ *   hvdm_unmap_guest_memory and hvdm_unmap_resource (since 1.3.0). The host's last remains go with
  *   its last handle.
  * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
  *   once: a device model's calls naming that domid return -ESRCH, and a
@@ -109,9 +109,9 @@ typedef struct hv_domain_config {
  *   open until hvdm_close of that handle; the descriptor is made readable
  *   so a device model waiting on it wakes, and its next call on the server
  *   says why (-ENOENT, -ESRCH or -ENODEV). A mapping hvdm_map_resource
- *   made stays until hvdm_unmap_resource (or munmap(2)), even after
- *   hvdm_close, as Xen keeps a foreign mapping. Nothing is unmapped or
- *   closed under a device model's feet, and nothing is leaked once it closes.
+ *   made stays likewise until hvdm_unmap_resource or hvdm_close of that
+ *   handle (as Xen keeps a foreign mapping). Nothing is unmapped or closed
+ *   under a device model's feet, and nothing is leaked once it closes.
  * - Guest RAM mapped with hvdm_map_guest_memory (since 1.3.0) stays mapped,
  *   readable and writable as mapped, after its domain or host is destroyed,
  *   until hvdm_unmap_guest_memory or hvdm_close of that handle (as a Xen

@@ -275,12 +275,15 @@ hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
  *
  * Every hvdm_* call works on the handle exactly as on one of hvdm_open,
  * with the same errnos in the same order (the restriction first): the host
- * runs the in-process code for this connection. The ioreq pages and the
+ * runs the in-process code for this connection, and a verdict the handle
+ * reaches itself (its copy of the restriction, a null out-argument) is
+ * returned only once the host has said it still exists (one more round
+ * trip, on that error path only): -ENODEV comes first, as in-process. The ioreq pages and the
  * eventfd come over the socket as descriptors (SCM_RIGHTS), mapped and
  * kept by the handle as in-process; hvdm_ioreq_notify is a message. One
  * call at a time goes over the socket (a handle may still be used from
  * several threads). Differences: a DMOP whose buffers together exceed 64
- * KiB is -EMSGSIZE; once the connection is lost (the host closed it or
+ * KiB is -EMSGSIZE (-ENODEV on a destroyed host); once the connection is lost (the host closed it or
  * exited) or a reply broke the protocol (that call: -EPROTO), every call
  * but hvdm_close is -ENODEV. hvdm_close says goodbye and returns once the
  * host has destroyed the handle's servers.
@@ -314,7 +317,9 @@ int hvdm_ready(hvdm_handle *h) HV_NOEXCEPT;
 /** @ingroup hvdm_handle
  * @brief Closes a handle: destroys the servers it created (as
  * hvdm_destroy_ioreq_server: their vCPUs complete, a claim is released),
- * unmaps its ioreq pages, closes its descriptors and frees it.
+ * unmaps its ioreq pages, the mappings hvdm_map_resource and
+ * hvdm_map_guest_memory made on it and not yet unmapped, closes its
+ * descriptors and frees it.
  * @param h the handle (freed, even after the host is destroyed).
  * @return 0, or a negative errno.
  * @retval -EINVAL @p h is NULL.
@@ -1002,9 +1007,11 @@ int hvdm_get_ioreq_server_info(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid
  * Each call makes a new mapping of the same shared pages as
  * hvdm_map_ioreq_pages. It is the caller's: valid, with the pages' content
  * at the time, until hvdm_unmap_resource, whatever is destroyed first (the
- * server, its domain, the host), as Xen keeps a foreign mapping; hvdm_close
- * does not unmap it either (after it, release it with munmap(2) of
- * @p nr_frames * 4096 bytes).
+ * server, its domain, the host), as Xen keeps a foreign mapping, or until
+ * hvdm_close of the handle, which unmaps it (unlike Xen's
+ * xenforeignmemory_close, which leaves mappings in place). Release it with
+ * hvdm_unmap_resource, not munmap(2): hvdm_close would unmap the range
+ * again.
  * @param h the handle that created the server.
  * @param domid the domain.
  * @param id the server.

@@ -284,6 +284,7 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
             return Error::from_errno(fmt::format("KVM_SET_CPUID2 on vCPU {}", i));
     }
     vm->d_->set_p2m_observer(vm.get());
+    vm->d_->set_shutdown_observer(vm.get());
     vm->observing_ = true;
     if (opt.irqchip) {
         vm->d_->set_irq_sink(vm.get());
@@ -294,7 +295,10 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
 
 Vm::~Vm() {
     if (irq_sink_) d_->set_irq_sink(nullptr);  // before vm_fd_ closes: a DMOP may be on its way in
-    if (observing_) d_->set_p2m_observer(nullptr);
+    if (observing_) {
+        d_->set_shutdown_observer(nullptr);
+        d_->set_p2m_observer(nullptr);
+    }
     {
         std::lock_guard g(slots_mu_);
         for (const Slot& s : slots_) {
@@ -612,6 +616,12 @@ void Vm::finish(RunEnd e, std::string detail) {
 }
 
 void Vm::request_stop() { finish(RunEnd::stopped, "stop requested"); }
+
+void Vm::remote_shutdown(const DomainLocked&, const std::string& reason) {
+    // Only end_mu_ is taken (never held while taking the domain's lock):
+    // run() wakes, stops the gate and kicks the vCPUs inside KVM_RUN.
+    finish(RunEnd::dm_shutdown, reason);
+}
 
 std::string Vm::vcpu_where(const Vcpu& c) {
     kvm_regs regs{};

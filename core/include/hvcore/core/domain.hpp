@@ -145,6 +145,19 @@ protected:
     ~P2mObserver() = default;
 };
 
+// Told, under the domain's lock, that a device model shut the domain down
+// (XEN_DMOP_remote_shutdown; reason as shutdown_request() gives it): a host
+// whose vCPUs run without exiting to hvcore (KVM) ends its run here, as
+// for a stop request, rather than when a vCPU next exits. It must not call
+// back into the domain.
+class ShutdownObserver {
+public:
+    virtual void remote_shutdown(const DomainLocked& lk, const std::string& reason) = 0;
+
+protected:
+    ~ShutdownObserver() = default;
+};
+
 // One access a hardware-assisted host (KVM) has already decoded: it enters
 // the core at the neutral-access level and follows the same routing as the
 // model path.
@@ -218,6 +231,8 @@ public:
     // A host's interrupt controller (KVM's irqchip); set it before device
     // models run. nullptr: the counts are only recorded.
     void set_irq_sink(IrqSink* s);
+    // A host that must hear of remote_shutdown at once (KVM); nullptr: none.
+    void set_shutdown_observer(ShutdownObserver* o);
 
     // --- the shared-memory protocol ---
     [[nodiscard]] Status map_ioreq_pages(EmulatorId who, IoservId id, IoreqSlot** sync,
@@ -439,6 +454,7 @@ private:
     P2mObserver* observer_ HV_GUARDED_BY(mu_) = nullptr;
     DomainIrq irq_ HV_GUARDED_BY(mu_);
     bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
+    ShutdownObserver* shutdown_observer_ HV_GUARDED_BY(mu_) = nullptr;
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
     std::shared_ptr<Emulators> emulators_;  // the host's isolated emulators; nullptr: none

@@ -155,7 +155,7 @@ struct RunStats {
     void merge(const RunStats& o);
 };
 
-class Vm final : private P2mObserver, private IrqSink {
+class Vm final : private P2mObserver, private IrqSink, private ShutdownObserver {
 public:
     // Creates the VM and its vCPUs (KVM_CREATE_VM, KVM_CREATE_VCPU, the
     // first projection of the p2m) and becomes the domain's p2m observer.
@@ -205,6 +205,9 @@ private:
     [[nodiscard]] int msi(uint64_t addr, uint32_t data) override;
     void spi_level(unsigned intid, bool level) override;
     void irq_line(unsigned gsi, bool level);
+    // ShutdownObserver: a device model's remote_shutdown ends the run
+    // (RunEnd::dm_shutdown) at once, the vCPUs kicked as for request_stop.
+    void remote_shutdown(const DomainLocked& lk, const std::string& reason) override;
     // lk: the domain's token inside p2m_changed; nullptr elsewhere (the
     // domain's lock is then taken).
     [[nodiscard]] std::vector<SlotSpec> project(const DomainLocked* lk);
