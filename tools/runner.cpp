@@ -650,24 +650,41 @@ private:
 
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[0], STDIN_FILENO);
+        // Every step's result counts: a child without its stdin pipe would
+        // never see the stop (its stdin ending).
+        int setup = posix_spawn_file_actions_init(&fa);
+        if (setup != 0) {
+            close(pipefd[0]);
+            close(pipefd[1]);
+            return Error(-setup, fmt::format("--dm-exec '{}': posix_spawn_file_actions_init: {}", p.cmd,
+                                             std::strerror(setup)));
+        }
+        setup = posix_spawnattr_init(&at);
+        if (setup != 0) {
+            posix_spawn_file_actions_destroy(&fa);
+            close(pipefd[0]);
+            close(pipefd[1]);
+            return Error(-setup, fmt::format("--dm-exec '{}': posix_spawnattr_init: {}", p.cmd, std::strerror(setup)));
+        }
+        const auto step = [&setup](int r) {
+            if (setup == 0) setup = r;
+        };
+        step(posix_spawn_file_actions_adddup2(&fa, pipefd[0], STDIN_FILENO));
         // --json: stdout holds the document alone; the device model's lines go to stderr.
-        if (opt_.out == stderr) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        if (opt_.out == stderr) step(posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO));
         // Its own process group: a terminal's Ctrl-C reaches hvcore alone,
         // which stops it in order; signals as hvcore's before it blocked them.
         sigset_t none, deflt;
         sigemptyset(&none);
         sigemptyset(&deflt);
         for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGQUIT}) sigaddset(&deflt, s);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &deflt);
-        posix_spawnattr_setpgroup(&at, 0);
-        posix_spawnattr_setflags(&at, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                         POSIX_SPAWN_SETSIGDEF));
+        step(posix_spawnattr_setsigmask(&at, &none));
+        step(posix_spawnattr_setsigdefault(&at, &deflt));
+        step(posix_spawnattr_setpgroup(&at, 0));
+        step(posix_spawnattr_setflags(&at, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                              POSIX_SPAWN_SETSIGDEF)));
         pid_t pid = -1;
-        const int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, envp.data());
+        const int rc = setup != 0 ? setup : posix_spawn(&pid, "/bin/sh", &fa, &at, argv, envp.data());
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&at);
         close(pipefd[0]);
