@@ -97,8 +97,8 @@ typedef struct hv_domain_config {
  *   waits for device models: handles opened with hvdm_open on the host may
  *   still be open. Such a handle stays valid memory: every call on it
  *   returns -ENODEV, except hvdm_close, which returns 0 and frees it, and
- *   hvdm_unmap_guest_memory and hvdm_unmap_resource (since 1.3.0). The host's last remains go with
- *   its last handle.
+ *   hvdm_unmap_guest_memory and hvdm_unmap_resource (since 1.3.0), which
+ *   still unmap. The host's last remains go with its last handle.
  * - hv_domain_destroy (or hv_host_destroy) takes the domain off the host at
  *   once: a device model's calls naming that domid return -ESRCH, and a
  *   vCPU thread blocked in it for a device model returns -ESHUTDOWN. Its
@@ -149,8 +149,9 @@ int hv_host_create(hv_host **out) HV_NOEXCEPT;
  *
  * The host and its hv_domain objects are freed (their pointers dangle, as
  * after free()); handles opened on the host stay valid memory, every call
- * on them but hvdm_close returns -ENODEV, and their ioreq mappings and
- * descriptors stay valid until hvdm_close. It never waits for device
+ * on them returns -ENODEV but hvdm_close, hvdm_unmap_guest_memory and
+ * hvdm_unmap_resource, and their ioreq mappings and descriptors stay valid
+ * until hvdm_close. It never waits for device
  * models or for calls in flight. The whole rule: @ref hv_lifetimes.
  * @param host the host; NULL does nothing.
  * @note Must not race with hvdm_open, hv_domain_create or

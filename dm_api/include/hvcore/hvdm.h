@@ -9,7 +9,8 @@
  *
  * Every call that takes a handle and a domid first checks, in this order:
  * -EINVAL for a NULL handle, -ENODEV once the handle's host is destroyed
- * (only hvdm_close still works), and -EPERM when the handle is restricted
+ * (only hvdm_close, hvdm_unmap_guest_memory and hvdm_unmap_resource still
+ * work), and -EPERM when the handle is restricted
  * (hvdm_restrict) to another domid; a call that names a domain the host
  * does not have returns -ESRCH. A call that allocates may also return
  * -ENOMEM, and -EIO is what an unexpected internal C++ exception would
@@ -263,7 +264,8 @@ typedef struct hvdm_buffered_iopage {
  *
  * A handle may outlive its host (@ref hv_lifetimes): once the host is
  * destroyed every call on it is -ENODEV but hvdm_close, which always frees
- * it.
+ * it, and hvdm_unmap_guest_memory and hvdm_unmap_resource, which still
+ * unmap.
  * @param host the host.
  * @return the handle, or NULL if @p host is NULL or memory ran out.
  * @note Thread-safe, except against hv_host_destroy of the same host. A
@@ -285,7 +287,8 @@ hvdm_handle *hvdm_open(struct hv_host *host) HV_NOEXCEPT;
  * several threads). Differences: a DMOP whose buffers together exceed 64
  * KiB is -EMSGSIZE (-ENODEV on a destroyed host); once the connection is lost (the host closed it or
  * exited) or a reply broke the protocol (that call: -EPROTO), every call
- * but hvdm_close is -ENODEV. hvdm_close says goodbye and returns once the
+ * is -ENODEV but hvdm_close, hvdm_unmap_guest_memory and
+ * hvdm_unmap_resource (local: they still unmap). hvdm_close says goodbye and returns once the
  * host has destroyed the handle's servers.
  * @param path the socket's path, or NULL: the environment variable
  *        HVCORE_DM_SOCKET.
