@@ -84,6 +84,13 @@ IrqState Domain::irq_state() {
     return irq_.state();
 }
 
+std::optional<VcpuIrqState> Domain::vcpu_irq_state(uint32_t vcpu) {
+    const Locked lk(*this, mu_);
+    const VcpuIrqState* v = irq_.vcpu_state(vcpu);
+    if (v == nullptr) return std::nullopt;
+    return *v;
+}
+
 void Domain::set_irq_sink(IrqSink* s) {
     const Locked lk(*this, mu_);
     irq_.set_sink(s);

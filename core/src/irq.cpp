@@ -112,12 +112,25 @@ Status DomainIrq::set_pci_link_route(uint8_t link, uint8_t isa_irq) {
     return Status::ok();
 }
 
+// vlapic_match_dest (xen/arch/x86/hvm/vlapic.c) for an MSI's destination
+// on the model's LAPICs: physical 0xff (broadcast) or the APIC ID 2 * vcpu;
+// logical mode (vlapic_match_logical_addr) matches nothing while LDR is 0.
+bool DomainIrq::lapic_matches(uint32_t vcpu, uint8_t dest, bool logical) const noexcept {
+    return !logical && (dest == 0xff || static_cast<uint64_t>(dest) == 2ull * vcpu);
+}
+
+void DomainIrq::deliver(uint32_t vcpu, uint32_t vector) noexcept {
+    ++vcpu_[vcpu].msi_count;
+    vcpu_[vcpu].last_vector = vector;
+}
+
 Status DomainIrq::inject_msi(uint64_t addr, uint32_t data) {
     const auto lo = static_cast<uint32_t>(addr);
     const auto dest = static_cast<uint8_t>((lo & msi_addr_dest_id_mask) >> msi_addr_dest_id_shift);
     const bool logical = (lo & msi_addr_destmode_mask) != 0;
     const unsigned mode = (data & msi_data_delivery_mode_mask) >> msi_data_delivery_mode_shift;
-    if ((data & msi_data_vector_mask) == 0) {
+    const uint32_t vector = data & msi_data_vector_mask;
+    if (vector == 0) {
         // A PIRQ (event channel) MSI: hvcore has none.
         const uint32_t pirq = (static_cast<uint32_t>(addr >> 32) & 0xffffff00u) | dest;
         return Status::err(pirq == 0 ? -ERANGE : -EOPNOTSUPP);
@@ -126,11 +139,20 @@ Status DomainIrq::inject_msi(uint64_t addr, uint32_t data) {
     if (sink_ != nullptr) {
         if (const int rc = sink_->msi(addr, data); rc != 0) return Status::err(rc);
     } else if (mode == dest_lowest_prio) {
-        // vlapic_lowest_prio: an enabled LAPIC that vlapic_match_dest
-        // accepts: physical 0xff (broadcast) or its APIC ID; logical
-        // matches nothing while LDR is 0.
-        const bool target = !logical && (dest == 0xff || (dest % 2 == 0 && dest / 2u < nr_vcpus_));
-        if (!target) return Status::err(-ESRCH);
+        // vlapic_lowest_prio: every PPR is 0, so the first LAPIC that
+        // matches after round_robin_prev_vcpu (wrapping, ending with it).
+        uint32_t target = nr_vcpus_;
+        for (uint32_t k = 1; k <= nr_vcpus_ && target == nr_vcpus_; ++k) {
+            const uint32_t v = (round_robin_prev_vcpu_ + k) % nr_vcpus_;
+            if (lapic_matches(v, dest, logical)) target = v;
+        }
+        if (target == nr_vcpus_) return Status::err(-ESRCH);
+        round_robin_prev_vcpu_ = target;
+        deliver(target, vector);
+    } else {
+        // vmsi_deliver dest_Fixed: every LAPIC that matches.
+        for (uint32_t v = 0; v < nr_vcpus_; ++v)
+            if (lapic_matches(v, dest, logical)) deliver(v, vector);
     }
     ++st_.msi_count;
     st_.last_msi_addr = addr;

@@ -4,6 +4,7 @@
 // (tools/include/xendevicemodel.h), which build a struct xen_dm_op and go
 // through hvdm_dm_op only, and the embedder's read-out of <hvcore/hv.h>.
 #include <cstring>
+#include <optional>
 
 #include "abi_objects.hpp"
 #include "hvcore/core/dmop_abi.hpp"
@@ -22,7 +23,10 @@ static_assert(sizeof(hv_irq_state) == 232 && offsetof(hv_irq_state, pci_intx) ==
 static_assert(sizeof(hv_irq_state::gsi_assert_count) == hvcore::irq::nr_gsis &&
               sizeof(hv_irq_state::spi_level) * 8 == hvcore::irq::max_intids &&
               sizeof(hv_irq_state::link_route) == hvcore::irq::nr_links);
-static_assert(noexcept(hvdm_inject_msi(nullptr, 0, 0, 0)) && noexcept(hv_domain_irq_state(nullptr, nullptr)));
+static_assert(sizeof(hv_vcpu_irq_stats) == 16 && offsetof(hv_vcpu_irq_stats, last_vector) == 4 &&
+              offsetof(hv_vcpu_irq_stats, msi_count) == 8);
+static_assert(noexcept(hvdm_inject_msi(nullptr, 0, 0, 0)) && noexcept(hv_domain_irq_state(nullptr, nullptr)) &&
+              noexcept(hv_vcpu_irq_state(nullptr, 0, nullptr)));
 
 namespace {
 
@@ -118,6 +122,20 @@ int hv_domain_irq_state(hv_domain* d, hv_irq_state* out) noexcept {
         o.last_msi_data = st.last_msi_data;
         o.nr_spis = arch == hvcore::Arch::x86_vmx || arch == hvcore::Arch::x86_svm ? 0 : hvcore::irq::model_nr_spis;
         std::memcpy(o.spi_level, st.spi_level.data(), sizeof o.spi_level);
+        *out = o;
+        return 0;
+    });
+}
+
+int hv_vcpu_irq_state(hv_domain* d, uint32_t vcpu, hv_vcpu_irq_stats* out) noexcept {
+    return guard([&] {
+        if (d == nullptr || out == nullptr || out->size < sizeof(hv_vcpu_irq_stats)) return -EINVAL;
+        const std::optional<hvcore::VcpuIrqState> st = d->d->vcpu_irq_state(vcpu);
+        if (!st) return -EINVAL;
+        hv_vcpu_irq_stats o{};
+        o.size = sizeof(hv_vcpu_irq_stats);
+        o.last_vector = st->last_vector;
+        o.msi_count = st->msi_count;
         *out = o;
         return 0;
     });

@@ -412,6 +412,104 @@ static void inject_msi_checks_as_hvm_inject_msi_and_vmsi_deliver(void) {
     fixture_destroy(&f);
 }
 
+/* ---- per-vCPU: what reached each vCPU ------------------------------------ */
+
+static hv_vcpu_irq_stats vcpu_state_of(struct fixture *f, uint32_t vcpu) {
+    hv_vcpu_irq_stats s;
+    memset(&s, 0xee, sizeof s);
+    s.size = sizeof s;
+    if (hv_vcpu_irq_state(f->dom, vcpu, &s) != 0) memset(&s, 0xee, sizeof s);
+    return s;
+}
+
+/* vCPU v has received n MSIs, the last with vector vec. */
+#define EXPECT_VCPU(f, v, n, vec)                          \
+    do {                                                   \
+        hv_vcpu_irq_stats vs_ = vcpu_state_of((f), (v));   \
+        EXPECT_U64((n), vs_.msi_count);                    \
+        EXPECT_EQ((vec), vs_.last_vector);                 \
+    } while (0)
+
+static void vcpu_irq_state_checks_its_arguments(void) {
+    struct fixture f;
+    hv_vcpu_irq_stats s;
+    REQUIRE_EQ(0, fixture_create(&f)); /* 2 vCPUs */
+    memset(&s, 0xee, sizeof s);
+    s.size = sizeof s - 1;
+    EXPECT_EQ(-EINVAL, hv_vcpu_irq_state(f.dom, 0, &s));
+    EXPECT_EQ(sizeof s - 1, s.size); /* unchanged */
+    EXPECT_U64(0xeeeeeeeeeeeeeeeeull, s.msi_count);
+    s.size = sizeof s;
+    EXPECT_EQ(-EINVAL, hv_vcpu_irq_state(f.dom, 2, &s));
+    EXPECT_EQ(-EINVAL, hv_vcpu_irq_state(f.dom, UINT32_MAX, &s));
+    EXPECT_EQ(-EINVAL, hv_vcpu_irq_state(f.dom, 0, NULL));
+    EXPECT_EQ(-EINVAL, hv_vcpu_irq_state(NULL, 0, &s));
+    EXPECT_U64(0xeeeeeeeeeeeeeeeeull, s.msi_count);
+    s.size = sizeof s + 8; /* a larger caller struct is fine */
+    EXPECT_EQ(0, hv_vcpu_irq_state(f.dom, 1, &s));
+    EXPECT_EQ(sizeof s, s.size);
+    EXPECT_U64(0, s.msi_count);
+    EXPECT_EQ(0, s.last_vector);
+    if (!is_x86()) {
+        /* the model routes no SPI to a vCPU: a raised SPI counts on none */
+        EXPECT_EQ(0, hvdm_set_irq_level(f.dm, f.domid, 40, 1));
+        EXPECT_VCPU(&f, 0, 0, 0);
+        EXPECT_VCPU(&f, 1, 0, 0);
+    }
+    fixture_destroy(&f);
+}
+
+static void msis_are_recorded_on_the_vcpus_they_reach(void) {
+    struct fixture f;
+    hv_irq_state before;
+    if (!is_x86()) return;
+    REQUIRE_EQ(0, fixture_create(&f)); /* 2 vCPUs: APIC IDs 0 and 2 */
+    /* Fixed to APIC ID 2: vCPU 1 only, with its vector */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (2u << 12), 0x51));
+    EXPECT_VCPU(&f, 0, 0, 0);
+    EXPECT_VCPU(&f, 1, 1, 0x51);
+    /* Fixed to APIC ID 0: vCPU 0 only */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u, 0x52));
+    EXPECT_VCPU(&f, 0, 1, 0x52);
+    EXPECT_VCPU(&f, 1, 1, 0x51);
+    /* Fixed, physical broadcast 0xff: every vCPU */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0xffu << 12), 0x53));
+    EXPECT_VCPU(&f, 0, 2, 0x53);
+    EXPECT_VCPU(&f, 1, 2, 0x53);
+    /* Fixed to an absent APIC ID, and logical mode (LDR 0): accepted, no vCPU */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0x37u << 12), 0x54));
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0xffu << 12) | 0x4u, 0x55));
+    EXPECT_U64(5, state_of(&f).msi_count);
+    EXPECT_VCPU(&f, 0, 2, 0x53);
+    EXPECT_VCPU(&f, 1, 2, 0x53);
+    /* LowestPrio broadcast: one vCPU each time, round robin after vCPU 0
+     * (vlapic_lowest_prio with equal PPRs): vCPU 1, then vCPU 0 */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0xffu << 12), 0x156));
+    EXPECT_VCPU(&f, 0, 2, 0x53);
+    EXPECT_VCPU(&f, 1, 3, 0x56);
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0xffu << 12), 0x157));
+    EXPECT_VCPU(&f, 0, 3, 0x57);
+    EXPECT_VCPU(&f, 1, 3, 0x56);
+    /* LowestPrio to one APIC ID: that vCPU, whoever was last */
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u, 0x158));
+    EXPECT_VCPU(&f, 0, 4, 0x58);
+    EXPECT_VCPU(&f, 1, 3, 0x56);
+    EXPECT_EQ(0, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (2u << 12), 0x159));
+    EXPECT_VCPU(&f, 0, 4, 0x58);
+    EXPECT_VCPU(&f, 1, 4, 0x59);
+    /* rejected MSIs count nowhere: no LowestPrio target (logical, absent
+     * ID), delivery mode 2, a PIRQ */
+    before = state_of(&f);
+    EXPECT_EQ(-ESRCH, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (0xffu << 12) | 0x4u, 0x15a));
+    EXPECT_EQ(-ESRCH, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (4u << 12), 0x15a));
+    EXPECT_EQ(-EINVAL, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u | (2u << 12), 0x25a));
+    EXPECT_EQ(-ERANGE, hvdm_inject_msi(f.dm, f.domid, 0xfee00000u, 0x100));
+    EXPECT_STATE_UNCHANGED(&f, before);
+    EXPECT_VCPU(&f, 0, 4, 0x58);
+    EXPECT_VCPU(&f, 1, 4, 0x59);
+    fixture_destroy(&f);
+}
+
 /* ---- arm64 and riscv64: SPIs -------------------------------------------- */
 
 static void set_irq_level_drives_spis_only(void) {
@@ -542,6 +640,8 @@ int main(void) {
     RUN(pci_intx_drives_its_gsi_and_its_link);
     RUN(link_route_moves_an_asserted_link);
     RUN(inject_msi_checks_as_hvm_inject_msi_and_vmsi_deliver);
+    RUN(vcpu_irq_state_checks_its_arguments);
+    RUN(msis_are_recorded_on_the_vcpus_they_reach);
     RUN(set_irq_level_drives_spis_only);
     RUN(shutdown_stops_the_domain_with_the_reason);
     RUN(shutdown_raw_buffer_and_unknown_reason);

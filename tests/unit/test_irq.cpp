@@ -127,6 +127,69 @@ TEST_CASE("msi_checks_come_before_the_sink_and_the_sinks_error_is_the_calls") {
     CHECK(d.state().last_msi_data == 0x141);
 }
 
+namespace {
+// vCPU v of d has received n MSIs, the last with vector vec.
+bool vcpu_got(const DomainIrq& d, uint32_t v, uint64_t n, uint32_t vec) {
+    const VcpuIrqState* s = d.vcpu_state(v);
+    return s != nullptr && s->msi_count == n && s->last_vector == vec;
+}
+}  // namespace
+
+TEST_CASE("a_fixed_msi_reaches_the_vcpus_whose_apic_id_matches_and_no_other") {
+    DomainIrq d(3);  // APIC IDs 0, 2, 4
+    CHECK(d.vcpu_state(3) == nullptr);
+    CHECK(d.inject_msi(0xfee00000u | (2u << 12), 0x51));  // vCPU 1
+    CHECK(vcpu_got(d, 0, 0, 0));
+    CHECK(vcpu_got(d, 1, 1, 0x51));
+    CHECK(vcpu_got(d, 2, 0, 0));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x52));  // physical broadcast: all
+    CHECK(vcpu_got(d, 0, 1, 0x52));
+    CHECK(vcpu_got(d, 1, 2, 0x52));
+    CHECK(vcpu_got(d, 2, 1, 0x52));
+    // an odd or absent ID, logical mode with LDR 0: accepted, no vCPU
+    CHECK(d.inject_msi(0xfee00000u | (3u << 12), 0x53));
+    CHECK(d.inject_msi(0xfee00000u | (6u << 12), 0x53));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12) | 0x4u, 0x53));
+    CHECK(d.state().msi_count == 5);
+    CHECK(vcpu_got(d, 0, 1, 0x52));
+    CHECK(vcpu_got(d, 1, 2, 0x52));
+    CHECK(vcpu_got(d, 2, 1, 0x52));
+}
+
+TEST_CASE("a_lowest_prio_msi_reaches_one_vcpu_round_robin_as_vlapic_lowest_prio") {
+    DomainIrq d(3);
+    // broadcast: the first match after the last target, from vCPU 0: 1, 2, 0, 1
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x161));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x162));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x163));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x164));
+    CHECK(vcpu_got(d, 0, 1, 0x63));
+    CHECK(vcpu_got(d, 1, 2, 0x64));
+    CHECK(vcpu_got(d, 2, 1, 0x62));
+    // one APIC ID: that vCPU, and the round robin continues after it
+    CHECK(d.inject_msi(0xfee00000u | (4u << 12), 0x165));
+    CHECK(vcpu_got(d, 2, 2, 0x65));
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12), 0x166));
+    CHECK(vcpu_got(d, 0, 2, 0x66));
+    CHECK(d.state().msi_count == 6);
+}
+
+TEST_CASE("a_rejected_msi_reaches_no_vcpu_and_with_a_sink_the_sink_delivers") {
+    DomainIrq d(2);
+    CHECK(d.inject_msi(0xfee00000u | (0xffu << 12) | 0x4u, 0x171).code() == -ESRCH);  // logical
+    CHECK(d.inject_msi(0xfee00000u | (1u << 12), 0x171).code() == -ESRCH);            // odd ID
+    CHECK(d.inject_msi(0xfee00000u, 0x271).code() == -EINVAL);                        // mode 2
+    CHECK(d.inject_msi(0xfee00000u, 0x100).code() == -ERANGE);                        // a PIRQ
+    CHECK(d.state().msi_count == 0);
+    CHECK(vcpu_got(d, 0, 0, 0));
+    CHECK(vcpu_got(d, 1, 0, 0));
+    RecordingSink s;
+    d.set_sink(&s);
+    CHECK(d.inject_msi(0xfee00000u, 0x72));
+    CHECK(d.state().msi_count == 1);
+    CHECK(vcpu_got(d, 0, 0, 0));  // the host's controller got it, not the model's
+}
+
 TEST_CASE("set_irq_level_takes_spis_only_with_one_edge_per_change") {
     DomainIrq d(1);
     RecordingSink s;

@@ -778,6 +778,40 @@ typedef struct hv_irq_state {
  * @note Thread-safe; works on a stopped domain too. */
 int hv_domain_irq_state(hv_domain *d, hv_irq_state *out) HV_NOEXCEPT;
 
+/** @ingroup hv_domain
+ * @brief What the interrupt DMOPs delivered to one vCPU
+ * (hv_vcpu_irq_stats). On the model vCPUs an accepted hvdm_inject_msi
+ * reaches the vCPUs whose LAPIC Xen's vlapic_match_dest accepts
+ * (xen/arch/x86/hvm/vmsi.c vmsi_deliver); the model's LAPICs are enabled,
+ * vCPU i has the physical APIC ID 2 * i (as Xen's vlapic), LDR 0 and PPR 0:
+ * - Fixed, physical destination 2 * i: vCPU i only; 0xff: every vCPU;
+ *   any other ID, or logical mode: no vCPU (the DMOP still returns 0 and
+ *   hv_irq_state.msi_count counts it, as in Xen);
+ * - LowestPrio: one vCPU, chosen as vlapic_lowest_prio does with equal
+ *   PPRs: the first match after the vCPU that got the previous LowestPrio
+ *   MSI (round robin, starting after vCPU 0); no match is -ESRCH.
+ * A rejected MSI reaches no vCPU. With a host interrupt controller (KVM
+ * with `hvcore run --irqchip`) the kernel delivers and these counts stay 0.
+ * Arm64 and RISC-V: the model does not route SPIs to vCPUs (the lines are
+ * in hv_irq_state.spi_level), so the counts stay 0 there. */
+typedef struct hv_vcpu_irq_stats {
+    uint32_t size;        /**< sizeof(hv_vcpu_irq_stats), set by the caller */
+    uint32_t last_vector; /**< the vector of the last MSI delivered to the vCPU; 0: none yet */
+    uint64_t msi_count;   /**< MSIs delivered to the vCPU */
+} hv_vcpu_irq_stats;
+/** @ingroup hv_domain
+ * @brief Reads what the interrupt DMOPs delivered to vCPU @p vcpu
+ * (hv_vcpu_irq_stats) (since 1.3).
+ * @param d the domain.
+ * @param vcpu vCPU index.
+ * @param[in,out] out @p out->size set by the caller; receives the state
+ *        (size set to sizeof(hv_vcpu_irq_stats)).
+ * @return 0, or a negative errno; @p out is unchanged on failure.
+ * @retval -EINVAL @p d or @p out is NULL; @p out->size is smaller than
+ *         sizeof(hv_vcpu_irq_stats); @p vcpu is out of range.
+ * @note Thread-safe; works on a stopped domain too. */
+int hv_vcpu_irq_state(hv_domain *d, uint32_t vcpu, hv_vcpu_irq_stats *out) HV_NOEXCEPT;
+
 /* ---- hvcore 1.3 ------------------------------------------------------- */
 
 /** @defgroup hv_dm_listen Device models in other processes

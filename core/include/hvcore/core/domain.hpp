@@ -228,6 +228,9 @@ public:
     // by a fault); nullopt otherwise. A host ends its run cleanly on it.
     [[nodiscard]] std::optional<std::string> shutdown_request();
     [[nodiscard]] IrqState irq_state();
+    // What reached vCPU vcpu on the model vCPUs (DomainIrq::vcpu_state);
+    // nullopt if vcpu is out of range.
+    [[nodiscard]] std::optional<VcpuIrqState> vcpu_irq_state(uint32_t vcpu);
     // A host's interrupt controller (KVM's irqchip); set it before device
     // models run. nullptr: the counts are only recorded.
     void set_irq_sink(IrqSink* s);

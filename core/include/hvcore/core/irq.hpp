@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "hvcore/core/status.hpp"
 
@@ -74,11 +75,19 @@ struct IrqState {
     std::array<uint32_t, irq::max_intids / 32> spi_level{};  // bit n of word n/32: INTID n
 };
 
+// What reached one vCPU's LAPIC on the model vCPUs (hv_vcpu_irq_state):
+// vmsi_deliver's vmsi_inj_irq calls for it. A host with a sink keeps these
+// at 0 (its own interrupt controller delivers).
+struct VcpuIrqState {
+    uint64_t msi_count = 0;    // MSIs delivered to this vCPU
+    uint32_t last_vector = 0;  // the last one's vector (0: none yet)
+};
+
 class DomainIrq {
 public:
     // The DMOP dispatcher offers each op only to the arches Xen offers it
     // to. nr_vcpus: the LowestPrio target check of the model's LAPICs.
-    explicit DomainIrq(uint32_t nr_vcpus) : nr_vcpus_(nr_vcpus) {}
+    explicit DomainIrq(uint32_t nr_vcpus) : nr_vcpus_(nr_vcpus), vcpu_(nr_vcpus) {}
 
     void set_sink(IrqSink* s) noexcept { sink_ = s; }
 
@@ -94,7 +103,13 @@ public:
     // other -EOPNOTSUPP: hvcore has no PIRQs); delivery mode not Fixed or
     // LowestPrio -> -EINVAL; LowestPrio without a target -> -ESRCH (model:
     // each vCPU's LAPIC enabled, physical APIC ID 2 * index as Xen's vlapic,
-    // LDR 0; a sink decides for itself).
+    // LDR 0, PPR 0; a sink decides for itself). Without a sink the MSI is
+    // recorded on the vCPUs it reaches (vcpu_state): Fixed on every vCPU
+    // vlapic_match_dest accepts (physical destination 0xff: all; 2 * i:
+    // vCPU i; other IDs and logical mode: none, still 0 as in Xen);
+    // LowestPrio on the one vlapic_lowest_prio picks: with equal PPRs, the
+    // first match after the vCPU that got the last one (round robin from
+    // vCPU 0, Xen's hvm_irq.round_robin_prev_vcpu).
     [[nodiscard]] Status inject_msi(uint64_t addr, uint32_t data);
     // xen/arch/arm/dm.c set_irq_level: -EINVAL for irq < 32 or >= 992,
     // level not 0/1 (the pad is the caller's: the DMOP checks it third).
@@ -102,6 +117,10 @@ public:
     void set_irq_level(uint32_t irq, uint8_t level);
 
     [[nodiscard]] const IrqState& state() const noexcept { return st_; }
+    // What reached vCPU vcpu; nullptr if vcpu >= nr_vcpus.
+    [[nodiscard]] const VcpuIrqState* vcpu_state(uint32_t vcpu) const noexcept {
+        return vcpu < vcpu_.size() ? &vcpu_[vcpu] : nullptr;
+    }
 
 private:
     void pci_intx_assert(unsigned device, unsigned intx);
@@ -109,9 +128,14 @@ private:
     void isa_line(unsigned isa_irq, bool level);
     void gsi_line(unsigned gsi, bool level);
 
+    [[nodiscard]] bool lapic_matches(uint32_t vcpu, uint8_t dest, bool logical) const noexcept;
+    void deliver(uint32_t vcpu, uint32_t vector) noexcept;
+
     uint32_t nr_vcpus_;
     IrqSink* sink_ = nullptr;
     IrqState st_;
+    std::vector<VcpuIrqState> vcpu_;
+    uint32_t round_robin_prev_vcpu_ = 0;
 };
 
 }  // namespace hvcore
