@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* A real-mode guest for the KVM irqchip test (kvm/an_isa_irq_raised_by_a_
- * device_model_reaches_the_8259): with IF = 0 throughout, so nothing is
- * ever delivered, it reads the 8259s' interrupt request registers through
- * OCW3 (command port write with bit 3 set, bits 1:0 = 10: read IRR; Intel
- * 8259A data sheet, OCW3; Linux arch/x86/kvm/i8259.c pic_ioport_write) and
- * reports each to the device model on port 0x510:
+ * device_model_process_reaches_the_8259_irr; its device model is irq_dm.c):
+ * with IF = 0 throughout, so nothing is ever delivered, it reads the 8259s'
+ * interrupt request registers through OCW3 (command port write with bit 3
+ * set, bits 1:0 = 10: read IRR; Intel 8259A data sheet, OCW3; Linux
+ * arch/x86/kvm/i8259.c pic_ioport_write) and reports each to the device
+ * model on port 0x510:
  *   1. master IRR before anything was raised   (the model then raises ISA irq 5)
  *   2. master IRR once bit 5 is set            (or after 65535 reads)
  *   3. a write to port 0x511                   (the model then routes PCI link 0

@@ -1,18 +1,28 @@
 // SPDX-License-Identifier: MIT
 // The device models' interrupt DMOPs on KVM's in-kernel irqchip
-// (VmOptions::irqchip): an ISA irq a device model raises, and a PCI INTx
-// routed through a PCI link to the slave 8259, show up in the guest's 8259
-// interrupt request registers, read by the guest itself through OCW3
-// (pic_irr.S). The guest keeps IF = 0: what is shown is that the line
-// reached the guest's interrupt controller, not delivery through its IDT
-// (this machine's nested KVM cannot deliver guest exceptions or
-// interrupts; README.md, "Interrupts on KVM").
+// (VmOptions::irqchip): an ISA irq a device-model process raises, and a PCI
+// INTx it routes through a PCI link to the slave 8259, show up in the
+// guest's 8259 interrupt request registers, read by the guest itself
+// through OCW3 (pic_irr.S). The device model (irq_dm.c) is a process of its
+// own, connected to the test's listener (hv_dm_listen) with hvdm_connect.
+// The guest keeps IF = 0: what is shown is that the line reached the
+// guest's interrupt controller, not delivery through its IDT (this
+// machine's nested KVM cannot deliver guest exceptions or interrupts;
+// README.md, "Interrupts on KVM").
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "kvm_fixture.hpp"
+
+#ifndef HVCORE_IRQ_DM
+#error "HVCORE_IRQ_DM: the path of the irq_dm program"
+#endif
 
 namespace hvcore::kvm::test {
 namespace {
@@ -27,46 +37,139 @@ hv_irq_state irq_state(hv_domain* d) {
     return s;
 }
 
-TEST_CASE("an_isa_irq_raised_by_a_device_model_reaches_the_8259_irr") {
+// The host's listener for device-model processes, closed (and its socket
+// removed) when the test ends.
+class Listener {
+public:
+    Listener(hv_host* host, const std::string& path) {
+        hv_dm_listen_config c{};
+        c.size = sizeof c;  // nr_uids 0: this process's uid only
+        REQUIRE(hv_dm_listen(host, path.c_str(), &c, &l_) == 0);
+    }
+    ~Listener() { hv_dm_listener_close(l_); }
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+
+private:
+    hv_dm_listener* l_ = nullptr;
+};
+
+// irq_dm in a process of its own: the test holds its stdin (closing it
+// ends its serving) and its stdout. Killed and reaped if the test ends
+// before finish().
+class DmProcess {
+public:
+    DmProcess(const std::string& sock, hvdm_domid_t domid) {
+        int in[2], out[2];
+        REQUIRE(pipe2(in, O_CLOEXEC) == 0);
+        REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+        std::string args[] = {HVCORE_IRQ_DM, sock, std::to_string(domid)};
+        char* argv[] = {args[0].data(), args[1].data(), args[2].data(), nullptr};
+        pid_ = fork();  // the child calls async-signal-safe functions only
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            dup2(in[0], 0);
+            dup2(out[1], 1);
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        in_ = in[1];
+        out_ = out[0];
+    }
+    ~DmProcess() {
+        if (in_ >= 0) close(in_);
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            (void)waitpid(pid_, nullptr, 0);
+        }
+        if (out_ >= 0) close(out_);
+    }
+    DmProcess(const DmProcess&) = delete;
+    DmProcess& operator=(const DmProcess&) = delete;
+
+    // One line of its output (waiting 10 s at most for each byte).
+    std::string line() {
+        std::string s;
+        char c = 0;
+        pollfd p{out_, POLLIN, 0};
+        while (poll(&p, 1, 10000) == 1 && read(out_, &c, 1) == 1 && c != '\n') s += c;
+        return s;
+    }
+    // Ends its serving (its stdin hangs up), then reads the rest of its
+    // output until it exits; returns its wait status.
+    int finish(std::string* rest) {
+        close(in_);
+        in_ = -1;
+        char buf[512];
+        pollfd p{out_, POLLIN, 0};
+        while (poll(&p, 1, 10000) == 1) {
+            const ssize_t n = read(out_, buf, sizeof buf);
+            if (n <= 0) break;
+            rest->append(buf, static_cast<size_t>(n));
+        }
+        int status = 0;
+        REQUIRE(waitpid(pid_, &status, 0) == pid_);
+        pid_ = -1;
+        return status;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1;
+    int out_ = -1;
+};
+
+TEST_CASE("an_isa_irq_raised_by_a_device_model_process_reaches_the_8259_irr") {
     VmOptions opt;
     opt.irqchip = true;
     Guest g(opt);
-    TestDm dm(g.host, g.domid);
-    REQUIRE(dm.map_ports(report_port, next_port) == 0);
-    // The interrupt calls go through a handle of their own (any handle may
-    // raise a domain's lines), from the model's thread, before it answers.
-    hvdm_handle* irq = hvdm_open(g.host);
-    REQUIRE(irq != nullptr);
-    int raise_rc = -1, msi_rc = -1, route_rc = -1, intx_rc = -1;
-    dm.on_request = [&](TestDm&, hvdm_ioreq_t& r, size_t index) {
-        if (index == 0) {
-            raise_rc = hvdm_set_isa_irq_level(irq, g.domid, 5, 1);
-            // KVM_SIGNAL_MSI: Fixed, vector 0x41, APIC ID 0 (the guest's
-            // LAPIC is software-disabled: KVM reports it blocked, which is
-            // 0 here, as Xen's vmsi_deliver for a Fixed MSI nobody takes).
-            msi_rc = hvdm_inject_msi(irq, g.domid, 0xfee00000u, 0x41);
-        } else if (r.addr == next_port) {
-            route_rc = hvdm_set_pci_link_route(irq, g.domid, 0, 10);
-            // device 0 INTA: GSI 16, PCI link 0 -> ISA irq 10 (slave IR2)
-            intx_rc = hvdm_set_pci_intx_level(irq, g.domid, 0, 0, 0, 0, 1);
-        }
-    };
-    dm.start();
+    const std::string sock = "/tmp/hvcore-kvm-irq-" + std::to_string(getpid()) + ".sock";
+    Listener listener(g.host, sock);
+    // The device model claims the guest's ports and raises its lines from
+    // its own process, over its connection, before it answers the write
+    // that asks for them: the guest reads the IRR only once answered.
+    DmProcess dm(sock, g.domid);
+    const std::string ready = dm.line();
+    REQUIRE_MESSAGE(ready.rfind("ready ", 0) == 0, ready);
     const std::vector<uint8_t> img = Guest::read_image(HVCORE_TEST_GUEST_DIR "/pic_irr.bin");
     REQUIRE(g.vm->load(img, 0x7c00).is_ok());
     REQUIRE(g.vm->boot(0, VcpuBoot{.mode = CpuMode::real16, .entry = 0x7c00, .stack = 0x7000}).is_ok());
     const Error e = g.vm->run();
-    dm.stop();
-    hvdm_close(irq);
+    std::string report;
+    const int status = dm.finish(&report);
+    INFO(report);
     REQUIRE_MESSAGE(e.is_ok(), e.what());
     REQUIRE_MESSAGE(g.vm->end() == RunEnd::shutdown_port, g.vm->end_detail());
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 
+    // "rc RAISE MSI ROUTE INTX", then "seen ADDR DIR SIZE DATA" per request.
+    std::istringstream in(report);
+    std::string word;
+    int raise_rc = -1, msi_rc = -1, route_rc = -1, intx_rc = -1;
+    in >> word >> raise_rc >> msi_rc >> route_rc >> intx_rc;
+    REQUIRE(!in.fail());
+    REQUIRE(word == "rc");
+    std::vector<Seen> seen;
+    while (in >> word && word == "seen") {
+        Seen s;
+        unsigned dir = 0;
+        in >> s.addr >> dir >> s.size >> s.data;
+        REQUIRE(!in.fail());
+        s.dir = static_cast<uint8_t>(dir);
+        seen.push_back(s);
+    }
     CHECK(raise_rc == 0);
     CHECK(msi_rc == 0);
     CHECK(route_rc == 0);
     CHECK(intx_rc == 0);
-    const std::vector<Seen> seen = dm.seen();
     REQUIRE(seen.size() == 4);
+    for (const Seen& s : seen) {
+        CHECK(s.dir == HVDM_IOREQ_WRITE);
+        CHECK(s.size == 1);
+    }
     CHECK(seen[0].addr == report_port);
     CHECK((seen[0].data & 0x20) == 0);  // master IRR before: irq 5 clear
     CHECK(seen[1].addr == report_port);
