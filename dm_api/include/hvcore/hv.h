@@ -176,7 +176,10 @@ void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
  * @retval -ENOSPC the host already has 0xfff0 domains.
  * @retval -ENOMEM no memory for the domain, its RAM or its stage-2 tables.
  * @retval -EMFILE guest RAM (a memfd) could not be created: this, -ENFILE,
- *         or another errno of memfd_create(2), ftruncate(2) or mmap(2).
+ *         or another errno of memfd_create(2), ftruncate(2), mmap(2) or of
+ *         fcntl(2) F_ADD_SEALS (the memfd is sealed against resizing:
+ *         F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL, since descriptors of it
+ *         go to device-model processes).
  * @note Thread-safe, except against hv_host_destroy of the same host. */
 int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
 /** @ingroup hv_domain
