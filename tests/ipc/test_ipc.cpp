@@ -1046,3 +1046,129 @@ TEST_CASE("a listener out of descriptors waits instead of spinning on accept, th
     CHECK(h.logged({"connected"}));
     close(client);
 }
+
+namespace {
+
+// One datagram and the descriptors that came with it (SCM_RIGHTS).
+struct WithFds {
+    std::vector<std::byte> msg;
+    std::vector<int> fds;
+};
+
+WithFds recv_with_fds(int fd) {
+    WithFds r;
+    r.msg.resize(w::max_message + 1);
+    iovec iov{r.msg.data(), r.msg.size()};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(4 * sizeof(int))] = {};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(poll(&p, 1, 5000) == 1);
+    const ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    REQUIRE(n > 0);
+    r.msg.resize(static_cast<size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; ++i) {
+            int x = -1;
+            std::memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+            r.fds.push_back(x);
+        }
+    }
+    return r;
+}
+
+// ftruncate to 0 and to twice the size both fail with EPERM, and the size
+// is still `bytes`.
+bool refuses_resizing(int fd, uint64_t bytes) {
+    errno = 0;
+    const bool shrink = ftruncate(fd, 0) == -1 && errno == EPERM;
+    errno = 0;
+    const bool grow = ftruncate(fd, static_cast<off_t>(2 * bytes)) == -1 && errno == EPERM;
+    struct stat st {};
+    return shrink && grow && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes;
+}
+
+}  // namespace
+
+// The descriptors a device model receives over the socket (MAP_IOREQ's
+// pages memfd, MAP_GUEST's RAM memfd) are sealed against resizing: the
+// peer's ftruncate is EPERM, and the host then reads and writes the last
+// page of guest RAM and the device model its whole mapping of the pages,
+// where a truncated file would have raised SIGBUS.
+TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it received gets EPERM and the host "
+          "goes on") {
+    Host h;
+    Raw r(h.path);
+    REQUIRE(r.hello() == 0);
+    uint32_t seq = 1;
+    std::byte buf[32];
+    hvcore::dmop::CreateIoreqServer cr{};
+    r.send(dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf));
+    WithFds got = recv_with_fds(r.fd);
+    auto rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(rep->buf[0].size() == sizeof buf);
+    std::memcpy(&cr, rep->buf[0].data() + sizeof(hvcore::dmop::Header), sizeof cr);
+
+    w::Request mi;
+    mi.kind = w::Kind::map_ioreq;
+    mi.seq = ++seq;
+    mi.domid = h.domid;
+    mi.id = cr.id;
+    r.send(Raw::enc(mi));
+    got = recv_with_fds(r.fd);
+    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(got.fds.size() == 2);
+    const int pages = got.fds[0];
+    const uint64_t map_bytes = rep->map_bytes;
+    CHECK(fcntl(pages, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    CHECK(refuses_resizing(pages, map_bytes));
+    close(got.fds[1]);
+
+    w::Request mg;
+    mg.kind = w::Kind::map_guest;
+    mg.seq = ++seq;
+    mg.domid = h.domid;
+    mg.prot = PROT_READ | PROT_WRITE;
+    mg.first_gfn = 0;
+    mg.nr = 1;
+    r.send(Raw::enc(mg));
+    got = recv_with_fds(r.fd);
+    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(got.fds.size() == 1);
+    const int ram = got.fds[0];
+    constexpr uint64_t ram_bytes = 16u << 20;  // Host's domain
+    CHECK(fcntl(ram, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    CHECK(refuses_resizing(ram, ram_bytes));
+    close(ram);
+
+    // The host goes on: its mapping of the RAM is whole...
+    const uint32_t v = 0x5ea1ed00;
+    uint32_t back = 0;
+    CHECK(hv_guest_write(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    CHECK(hv_guest_read(h.dom, ram_bytes - sizeof v, &back, sizeof back) == 0);
+    CHECK(back == v);
+    // ...and so are the pages (a fresh mapping of the received descriptor,
+    // read to its last byte), and the connection still answers.
+    void* m = mmap(nullptr, map_bytes, PROT_READ, MAP_SHARED, pages, 0);
+    REQUIRE(m != MAP_FAILED);
+    CHECK(std::to_integer<int>(static_cast<volatile std::byte*>(m)[map_bytes - 1]) == 0);
+    munmap(m, map_bytes);
+    close(pages);
+    w::Request gm;
+    gm.kind = w::Kind::get_mem_type;
+    gm.seq = ++seq;
+    gm.domid = h.domid;
+    gm.pfn = 0;
+    CHECK(r.call(Raw::enc(gm), seq) == 0);
+}
