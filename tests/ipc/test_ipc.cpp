@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -1171,4 +1172,85 @@ TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it recei
     gm.domid = h.domid;
     gm.pfn = 0;
     CHECK(r.call(Raw::enc(gm), seq) == 0);
+}
+
+// hv_dm_listen replaces a stale socket (nobody listens: connect is
+// ECONNREFUSED) but not one a live listener accepts on: that listener's
+// socket file and its clients stay (-EADDRINUSE).
+TEST_CASE("hv_dm_listen on the socket of a live listener is -EADDRINUSE and leaves it serving, and a stale socket "
+          "is replaced") {
+    Host a;
+    hv_dm_listener* second = nullptr;
+    CHECK(hv_dm_listen(a.host, a.path.c_str(), nullptr, &second) == -EADDRINUSE);
+    CHECK(second == nullptr);
+    struct stat st {};
+    REQUIRE(stat(a.path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    // The first listener still accepts and serves on that path.
+    hvdm_handle* c = hvdm_connect(a.path.c_str());
+    REQUIRE(c != nullptr);
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(c, a.domid, 0, &t) == 0);
+    CHECK(t == HVDM_MEM_RAM_RW);
+    CHECK(hvdm_close(c) == 0);
+
+    // A stale socket: bound, never listened on, its owner gone.
+    const std::string stale = a.path + ".stale";
+    {
+        const int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        REQUIRE(s >= 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::strcpy(sa.sun_path, stale.c_str());
+        REQUIRE(bind(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+        close(s);
+    }
+    hv_dm_listener* l = nullptr;
+    REQUIRE(hv_dm_listen(a.host, stale.c_str(), nullptr, &l) == 0);
+    c = hvdm_connect(stale.c_str());
+    CHECK(c != nullptr);
+    if (c != nullptr) CHECK(hvdm_close(c) == 0);
+    hv_dm_listener_close(l);
+    CHECK(access(stale.c_str(), F_OK) != 0);  // the listener unlinked it
+}
+
+// The socket is 0600 whatever the umask, set with chmod before listen;
+// the process-wide umask is never changed, not even for a moment (another
+// thread reading it meanwhile, through /proc/self/status, sees ours).
+TEST_CASE("hv_dm_listen makes its socket 0600 without touching the process umask") {
+    const mode_t old = umask(0);  // the most permissive: the mode must still be 0600
+    std::atomic<bool> stop{false};
+    std::atomic<int> other{-1};
+    std::atomic<unsigned> seen{0};  // lines read: the kernel has the field (Linux 4.7)
+    std::thread watcher([&] {
+        while (!stop.load()) {
+            FILE* f = std::fopen("/proc/self/status", "r");
+            if (f == nullptr) continue;
+            char line[256];
+            while (std::fgets(line, sizeof line, f) != nullptr) {
+                unsigned mask = 0;
+                if (std::sscanf(line, "Umask: %o", &mask) != 1) continue;
+                seen.fetch_add(1);
+                if (mask != 0) other.store(static_cast<int>(mask));
+            }
+            std::fclose(f);
+        }
+    });
+    hv_host* host = nullptr;
+    REQUIRE(hv_host_create(&host) == 0);
+    const std::string path = "/tmp/hvcore-ipc-umask-" + std::to_string(getpid()) + ".sock";
+    for (int i = 0; i < 200; ++i) {
+        hv_dm_listener* l = nullptr;
+        REQUIRE(hv_dm_listen(host, path.c_str(), nullptr, &l) == 0);
+        struct stat st {};
+        REQUIRE(stat(path.c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0600);
+        hv_dm_listener_close(l);
+    }
+    stop.store(true);
+    watcher.join();
+    CHECK(seen.load() > 0);
+    CHECK(other.load() == -1);  // never anything but 0 while it ran
+    CHECK(umask(old) == 0);
+    hv_host_destroy(host);
 }

@@ -830,7 +830,10 @@ typedef struct hv_dm_listen_config {
  * @brief Listens on a UNIX socket (SOCK_SEQPACKET) at @p path for device
  * models in other processes (hvdm_connect).
  *
- * A stale socket at @p path is replaced; the new one has mode 0600. Each
+ * A stale socket at @p path (one that refuses connections: no process
+ * listens on it) is replaced; a socket with a live listener is left to it
+ * (-EADDRINUSE). The new socket has mode 0600 before it listens (chmod(2);
+ * the process's umask is not changed). Each
  * connection's peer credentials (SO_PEERCRED) are checked against the
  * allowed uids: a peer not allowed is logged ("device model pid P uid U
  * refused (allowed uids: ...)", HV_LOG_WARNING) and its connection closed,
@@ -863,8 +866,11 @@ typedef struct hv_dm_listen_config {
  * @retval -EINVAL @p host, @p path or @p out NULL, @p path empty, cfg->size
  * too small (below 16), or nr_uids != 0 with uids NULL.
  * @retval -ENAMETOOLONG @p path does not fit in a sockaddr_un.
- * @retval -EADDRINUSE a file other than a socket is at @p path.
- * @retval other bind(2), listen(2), eventfd(2) errors.
+ * @retval -EADDRINUSE a file other than a socket is at @p path, or a
+ *         socket that a live listener (this process's or another's)
+ *         accepts connections on.
+ * @retval other bind(2), chmod(2), listen(2), eventfd(2) errors (after a
+ *         failure past bind the new socket file is removed again).
  * @note Thread-safe.
  */
 int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg,
