@@ -882,7 +882,9 @@ int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg
  * waits for a device model: a connection's thread only ever blocks on its
  * socket together with the listener's stop descriptor.
  * @param l the listener; NULL does nothing.
- * @note Not from the log sink (it runs on a connection's thread). May come
+ * @note Not from the log sink nor from the listener's event callback
+ *       (hv_dm_listen_config.event): both run on a connection's thread,
+ *       which this call joins, so it would wait for itself. May come
  *       before or after hv_host_destroy of the listener's host.
  */
 void hv_dm_listener_close(hv_dm_listener *l) HV_NOEXCEPT;
