@@ -1174,6 +1174,30 @@ TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it recei
     CHECK(r.call(Raw::enc(gm), seq) == 0);
 }
 
+// The same from a device-model process of its own (ipc_dm, through
+// hvdm_connect): every memfd it holds (its handle's pages memfd) refuses
+// ftruncate with EPERM, its mappings stay whole, and the host reads what it
+// wrote and the last page of guest RAM.
+TEST_CASE("a device-model process that ftruncates every memfd it holds gets EPERM and the guest and host go on") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"truncate", std::to_string(h.domid)}, &out);
+    const std::string line = read_line(out);
+    CHECK(line == "memfds 1 eperm 1 next 0");
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));  // no SIGBUS there
+    close(out);
+    uint32_t v = 0;
+    CHECK(hv_guest_read(h.dom, 0, &v, sizeof v) == 0);
+    CHECK(v == 0x5ea1ed);
+    constexpr uint64_t ram_bytes = 16u << 20;
+    CHECK(hv_guest_write(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    v = 0;
+    CHECK(hv_guest_read(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    CHECK(v == 0x5ea1ed);
+}
+
 // hv_dm_listen replaces a stale socket (nobody listens: connect is
 // ECONNREFUSED) but not one a live listener accepts on: that listener's
 // socket file and its clients stay (-EADDRINUSE).
