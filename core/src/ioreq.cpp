@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "hvcore/core/types.hpp"
+#include "sealed_memfd.hpp"
 
 namespace hvcore {
 
@@ -18,9 +19,11 @@ constexpr size_t map_bytes = ioreq_map_bytes;
 
 Result<IoreqPages> IoreqPages::create(bool buffered) {
     IoreqPages p;
-    p.fd_ = memfd_create("hvcore-ioreq", MFD_CLOEXEC);
-    if (p.fd_ < 0) return Status::err(-errno);
-    if (ftruncate(p.fd_, map_bytes) != 0) return Status::err(-errno);
+    // Sealed against resizing (sealed_memfd.hpp): descriptors of it go to
+    // the device model (dup_fds), possibly another process.
+    auto fd = detail::sealed_memfd("hvcore-ioreq", map_bytes);
+    if (!fd) return fd.status();
+    p.fd_ = *fd;
     void* m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd_, 0);
     if (m == MAP_FAILED) return Status::err(-errno);
     p.hv_map_ = static_cast<std::byte*>(m);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "sealed_memfd.hpp"
+
 namespace hvcore {
 
 Result<std::unique_ptr<MachineMemory>> MachineMemory::create(uint64_t ram_bytes,
@@ -17,9 +19,11 @@ Result<std::unique_ptr<MachineMemory>> MachineMemory::create(uint64_t ram_bytes,
     std::unique_ptr<MachineMemory> m{new MachineMemory()};
     m->table_limit_ = table_frame_limit;
     m->ram_bytes_ = ram_bytes;
-    m->ram_fd_ = memfd_create("hvcore-guest-ram", MFD_CLOEXEC);
-    if (m->ram_fd_ < 0) return Status::err(-errno);
-    if (ftruncate(m->ram_fd_, static_cast<off_t>(ram_bytes)) != 0) return Status::err(-errno);
+    // Sealed against resizing (sealed_memfd.hpp): descriptors of it go to
+    // device-model processes (share_ram_fd).
+    auto fd = detail::sealed_memfd("hvcore-guest-ram", ram_bytes);
+    if (!fd) return fd.status();
+    m->ram_fd_ = *fd;
     void* p = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->ram_fd_, 0);
     if (p == MAP_FAILED) return Status::err(-errno);
     m->ram_ = static_cast<std::byte*>(p);

@@ -418,7 +418,9 @@ void hv_dm_listener::serve(Connection& c) {
         const bool sent = send_msg(c.fd, out, fds, nout);
         for (int x : fds)
             if (x >= 0) close(x);
-        if (r.kind == wire::Kind::ready && rep.rc == 0) {
+        // READY counts once its reply is sent: a device model that did not
+        // get it is not announced as ready (its connection ends below).
+        if (sent && r.kind == wire::Kind::ready && rep.rc == 0) {
             ready = true;
             log_line(*core, hvcore::LogLevel::info, who(c) + " is ready");
             tell(c, HV_DM_EVENT_READY, emulator, nullptr);
@@ -470,18 +472,36 @@ int hv_dm_listen(hv_host* host, const char* path, const hv_dm_listen_config* cfg
             l->event = cfg->event;
             l->opaque = cfg->opaque;
         }
-        // A stale socket of an earlier run goes; any other file stays (-EADDRINUSE).
+        // A stale socket of an earlier run goes: one nobody listens on, so
+        // that connect(2) to it is ECONNREFUSED (unix(7)). A live listener
+        // keeps its socket and its clients (-EADDRINUSE), and so does any
+        // other file (bind fails with EADDRINUSE).
         struct stat st {};
-        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            const int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (probe < 0) return -errno;
+            const int pc = connect(probe, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+            const int perr = errno;
+            close(probe);
+            if (pc == 0 || perr != ECONNREFUSED) return -EADDRINUSE;
+            unlink(path);
+        }
         l->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (l->lfd < 0) return -errno;
-        const mode_t old = umask(0177);  // 0600: the uid check is the policy, the mode a first fence
-        const int b = bind(l->lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-        const int berr = errno;
-        umask(old);
-        if (b != 0 || listen(l->lfd, 16) != 0) {
-            const int e = b != 0 ? berr : errno;
+        if (bind(l->lfd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+            const int e = errno;
             close(l->lfd);
+            return -e;
+        }
+        // 0600 before listen(2): the uid check is the policy, the mode a
+        // first fence. Until listen nobody can connect (ECONNREFUSED), so
+        // the mode bind gave (umask's) is never usable; the process-wide
+        // umask is left alone (other threads may create files meanwhile).
+        // fchmod(2) on a socket does not reach the path's inode: chmod(2).
+        if (chmod(path, S_IRUSR | S_IWUSR) != 0 || listen(l->lfd, 16) != 0) {
+            const int e = errno;
+            close(l->lfd);
+            unlink(path);
             return -e;
         }
         l->stop_fd = eventfd(0, EFD_CLOEXEC);

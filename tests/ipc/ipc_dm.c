@@ -36,7 +36,15 @@
  *                            it wrote, READABLE 1 if that server's eventfd is
  *                            readable, SAME 1 if that descriptor is still the
  *                            same number and file (and hvdm_ioreq_fd gives no
- *                            other), HUP 1 if its socket is hung up. */
+ *                            other), HUP 1 if its socket is hung up.
+ *   ipc_dm truncate DOMID    creates a server, maps its ioreq pages and
+ *                            guest page 0 read-write, then calls ftruncate
+ *                            to 0 and to 1 GiB on every memfd it holds (the
+ *                            pages' memfd inside its handle), writes
+ *                            0x5ea1ed to guest page 0 and to the last byte
+ *                            of its pages, and prints "memfds N eperm M next
+ *                            RC": M of N memfds refused both with EPERM, RC
+ *                            a later call's. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
@@ -194,6 +202,42 @@ int main(int argc, char **argv) {
         }
         return hvdm_close(h) == 0 ? 0 : 11;
     }
-    fprintf(stderr, "usage: ipc_dm claim DOMID GPA | uid UID | corrupt DOMID GPA state|backwards | survive DOMID\n");
+    if (argc == 3 && strcmp(argv[1], "truncate") == 0) {
+        const hvdm_domid_t dom = (hvdm_domid_t)strtoul(argv[2], NULL, 0);
+        hvdm_handle *h = hvdm_connect(NULL);
+        hvdm_ioservid_t id = 0;
+        hvdm_shared_iopage *page = NULL;
+        void *ram = NULL;
+        uint64_t bad = 0;
+        uint16_t t = 0;
+        int rc, memfds = 0, eperm = 0;
+        if (h == NULL) return fail("hvdm_connect", -errno);
+        if ((rc = hvdm_create_ioreq_server(h, dom, HVDM_BUFIOREQ_OFF, &id)) != 0) return fail("create", rc);
+        if ((rc = hvdm_map_ioreq_pages(h, dom, id, &page, NULL)) != 0) return fail("pages", rc);
+        if ((rc = hvdm_map_guest_memory(h, dom, 0, 1, PROT_READ | PROT_WRITE, &ram, &bad)) != 0)
+            return fail("guest memory", rc);
+        for (int i = 3; i < 1024; ++i) {
+            char link[64], target[256];
+            ssize_t n;
+            int shrink, grow;
+            snprintf(link, sizeof link, "/proc/self/fd/%d", i);
+            n = readlink(link, target, sizeof target - 1);
+            if (n <= 0) continue;
+            target[n] = '\0';
+            if (strncmp(target, "/memfd:", 7) != 0) continue;
+            ++memfds;
+            errno = 0;
+            shrink = ftruncate(i, 0) == -1 && errno == EPERM;
+            errno = 0;
+            grow = ftruncate(i, (off_t)1 << 30) == -1 && errno == EPERM;
+            eperm += shrink && grow;
+        }
+        *(volatile uint32_t *)ram = 0x5ea1edu;
+        ((volatile unsigned char *)page)[4095] = 1; /* the slots' page, to its end */
+        printf("memfds %d eperm %d next %d\n", memfds, eperm, hvdm_get_mem_type(h, dom, 0, &t));
+        fflush(stdout);
+        return hvdm_close(h) == 0 ? 0 : 11;
+    }
+    fprintf(stderr, "usage: ipc_dm claim DOMID GPA | uid UID | corrupt DOMID GPA state|backwards | survive DOMID | truncate DOMID\n");
     return 2;
 }

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -1045,4 +1046,235 @@ TEST_CASE("a listener out of descriptors waits instead of spinning on accept, th
     // Descriptors again: the queued connection is accepted.
     CHECK(h.logged({"connected"}));
     close(client);
+}
+
+namespace {
+
+// One datagram and the descriptors that came with it (SCM_RIGHTS).
+struct WithFds {
+    std::vector<std::byte> msg;
+    std::vector<int> fds;
+};
+
+WithFds recv_with_fds(int fd) {
+    WithFds r;
+    r.msg.resize(w::max_message + 1);
+    iovec iov{r.msg.data(), r.msg.size()};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(4 * sizeof(int))] = {};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(poll(&p, 1, 5000) == 1);
+    const ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    REQUIRE(n > 0);
+    r.msg.resize(static_cast<size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; ++i) {
+            int x = -1;
+            std::memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof x);
+            r.fds.push_back(x);
+        }
+    }
+    return r;
+}
+
+// ftruncate to 0 and to twice the size both fail with EPERM, and the size
+// is still `bytes`.
+bool refuses_resizing(int fd, uint64_t bytes) {
+    errno = 0;
+    const bool shrink = ftruncate(fd, 0) == -1 && errno == EPERM;
+    errno = 0;
+    const bool grow = ftruncate(fd, static_cast<off_t>(2 * bytes)) == -1 && errno == EPERM;
+    struct stat st {};
+    return shrink && grow && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes;
+}
+
+}  // namespace
+
+// The descriptors a device model receives over the socket (MAP_IOREQ's
+// pages memfd, MAP_GUEST's RAM memfd) are sealed against resizing: the
+// peer's ftruncate is EPERM, and the host then reads and writes the last
+// page of guest RAM and the device model its whole mapping of the pages,
+// where a truncated file would have raised SIGBUS.
+TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it received gets EPERM and the host "
+          "goes on") {
+    Host h;
+    Raw r(h.path);
+    REQUIRE(r.hello() == 0);
+    uint32_t seq = 1;
+    std::byte buf[32];
+    hvcore::dmop::CreateIoreqServer cr{};
+    r.send(dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf));
+    WithFds got = recv_with_fds(r.fd);
+    auto rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(rep->buf[0].size() == sizeof buf);
+    std::memcpy(&cr, rep->buf[0].data() + sizeof(hvcore::dmop::Header), sizeof cr);
+
+    w::Request mi;
+    mi.kind = w::Kind::map_ioreq;
+    mi.seq = ++seq;
+    mi.domid = h.domid;
+    mi.id = cr.id;
+    r.send(Raw::enc(mi));
+    got = recv_with_fds(r.fd);
+    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(got.fds.size() == 2);
+    const int pages = got.fds[0];
+    const uint64_t map_bytes = rep->map_bytes;
+    CHECK(fcntl(pages, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    CHECK(refuses_resizing(pages, map_bytes));
+    close(got.fds[1]);
+
+    w::Request mg;
+    mg.kind = w::Kind::map_guest;
+    mg.seq = ++seq;
+    mg.domid = h.domid;
+    mg.prot = PROT_READ | PROT_WRITE;
+    mg.first_gfn = 0;
+    mg.nr = 1;
+    r.send(Raw::enc(mg));
+    got = recv_with_fds(r.fd);
+    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    REQUIRE(got.fds.size() == 1);
+    const int ram = got.fds[0];
+    constexpr uint64_t ram_bytes = 16u << 20;  // Host's domain
+    CHECK(fcntl(ram, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    CHECK(refuses_resizing(ram, ram_bytes));
+    close(ram);
+
+    // The host goes on: its mapping of the RAM is whole...
+    const uint32_t v = 0x5ea1ed00;
+    uint32_t back = 0;
+    CHECK(hv_guest_write(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    CHECK(hv_guest_read(h.dom, ram_bytes - sizeof v, &back, sizeof back) == 0);
+    CHECK(back == v);
+    // ...and so are the pages (a fresh mapping of the received descriptor,
+    // read to its last byte), and the connection still answers.
+    void* m = mmap(nullptr, map_bytes, PROT_READ, MAP_SHARED, pages, 0);
+    REQUIRE(m != MAP_FAILED);
+    CHECK(std::to_integer<int>(static_cast<volatile std::byte*>(m)[map_bytes - 1]) == 0);
+    munmap(m, map_bytes);
+    close(pages);
+    w::Request gm;
+    gm.kind = w::Kind::get_mem_type;
+    gm.seq = ++seq;
+    gm.domid = h.domid;
+    gm.pfn = 0;
+    CHECK(r.call(Raw::enc(gm), seq) == 0);
+}
+
+// The same from a device-model process of its own (ipc_dm, through
+// hvdm_connect): every memfd it holds (its handle's pages memfd) refuses
+// ftruncate with EPERM, its mappings stay whole, and the host reads what it
+// wrote and the last page of guest RAM.
+TEST_CASE("a device-model process that ftruncates every memfd it holds gets EPERM and the guest and host go on") {
+    Host h;
+    int out = -1;
+    const pid_t pid = spawn_dm(h.path, {"truncate", std::to_string(h.domid)}, &out);
+    const std::string line = read_line(out);
+    CHECK(line == "memfds 1 eperm 1 next 0");
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));  // no SIGBUS there
+    close(out);
+    uint32_t v = 0;
+    CHECK(hv_guest_read(h.dom, 0, &v, sizeof v) == 0);
+    CHECK(v == 0x5ea1ed);
+    constexpr uint64_t ram_bytes = 16u << 20;
+    CHECK(hv_guest_write(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    v = 0;
+    CHECK(hv_guest_read(h.dom, ram_bytes - sizeof v, &v, sizeof v) == 0);
+    CHECK(v == 0x5ea1ed);
+}
+
+// hv_dm_listen replaces a stale socket (nobody listens: connect is
+// ECONNREFUSED) but not one a live listener accepts on: that listener's
+// socket file and its clients stay (-EADDRINUSE).
+TEST_CASE("hv_dm_listen on the socket of a live listener is -EADDRINUSE and leaves it serving, and a stale socket "
+          "is replaced") {
+    Host a;
+    hv_dm_listener* second = nullptr;
+    CHECK(hv_dm_listen(a.host, a.path.c_str(), nullptr, &second) == -EADDRINUSE);
+    CHECK(second == nullptr);
+    struct stat st {};
+    REQUIRE(stat(a.path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    // The first listener still accepts and serves on that path.
+    hvdm_handle* c = hvdm_connect(a.path.c_str());
+    REQUIRE(c != nullptr);
+    uint16_t t = 0;
+    CHECK(hvdm_get_mem_type(c, a.domid, 0, &t) == 0);
+    CHECK(t == HVDM_MEM_RAM_RW);
+    CHECK(hvdm_close(c) == 0);
+
+    // A stale socket: bound, never listened on, its owner gone.
+    const std::string stale = a.path + ".stale";
+    {
+        const int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        REQUIRE(s >= 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::strcpy(sa.sun_path, stale.c_str());
+        REQUIRE(bind(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+        close(s);
+    }
+    hv_dm_listener* l = nullptr;
+    REQUIRE(hv_dm_listen(a.host, stale.c_str(), nullptr, &l) == 0);
+    c = hvdm_connect(stale.c_str());
+    CHECK(c != nullptr);
+    if (c != nullptr) CHECK(hvdm_close(c) == 0);
+    hv_dm_listener_close(l);
+    CHECK(access(stale.c_str(), F_OK) != 0);  // the listener unlinked it
+}
+
+// The socket is 0600 whatever the umask, set with chmod before listen;
+// the process-wide umask is never changed, not even for a moment (another
+// thread reading it meanwhile, through /proc/self/status, sees ours).
+TEST_CASE("hv_dm_listen makes its socket 0600 without touching the process umask") {
+    const mode_t old = umask(0);  // the most permissive: the mode must still be 0600
+    std::atomic<bool> stop{false};
+    std::atomic<int> other{-1};
+    std::atomic<unsigned> seen{0};  // lines read: the kernel has the field (Linux 4.7)
+    std::thread watcher([&] {
+        while (!stop.load()) {
+            FILE* f = std::fopen("/proc/self/status", "r");
+            if (f == nullptr) continue;
+            char line[256];
+            while (std::fgets(line, sizeof line, f) != nullptr) {
+                unsigned mask = 0;
+                if (std::sscanf(line, "Umask: %o", &mask) != 1) continue;
+                seen.fetch_add(1);
+                if (mask != 0) other.store(static_cast<int>(mask));
+            }
+            std::fclose(f);
+        }
+    });
+    hv_host* host = nullptr;
+    REQUIRE(hv_host_create(&host) == 0);
+    const std::string path = "/tmp/hvcore-ipc-umask-" + std::to_string(getpid()) + ".sock";
+    for (int i = 0; i < 200; ++i) {
+        hv_dm_listener* l = nullptr;
+        REQUIRE(hv_dm_listen(host, path.c_str(), nullptr, &l) == 0);
+        struct stat st {};
+        REQUIRE(stat(path.c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0600);
+        hv_dm_listener_close(l);
+    }
+    stop.store(true);
+    watcher.join();
+    CHECK(seen.load() > 0);
+    CHECK(other.load() == -1);  // never anything but 0 while it ran
+    CHECK(umask(old) == 0);
+    hv_host_destroy(host);
 }

@@ -5,7 +5,9 @@
 // device model through its own mapping), and a vCPU's replay log with its
 // one completion.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -285,6 +287,35 @@ TEST_CASE("the_pages_are_xen_resource_frames_ring_then_slots_then_the_event_page
     CHECK(IoreqChannel::create(bufioreq::off, ioreq_max_slots).is_ok());
     CHECK(IoreqChannel::create(bufioreq::off, ioreq_max_slots + 1).status().code() == -EINVAL);
     CHECK(IoreqChannel::create(bufioreq::off, 0).status().code() == -EINVAL);
+}
+
+// The pages' memfd goes to the device model (dup_fds), possibly another
+// process: it is sealed against resizing, so ftruncate there cannot make
+// the hypervisor's own mapping SIGBUS.
+TEST_CASE("the_pages_descriptor_handed_out_refuses_ftruncate_with_eperm_and_reports_its_seals") {
+    auto p = IoreqPages::create(true);
+    REQUIRE(p.is_ok());
+    int pages = -1;
+    int ev = -1;
+    REQUIRE(p->dup_fds(&pages, &ev).is_ok());
+    CHECK(fcntl(pages, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    errno = 0;
+    CHECK(ftruncate(pages, 0) == -1);
+    CHECK(errno == EPERM);
+    errno = 0;
+    CHECK(ftruncate(pages, static_cast<off_t>(2 * ioreq_map_bytes)) == -1);
+    CHECK(errno == EPERM);
+    struct stat st {};
+    REQUIRE(fstat(pages, &st) == 0);
+    CHECK(static_cast<uint64_t>(st.st_size) == ioreq_map_bytes);
+    // The hypervisor's mapping and the device model's still work.
+    p->slot(1).vp_eport = 7;
+    const IoreqMapping m = p->dm_mapping().value();
+    CHECK(m.slots[1].vp_eport == 7);
+    m.buffered->read_pointer = 3;
+    CHECK(p->buffered()->read_pointer == 3);
+    close(pages);
+    close(ev);
 }
 
 TEST_CASE("a_post_sets_its_port_s_pending_bit_before_the_eventfd_vcpu_v_is_port_v_the_ring_nr_vcpus") {

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "hvcore/core/machine_memory.hpp"
 
@@ -54,4 +60,47 @@ TEST_CASE("table_frames_are_zeroed_when_handed_out_again") {
 TEST_CASE("unaligned_or_empty_ram_is_einval") {
     CHECK(MachineMemory::create(0, 1).status().code() == -EINVAL);
     CHECK(MachineMemory::create(page_size + 1, 1).status().code() == -EINVAL);
+}
+
+// Descriptors of the RAM go to device-model processes; one that could
+// resize the memfd would make the hypervisor's next access SIGBUS. Both
+// the writable duplicate and the read-only reopen (/proc/self/fd) carry
+// the seals, which belong to the file, and the RAM stays usable.
+TEST_CASE("shared_ram_descriptors_refuse_ftruncate_with_eperm_and_report_their_seals") {
+    constexpr uint64_t bytes = 16 * page_size;
+    auto m = MachineMemory::create(bytes, 8);
+    REQUIRE(m.is_ok());
+    for (const bool writable : {true, false}) {
+        CAPTURE(writable);
+        auto fd = (*m)->share_ram_fd(writable);
+        REQUIRE(fd.is_ok());
+        CHECK(fcntl(*fd, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+        if (writable) {
+            errno = 0;
+            CHECK(ftruncate(*fd, 0) == -1);
+            CHECK(errno == EPERM);
+            errno = 0;
+            CHECK(ftruncate(*fd, static_cast<off_t>(2 * bytes)) == -1);
+            CHECK(errno == EPERM);
+            errno = 0;
+            CHECK(fcntl(*fd, F_ADD_SEALS, F_SEAL_WRITE) == -1);  // F_SEAL_SEAL: no more seals
+            CHECK(errno == EPERM);
+            // Still a writable shared mapping (no F_SEAL_WRITE).
+            void* p = mmap(nullptr, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+            REQUIRE(p != MAP_FAILED);
+            static_cast<volatile unsigned char*>(p)[5] = 0x5a;
+            CHECK(std::to_integer<int>((*m)->ram_base()[5]) == 0x5a);
+            munmap(p, page_size);
+        } else {
+            CHECK(ftruncate(*fd, 0) == -1);  // EINVAL or EBADF: not open for writing
+            // Read-only: a shared writable mapping is refused as before.
+            CHECK(mmap(nullptr, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0) == MAP_FAILED);
+        }
+        struct stat st {};
+        REQUIRE(fstat(*fd, &st) == 0);
+        CHECK(static_cast<uint64_t>(st.st_size) == bytes);
+        close(*fd);
+    }
+    (*m)->ram_base()[bytes - 1] = std::byte{1};  // the last page is still there
+    CHECK(std::to_integer<int>((*m)->ram_base()[bytes - 1]) == 1);
 }

@@ -177,7 +177,10 @@ void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
  * @retval -ENOSPC the host already has 0xfff0 domains.
  * @retval -ENOMEM no memory for the domain, its RAM or its stage-2 tables.
  * @retval -EMFILE guest RAM (a memfd) could not be created: this, -ENFILE,
- *         or another errno of memfd_create(2), ftruncate(2) or mmap(2).
+ *         or another errno of memfd_create(2), ftruncate(2), mmap(2) or of
+ *         fcntl(2) F_ADD_SEALS (the memfd is sealed against resizing:
+ *         F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL, since descriptors of it
+ *         go to device-model processes).
  * @note Thread-safe, except against hv_host_destroy of the same host. */
 int hv_domain_create(hv_host *host, const hv_domain_config *cfg, hv_domain **out) HV_NOEXCEPT;
 /** @ingroup hv_domain
@@ -862,7 +865,10 @@ typedef struct hv_dm_listen_config {
  * @brief Listens on a UNIX socket (SOCK_SEQPACKET) at @p path for device
  * models in other processes (hvdm_connect).
  *
- * A stale socket at @p path is replaced; the new one has mode 0600. Each
+ * A stale socket at @p path (one that refuses connections: no process
+ * listens on it) is replaced; a socket with a live listener is left to it
+ * (-EADDRINUSE). The new socket has mode 0600 before it listens (chmod(2);
+ * the process's umask is not changed). Each
  * connection's peer credentials (SO_PEERCRED) are checked against the
  * allowed uids: a peer not allowed is logged ("device model pid P uid U
  * refused (allowed uids: ...)", HV_LOG_WARNING) and its connection closed,
@@ -895,8 +901,11 @@ typedef struct hv_dm_listen_config {
  * @retval -EINVAL @p host, @p path or @p out NULL, @p path empty, cfg->size
  * too small (below 16), or nr_uids != 0 with uids NULL.
  * @retval -ENAMETOOLONG @p path does not fit in a sockaddr_un.
- * @retval -EADDRINUSE a file other than a socket is at @p path.
- * @retval other bind(2), listen(2), eventfd(2) errors.
+ * @retval -EADDRINUSE a file other than a socket is at @p path, or a
+ *         socket that a live listener (this process's or another's)
+ *         accepts connections on.
+ * @retval other bind(2), chmod(2), listen(2), eventfd(2) errors (after a
+ *         failure past bind the new socket file is removed again).
  * @note Thread-safe.
  */
 int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg,
@@ -908,7 +917,9 @@ int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg
  * waits for a device model: a connection's thread only ever blocks on its
  * socket together with the listener's stop descriptor.
  * @param l the listener; NULL does nothing.
- * @note Not from the log sink (it runs on a connection's thread). May come
+ * @note Not from the log sink nor from the listener's event callback
+ *       (hv_dm_listen_config.event): both run on a connection's thread,
+ *       which this call joins, so it would wait for itself. May come
  *       before or after hv_host_destroy of the listener's host.
  */
 void hv_dm_listener_close(hv_dm_listener *l) HV_NOEXCEPT;

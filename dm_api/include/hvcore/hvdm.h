@@ -362,7 +362,9 @@ int hvdm_restrict(hvdm_handle *h, hvdm_domid_t domid) HV_NOEXCEPT;
  * @retval -ENOSPC the domain already has 8 servers.
  * @retval -EMFILE the pages (memfd) or the eventfd could not be created:
  *         this, -ENFILE, -ENOMEM, or another errno of memfd_create(2),
- *         ftruncate(2), mmap(2) or eventfd(2).
+ *         ftruncate(2), fcntl(2) F_ADD_SEALS (the memfd is sealed against
+ *         resizing: F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL), mmap(2) or
+ *         eventfd(2).
  * @retval -ENOMEM memory ran out. */
 int hvdm_create_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, int handle_bufioreq,
                              hvdm_ioservid_t *id) HV_NOEXCEPT;
