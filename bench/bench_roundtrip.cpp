@@ -240,7 +240,7 @@ void BM_RoundTrip(benchmark::State& state) {
     std::thread server([&] { serve_rc = hvdm_serve(h, domid, &local.id, 1, stop, dmseq_serve, &local); });
 
     // (a) another process: the same code in dm_proc over the socket.
-    const std::string sock = "/tmp/hvcore-bench-" + std::to_string(getpid()) + ".sock";
+    const std::string sock = "hvcore-bench-" + std::to_string(getpid()) + ".sock";
     hv_dm_listen_config lc{};
     lc.size = sizeof lc;
     hv_dm_listener* l = nullptr;

@@ -222,7 +222,8 @@ static inline hvdm_handle *test_dm_open(hv_host *host) {
         fprintf(stderr, "abi_test.h: more than %d hosts with a listener at once\n", TEST_MAX_LISTENERS);
         exit(2);
     }
-    snprintf(test_listeners[free_slot].path, sizeof test_listeners[free_slot].path, "/tmp/hvcore-abi-%ld-%u.sock",
+    /* relative: in the test's working directory (its build directory) */
+    snprintf(test_listeners[free_slot].path, sizeof test_listeners[free_slot].path, "hvcore-abi-%ld-%u.sock",
              (long)getpid(), counter++);
     if (hv_dm_listen(host, test_listeners[free_slot].path, NULL, &test_listeners[free_slot].l) != 0) return NULL;
     test_listeners[free_slot].host = host;

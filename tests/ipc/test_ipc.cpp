@@ -65,7 +65,8 @@ struct Host {
         cfg.nr_vcpus = 2;
         REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
         domid = hv_domain_id(dom);
-        path = "/tmp/hvcore-ipc-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sock";
+        // Relative: in the test's working directory (its build directory).
+        path = "hvcore-ipc-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".sock";
         hv_dm_listen_config lc{};
         lc.size = sizeof lc;
         lc.nr_uids = static_cast<uint32_t>(uids.size());
@@ -884,7 +885,7 @@ TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings a
 TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings and descriptors when the host "
           "process exits, and every later call is -ENODEV") {
     // The host in a child process of its own, exiting without tearing down.
-    const std::string path = "/tmp/hvcore-ipc-exit-" + std::to_string(getpid()) + ".sock";
+    const std::string path = "hvcore-ipc-exit-" + std::to_string(getpid()) + ".sock";
     int ready[2], quit[2];
     // Close-on-exec: the device model must not hold the host's quit pipe open.
     REQUIRE(pipe2(ready, O_CLOEXEC) == 0);
@@ -987,7 +988,7 @@ TEST_CASE("a map_ioreq reply the client rejects (more slots than a page holds, a
     wrong_size.map_bytes = hvcore::ioreq_map_bytes + 4096;
     for (const w::Reply& bad : {too_many, wrong_size}) {
         const int before = open_fds();
-        const std::string path = "/tmp/hvcore-fake-host-" + std::to_string(getpid()) + ".sock";
+        const std::string path = "hvcore-fake-host-" + std::to_string(getpid()) + ".sock";
         unlink(path.c_str());
         const int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         REQUIRE(lfd >= 0);
@@ -1262,7 +1263,7 @@ TEST_CASE("hv_dm_listen makes its socket 0600 without touching the process umask
     });
     hv_host* host = nullptr;
     REQUIRE(hv_host_create(&host) == 0);
-    const std::string path = "/tmp/hvcore-ipc-umask-" + std::to_string(getpid()) + ".sock";
+    const std::string path = "hvcore-ipc-umask-" + std::to_string(getpid()) + ".sock";
     for (int i = 0; i < 200; ++i) {
         hv_dm_listener* l = nullptr;
         REQUIRE(hv_dm_listen(host, path.c_str(), nullptr, &l) == 0);

@@ -176,7 +176,7 @@ Totals run(uint32_t arch, bool kill_one) {
     hv_domain* dom = nullptr;
     REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
     const hvdm_domid_t domid = hv_domain_id(dom);
-    const std::string sock = "/tmp/hvcore-load-" + std::to_string(getpid()) + "-" + std::to_string(arch) +
+    const std::string sock = "hvcore-load-" + std::to_string(getpid()) + "-" + std::to_string(arch) +
                              (kill_one ? "k" : "") + ".sock";
     hv_dm_listen_config lc{};
     lc.size = sizeof lc;

@@ -125,7 +125,7 @@ TEST_CASE("an_isa_irq_raised_by_a_device_model_process_reaches_the_8259_irr") {
     VmOptions opt;
     opt.irqchip = true;
     Guest g(opt);
-    const std::string sock = "/tmp/hvcore-kvm-irq-" + std::to_string(getpid()) + ".sock";
+    const std::string sock = "hvcore-kvm-irq-" + std::to_string(getpid()) + ".sock";
     Listener listener(g.host, sock);
     // The device model claims the guest's ports and raises its lines from
     // its own process, over its connection, before it answers the write

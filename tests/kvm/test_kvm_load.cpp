@@ -46,7 +46,7 @@ void run(bool kill_one) {
     VmOptions opt;
     opt.timeout = std::chrono::seconds(30);
     Guest g(opt, nr_vcpus);
-    const std::string sock = "/tmp/hvcore-kvm-load-" + std::to_string(getpid()) + (kill_one ? "k" : "") + ".sock";
+    const std::string sock = "hvcore-kvm-load-" + std::to_string(getpid()) + (kill_one ? "k" : "") + ".sock";
     hv_dm_listen_config lc{};
     lc.size = sizeof lc;
     hv_dm_listener* l = nullptr;
