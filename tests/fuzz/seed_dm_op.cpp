@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "seed_writer.hpp"
 #include "dm_op_input.hpp"
 #include "hvcore/core/dmop_abi.hpp"
 
@@ -163,18 +164,5 @@ std::vector<Seed> seeds() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s DIR (writes fuzz_dm_op's seed corpus into DIR)\n", argv[0]);
-        return 2;
-    }
-    for (const Seed& seed : seeds()) {
-        const std::string path = std::string(argv[1]) + "/" + seed.name;
-        std::FILE* f = std::fopen(path.c_str(), "wb");
-        if (f == nullptr || std::fwrite(seed.bytes.data(), 1, seed.bytes.size(), f) != seed.bytes.size() ||
-            std::fclose(f) != 0) {
-            std::fprintf(stderr, "fuzz_dm_op_seeds: %s: %s\n", path.c_str(), std::strerror(errno));
-            return 1;
-        }
-    }
-    return 0;
+    return hvcore::fuzz::write_seeds(argc, argv, "fuzz_dm_op_seeds", "fuzz_dm_op", seeds());
 }
