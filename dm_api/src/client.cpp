@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -47,10 +48,9 @@ public:
         return 0;
     }
 
-    int check() noexcept override {
-        std::lock_guard lk(mu_);
-        return lost_ ? -ENODEV : 0;
-    }
+    // Lock-free: a thread whose call waits for the host does not hold up
+    // another thread's check (lost_ only ever goes from false to true).
+    int check() noexcept override { return lost_.load(std::memory_order_acquire) ? -ENODEV : 0; }
     bool may_access(hvdm_domid_t domid) const noexcept override { return mirror_.may_access(domid); }
     int restrict_to(hvdm_domid_t domid) override {
         wire::Request r;
@@ -89,15 +89,18 @@ public:
                 r.buf[i] = std::span(static_cast<const std::byte*>(bufs[i].ptr), bufs[i].size);
         }
         wire::Reply rep;
-        const int rc = call(r, rep, nullptr);
-        if (rc < 0) return rc;
         // Xen copies a DMOP's buffers back on success only; the host sent
-        // back exactly the sizes it was sent.
-        for (unsigned i = 0; i < 2; ++i) {
-            if (rep.buf[i].size() != r.buf[i].size()) return protocol_error();
-            if (!rep.buf[i].empty()) std::memcpy(bufs[i].ptr, rep.buf[i].data(), rep.buf[i].size());
-        }
-        return rc;
+        // back exactly the sizes it was sent. The copy is made under the
+        // handle's lock: the reply's buffers are views into in_, which the
+        // next call (perhaps another thread's) overwrites.
+        return call(r, rep, nullptr, [&](const wire::Reply& got) {
+            if (got.rc < 0) return got.rc;
+            for (unsigned i = 0; i < 2; ++i)
+                if (got.buf[i].size() != r.buf[i].size()) return lose_locked();
+            for (unsigned i = 0; i < 2; ++i)
+                if (!got.buf[i].empty()) std::memcpy(bufs[i].ptr, got.buf[i].data(), got.buf[i].size());
+            return got.rc;
+        });
     }
     int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) override {
         wire::Request r;
@@ -174,13 +177,14 @@ public:
         r.domid = domid;
         r.max = *n < wire::max_mem_ranges ? *n : wire::max_mem_ranges;
         wire::Reply rep;
-        const int rc = call(r, rep, nullptr);
-        if (rc == -ENOSPC) *n = rep.n;
-        if (rc < 0) return rc;
-        if (rep.ranges.size() != size_t{rep.n} * wire::mem_range_size || rep.n > r.max) return protocol_error();
-        if (rep.n != 0) std::memcpy(ranges, rep.ranges.data(), rep.ranges.size());
-        *n = rep.n;
-        return rc;
+        return call(r, rep, nullptr, [&](const wire::Reply& got) {  // under the lock, as dm_op
+            if (got.rc == -ENOSPC) *n = got.n;
+            if (got.rc < 0) return got.rc;
+            if (got.ranges.size() != size_t{got.n} * wire::mem_range_size || got.n > r.max) return lose_locked();
+            if (got.n != 0) std::memcpy(ranges, got.ranges.data(), got.ranges.size());
+            *n = got.n;
+            return got.rc;
+        });
     }
     int ready() override {
         wire::Request r;
@@ -202,16 +206,35 @@ public:
     uint32_t emulator() const noexcept override { return emulator_; }
 
 private:
-    int protocol_error() {
-        std::lock_guard lk(mu_);
-        lost_ = true;
+    int protocol_error() noexcept { return lose_locked(); }
+    int lose_locked() noexcept {
+        lost_.store(true, std::memory_order_release);
         return -EPROTO;
     }
 
     // One request and its reply. fds receives the reply's descriptors (as
-    // many as the kind carries; nullptr when it carries none).
+    // many as the kind carries; nullptr when it carries none). The reply's
+    // fixed fields are copied to rep; its buffers are views into in_ and
+    // must be read by `consume` (called with mu_ held, once a reply that
+    // fits the protocol arrived; what it returns is the call's result).
     int call(const wire::Request& req, wire::Reply& rep, int* fds) {
+        return call(req, rep, fds, [](const wire::Reply& got) { return got.rc; });
+    }
+    template <class Consume>
+    int call(const wire::Request& req, wire::Reply& rep, int* fds, Consume&& consume) {
         std::unique_lock lk(mu_);
+        const int rc = exchange(lk, req, rep, fds);
+        if (!lk.owns_lock() || !replied_) return rc;
+        replied_ = false;
+        const int out = consume(static_cast<const wire::Reply&>(rep));
+        rep.buf[0] = rep.buf[1] = rep.ranges = {};  // no view outlives the lock
+        return out;
+    }
+
+    // The exchange itself, mu_ held by lk (released only on the path that
+    // asks confirm()). Sets replied_ when rep holds a reply.
+    int exchange(std::unique_lock<std::mutex>& lk, const wire::Request& req, wire::Reply& rep, int* fds) {
+        replied_ = false;
         if (lost_) return -ENODEV;
         wire::Request r = req;
         r.seq = ++seq_;
@@ -268,15 +291,15 @@ private:
             return -EPROTO;
         }
         rep = *d;
-        // Views into in_: the buffers stay valid until the next call,
-        // which this handle's caller is (the lock serialises them).
         for (size_t i = 0; i < got.size(); ++i) fds[i] = got[i];
+        replied_ = true;
         return rep.rc;
     }
 
     int fd_;
-    std::mutex mu_;  // one request at a time; guards lost_, seq_, out_, in_
-    bool lost_ = false;
+    std::mutex mu_;  // one request at a time; guards replied_, seq_, out_, in_
+    std::atomic<bool> lost_{false};  // set under mu_, read without it by check()
+    bool replied_ = false;  // exchange() left a reply in rep (views into in_)
     uint32_t seq_ = 0;
     uint32_t emulator_ = 0;
     hvcore::Caller mirror_;  // the restriction the host holds for this connection
