@@ -103,6 +103,7 @@ struct hv_dm_listener {
     std::string path;
     int lfd = -1;
     int stop_fd = -1;
+    int reap_fd = -1;  // eventfd: a connection's thread has ended
     std::vector<uid_t> uids;
     void (*event)(void*, const hv_dm_event*) = nullptr;
     void* opaque = nullptr;
@@ -113,6 +114,7 @@ struct hv_dm_listener {
 
     void accept_loop();
     void serve(Connection& c);
+    void serve_loop(Connection& c, hvdm_handle*& h, std::string& reason);
     void reap();  // joins connections that ended (under mu)
     void tell(const Connection& c, uint32_t kind, uint32_t emulator, const char* reason) const {
         if (event == nullptr) return;
@@ -141,12 +143,21 @@ void hv_dm_listener::reap() {
 
 void hv_dm_listener::accept_loop() {
     for (;;) {
-        pollfd pf[2] = {{lfd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-        if (poll(pf, 2, -1) < 0) {
+        pollfd pf[3] = {{lfd, POLLIN, 0}, {stop_fd, POLLIN, 0}, {reap_fd, POLLIN, 0}};
+        if (poll(pf, 3, -1) < 0) {
             if (errno == EINTR) continue;
             return;
         }
         if (pf[1].revents != 0) return;
+        if (pf[2].revents != 0) {
+            // A connection ended: its thread is joined now, not at the next
+            // connection (a thread's stack is not held for the whole run).
+            uint64_t n = 0;
+            (void)!read(reap_fd, &n, sizeof n);
+            std::lock_guard lk(mu);
+            reap();
+        }
+        if ((pf[0].revents & POLLIN) == 0) continue;
         const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
             // No descriptor or memory left: the connection stays queued and
@@ -218,6 +229,38 @@ void hv_dm_listener::serve(Connection& c) {
         log_line(*core, hvcore::LogLevel::info, who(c) + " connected");
         tell(c, HV_DM_EVENT_CONNECTED, emulator, nullptr);
     }
+    // Out of memory while serving (a reply, a log line): this connection
+    // ends with that reason, and the host goes on (no exception leaves a
+    // thread: std::terminate would end every guest).
+    try {
+        serve_loop(c, h, reason);
+    } catch (const std::bad_alloc&) {
+        reason = "dropped: the host ran out of memory serving it";
+    } catch (...) {
+        reason = "dropped: internal error serving it";
+    }
+    try {
+        log_line(*core, reason == "said goodbye" ? hvcore::LogLevel::info : hvcore::LogLevel::warning,
+                 who(c) + " " + reason + (h != nullptr ? ": its ioreq servers are destroyed" : ""));
+    } catch (...) {
+    }
+    if (h != nullptr) (void)hvdm_close(h);
+    // Isolated until its servers are gone (a fault meanwhile must not stop
+    // the domain); forget() waits for a fault callback in progress.
+    if (emulator != 0) core->host.emulators().forget(emulator);
+    if (c.fault_fd >= 0) close(c.fault_fd);
+    if (connected) tell(c, HV_DM_EVENT_GONE, emulator, reason.c_str());
+    close(c.fd);
+    c.fd = -1;
+    c.done.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    (void)!write(reap_fd, &one, sizeof one);  // the acceptor joins this thread now
+}
+
+// The requests of one connection until it ends (reason set); h is cleared
+// when a goodbye closed it.
+void hv_dm_listener::serve_loop(Connection& c, hvdm_handle*& h, std::string& reason) {
+    const hvcore::EmulatorId emulator = h != nullptr ? h->t->emulator() : 0;
     bool ready = false;
     std::vector<std::byte> in(wire::max_message + 1);
     std::vector<std::byte> out;
@@ -431,18 +474,6 @@ void hv_dm_listener::serve(Connection& c) {
         }
         if (!sent) reason = "hung up";
     }
-    log_line(*core, reason == "said goodbye" ? hvcore::LogLevel::info : hvcore::LogLevel::warning,
-             who(c) + " " + reason + (h != nullptr ? ": its ioreq servers are destroyed" : ""));
-    const bool had = connected;
-    if (h != nullptr) (void)hvdm_close(h);
-    // Isolated until its servers are gone (a fault meanwhile must not stop
-    // the domain); forget() waits for a fault callback in progress.
-    if (emulator != 0) core->host.emulators().forget(emulator);
-    if (c.fault_fd >= 0) close(c.fault_fd);
-    if (had) tell(c, HV_DM_EVENT_GONE, emulator, reason.c_str());
-    close(c.fd);
-    c.fd = -1;
-    c.done.store(true, std::memory_order_release);
 }
 
 extern "C" {
@@ -505,8 +536,11 @@ int hv_dm_listen(hv_host* host, const char* path, const hv_dm_listen_config* cfg
             return -e;
         }
         l->stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (l->stop_fd < 0) {
+        l->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (l->stop_fd < 0 || l->reap_fd < 0) {
             const int e = errno;
+            if (l->stop_fd >= 0) close(l->stop_fd);
+            if (l->reap_fd >= 0) close(l->reap_fd);
             close(l->lfd);
             unlink(path);
             return -e;
@@ -517,6 +551,7 @@ int hv_dm_listen(hv_host* host, const char* path, const hv_dm_listen_config* cfg
         } catch (...) {
             close(l->lfd);
             close(l->stop_fd);
+            close(l->reap_fd);
             unlink(path);
             throw;
         }
@@ -538,6 +573,7 @@ void hv_dm_listener_close(hv_dm_listener* l) noexcept {
     }
     close(l->lfd);
     close(l->stop_fd);
+    close(l->reap_fd);
     unlink(l->path.c_str());
     delete l;
 }
