@@ -22,6 +22,9 @@
 #   sigint       the same, ended by SIGINT (130) within a bound
 #   demo         `hvcore` with no arguments: every run's device models are
 #                processes (pids not hvcore's), the demo passes
+#   group        a device model whose shell leaves a background child (sleep)
+#                behind: the run passes, and once hvcore returns that child
+#                is gone too (its process group is killed with the leader)
 #   dm-usage     `hvcore dm` without HVCORE_DM_DOMID / without a host: exit
 #                2 / 3 with the reason
 #   json         --json: the device model's lines go to stderr, stdout is
@@ -151,6 +154,26 @@ demo)
   done
   has "$out" "shadow: PASS" stdout
   hasnt "$out" "FAILED" stdout
+  ;;
+group)
+  export HVCORE_DM_PATH=$dmdir
+  left=$(mktemp)
+  bg "$hv" run console --on model --arch vmx --dm-exec "sleep 300 & echo \$! >'$left'; exec '$hv' dm uart"
+  finish
+  [[ $rc -eq 0 ]] || fail+="exit status $rc, expected 0; "
+  child=$(cat "$left")
+  rm -f "$left"
+  [[ -n $child ]] || fail+="the command did not record its background child; "
+  # gone, or at most a zombie of no parent of ours (its parent was killed)
+  for _ in $(seq 100); do
+    [[ -n $child ]] && kill -0 "$child" 2>/dev/null || break
+    [[ $(ps -o stat= -p "$child" 2>/dev/null) == Z* ]] && break
+    sleep 0.05
+  done
+  if [[ -n $child ]] && kill -0 "$child" 2>/dev/null && [[ $(ps -o stat= -p "$child") != Z* ]]; then
+    fail+="the device model's background child $child outlived hvcore; "
+    kill -9 "$child"
+  fi
   ;;
 dm-usage)
   env -u HVCORE_DM_DOMID "$hv" dm uart >"$out" 2>"$err"
