@@ -107,10 +107,7 @@ public:
         r.kind = wire::Kind::get_mem_type;
         r.domid = domid;
         r.pfn = pfn;
-        wire::Reply rep;
-        const int rc = call(r, rep, nullptr);
-        if (rc == 0) *type = rep.mem_type;
-        return rc;
+        return call_for(r, &wire::Reply::mem_type, type);
     }
     int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::IoreqFds* out) override {
         wire::Request r;
@@ -140,10 +137,7 @@ public:
         r.kind = wire::Kind::server_serial;
         r.domid = domid;
         r.id = id;
-        wire::Reply rep;
-        const int rc = call(r, rep, nullptr);
-        if (rc == 0) *serial = rep.serial;
-        return rc;
+        return call_for(r, &wire::Reply::serial, serial);
     }
     int notify(hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) override {
         wire::Request r;
@@ -219,6 +213,15 @@ private:
     // fits the protocol arrived; what it returns is the call's result).
     int call(const wire::Request& req, wire::Reply& rep, int* fds) {
         return call(req, rep, fds, [](const wire::Reply& got) { return got.rc; });
+    }
+    // A request whose result is one field of its reply, stored in *out
+    // when the call succeeds (rc 0).
+    template <class T>
+    int call_for(const wire::Request& req, T wire::Reply::*field, T* out) {
+        wire::Reply rep;
+        const int rc = call(req, rep, nullptr);
+        if (rc == 0) *out = rep.*field;
+        return rc;
     }
     template <class Consume>
     int call(const wire::Request& req, wire::Reply& rep, int* fds, Consume&& consume) {
