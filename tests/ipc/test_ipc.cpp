@@ -196,69 +196,6 @@ void poke(std::vector<std::byte>& m, size_t off, T v) {
     std::memcpy(m.data() + off, &v, sizeof v);
 }
 
-// A DM_OP message whose DMOP sets gfn's type to ram_ro.
-struct SetRo {
-    std::byte op[32] = {};
-    std::vector<std::byte> msg;
-    SetRo(hvdm_domid_t domid, uint64_t gfn, uint32_t seq) {
-        hvcore::dmop::Header h{hvcore::dmop::set_mem_type, 0};
-        hvcore::dmop::SetMemType s{};
-        s.nr = 1;
-        s.mem_type = HVDM_MEM_RAM_RO;
-        s.first_pfn = gfn;
-        std::memcpy(op, &h, sizeof h);
-        std::memcpy(op + sizeof h, &s, sizeof s);
-        w::Request r;
-        r.kind = w::Kind::dm_op;
-        r.seq = seq;
-        r.domid = domid;
-        r.nr_bufs = 1;
-        r.buf[0] = std::span<const std::byte>(op, sizeof op);
-        msg = Raw::enc(r);
-    }
-};
-
-// Starts ipc_dm with args, HVCORE_DM_SOCKET=path; its stdout is *out_fd,
-// and its stdin *in_fd if in_fd is not null.
-pid_t spawn_dm(const std::string& path, std::vector<std::string> args, int* out_fd, int* in_fd = nullptr) {
-    int p[2];
-    int q[2] = {-1, -1};
-    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
-    if (in_fd != nullptr) REQUIRE(pipe2(q, O_CLOEXEC) == 0);
-    std::vector<char*> argv;
-    std::string prog = HVCORE_IPC_DM;
-    argv.push_back(prog.data());
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string env = "HVCORE_DM_SOCKET=" + path;
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        if (q[0] >= 0) dup2(q[0], 0);
-        putenv(const_cast<char*>(env.c_str()));
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    close(p[1]);
-    *out_fd = p[0];
-    if (in_fd != nullptr) {
-        close(q[0]);
-        *in_fd = q[1];
-    }
-    return pid;
-}
-
-std::string read_line(int fd) {
-    std::string s;
-    char c = 0;
-    pollfd p{fd, POLLIN, 0};
-    while (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 1 && c != '\n') s += c;
-    return s;
-}
-
-}  // namespace
-
 // A DM_OP message carrying one 32-byte DMOP (header, then payload).
 std::vector<std::byte> dm_op_msg(hvdm_domid_t domid, uint32_t seq, uint32_t op, const void* payload, size_t n,
                                  std::byte (&buf)[32]) {
@@ -274,6 +211,160 @@ std::vector<std::byte> dm_op_msg(hvdm_domid_t domid, uint32_t seq, uint32_t op, 
     r.buf[0] = std::span<const std::byte>(buf, sizeof buf);
     return Raw::enc(r);
 }
+
+// A DM_OP message whose DMOP sets gfn's type to ram_ro.
+struct SetRo {
+    std::byte op[32] = {};
+    std::vector<std::byte> msg;
+    SetRo(hvdm_domid_t domid, uint64_t gfn, uint32_t seq) {
+        hvcore::dmop::SetMemType s{};
+        s.nr = 1;
+        s.mem_type = HVDM_MEM_RAM_RO;
+        s.first_pfn = gfn;
+        msg = dm_op_msg(domid, seq, hvcore::dmop::set_mem_type, &s, sizeof s, op);
+    }
+};
+
+std::string read_line(int fd) {
+    std::string s;
+    char c = 0;
+    pollfd p{fd, POLLIN, 0};
+    while (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 1 && c != '\n') s += c;
+    return s;
+}
+
+void write_line(int fd, const std::string& s) {
+    const std::string l = s + "\n";
+    REQUIRE(write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+}
+
+// Waits for child pid to end: its wait status.
+int reap(pid_t pid) {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+// A wait status's exit code, or -1 if the child did not exit (a signal).
+int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+// ipc_dm started with args and HVCORE_DM_SOCKET=path: its stdout is out,
+// its stdin in (with_stdin) or not redirected. A test that ends without
+// waiting for it kills it.
+struct Dm {
+    pid_t pid = -1;
+    int out = -1;
+    int in = -1;
+
+    Dm(const std::string& path, std::vector<std::string> args, bool with_stdin = false) {
+        int p[2];
+        int q[2] = {-1, -1};
+        REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+        if (with_stdin) REQUIRE(pipe2(q, O_CLOEXEC) == 0);
+        std::vector<char*> argv;
+        std::string prog = HVCORE_IPC_DM;
+        argv.push_back(prog.data());
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        const std::string env = "HVCORE_DM_SOCKET=" + path;
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            dup2(p[1], 1);
+            if (q[0] >= 0) dup2(q[0], 0);
+            putenv(const_cast<char*>(env.c_str()));
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+        close(p[1]);
+        out = p[0];
+        if (with_stdin) {
+            close(q[0]);
+            in = q[1];
+        }
+    }
+    ~Dm() {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+        close_in();
+        if (out >= 0) close(out);
+    }
+    Dm(const Dm&) = delete;
+    Dm& operator=(const Dm&) = delete;
+
+    std::string line() const { return read_line(out); }
+    // Its first line says it has set up ("ready ...").
+    bool ready() const { return line().rfind("ready ", 0) == 0; }
+    void close_in() {
+        if (in >= 0) close(in);
+        in = -1;
+    }
+    // Sends sig (unless 0), then waits for it to end: its wait status.
+    int wait(int sig = 0) {
+        if (sig != 0) REQUIRE(kill(pid, sig) == 0);
+        const int status = reap(pid);
+        pid = -1;
+        return status;
+    }
+};
+
+// A server of handle d for [gpa, gpa + 0xfff] of domid, enabled, its
+// pages mapped.
+struct Served {
+    hvdm_ioservid_t id = 0;
+    hvdm_shared_iopage* page = nullptr;
+};
+Served serve(hvdm_handle* d, hvdm_domid_t domid, uint64_t gpa) {
+    Served s;
+    REQUIRE(hvdm_create_ioreq_server(d, domid, HVDM_BUFIOREQ_OFF, &s.id) == 0);
+    REQUIRE(hvdm_map_io_range_to_ioreq_server(d, domid, s.id, 1, gpa, gpa + 0xfff) == 0);
+    REQUIRE(hvdm_set_ioreq_server_state(d, domid, s.id, 1) == 0);
+    REQUIRE(hvdm_map_ioreq_pages(d, domid, s.id, &s.page, nullptr) == 0);
+    return s;
+}
+
+// vCPU 1 reads gpa, which server s of handle d serves: d's answer (data)
+// completes the read.
+void check_serves(Host& h, hvdm_handle* d, const Served& s, uint64_t gpa, uint64_t data) {
+    uint64_t value = 0;
+    REQUIRE(hv_vcpu_load(h.dom, 1, gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
+    CHECK(unsigned{s.page->vcpu_ioreq[1].state} == HVDM_STATE_IOREQ_READY);
+    s.page->vcpu_ioreq[1].data = data;
+    s.page->vcpu_ioreq[1].state = HVDM_STATE_IORESP_READY;
+    REQUIRE(hvdm_ioreq_notify(d, h.domid, s.id, 1) == 0);
+    CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
+    CHECK(value == data);
+}
+
+// Resumes vCPU 0 while its read is pending, for 5 s at most: the last
+// resume's result (the value read in *value).
+int resume_until_done(Host& h, uint64_t* value) {
+    int rc = HV_VCPU_IOREQ_PENDING;
+    for (int i = 0; i < 500 && rc == HV_VCPU_IOREQ_PENDING; ++i) {
+        rc = hv_vcpu_resume(h.dom, 0, value);
+        if (rc == HV_VCPU_IOREQ_PENDING) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return rc;
+}
+
+// After the servers of the device model that claimed mmio_gpa and gfn 2
+// were destroyed: the domain runs on, the range is released (a read there
+// goes nowhere: all ones, at once), the claim is disclaimed and the page
+// reset to ram_rw, the sweep done.
+void check_servers_destroyed(Host& h) {
+    char reason[128] = {};
+    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) == 0);  // still running
+    CHECK(std::string(reason).empty());
+    uint64_t value = 0;
+    CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
+    CHECK(value == 0xffffffffu);
+    CHECK(h.mem_type(2) == HVDM_MEM_RAM_RW);
+    CHECK(h.entries_swept());
+}
+
+}  // namespace
 
 TEST_CASE("malformed messages to a live listener get their errno and change nothing") {
     Host h;
@@ -310,11 +401,7 @@ TEST_CASE("malformed messages to a live listener get their errno and change noth
     };
     for (const Case& c : cases) {
         CAPTURE(c.what);
-        hvcore::dmop::SetMemType sm{};
-        sm.nr = 1;
-        sm.mem_type = HVDM_MEM_RAM_RO;
-        sm.first_pfn = gfn;
-        auto m1 = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+        auto m1 = SetRo(h.domid, gfn, ++seq).msg;
         c.corrupt(m1);
         CHECK(r.call(m1, seq) == c.expect);
         hvcore::dmop::CreateIoreqServer cr{};
@@ -343,11 +430,7 @@ TEST_CASE("malformed messages to a live listener get their errno and change noth
     }
     // The same messages, well-formed, do what they say: the rejects were
     // not rejected for their DMOP.
-    hvcore::dmop::SetMemType sm{};
-    sm.nr = 1;
-    sm.mem_type = HVDM_MEM_RAM_RO;
-    sm.first_pfn = gfn;
-    const auto set = dm_op_msg(h.domid, ++seq, hvcore::dmop::set_mem_type, &sm, sizeof sm, buf);
+    const auto set = SetRo(h.domid, gfn, ++seq).msg;
     CHECK(r.call(set, seq) == 0);
     CHECK(h.mem_type(gfn) == HVDM_MEM_RAM_RO);
     hvcore::dmop::CreateIoreqServer cr{};
@@ -419,10 +502,9 @@ TEST_CASE("another connection's server is -EPERM, and hvdm_restrict binds a conn
 TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the read completes with all ones, "
           "the hang-up is logged, the domain runs on and another connection keeps working") {
     Host h;
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa), "type"}, &out);
-    const std::string ready = read_line(out);
-    REQUIRE(ready.rfind("ready ", 0) == 0);
+    Dm dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa), "type"});
+    const pid_t pid = dm.pid;
+    REQUIRE(dm.ready());
     CHECK(h.mem_type(2) == HVDM_MEM_IOREQ_SERVER);  // it claimed the type
     // It wrote guest RAM through its own mapping (MAP_GUEST over the socket).
     uint32_t word = 0;
@@ -433,38 +515,18 @@ TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the re
     // A second device model, connected before the kill, with its own page.
     hvdm_handle* second = hvdm_connect(h.path.c_str());
     REQUIRE(second != nullptr);
-    hvdm_ioservid_t id2 = 0;
-    hvdm_shared_iopage* page2 = nullptr;
     const uint64_t gpa2 = mmio_gpa + 0x1000;
-    REQUIRE(hvdm_create_ioreq_server(second, h.domid, HVDM_BUFIOREQ_OFF, &id2) == 0);
-    REQUIRE(hvdm_map_io_range_to_ioreq_server(second, h.domid, id2, 1, gpa2, gpa2 + 0xfff) == 0);
-    REQUIRE(hvdm_set_ioreq_server_state(second, h.domid, id2, 1) == 0);
-    REQUIRE(hvdm_map_ioreq_pages(second, h.domid, id2, &page2, nullptr) == 0);
+    const Served s2 = serve(second, h.domid, gpa2);
 
     uint64_t value = 0;
     REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
     CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_IOREQ_PENDING);  // it never answers
-    REQUIRE(kill(pid, SIGKILL) == 0);
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFSIGNALED(status));
-    close(out);
-    int rc = HV_VCPU_IOREQ_PENDING;
-    for (int i = 0; i < 500 && rc == HV_VCPU_IOREQ_PENDING; ++i) {
-        rc = hv_vcpu_resume(h.dom, 0, &value);
-        if (rc == HV_VCPU_IOREQ_PENDING) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    CHECK(rc == HV_VCPU_DONE);
+    CHECK(WIFSIGNALED(dm.wait(SIGKILL)));
+    CHECK(resume_until_done(h, &value) == HV_VCPU_DONE);
     CHECK(value == 0xffffffffu);
     CHECK(h.logged({"pid " + std::to_string(pid), "hung up"}));
-    char reason[128] = {};
-    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) == 0);  // still running
-    // Its range is released: a read there now goes nowhere (all ones, at once).
-    CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
-    CHECK(value == 0xffffffffu);
-    // Its claim is disclaimed and its page reset to ram_rw, the sweep done.
-    CHECK(h.mem_type(2) == HVDM_MEM_RAM_RW);
-    CHECK(h.entries_swept());
+    // The domain runs on; its range is released, its claim disclaimed.
+    check_servers_destroyed(h);
     // A new device model claims the same range and the type.
     {
         hvdm_handle* again = hvdm_connect(h.path.c_str());
@@ -482,13 +544,7 @@ TEST_CASE("a device-model process killed with SIGKILL while a vCPU waits: the re
     }
 
     // The other device model still serves.
-    REQUIRE(hv_vcpu_load(h.dom, 1, gpa2, 4, &value) == HV_VCPU_IOREQ_PENDING);
-    CHECK(unsigned{page2->vcpu_ioreq[1].state} == HVDM_STATE_IOREQ_READY);
-    page2->vcpu_ioreq[1].data = 0x1234;
-    page2->vcpu_ioreq[1].state = HVDM_STATE_IORESP_READY;
-    REQUIRE(hvdm_ioreq_notify(second, h.domid, id2, 1) == 0);
-    CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
-    CHECK(value == 0x1234u);
+    check_serves(h, second, s2, gpa2, 0x1234);
     CHECK(hvdm_close(second) == 0);
 }
 
@@ -499,13 +555,9 @@ TEST_CASE("a peer whose uid is not allowed is refused and logged") {
     }
     Host h;  // allowed: this process's uid (0) only
     REQUIRE(chmod(h.path.c_str(), 0666) == 0);  // the uid check, not the socket's mode, refuses
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"uid", "65534"}, &out);
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    close(out);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);  // hvdm_connect: NULL, ECONNREFUSED
+    Dm dm(h.path, {"uid", "65534"});
+    const pid_t pid = dm.pid;
+    CHECK(exit_code(dm.wait()) == 0);  // hvdm_connect: NULL, ECONNREFUSED
     CHECK(h.logged({"pid " + std::to_string(pid), "uid 65534 refused", "allowed uids: 0"}));
 }
 
@@ -516,37 +568,28 @@ TEST_CASE("an allowed uid other than hvcore's connects") {
     }
     Host h({0, 65534});
     REQUIRE(chmod(h.path.c_str(), 0666) == 0);
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"uid", "65534"}, &out);
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    close(out);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 1);  // connected
+    Dm dm(h.path, {"uid", "65534"});
+    CHECK(exit_code(dm.wait()) == 1);  // connected
 }
 
 TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_dm_listener_close, and its waiting "
           "read completes with all ones when the listener closes") {
     Host h;
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
-    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Dm dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)});
+    REQUIRE(dm.ready());
     Raw silent(h.path);  // connected, said nothing
     uint64_t value = 0;
     REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
-    REQUIRE(kill(pid, SIGSTOP) == 0);
+    REQUIRE(kill(dm.pid, SIGSTOP) == 0);
     const auto t0 = std::chrono::steady_clock::now();
     hv_dm_listener_close(h.l);
     h.l = nullptr;
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
     CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_DONE);
     CHECK(value == 0xffffffffu);
-    CHECK(h.logged({"pid " + std::to_string(pid), "closed by the host"}));
+    CHECK(h.logged({"pid " + std::to_string(dm.pid), "closed by the host"}));
     CHECK(silent.reply(0) == hung_up);  // the silent peer sees the hang-up
-    kill(pid, SIGKILL);
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    close(out);
+    CHECK(WIFSIGNALED(dm.wait(SIGKILL)));
 }
 
 TEST_CASE("a listener outlives its host: every call is -ENODEV, mappings stay valid, new connections too, "
@@ -658,78 +701,45 @@ TEST_CASE("hvdm_ready: READY reaches the listener's event callback once, with th
 
 namespace {
 
-void write_line(int fd, const std::string& s) {
-    const std::string l = s + "\n";
-    REQUIRE(write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
-}
-
 // vCPU 0 waits on a device model that then breaks the protocol in its
 // slot (ipc_dm corrupt ... MODE); a second device model serves vCPU 1.
 void corrupt_case(const char* mode, const std::string& what) {
     Host h;
     hvdm_handle* second = hvdm_connect(h.path.c_str());
     REQUIRE(second != nullptr);
-    hvdm_ioservid_t id2 = 0;
-    hvdm_shared_iopage* page2 = nullptr;
     const uint64_t gpa2 = mmio_gpa + 0x1000;
-    REQUIRE(hvdm_create_ioreq_server(second, h.domid, HVDM_BUFIOREQ_OFF, &id2) == 0);
-    REQUIRE(hvdm_map_io_range_to_ioreq_server(second, h.domid, id2, 1, gpa2, gpa2 + 0xfff) == 0);
-    REQUIRE(hvdm_set_ioreq_server_state(second, h.domid, id2, 1) == 0);
-    REQUIRE(hvdm_map_ioreq_pages(second, h.domid, id2, &page2, nullptr) == 0);
+    const Served s2 = serve(second, h.domid, gpa2);
 
-    int out = -1, in = -1;
-    const pid_t pid =
-        spawn_dm(h.path, {"corrupt", std::to_string(h.domid), std::to_string(mmio_gpa), mode}, &out, &in);
-    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Dm dm(h.path, {"corrupt", std::to_string(h.domid), std::to_string(mmio_gpa), mode}, true);
+    const pid_t pid = dm.pid;
+    REQUIRE(dm.ready());
     CHECK(h.mem_type(2) == HVDM_MEM_IOREQ_SERVER);
     uint64_t value = 0;
     REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
     if (std::string(mode) == "state") {
         // Its notify finds state 7: -EPROTO; its next call, the hang-up.
-        CHECK(read_line(out) == "notify " + std::to_string(-EPROTO) + " next " + std::to_string(-ENODEV));
+        CHECK(dm.line() == "notify " + std::to_string(-EPROTO) + " next " + std::to_string(-ENODEV));
     } else {
-        REQUIRE(read_line(out) == "inprocess");
+        REQUIRE(dm.line() == "inprocess");
         CHECK(hv_vcpu_resume(h.dom, 0, &value) == HV_VCPU_IOREQ_PENDING);  // seen INPROCESS
-        write_line(in, "go");
-        REQUIRE(read_line(out) == "backwards");
+        write_line(dm.in, "go");
+        REQUIRE(dm.line() == "backwards");
     }
     // The waiting vCPU completes as on a destroyed server: all ones.
-    int rc = HV_VCPU_IOREQ_PENDING;
-    for (int i = 0; i < 500 && rc == HV_VCPU_IOREQ_PENDING; ++i) {
-        rc = hv_vcpu_resume(h.dom, 0, &value);
-        if (rc == HV_VCPU_IOREQ_PENDING) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    CHECK(rc == HV_VCPU_DONE);
+    CHECK(resume_until_done(h, &value) == HV_VCPU_DONE);
     CHECK(value == 0xffffffffu);
     if (std::string(mode) != "state") {
-        write_line(in, "go");
-        CHECK(read_line(out) == "next " + std::to_string(-ENODEV));  // hung up on
+        write_line(dm.in, "go");
+        CHECK(dm.line() == "next " + std::to_string(-ENODEV));  // hung up on
     }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-    close(out);
-    close(in);
+    CHECK(exit_code(dm.wait()) == 0);
     // One line names the device model and the reason.
     CHECK(h.logged({"device model pid " + std::to_string(pid), "broke the ioreq protocol", what,
                     "its ioreq servers are destroyed"}));
-    // The domain runs on.
-    char reason[128] = {};
-    CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) == 0);
-    CHECK(std::string(reason).empty());
-    // Its range is released, its claim disclaimed and its page reset.
-    CHECK(hv_vcpu_load(h.dom, 1, mmio_gpa, 4, &value) == HV_VCPU_DONE);
-    CHECK(value == 0xffffffffu);
-    CHECK(h.mem_type(2) == HVDM_MEM_RAM_RW);
-    CHECK(h.entries_swept());
+    // The domain runs on; its range is released, its claim disclaimed.
+    check_servers_destroyed(h);
     // The other device model still serves.
-    REQUIRE(hv_vcpu_load(h.dom, 1, gpa2, 4, &value) == HV_VCPU_IOREQ_PENDING);
-    CHECK(unsigned{page2->vcpu_ioreq[1].state} == HVDM_STATE_IOREQ_READY);
-    page2->vcpu_ioreq[1].data = 0x4321;
-    page2->vcpu_ioreq[1].state = HVDM_STATE_IORESP_READY;
-    REQUIRE(hvdm_ioreq_notify(second, h.domid, id2, 1) == 0);
-    CHECK(hv_vcpu_resume(h.dom, 1, &value) == HV_VCPU_DONE);
-    CHECK(value == 0x4321u);
+    check_serves(h, second, s2, gpa2, 0x4321);
     CHECK(hvdm_close(second) == 0);
 }
 
@@ -807,16 +817,11 @@ TEST_CASE("an in-process device model that writes an unknown state into its slot
     Host h;
     hvdm_handle* d = hvdm_open(h.host);
     REQUIRE(d != nullptr);
-    hvdm_ioservid_t id = 0;
-    hvdm_shared_iopage* page = nullptr;
-    REQUIRE(hvdm_create_ioreq_server(d, h.domid, HVDM_BUFIOREQ_OFF, &id) == 0);
-    REQUIRE(hvdm_map_io_range_to_ioreq_server(d, h.domid, id, 1, mmio_gpa, mmio_gpa + 0xfff) == 0);
-    REQUIRE(hvdm_set_ioreq_server_state(d, h.domid, id, 1) == 0);
-    REQUIRE(hvdm_map_ioreq_pages(d, h.domid, id, &page, nullptr) == 0);
+    const Served s = serve(d, h.domid, mmio_gpa);
     uint64_t value = 0;
     REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
-    page->vcpu_ioreq[0].state = 7;
-    CHECK(hvdm_ioreq_notify(d, h.domid, id, 0) == -EPROTO);
+    s.page->vcpu_ioreq[0].state = 7;
+    CHECK(hvdm_ioreq_notify(d, h.domid, s.id, 0) == -EPROTO);
     char reason[160] = {};
     CHECK(hv_domain_stop_reason(h.dom, reason, sizeof reason) > 0);
     CHECK(std::string(reason).find("wrote unknown state 7 into vCPU 0's slot") != std::string::npos);
@@ -829,9 +834,9 @@ namespace {
 struct Seen {
     int rc = 0, maps = 0, readable = 0, same = 0, hup = 0;
 };
-Seen ask(int in, int out, const std::string& cmd) {
-    write_line(in, cmd);
-    const std::string l = read_line(out);
+Seen ask(const Dm& dm, const std::string& cmd) {
+    write_line(dm.in, cmd);
+    const std::string l = dm.line();
     Seen s;
     char c[16] = {};
     REQUIRE(std::sscanf(l.c_str(), "%15s %d %d %d %d %d", c, &s.rc, &s.maps, &s.readable, &s.same, &s.hup) == 6);
@@ -844,10 +849,9 @@ Seen ask(int in, int out, const std::string& cmd) {
 TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings and descriptors through the "
           "destruction of a server, its domain and the host, and learns of each") {
     Host h;
-    int out = -1, in = -1;
-    const pid_t pid = spawn_dm(h.path, {"survive", std::to_string(h.domid)}, &out, &in);
-    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
-    Seen s = ask(in, out, "server");  // it destroyed server A itself
+    Dm dm(h.path, {"survive", std::to_string(h.domid)}, true);
+    REQUIRE(dm.ready());
+    Seen s = ask(dm, "server");  // it destroyed server A itself
     CHECK(s.rc == -ENOENT);
     CHECK(s.maps == 1);
     CHECK(s.readable == 1);  // the destruction woke its eventfd
@@ -855,7 +859,7 @@ TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings a
     CHECK(s.hup == 0);
     REQUIRE(hv_domain_destroy(h.dom) == 0);  // and with it server B
     h.dom = nullptr;
-    s = ask(in, out, "domain");
+    s = ask(dm, "domain");
     CHECK(s.rc == -ESRCH);
     CHECK(s.maps == 1);
     CHECK(s.readable == 1);
@@ -863,23 +867,20 @@ TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings a
     CHECK(s.hup == 0);
     hv_host_destroy(h.host);  // the listener stays
     h.host = nullptr;
-    s = ask(in, out, "host");
+    s = ask(dm, "host");
     CHECK(s.rc == -ENODEV);
     CHECK(s.maps == 1);
     CHECK(s.same == 1);
     CHECK(s.hup == 0);
     hv_dm_listener_close(h.l);  // the hang-up
     h.l = nullptr;
-    s = ask(in, out, "gone");
+    s = ask(dm, "gone");
     CHECK(s.rc == -ENODEV);
     CHECK(s.maps == 1);
     CHECK(s.same == 1);
     CHECK(s.hup == 1);
-    close(in);  // it closes its handle and exits 0
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-    close(out);
+    dm.close_in();  // it closes its handle and exits 0
+    CHECK(exit_code(dm.wait()) == 0);
 }
 
 TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings and descriptors when the host "
@@ -916,28 +917,23 @@ TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings a
     close(quit[0]);
     const std::string domid = read_line(ready[0]);
     REQUIRE(!domid.empty());
-    int out = -1, in = -1;
-    const pid_t pid = spawn_dm(path, {"survive", domid}, &out, &in);
-    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
-    Seen s = ask(in, out, "server");
+    Dm dm(path, {"survive", domid}, true);
+    REQUIRE(dm.ready());
+    Seen s = ask(dm, "server");
     CHECK(s.rc == -ENOENT);
     CHECK(s.readable == 1);
     close(quit[1]);  // the host process exits
-    int status = 0;
-    REQUIRE(waitpid(host, &status, 0) == host);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-    s = ask(in, out, "gone");
+    CHECK(exit_code(reap(host)) == 0);
+    s = ask(dm, "gone");
     CHECK(s.rc == -ENODEV);
     CHECK(s.maps == 1);  // its ioreq pages, frame and guest RAM: still its own
     CHECK(s.same == 1);
     CHECK(s.hup == 1);
-    s = ask(in, out, "again");
+    s = ask(dm, "again");
     CHECK(s.rc == -ENODEV);
     CHECK(s.maps == 1);
-    close(in);
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-    close(out);
+    dm.close_in();
+    CHECK(exit_code(dm.wait()) == 0);
     close(ready[0]);
     unlink(path.c_str());
 }
@@ -945,12 +941,11 @@ TEST_CASE("mapping_survives_destroy: a device-model process keeps its mappings a
 TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_host_destroy, nor the listener's "
           "close after it") {
     Host h;
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)}, &out);
-    REQUIRE(read_line(out).rfind("ready ", 0) == 0);
+    Dm dm(h.path, {"claim", std::to_string(h.domid), std::to_string(mmio_gpa)});
+    REQUIRE(dm.ready());
     uint64_t value = 0;
     REQUIRE(hv_vcpu_load(h.dom, 0, mmio_gpa, 4, &value) == HV_VCPU_IOREQ_PENDING);
-    REQUIRE(kill(pid, SIGSTOP) == 0);
+    REQUIRE(kill(dm.pid, SIGSTOP) == 0);
     const auto t0 = std::chrono::steady_clock::now();
     hv_host_destroy(h.host);
     h.host = nullptr;
@@ -958,10 +953,7 @@ TEST_CASE("a device model that stops answering (SIGSTOP) does not hold up hv_hos
     hv_dm_listener_close(h.l);
     h.l = nullptr;
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
-    kill(pid, SIGKILL);
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    close(out);
+    CHECK(WIFSIGNALED(dm.wait(SIGKILL)));
 }
 
 TEST_CASE("a HELLO of another major ABI version is -EPROTONOSUPPORT and greets nobody") {
@@ -1084,6 +1076,17 @@ WithFds recv_with_fds(int fd) {
     return r;
 }
 
+// Sends m on r and receives its reply with its descriptors into got: a
+// success, whose buffers are views into got.msg.
+w::Reply succeed(const Raw& r, const std::vector<std::byte>& m, WithFds& got) {
+    r.send(m);
+    got = recv_with_fds(r.fd);
+    auto rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
+    REQUIRE(rep.is_ok());
+    REQUIRE(rep->rc == 0);
+    return *rep;
+}
+
 // ftruncate to 0 and to twice the size both fail with EPERM, and the size
 // is still `bytes`.
 bool refuses_resizing(int fd, uint64_t bytes) {
@@ -1110,27 +1113,20 @@ TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it recei
     uint32_t seq = 1;
     std::byte buf[32];
     hvcore::dmop::CreateIoreqServer cr{};
-    r.send(dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf));
-    WithFds got = recv_with_fds(r.fd);
-    auto rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
-    REQUIRE(rep.is_ok());
-    REQUIRE(rep->rc == 0);
-    REQUIRE(rep->buf[0].size() == sizeof buf);
-    std::memcpy(&cr, rep->buf[0].data() + sizeof(hvcore::dmop::Header), sizeof cr);
+    WithFds got;
+    w::Reply rep = succeed(r, dm_op_msg(h.domid, ++seq, hvcore::dmop::create_ioreq_server, &cr, sizeof cr, buf), got);
+    REQUIRE(rep.buf[0].size() == sizeof buf);
+    std::memcpy(&cr, rep.buf[0].data() + sizeof(hvcore::dmop::Header), sizeof cr);
 
     w::Request mi;
     mi.kind = w::Kind::map_ioreq;
     mi.seq = ++seq;
     mi.domid = h.domid;
     mi.id = cr.id;
-    r.send(Raw::enc(mi));
-    got = recv_with_fds(r.fd);
-    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
-    REQUIRE(rep.is_ok());
-    REQUIRE(rep->rc == 0);
+    rep = succeed(r, Raw::enc(mi), got);
     REQUIRE(got.fds.size() == 2);
     const int pages = got.fds[0];
-    const uint64_t map_bytes = rep->map_bytes;
+    const uint64_t map_bytes = rep.map_bytes;
     CHECK(fcntl(pages, F_GET_SEALS) == (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
     CHECK(refuses_resizing(pages, map_bytes));
     close(got.fds[1]);
@@ -1142,11 +1138,7 @@ TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it recei
     mg.prot = PROT_READ | PROT_WRITE;
     mg.first_gfn = 0;
     mg.nr = 1;
-    r.send(Raw::enc(mg));
-    got = recv_with_fds(r.fd);
-    rep = w::decode_reply(got.msg, static_cast<unsigned>(got.fds.size()));
-    REQUIRE(rep.is_ok());
-    REQUIRE(rep->rc == 0);
+    rep = succeed(r, Raw::enc(mg), got);
     REQUIRE(got.fds.size() == 1);
     const int ram = got.fds[0];
     constexpr uint64_t ram_bytes = 16u << 20;  // Host's domain
@@ -1181,14 +1173,9 @@ TEST_CASE("a device model that ftruncates the ioreq pages and guest RAM it recei
 // wrote and the last page of guest RAM.
 TEST_CASE("a device-model process that ftruncates every memfd it holds gets EPERM and the guest and host go on") {
     Host h;
-    int out = -1;
-    const pid_t pid = spawn_dm(h.path, {"truncate", std::to_string(h.domid)}, &out);
-    const std::string line = read_line(out);
-    CHECK(line == "memfds 1 eperm 1 next 0");
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));  // no SIGBUS there
-    close(out);
+    Dm dm(h.path, {"truncate", std::to_string(h.domid)});
+    CHECK(dm.line() == "memfds 1 eperm 1 next 0");
+    CHECK(exit_code(dm.wait()) == 0);  // no SIGBUS there
     uint32_t v = 0;
     CHECK(hv_guest_read(h.dom, 0, &v, sizeof v) == 0);
     CHECK(v == 0x5ea1ed);
