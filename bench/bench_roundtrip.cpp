@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "dm_proc_run.hpp"
 #include "dm_seq.h"
 #include "hvcore/core/backend.hpp"
 #include "hvcore/hv.h"
@@ -163,51 +164,23 @@ struct RawKvm {
 };
 #endif
 
-// dm_proc in its own process: stdin (closing it ends it) and stdout.
+// dm_proc in its own process (dm_proc_run.hpp, shared with the load tests).
 struct DmProcess {
-    pid_t pid = -1;
-    int in = -1, out = -1;
+    hvcore_load::Dm d;
+    // Started and ready.
     bool start(const std::string& sock, hvdm_domid_t domid, uint32_t arch) {
-        int pin[2], pout[2];
-        if (pipe2(pin, O_CLOEXEC) != 0 || pipe2(pout, O_CLOEXEC) != 0) return false;
         const bool x86 = arch == HV_ARCH_X86_VMX || arch == HV_ARCH_X86_SVM;
-        std::vector<std::string> args = {HVCORE_BENCH_DM_PROC, "-s", sock, std::to_string(domid),
-                                         x86 ? "x86" : "arm64", std::to_string(mmio_process),
-                                         std::to_string(gfn_process), x86 ? "5" : "41"};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        pid = fork();
-        if (pid < 0) return false;
-        if (pid == 0) {
-            dup2(pin[0], 0);
-            dup2(pout[1], 1);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        close(pin[0]);
-        close(pout[1]);
-        in = pin[1];
-        out = pout[0];
-        return read_out().rfind("ready ", 0) == 0;
-    }
-    std::string read_out() {
-        std::string s;
-        char c = 0;
-        pollfd p{out, POLLIN, 0};
-        while (poll(&p, 1, 10000) == 1 && read(out, &c, 1) == 1) {
-            if (c == '\n' && s.rfind("ready ", 0) == 0) break;
-            s += c;
-        }
-        return s;
+        d = hvcore_load::start_dm_proc(HVCORE_BENCH_DM_PROC, sock, domid, x86 ? "x86" : "arm64", mmio_process,
+                                       gfn_process, x86 ? 5 : 41);
+        return d.pid > 0 && hvcore_load::read_line(d.out).rfind("ready ", 0) == 0;
     }
     // Ends it: its report and whether it exited 0 (no error seen).
     bool stop(std::string* report) {
-        close(in);
-        *report = read_out();
-        close(out);
+        close(d.in);
+        *report = hvcore_load::read_all(d.out);
+        close(d.out);
         int status = 0;
-        return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        return waitpid(d.pid, &status, 0) == d.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
 };
 

@@ -1,78 +1,59 @@
 // SPDX-License-Identifier: MIT
 // What the load tests (tests/ipc/test_load.cpp on the model vCPUs,
-// tests/kvm/test_kvm_load.cpp on KVM) share: starting dm_proc, reading
-// its output, parsing its report (dm_seq.h).
+// tests/kvm/test_kvm_load.cpp on KVM) share: starting dm_proc
+// (dm_proc_run.hpp), ending it, and the checks of its report (dm_seq.h).
 #pragma once
 
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "hvcore/hvdm.h"
+#include "dm_proc_run.hpp"
 
 namespace hvcore_load {
 
-// One device-model process: its stdin (closing it ends the process) and stdout.
-struct Dm {
-    pid_t pid = -1;
-    int in = -1;   // our end of its stdin
-    int out = -1;  // our end of its stdout
-    bool killed = false;
-    std::string report;
-};
+// How long a run lasts: $HVCORE_LOAD_MS, else 1000 ms (300 under ASan).
+inline int load_ms() {
+    if (const char* e = std::getenv("HVCORE_LOAD_MS"); e != nullptr && *e != '\0') return std::atoi(e);
+#if defined(__SANITIZE_ADDRESS__)
+    return 300;
+#else
+    return 1000;
+#endif
+}
 
 inline Dm spawn_dm_proc(const char* prog, const std::string& sock, hvdm_domid_t domid, const std::string& arch,
                         uint64_t gpa, uint64_t gfn, unsigned irq) {
-    int pin[2], pout[2];
-    REQUIRE(pipe2(pin, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(pout, O_CLOEXEC) == 0);
-    std::vector<std::string> args = {prog, "-s", sock, std::to_string(domid), arch, std::to_string(gpa),
-                                     std::to_string(gfn), std::to_string(irq)};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    close(pin[0]);
-    close(pout[1]);
-    Dm d;
-    d.pid = pid;
-    d.in = pin[1];
-    d.out = pout[0];
+    Dm d = start_dm_proc(prog, sock, domid, arch, gpa, gfn, irq);
+    REQUIRE(d.pid > 0);
     return d;
 }
 
-inline std::string read_line(int fd) {
-    std::string s;
-    char c = 0;
-    pollfd p{fd, POLLIN, 0};
-    while (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) == 1 && c != '\n') s += c;
-    return s;
-}
-inline std::string read_all(int fd) {
-    std::string s;
-    char buf[512];
-    pollfd p{fd, POLLIN, 0};
-    for (;;) {
-        if (poll(&p, 1, 10000) != 1) break;
-        const ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        s.append(buf, static_cast<size_t>(n));
+// Ends the device models: a live one, its stdin closed, reports (its
+// report) and exits 0; a killed one died of SIGKILL.
+inline void end_all(std::span<Dm> dms) {
+    for (auto& dm : dms) {
+        close(dm.in);
+        if (!dm.killed) dm.report = read_all(dm.out);
+        close(dm.out);
+        int status = 0;
+        REQUIRE(waitpid(dm.pid, &status, 0) == dm.pid);
+        if (dm.killed) {
+            CHECK(WIFSIGNALED(status));
+            CHECK(WTERMSIG(status) == SIGKILL);
+        } else {
+            INFO(dm.report);
+            CHECK(WIFEXITED(status));
+            CHECK(WEXITSTATUS(status) == 0);
+        }
     }
-    return s;
 }
 
 // The numbers of a report line starting with prefix ("vcpu 3 " or "total ").
@@ -89,6 +70,31 @@ inline std::vector<uint64_t> numbers(const std::string& report, const std::strin
         return v;
     }
     return {};
+}
+
+struct Totals {
+    uint64_t sent = 0, received = 0, lost = 0, dup = 0, mem_bad = 0, dropped = 0;
+};
+
+// A live device model's report on vCPU v, whose guest wrote 1 ... sent:
+// every number arrived once and in order (received and last are sent, none
+// lost or duplicated), its view of guest RAM showed each, and the guest's
+// one read of the count. Added to t.
+inline void check_vcpu_report(const Dm& dm, unsigned v, uint64_t sent, Totals& t) {
+    INFO(dm.report);
+    const auto n = numbers(dm.report, "vcpu " + std::to_string(v) + " ");
+    REQUIRE(n.size() == 6);  // received last lost dup mem_bad reads
+    CHECK(n[0] == sent);
+    CHECK(n[1] == sent);
+    CHECK(n[2] == 0);
+    CHECK(n[3] == 0);
+    CHECK(n[4] == 0);
+    CHECK(n[5] == 1);
+    t.sent += sent;
+    t.received += n[0];
+    t.lost += n[2];
+    t.dup += n[3];
+    t.mem_bad += n[4];
 }
 
 }  // namespace hvcore_load

@@ -48,15 +48,6 @@ constexpr uint64_t mmio_base = 0xfebf0000;  // DM i claims mmio_base + i * 4096
 constexpr uint64_t ram_gfn = 0x100;         // DM i maps gfn ram_gfn + i
 constexpr uint64_t all_ones = ~uint64_t{0};
 
-int load_ms() {
-    if (const char* e = std::getenv("HVCORE_LOAD_MS"); e != nullptr && *e != '\0') return std::atoi(e);
-#if defined(__SANITIZE_ADDRESS__)
-    return 300;
-#else
-    return 1000;
-#endif
-}
-
 std::string arch_name(uint32_t arch) {
     switch (arch) {
     case HV_ARCH_ARM64: return "arm64";
@@ -153,10 +144,6 @@ struct Log {
     }
 };
 
-struct Totals {
-    uint64_t sent = 0, received = 0, lost = 0, dup = 0, mem_bad = 0, dropped = 0;
-};
-
 // One run on a domain of arch; with kill_one, device model 3 is killed
 // with SIGKILL halfway through.
 Totals run(uint32_t arch, bool kill_one) {
@@ -212,21 +199,7 @@ Totals run(uint32_t arch, bool kill_one) {
     if (kill_one) CHECK(log.has("pid " + std::to_string(dms[3].pid), "hung up"));
 
     // The live device models report and exit.
-    for (auto& dm : dms) {
-        close(dm.in);
-        if (!dm.killed) dm.report = read_all(dm.out);
-        close(dm.out);
-        int status = 0;
-        REQUIRE(waitpid(dm.pid, &status, 0) == dm.pid);
-        if (dm.killed) {
-            CHECK(WIFSIGNALED(status));
-            CHECK(WTERMSIG(status) == SIGKILL);
-        } else {
-            INFO(dm.report);
-            CHECK(WIFEXITED(status));
-            CHECK(WEXITSTATUS(status) == 0);
-        }
-    }
+    end_all(dms);
 
     Totals t;
     for (unsigned v = 0; v < nr_vcpus; ++v) {
@@ -247,20 +220,7 @@ Totals run(uint32_t arch, bool kill_one) {
         CHECK(r.sent > 0);
         CHECK(r.final_rc == HV_VCPU_IOREQ_PENDING);
         CHECK(r.readback == r.sent);  // the device model's count, read by the guest
-        INFO(dm.report);
-        const auto n = numbers(dm.report, "vcpu " + std::to_string(v) + " ");
-        REQUIRE(n.size() == 6);  // received last lost dup mem_bad reads
-        CHECK(n[0] == r.sent);
-        CHECK(n[1] == r.sent);
-        CHECK(n[2] == 0);
-        CHECK(n[3] == 0);
-        CHECK(n[4] == 0);
-        CHECK(n[5] == 1);
-        t.sent += r.sent;
-        t.received += n[0];
-        t.lost += n[2];
-        t.dup += n[3];
-        t.mem_bad += n[4];
+        check_vcpu_report(dm, v, r.sent, t);
     }
     for (const Dm& dm : dms) {
         if (dm.killed) continue;

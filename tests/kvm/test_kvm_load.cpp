@@ -33,15 +33,6 @@ namespace {
 constexpr unsigned nr_dms = 4;
 constexpr unsigned nr_vcpus = 8;
 
-int load_ms() {
-    if (const char* e = std::getenv("HVCORE_LOAD_MS"); e != nullptr && *e != '\0') return std::atoi(e);
-#if defined(__SANITIZE_ADDRESS__)
-    return 300;
-#else
-    return 1000;
-#endif
-}
-
 void run(bool kill_one) {
     VmOptions opt;
     opt.timeout = std::chrono::seconds(30);
@@ -80,21 +71,8 @@ void run(bool kill_one) {
     CHECK_MESSAGE(err.is_ok(), err.what());
     CHECK(g.vm->end() == RunEnd::halted);
 
-    for (auto& dm : dms) {
-        close(dm.in);
-        if (!dm.killed) dm.report = read_all(dm.out);
-        close(dm.out);
-        int status = 0;
-        REQUIRE(waitpid(dm.pid, &status, 0) == dm.pid);
-        if (dm.killed) {
-            CHECK(WIFSIGNALED(status));
-        } else {
-            INFO(dm.report);
-            CHECK(WIFEXITED(status));
-            CHECK(WEXITSTATUS(status) == 0);
-        }
-    }
-    uint64_t sent = 0, received = 0, lost = 0, dup = 0, mem_bad = 0;
+    end_all(dms);
+    Totals t;
     for (unsigned v = 0; v < nr_vcpus; ++v) {
         CAPTURE(v);
         const uint64_t last = g.ram_u64(LG_RESULT + v * 16);
@@ -106,29 +84,16 @@ void run(bool kill_one) {
         }
         CHECK(last > 0);
         CHECK(readback == last);
-        INFO(dm.report);
-        const auto n = numbers(dm.report, "vcpu " + std::to_string(v) + " ");
-        REQUIRE(n.size() == 6);  // received last lost dup mem_bad reads
-        CHECK(n[0] == last);
-        CHECK(n[1] == last);
-        CHECK(n[2] == 0);
-        CHECK(n[3] == 0);
-        CHECK(n[4] == 0);
-        CHECK(n[5] == 1);
-        sent += last;
-        received += n[0];
-        lost += n[2];
-        dup += n[3];
-        mem_bad += n[4];
+        check_vcpu_report(dm, v, last, t);
     }
-    CHECK(sent > 0);
-    CHECK(received == sent);
+    CHECK(t.sent > 0);
+    CHECK(t.received == t.sent);
     char reason[128] = {};
     CHECK(hv_domain_stop_reason(g.dom, reason, sizeof reason) == 0);
     hv_dm_listener_close(l);
     MESSAGE("KVM, ", ms, " ms, ", nr_dms, " device-model processes", std::string(kill_one ? " (one killed halfway)" : ""),
-            ", ", nr_vcpus, " vCPUs: ioreqs sent ", sent, ", received ", received, ", lost ", lost,
-            ", duplicated or reordered ", dup, ", RAM mismatches ", mem_bad);
+            ", ", nr_vcpus, " vCPUs: ioreqs sent ", t.sent, ", received ", t.received, ", lost ", t.lost,
+            ", duplicated or reordered ", t.dup, ", RAM mismatches ", t.mem_bad);
 }
 
 }  // namespace
