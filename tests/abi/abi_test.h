@@ -336,6 +336,29 @@ static inline int server_create(struct fixture *f, hvdm_handle *h, int bufioreq,
     return s->fd < 0 ? s->fd : 0;
 }
 
+/* VGA memory (0xa0000), a buffered server's range in server_setup: the
+ * MMIO Xen posts to the buffered ring on x86 (xen/arch/x86/hvm/stdvga.c);
+ * on Arm64 and RISC-V nothing is posted unasked, so there the buffered
+ * server asks for wide posting (every MMIO write below 1 MiB it holds by
+ * range). */
+#define TEST_VGA_GFN 0xa0u
+#define TEST_VGA_GPA ((uint64_t)TEST_VGA_GFN * TEST_PAGE_SIZE)
+
+/* On f's domain, an enabled server of bufioreq mode (a buffered one WIDE
+ * off x86) holding the MMIO page at TEST_MMIO_GPA and, with a buffered
+ * mode, VGA memory's first page (typed mmio_dm). */
+static inline int server_setup(struct fixture *f, struct server *s, int mode) {
+    const int x86 = test_arch() == HV_ARCH_X86_VMX || test_arch() == HV_ARCH_X86_SVM;
+    int rc = server_create(f, f->dm, mode == HVDM_BUFIOREQ_OFF || x86 ? mode : mode | HVDM_BUFIOREQ_WIDE, 1, s);
+    if (rc != 0) return rc;
+    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
+    if (rc != 0 || mode == HVDM_BUFIOREQ_OFF) return rc;
+    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, TEST_VGA_GFN, 1);
+    if (rc != 0) return rc;
+    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_VGA_GPA,
+                                             TEST_VGA_GPA + TEST_PAGE_SIZE - 1);
+}
+
 /* 1 if the eventfd is readable right now (poll with a zero timeout). */
 static inline int fd_readable(int fd) {
     struct pollfd p;

@@ -8,23 +8,12 @@
  * get_ioreq_server_info has Xen's errnos. */
 #include "abi_test.h"
 
-#define VGA_GFN 0xa0u
-#define VGA_GPA ((uint64_t)VGA_GFN * TEST_PAGE_SIZE)
 #define VCPUS 8u
 
-static int is_x86(void) { return test_arch() == HV_ARCH_X86_VMX || test_arch() == HV_ARCH_X86_SVM; }
-
-/* 8 vCPUs, an enabled server holding TEST_MMIO_GPA's page and, with a ring, VGA's first page. */
+/* 8 vCPUs, an enabled server holding TEST_MMIO_GPA's page and, with a ring, VGA's first page (server_setup). */
 static int setup(struct fixture *f, struct server *s, int mode) {
-    int rc = fixture_create_with(f, TEST_RAM_BYTES, VCPUS, 0);
-    if (rc != 0) return rc;
-    rc = server_create(f, f->dm, mode == HVDM_BUFIOREQ_OFF || is_x86() ? mode : mode | HVDM_BUFIOREQ_WIDE, 1, s);
-    if (rc != 0) return rc;
-    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
-    if (rc != 0 || mode == HVDM_BUFIOREQ_OFF) return rc;
-    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
-    if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+    const int rc = fixture_create_with(f, TEST_RAM_BYTES, VCPUS, 0);
+    return rc != 0 ? rc : server_setup(f, s, mode);
 }
 
 static int pending(struct fixture *f, struct server *s, uint32_t *ports, unsigned n) {
@@ -57,11 +46,11 @@ static void a_ring_post_fires_port_nr_vcpus_the_bufioreq_port(void) {
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_ATOMIC));
     REQUIRE_EQ(0, hvdm_get_ioreq_server_info(f.dm, f.domid, s.id, NULL, NULL, &port));
     EXPECT_EQ(VCPUS, port);
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 2, VGA_GPA, 2, 0xbeef));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 2, TEST_VGA_GPA, 2, 0xbeef));
     /* three more posts before the call: still one port */
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 2, VGA_GPA + 2, 2, 1));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 6, VGA_GPA + 4, 2, 2));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 6, 2, 3));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 2, TEST_VGA_GPA + 2, 2, 1));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 6, TEST_VGA_GPA + 4, 2, 2));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 6, 2, 3));
     REQUIRE_EQ(1, pending(&f, &s, ports, HVDM_MAX_PORTS));
     EXPECT_EQ(VCPUS, ports[0]);
     EXPECT_EQ(4, s.buf->write_pointer);
@@ -77,7 +66,7 @@ static void ports_come_lowest_first_n_at_a_time_and_the_descriptor_stays_readabl
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
     REQUIRE_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 7, TEST_MMIO_GPA, 4, &value));
     REQUIRE_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 5, TEST_MMIO_GPA, 4, 5));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 1, VGA_GPA, 1, 1));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 1, TEST_VGA_GPA, 1, 1));
     REQUIRE_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 0, TEST_MMIO_GPA, 4, &value));
     REQUIRE_EQ(1, pending(&f, &s, ports, 1));
     EXPECT_EQ(0, ports[0]);

@@ -10,25 +10,12 @@
 
 #include <sys/mman.h>
 
-/* VGA memory: Xen posts its writes to the ring on x86 (stdvga.c); elsewhere
- * the server asks for wide posting (every write below 1 MiB it holds). */
-#define VGA_GFN 0xa0u
-#define VGA_GPA ((uint64_t)VGA_GFN * TEST_PAGE_SIZE)
 #define PAGE TEST_PAGE_SIZE
 
-static int is_x86(void) { return test_arch() == HV_ARCH_X86_VMX || test_arch() == HV_ARCH_X86_SVM; }
-
-/* An enabled server holding TEST_MMIO_GPA's page and, with a ring, VGA's first page. */
+/* An enabled server holding TEST_MMIO_GPA's page and, with a ring, VGA's first page (server_setup). */
 static int setup(struct fixture *f, struct server *s, int mode) {
-    int rc = fixture_create(f);
-    if (rc != 0) return rc;
-    rc = server_create(f, f->dm, mode == HVDM_BUFIOREQ_OFF || is_x86() ? mode : mode | HVDM_BUFIOREQ_WIDE, 1, s);
-    if (rc != 0) return rc;
-    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
-    if (rc != 0 || mode == HVDM_BUFIOREQ_OFF) return rc;
-    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
-    if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + PAGE - 1);
+    const int rc = fixture_create(f);
+    return rc != 0 ? rc : server_setup(f, s, mode);
 }
 
 static const hvdm_buffered_iopage *ring_at(const void *m) { return (const hvdm_buffered_iopage *)m; }
@@ -91,7 +78,7 @@ static void frames_0_and_1_put_the_ring_at_0_and_slot_0_at_4096(void) {
     EXPECT_EQ(1, slots_at(m, PAGE)->vcpu_ioreq[1].vp_eport);
     /* +0: the ring; a buffered post moves its write_pointer */
     EXPECT_EQ(0, ring_at(m)->write_pointer);
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 4, 4, 0xcafef00du));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 4, 4, 0xcafef00du));
     EXPECT_EQ(1, ring_at(m)->write_pointer);
     EXPECT_EQ(0xcafef00du, ring_at(m)->buf_ioreq[0].data);
     EXPECT_EQ(1, s.buf->write_pointer); /* the same pages as hvdm_map_ioreq_pages' */
@@ -205,7 +192,7 @@ static void the_mapping_stays_valid_after_the_server_domain_and_host_go_until_hv
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
     REQUIRE_EQ(0, hvdm_map_resource(f.dm, f.domid, s.id, 0, 2, PROT_READ | PROT_WRITE, &m));
     REQUIRE_EQ(0, hvdm_map_resource(f.dm, f.domid, s.id, 1, 1, PROT_READ | PROT_WRITE, &kept));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA, 1, 0x5a));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA, 1, 0x5a));
     EXPECT_EQ(0, hvdm_destroy_ioreq_server(f.dm, f.domid, s.id));
     /* no SIGBUS: the pages, as they were */
     EXPECT_EQ(1, ring_at(m)->write_pointer);

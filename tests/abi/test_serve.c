@@ -14,12 +14,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
-/* VGA memory (0xa0000): the MMIO Xen posts to the buffered ring on x86
- * (xen/arch/x86/hvm/stdvga.c); on Arm64 and RISC-V nothing is posted
- * unasked, so there the buffered server asks for wide posting (every MMIO
- * write below 1 MiB it holds by range). */
-#define VGA_GFN 0xa0u
-#define VGA_GPA ((uint64_t)VGA_GFN * TEST_PAGE_SIZE)
 #define MAX_SEEN 1024
 
 /* What fn saw, and what it does. */
@@ -45,19 +39,10 @@ static int record(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
 
 static void recorder_init(struct recorder *r) { memset(r, 0, sizeof *r); }
 
-/* A domain with one enabled server holding the MMIO page at TEST_MMIO_GPA
- * and, with a buffered mode, VGA memory's first page. */
+/* A domain with one enabled server (server_setup). */
 static int setup(struct fixture *f, struct server *s, int mode) {
-    const int x86 = test_arch() == HV_ARCH_X86_VMX || test_arch() == HV_ARCH_X86_SVM;
-    int rc = fixture_create(f);
-    if (rc != 0) return rc;
-    rc = server_create(f, f->dm, mode == HVDM_BUFIOREQ_OFF || x86 ? mode : mode | HVDM_BUFIOREQ_WIDE, 1, s);
-    if (rc != 0) return rc;
-    rc = hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, TEST_MMIO_GPA, TEST_MMIO_GPA + 0xfff);
-    if (rc != 0 || mode == HVDM_BUFIOREQ_OFF) return rc;
-    rc = hvdm_set_mem_type(f->dm, f->domid, HVDM_MEM_MMIO_DM, VGA_GFN, 1);
-    if (rc != 0) return rc;
-    return hvdm_map_io_range_to_ioreq_server(f->dm, f->domid, s->id, MMIO, VGA_GPA, VGA_GPA + TEST_PAGE_SIZE - 1);
+    const int rc = fixture_create(f);
+    return rc != 0 ? rc : server_setup(f, s, mode);
 }
 
 static void synchronous_read_is_answered_with_what_fn_stores(void) {
@@ -118,23 +103,23 @@ static void buffered_writes_are_drained_in_order_an_8_byte_write_as_one_request(
     struct recorder r;
     recorder_init(&r);
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA, 1, 0xab));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 2, 2, 0xbeef));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 8, 8, 0x1122334455667788ull));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 0x10, 4, 0xcafef00du));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA, 1, 0xab));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 2, 2, 0xbeef));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 8, 8, 0x1122334455667788ull));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 0x10, 4, 0xcafef00du));
     EXPECT_EQ(5, s.buf->write_pointer); /* the 8-byte write took two records */
     EXPECT_EQ(4, hvdm_serve_pending(f.dm, f.domid, s.id, record, &r));
     REQUIRE_EQ(4, r.n);
-    EXPECT_U64(VGA_GPA, r.req[0].addr);
+    EXPECT_U64(TEST_VGA_GPA, r.req[0].addr);
     EXPECT_EQ(1, r.req[0].size);
     EXPECT_U64(0xab, r.req[0].data);
-    EXPECT_U64(VGA_GPA + 2, r.req[1].addr);
+    EXPECT_U64(TEST_VGA_GPA + 2, r.req[1].addr);
     EXPECT_EQ(2, r.req[1].size);
     EXPECT_U64(0xbeef, r.req[1].data);
-    EXPECT_U64(VGA_GPA + 8, r.req[2].addr);
+    EXPECT_U64(TEST_VGA_GPA + 8, r.req[2].addr);
     EXPECT_EQ(8, r.req[2].size);
     EXPECT_U64(0x1122334455667788ull, r.req[2].data);
-    EXPECT_U64(VGA_GPA + 0x10, r.req[3].addr);
+    EXPECT_U64(TEST_VGA_GPA + 0x10, r.req[3].addr);
     EXPECT_EQ(4, r.req[3].size);
     EXPECT_U64(0xcafef00du, r.req[3].data);
     /* posted writes: READY (nobody waits), single, writes, COPY */
@@ -164,11 +149,11 @@ static void buffered_ring_is_drained_across_its_wrap(int mode) {
     REQUIRE_EQ(0, setup(&f, &s, mode));
     for (batch = 0; batch < 2; ++batch) {
         for (i = 0; i < 300; ++i)
-            if (!EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 4, 2, (uint64_t)(batch * 300 + i)))) return;
+            if (!EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 4, 2, (uint64_t)(batch * 300 + i)))) return;
         EXPECT_EQ(300, hvdm_serve_pending(f.dm, f.domid, s.id, record, &r));
     }
     /* one more: in ATOMIC mode this post canonicalises the pointers (600, 601 -> 89, 90) */
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA + 4, 2, 600));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA + 4, 2, 600));
     EXPECT_EQ(1, hvdm_serve_pending(f.dm, f.domid, s.id, record, &r));
     REQUIRE_EQ(601, r.n);
     for (i = 0; i < 601; ++i)
@@ -194,7 +179,7 @@ static void every_vcpu_slot_and_the_ring_are_served_in_one_call(void) {
     recorder_init(&r);
     r.answer = 0x77;
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_LEGACY));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA, 1, 0x11)); /* posted */
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA, 1, 0x11)); /* posted */
     REQUIRE_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_store(f.dom, 0, TEST_MMIO_GPA, 4, 0x22));
     REQUIRE_EQ(HV_VCPU_IOREQ_PENDING, hv_vcpu_load(f.dom, 1, TEST_MMIO_GPA + 4, 4, &v1));
     EXPECT_EQ(3, hvdm_serve_pending(f.dm, f.domid, s.id, record, &r));
@@ -371,7 +356,7 @@ static void a_failing_fn_leaves_a_buffered_write_in_the_ring(void) {
     struct recorder r;
     recorder_init(&r);
     REQUIRE_EQ(0, setup(&f, &s, HVDM_BUFIOREQ_ATOMIC));
-    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, VGA_GPA, 1, 0x31));
+    REQUIRE_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, TEST_VGA_GPA, 1, 0x31));
     r.fail_with = -EIO;
     EXPECT_EQ(-EIO, hvdm_serve_pending(f.dm, f.domid, s.id, record, &r));
     EXPECT_EQ(0, s.buf->read_pointer);
