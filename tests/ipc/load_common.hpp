@@ -97,4 +97,14 @@ inline void check_vcpu_report(const Dm& dm, unsigned v, uint64_t sent, Totals& t
     t.mem_bad += n[4];
 }
 
+// The live device models' totals: ioreqs were sent, and every one arrived
+// once and in order, with the RAM it wrote.
+inline void check_exact(const Totals& t) {
+    CHECK(t.sent > 0);
+    CHECK(t.received == t.sent);
+    CHECK(t.lost == 0);
+    CHECK(t.dup == 0);
+    CHECK(t.mem_bad == 0);
+}
+
 }  // namespace hvcore_load
