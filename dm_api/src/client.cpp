@@ -53,9 +53,7 @@ public:
     int check() noexcept override { return lost_.load(std::memory_order_acquire) ? -ENODEV : 0; }
     bool may_access(hvdm_domid_t domid) const noexcept override { return mirror_.may_access(domid); }
     int restrict_to(hvdm_domid_t domid) override {
-        wire::Request r;
-        r.kind = wire::Kind::restrict_to;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::restrict_to, domid);
         wire::Reply rep;
         const int rc = call(r, rep, nullptr);
         if (rc == 0) (void)mirror_.restrict_to(domid);  // the host has it: the mirror follows
@@ -66,9 +64,7 @@ public:
         // whose first check in the host is that one (hvdm_get_mem_type of
         // pfn 0: -ENODEV before the restriction and the domain).
         try {
-            wire::Request r;
-            r.kind = wire::Kind::get_mem_type;
-            r.domid = domid;
+            wire::Request r = request(wire::Kind::get_mem_type, domid);
             wire::Reply rep;
             const int host = call(r, rep, nullptr);
             return host == -ENODEV || host == -EPROTO ? host : rc;
@@ -77,9 +73,7 @@ public:
         }
     }
     int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) override {
-        wire::Request r;
-        r.kind = wire::Kind::dm_op;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::dm_op, domid);
         r.nr_bufs = nr_bufs;
         if (bufs == nullptr) r.nulls |= wire::null_bufs;
         for (unsigned i = 0; i < 2 && bufs != nullptr && i < nr_bufs; ++i) {
@@ -103,16 +97,12 @@ public:
         });
     }
     int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) override {
-        wire::Request r;
-        r.kind = wire::Kind::get_mem_type;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::get_mem_type, domid);
         r.pfn = pfn;
         return call_for(r, &wire::Reply::mem_type, type);
     }
     int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, hvcore::abi::IoreqFds* out) override {
-        wire::Request r;
-        r.kind = wire::Kind::map_ioreq;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::map_ioreq, domid);
         r.id = id;
         wire::Reply rep;
         int fds[2] = {-1, -1};
@@ -133,16 +123,12 @@ public:
         return 0;
     }
     int server_serial(hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) override {
-        wire::Request r;
-        r.kind = wire::Kind::server_serial;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::server_serial, domid);
         r.id = id;
         return call_for(r, &wire::Reply::serial, serial);
     }
     int notify(hvdm_domid_t domid, hvdm_ioservid_t id, uint32_t vcpu) override {
-        wire::Request r;
-        r.kind = wire::Kind::notify;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::notify, domid);
         r.id = id;
         r.vcpu = vcpu;
         wire::Reply rep;
@@ -150,9 +136,7 @@ public:
     }
     int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot, int* fd, uint64_t* offset,
                         uint64_t* bad_gfn) override {
-        wire::Request r;
-        r.kind = wire::Kind::map_guest;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::map_guest, domid);
         r.first_gfn = first_gfn;
         r.nr = nr;
         r.prot = prot;
@@ -166,9 +150,7 @@ public:
         return rc;
     }
     int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) override {
-        wire::Request r;
-        r.kind = wire::Kind::memory_map;
-        r.domid = domid;
+        wire::Request r = request(wire::Kind::memory_map, domid);
         r.max = *n < wire::max_mem_ranges ? *n : wire::max_mem_ranges;
         wire::Reply rep;
         return call(r, rep, nullptr, [&](const wire::Reply& got) {  // under the lock, as dm_op
@@ -200,6 +182,13 @@ public:
     uint32_t emulator() const noexcept override { return emulator_; }
 
 private:
+    // A request of kind k on domid (every kind but HELLO, BYE and READY names one).
+    static wire::Request request(wire::Kind k, hvdm_domid_t domid) {
+        wire::Request r;
+        r.kind = k;
+        r.domid = domid;
+        return r;
+    }
     int protocol_error() noexcept { return lose_locked(); }
     int lose_locked() noexcept {
         lost_.store(true, std::memory_order_release);
