@@ -30,7 +30,8 @@
 # Other variables: HVCORE_KVMQ_TESTS (ctest -R regex, default '^kvm/'),
 # HVCORE_KVMQ_EXCLUDE (ctest -E regex; default: the two demo tests on the
 # model vCPUs, which use no KVM; set it empty to run them too), HVCORE_KVMQ_SMP (2),
-# HVCORE_KVMQ_MEM (1G).
+# HVCORE_KVMQ_MEM (1G), HVCORE_KVMQ_CPU (QEMU's -cpu, max: every feature
+# TCG emulates, SVM and NPT among them; EPYC,+svm,+npt works too).
 set -euo pipefail
 
 die() { echo "kvm-in-qemu: $*" >&2; exit 1; }
@@ -46,6 +47,7 @@ expected_skip=${HVCORE_KVMQ_EXPECTED_SKIP:-}
 vm_timeout=${HVCORE_KVMQ_TIMEOUT:-300}
 smp=${HVCORE_KVMQ_SMP:-2}
 mem=${HVCORE_KVMQ_MEM:-1G}
+cpu=${HVCORE_KVMQ_CPU:-max}
 kvm_tests=$build/tests/kvm
 [[ -f $kvm_tests/CTestTestfile.cmake ]] || die "$kvm_tests/CTestTestfile.cmake is missing (configure $build with BUILD_TESTING)"
 for tool in qemu-system-x86_64 apt-get dpkg-deb ldd ctest strip timeout; do
@@ -79,6 +81,8 @@ if [[ -z $kpkg ]]; then
   [[ -n $kpkg ]] || die "apt-cache knows no linux-image-amd64 (run apt-get update) and $cache holds no kernel package"
 fi
 kdeb=$(fetch "$kpkg")
+# A kernel package of an older ABI (linux-image-amd64 moved on) goes.
+find "$cache" -maxdepth 1 -name 'linux-image-*.deb' ! -name "$(basename "$kdeb")" -delete
 bdeb=$(fetch busybox-static)
 # unpack DEB DIR: dpkg-deb -x once per .deb.
 unpack() {
@@ -122,10 +126,11 @@ declare -A elves=()
 # add FILE: FILE at its own path in the initramfs (ELF files without debug
 # information, their libraries collected below).
 add() {
-  local f=$1
+  local f=$1 magic=""
   [[ -e $root$f ]] && return 0
-  mkdir -p "$root$(dirname "$f")"
-  if [[ $(head -c 4 "$f" | od -An -c | tr -d ' ') == 177ELF ]]; then
+  [[ -d $root${f%/*} ]] || mkdir -p "$root${f%/*}"
+  LC_ALL=C read -r -N 4 magic <"$f" || true
+  if [[ $magic == $'\x7fELF' ]]; then
     strip --strip-debug -o "$root$f" "$f" 2>/dev/null || cp "$f" "$root$f"
     elves[$f]=1
   else
@@ -147,7 +152,7 @@ done < <(files "$kvm_tests" "$build/examples/dm" "$build/examples/guests" "$buil
   find "$build/tools" "$build/tests/ipc" -maxdepth 1 -type f \( -name hvcore -o -name dm_proc \) -print0
   find "$build/dm_api" -maxdepth 1 -type f -name 'libhvcore.so*' -print0)
 while IFS= read -r -d '' f; do
-  mkdir -p "$root$(dirname "$f")"
+  mkdir -p "$root${f%/*}"
   cp -P "$f" "$root$f"
 done < <(find "$build/dm_api" -maxdepth 1 -type l -name 'libhvcore.so*' -print0)
 # hvcore knows it runs in a build tree (and finds the plug-ins in
@@ -163,10 +168,11 @@ add "$(command -v bash)"
 ln -sf "$(command -v bash)" "$root/bin/bash" 2>/dev/null || true
 # add_lib PATH: the library PATH names (a symbolic link, often) and PATH.
 add_lib() {
+  [[ -e $root$1 ]] && return 0
   local real
   real=$(readlink -f "$1")
   add "$real"
-  if [[ ! -e $root$1 ]]; then mkdir -p "$root$(dirname "$1")" && ln -s "$real" "$root$1"; fi
+  if [[ ! -e $root$1 ]]; then mkdir -p "$root${1%/*}" && ln -s "$real" "$root$1"; fi
 }
 # Every shared library of every ELF file, and the dynamic loader.
 for f in "${!elves[@]}"; do
@@ -191,7 +197,7 @@ ln -sf /proc/self/fd /dev/fd
 echo "hvcore-kvmq: BOOTED \$(cut -d' ' -f1 /proc/uptime)"
 for m in irqbypass ccp kvm kvm-amd; do insmod /lib/kvm-modules/\$m.ko || echo "hvcore-kvmq: insmod \$m.ko failed"; done
 if [ ! -c /dev/kvm ]; then
-  echo "hvcore-kvmq: NO-KVM cpu flags: \$(grep -m1 -o -w -E 'svm|npt|vmx' /proc/cpuinfo | tr '\n' ' ')"
+  echo "hvcore-kvmq: NO-KVM cpu flags of svm, npt, vmx: \$(grep -o -w -E 'svm|npt|vmx' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   dmesg | grep -i -E 'kvm|svm' | sed 's/^/hvcore-kvmq: dmesg /'
   poweroff -f
 fi
@@ -226,7 +232,7 @@ echo "kvm-in-qemu: initramfs $((($(stat -c %s "$initrd") + 1048575) / 1048576)) 
 log=$work/console.log
 t_vm=$SECONDS
 set +e
-timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$smp" -m "$mem" \
+timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 -machine q35 -accel tcg -cpu "$cpu" -smp "$smp" -m "$mem" \
   -nographic -nic none -no-reboot -kernel "$vmlinuz" -initrd "$initrd" \
   -append "console=ttyS0 quiet panic=-1 mitigations=off" </dev/null 2>&1 | tr -d '\r' | tee "$log"
 vm_rc=${PIPESTATUS[0]}
@@ -234,8 +240,15 @@ set -e
 vm_s=$((SECONDS - t_vm))
 
 # --- The verdict. ---
-((vm_rc != 124 && vm_rc != 137)) || echo "kvm-in-qemu: the VM did not finish in $vm_timeout s (HVCORE_KVMQ_TIMEOUT); killed" >&2
+timed_out=0
+if ((vm_rc == 124 || vm_rc == 137)); then
+  timed_out=1
+  echo "kvm-in-qemu: the VM did not finish in $vm_timeout s (HVCORE_KVMQ_TIMEOUT): killed" >&2
+elif ((vm_rc != 0)); then
+  echo "kvm-in-qemu: qemu-system-x86_64 exited with status $vm_rc" >&2
+fi
 if ! grep -q '^hvcore-kvmq: KVM ' "$log"; then
+  ((timed_out == 0)) || die "the VM was killed before /dev/kvm appeared (see $log)"
   grep '^hvcore-kvmq: \(NO-KVM\|dmesg\|insmod\)' "$log" >&2 || true
   die "/dev/kvm did not appear in the VM (kvm-amd did not load: see the lines above and $log)"
 fi
