@@ -29,11 +29,12 @@
 #
 # Other variables: HVCORE_KVMQ_TESTS (ctest -R regex, default '^kvm/'),
 # HVCORE_KVMQ_EXCLUDE (ctest -E regex; default: the two demo tests on the
-# model vCPUs, which use no KVM; set it empty to run them too), HVCORE_KVMQ_SMP (2),
-# HVCORE_KVMQ_MEM (1G), HVCORE_KVMQ_TCG_THREAD (single: one host thread runs
-# both vCPUs; with multi, one run of five on this machine hung with both
-# guest CPUs in a soft lockup in the middle of the tests), HVCORE_KVMQ_CPU (QEMU's -cpu, max: every feature
-# TCG emulates, SVM and NPT among them; EPYC,+svm,+npt works too).
+# model vCPUs, which use no KVM; set it empty to run them too),
+# HVCORE_KVMQ_SMP (2), HVCORE_KVMQ_MEM (1G), HVCORE_KVMQ_CPU (QEMU's -cpu;
+# max: every feature TCG emulates, SVM and NPT among them),
+# HVCORE_KVMQ_TCG_THREAD (single: one host thread runs both vCPUs; with
+# multi, one run of five on this machine hung, both guest CPUs in a soft
+# lockup in the middle of the tests).
 set -euo pipefail
 
 die() { echo "kvm-in-qemu: $*" >&2; exit 1; }
