@@ -61,6 +61,9 @@ if ((oracles)); then
     vgabios     # the VGA ROM image Bochs loads
     qemu-system-x86  # QEMU 7.2 TCG with SVM + nested paging: arch/x86_svm/tests/oracle (Bochs 2.7, cpu ryzen, its second opinion)
     seabios          # QEMU's x86 BIOS
+    # qemu-system-x86 also runs the KVM tests in a VM (scripts/kvm-in-qemu.sh, label
+    # kvm-qemu); its guest kernel and busybox-static are Debian packages it fetches with
+    # `apt-get download` at test time into the build tree (not installed here).
   )
 fi
 
