@@ -52,11 +52,13 @@ std::optional<std::string> Domain::stop_reason() {
     return stop_reason_;
 }
 
-void Domain::wake(const Locked&, uint32_t vcpu) { vcpus_[vcpu].wake.notify_one(); }
+// Sent once the lock is released (wake_after_unlock.hpp): the woken thread
+// needs it. The condition variables live as long as the domain.
+void Domain::wake(const Locked&, uint32_t vcpu) { WakeScope::notify_later(vcpus_[vcpu].wake); }
 
 void Domain::wake_held(const Locked&) {
     for (VcpuState& v : vcpus_)
-        if (v.held) v.wake.notify_one();
+        if (v.held) WakeScope::notify_later(v.wake);
 }
 
 void Domain::wake_all(const Locked&) {

@@ -9,7 +9,16 @@ namespace hvcore {
 int Domain::wait_answer(const Locked& lk, VcpuState& v) {
     for (;;) {
         if (stopped(lk) || host_shutdown_) return -ESHUTDOWN;
-        switch (complete_request(lk, v)) {
+        // This thread may sleep on the slot: the device model is to notify
+        // the answer (ioreq.hpp, EventPage vcpu_waiting), set before the
+        // slot is looked at; cleared once the wait is over.
+        const InFlight f = *v.io.in_flight();
+        if (IoreqServer* s = servers_.get(f.server, f.serial)) s->channel.vcpu_sleeps(v.id, true);
+        const Completion c = complete_request(lk, v);
+        if (c != Completion::pending) {
+            if (IoreqServer* s = servers_.get(f.server, f.serial)) s->channel.vcpu_sleeps(v.id, false);
+        }
+        switch (c) {
         case Completion::completed: return 0;
         case Completion::violation: return -EPROTO;
         case Completion::pending: break;

@@ -31,8 +31,15 @@ Result<IoreqPages> IoreqPages::create(bool buffered) {
     p.sync_ = hv.slots;
     p.buf_ = hv.buffered;
     p.events_ = hv.events;
-    p.event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p.event_fd_ < 0) return Status::err(-errno);
+    const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return Status::err(-errno);
+    try {
+        p.event_ = std::make_shared<const EventFd>(efd);
+    } catch (...) {
+        close(efd);
+        throw;
+    }
+    p.event_fd_ = efd;
     return p;
 }
 
@@ -43,6 +50,7 @@ IoreqPages& IoreqPages::operator=(IoreqPages&& o) noexcept {
         reset();
         fd_ = std::exchange(o.fd_, -1);
         event_fd_ = std::exchange(o.event_fd_, -1);
+        event_ = std::move(o.event_);
         hv_map_ = std::exchange(o.hv_map_, nullptr);
         dm_map_ = std::exchange(o.dm_map_, nullptr);
         sync_ = std::exchange(o.sync_, nullptr);
@@ -61,7 +69,9 @@ void IoreqPages::reset() noexcept {
     if (dm_map_ != nullptr) munmap(dm_map_, map_bytes);
     if (hv_map_ != nullptr) munmap(hv_map_, map_bytes);
     if (fd_ >= 0) close(fd_);
-    if (event_fd_ >= 0) close(event_fd_);
+    // The eventfd closes with its last reference: a wake-up still to be
+    // sent after an unlock (wake_after_unlock.hpp) holds one.
+    event_.reset();
     fd_ = event_fd_ = -1;
     hv_map_ = dm_map_ = nullptr;
     sync_ = nullptr;
@@ -100,11 +110,62 @@ Status IoreqPages::dup_fds(int* pages_fd, int* event_fd) const {
     return Status::ok();
 }
 
-void IoreqPages::notify() const noexcept {
+void IoreqPages::notify() const noexcept { event_->signal(); }
+
+void IoreqPages::notify_after_unlock() const noexcept { WakeScope::signal_later(event_); }
+
+// ---------------------------------------------------------------------------
+// wake_after_unlock.hpp
+
+EventFd::~EventFd() {
+    if (fd_ >= 0) close(fd_);
+}
+
+void EventFd::signal() const noexcept {
     const uint64_t one = 1;
-    // A full counter (2^64 - 2 unread wake-ups) cannot happen in practice;
-    // EAGAIN would still leave the descriptor readable.
-    [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof one);
+    [[maybe_unused]] const ssize_t n = write(fd_, &one, sizeof one);
+}
+
+namespace {
+thread_local WakeScope* innermost = nullptr;
+}
+
+WakeScope::WakeScope() noexcept : outer_(innermost) { innermost = this; }
+
+WakeScope::~WakeScope() {
+    innermost = outer_;
+    flush();
+}
+
+void WakeScope::flush() noexcept {
+    for (size_t i = 0; i < nfds_; ++i) {
+        fds_[i]->signal();
+        fds_[i].reset();
+    }
+    for (size_t i = 0; i < ncvs_; ++i) cvs_[i]->notify_one();
+    nfds_ = ncvs_ = 0;
+}
+
+void WakeScope::signal_later(const std::shared_ptr<const EventFd>& fd) noexcept {
+    WakeScope* s = innermost;
+    if (s == nullptr || s->nfds_ == capacity) {
+        fd->signal();
+        return;
+    }
+    for (size_t i = 0; i < s->nfds_; ++i)
+        if (s->fds_[i] == fd) return;  // one signal wakes the poller; it takes every port's bit
+    s->fds_[s->nfds_++] = fd;
+}
+
+void WakeScope::notify_later(std::condition_variable& cv) noexcept {
+    WakeScope* s = innermost;
+    if (s == nullptr || s->ncvs_ == capacity) {
+        cv.notify_one();
+        return;
+    }
+    for (size_t i = 0; i < s->ncvs_; ++i)
+        if (s->cvs_[i] == &cv) return;
+    s->cvs_[s->ncvs_++] = &cv;
 }
 
 }  // namespace hvcore

@@ -29,13 +29,32 @@ std::optional<uint8_t> IoreqChannel::post(uint32_t vcpu, const IoreqBody& req) {
 }
 
 void IoreqChannel::fire(uint32_t port) noexcept {
-    // Release: whatever was published before (the slot's READY, the ring's
-    // write_pointer) is visible to a device model that sees the bit. The
-    // bit before the eventfd: a device model that reads the eventfd and
-    // then takes the bits finds this one, or is signalled again.
-    std::atomic_ref<uint64_t>(pages_.events().pending[port / 64])
-        .fetch_or(uint64_t{1} << (port % 64), std::memory_order_release);
-    pages_.notify();
+    EventPage& ev = pages_.events();
+    // Release (and more): whatever was published before (the slot's READY,
+    // the ring's write_pointer) is visible to a device model that sees the
+    // bit. The bit before the eventfd: a device model that reads the
+    // eventfd and then takes the bits finds this one, or is signalled again.
+    // Sequentially consistent, then dm_awake: the Dekker pair of
+    // dm_prepare_sleep (ioreq.hpp, event suppression): either the device
+    // model saw this bit before it slept, or this load sees its 0.
+    std::atomic_ref<uint64_t>(ev.pending[port / 64]).fetch_or(uint64_t{1} << (port % 64), std::memory_order_seq_cst);
+    if (std::atomic_ref<uint32_t>(ev.dm_awake).load(std::memory_order_seq_cst) != 0) return;  // it will look
+    // Sent when the caller's lock is released (the domain's), so that the
+    // device model does not wake into a lock still held.
+    pages_.notify_after_unlock();
+}
+
+void IoreqChannel::vcpu_sleeps(uint32_t vcpu, bool sleeps) noexcept {
+    std::atomic_ref<uint64_t> w(pages_.events().vcpu_waiting[vcpu / 64]);
+    const uint64_t bit = uint64_t{1} << (vcpu % 64);
+    if (sleeps) {
+        // Then the slot is looked at (take_answer): the Dekker pair of
+        // dm_vcpu_sleeps after the device model's IORESP_READY.
+        w.fetch_or(bit, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    } else {
+        w.fetch_and(~bit, std::memory_order_relaxed);
+    }
 }
 
 bool IoreqChannel::post_buffered(const IoreqBody& req) {

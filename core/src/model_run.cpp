@@ -5,6 +5,8 @@
 // VcpuStatus::ioreq_pending until vcpu_resume finds the answer.
 #include <fmt/format.h>
 
+#include <bit>
+
 #include "domain_ports.hpp"
 
 namespace hvcore {
@@ -13,6 +15,15 @@ namespace {
 constexpr int max_refaults = 8;  // resolved misconfigurations before giving up
 
 [[nodiscard]] bool valid_size(uint32_t size) noexcept { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+// The instruction kept for this size in `cache` (by log2(size)), made by
+// `make` the first time.
+template <class Make>
+[[nodiscard]] const SyntheticInsn& kept(std::array<SyntheticInsn, 4>& cache, unsigned size, const Make& make) {
+    SyntheticInsn& si = cache[static_cast<unsigned>(std::countr_zero(size)) & 3];
+    if (si.bytes.empty()) si = make();
+    return si;
+}
 }  // namespace
 
 // The hardware: every access walks the backend's stage-2 table; a fault
@@ -95,19 +106,19 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
     v.guest_fault_detail.clear();
     v.undecoded = false;
     for (int attempt = 0; attempt < max_refaults; ++attempt) {
-        RegFile tmp = regs;
         v.exit = VcpuState::Exit::none;
         MmuPort mmu(*this, lk, v, v.insn);
-        const ExecResult r = isa_->execute(tmp, v.insn, mmu);
+        // On the caller's registers, without a copy: an executor changes
+        // them only when the result is ok or committed (isa.hpp, execute).
+        const ExecResult r = isa_->execute(regs, v.insn, mmu);
         if (r.committed && r.status != MemStatus::ok) {
             // REP iterations the hardware completed before the fault stand
             // whatever happens next; the emulation below starts after them.
-            regs = tmp;
-            v.entry_regs = tmp;
-            if (op == VcpuState::Op::exec) v.regs = tmp;
+            v.entry_regs = regs;
+            if (op == VcpuState::Op::exec) v.regs = regs;
         }
         switch (r.status) {
-        case MemStatus::ok: regs = tmp; return VcpuStatus::done;
+        case MemStatus::ok: return VcpuStatus::done;
         case MemStatus::guest_fault:
             v.guest_fault_detail = r.detail;
             return VcpuStatus::guest_fault;
@@ -136,7 +147,11 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
 }
 
 Result<VcpuStatus> Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
-    RegFile tmp = v.entry_regs;
+    // regs holds v.entry_regs (run: nothing retired since; vcpu_resume: a
+    // copy). The executor changes them only when the result is ok or
+    // committed (isa.hpp), and a committed result that is not ok stops the
+    // domain below: no copy is needed.
+    RegFile& tmp = regs;
     v.io.rewind();
     EmulPort port(*this, lk, v);
     // The fault record first (Arm64 ISV=1 describes the access whole), else
@@ -158,7 +173,6 @@ Result<VcpuStatus> Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs
     }
     switch (r.status) {
     case MemStatus::ok:
-        regs = tmp;
         v.io.forget();
         return VcpuStatus::done;
     case MemStatus::pending: return VcpuStatus::ioreq_pending;
@@ -222,7 +236,7 @@ int Domain::vcpu_store(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t valu
     auto v = idle_vcpu(lk, vcpu);
     if (!v) return v.status().code();
     if (!valid_size(size)) return -EINVAL;
-    const SyntheticInsn si = isa_->make_store(size);
+    const SyntheticInsn& si = kept(store_insn_, size, [&] { return isa_->make_store(size); });
     if (si.bytes.empty()) return -EINVAL;
     return to_int(synthetic(lk, **v, VcpuState::Op::store, si, size, gpa, value, nullptr));
 }
@@ -232,7 +246,7 @@ int Domain::vcpu_load(uint32_t vcpu, uint64_t gpa, uint32_t size, uint64_t* valu
     auto v = idle_vcpu(lk, vcpu);
     if (!v) return v.status().code();
     if (!valid_size(size) || value == nullptr) return -EINVAL;
-    const SyntheticInsn si = isa_->make_load(size);
+    const SyntheticInsn& si = kept(load_insn_, size, [&] { return isa_->make_load(size); });
     if (si.bytes.empty()) return -EINVAL;
     return to_int(synthetic(lk, **v, VcpuState::Op::load, si, size, gpa, 0, value));
 }
@@ -242,7 +256,10 @@ int Domain::vcpu_pio(uint32_t vcpu, uint16_t port, uint32_t size, bool is_write,
     auto v = idle_vcpu(lk, vcpu);
     if (!v) return v.status().code();
     if (value == nullptr) return -EINVAL;
-    const SyntheticInsn si = isa_->make_pio(size, is_write);
+    const SyntheticInsn si_none{};
+    const SyntheticInsn& si = valid_size(size) ? kept(pio_insn_[is_write ? 1 : 0], size,
+                                                      [&] { return isa_->make_pio(size, is_write); })
+                                               : si_none;
     if (si.bytes.empty()) {
         // An ISA without port I/O vs. a width IN/OUT cannot encode.
         return isa_->has_port_io() ? -EINVAL : -EOPNOTSUPP;

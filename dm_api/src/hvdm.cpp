@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <vector>
@@ -222,6 +223,10 @@ private:
     p.event_fd = event_fd;
     p.buffered = f.buffered;
     p.nr_vcpus = f.nr_vcpus;
+    // A new view: whoever was awake on these pages before (a device model
+    // that died between two looks) no longer suppresses the signal
+    // (ioreq.hpp, event suppression).
+    hvcore::dm_set_awake(*hvcore::IoreqPages::layout(p.map, p.buffered).events, false);
     h->pages.push_back(p);
     *out = p;
     return 0;
@@ -306,7 +311,13 @@ private:
     if (req.dir == HVDM_IOREQ_READ) slot.data = req.data;
     // Release: the answer is visible before IORESP_READY.
     hvcore::slot_set_state(slot, hvcore::ioreq::state_resp_ready);
-    if (int rc = h->t->notify(p.domid, p.id, v); rc != 0) return rc;
+    // Notified only if a thread of hvcore sleeps on this slot (ioreq.hpp,
+    // EventPage vcpu_waiting): a model vCPU looks at its slot when it is
+    // resumed, and a notification it does not need is a lock (in-process)
+    // or a message (over a socket).
+    if (hvcore::dm_vcpu_sleeps(*hvcore::IoreqPages::layout(p.map, p.buffered).events, v)) {
+        if (int rc = h->t->notify(p.domid, p.id, v); rc != 0) return rc;
+    }
     ++*served;
     return 0;
 }
@@ -608,23 +619,37 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
     // so the log messages it makes are delivered when it returns, not when
     // this loop ends.
     std::vector<pollfd> pf;
+    std::vector<hvcore::EventPage*> ev;  // each server's event page, in the handle's view
     const int setup = guard([&] {
         if (int rc = access_check(h, domid); rc != 0) return rc;
         if (fn == nullptr || (ids == nullptr && n != 0) || n > HVDM_SERVE_MAX_SERVERS || stop_fd < -1 ||
             (n == 0 && stop_fd == -1))
             return refuse(h, domid, -EINVAL);
         pf.resize(n + 1);
+        ev.resize(n);
         for (unsigned int i = 0; i < n; ++i) {
             hvcore::abi::DmPages p;
             if (int rc = mapped_pages(h, domid, ids[i], &p); rc != 0) return rc;
             pf[i].fd = p.event_fd;
             pf[i].events = POLLIN;
+            ev[i] = hvcore::IoreqPages::layout(p.map, p.buffered).events;
         }
         pf[n].fd = stop_fd;  // poll ignores -1
         pf[n].events = POLLIN;
         return 0;
     });
     if (setup != 0) return setup;
+    // Event suppression (ioreq.hpp, EventPage dm_awake): while this loop
+    // is awake, hvcore posts without signalling; before it sleeps, it says
+    // so and looks at the pending bits once more. On the way out, every
+    // post signals again (a caller that polls on its own gets its wake-ups).
+    struct Asleep {
+        std::vector<hvcore::EventPage*>& ev;
+        ~Asleep() {
+            for (hvcore::EventPage* e : ev) hvcore::dm_set_awake(*e, false);
+        }
+    } asleep{ev};
+    for (hvcore::EventPage* e : ev) hvcore::dm_mark_awake(*e);
     bool first = true;
     for (;;) {
         for (unsigned int i = 0; i < n; ++i) {
@@ -637,9 +662,22 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
         if ((pf[n].revents & POLLNVAL) != 0) return -EBADF;
         if ((pf[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return 0;
         for (auto& x : pf) x.revents = 0;
-        while (poll(pf.data(), pf.size(), -1) < 0) {
+        // About to sleep: a port that fired while this loop was awake (and
+        // did not signal) is served now instead.
+        std::array<bool, HVDM_SERVE_MAX_SERVERS> fired{};
+        bool any = false;
+        for (unsigned int i = 0; i < n; ++i) {
+            fired[i] = hvcore::dm_prepare_sleep(*ev[i]);
+            any = any || fired[i];
+        }
+        // With a port fired, only a look (the stop descriptor, a server
+        // gone): no sleep.
+        while (poll(pf.data(), pf.size(), any ? 0 : -1) < 0) {
             if (errno != EINTR) return -errno;
         }
+        for (unsigned int i = 0; i < n; ++i)
+            if (fired[i]) pf[i].revents |= POLLIN;
+        for (hvcore::EventPage* e : ev) hvcore::dm_mark_awake(*e);
     }
 }
 

@@ -95,17 +95,20 @@ void vec_bytes(const Vec128& v, uint8_t* out, unsigned size) noexcept {
 }
 
 // An access the port refused: the normal ways out carry no text; a guest
-// fault or a stop names the instruction and the access.
-[[nodiscard]] ExecResult refused(MemStatus s, std::string_view who, bool write, unsigned size, uint64_t at) {
+// fault or a stop names the instruction and the access. `who()` makes the
+// name, only then: the exits to the hypervisor and the requests sent to a
+// device model (the normal path) format nothing.
+template <class Who>
+[[nodiscard]] ExecResult refused(MemStatus s, const Who& who, bool write, unsigned size, uint64_t at) {
     switch (s) {
     case MemStatus::ok: break;
     case MemStatus::exit:
     case MemStatus::pending:
     case MemStatus::retry: return ExecResult{s, {}};
     case MemStatus::guest_fault:
-        return ExecResult{s, fmt::format("{}: {}-byte {} at {:#x} faulted", who, size, write ? "write" : "read", at)};
+        return ExecResult{s, fmt::format("{}: {}-byte {} at {:#x} faulted", who(), size, write ? "write" : "read", at)};
     case MemStatus::stopped:
-        return ExecResult{s, fmt::format("{}: {}-byte {} at {:#x} stopped the domain", who, size,
+        return ExecResult{s, fmt::format("{}: {}-byte {} at {:#x} stopped the domain", who(), size,
                                          write ? "write" : "read", at)};
     }
     Expects(false);
@@ -379,12 +382,12 @@ private:
     [[nodiscard]] ExecResult read(uint64_t at, unsigned size, uint8_t* out, const AccessInfo& info) {
         const MemStatus s = port_.read(at, size, out, info);
         if (s == MemStatus::ok) return {};
-        return refused(s, who(), false, size, at);
+        return refused(s, [this] { return who(); }, false, size, at);
     }
     [[nodiscard]] ExecResult write(uint64_t at, unsigned size, const uint8_t* in, const AccessInfo& info) {
         const MemStatus s = port_.write(at, size, in, info);
         if (s == MemStatus::ok) return {};
-        return refused(s, who(), true, size, at);
+        return refused(s, [this] { return who(); }, true, size, at);
     }
     [[nodiscard]] std::string who() const { return fmt::format("{:#010x} ({})", m_.word, detail::text(m_)); }
     [[nodiscard]] ExecResult fault(std::string_view why) const { return guest_fault(m_.word, detail::text(m_), why); }
@@ -470,7 +473,7 @@ public:
             s = port.read(at, size, b.data(), info);
             if (s == MemStatus::ok) write_xzr(r, rt, load_result(from_le(b.data(), size), size, sign, reg64));
         }
-        if (s != MemStatus::ok) return refused(s, fmt::format("ESR {:#x}", esr), write, size, at);
+        if (s != MemStatus::ok) return refused(s, [esr] { return fmt::format("ESR {:#x}", esr); }, write, size, at);
         r.r[reg::pc] += insn_bytes;  // ISV = 1 means a 32-bit A64 instruction (IL = 1)
         regs = r;
         return ExecResult{};

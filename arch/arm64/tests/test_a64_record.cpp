@@ -283,6 +283,33 @@ TEST_CASE("a_refused_access_from_a_record_leaves_every_register_unchanged") {
           "ESR 0x93c9804e: 8-byte write at 0x40400000 faulted");
 }
 
+TEST_CASE("the_diagnostic_text_is_made_only_when_a_fault_is_reported_and_is_unchanged") {
+    // The normal ways out (an exit, a request sent, a retry) carry no text;
+    // a guest fault or a stop names the access, from the record (ESR) or
+    // from the instruction (its word and text).
+    auto isa = make_a64_isa();
+    const auto str_x9 = le(0xf9000009);  // str x9, [x0]
+    for (MemStatus refusal : {MemStatus::exit, MemStatus::pending, MemStatus::retry, MemStatus::guest_fault,
+                              MemStatus::stopped}) {
+        CAPTURE(static_cast<int>(refusal));
+        const bool reported = refusal == MemStatus::guest_fault || refusal == MemStatus::stopped;
+        const std::string end = refusal == MemStatus::stopped ? "stopped the domain" : "faulted";
+        FakePort dm;
+        dm.answer = refusal;
+        RegFile regs = initial_regs();
+        const std::optional<ExecResult> r = isa->execute_from_record(regs, record(0x93c9804e, 0x4040'0000), dm);
+        REQUIRE(r.has_value());
+        CHECK(r->detail == (reported ? "ESR 0x93c9804e: 8-byte write at 0x40400000 " + end : std::string{}));
+        FakePort dm2;
+        dm2.answer = refusal;
+        RegFile regs2 = initial_regs();
+        regs2.r[0] = 0x4040'0000;
+        const ExecResult d = isa->execute(regs2, str_x9, dm2);
+        CHECK(d.status == refusal);
+        CHECK(d.detail == (reported ? "0xf9000009 (str x9, [x0]): 8-byte write at 0x40400000 " + end : std::string{}));
+    }
+}
+
 TEST_CASE("the_same_faulting_access_gives_the_same_device_model_result_via_the_record_and_via_decoding") {
     // For every emulated form and width: the executor faults against the
     // model MMU (a claimed ioreq_server page for stores, an mmio_dm hole for

@@ -68,12 +68,18 @@ Decoder::Decoder() noexcept {
 }
 
 Step<Insn> Decoder::decode(std::span<const uint8_t> bytes, uint64_t rip) const {
+    Insn insn;
+    if (std::optional<ExecResult> end = decode_into(bytes, rip, insn))
+        return *std::move(end);
+    return insn;
+}
+
+std::optional<ExecResult> Decoder::decode_into(std::span<const uint8_t> bytes, uint64_t rip, Insn& insn) const {
     if (bytes.empty())
         return guest_fault(bytes_text(bytes), "empty instruction buffer");
-    Insn insn;
     const ZyanStatus s = ZydisDecoderDecodeFull(&decoder_, bytes.data(), bytes.size(), &insn.info, insn.ops.data());
     if (ZYAN_SUCCESS(s))
-        return insn;
+        return std::nullopt;
     if (s == ZYDIS_STATUS_ILLEGAL_LOCK) {
         std::string name = text_without_lock(bytes, rip);
         if (!name.empty())

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -34,6 +35,11 @@ public:
     // undefined opcode, a prefix the opcode does not allow. `rip` only
     // serves the diagnostic text.
     [[nodiscard]] Step<Insn> decode(std::span<const uint8_t> bytes, uint64_t rip) const;
+    // The same into `out`, without a copy of the (~1 KiB) record: nullopt
+    // when it decoded, else the guest fault that ends the instruction
+    // (`out` is then unspecified).
+    [[nodiscard]] std::optional<ExecResult> decode_into(std::span<const uint8_t> bytes, uint64_t rip,
+                                                        Insn& out) const;
 
     // Intel-syntax text of `insn` located at `rip` ("mov dword ptr [rbx], eax").
     [[nodiscard]] std::string text(const Insn& insn, uint64_t rip) const;

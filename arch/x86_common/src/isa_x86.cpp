@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "hvcore/x86/isa_x86.hpp"
 
+#include <algorithm>
+#include <array>
+#include <memory>
 #include <utility>
 
 #include "decode.hpp"
@@ -15,7 +18,6 @@ using detail::Decoder;
 using detail::Handler;
 using detail::Insn;
 using detail::Machine;
-using detail::Step;
 
 // Encoding pieces of the synthetic instructions (SDM Vol. 2A §2.1-2.2).
 constexpr uint8_t opsize_prefix = 0x66;  // 16-bit operand
@@ -46,14 +48,37 @@ public:
     [[nodiscard]] unsigned nr_vec_regs() const noexcept override { return x86::nr_xmm_regs; }
 
     [[nodiscard]] ExecResult execute(RegFile& regs, std::span<const uint8_t> bytes, MemPort& port) override {
-        Step<Insn> insn = decoder_.decode(bytes, regs.r[reg::rip]);
-        if (!insn)
-            return std::move(insn).end();
-        Machine m(decoder_, *insn, regs, port, vendor_);
-        const Handler run = detail::find_handler(insn->info.mnemonic);
-        if (run == nullptr)
+        // Decoded once per instruction: the faulting attempt on the model
+        // MMU, the emulation after the fault and the re-execution after the
+        // device model's answer run the same bytes (Domain::run, emulate,
+        // vcpu_resume), so the last instruction decoded is kept, with its
+        // handler. The decode does not depend on RIP (only the diagnostic
+        // text does, and it is made from the record with the RIP of the
+        // call).
+        if (bytes.size() > last_.bytes.size()) {
+            // Longer than any instruction: decoded as it comes, not kept.
+            auto insn = std::make_unique<Insn>();
+            if (std::optional<ExecResult> end = decoder_.decode_into(bytes, regs.r[reg::rip], *insn))
+                return *std::move(end);
+            return run(regs, *insn, detail::find_handler(insn->info.mnemonic), port);
+        }
+        if (last_.len == 0 || last_.len != bytes.size() ||
+            !std::equal(bytes.begin(), bytes.end(), last_.bytes.begin())) {
+            last_.len = 0;  // until it decodes
+            if (std::optional<ExecResult> end = decoder_.decode_into(bytes, regs.r[reg::rip], last_.insn))
+                return *std::move(end);
+            std::copy(bytes.begin(), bytes.end(), last_.bytes.begin());
+            last_.len = bytes.size();
+            last_.handler = detail::find_handler(last_.insn.info.mnemonic);
+        }
+        return run(regs, last_.insn, last_.handler, port);
+    }
+
+    [[nodiscard]] ExecResult run(RegFile& regs, const Insn& insn, Handler handler, MemPort& port) const {
+        Machine m(decoder_, insn, regs, port, vendor_);
+        if (handler == nullptr)
             return m.reject("instruction not emulated");
-        ExecResult r = run(m);
+        ExecResult r = handler(m);
         if (r.status == MemStatus::ok || r.committed)
             regs = m.retire();  // the only write to the caller's registers
         return r;
@@ -85,6 +110,14 @@ private:
 
     Decoder decoder_;
     Vendor vendor_;
+    // The last instruction decoded (len 0: none). An Isa is used by one
+    // thread at a time (a domain's, under its lock).
+    struct {
+        std::array<uint8_t, detail::max_insn_length> bytes{};
+        size_t len = 0;
+        Insn insn{};
+        Handler handler = nullptr;
+    } last_;
 };
 
 }  // namespace

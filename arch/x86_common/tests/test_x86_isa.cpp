@@ -494,6 +494,42 @@ TEST_CASE("port_guest_fault_detail_names_the_instruction_and_the_access") {
     CHECK(o.result.detail == "mov [rbx], eax: 4-byte write at 0x100000 faulted");
 }
 
+TEST_CASE("an_instruction_executed_again_is_decoded_once_and_reports_as_the_first_time") {
+    // The executor keeps its last decode (the core runs an instruction on
+    // the model MMU, then on the emulation port, then again after the
+    // answer): the same bytes, another RIP or another port, give the same
+    // access and the text of this execution; other bytes decode anew.
+    auto isa = make_intel_isa();
+    FakePort ok;
+    RegFile regs = initial_regs();
+    const std::vector<uint8_t> mov_store{0x89, 0x03};  // mov [rbx], eax
+    CHECK(isa->execute(regs, mov_store, ok).status == MemStatus::ok);
+    FakePort pending;
+    pending.answer = MemStatus::pending;
+    RegFile again = initial_regs();
+    const ExecResult p = isa->execute(again, mov_store, pending);
+    CHECK(p.status == MemStatus::pending);
+    CHECK(p.detail.empty());
+    check_regs(again, initial_regs());
+    FakePort fault;
+    fault.answer = MemStatus::guest_fault;
+    RegFile third = initial_regs();
+    CHECK(isa->execute(third, mov_store, fault).detail == "mov [rbx], eax: 4-byte write at 0x100000 faulted");
+    // Other bytes of the same length: a load, not the store kept.
+    FakePort fault2;
+    fault2.answer = MemStatus::guest_fault;
+    RegFile fourth = initial_regs();
+    CHECK(isa->execute(fourth, std::vector<uint8_t>{0x8b, 0x03}, fault2).detail ==
+          "mov eax, [rbx]: 4-byte read at 0x100000 faulted");
+    // Bytes that do not decode are never kept: the store again is a store.
+    RegFile fifth = initial_regs();
+    CHECK(isa->execute(fifth, std::vector<uint8_t>{0x0f, 0xff}, ok).status == MemStatus::guest_fault);
+    FakePort fault3;
+    fault3.answer = MemStatus::guest_fault;
+    RegFile sixth = initial_regs();
+    CHECK(isa->execute(sixth, mov_store, fault3).detail == "mov [rbx], eax: 4-byte write at 0x100000 faulted");
+}
+
 TEST_CASE("re_execution_after_pending_repeats_the_same_access_then_completes") {
     // The core's flow: the device model gets the access, answers, and the
     // same instruction runs again against a port that now says ok.

@@ -808,6 +808,17 @@ int hvdm_serve_pending(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, h
  * interrupted by a signal (EINTR) is retried. stop_fd is never read: the
  * caller owns its state. Not thread-safe against another thread serving
  * one of the same servers.
+ *
+ * Since 1.4.0 the loop suppresses the wake-ups it does not need, as virtio
+ * does (VRING_USED_F_NO_NOTIFY): while it is awake, a flag in hvcore's
+ * event page tells hvcore not to signal the servers' eventfds (a request
+ * posted meanwhile is found by the loop's look at the pending ports before
+ * it sleeps), and it notifies an answer (hvdm_ioreq_notify) only when a
+ * thread of the host sleeps on that vCPU's slot. No wake-up is lost
+ * (core/include/hvcore/core/ioreq.hpp, "Event suppression"). When it
+ * returns, hvcore signals every post again, so a caller polling
+ * hvdm_ioreq_fd on its own is woken as before; do not poll a server's
+ * descriptor on your own while hvdm_serve runs on it.
  * @param h a handle that created the servers and mapped their pages.
  * @param domid their domain.
  * @param ids the servers (n of them; may be NULL if n is 0).

@@ -449,7 +449,13 @@ private:
     std::unique_ptr<MachineMemory> mem_;  // RAM and tables; frames are the guest's, not the lock's
     std::unique_ptr<Stage2> s2_ HV_PT_GUARDED_BY(mu_);
     std::unique_ptr<P2m> p2m_ HV_PT_GUARDED_BY(mu_);
-    std::unique_ptr<Isa> isa_;  // stateless decoder and executor
+    std::unique_ptr<Isa> isa_;  // decoder and executor (it keeps its last decode: used under mu_ only)
+    // The typed calls' instructions (make_store, make_load, make_pio), made
+    // on first use, by log2(size) (pio: [is_write][log2(size)]): no
+    // allocation per call. Empty: not made yet, or not encodable.
+    std::array<SyntheticInsn, 4> store_insn_ HV_GUARDED_BY(mu_);
+    std::array<SyntheticInsn, 4> load_insn_ HV_GUARDED_BY(mu_);
+    std::array<std::array<SyntheticInsn, 4>, 2> pio_insn_ HV_GUARDED_BY(mu_);
     IoreqServerRegistry servers_ HV_GUARDED_BY(mu_);
     std::deque<VcpuState> vcpus_ HV_GUARDED_BY(mu_);
     std::optional<std::string> stop_reason_ HV_GUARDED_BY(mu_);

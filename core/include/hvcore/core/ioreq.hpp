@@ -12,9 +12,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "hvcore/core/status.hpp"
 #include "hvcore/core/types.hpp"
+#include "hvcore/core/wake_after_unlock.hpp"
 
 namespace hvcore {
 
@@ -146,12 +148,75 @@ inline constexpr uint32_t ioreq_max_slots = page_size / sizeof(IoreqSlot);
 // sets a port's bit (atomic OR, release) before it signals the eventfd; the
 // device model clears the bits it has taken (atomic AND, acquire) after it
 // has read the eventfd, so a port that fires again later signals again.
+//
+// Event suppression (hvcore's own, not Xen's: Xen's ioreq_t and
+// shared_iopage layouts are unchanged). A signal is a write(2) to the
+// eventfd, and one per ioreq costs more than the rest of the fault path;
+// as virtio's (VIRTIO 1.2, 2.7.10 "Driver Notifications",
+// VRING_USED_F_NO_NOTIFY) and Linux's eventfd users do, the side that
+// would be woken says whether it needs to be:
+//
+//  - dm_awake (device model -> hvcore): 1 while a device model that
+//    follows this protocol is awake and will look at the event page before
+//    it sleeps; 0 (the initial value, and what a device model that does not
+//    know the protocol leaves) while it sleeps or may sleep. hvcore posts
+//    (slot READY or ring record, then the port's bit, sequentially
+//    consistent), then reads dm_awake: it signals the eventfd only when it
+//    reads 0. The device model, before it blocks in poll(2): stores 0
+//    (sequentially consistent), then looks at the pending bits again
+//    (sequentially consistent) and sleeps only if none is set; awake again,
+//    it stores 1 (dm_mark_awake / dm_prepare_sleep below). The two stores
+//    each followed by a load of the other's word cannot both miss (Dekker):
+//    either hvcore sees 0 and signals, or the device model sees the bit
+//    and does not sleep. No wake-up is lost. Every waiter of one server
+//    must follow it (hvdm_serve does) or none: one waiter's 1 suppresses
+//    the signal for all. A view of the pages made by a new handle
+//    (hvdm_map_ioreq_pages, hvdm_ioreq_fd, ...) stores 0, so a device model
+//    that died awake cannot silence the server for the next one.
+//  - vcpu_waiting (hvcore -> device model): bit v is set while a vCPU
+//    thread of hvcore sleeps until vCPU v's slot is answered (a host's
+//    decoded exit, Domain::host_access). hvcore sets it (sequentially
+//    consistent RMW), then looks at the slot (sequentially consistent) and
+//    sleeps only if unanswered; it clears the bit when it wakes. A device
+//    model that answers (IORESP_READY, then a sequentially consistent
+//    fence) and finds the bit clear may skip hvdm_ioreq_notify: nobody
+//    sleeps on that slot (the model vCPUs look at the slot in
+//    hv_vcpu_resume and never sleep). hvdm_serve skips it so.
 inline constexpr uint32_t ioreq_max_ports = ioreq_max_slots + 1;
 inline constexpr uint32_t ioreq_pending_words = (ioreq_max_ports + 63) / 64;
 struct EventPage {
     uint64_t pending[ioreq_pending_words];  // bit p % 64 of word p / 64: port p fired
+    uint32_t dm_awake;                      // 1: the device model is awake (above); 0: signal it
+    uint32_t pad0;
+    uint64_t vcpu_waiting[ioreq_pending_words];  // bit v % 64 of word v / 64: a thread sleeps on slot v
 };
 static_assert(sizeof(EventPage) <= page_size);
+static_assert(offsetof(EventPage, pending) == 0, "the pending bits stay where device models look for them");
+
+// --- the device model's side of event suppression (EventPage, above) ---
+// Awake: hvcore may post without signalling.
+inline void dm_mark_awake(EventPage& e) noexcept {
+    std::atomic_ref<uint32_t>(e.dm_awake).store(1, std::memory_order_seq_cst);
+}
+// About to sleep: from now on hvcore signals. True when a port's bit is set
+// (then do not sleep: serve, and mark awake again). Sleeping after false
+// loses nothing: a post after the look signals.
+[[nodiscard]] inline bool dm_prepare_sleep(EventPage& e) noexcept {
+    std::atomic_ref<uint32_t>(e.dm_awake).store(0, std::memory_order_seq_cst);
+    for (uint64_t& w : e.pending)
+        if (std::atomic_ref<uint64_t>(w).load(std::memory_order_seq_cst) != 0) return true;
+    return false;
+}
+// A device model that does not follow the protocol (any more): always signal.
+inline void dm_set_awake(EventPage& e, bool awake) noexcept {
+    std::atomic_ref<uint32_t>(e.dm_awake).store(awake ? 1 : 0, std::memory_order_seq_cst);
+}
+// After an answer's IORESP_READY: does a thread sleep on vCPU v's slot (so
+// that the answer must be notified)?
+[[nodiscard]] inline bool dm_vcpu_sleeps(EventPage& e, uint32_t v) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return (std::atomic_ref<uint64_t>(e.vcpu_waiting[v / 64]).load(std::memory_order_seq_cst) >> (v % 64) & 1) != 0;
+}
 
 // One mapping of a server's pages, as the pointers the protocol uses: the
 // synchronous slots, the buffered ring (nullptr when there is none) and
@@ -181,8 +246,11 @@ public:
     // The device model's own mapping (created on first use), laid out as
     // the hypervisor's (ioreq_map_bytes, above).
     [[nodiscard]] Result<IoreqMapping> dm_mapping();
-    // Wake the device model (eventfd counter += 1).
+    // Wake the device model (eventfd counter += 1), now.
     void notify() const noexcept;
+    // The same, once the lock this thread holds is released
+    // (wake_after_unlock.hpp); now if it holds none.
+    void notify_after_unlock() const noexcept;
     // New close-on-exec descriptors of the pages' memfd and of the eventfd,
     // owned by the caller: a device model that keeps them (an hvdm handle)
     // keeps a valid mapping and a valid descriptor after the server is gone.
@@ -195,7 +263,8 @@ public:
 private:
     void reset() noexcept;
     int fd_ = -1;
-    int event_fd_ = -1;
+    int event_fd_ = -1;  // event_'s, while it is set
+    std::shared_ptr<const EventFd> event_;
     std::byte* hv_map_ = nullptr;
     std::byte* dm_map_ = nullptr;
     IoreqSlot* sync_ = nullptr;

@@ -46,7 +46,9 @@ public:
     [[nodiscard]] static Result<IoreqChannel> create(uint8_t mode, uint32_t nr_vcpus);
 
     // Post a synchronous request into the vCPU's slot (NONE -> READY) and
-    // notify: the vCPU's port fires. A slot not NONE is the device model's violation: nothing is
+    // notify: the vCPU's port fires; the eventfd is signalled only if the
+    // device model may sleep (ioreq.hpp, event suppression), and only once
+    // the caller's lock is released (wake_after_unlock.hpp). A slot not NONE is the device model's violation: nothing is
     // posted and the state found is returned.
     [[nodiscard]] std::optional<uint8_t> post(uint32_t vcpu, const IoreqBody& req);
     // Post a write to the buffered ring (Xen's ioreq_send_buffered), and
@@ -63,6 +65,12 @@ public:
     [[nodiscard]] std::optional<uint8_t> unknown_state(uint32_t vcpu) const;
     // Wake the device model (eventfd counter += 1).
     void notify() const noexcept { pages_.notify(); }
+    // A thread of hvcore is about to sleep until vCPU vcpu's slot is
+    // answered (sleeps = true; then look at the slot with take_answer
+    // before sleeping), or is awake again (false): the device model
+    // notifies an answer only while the bit is set (ioreq.hpp, EventPage
+    // vcpu_waiting).
+    void vcpu_sleeps(uint32_t vcpu, bool sleeps) noexcept;
 
     [[nodiscard]] uint8_t mode() const noexcept { return mode_; }
     // The ring's port (get_ioreq_server_info's bufioreq_port).

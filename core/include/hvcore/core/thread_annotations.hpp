@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "hvcore/core/wake_after_unlock.hpp"
+
 #if defined(__clang__)
 #define HV_THREAD_ANNOTATION(x) __attribute__((x))
 #else
@@ -59,13 +61,20 @@ public:
     // Block until cv is notified: the lock is released meanwhile and held
     // again on return (it is held on both sides, as far as the token's
     // holder can tell; anything read before must be looked up again).
-    void wait(std::condition_variable& cv) const { cv.wait(lk_); }
+    // The wake-ups the hold made so far are sent first.
+    void wait(std::condition_variable& cv) const {
+        wakes_.flush();
+        cv.wait(lk_);
+    }
 
 private:
     friend Owner;
     LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native()) {}
 
     const Owner* owner_;
+    // Declared before lk_, so destroyed after it: the wake-ups made under
+    // the lock (wake_after_unlock.hpp) are sent once it is released.
+    mutable WakeScope wakes_;
     mutable std::unique_lock<std::mutex> lk_;
 };
 
