@@ -389,6 +389,9 @@ private:
     void free_subtree(Mfn t, unsigned level) noexcept;
     void fill_split(Mfn child, uint64_t parent, unsigned parent_level) const noexcept;
     void push_marks(Mfn child) const noexcept;
+    // The bits of a 4 KiB leaf that hold its frame (with_frame of the
+    // largest frame).
+    [[nodiscard]] uint64_t frame_bits() const noexcept;
     // The 512 entries of the level-0 table t.
     [[nodiscard]] uint64_t* leaves(Mfn t) const noexcept;
     // The leaves [start, end) of the level-0 table `t` (its first leaf maps

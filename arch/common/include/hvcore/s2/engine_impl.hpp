@@ -300,17 +300,30 @@ namespace detail {
 }  // namespace detail
 
 template <EntryFormat F>
+uint64_t Table<F>::frame_bits() const noexcept {
+    return s2::with_frame<F>(0, Mfn{geo_.mfn_limit() - 1});
+}
+
+// A run of leaves mostly shares its type, rights and mark: everything but
+// the frame. The loops below decode an entry's type only when those bits
+// differ from the previous entry's (one AND and one compare a leaf).
+template <EntryFormat F>
 uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
                               bool marked_above) const noexcept {
     const unsigned ok_here = marked_above ? c.allowed_marked : c.allowed;
+    const uint64_t attrs_mask = ~frame_bits();
+    uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
     for (uint64_t g = start; g < end; ++g) {
         const uint64_t e = t[g - base];
+        const uint64_t a = e & attrs_mask;
+        if (a == last && a != 0) continue;  // as the previous leaf: allowed
         if (e == 0) {  // absent: reads as mmio_dm
             if (((ok_here >> detail::type_index(P2mType::mmio_dm)) & 1U) == 0) return g;
             continue;
         }
         const unsigned ok = F::marked(e) ? c.allowed_marked : ok_here;
         if (((ok >> detail::type_index(F::type_of(e))) & 1U) == 0) return g;
+        last = a;
     }
     return end;
 }
@@ -366,22 +379,44 @@ void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_
                          .hi = 0};
     const MemClass mc = p2m_mem_class(c.to);
     const bool to_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0;
+    // The new leaf is encoded once: its attributes, to which each leaf's
+    // frame is added, when the format's leaf is exactly that (checked here
+    // on a sample frame; otherwise every leaf is encoded on its own).
+    const uint64_t fbits = frame_bits();
+    const uint64_t to_attrs = F::encode_leaf(Mfn{0}, c.to, c.perm, mc, 0);
+    const Mfn sample{(geo_.mfn_limit() - 1) & 0x5a5a5a5a5ULL};
+    const bool fast = (to_attrs & fbits) == 0 &&
+                      (to_attrs | s2::with_frame<F>(0, sample)) == F::encode_leaf(sample, c.to, c.perm, mc, 0) &&
+                      s2::with_frame<F>(0, sample) == (s2::with_frame<F>(0, sample) & fbits);
+    uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
+    bool last_skip = false;
+    bool last_keep = false;
+    unsigned last_from = 0;
     for (uint64_t g = start; g < end; ++g) {
         uint64_t& s = t[g - base];
         uint64_t e = s;
-        if (F::marked(e)) {
-            // Pending: recalculated first, as a lookup would (the core
-            // accounts for it in the policy).
-            const RecalcPolicy::Update u = policy.recalc(Gfn{g}, 0, F::type_of(e));
-            e = F::encode_leaf(F::leaf_frame(e, 0), u.type, u.perm, p2m_mem_class(u.type), 0);
-            s = e;
+        uint64_t a = e & ~fbits;
+        if (a != last || a == 0) {
+            if (e != 0 && F::marked(e)) {
+                // Pending: recalculated first, as a lookup would (the core
+                // accounts for it in the policy).
+                const RecalcPolicy::Update u = policy.recalc(Gfn{g}, 0, F::type_of(e));
+                e = F::encode_leaf(F::leaf_frame(e, 0), u.type, u.perm, p2m_mem_class(u.type), 0);
+                s = e;
+                a = e & ~fbits;
+            }
+            const P2mType from = e == 0 ? P2mType::mmio_dm : F::type_of(e);
+            last_from = detail::type_index(from);
+            last_skip = from == c.to;
+            last_keep = to_frame && e != 0 && ((c.has_frame >> last_from) & 1U) != 0;
+            last = e == 0 || F::marked(e) ? 0 : a;
         }
-        const P2mType from = e == 0 ? P2mType::mmio_dm : F::type_of(e);
-        if (from == c.to) continue;
-        const unsigned f = detail::type_index(from);
-        const Mfn m = to_frame && e != 0 && ((c.has_frame >> f) & 1U) != 0 ? F::leaf_frame(e, 0) : Mfn{0};
-        s = F::encode_leaf(m, c.to, c.perm, mc, 0);
-        ++d.removed[f];
+        if (last_skip) continue;
+        if (fast)
+            s = to_attrs | (last_keep ? e & fbits : 0);
+        else
+            s = F::encode_leaf(last_keep ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+        ++d.removed[last_from];
         ++d.added;
         const auto i = static_cast<uint16_t>(g & (entries_per_table - 1));
         d.lo = std::min(d.lo, i);
