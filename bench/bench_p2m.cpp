@@ -2,7 +2,9 @@
 // Benchmarks of the p2m paths a device model depends on. Each reports its
 // figure as a ratio against a baseline run in the same process (these
 // machines are shared and noisy), as a counter of the benchmark, for every
-// linked backend (the name's last part).
+// linked backend (the name's last part). Times are the thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), not wall-clock time, except for
+// BM_StoreToClaimedPage, whose round trip involves the scheduler.
 //
 //   BM_SetMemTypeRange/<backend>: 1M contiguous pages ram_rw ->
 //     ioreq_server -> ram_rw, one P2m::set_type_range call each way.
@@ -17,7 +19,12 @@
 //     through it yet). hvcore: mark (O(root)) and sweep. Baseline: Xen's
 //     p2m_finish_type_change (xen/arch/x86/mm/p2m.c), a lookup of every gfn
 //     up to the highest mapped one, which resolves the marks. Counter
-//     xen_sweep_over_hvcore (goal >= 1000); time per iteration is hvcore's.
+//     xen_sweep_over_hvcore (goal >= 1000); time per iteration is hvcore's,
+//     the merge of the reset tables back into large leaves included;
+//     reset_only_us and xen_sweep_over_reset_only: the same without the
+//     merge (tables already split: a reclaim of the same pages);
+//     reset_unmarked_us: that reset without the global recalculation mark
+//     (no marks to push down on the way to each table).
 //   BM_DisclaimAbi/<backend>/<GiB>: the same disclaim through the
 //     device-model calls (Domain::map_mem_type_to_ioreq_server, flags 0) on
 //     the largest guest the ABI accepts; the baseline is the table-level
@@ -38,6 +45,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <string>
 
@@ -55,9 +63,19 @@ constexpr uint32_t claim_write = 2;
 constexpr uint64_t entries = 4096;
 constexpr uint64_t frames_per_gib = gib / page_size;
 
-using Clock = std::chrono::steady_clock;
+// The calling thread's CPU time: every measured path is single-threaded
+// computation, and on a shared, loaded machine wall-clock time would mostly
+// measure the scheduler.
+struct Clock {
+    using time_point = double;
+    static time_point now() noexcept {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+};
 
-double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds(Clock::time_point a, Clock::time_point b) { return b - a; }
 
 [[noreturn]] void die(const char* what) {
     std::fprintf(stderr, "bench_p2m: %s\n", what);
@@ -162,6 +180,8 @@ void BM_SetMemTypeRange(benchmark::State& state, const Backend* b) {
 void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_gib) {
     P2mFixture f(*b, guest_gib * gib);
     double hv = 0;
+    double reset_only = 0;
+    double unmarked = 0;
     double xen = 0;
     for (auto _ : state) {
         f.claim(false);
@@ -173,6 +193,27 @@ void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_
         state.SetIterationTime(seconds(t0, t1));
         hv += seconds(t0, t1);
 
+        // The reset without merging the tables back (the tables are then
+        // split already for the next claim, as in a guest that claims the
+        // same pages again).
+        f.p2m->set_merge_on_reset(false);
+        f.claim(false);
+        t0 = Clock::now();
+        f.disclaim();
+        if (f.p2m->sweep(UINT64_MAX) != 0) die("sweep left entries");
+        t1 = Clock::now();
+        reset_only += seconds(t0, t1);
+        // The reset alone, without the global mark (what a disclaim would
+        // cost if it did not keep Xen's lazy recalculation of the rest of
+        // the guest): only the walks to the counted tables and their leaves.
+        f.claim(false);
+        f.p2m->set_ioreq_owner(std::nullopt, 0);
+        t0 = Clock::now();
+        if (f.p2m->sweep(UINT64_MAX) != 0) die("sweep left entries");
+        t1 = Clock::now();
+        unmarked += seconds(t0, t1);
+        f.p2m->set_merge_on_reset(true);
+
         f.claim(false);
         t0 = Clock::now();
         f.disclaim();
@@ -181,7 +222,12 @@ void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_
         xen += seconds(t0, t1);
         if (f.p2m->ioreq_entry_count() != 0) die("baseline left entries");
     }
+    const double n = static_cast<double>(state.iterations());
     state.counters["xen_sweep_over_hvcore"] = xen / hv;
+    state.counters["reset_only_us"] = 1e6 * reset_only / n;
+    state.counters["xen_sweep_over_reset_only"] = xen / reset_only;
+    state.counters["reset_unmarked_us"] = 1e6 * unmarked / n;
+    state.counters["xen_sweep_ms"] = 1e3 * xen / n;
     state.counters["guest_gib"] = static_cast<double>(f.frames) / frames_per_gib;
     state.counters["entries"] = static_cast<double>(entries);
 }
@@ -276,21 +322,21 @@ void BM_StoreToClaimedPage(benchmark::State& state) {
     double claimed = 0;
     double ram = 0;
     for (auto _ : state) {
-        auto t0 = Clock::now();
+        auto t0 = std::chrono::steady_clock::now();
         if (d->vcpu_store(0, 0x100008, 8, 42) != 1) state.SkipWithError("store did not pend");
         // The device model's side: answer and notify.
         slot_set_state(slots[0], ioreq::state_resp_ready);
         if (!d->ioreq_notify(dm, id, 0)) std::abort();
         uint64_t v = 0;
         if (d->vcpu_resume(0, &v) != 0) state.SkipWithError("resume did not finish");
-        auto t1 = Clock::now();
-        const double c = seconds(t0, t1);
+        auto t1 = std::chrono::steady_clock::now();
+        const double c = std::chrono::duration<double>(t1 - t0).count();
         state.SetIterationTime(c);
         claimed += c;
-        t0 = Clock::now();
+        t0 = std::chrono::steady_clock::now();
         if (d->vcpu_store(0, 0x200008, 8, 42) != 0) state.SkipWithError("RAM store did not complete");
-        t1 = Clock::now();
-        ram += seconds(t0, t1);
+        t1 = std::chrono::steady_clock::now();
+        ram += std::chrono::duration<double>(t1 - t0).count();
     }
     state.counters["claimed_over_ram"] = claimed / ram;
 }

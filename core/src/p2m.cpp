@@ -214,7 +214,7 @@ uint64_t P2m::sweep(uint64_t budget) {
         // hang the caller.
         Ensures(counts_.find(key) == nullptr);
         // Uniform again (a claim of the whole table, reset): one large leaf.
-        (void)s2_.merge(base, P2mType::ram_rw, c.perm);
+        if (merge_on_reset_) (void)s2_.merge(base, P2mType::ram_rw, c.perm);
         --budget;
     }
     return counts_.ioreq_total();

@@ -107,6 +107,9 @@ public:
     // O(guest size) nor O(512 x tables) recalculations. Returns the count
     // of entries still outstanding.
     [[nodiscard]] uint64_t sweep(uint64_t budget);
+    // Whether sweep() merges the tables it resets (default true). Off, the
+    // reset alone is measured (bench_p2m) and split tables stay split.
+    void set_merge_on_reset(bool on) noexcept { merge_on_reset_ = on; }
 
     [[nodiscard]] Stage2& stage2() noexcept { return s2_; }
     [[nodiscard]] MachineMemory& memory() noexcept { return mem_; }
@@ -130,6 +133,7 @@ private:
     // drop a table's mark without marking its leaves (a recalculation
     // changes ram_logdirty too, p2m_recalc_type).
     bool logdirty_written_ = false;
+    bool merge_on_reset_ = true;
 };
 
 }  // namespace hvcore

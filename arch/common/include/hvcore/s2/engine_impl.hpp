@@ -489,9 +489,19 @@ uint64_t Table<F>::reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from
     const MemClass mc = p2m_mem_class(c.to);
     const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
                             ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
+    // As in retype_leaves: a leaf's type is decoded only when its non-frame
+    // bits differ from the last decoded leaf's.
+    const uint64_t attrs_mask = ~frame_bits();
+    uint64_t last = 0;
+    bool last_match = false;
     for (unsigned i = lo; i <= hi; ++i) {
         const uint64_t e = leaf[i];
-        if (e == 0 || F::type_of(e) != from) continue;
+        if (e == 0) continue;
+        if (const uint64_t a = e & attrs_mask; a != last || a == 0) {
+            last = a;
+            last_match = F::type_of(e) == from;
+        }
+        if (!last_match) continue;
         leaf[i] = F::encode_leaf(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
         ++d.removed[detail::type_index(from)];
         ++d.added;
