@@ -4,13 +4,115 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 namespace hvcore {
 
 namespace {
 constexpr uint32_t access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
+constexpr unsigned table_shift = 9;   // 512 leaves per leaf table
+constexpr unsigned table_entries = 1U << table_shift;
+constexpr unsigned bit(P2mType t) noexcept { return 1U << static_cast<unsigned>(t); }
+}  // namespace
+
+// --- LeafTableCounts ----------------------------------------------------------------
+
+size_t LeafTableCounts::home(uint64_t key) const noexcept {
+    // Fibonacci hashing: consecutive tables spread over the slots.
+    const unsigned bits = static_cast<unsigned>(std::countr_zero(slots_.size()));
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
 }
+
+const LeafTableCounts::Slot* LeafTableCounts::find(uint64_t key) const noexcept {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = home(key);; i = (i + 1) & mask) {
+        if (slots_[i].key == key) return &slots_[i];
+        if (slots_[i].key == empty) return nullptr;
+    }
+}
+
+void LeafTableCounts::grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+    slots_.shrink_to_fit();
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+        if (s.key == empty) continue;
+        size_t i = home(s.key);
+        while (slots_[i].key != empty) i = (i + 1) & mask;
+        slots_[i] = s;
+    }
+    cursor_ = 0;
+}
+
+LeafTableCounts::Slot& LeafTableCounts::insert(uint64_t key) {
+    // At most 7/8 full.
+    if ((used_ + 1) * 8 > slots_.size() * 7) grow();
+    const size_t mask = slots_.size() - 1;
+    size_t i = home(key);
+    for (; slots_[i].key != empty; i = (i + 1) & mask)
+        if (slots_[i].key == key) return slots_[i];
+    slots_[i] = Slot{.key = key, .ioreq = 0, .lo = table_entries - 1, .hi = 0};
+    ++used_;
+    return slots_[i];
+}
+
+void LeafTableCounts::erase_at(size_t i) noexcept {
+    // Backward-shift deletion (linear probing, no tombstones): pull each
+    // following entry of the cluster into the hole unless its home lies
+    // cyclically in (hole, its slot].
+    const size_t mask = slots_.size() - 1;
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; slots_[j].key != empty; j = (j + 1) & mask) {
+        const size_t h = home(slots_[j].key);
+        const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+        if (stays) continue;
+        slots_[hole] = slots_[j];
+        hole = j;
+    }
+    slots_[hole] = Slot{};
+    --used_;
+    if (used_ == 0) {
+        slots_.clear();
+        slots_.shrink_to_fit();
+        cursor_ = 0;
+    }
+}
+
+void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi) {
+    if (n == 0) return;
+    if (n > 0) {
+        Slot& s = insert(key);
+        s.ioreq = static_cast<uint16_t>(s.ioreq + n);
+        Ensures(s.ioreq <= table_entries);
+        s.lo = static_cast<uint16_t>(std::min<unsigned>(s.lo, lo));
+        s.hi = static_cast<uint16_t>(std::max<unsigned>(s.hi, hi));
+        ioreq_total_ += static_cast<uint64_t>(n);
+        return;
+    }
+    Slot* s = const_cast<Slot*>(find(key));
+    Expects(s != nullptr && s->ioreq >= static_cast<unsigned>(-n));
+    s->ioreq = static_cast<uint16_t>(s->ioreq + n);
+    ioreq_total_ -= static_cast<uint64_t>(-n);
+    if (s->ioreq == 0) erase_at(static_cast<size_t>(s - slots_.data()));
+}
+
+const LeafTableCounts::Slot* LeafTableCounts::next_ioreq() noexcept {
+    if (used_ == 0) return nullptr;
+    const size_t n = slots_.size();
+    for (size_t k = 0; k < n; ++k) {
+        const size_t i = (cursor_ + k) & (n - 1);
+        if (slots_[i].key != empty) {
+            cursor_ = i;
+            return &slots_[i];
+        }
+    }
+    return nullptr;
+}
+
+// --- P2m ---------------------------------------------------------------------------------
 
 Status P2m::build_ram() {
     const P2mType t = P2mType::ram_rw;
@@ -21,6 +123,8 @@ Status P2m::build_ram() {
 Restrictions P2m::restrictions() const noexcept {
     return {.ioreq_write_claimed = owner_.has_value() && (flags_ & access_write) != 0};
 }
+
+uint64_t P2m::ioreq_tables() const noexcept { return counts_.tables(); }
 
 Stage2Leaf P2m::peek(Gfn gfn) const {
     Stage2Leaf l = s2_.lookup(gfn);
@@ -48,54 +152,72 @@ RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored) {
 
 void P2m::account(Gfn gfn, P2mType from, P2mType to) {
     if (from == to) return;
-    if (from == P2mType::ioreq_server) outstanding_.erase(gfn.raw());
-    if (to == P2mType::ioreq_server) outstanding_.insert(gfn.raw());
+    const uint64_t key = gfn.raw() >> table_shift;
+    const auto i = static_cast<unsigned>(gfn.raw() & (table_entries - 1));
+    if (from == P2mType::ioreq_server) counts_.add_ioreq(key, -1, i, i);
+    if (to == P2mType::ioreq_server) counts_.add_ioreq(key, 1, i, i);
+}
+
+void P2m::counted(const Delta& d) {
+    const uint64_t key = d.base.raw() >> table_shift;
+    const int removed = d.removed[static_cast<unsigned>(P2mType::ioreq_server)];
+    if (removed != 0) counts_.add_ioreq(key, -removed, 0, 0);
+    if (d.to == P2mType::ioreq_server) counts_.add_ioreq(key, d.added, d.lo, d.hi);
+}
+
+TypeChange P2m::change_to(P2mType to) const noexcept {
+    TypeChange c{.to = to, .perm = p2m_entry_perm(to, restrictions())};
+    for (P2mType t : all_p2m_types) {
+        if (allow_p2m_type_change(t, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
+        if (allow_p2m_type_change(p2m_recalc_type(true, t, owner_.has_value()), to))
+            c.allowed_marked = static_cast<uint16_t>(c.allowed_marked | bit(t));
+        if (p2m_has_frame(t)) c.has_frame = static_cast<uint16_t>(c.has_frame | bit(t));
+    }
+    return c;
 }
 
 std::optional<Gfn> P2m::first_refused(Gfn first, uint64_t nr, P2mType to) const {
-    const uint64_t end = first.raw() + nr;
-    for (uint64_t g = first.raw(); g < end;) {
-        const Stage2Leaf l = peek(Gfn{g});
-        if (!allow_p2m_type_change(l.type, to)) return Gfn{g};
-        // Every 4 KiB page of a leaf has its type: skip to the leaf's end.
-        const uint64_t leaf_pages = uint64_t{1} << l.order;
-        g = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages);
-    }
-    return std::nullopt;
+    if (nr == 0 || first.raw() >= s2_.gfn_limit()) return std::nullopt;
+    return s2_.first_refused(first, std::min(nr, s2_.gfn_limit() - first.raw()), change_to(to));
 }
 
 Status P2m::set_type_range(Gfn first, uint64_t nr, P2mType to) {
-    // Validate everything first.
+    // Validate everything first: one read-only pass over the range.
     if (nr == 0 || first.raw() + nr < first.raw() || first.raw() + nr > s2_.gfn_limit())
         return Status::err(-EINVAL);
-    if (first_refused(first, nr, to)) return Status::err(-EINVAL);
+    const TypeChange c = change_to(to);
+    if (s2_.first_refused(first, nr, c)) return Status::err(-EINVAL);
     // Prepare: reserve every table frame the commit may take.
     if (Status s = mem_.reserve_tables(s2_.tables_needed_4k(first, nr)); !s) return s;
-    // Commit: cannot fail.
-    const Perm perm = p2m_entry_perm(to, restrictions());
-    for (uint64_t g = first.raw(); g < first.raw() + nr; ++g) {
-        const Stage2Leaf l = lookup(Gfn{g});  // carry out pending changes first
-        if (l.type == to) continue;
-        // A hole keeps no frame; RAM keeps its frame across RAM types.
-        const Mfn mfn = p2m_has_frame(to) && p2m_has_frame(l.type) ? l.mfn : Mfn{0};
-        s2_.set_4k(Gfn{g}, mfn, to, perm);
-        account(Gfn{g}, l.type, to);
-    }
+    // Commit: cannot fail. One descent per leaf table.
+    if (to == P2mType::ram_logdirty) logdirty_written_ = true;
+    s2_.retype_range(first, nr, c, *this, *this);
     mem_.release_reservation();
     return Status::ok();
 }
 
 uint64_t P2m::sweep(uint64_t budget) {
-    while (budget > 0 && !outstanding_.empty()) {
-        const uint64_t g = *outstanding_.begin();
-        const bool pending = s2_.resolve(Gfn{g}, *this);
-        // mark_recalc_all covers every entry, so resolving an outstanding
-        // gfn must convert it; anything else is a backend bug, and looping
-        // on it would hang the caller.
-        Expects(pending && !outstanding_.contains(g));
+    // The reset of a disclaim: each leaf table that holds ioreq_server
+    // leaves is reached with one walk and its counted leaves rewritten in
+    // place; the other leaves of the table are not touched (without a
+    // ram_logdirty leaf, the only type a recalculation changes besides
+    // ioreq_server, a mark on the table's own entry can be dropped).
+    const TypeChange c = change_to(P2mType::ram_rw);
+    while (budget > 0) {
+        const LeafTableCounts::Slot* s = counts_.next_ioreq();
+        if (s == nullptr) break;
+        const uint64_t key = s->key;
+        const Gfn base{key << table_shift};
+        (void)s2_.reset_leaves(base, s->lo, s->hi, P2mType::ioreq_server, c, !logdirty_written_, *this);
+        // Every ioreq_server leaf of the table lies in [lo, hi]: the table
+        // is done; anything else is a backend bug, and looping on it would
+        // hang the caller.
+        Ensures(counts_.find(key) == nullptr);
+        // Uniform again (a claim of the whole table, reset): one large leaf.
+        if (merge_on_reset_) (void)s2_.merge(base, P2mType::ram_rw, c.perm);
         --budget;
     }
-    return outstanding_.size();
+    return counts_.ioreq_total();
 }
 
 }  // namespace hvcore

@@ -4,6 +4,8 @@
 // backend linked into this build.
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include "hvcore/core/backend.hpp"
 #include "hvcore/core/p2m.hpp"
 
@@ -133,6 +135,111 @@ TEST_CASE("p2m behaviours on every linked backend") {
             f.p2m->mark_recalc_all();
             CHECK(f.p2m->lookup(Gfn{0x10}).type == P2mType::ioreq_server);
             CHECK(f.p2m->ioreq_entry_count() == 1);
+        }
+
+        SUBCASE("a_range_change_refused_in_a_later_leaf_table_changes_nothing_and_names_the_first_refused_gfn") {
+            Fixture f(b, 64 * mib, 64);
+            // ram_ro at 0x7ff and 0x905: a change to ioreq_server over
+            // [0x300, 0xa00) is refused at 0x7ff, in the third leaf table
+            // the range crosses.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x905}, 1, P2mType::ram_ro).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x7ff}, 1, P2mType::ram_ro).is_ok());
+            const uint64_t tables = f.mem->tables_in_use();
+            std::vector<uint64_t> before;
+            for (uint64_t g = 0; g < 0xc00; ++g) before.push_back(f.s2->raw_entry(Gfn{g}));
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            CHECK(f.p2m->first_refused(Gfn{0x300}, 0x700, P2mType::ioreq_server) == Gfn{0x7ff});
+            CHECK(f.p2m->set_type_range(Gfn{0x300}, 0x700, P2mType::ioreq_server).code() == -EINVAL);
+            for (uint64_t g = 0; g < 0xc00; ++g) CHECK(f.s2->raw_entry(Gfn{g}) == before[g]);
+            CHECK(f.mem->tables_in_use() == tables);
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            // Below the refused page the range goes through, over two leaf
+            // tables and into a superpage it splits.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x300}, 0x4ff, P2mType::ioreq_server).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == 0x4ff);
+            CHECK(f.leaves_of_type_ioreq_server() == 0x4ff);
+            CHECK(f.p2m->ioreq_tables() == 3);
+            for (uint64_t g : {uint64_t{0x300}, uint64_t{0x5ab}, uint64_t{0x7fe}}) {
+                const Stage2Leaf l = f.p2m->lookup(Gfn{g});
+                CHECK(l.type == P2mType::ioreq_server);
+                CHECK(l.order == 0);
+                CHECK(l.mfn == f.mem->ram_mfn(Gfn{g}));  // the frame is kept
+            }
+            CHECK(f.p2m->lookup(Gfn{0x2ff}).type == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{0x7ff}).type == P2mType::ram_ro);
+            // Back to ram_rw over the whole range, ram_ro page included.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x300}, 0x700, P2mType::ram_rw).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.p2m->ioreq_tables() == 0);
+            CHECK(f.p2m->side_bytes() == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+        }
+
+        SUBCASE("a_range_under_pending_marks_is_checked_and_written_as_the_marks_resolve") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 16, P2mType::ioreq_server).is_ok());
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->mark_recalc_all();
+            // Under the mark the pages are ram_rw already: ram_ro may
+            // replace them (from ioreq_server it could not), and the
+            // entries are accounted as they resolve.
+            CHECK(!f.p2m->first_refused(Gfn{0x3f0}, 64, P2mType::ram_ro));
+            REQUIRE(f.p2m->set_type_range(Gfn{0x3f0}, 64, P2mType::ram_ro).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+            CHECK(f.p2m->lookup(Gfn{0x405}).type == P2mType::ram_ro);
+            CHECK(f.p2m->lookup(Gfn{0x3f0}).type == P2mType::ram_ro);
+            // Pages of the table outside the range stay pending, then
+            // resolve to ram_rw.
+            CHECK(f.s2->lookup(Gfn{0x500}).recalc_pending);
+            CHECK(f.p2m->lookup(Gfn{0x500}).type == P2mType::ram_rw);
+        }
+
+        SUBCASE("the_side_structure_stays_under_one_percent_of_the_tables_for_contiguous_and_scattered_entries") {
+            for (const bool contiguous : {true, false}) {
+                CAPTURE(contiguous);
+                Fixture f(b, 64 * mib, 64);
+                f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+                if (contiguous) {
+                    REQUIRE(f.p2m->set_type_range(Gfn{0x1000}, 4096, P2mType::ioreq_server).is_ok());
+                } else {
+                    for (uint64_t i = 0; i < 32; ++i)
+                        REQUIRE(f.p2m->set_type_range(Gfn{i * 512 + 9}, 1, P2mType::ioreq_server).is_ok());
+                }
+                CHECK(f.p2m->ioreq_entry_count() == (contiguous ? 4096 : 32));
+                CHECK(f.p2m->side_bytes() * 100 <= f.mem->tables_in_use() * page_size);
+            }
+        }
+
+        SUBCASE("the_sweep_rewrites_only_the_counted_leaves_and_merges_a_uniform_table_back") {
+            Fixture f(b, 64 * mib, 64);
+            const uint64_t tables = f.mem->tables_in_use();
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            // A whole 2 MiB leaf claimed (gfns 0x200..0x3ff), and a table
+            // with a ram_ro page too (0x600..0x7ff).
+            REQUIRE(f.p2m->set_type_range(Gfn{0x200}, 512, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x610}, 4, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x620}, 1, P2mType::ram_ro).is_ok());
+            CHECK(f.mem->tables_in_use() == tables + 2);
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->mark_recalc_all();
+            CHECK(f.p2m->sweep(UINT64_MAX) == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+            // The uniform table is one 2 MiB leaf again, as build_ram wrote it.
+            const Stage2Leaf merged = f.p2m->lookup(Gfn{0x234});
+            CHECK(merged.type == P2mType::ram_rw);
+            CHECK(merged.order == 9);
+            CHECK(merged.mfn == f.mem->ram_mfn(Gfn{0x234}));
+            CHECK(f.mem->tables_in_use() == tables + 1);
+            // The other keeps its ram_ro page and its 4 KiB leaves.
+            CHECK(f.p2m->lookup(Gfn{0x620}).type == P2mType::ram_ro);
+            CHECK(f.p2m->lookup(Gfn{0x611}).type == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{0x611}).order == 0);
+            // Its leaves that were never ioreq_server were not rewritten
+            // by the sweep: no mark on the walk to them was pushed into them
+            // (the walk's entries were unmarked on the way, the leaf kept).
+            CHECK(!f.s2->lookup(Gfn{0x6ff}).recalc_pending);
         }
 
         SUBCASE("a_ram_page_made_a_hole_cannot_become_ram_again") {

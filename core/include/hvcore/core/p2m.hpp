@@ -9,7 +9,7 @@
 
 #include <cstdint>
 #include <optional>
-#include <set>
+#include <vector>
 
 #include "hvcore/core/p2m_type.hpp"
 #include "hvcore/core/stage2.hpp"
@@ -17,7 +17,47 @@
 
 namespace hvcore {
 
-class P2m final : private RecalcPolicy {
+// The per-leaf-table counts of the p2m: for each 4 KiB leaf table (512
+// gfns) that holds an ioreq_server leaf, how many it holds and the index
+// range they lie in. An open-addressing
+// hash table keyed by the table's first gfn / 512, 16 bytes a slot, at most
+// 7/8 full: at most ~37 bytes per counted table of 4,096 bytes (< 1%),
+// whatever the number of entries in it. It is also the list the disclaim's
+// reset walks: only the slots in use.
+class LeafTableCounts {
+public:
+    struct Slot {
+        uint64_t key = empty;
+        uint16_t ioreq = 0;   // ioreq_server leaves
+        uint16_t lo = 0;      // ioreq_server leaves lie at indices [lo, hi] (a bound, not exact)
+        uint16_t hi = 0;
+    };
+    static constexpr uint64_t empty = ~uint64_t{0};
+
+    // Adds n (may be negative) to a count of the table `key`; the added
+    // leaves lie at [lo, hi]. A table whose counts reach 0 leaves the map.
+    void add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi);
+    [[nodiscard]] const Slot* find(uint64_t key) const noexcept;
+    [[nodiscard]] uint64_t ioreq_total() const noexcept { return ioreq_total_; }
+    [[nodiscard]] uint64_t tables() const noexcept { return used_; }
+    [[nodiscard]] uint64_t bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
+    // A table with ioreq_server leaves, scanning on from where the last
+    // call stopped (nullptr when there is none).
+    [[nodiscard]] const Slot* next_ioreq() noexcept;
+
+private:
+    Slot& insert(uint64_t key);
+    [[nodiscard]] size_t home(uint64_t key) const noexcept;
+    void erase_at(size_t i) noexcept;
+    void grow();
+
+    std::vector<Slot> slots_;  // empty, or a power of two
+    uint64_t used_ = 0;
+    uint64_t ioreq_total_ = 0;
+    size_t cursor_ = 0;
+};
+
+class P2m final : private RecalcPolicy, private TypeCounter {
 public:
     P2m(Stage2& s2, MachineMemory& mem) noexcept : s2_(s2), mem_(mem) {}
 
@@ -52,30 +92,48 @@ public:
     [[nodiscard]] std::optional<Gfn> first_refused(Gfn first, uint64_t nr, P2mType to) const;
 
     // 4 KiB leaves of type ioreq_server (Xen's entry_count).
-    [[nodiscard]] uint64_t ioreq_entry_count() const noexcept { return outstanding_.size(); }
+    [[nodiscard]] uint64_t ioreq_entry_count() const noexcept { return counts_.ioreq_total(); }
+    // Memory of the side structure (the per-leaf-table counts), bytes.
+    [[nodiscard]] uint64_t side_bytes() const noexcept { return counts_.bytes(); }
+    // Leaf tables holding an ioreq_server leaf.
+    [[nodiscard]] uint64_t ioreq_tables() const noexcept;
 
     // Disclaim: every entry is marked for lazy recalculation (O(root)).
     void mark_recalc_all() { s2_.mark_recalc_all(); }
-    // Synchronous reset: resolve up to `budget` outstanding ioreq_server
-    // entries. Cost is O(outstanding), never O(guest size). Returns the
-    // count still outstanding.
+    // Synchronous reset: up to `budget` leaf tables holding outstanding
+    // ioreq_server entries are reset in place (their ioreq_server leaves
+    // rewritten, the others untouched), then merged back into a large leaf
+    // where they are uniform again. Cost is O(tables + walks), never
+    // O(guest size) nor O(512 x tables) recalculations. Returns the count
+    // of entries still outstanding.
     [[nodiscard]] uint64_t sweep(uint64_t budget);
+    // Whether sweep() merges the tables it resets (default true). Off, the
+    // reset alone is measured (bench_p2m) and split tables stay split.
+    void set_merge_on_reset(bool on) noexcept { merge_on_reset_ = on; }
 
     [[nodiscard]] Stage2& stage2() noexcept { return s2_; }
     [[nodiscard]] MachineMemory& memory() noexcept { return mem_; }
 
 private:
     Update recalc(Gfn first, unsigned order, P2mType stored) override;
+    void counted(const Delta& d) override;
     void account(Gfn gfn, P2mType from, P2mType to);
+    [[nodiscard]] TypeChange change_to(P2mType to) const noexcept;
 
     Stage2& s2_;
     MachineMemory& mem_;
     std::optional<IoservId> owner_;
     uint32_t flags_ = 0;
-    // Index of the 4 KiB leaves of type ioreq_server, kept by the one
-    // function every leaf type change passes through (Xen's
-    // p2m_entry_modify); it is what makes the sweep O(outstanding).
-    std::set<uint64_t> outstanding_;
+    // Counts of ioreq_server (and ram_logdirty) 4 KiB leaves per leaf
+    // table, kept by the two functions every leaf type change passes
+    // through (recalc and counted: Xen's p2m_entry_modify); they are what
+    // make the sweep visit only the tables that hold outstanding entries.
+    LeafTableCounts counts_;
+    // A ram_logdirty leaf was written through this p2m: a reset may then not
+    // drop a table's mark without marking its leaves (a recalculation
+    // changes ram_logdirty too, p2m_recalc_type).
+    bool logdirty_written_ = false;
+    bool merge_on_reset_ = true;
 };
 
 }  // namespace hvcore

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "hvcore/core/fault.hpp"
@@ -62,6 +63,38 @@ public:
 
 protected:
     ~RecalcPolicy() = default;
+};
+
+// A type change over a range of gfns, as the core validates and commits it
+// (Stage2::first_refused, Stage2::retype_range). The masks are indexed by a
+// P2mType's value (0..15), so the backend checks a leaf with one bit test
+// and never calls back per page.
+struct TypeChange {
+    P2mType to = P2mType::ram_rw;
+    Perm perm{};                  // the rights a leaf of type `to` gets
+    uint16_t allowed = 0;         // bit t: a leaf stored as t may change to `to`
+    uint16_t allowed_marked = 0;  // the same for a leaf under a pending recalculation mark
+    uint16_t has_frame = 0;       // bit t: type t maps a frame (p2m_has_frame); a change keeps the
+                                  // frame only between two such types
+};
+
+// Per-leaf-table accounting: what a range operation changed in one 4 KiB
+// leaf table (512 leaves, the first at gfn `base`), reported once per table
+// instead of once per leaf.
+class TypeCounter {
+public:
+    struct Delta {
+        Gfn base;                          // first gfn the leaf table maps
+        std::array<uint16_t, 16> removed;  // leaves that left each type (by P2mType value)
+        uint16_t added;                    // leaves that became `to`
+        P2mType to;
+        uint16_t lo;  // the added leaves lie at indices [lo, hi] of the table
+        uint16_t hi;
+    };
+    virtual void counted(const Delta& d) = 0;
+
+protected:
+    ~TypeCounter() = default;
 };
 
 // Context of one guest access, as the executing instruction gives it to the
@@ -134,6 +167,35 @@ public:
     // other 511 children keep the parent's mapping, type and rights).
     // Tables come from MachineMemory::take_reserved().
     virtual void set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) = 0;
+
+    // Range type change. first_refused: the first gfn of [first, first+nr)
+    // whose leaf (its type once a pending mark is applied) may not change
+    // to c.to, in one read-only pass. retype_range: the commit, after
+    // tables_needed_4k() frames were reserved: one descent per leaf table,
+    // a superpage in the range split as by set_4k, marked leaves met on the
+    // way recalculated through `policy` first, then every leaf of the range
+    // whose type is not c.to rewritten (frame kept between two types with a
+    // frame, else 0). Counts go to `counter`, one Delta per leaf table.
+    [[nodiscard]] virtual std::optional<Gfn> first_refused(Gfn first, uint64_t nr, const TypeChange& c) const = 0;
+    virtual void retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy,
+                              TypeCounter& counter) = 0;
+    // Rewrites in place the leaves of type `from` at indices [lo, hi] of the
+    // 4 KiB leaf table that maps gfn `base` (a multiple of 512) to c.to and
+    // c.perm, unmarked: a reset without a walk per entry. Marks on the walk
+    // above that table are pushed one level down as resolve() does; the mark
+    // on the table's own entry is removed without marking its 512 leaves
+    // when clear_parent_mark (the caller knows no other leaf of the table
+    // would change on recalculation), else pushed into them. Returns the
+    // leaves rewritten (reported to `counter`); 0 if no leaf table maps base.
+    virtual uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
+                                  bool clear_parent_mark, TypeCounter& counter) = 0;
+    // Merges the 4 KiB leaf table that maps gfn `base` back into one leaf
+    // of the next level when its 512 entries are exactly what splitting
+    // that leaf would give (the same type t, rights p and attributes,
+    // consecutive frames from an aligned first frame, no mark) and the
+    // format allows a leaf there; then the level above, and so on. Frees
+    // the merged tables; returns how many.
+    virtual unsigned merge(Gfn base, P2mType t, Perm p) = 0;
 
     // Lazy global recalculation: mark the whole table, O(root entries).
     virtual void mark_recalc_all() = 0;

@@ -320,6 +320,11 @@ public:
     [[nodiscard]] Stage2Leaf lookup(Gfn gfn) const final;
     [[nodiscard]] uint64_t tables_needed_4k(Gfn first, uint64_t nr) const final;
     void set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) final;
+    [[nodiscard]] std::optional<Gfn> first_refused(Gfn first, uint64_t nr, const TypeChange& c) const final;
+    void retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy, TypeCounter& counter) final;
+    uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
+                          bool clear_parent_mark, TypeCounter& counter) final;
+    unsigned merge(Gfn base, P2mType t, Perm p) final;
     void mark_recalc_all() final;
     bool resolve(Gfn gfn, RecalcPolicy& policy) final;
     [[nodiscard]] uint64_t raw_entry(Gfn gfn) const final;
@@ -384,6 +389,21 @@ private:
     void free_subtree(Mfn t, unsigned level) noexcept;
     void fill_split(Mfn child, uint64_t parent, unsigned parent_level) const noexcept;
     void push_marks(Mfn child) const noexcept;
+    // The bits of a 4 KiB leaf that hold its frame (with_frame of the
+    // largest frame).
+    [[nodiscard]] uint64_t frame_bits() const noexcept;
+    // The 512 entries of the level-0 table t.
+    [[nodiscard]] uint64_t* leaves(Mfn t) const noexcept;
+    // The leaves [start, end) of the level-0 table `t` (its first leaf maps
+    // gfn `base`): the commit of retype_range there, and its check
+    // (the first refused gfn, or end).
+    void retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
+                       RecalcPolicy& policy, TypeCounter& counter) const;
+    [[nodiscard]] uint64_t refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end,
+                                      const TypeChange& c, bool marked_above) const noexcept;
+    // Whether the 512 entries of the level-`level` table t are the children
+    // of the leaf `parent` (split_attrs, consecutive frames).
+    [[nodiscard]] bool split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept;
 
     MachineMemory& mem_;
     Geometry geo_;

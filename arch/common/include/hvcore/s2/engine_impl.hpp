@@ -280,6 +280,292 @@ void Table<F>::set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) {
     Ensures(s.is_ok());
 }
 
+// --- range type changes -------------------------------------------------------------
+//
+// One descent per 4 KiB leaf table: the walker stops at each level-1 table
+// entry (walk_skip) and the run of leaves below it is checked, or rewritten,
+// in a loop over the table's 512-entry array, with one bit test per leaf
+// against the masks the core computed once (TypeChange). That replaces the
+// three walks from the root per page of a lookup / set_4k loop (Xen's
+// p2m_set_mem_type loop: one p2m_get_entry and one p2m_set_entry per gfn,
+// xen/arch/x86/hvm/dm.c set_mem_type -> p2m_change_type_one).
+
+template <EntryFormat F>
+uint64_t* Table<F>::leaves(Mfn t) const noexcept {
+    return &slot(t, 0, 0);
+}
+
+namespace detail {
+[[nodiscard]] constexpr unsigned type_index(P2mType t) noexcept { return static_cast<unsigned>(t); }
+}  // namespace detail
+
+template <EntryFormat F>
+uint64_t Table<F>::frame_bits() const noexcept {
+    return s2::with_frame<F>(0, Mfn{geo_.mfn_limit() - 1});
+}
+
+// A run of leaves mostly shares its type, rights and mark: everything but
+// the frame. The loops below decode an entry's type only when those bits
+// differ from the previous entry's (one AND and one compare a leaf).
+template <EntryFormat F>
+uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
+                              bool marked_above) const noexcept {
+    const unsigned ok_here = marked_above ? c.allowed_marked : c.allowed;
+    const uint64_t attrs_mask = ~frame_bits();
+    uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
+    for (uint64_t g = start; g < end; ++g) {
+        const uint64_t e = t[g - base];
+        const uint64_t a = e & attrs_mask;
+        if (a == last && a != 0) continue;  // as the previous leaf: allowed
+        if (e == 0) {  // absent: reads as mmio_dm
+            if (((ok_here >> detail::type_index(P2mType::mmio_dm)) & 1U) == 0) return g;
+            continue;
+        }
+        const unsigned ok = F::marked(e) ? c.allowed_marked : ok_here;
+        if (((ok >> detail::type_index(F::type_of(e))) & 1U) == 0) return g;
+        last = a;
+    }
+    return end;
+}
+
+template <EntryFormat F>
+std::optional<Gfn> Table<F>::first_refused(Gfn first, uint64_t nr, const TypeChange& c) const {
+    Expects(first.raw() <= geo_.gfn_count() && nr <= geo_.gfn_count() - first.raw());
+    if (nr == 0) return std::nullopt;
+    // marked_above[L]: a mark lies on the walk above the level-(L-1)
+    // entries now visited (as in for_each_leaf).
+    std::array<bool, max_levels + 1> marked_above{};
+    uint64_t refused = 0;
+    constexpr int stop = -1;
+    auto check = [&](const WalkCtx& x, Visit which) -> int {
+        const uint64_t e = *x.slot;
+        const bool above = marked_above[x.level + 1];
+        if (which == visit_table_pre) {
+            marked_above[x.level] = above || F::marked(e);
+            if (x.level != 1) return 0;
+            const uint64_t g = refused_in(leaves(F::frame(e)), x.first, x.start, x.end, c, marked_above[1]);
+            if (g == x.end) return walk_skip;
+            refused = g;
+            return stop;
+        }
+        if (x.level == 0) {  // a root of leaves (a one-level table)
+            const uint64_t g = refused_in(x.slot, x.start, x.start, x.end, c, above);
+            if (g == x.end) return 0;
+            refused = g;
+            return stop;
+        }
+        // A superpage, or an absent entry: every page of it has its type.
+        const bool pending = above || F::marked(e);
+        const P2mType t = e == 0 ? P2mType::mmio_dm : F::type_of(e);
+        if ((((pending ? c.allowed_marked : c.allowed) >> detail::type_index(t)) & 1U) != 0) return 0;
+        refused = x.start;
+        return stop;
+    };
+    const int r = walk_table(root_, geo_.root_level(), first.raw(), first.raw() + nr, visit_leaf | visit_table_pre,
+                             check);
+    if (r == stop) return Gfn{refused};
+    Ensures(r == 0);
+    return std::nullopt;
+}
+
+template <EntryFormat F>
+void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
+                             RecalcPolicy& policy, TypeCounter& counter) const {
+    TypeCounter::Delta d{.base = Gfn{start & ~uint64_t{entries_per_table - 1}},
+                         .removed = {},
+                         .added = 0,
+                         .to = c.to,
+                         .lo = entries_per_table,
+                         .hi = 0};
+    const MemClass mc = p2m_mem_class(c.to);
+    const bool to_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0;
+    // The new leaf is encoded once: its attributes, to which each leaf's
+    // frame is added, when the format's leaf is exactly that (checked here
+    // on a sample frame; otherwise every leaf is encoded on its own).
+    const uint64_t fbits = frame_bits();
+    const uint64_t to_attrs = F::encode_leaf(Mfn{0}, c.to, c.perm, mc, 0);
+    const Mfn sample{(geo_.mfn_limit() - 1) & 0x5a5a5a5a5ULL};
+    const bool fast = (to_attrs & fbits) == 0 &&
+                      (to_attrs | s2::with_frame<F>(0, sample)) == F::encode_leaf(sample, c.to, c.perm, mc, 0) &&
+                      s2::with_frame<F>(0, sample) == (s2::with_frame<F>(0, sample) & fbits);
+    uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
+    bool last_skip = false;
+    bool last_keep = false;
+    unsigned last_from = 0;
+    for (uint64_t g = start; g < end; ++g) {
+        uint64_t& s = t[g - base];
+        uint64_t e = s;
+        uint64_t a = e & ~fbits;
+        if (a != last || a == 0) {
+            if (e != 0 && F::marked(e)) {
+                // Pending: recalculated first, as a lookup would (the core
+                // accounts for it in the policy).
+                const RecalcPolicy::Update u = policy.recalc(Gfn{g}, 0, F::type_of(e));
+                e = F::encode_leaf(F::leaf_frame(e, 0), u.type, u.perm, p2m_mem_class(u.type), 0);
+                s = e;
+                a = e & ~fbits;
+            }
+            const P2mType from = e == 0 ? P2mType::mmio_dm : F::type_of(e);
+            last_from = detail::type_index(from);
+            last_skip = from == c.to;
+            last_keep = to_frame && e != 0 && ((c.has_frame >> last_from) & 1U) != 0;
+            last = e == 0 || F::marked(e) ? 0 : a;
+        }
+        if (last_skip) continue;
+        if (fast)
+            s = to_attrs | (last_keep ? e & fbits : 0);
+        else
+            s = F::encode_leaf(last_keep ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+        ++d.removed[last_from];
+        ++d.added;
+        const auto i = static_cast<uint16_t>(g & (entries_per_table - 1));
+        d.lo = std::min(d.lo, i);
+        d.hi = std::max(d.hi, i);
+    }
+    if (d.added != 0) counter.counted(d);
+}
+
+template <EntryFormat F>
+void Table<F>::retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy, TypeCounter& counter) {
+    Expects(first.raw() <= geo_.gfn_count() && nr <= geo_.gfn_count() - first.raw());
+    if (nr == 0) return;
+    auto visitor = [&](const WalkCtx& x, Visit which) -> int {
+        uint64_t e = *x.slot;
+        if (which == visit_table_pre) {
+            if (F::marked(e)) {  // as in set_4k: pending marks go down first
+                push_marks(F::frame(e));
+                e = F::unmark(e);
+                *x.slot = e;
+            }
+            if (x.level != 1) return 0;
+            retype_leaves(leaves(F::frame(e)), x.first, x.start, x.end, c, policy, counter);
+            return walk_skip;
+        }
+        if (x.level == 0) {  // a root of leaves
+            retype_leaves(x.slot, x.start, x.start, x.end, c, policy, counter);
+            return 0;
+        }
+        // A superpage or an absent entry. A marked superpage is
+        // recalculated first; one that has the type already stays whole.
+        if (F::marked(e)) {
+            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e));
+            e = F::encode_leaf(F::leaf_frame(e, x.level), u.type, u.perm, p2m_mem_class(u.type), x.level);
+            *x.slot = e;
+        }
+        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to) return 0;
+        // Split (the core reserved tables_needed_4k() frames: this cannot
+        // fail); above level 1 the walk enters the new table.
+        const Mfn child = mem_.take_reserved();
+        if (e != 0) fill_split(child, e, x.level);
+        *x.slot = F::encode_table(child);
+        if (x.level != 1) return 0;
+        retype_leaves(leaves(child), x.first, x.start, x.end, c, policy, counter);
+        return walk_skip;
+    };
+    const Status s = walk(first.raw(), first.raw() + nr, visit_leaf | visit_table_pre, visitor);
+    Ensures(s.is_ok());
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
+                                bool clear_parent_mark, TypeCounter& counter) {
+    Expects(base.raw() % entries_per_table == 0 && base.raw() < geo_.gfn_count());
+    Expects(lo <= hi && hi < entries_per_table);
+    // Down to the leaf table, resolving marks on the way as resolve() does,
+    // except that the leaf table's own entry is unmarked without marking
+    // its leaves when the caller says no other leaf would change.
+    Mfn t = root_;
+    for (unsigned level = geo_.root_level(); level > 0; --level) {
+        uint64_t& s = slot(t, level, geo_.index(base.raw(), level));
+        if (!F::is_table(s, level)) return 0;
+        if (F::marked(s)) {
+            if (level > 1 || !clear_parent_mark) push_marks(F::frame(s));
+            s = F::unmark(s);
+        }
+        t = F::frame(s);
+    }
+    uint64_t* leaf = &slot(t, 0, geo_.index(base.raw(), 0));
+    TypeCounter::Delta d{.base = base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0};
+    const MemClass mc = p2m_mem_class(c.to);
+    const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
+                            ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
+    // As in retype_leaves: a leaf's type is decoded only when its non-frame
+    // bits differ from the last decoded leaf's.
+    const uint64_t attrs_mask = ~frame_bits();
+    uint64_t last = 0;
+    bool last_match = false;
+    for (unsigned i = lo; i <= hi; ++i) {
+        const uint64_t e = leaf[i];
+        if (e == 0) continue;
+        if (const uint64_t a = e & attrs_mask; a != last || a == 0) {
+            last = a;
+            last_match = F::type_of(e) == from;
+        }
+        if (!last_match) continue;
+        leaf[i] = F::encode_leaf(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+        ++d.removed[detail::type_index(from)];
+        ++d.added;
+        d.lo = std::min(d.lo, static_cast<uint16_t>(i));
+        d.hi = std::max(d.hi, static_cast<uint16_t>(i));
+    }
+    if (d.added != 0) counter.counted(d);
+    return d.added;
+}
+
+// --- merging a split table back ------------------------------------------------------
+//
+// The inverse of fill_split: a table whose entries are exactly the children
+// a leaf of the level above splits into becomes that leaf again. The large
+// leaves are the formats' own: EPT 2 MiB and 1 GiB pages (PS = 1 in a PDE
+// or PDPTE, Intel SDM Vol. 3C §29.3.2, Tables 29-2 and 29-4), NPT the same
+// as long-mode paging (AMD APM Vol. 2 §5.3.4 and §15.25.5: 2 MiB pages and
+// 1 GiB pages through PS), Arm64 block descriptors at levels 1 and 2 for a
+// 4 KiB granule (Arm ARM DDI 0487 M.a.a, D8.3.1 "Table descriptor format"
+// and "Block descriptor"), RISC-V megapages and gigapages (a leaf PTE at
+// level 1 or 2, RISC-V privileged spec §12.4.1 / §18.5 G-stage). Which
+// levels may hold a leaf is the geometry's leaf_levels.
+
+template <EntryFormat F>
+bool Table<F>::split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept {
+    const uint64_t keep = F::split_attrs(parent, level);
+    const uint64_t base = F::leaf_frame(parent, level + 1).raw();
+    for (unsigned i = 0; i < entries_per_table; ++i)
+        if (t[i] != s2::with_frame<F>(keep, Mfn{base + i * level_pages(level)})) return false;
+    return true;
+}
+
+template <EntryFormat F>
+unsigned Table<F>::merge(Gfn base, P2mType type, Perm p) {
+    Expects(base.raw() < geo_.gfn_count());
+    if (!s2::encodable<F>(type, p)) return 0;
+    // entry[L]: the level-L table entry on the walk to base's leaf table.
+    std::array<uint64_t*, max_levels> entry{};
+    Mfn t = root_;
+    for (unsigned level = geo_.root_level(); level > 0; --level) {
+        uint64_t& s = slot(t, level, geo_.index(base.raw(), level));
+        // A marked entry is left to its recalculation.
+        if (!F::is_table(s, level) || F::marked(s)) return 0;
+        entry[level] = &s;
+        t = F::frame(s);
+    }
+    const MemClass mc = p2m_mem_class(type);
+    unsigned merged = 0;
+    for (unsigned level = 1; level <= geo_.root_level() && entry[level] != nullptr; ++level) {
+        if (!geo_.may_leaf(level)) break;
+        const Mfn child = F::frame(*entry[level]);
+        const uint64_t* c = &slot(child, level - 1, 0);
+        if (c[0] == 0 || !F::is_leaf(c[0], level - 1) || F::marked(c[0])) break;
+        const Mfn m = F::leaf_frame(c[0], level - 1);
+        if ((m.raw() & (level_pages(level) - 1)) != 0 || m.raw() + level_pages(level) > geo_.mfn_limit()) break;
+        const uint64_t leaf = F::encode_leaf(m, type, p, mc, level);
+        if (!split_of(c, leaf, level - 1)) break;
+        *entry[level] = leaf;
+        mem_.free_table(child);
+        ++merged;
+    }
+    return merged;
+}
+
 // --- lazy recalculation ----------------------------------------------------------
 
 template <EntryFormat F>
