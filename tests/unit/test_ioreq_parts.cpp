@@ -116,6 +116,26 @@ TEST_CASE("an_access_across_a_segment_boundary_goes_to_the_server_holding_all_of
     CHECK(r.segments(RangeType::memory) == 3);
 }
 
+TEST_CASE("ranges_reaching_either_end_of_the_64_bit_space_route_and_unmap") {
+    IoreqServerRegistry r;
+    IoreqServer& s = make_server(r);
+    REQUIRE(r.map_range(s, RangeType::memory, 0, 0xfff).is_ok());
+    REQUIRE(r.map_range(s, RangeType::memory, UINT64_MAX - 0xfff, UINT64_MAX).is_ok());
+    CHECK(r.select(mmio_write(0, 8))->server == s.id);
+    CHECK(r.select(mmio_write(UINT64_MAX - 7, 8))->server == s.id);
+    CHECK_FALSE(r.select(mmio_write(0x1000, 8)));
+    CHECK(r.segments(RangeType::memory) == 3);
+    CHECK(r.index_matches_ranges());
+    REQUIRE(r.unmap_range(s, RangeType::memory, UINT64_MAX - 0xfff, UINT64_MAX).is_ok());
+    REQUIRE(r.unmap_range(s, RangeType::memory, 0, 0xfff).is_ok());
+    CHECK(r.segments(RangeType::memory) == 1);
+    CHECK_FALSE(r.select(mmio_write(0, 8)));
+    REQUIRE(r.map_range(s, RangeType::memory, 0, UINT64_MAX).is_ok());
+    CHECK(r.segments(RangeType::memory) == 1);
+    CHECK(r.select(mmio_write(0x1234, 8))->server == s.id);
+    CHECK(r.index_matches_ranges());
+}
+
 TEST_CASE("a_destroyed_server_routes_nothing_and_its_reused_id_starts_with_no_ranges") {
     IoreqServerRegistry r;
     IoreqServer& low = make_server(r);
@@ -140,8 +160,9 @@ TEST_CASE("a_destroyed_server_routes_nothing_and_its_reused_id_starts_with_no_ra
 TEST_CASE("the_segment_index_agrees_with_the_per_server_check_over_random_changes") {
     // Random maps, unmaps, enables, disables, destroys and creates over a
     // small space (so that ranges of different servers overlap, touch and
-    // nest), each followed by every access of 1 to 8 bytes starting in the
-    // space, compared with Xen's per-server rule (select_slow).
+    // nest), each followed by every access of 1 to 8 ports, 2 to 16 MMIO
+    // bytes and every SBDF starting in the space, compared with Xen's
+    // per-server rule (select_slow).
     uint64_t seed = 0x9e3779b97f4a7c15;
     auto next = [&seed](uint64_t bound) {
         seed ^= seed << 13;
@@ -180,10 +201,16 @@ TEST_CASE("the_segment_index_agrees_with_the_per_server_check_over_random_change
             if (s != nullptr) (void)r.map_range(*s, t, start, end);
             break;
         }
+        // Changed step by step, the index is the one built from scratch.
+        REQUIRE(r.index_matches_ranges());
         for (uint64_t first = 0; first < space + 16; ++first) {
             for (uint32_t size = 1; size <= 8; ++size) {
-                const auto want_mem = r.select_slow(RangeType::memory, first, first + size - 1);
-                const auto got_mem = r.select(mmio_write(first, size));
+                // MMIO: a rep of `size` 2-byte elements, up to 16 bytes
+                // (more segments than the index walks before it falls back).
+                IoreqBody rep = mmio_write(first, 2);
+                rep.count = size;
+                const auto want_mem = r.select_slow(RangeType::memory, first, first + 2 * size - 1);
+                const auto got_mem = r.select(rep);
                 REQUIRE(want_mem.has_value() == got_mem.has_value());
                 if (want_mem) REQUIRE(*want_mem == got_mem->server);
                 const auto want_port = r.select_slow(RangeType::port, first, first + size - 1);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "hvcore/core/ioreq.hpp"
@@ -103,30 +104,37 @@ public:
     //
     // Xen walks each enabled server's sorted list in turn. hvcore answers
     // from one segment array per range type (RouteIndex): one branch-free
-    // bisection, then the highest enabled server covering the segment. An
-    // access that crosses a segment boundary is checked server by server,
-    // as Xen does (select_slow), with the same result.
+    // bisection, then the highest enabled server covering the segment (and
+    // the next few segments, for an access that crosses into them). A
+    // longer or wrapped access is checked server by server, as Xen does
+    // (select_slow), with the same result.
     [[nodiscard]] std::optional<Selection> select(const IoreqBody& req) const;
     // The same answer, always by the per-server check (no index): what the
     // index must agree with (tests), and the path for accesses that cross
-    // a segment boundary.
+    // many segment boundaries.
     [[nodiscard]] std::optional<IoservId> select_slow(RangeType t, uint64_t first, uint64_t last) const noexcept;
     // The servers' ranges of type t merged into segments: the number of
     // segments (tests, benchmarks).
     [[nodiscard]] size_t segments(RangeType t) const noexcept { return index_[static_cast<uint32_t>(t)].starts.size(); }
+    // The index, kept up to date change by change, is the one built from
+    // the servers' ranges from scratch (tests).
+    [[nodiscard]] bool index_matches_ranges() const;
 
 private:
     // The space of one range type cut at every range start and after every
     // range end: segment i is [starts[i], starts[i + 1] - 1] (the last one
     // ends at 2^64 - 1), starts[0] = 0, and covers[i] has bit n set iff
     // server n's ranges hold the whole segment. Neighbours with equal masks
-    // are merged. At most 2 x 8 x 256 + 1 segments per type.
+    // are merged. At most 2 x 8 x 256 + 1 segments per type. Kept up to
+    // date by map_range, unmap_range and destroy (paint); enabling and
+    // disabling change only enabled_.
     struct RouteIndex {
         std::vector<uint64_t> starts{0};
         std::vector<uint8_t> covers{0};
     };
     static_assert(max_ioreq_servers <= 8, "a segment's cover mask is 8 bits");
-    void rebuild(RangeType t);
+    static void paint(RouteIndex& ix, uint64_t start, uint64_t end, uint8_t bit, bool set);
+    [[nodiscard]] std::pair<std::vector<uint64_t>, std::vector<uint8_t>> rebuilt(RangeType t) const;
     [[nodiscard]] std::optional<IoservId> lookup(RangeType t, uint64_t first, uint64_t last) const noexcept;
 
     std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> slots_;
