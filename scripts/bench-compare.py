@@ -145,7 +145,7 @@ def main(argv):
             w = worse_by(key, bfig[key], nfig[key])
             status = "REGRESSED" if w > limit else "ok"
             failed |= w > limit
-            rows.append((status, name, key, f"{bfig[key]:.4g}", f"{nfig[key]:.4g}", f"{-w * 100:+.1f}%"))
+            rows.append((status, name, key, f"{bfig[key]:.4g}", f"{nfig[key]:.4g}", f"{-w * 100 + 0.0:+.1f}%"))
 
     if rows:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
