@@ -50,6 +50,7 @@ void IoreqServerRegistry::destroy(IoservId id) noexcept {
         }
         ix.starts.resize(kept);
         ix.covers.resize(kept);
+        if (static_cast<RangeType>(t) == RangeType::port) paint_ports(0, port_space - 1, bit, false);
     }
 }
 
@@ -64,6 +65,7 @@ Status IoreqServerRegistry::map_range(IoreqServer& s, RangeType t, uint64_t star
     Expects(get(s.id) == &s);
     HV_TRY(s.ranges_[static_cast<uint32_t>(t)].add(start, end));
     paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
+    if (t == RangeType::port) paint_ports(start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
     return Status::ok();
 }
 
@@ -71,7 +73,16 @@ Status IoreqServerRegistry::unmap_range(IoreqServer& s, RangeType t, uint64_t st
     Expects(get(s.id) == &s);
     HV_TRY(s.ranges_[static_cast<uint32_t>(t)].remove(start, end));
     paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
+    if (t == RangeType::port) paint_ports(start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
     return Status::ok();
+}
+
+void IoreqServerRegistry::paint_ports(uint64_t start, uint64_t end, uint8_t bit, bool set) {
+    if (start >= port_space) return;
+    if (!port_covers_) port_covers_ = std::make_unique<uint8_t[]>(port_space);  // zeroed
+    const uint64_t stop = std::min(end, port_space - 1);
+    for (uint64_t p = start; p <= stop; ++p)
+        port_covers_[p] = static_cast<uint8_t>(set ? port_covers_[p] | bit : port_covers_[p] & ~bit);
 }
 
 namespace {
@@ -114,6 +125,14 @@ void IoreqServerRegistry::paint(RouteIndex& ix, uint64_t start, uint64_t end, ui
 bool IoreqServerRegistry::index_matches_ranges() const {
     for (size_t t = 0; t < nr_range_types; ++t)
         if (rebuilt(static_cast<RangeType>(t)) != std::pair{index_[t].starts, index_[t].covers}) return false;
+    // The port table: each port's mask is its segment's.
+    const RouteIndex& ports = index_[static_cast<uint32_t>(RangeType::port)];
+    size_t i = 0;
+    for (uint64_t p = 0; p < port_space; ++p) {
+        while (i + 1 < ports.starts.size() && ports.starts[i + 1] <= p) ++i;
+        const uint8_t want = ports.covers[i];
+        if ((port_covers_ ? port_covers_[p] : 0) != want) return false;
+    }
     return true;
 }
 
@@ -158,6 +177,14 @@ std::pair<std::vector<uint64_t>, std::vector<uint8_t>> IoreqServerRegistry::rebu
 // branch), then the highest enabled server whose ranges hold that segment
 // and any others up to `last`.
 std::optional<IoservId> IoreqServerRegistry::lookup(RangeType t, uint64_t first, uint64_t last) const noexcept {
+    if (t == RangeType::port && last < port_space && first <= last && last - first < 4) {
+        // Nothing mapped yet: no table, nobody.
+        if (!port_covers_) return std::nullopt;
+        unsigned held = enabled_;
+        for (uint64_t p = first; p <= last; ++p) held &= port_covers_[p];
+        if (held == 0) return std::nullopt;
+        return IoservId{static_cast<uint16_t>(std::bit_width(held) - 1)};
+    }
     const RouteIndex& ix = index_[static_cast<uint32_t>(t)];
     const uint64_t* const starts = ix.starts.data();
     const uint64_t* base = starts;

@@ -116,7 +116,7 @@ TEST_CASE("an_access_across_a_segment_boundary_goes_to_the_server_holding_all_of
     CHECK(r.segments(RangeType::memory) == 3);
 }
 
-TEST_CASE("ranges_reaching_either_end_of_the_64_bit_space_route_and_unmap") {
+TEST_CASE("ranges_reaching_either_end_of_the_64_bit_space_or_of_the_port_table_route_and_unmap") {
     IoreqServerRegistry r;
     IoreqServer& s = make_server(r);
     REQUIRE(r.map_range(s, RangeType::memory, 0, 0xfff).is_ok());
@@ -133,6 +133,17 @@ TEST_CASE("ranges_reaching_either_end_of_the_64_bit_space_route_and_unmap") {
     REQUIRE(r.map_range(s, RangeType::memory, 0, UINT64_MAX).is_ok());
     CHECK(r.segments(RangeType::memory) == 1);
     CHECK(r.select(mmio_write(0x1234, 8))->server == s.id);
+    CHECK(r.index_matches_ranges());
+    // Ports across the end of the port table (0xffff): inside it by the
+    // table, beyond it by the segments.
+    REQUIRE(r.map_range(s, RangeType::port, 0xfff0, 0x1000f).is_ok());
+    CHECK(r.select(pio(0xfffe, 2, ioreq::dir_read))->server == s.id);
+    CHECK(r.select(pio(0xffff, 4, ioreq::dir_read))->server == s.id);  // ports 0xffff-0x10002
+    CHECK_FALSE(r.select(pio(0xffef, 2, ioreq::dir_read)));
+    CHECK(r.index_matches_ranges());
+    REQUIRE(r.unmap_range(s, RangeType::port, 0xfff0, 0x1000f).is_ok());
+    CHECK_FALSE(r.select(pio(0xfffe, 2, ioreq::dir_read)));
+    CHECK_FALSE(r.select(pio(0xffff, 4, ioreq::dir_read)));
     CHECK(r.index_matches_ranges());
 }
 
