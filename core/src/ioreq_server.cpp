@@ -50,7 +50,7 @@ void IoreqServerRegistry::destroy(IoservId id) noexcept {
         }
         ix.starts.resize(kept);
         ix.covers.resize(kept);
-        if (static_cast<RangeType>(t) == RangeType::port) paint_ports(0, port_space - 1, bit, false);
+        if (direct_[t]) paint_direct(static_cast<RangeType>(t), 0, direct_space - 1, bit, false);
     }
 }
 
@@ -65,7 +65,7 @@ Status IoreqServerRegistry::map_range(IoreqServer& s, RangeType t, uint64_t star
     Expects(get(s.id) == &s);
     HV_TRY(s.ranges_[static_cast<uint32_t>(t)].add(start, end));
     paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
-    if (t == RangeType::port) paint_ports(start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
+    if (t != RangeType::memory) paint_direct(t, start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
     return Status::ok();
 }
 
@@ -73,16 +73,17 @@ Status IoreqServerRegistry::unmap_range(IoreqServer& s, RangeType t, uint64_t st
     Expects(get(s.id) == &s);
     HV_TRY(s.ranges_[static_cast<uint32_t>(t)].remove(start, end));
     paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
-    if (t == RangeType::port) paint_ports(start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
+    if (t != RangeType::memory) paint_direct(t, start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
     return Status::ok();
 }
 
-void IoreqServerRegistry::paint_ports(uint64_t start, uint64_t end, uint8_t bit, bool set) {
-    if (start >= port_space) return;
-    if (!port_covers_) port_covers_ = std::make_unique<uint8_t[]>(port_space);  // zeroed
-    const uint64_t stop = std::min(end, port_space - 1);
+void IoreqServerRegistry::paint_direct(RangeType t, uint64_t start, uint64_t end, uint8_t bit, bool set) {
+    if (start >= direct_space) return;
+    std::unique_ptr<uint8_t[]>& table = direct_[static_cast<uint32_t>(t)];
+    if (!table) table = std::make_unique<uint8_t[]>(direct_space);  // zeroed
+    const uint64_t stop = std::min(end, direct_space - 1);
     for (uint64_t p = start; p <= stop; ++p)
-        port_covers_[p] = static_cast<uint8_t>(set ? port_covers_[p] | bit : port_covers_[p] & ~bit);
+        table[p] = static_cast<uint8_t>(set ? table[p] | bit : table[p] & ~bit);
 }
 
 namespace {
@@ -125,13 +126,15 @@ void IoreqServerRegistry::paint(RouteIndex& ix, uint64_t start, uint64_t end, ui
 bool IoreqServerRegistry::index_matches_ranges() const {
     for (size_t t = 0; t < nr_range_types; ++t)
         if (rebuilt(static_cast<RangeType>(t)) != std::pair{index_[t].starts, index_[t].covers}) return false;
-    // The port table: each port's mask is its segment's.
-    const RouteIndex& ports = index_[static_cast<uint32_t>(RangeType::port)];
-    size_t i = 0;
-    for (uint64_t p = 0; p < port_space; ++p) {
-        while (i + 1 < ports.starts.size() && ports.starts[i + 1] <= p) ++i;
-        const uint8_t want = ports.covers[i];
-        if ((port_covers_ ? port_covers_[p] : 0) != want) return false;
+    // The direct tables: each port's or SBDF's mask is its segment's.
+    for (const RangeType t : {RangeType::port, RangeType::pci}) {
+        const RouteIndex& ix = index_[static_cast<uint32_t>(t)];
+        const uint8_t* const table = direct_[static_cast<uint32_t>(t)].get();
+        size_t i = 0;
+        for (uint64_t p = 0; p < direct_space; ++p) {
+            while (i + 1 < ix.starts.size() && ix.starts[i + 1] <= p) ++i;
+            if ((table != nullptr ? table[p] : 0) != ix.covers[i]) return false;
+        }
     }
     return true;
 }
@@ -177,11 +180,12 @@ std::pair<std::vector<uint64_t>, std::vector<uint8_t>> IoreqServerRegistry::rebu
 // branch), then the highest enabled server whose ranges hold that segment
 // and any others up to `last`.
 std::optional<IoservId> IoreqServerRegistry::lookup(RangeType t, uint64_t first, uint64_t last) const noexcept {
-    if (t == RangeType::port && last < port_space && first <= last && last - first < 4) {
+    if (t != RangeType::memory && last < direct_space && first <= last && last - first < 4) {
+        const uint8_t* const table = direct_[static_cast<uint32_t>(t)].get();
         // Nothing mapped yet: no table, nobody.
-        if (!port_covers_) return std::nullopt;
+        if (table == nullptr) return std::nullopt;
         unsigned held = enabled_;
-        for (uint64_t p = first; p <= last; ++p) held &= port_covers_[p];
+        for (uint64_t p = first; p <= last; ++p) held &= table[p];
         if (held == 0) return std::nullopt;
         return IoservId{static_cast<uint16_t>(std::bit_width(held) - 1)};
     }

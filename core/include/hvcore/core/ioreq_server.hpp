@@ -108,7 +108,8 @@ public:
     // the next few segments, for an access that crosses into them). A
     // longer or wrapped access is checked server by server, as Xen does
     // (select_slow), with the same result. Port accesses of up to 4 ports
-    // below 0x10000 are answered from a direct table instead.
+    // below 0x10000, and PCI accesses, are answered from direct tables
+    // instead.
     [[nodiscard]] std::optional<Selection> select(const IoreqBody& req) const;
     // The same answer, always by the per-server check (no index): what the
     // index must agree with (tests), and the path for accesses that cross
@@ -143,12 +144,14 @@ private:
     uint32_t cf8_ = 0;  // latched CONFIG_ADDRESS
     uint8_t enabled_ = 0;  // bit n: server n exists and is enabled
     std::array<RouteIndex, nr_range_types> index_;
-    // Ports 0-0xffff (the whole x86 port space) also by a direct table:
-    // the servers' mask of each port, 64 KiB, allocated at the first port
-    // range. A port access is the AND of its 1-4 ports' masks.
-    static constexpr uint64_t port_space = 0x10000;
-    std::unique_ptr<uint8_t[]> port_covers_;
-    void paint_ports(uint64_t start, uint64_t end, uint8_t bit, bool set);
+    // Ports 0-0xffff (the whole x86 port space) and the SBDFs of PCI
+    // segment 0 (all CONFIG_ADDRESS reaches) also by direct tables: the
+    // servers' mask of each port or SBDF, 64 KiB each, allocated at the
+    // type's first range (none for MMIO). A port access is the AND of its
+    // 1-4 ports' masks.
+    static constexpr uint64_t direct_space = 0x10000;
+    std::array<std::unique_ptr<uint8_t[]>, nr_range_types> direct_;
+    void paint_direct(RangeType t, uint64_t start, uint64_t end, uint8_t bit, bool set);
 };
 
 // The byte span [first, last] an MMIO request touches (ioreq_mmio_first_byte
