@@ -30,6 +30,7 @@ packages=(
   doctest-dev       # doctest (find_package(doctest))
   libzydis-dev      # Zydis 4 (find_package(zydis))
   libbenchmark-dev  # Google Benchmark (find_package(benchmark))
+  python3           # scripts/bench-compare.py (standard library only) and its tests bench/compare_*
   binutils          # nm, for the exported-symbol test
   doxygen           # the API reference (target docs) and its test docs/doxygen
   groff-base        # groff: the man-page test docs/man-render

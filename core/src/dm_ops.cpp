@@ -113,7 +113,7 @@ Status Domain::set_ioreq_server_state(EmulatorId who, IoservId id, bool enabled)
     const Locked lk(*this, mu_);
     auto s = live_server(lk, who, id);
     HV_TRY(s);
-    (*s)->enabled = enabled;
+    servers_.set_enabled(**s, enabled);
     wake_held(lk);  // held writes may now go through
     return Status::ok();
 }
@@ -123,7 +123,7 @@ Status Domain::map_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t
     auto s = live_server(lk, who, id, start > end ? Status::err(-EINVAL) : Status::ok());  // XSA-238
     HV_TRY(s);
     if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
-    return (*s)->ranges[type].add(start, end);
+    return servers_.map_range(**s, static_cast<RangeType>(type), start, end);
 }
 
 Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64_t start, uint64_t end) {
@@ -131,7 +131,7 @@ Status Domain::unmap_io_range(EmulatorId who, IoservId id, uint32_t type, uint64
     auto s = live_server(lk, who, id, start > end ? Status::err(-EINVAL) : Status::ok());
     HV_TRY(s);
     if (type > static_cast<uint32_t>(RangeType::pci)) return Status::err(-EINVAL);
-    return (*s)->ranges[type].remove(start, end);
+    return servers_.unmap_range(**s, static_cast<RangeType>(type), start, end);
 }
 
 Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags, uint32_t* bufioreq_port) {

@@ -2,6 +2,8 @@
 #include "hvcore/core/ioreq_server.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <limits>
 #include <tuple>
 
 namespace hvcore {
@@ -30,7 +32,199 @@ Result<IoreqServer*> IoreqServerRegistry::create(EmulatorId who, uint8_t bufiore
 }
 
 void IoreqServerRegistry::destroy(IoservId id) noexcept {
-    if (id.raw() < max_ioreq_servers) slots_[id.raw()].reset();
+    if (id.raw() >= max_ioreq_servers || !slots_[id.raw()]) return;
+    const std::unique_ptr<IoreqServer> gone = std::move(slots_[id.raw()]);
+    const auto bit = static_cast<uint8_t>(1u << id.raw());
+    enabled_ &= static_cast<uint8_t>(~bit);
+    for (size_t t = 0; t < nr_range_types; ++t) {
+        if (gone->ranges_[t].size() == 0) continue;
+        // Its bit out of every segment, then neighbours that became equal merged.
+        RouteIndex& ix = index_[t];
+        size_t kept = 0;
+        for (size_t i = 0; i < ix.starts.size(); ++i) {
+            const auto mask = static_cast<uint8_t>(ix.covers[i] & ~bit);
+            if (kept != 0 && ix.covers[kept - 1] == mask) continue;
+            ix.starts[kept] = ix.starts[i];
+            ix.covers[kept] = mask;
+            ++kept;
+        }
+        ix.starts.resize(kept);
+        ix.covers.resize(kept);
+        if (direct_[t]) paint_direct(static_cast<RangeType>(t), 0, direct_space - 1, bit, false);
+    }
+}
+
+void IoreqServerRegistry::set_enabled(IoreqServer& s, bool enabled) noexcept {
+    Expects(get(s.id) == &s);
+    s.enabled_ = enabled;
+    const auto bit = static_cast<uint8_t>(1u << s.id.raw());
+    enabled_ = static_cast<uint8_t>(enabled ? enabled_ | bit : enabled_ & ~bit);
+}
+
+Status IoreqServerRegistry::map_range(IoreqServer& s, RangeType t, uint64_t start, uint64_t end) {
+    Expects(get(s.id) == &s);
+    HV_TRY(s.ranges_[static_cast<uint32_t>(t)].add(start, end));
+    paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
+    if (t != RangeType::memory) paint_direct(t, start, end, static_cast<uint8_t>(1u << s.id.raw()), true);
+    return Status::ok();
+}
+
+Status IoreqServerRegistry::unmap_range(IoreqServer& s, RangeType t, uint64_t start, uint64_t end) {
+    Expects(get(s.id) == &s);
+    HV_TRY(s.ranges_[static_cast<uint32_t>(t)].remove(start, end));
+    paint(index_[static_cast<uint32_t>(t)], start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
+    if (t != RangeType::memory) paint_direct(t, start, end, static_cast<uint8_t>(1u << s.id.raw()), false);
+    return Status::ok();
+}
+
+void IoreqServerRegistry::paint_direct(RangeType t, uint64_t start, uint64_t end, uint8_t bit, bool set) {
+    if (start >= direct_space) return;
+    std::unique_ptr<uint8_t[]>& table = direct_[static_cast<uint32_t>(t)];
+    if (!table) table = std::make_unique<uint8_t[]>(direct_space);  // zeroed
+    const uint64_t stop = std::min(end, direct_space - 1);
+    for (uint64_t p = start; p <= stop; ++p)
+        table[p] = static_cast<uint8_t>(set ? table[p] | bit : table[p] & ~bit);
+}
+
+namespace {
+
+// The segment holding x (the last one starting at or before it).
+size_t segment_of(const std::vector<uint64_t>& starts, uint64_t x) noexcept {
+    return static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), x) - starts.begin()) - 1;
+}
+
+}  // namespace
+
+// [start, end] was just added to (set) or removed from (!set) one server's
+// ranges: every byte of it changes that server's bit the same way. Split
+// the segments at start and after end, flip the bit in between, and merge
+// the two boundaries if their neighbours became equal. Segments inside
+// stay distinct (each pair differed in another bit before). One insertion
+// or erasure in arrays of at most 4,097: a few microseconds.
+void IoreqServerRegistry::paint(RouteIndex& ix, uint64_t start, uint64_t end, uint8_t bit, bool set) {
+    auto split = [&ix](uint64_t at) {
+        const size_t i = segment_of(ix.starts, at);
+        if (ix.starts[i] == at) return i;
+        ix.starts.insert(ix.starts.begin() + static_cast<std::ptrdiff_t>(i + 1), at);
+        ix.covers.insert(ix.covers.begin() + static_cast<std::ptrdiff_t>(i + 1), ix.covers[i]);
+        return i + 1;
+    };
+    const size_t first = split(start);
+    const bool to_top = end == std::numeric_limits<uint64_t>::max();
+    const size_t past = to_top ? ix.starts.size() : split(end + 1);
+    for (size_t i = first; i < past; ++i)
+        ix.covers[i] = static_cast<uint8_t>(set ? ix.covers[i] | bit : ix.covers[i] & ~bit);
+    auto merge = [&ix](size_t i) {  // segment i into segment i - 1 if their masks agree
+        if (i == 0 || i >= ix.starts.size() || ix.covers[i - 1] != ix.covers[i]) return;
+        ix.starts.erase(ix.starts.begin() + static_cast<std::ptrdiff_t>(i));
+        ix.covers.erase(ix.covers.begin() + static_cast<std::ptrdiff_t>(i));
+    };
+    merge(past);  // first: merging at `first` would move `past`
+    merge(first);
+}
+
+bool IoreqServerRegistry::index_matches_ranges() const {
+    for (size_t t = 0; t < nr_range_types; ++t)
+        if (rebuilt(static_cast<RangeType>(t)) != std::pair{index_[t].starts, index_[t].covers}) return false;
+    // The direct tables: each port's or SBDF's mask is its segment's.
+    for (const RangeType t : {RangeType::port, RangeType::pci}) {
+        const RouteIndex& ix = index_[static_cast<uint32_t>(t)];
+        const uint8_t* const table = direct_[static_cast<uint32_t>(t)].get();
+        size_t i = 0;
+        for (uint64_t p = 0; p < direct_space; ++p) {
+            while (i + 1 < ix.starts.size() && ix.starts[i + 1] <= p) ++i;
+            if ((table != nullptr ? table[p] : 0) != ix.covers[i]) return false;
+        }
+    }
+    return true;
+}
+
+// From scratch: cut the type's space at every run start and after every run
+// end, so that no run begins or ends inside a segment, give each segment
+// the mask of the servers whose runs hold it (one cursor per server, the
+// segments in ascending order) and merge neighbours with equal masks.
+std::pair<std::vector<uint64_t>, std::vector<uint8_t>> IoreqServerRegistry::rebuilt(RangeType t) const {
+    const auto ti = static_cast<uint32_t>(t);
+    std::vector<uint64_t> cuts{0};
+    for (const auto& s : slots_) {
+        if (!s) continue;
+        for (const RangeSet::Run& r : s->ranges_[ti].runs()) {
+            cuts.push_back(r.start);
+            if (r.end != std::numeric_limits<uint64_t>::max()) cuts.push_back(r.end + 1);
+        }
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    std::array<size_t, max_ioreq_servers> cursor{};
+    RouteIndex out;
+    out.starts.clear();
+    out.covers.clear();
+    for (const uint64_t at : cuts) {
+        uint8_t mask = 0;
+        for (unsigned n = 0; n < max_ioreq_servers; ++n) {
+            if (!slots_[n]) continue;
+            const std::span<const RangeSet::Run> runs = slots_[n]->ranges_[ti].runs();
+            size_t& k = cursor[n];
+            while (k < runs.size() && runs[k].end < at) ++k;
+            if (k < runs.size() && runs[k].start <= at) mask = static_cast<uint8_t>(mask | (1u << n));
+        }
+        if (!out.covers.empty() && out.covers.back() == mask) continue;
+        out.starts.push_back(at);
+        out.covers.push_back(mask);
+    }
+    return {std::move(out.starts), std::move(out.covers)};
+}
+
+// The segment holding `first` by a bisection whose steps depend only on the
+// number of segments (the comparison becomes a conditional move, not a
+// branch), then the highest enabled server whose ranges hold that segment
+// and any others up to `last`.
+std::optional<IoservId> IoreqServerRegistry::lookup(RangeType t, uint64_t first, uint64_t last) const noexcept {
+    if (t != RangeType::memory && last < direct_space && first <= last && last - first < 4) {
+        const uint8_t* const table = direct_[static_cast<uint32_t>(t)].get();
+        // Nothing mapped yet: no table, nobody.
+        if (table == nullptr) return std::nullopt;
+        unsigned held = enabled_;
+        for (uint64_t p = first; p <= last; ++p) held &= table[p];
+        if (held == 0) return std::nullopt;
+        return IoservId{static_cast<uint16_t>(std::bit_width(held) - 1)};
+    }
+    const RouteIndex& ix = index_[static_cast<uint32_t>(t)];
+    const uint64_t* const starts = ix.starts.data();
+    const uint64_t* base = starts;
+    size_t n = ix.starts.size();
+    while (n > 1) {
+        const size_t half = n / 2;
+        base = base[half] <= first ? base + half : base;
+        n -= half;
+    }
+    size_t i = static_cast<size_t>(base - starts);
+    auto held = static_cast<unsigned>(ix.covers[i] & enabled_);
+    if (first > last) return select_slow(t, first, last);  // wrapped: as Xen's check answers it
+    // Across segment boundaries: a server holds the access iff it holds
+    // every segment the access touches, because its runs are disjoint and
+    // never adjacent (RangeSet merges them), so bytes it covers without a
+    // gap lie in one run, which is rangeset_contains_range's condition.
+    // Beyond a few segments (a long rep access), server by server.
+    const size_t n_segments = ix.starts.size();
+    for (unsigned crossed = 0; held != 0 && i + 1 < n_segments && starts[i + 1] <= last; ++crossed) {
+        if (crossed == 8) return select_slow(t, first, last);
+        held &= ix.covers[++i];
+    }
+    // Nobody enabled holds all of it.
+    if (held == 0) return std::nullopt;
+    return IoservId{static_cast<uint16_t>(std::bit_width(held) - 1)};
+}
+
+std::optional<IoservId> IoreqServerRegistry::select_slow(RangeType t, uint64_t first, uint64_t last) const noexcept {
+    // Highest id first ("more recently created ... favoured"); disabled skipped.
+    for (unsigned i = max_ioreq_servers; i-- > 0;) {
+        const IoreqServer* s = get(IoservId{static_cast<uint16_t>(i)});
+        if (s == nullptr || !s->enabled_) continue;
+        if (!s->ranges(t).contains(first, last)) continue;
+        return s->id;
+    }
+    return std::nullopt;
 }
 
 Result<IoreqServer*> IoreqServerRegistry::find(EmulatorId who, IoservId id) const {
@@ -78,14 +272,9 @@ std::optional<Selection> IoreqServerRegistry::select(const IoreqBody& req) const
     } else {
         std::tie(first, last) = mmio_span(req);
     }
-    // Highest id first ("more recently created ... favoured"); disabled skipped.
-    for (unsigned i = max_ioreq_servers; i-- > 0;) {
-        const IoreqServer* s = get(IoservId{static_cast<uint16_t>(i)});
-        if (s == nullptr || !s->enabled) continue;
-        if (!s->ranges[static_cast<uint32_t>(type)].contains(first, last)) continue;
-        return Selection{s->id, routed};
-    }
-    return std::nullopt;
+    const std::optional<IoservId> id = lookup(type, first, last);
+    if (!id) return std::nullopt;
+    return Selection{*id, routed};
 }
 
 }  // namespace hvcore

@@ -130,7 +130,7 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
         IoreqServer* s = owner ? servers_.get(*owner) : nullptr;
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
-        if (s == nullptr || !s->enabled) return MemStatus::retry;
+        if (s == nullptr || !s->enabled()) return MemStatus::retry;
         return send(lk, v, *s, req, req, false);
     }
     const auto sel = servers_.select(req);

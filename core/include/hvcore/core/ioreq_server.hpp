@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "hvcore/core/ioreq.hpp"
 #include "hvcore/core/ioreq_channel.hpp"
@@ -29,17 +31,28 @@ enum class RangeType : uint32_t { port = 0, memory = 1, pci = 2 };
 // CONFIG_ADDRESS (port 0xcf8) enable bit.
 inline constexpr uint32_t cf8_enable = 1u << 31;
 
+inline constexpr size_t nr_range_types = 3;
+
+class IoreqServerRegistry;
+
 struct IoreqServer {
     IoservId id;
     uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
     EmulatorId emulator = 0;
-    bool enabled = false;
     // HVDM_BUFIOREQ_WIDE: also post port writes and MMIO writes below 1 MiB
     // (hvcore's opt-in; Xen posts only VGA memory writes).
     bool post_wide = false;
-    std::array<RangeSet, 3> ranges;  // indexed by RangeType
     IoreqChannel channel;
     [[nodiscard]] uint8_t bufioreq() const noexcept { return channel.mode(); }  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
+    // Changed only through the registry (set_enabled, map_range,
+    // unmap_range), which keeps its routing index in step.
+    [[nodiscard]] bool enabled() const noexcept { return enabled_; }
+    [[nodiscard]] const RangeSet& ranges(RangeType t) const noexcept { return ranges_[static_cast<uint32_t>(t)]; }
+
+private:
+    friend class IoreqServerRegistry;
+    bool enabled_ = false;
+    std::array<RangeSet, nr_range_types> ranges_;  // indexed by RangeType
 };
 
 // Where an access goes when no type claims its page: the server, and the
@@ -69,6 +82,13 @@ public:
     [[nodiscard]] IoreqServer* get(IoservId id) const noexcept;
     [[nodiscard]] IoreqServer* get(IoservId id, uint64_t serial) const noexcept;
 
+    // Xen's XEN_DMOP_set_ioreq_server_state and XEN_DMOP_{map,unmap}_io_range_to_ioreq_server
+    // on a server of this registry (RangeSet::add / remove's errors; nothing
+    // changes on failure). Each keeps the routing index in step.
+    void set_enabled(IoreqServer& s, bool enabled) noexcept;
+    [[nodiscard]] Status map_range(IoreqServer& s, RangeType t, uint64_t start, uint64_t end);
+    [[nodiscard]] Status unmap_range(IoreqServer& s, RangeType t, uint64_t start, uint64_t end);
+
     // CONFIG_ADDRESS: the value of the last 4-byte write to port 0xcf8,
     // which decides where 0xcfc-0xcff go (select). The router latches it
     // and still forwards the write (Xen's hvm_access_cf8 returns
@@ -81,12 +101,57 @@ public:
     // must lie in one range (rangeset_contains_range), so an access
     // straddling a range's end goes to nobody. A pure function of the
     // servers, the request and the latched CONFIG_ADDRESS (latch_cf8).
+    //
+    // Xen walks each enabled server's sorted list in turn. hvcore answers
+    // from one segment array per range type (RouteIndex): one branch-free
+    // bisection, then the highest enabled server covering the segment (and
+    // the next few segments, for an access that crosses into them). A
+    // longer or wrapped access is checked server by server, as Xen does
+    // (select_slow), with the same result. Port accesses of up to 4 ports
+    // below 0x10000, and PCI accesses, are answered from direct tables
+    // instead.
     [[nodiscard]] std::optional<Selection> select(const IoreqBody& req) const;
+    // The same answer, always by the per-server check (no index): what the
+    // index must agree with (tests), and the path for accesses that cross
+    // many segment boundaries.
+    [[nodiscard]] std::optional<IoservId> select_slow(RangeType t, uint64_t first, uint64_t last) const noexcept;
+    // The servers' ranges of type t merged into segments: the number of
+    // segments (tests, benchmarks).
+    [[nodiscard]] size_t segments(RangeType t) const noexcept { return index_[static_cast<uint32_t>(t)].starts.size(); }
+    // The index, kept up to date change by change, is the one built from
+    // the servers' ranges from scratch (tests).
+    [[nodiscard]] bool index_matches_ranges() const;
 
 private:
+    // The space of one range type cut at every range start and after every
+    // range end: segment i is [starts[i], starts[i + 1] - 1] (the last one
+    // ends at 2^64 - 1), starts[0] = 0, and covers[i] has bit n set iff
+    // server n's ranges hold the whole segment. Neighbours with equal masks
+    // are merged. At most 2 x 8 x 256 + 1 segments per type. Kept up to
+    // date by map_range, unmap_range and destroy (paint); enabling and
+    // disabling change only enabled_.
+    struct RouteIndex {
+        std::vector<uint64_t> starts{0};
+        std::vector<uint8_t> covers{0};
+    };
+    static_assert(max_ioreq_servers <= 8, "a segment's cover mask is 8 bits");
+    static void paint(RouteIndex& ix, uint64_t start, uint64_t end, uint8_t bit, bool set);
+    [[nodiscard]] std::pair<std::vector<uint64_t>, std::vector<uint8_t>> rebuilt(RangeType t) const;
+    [[nodiscard]] std::optional<IoservId> lookup(RangeType t, uint64_t first, uint64_t last) const noexcept;
+
     std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> slots_;
     uint64_t next_serial_ = 1;
     uint32_t cf8_ = 0;  // latched CONFIG_ADDRESS
+    uint8_t enabled_ = 0;  // bit n: server n exists and is enabled
+    std::array<RouteIndex, nr_range_types> index_;
+    // Ports 0-0xffff (the whole x86 port space) and the SBDFs of PCI
+    // segment 0 (all CONFIG_ADDRESS reaches) also by direct tables: the
+    // servers' mask of each port or SBDF, 64 KiB each, allocated at the
+    // type's first range (none for MMIO). A port access is the AND of its
+    // 1-4 ports' masks.
+    static constexpr uint64_t direct_space = 0x10000;
+    std::array<std::unique_ptr<uint8_t[]>, nr_range_types> direct_;
+    void paint_direct(RangeType t, uint64_t start, uint64_t end, uint8_t bit, bool set);
 };
 
 // The byte span [first, last] an MMIO request touches (ioreq_mmio_first_byte
