@@ -5,6 +5,7 @@
 // vm_locked`, vm.h). The macros expand to nothing on other compilers.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -27,11 +28,29 @@
 
 namespace hvcore {
 
-// std::mutex as a capability the analysis tracks.
+// std::mutex as a capability the analysis tracks. It counts the threads
+// blocked taking it (lock() and LockToken; a condition-variable wait
+// re-taking it is not counted), so that long work under it can give it up
+// at its next step when someone waits (Domain's set_mem_type chunks, as
+// Xen's hypercall_preempt_check lets a preempted DMOP continue later).
 class HV_CAPABILITY("mutex") Mutex {
 public:
-    void lock() HV_ACQUIRE() { mu_.lock(); }
+    void lock() HV_ACQUIRE() {
+        std::unique_lock<std::mutex> lk(mu_, std::defer_lock);
+        lock_counted(lk);
+        lk.release();
+    }
     void unlock() HV_RELEASE() { mu_.unlock(); }
+    // Take the lock through lk (over native()), counted as a waiter while blocked.
+    void lock_counted(std::unique_lock<std::mutex>& lk) {
+        if (lk.try_lock()) return;
+        waiters_.fetch_add(1, std::memory_order_relaxed);
+        lk.lock();
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Some thread is blocked taking the lock (a hint: it may be taken by
+    // the time the caller acts on it).
+    [[nodiscard]] bool contended() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
     // Tells the analysis the lock is held: only where a LockToken of this
     // mutex's owner is in hand (the token is the proof).
     void assert_held() const HV_ASSERT_CAPABILITY(this) {}
@@ -39,6 +58,7 @@ public:
 
 private:
     std::mutex mu_;
+    std::atomic<unsigned> waiters_{0};
 };
 
 // Proof that Owner's lock is held: only Owner constructs one (taking the
@@ -63,7 +83,9 @@ public:
 
 private:
     friend Owner;
-    LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native()) {}
+    LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native(), std::defer_lock) {
+        mu.lock_counted(lk_);
+    }
 
     const Owner* owner_;
     mutable std::unique_lock<std::mutex> lk_;
