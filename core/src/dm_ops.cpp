@@ -287,30 +287,48 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
         runs.rewind();
         uint64_t first = 0, n = 0;
         bool have = runs.next(mem_type_step, first, n);
-        while (have) {
-            {
-                const Locked lk(*this, mu_);
-                mu_.assert_held();
-                HV_TRY(recheck(lk));
-                const auto start = std::chrono::steady_clock::now();
-                bool changed = false;
-                for (;;) {
-                    for (uint64_t step = 0; have && step < mem_type_step;) {
-                        HV_TRY(work(lk, first, n));
-                        changed = changed || commit;
-                        step += n;
-                        have = runs.next(mem_type_step, first, n);
+        // One hold: steps until the runs end or someone waits; true when
+        // the runs are done.
+        const auto hold = [&](const Locked& lk) -> Result<bool> {
+            mu_.assert_held();
+            HV_TRY(recheck(lk));
+            const auto start = std::chrono::steady_clock::now();
+            bool changed = false;
+            for (;;) {
+                for (uint64_t step = 0; have && step < mem_type_step;) {
+                    if (Status s = work(lk, first, n); !s) {
+                        if (changed) wake_held(lk);
+                        return s;
                     }
-                    if (!have || mu_.contended() || std::chrono::steady_clock::now() - start >= mem_type_hold) break;
+                    changed = changed || commit;
+                    step += n;
+                    have = runs.next(mem_type_step, first, n);
                 }
-                if (changed) wake_held(lk);  // a held write's page may not be claimed any more
-                if (!have) return Status::ok();
-                if (commit && preempted_done != nullptr) *preempted_done = runs.taken() - n;
-                pause = mem_type_pause_;
+                if (!have || mu_.contended() || std::chrono::steady_clock::now() - start >= mem_type_hold) break;
             }
+            if (changed) wake_held(lk);  // a held write's page may not be claimed any more
+            if (!have) return true;
+            if (commit && preempted_done != nullptr) *preempted_done = runs.taken() - n;
+            pause = mem_type_pause_;
+            return false;
+        };
+        for (bool again = false;; again = true) {
+            Result<bool> r = false;
+            if (again) {
+                // After giving the lock up, take it back ahead of threads
+                // that come later (Mutex::lock_priority): a vCPU looping on
+                // the lock cannot keep the change out. One step, then the
+                // waiters, then the next step.
+                const Locked lk(*this, mu_, Locked::Priority{});
+                r = hold(lk);
+            } else {
+                const Locked lk(*this, mu_);
+                r = hold(lk);
+            }
+            HV_TRY(r);
+            if (*r) return Status::ok();
             let_in();
         }
-        return Status::ok();
     };
     {
         const Locked lk(*this, mu_);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #if defined(__clang__)
 #define HV_THREAD_ANNOTATION(x) __attribute__((x))
@@ -41,12 +42,25 @@ public:
         lk.release();
     }
     void unlock() HV_RELEASE() { mu_.unlock(); }
-    // Take the lock through lk (over native()), counted as a waiter while blocked.
+    // Take the lock through lk (over native()), counted as a waiter while
+    // blocked. While a thread takes it with priority, others wait for that
+    // first: std::mutex is not fair, and a thread that takes the lock
+    // again and again (a vCPU's accesses) would otherwise keep a waiting
+    // one out indefinitely.
     void lock_counted(std::unique_lock<std::mutex>& lk) {
+        while (priority_.load(std::memory_order_acquire)) std::this_thread::yield();
         if (lk.try_lock()) return;
         waiters_.fetch_add(1, std::memory_order_relaxed);
         lk.lock();
         waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Take the lock through lk ahead of every thread that comes after this
+    // call (one at a time: work that has just given the lock up to a
+    // waiter, and takes it back for its next step).
+    void lock_priority(std::unique_lock<std::mutex>& lk) {
+        priority_.store(true, std::memory_order_release);
+        lk.lock();
+        priority_.store(false, std::memory_order_release);
     }
     // Some thread is blocked taking the lock (a hint: it may be taken by
     // the time the caller acts on it).
@@ -59,6 +73,7 @@ public:
 private:
     std::mutex mu_;
     std::atomic<unsigned> waiters_{0};
+    std::atomic<bool> priority_{false};
 };
 
 // Proof that Owner's lock is held: only Owner constructs one (taking the
@@ -85,6 +100,11 @@ private:
     friend Owner;
     LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native(), std::defer_lock) {
         mu.lock_counted(lk_);
+    }
+    // Taken with Mutex::lock_priority.
+    struct Priority {};
+    LockToken(const Owner& o, Mutex& mu, Priority) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native(), std::defer_lock) {
+        mu.lock_priority(lk_);
     }
 
     const Owner* owner_;
