@@ -304,7 +304,8 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
                     step += n;
                     have = runs.next(mem_type_step, first, n);
                 }
-                if (!have || mu_.contended() || std::chrono::steady_clock::now() - start >= mem_type_hold) break;
+                const auto held = std::chrono::steady_clock::now() - start;
+                if (!have || held >= mem_type_hold || (mu_.contended() && held >= mem_type_hold_contended)) break;
             }
             if (changed) wake_held(lk);  // a held write's page may not be claimed any more
             if (!have) return true;

@@ -64,6 +64,9 @@ inline constexpr uint64_t sweep_chunk = 16;
 // is not counted: thread_annotations.hpp).
 inline constexpr uint64_t mem_type_step = 256;
 inline constexpr std::chrono::microseconds mem_type_hold{50};
+// ... and at least this long when someone waits (every hand-off of the
+// lock costs a wake-up; a vCPU then waits for at most about this long).
+inline constexpr std::chrono::microseconds mem_type_hold_contended{10};
 
 // Xen's HVMMEM_* values.
 namespace hvmmem {
