@@ -5,6 +5,8 @@
 // completely before it changes anything.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "domain_ports.hpp"
@@ -148,6 +150,7 @@ Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags
 }
 
 bool Domain::disclaim(const Locked& lk) {
+    ++claim_epoch_;  // a set_mem_type to ioreq_server in progress ends (change_types)
     wake_held(lk);  // held writes re-route once the type is reset
     if (p2m_->ioreq_entry_count() == 0) return false;
     // Lazy: every entry is marked, so the next access or lookup of any
@@ -200,11 +203,41 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
     return Status::ok();
 }
 
-Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr) {
-    const Locked lk(*this, mu_);
-    if (stopped(lk)) return Status::err(-ESHUTDOWN);
-    const uint64_t last = first_pfn + nr - 1;
-    if (nr == 0 || last < first_pfn || last > p2m_->max_gfn()) return Status::err(-EINVAL);
+// The pages of one type change as runs of contiguous gfns: one range
+// (set_mem_type) or a strictly increasing list (set_mem_type_list), read
+// in pieces of at most a step.
+class Domain::GfnRuns {
+public:
+    GfnRuns(uint64_t first, uint64_t nr) : first_(first), nr_(nr) {}
+    explicit GfnRuns(std::span<const uint64_t> gfns) : list_(gfns), listed_(true) {}
+    // The next run of at most max pages; false when none is left.
+    bool next(uint64_t max, uint64_t& first, uint64_t& n) {
+        if (listed_) {
+            if (i_ >= list_.size()) return false;
+            size_t j = i_ + 1;
+            while (j < list_.size() && j - i_ < max && list_[j] == list_[j - 1] + 1) ++j;
+            first = list_[i_];
+            n = j - i_;
+            i_ = j;
+            return true;
+        }
+        if (off_ >= nr_) return false;
+        first = first_ + off_;
+        n = std::min(max, nr_ - off_);
+        off_ += n;
+        return true;
+    }
+    void rewind() noexcept { i_ = off_ = 0; }
+    [[nodiscard]] uint64_t taken() const noexcept { return listed_ ? i_ : off_; }  // pages handed out
+
+private:
+    uint64_t first_ = 0, nr_ = 0, off_ = 0;
+    std::span<const uint64_t> list_;
+    size_t i_ = 0;
+    bool listed_ = false;
+};
+
+Result<P2mType> Domain::mem_type_target(const Locked&, uint16_t hvmmem_type) {
     P2mType to{};
     switch (hvmmem_type) {
     case hvmmem::ram_rw: to = P2mType::ram_rw; break;
@@ -217,12 +250,171 @@ Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t n
         if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
         if (!p2m_->ioreq_owner()) return Status::err(-EINVAL);  // nobody claimed the type
     }
-    const Status st = p2m_->set_type_range(Gfn{first_pfn}, nr, to);
-    if (st) {
-        p2m_changed(lk, Gfn{first_pfn}, nr);
-        wake_held(lk);  // a held write's page may not be claimed any more
+    return to;
+}
+
+Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused, uint64_t* preempted_done,
+                            bool check_only) {
+    // Xen's set_mem_type (xen/arch/x86/hvm/dm.c) checks, changes and
+    // preempts page by page: a refusal leaves the pages before it changed,
+    // and a preemption (every 256 pages, hypercall_preempt_check) returns
+    // -ERESTART with first_pfn/nr advanced, which do_dm_op turns into a
+    // continuation: the caller never sees -ERESTART. hvcore keeps Xen's
+    // continuation inside the call (the lock is given up and taken again
+    // here) and is all or nothing: a validation pass, then a commit pass,
+    // both in steps. Between two holds only vCPU accesses (which change no
+    // type) and disclaims (claim_epoch_) can run: other set_mem_types wait
+    // for mem_type_mu_.
+    P2mType to{};
+    uint64_t epoch = 0;
+    // Each hold re-checks what another thread may have changed meanwhile.
+    const auto recheck = [&](const Locked& lk) -> Status {
+        mu_.assert_held();
+        if (stopped(lk)) return Status::err(-ESHUTDOWN);
+        if (to == P2mType::ioreq_server && claim_epoch_ != epoch) return Status::err(-EINVAL);  // disclaimed
+        return Status::ok();
+    };
+    std::function<void()> pause;
+    // Give the lock up: let a waiter (counted by Mutex) take it, bounded.
+    const auto let_in = [&] {
+        if (pause) pause();
+        const auto until = std::chrono::steady_clock::now() + mem_type_hold;
+        do std::this_thread::yield();
+        while (mu_.contended() && std::chrono::steady_clock::now() < until);
+    };
+    // One pass over every run in holds; work(lk, first, n) per run.
+    const auto pass = [&](bool commit, const auto& work) -> Status {
+        runs.rewind();
+        uint64_t first = 0, n = 0;
+        bool have = runs.next(mem_type_step, first, n);
+        // One hold: steps until the runs end or someone waits; true when
+        // the runs are done.
+        const auto hold = [&](const Locked& lk) -> Result<bool> {
+            mu_.assert_held();
+            HV_TRY(recheck(lk));
+            const auto start = std::chrono::steady_clock::now();
+            bool changed = false;
+            for (;;) {
+                for (uint64_t step = 0; have && step < mem_type_step;) {
+                    if (Status s = work(lk, first, n); !s) {
+                        if (changed) wake_held(lk);
+                        return s;
+                    }
+                    changed = changed || commit;
+                    step += n;
+                    have = runs.next(mem_type_step, first, n);
+                }
+                const auto held = std::chrono::steady_clock::now() - start;
+                if (!have || held >= mem_type_hold || (mu_.contended() && held >= mem_type_hold_contended)) break;
+            }
+            if (changed) wake_held(lk);  // a held write's page may not be claimed any more
+            if (!have) return true;
+            if (commit && preempted_done != nullptr) *preempted_done = runs.taken() - n;
+            pause = mem_type_pause_;
+            return false;
+        };
+        for (bool again = false;; again = true) {
+            Result<bool> r = false;
+            if (again) {
+                // After giving the lock up, take it back ahead of threads
+                // that come later (Mutex::lock_priority): a vCPU looping on
+                // the lock cannot keep the change out. One step, then the
+                // waiters, then the next step.
+                const Locked lk(*this, mu_, Locked::Priority{});
+                r = hold(lk);
+            } else {
+                const Locked lk(*this, mu_);
+                r = hold(lk);
+            }
+            HV_TRY(r);
+            if (*r) return Status::ok();
+            let_in();
+        }
+    };
+    {
+        const Locked lk(*this, mu_);
+        if (stopped(lk)) return Status::err(-ESHUTDOWN);
+        auto t = mem_type_target(lk, hvmmem_type);
+        HV_TRY(t);
+        to = *t;
+        epoch = claim_epoch_;
     }
-    return st;
+    // Validate every page (nothing changes).
+    HV_TRY(pass(false, [&](const Locked&, uint64_t first, uint64_t n) -> Status {
+        mu_.assert_held();
+        if (const std::optional<Gfn> bad = p2m_->first_refused(Gfn{first}, n, to)) {
+            if (first_refused != nullptr) *first_refused = bad->raw();
+            return Status::err(-EINVAL);
+        }
+        return Status::ok();
+    }));
+    if (check_only) return Status::ok();
+    // Commit. Nothing validated above can be refused now (only a disclaim
+    // ran meanwhile, and it turns ioreq_server into ram_rw, which every
+    // change from ioreq_server goes to), and the table pool holds a 4 KiB
+    // leaf for every RAM page (Domain::create), so set_type_range cannot
+    // fail here; if it did, the error is returned as it is.
+    return pass(true, [&](const Locked& lk, uint64_t first, uint64_t n) -> Status {
+        mu_.assert_held();
+        HV_TRY(p2m_->set_type_range(Gfn{first}, n, to));
+        p2m_changed(lk, Gfn{first}, n);
+        return Status::ok();
+    });
+}
+
+Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr, MemTypeProgress* progress) {
+    const std::lock_guard types(mem_type_mu_);
+    {
+        // Xen's checks before its loop, in its order; all or nothing.
+        const Locked lk(*this, mu_);
+        if (stopped(lk)) return Status::err(-ESHUTDOWN);
+        const uint64_t last = first_pfn + nr - 1;
+        if (nr == 0 || last < first_pfn || last > p2m_->max_gfn()) return Status::err(-EINVAL);
+        HV_TRY(mem_type_target(lk, hvmmem_type));
+    }
+    GfnRuns runs(first_pfn, nr);
+    constexpr uint64_t not_preempted = ~uint64_t{0};
+    uint64_t done = not_preempted;
+    HV_TRY(change_types(hvmmem_type, runs, nullptr, &done));
+    if (done != not_preempted && progress != nullptr) {
+        progress->first_pfn = first_pfn + done;
+        progress->nr = static_cast<uint32_t>(nr - done);
+    }
+    return Status::ok();
+}
+
+Status Domain::set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t> gfns, uint64_t* first_refused,
+                                 bool check_only) {
+    uint64_t refused = ~uint64_t{0};
+    const auto fail = [&](int err) {
+        if (first_refused != nullptr) *first_refused = refused;
+        return Status::err(err);
+    };
+    const std::lock_guard types(mem_type_mu_);
+    uint64_t max_gfn = 0;
+    {
+        const Locked lk(*this, mu_);
+        if (stopped(lk)) return fail(-ESHUTDOWN);
+        if (gfns.empty()) return fail(-EINVAL);
+        if (Status s = mem_type_target(lk, hvmmem_type).status(); !s) return fail(s.code());
+        max_gfn = p2m_->max_gfn();
+    }
+    // The list itself, without the lock: strictly increasing, within RAM.
+    for (size_t i = 0; i < gfns.size(); ++i) {
+        if ((i > 0 && gfns[i] <= gfns[i - 1]) || gfns[i] > max_gfn) {
+            refused = gfns[i];
+            return fail(-EINVAL);
+        }
+    }
+    GfnRuns runs(gfns);
+    if (Status s = change_types(hvmmem_type, runs, &refused, nullptr, check_only); !s) return fail(s.code());
+    if (first_refused != nullptr) *first_refused = refused;  // ~0
+    return Status::ok();
+}
+
+void Domain::set_mem_type_pause(std::function<void()> fn) {
+    const Locked lk(*this, mu_);
+    mem_type_pause_ = std::move(fn);
 }
 
 Result<uint16_t> Domain::get_mem_type(uint64_t pfn) {

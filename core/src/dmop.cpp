@@ -2,7 +2,11 @@
 // The raw DMOP dispatcher. Buffers are copied in and out with memcpy (they
 // may be unaligned); only header + op_size[op] bytes are read or written
 // (Xen 85cb15dfe4), and OUT fields are copied back only on success.
+#include <cstdint>
 #include <cstring>
+#include <span>
+#include <new>
+#include <vector>
 
 #include "hvcore/core/dmop_abi.hpp"
 #include "hvcore/core/host.hpp"
@@ -78,9 +82,20 @@ void store_op(const DmBuf& b, const T& t) {
         return d.destroy_ioreq_server(c.emulator, IoservId{a.id}).code();
     }
     case dmop::set_mem_type: {
-        const auto a = load_op<dmop::SetMemType>(b);
+        auto a = load_op<dmop::SetMemType>(b);
         if (a.pad != 0) return -EINVAL;
-        return d.set_mem_type(a.mem_type, a.first_pfn, a.nr).code();
+        // Xen copies first_pfn/nr back at each preemption (-ERESTART) and
+        // re-enters from them; the last copy stands after a success. hvcore
+        // continues inside the call and writes the same values back once,
+        // on success, if the change was preempted (Domain::MemTypeProgress).
+        Domain::MemTypeProgress p{a.first_pfn, a.nr};
+        if (Status s = d.set_mem_type(a.mem_type, a.first_pfn, a.nr, &p); !s) return s.code();
+        if (p.first_pfn != a.first_pfn || p.nr != a.nr) {
+            a.first_pfn = p.first_pfn;
+            a.nr = p.nr;
+            store_op(b, a);
+        }
+        return 0;
     }
     case dmop::map_mem_type_to_ioreq_server: {
         const auto a = load_op<dmop::MapMemTypeToIoreqServer>(b);
@@ -123,6 +138,35 @@ void store_op(const DmBuf& b, const T& t) {
     }
 }
 
+// hvcore's own ops (dmop_abi.hpp, hvcore_first_op).
+[[nodiscard]] int dispatch_hvcore(Domain& d, uint32_t op, unsigned nr_bufs, const DmBuf* bufs) {
+    const DmBuf& b = bufs[0];
+    switch (op) {
+    case dmop::set_mem_type_list: {
+        auto a = load_op<dmop::SetMemTypeList>(b);
+        if ((a.flags & ~dmop::set_mem_type_list_check_only) != 0) return -EINVAL;
+        // The list is buffer 1: nr gfns of 8 bytes, any alignment. Copied
+        // before anything is checked (as Xen's copy_from_guest_buf), so the
+        // caller's threads cannot change what was validated.
+        if (nr_bufs < 2 || bufs[1].ptr == nullptr || bufs[1].size / sizeof(uint64_t) < a.nr) return -EFAULT;
+        std::vector<uint64_t> gfns;
+        try {
+            gfns.resize(a.nr);
+        } catch (const std::bad_alloc&) {
+            return -ENOMEM;
+        }
+        if (a.nr != 0) std::memcpy(gfns.data(), bufs[1].ptr, a.nr * sizeof(uint64_t));
+        a.first_refused = ~uint64_t{0};
+        const bool check_only = (a.flags & dmop::set_mem_type_list_check_only) != 0;
+        const Status s = d.set_mem_type_list(a.mem_type, gfns, &a.first_refused, check_only);
+        store_op(b, a);  // on failure too: first_refused
+        if (check_only && s.code() == -EINVAL && a.first_refused != ~uint64_t{0}) return 0;  // a gfn refused: reported
+        return s.code();
+    }
+    default: return -EOPNOTSUPP;
+    }
+}
+
 }  // namespace
 
 int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, const DmBuf* bufs) {
@@ -140,6 +184,11 @@ int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, co
     if (b.ptr == nullptr || b.size < dmop::header_size) return -EFAULT;
     dmop::Header h;
     std::memcpy(&h, b.ptr, sizeof h);
+    if (h.op >= dmop::hvcore_first_op && h.op < dmop::hvcore_end_op) {
+        if (b.size < dmop::header_size + dmop::hvcore_op_size[h.op - dmop::hvcore_first_op]) return -EFAULT;
+        if (h.pad != 0) return -EINVAL;
+        return dispatch_hvcore(*d, h.op, nr_bufs, bufs);
+    }
     if (h.op >= dmop::nr_ops || dmop::op_size[h.op] == 0) return -EOPNOTSUPP;
     // An op this arch's op_size[] does not list has size 0 there: Xen's size
     // check passes, the header's pad is checked, and the dispatch's default

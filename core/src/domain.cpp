@@ -6,15 +6,59 @@
 // log), router.cpp, dm_ops.cpp, model_run.cpp, host_run.cpp.
 #include <fmt/format.h>
 
+#include <bit>
+#include <cstring>
+
 #include "domain_ports.hpp"
 
 namespace hvcore {
 
+namespace {
+
+// Where each format's guest-physical reach is defined, for the log line of
+// a domain too large for it.
+const char* reach_source(Arch a) {
+    switch (a) {
+    case Arch::x86_vmx:
+        return "4-level EPT translates 48-bit guest-physical addresses (Intel SDM Vol. 3C, 29.3.2 "
+               "\"EPT Translation Mechanism\")";
+    case Arch::x86_svm:
+        return "nested paging walks a 4-level long-mode table, 48-bit guest-physical addresses (AMD APM Vol. 2, "
+               "15.25.5 \"Nested Table Walk\", 5.3 \"Long-Mode Page Translation\")";
+    case Arch::arm64:
+        return "the stage-2 input (IPA) size is 64 - VTCR_EL2.T0SZ bits, T0SZ 16..39 with the 4 KiB granule "
+               "(Arm ARM DDI 0487, VTCR_EL2.T0SZ, and D8.2 \"Translation table walk\", \"Concatenated "
+               "translation tables for the initial stage 2 lookup\")";
+    case Arch::riscv64:
+        return "Sv39x4 translates 41-bit guest-physical addresses, Sv48x4 50-bit (RISC-V Privileged "
+               "Architecture, \"Hypervisor Extension\", \"Guest Physical Address Translation\")";
+    }
+    return "";
+}
+
+std::string size_text(uint64_t bytes) {
+    constexpr uint64_t gib = uint64_t{1} << 30;
+    if (bytes % (gib << 10) == 0) return fmt::format("{} TiB", bytes / (gib << 10));
+    if (bytes % gib == 0) return fmt::format("{} GiB", bytes / gib);
+    return fmt::format("{} bytes", bytes);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg, const Backend& backend,
                                                std::shared_ptr<Log> log, std::shared_ptr<Emulators> emulators) {
     if (cfg.nr_vcpus == 0 || cfg.nr_vcpus > max_vcpus) return Status::err(-EINVAL);
-    if (cfg.ram_bytes == 0 || (cfg.ram_bytes & page_mask) != 0 || cfg.ram_bytes > MachineMemory::max_ram_bytes)
-        return Status::err(-EINVAL);
+    const std::shared_ptr<Log> sink = log;
+    const auto refuse = [&](int err, const std::string& why) {
+        if (sink)
+            sink->write(LogLevel::error, fmt::format("domain {} ({}) not created: {}", id.raw(), backend.name, why));
+        return Status::err(err);
+    };
+    if (cfg.ram_bytes == 0 || (cfg.ram_bytes & page_mask) != 0) return Status::err(-EINVAL);
+    if (cfg.ram_bytes > MachineMemory::max_ram_bytes)
+        return refuse(-EINVAL, fmt::format("{} of RAM is above the {} of guest-physical space any stage-2 format "
+                                           "hvcore builds addresses",
+                                           size_text(cfg.ram_bytes), size_text(MachineMemory::max_ram_bytes)));
     std::shared_ptr<Domain> d{new Domain(id, cfg)};
     const Locked lk(*d, d->mu_);  // not shared yet; held so that every guarded member is written under it
     d->backend_ = &backend;
@@ -22,15 +66,38 @@ Result<std::shared_ptr<Domain>> Domain::create(DomId id, const DomainConfig& cfg
     d->emulators_ = std::move(emulators);
     const uint64_t frames = cfg.ram_bytes >> page_shift;
     // Enough tables to map every RAM page with 4 KiB leaves (the backend's
-    // geometry: roots and upper levels included).
+    // geometry: roots and upper levels included). A bound, not an
+    // allocation: the pool maps 2 MiB of frames at a time as it is used.
     const uint64_t table_limit = backend.table_frames(frames);
-    auto mem = MachineMemory::create(cfg.ram_bytes, table_limit);
-    HV_TRY(mem);
+    // The memfd now (sparse: nothing is allocated), the mapping once the
+    // format has accepted the size.
+    auto mem = MachineMemory::create(cfg.ram_bytes, table_limit, false);
+    if (!mem) return refuse(mem.status().code(), fmt::format("guest RAM memfd of {}: {}", size_text(cfg.ram_bytes),
+                                                             std::strerror(-mem.status().code())));
     d->mem_ = std::move(mem).value();
     auto s2 = backend.make_stage2(*d->mem_);
-    HV_TRY(s2);
+    if (!s2) {
+        if (s2.status().code() == -EINVAL)
+            return refuse(-EINVAL,
+                          fmt::format("{} of RAM (host-physical frames from {:#x}) and up to {} table frames (from "
+                                      "{:#x}) need {}-bit host-physical addresses, more than the output address "
+                                      "size of the stage-2 format's entries (x86: the model's MAXPHYADDR; Arm64: "
+                                      "VTCR_EL2.PS)",
+                                      size_text(cfg.ram_bytes), MachineMemory::ram_base_mfn.raw(), table_limit,
+                                      d->mem_->table_base().raw(),
+                                      std::bit_width(d->mem_->table_base().raw() + table_limit) + page_shift));
+        return s2.status();
+    }
     d->s2_ = std::move(s2).value();
-    if (cfg.ram_bytes > (d->s2_->gfn_limit() << page_shift)) return Status::err(-EINVAL);
+    const uint64_t reach = d->s2_->gfn_limit() << page_shift;
+    if (cfg.ram_bytes > reach)
+        return refuse(-EINVAL, fmt::format("{} of RAM exceeds the {} ({}-bit) guest-physical space of its stage-2 "
+                                           "table: {}",
+                                           size_text(cfg.ram_bytes), size_text(reach),
+                                           std::countr_zero(reach), reach_source(cfg.arch)));
+    if (Status s = d->mem_->map_ram(); !s)
+        return refuse(s.code(), fmt::format("no {} of address space for guest RAM: mmap: {}",
+                                            size_text(cfg.ram_bytes), std::strerror(-s.code())));
     d->p2m_ = std::make_unique<P2m>(*d->s2_, *d->mem_);
     HV_TRY(d->p2m_->build_ram());
     d->isa_ = backend.make_isa();

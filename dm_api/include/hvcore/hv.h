@@ -83,7 +83,7 @@ enum hv_arch {
 typedef struct hv_domain_config {
     uint32_t size;      /**< sizeof(hv_domain_config): lets the struct grow; smaller is -EINVAL */
     uint32_t arch;      /**< enum hv_arch; -EOPNOTSUPP if not built in, -EINVAL if no such value */
-    uint64_t ram_bytes; /**< RAM at GPA 0, type ram_rw; a non-zero multiple of 4096, at most 63 GiB and within the stage-2 format's reach */
+    uint64_t ram_bytes; /**< RAM at GPA 0, type ram_rw; a non-zero multiple of 4096 within the stage-2 format's reach (1.4: no longer at most 63 GiB; reserved, not touched, until used) */
     uint32_t nr_vcpus;  /**< 1..128 (one shared ioreq page holds 128 slots) */
     uint32_t flags;     /**< HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED; any other bit is -EINVAL */
 } hv_domain_config;
@@ -171,11 +171,16 @@ void hv_host_destroy(hv_host *host) HV_NOEXCEPT;
  *         #HV_DOMAIN_ARM64_REPORT_UNDECODED with an arch other than
  *         #HV_ARCH_ARM64; @p cfg->arch is not an enum hv_arch value;
  *         @p cfg->nr_vcpus is 0 or above 128; @p cfg->ram_bytes is 0, not a
- *         multiple of 4096, above 63 GiB, or beyond what the arch's stage-2
- *         format maps.
+ *         multiple of 4096, or beyond what the arch's stage-2 format
+ *         maps: its guest-physical reach (x86 48 bits, Arm64 40 bits with
+ *         hvcore's VTCR_EL2.T0SZ 24, RISC-V Sv39x4 41 bits), or the
+ *         host-physical width its entries hold for RAM and the table pool
+ *         (EPT model: MAXPHYADDR 46); the reason goes to the host's log
+ *         (hv_host_set_log, HV_LOG_ERROR).
  * @retval -EOPNOTSUPP @p cfg->arch is a backend this library was built without.
  * @retval -ENOSPC the host already has 0xfff0 domains.
- * @retval -ENOMEM no memory for the domain, its RAM or its stage-2 tables.
+ * @retval -ENOMEM no memory for the domain, its RAM or its stage-2 tables,
+ *         or no address space to map RAM that large (mmap(2)).
  * @retval -EMFILE guest RAM (a memfd) could not be created: this, -ENFILE,
  *         or another errno of memfd_create(2), ftruncate(2), mmap(2) or of
  *         fcntl(2) F_ADD_SEALS (the memfd is sealed against resizing:

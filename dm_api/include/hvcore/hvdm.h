@@ -538,6 +538,13 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  * XEN_DMOP_set_mem_type; xen/arch/x86/hvm/dm.c set_mem_type). All or
  * nothing: every page is checked before any changes.
  *
+ * A long range keeps no vCPU out: it is checked, then changed, in steps
+ * of 256 pages (Xen preempts every 256 pages), and the domain lock is
+ * given up between two steps when a vCPU waits for it. Other type changes
+ * wait for the whole call. (Through hvdm_dm_op, a change that gave the
+ * lock up writes first_pfn/nr back as Xen's continuation leaves them:
+ * where the last step after a preemption began.)
+ *
  * Allowed changes (Xen's allow_p2m_type_change): to ioreq_server only from
  * ram_rw, and only while a server holds the claim; from ioreq_server only
  * to ram_rw; from ram_rw or ram_ro to ram_rw, ram_ro or mmio_dm; from
@@ -561,6 +568,75 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  * @retval -ENOMEM no stage-2 table frames left to split a large leaf. */
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
                       uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
+/** @ingroup hvdm_dmop
+ * @brief hvcore's own DMOP numbers: 0x1000 and up, far above Xen's
+ * XEN_DMOP_* (which end at 20), so that neither clashes with an op Xen
+ * adds. Xen has no such op (its dm_op answers -EOPNOTSUPP). (hvcore 1.4) */
+#define HVDM_DMOP_SET_MEM_TYPE_LIST 0x1000
+/** @ingroup hvdm_mem_type
+ * @brief The payload of #HVDM_DMOP_SET_MEM_TYPE_LIST (at offset 8 of
+ * buffer 0, after the op and pad words; buffer 1 holds @p nr uint64_t
+ * gfns). (hvcore 1.4) */
+typedef struct hvdm_dmop_set_mem_type_list {
+    uint32_t nr;            /**< IN: gfns in buffer 1 (at least 1) */
+    uint16_t mem_type;      /**< IN: HVDM_MEM_* */
+    uint16_t flags;         /**< IN: #HVDM_MEM_TYPE_LIST_CHECK_ONLY, else 0 */
+    uint64_t first_refused; /**< OUT, on success and on failure: the first gfn refused, or all-ones */
+} hvdm_dmop_set_mem_type_list;
+/** @ingroup hvdm_mem_type
+ * @brief hvdm_dmop_set_mem_type_list::flags: validate only; nothing
+ * changes, and the op returns 0 with first_refused set (all-ones if every
+ * gfn would be accepted). (hvcore 1.4) */
+#define HVDM_MEM_TYPE_LIST_CHECK_ONLY 1
+/** @ingroup hvdm_mem_type
+ * @brief The most gfns one hvdm_set_mem_type_list call carries over a
+ * socket (hvdm_connect): a DMOP and its buffers travel in one message
+ * of at most 65,560 bytes each way (the reply: 16 bytes of header, 8 of
+ * status, 16 of buffer sizes, the 24-byte buffer 0, then 8 bytes per
+ * gfn). In process there is no such limit. (hvcore 1.4) */
+#define HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX 8187u
+/** @ingroup hvdm_mem_type
+ * @brief Sets the p2m type of a list of guest pages, scattered or not
+ * (hvcore's #HVDM_DMOP_SET_MEM_TYPE_LIST; Xen has no such op: there, one
+ * XEN_DMOP_set_mem_type per contiguous range). All or nothing: every gfn
+ * is checked before any changes; the change is then made by runs of
+ * contiguous gfns.
+ *
+ * The same rules as hvdm_set_mem_type (allowed changes, the claim). Like
+ * hvdm_set_mem_type, the call gives the domain lock up between steps of
+ * 256 pages when a vCPU waits for it, so a long list keeps no vCPU out;
+ * other type changes on the domain wait for it to finish.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param mem_type HVDM_MEM_RAM_RW, _RAM_RO, _MMIO_DM or _IOREQ_SERVER.
+ * @param gfns the guest frame numbers, strictly increasing; read only
+ *        (copied before anything is checked).
+ * @param nr how many (at least 1; over a socket at most
+ *        #HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX: the list is not split, which
+ *        would break all or nothing; split it yourself).
+ * @param[out] first_refused if not NULL, receives on -EINVAL the first gfn
+ *        of the list that was refused, all-ones when no gfn is to blame
+ *        (@p nr 0, the type, the claim); all-ones on success.
+ * @return 0, or a negative errno; nothing changes on failure.
+ * @retval -EINVAL @p h is NULL; @p nr is 0; a gfn is not above the one before it, or beyond the last
+ *         RAM page; @p mem_type is HVDM_MEM_UNUSED or unknown;
+ *         HVDM_MEM_IOREQ_SERVER while no server holds the claim, or the
+ *         claim was given up while the call ran; a page whose current
+ *         type may not change to @p mem_type.
+ * @retval -EFAULT @p gfns is NULL with @p nr not 0.
+ * @retval -EMSGSIZE over a socket, @p nr above
+ *         #HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -EOPNOTSUPP HVDM_MEM_IOREQ_SERVER on a domain created with
+ *         HV_DOMAIN_NO_HAP.
+ * @retval -ESHUTDOWN the domain is stopped (also when it stops while the
+ *         call runs: pages may then have changed).
+ * @retval -ENOMEM no memory for the copy of the list.
+ * @note Thread-safe. (hvcore 1.4) */
+int hvdm_set_mem_type_list(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type, const uint64_t *gfns,
+                           uint32_t nr, uint64_t *first_refused) HV_NOEXCEPT;
 /** @ingroup hvdm_mem_type
  * @brief The p2m type of one guest page, in HVMOP_get_mem_type's terms
  * (xen/arch/x86/hvm/hvm.c): MMIO and holes are HVDM_MEM_MMIO_DM.

@@ -26,6 +26,17 @@ inline constexpr uint32_t set_irq_level = 19;
 inline constexpr uint32_t nr_vcpus = 20;
 inline constexpr uint32_t nr_ops = 21;  // op_size[] covers 0..20
 
+// hvcore's own DMOPs: numbers from 0x1000, far above Xen's (XEN_DMOP_*
+// ends at 20, XEN_DMOP_nr_vcpus, in xen/include/public/hvm/dm_op.h), so
+// that Xen can add ops without a clash; Xen answers any of them
+// -EOPNOTSUPP. Same header (uint32 op, uint32 pad), payload at offset 8.
+inline constexpr uint32_t hvcore_first_op = 0x1000;
+inline constexpr uint32_t set_mem_type_list = 0x1000;
+inline constexpr uint32_t hvcore_end_op = 0x1001;  // one past the last
+inline constexpr size_t hvcore_op_size[hvcore_end_op - hvcore_first_op] = {
+    16,  // 0x1000 set_mem_type_list
+};
+
 // Payload size of each op (Xen's op_size[]); 0 = no such op.
 inline constexpr size_t op_size[nr_ops] = {
     0,   // 0: none
@@ -92,6 +103,21 @@ struct SetMemType {
     uint16_t pad;
     uint64_t first_pfn;
 };
+// hvcore's batched set_mem_type: buffer 1 holds nr uint64 gfns, strictly
+// increasing. All or nothing; on -EINVAL for a gfn of the list,
+// first_refused is that gfn (~0 when no gfn is to blame); the struct is
+// copied back on success and on failure (as Xen copies set_mem_type's
+// first_pfn/nr back when it preempts).
+struct SetMemTypeList {
+    uint32_t nr;          // IN: gfns in buffer 1
+    uint16_t mem_type;    // IN: HVMMEM_*
+    uint16_t flags;       // IN: set_mem_type_list_check_only, else 0
+    uint64_t first_refused;  // OUT
+};
+// Validate only: nothing changes; 0 with first_refused = the first gfn
+// refused, ~0 if none (so it comes back over a socket, whose replies carry
+// a DMOP's buffers on success only).
+inline constexpr uint16_t set_mem_type_list_check_only = 1;
 struct MapMemTypeToIoreqServer {
     uint16_t id;
     uint16_t type;
@@ -139,6 +165,8 @@ static_assert(sizeof(SetIoreqServerState) == op_size[set_ioreq_server_state]);
 static_assert(sizeof(DestroyIoreqServer) == op_size[destroy_ioreq_server]);
 static_assert(sizeof(SetMemType) == op_size[set_mem_type]);
 static_assert(offsetof(SetMemType, first_pfn) == 8);
+static_assert(sizeof(SetMemTypeList) == hvcore_op_size[set_mem_type_list - hvcore_first_op]);
+static_assert(offsetof(SetMemTypeList, first_refused) == 8);
 static_assert(sizeof(MapMemTypeToIoreqServer) == op_size[map_mem_type_to_ioreq_server]);
 static_assert(offsetof(MapMemTypeToIoreqServer, opaque) == 8);
 static_assert(sizeof(NrVcpus) == op_size[nr_vcpus]);

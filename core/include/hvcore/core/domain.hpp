@@ -2,7 +2,9 @@
 // A domain: its p2m (in the backend's table), its ioreq servers, its vCPUs
 // and the routing of every access that faults out of stage 2.
 //
-// Lock order (the only place it is written): Host::mu_ -> Domain::mu_.
+// Lock order (the only place it is written): Host::mu_ -> Domain::mu_;
+// Domain::mem_type_mu_ (held by a set_mem_type for its whole length, across
+// its holds of mu_) -> Domain::mu_.
 // Domain::mu_ is the p2m lock and the ioreq-server lock in one (Xen holds
 // the gfn lock until MMIO handling returns, d909cb9999, so a type cannot
 // change under an access being routed). Nothing is called with mu_ held
@@ -23,6 +25,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,6 +57,16 @@ inline constexpr uint32_t max_vcpus = 128;         // slots in one shared ioreq 
 // about 12 us (bench_p2m: 256 entries over 16 tables in ~190 us), so a
 // vCPU waits at most ~0.2 ms for the lock.
 inline constexpr uint64_t sweep_chunk = 16;
+// set_mem_type's step: the pages after which it may give the domain lock
+// up (Xen's set_mem_type checks hypercall_preempt_check every 256 pages,
+// xen/arch/x86/hvm/dm.c), and the longest it keeps the lock when nobody is
+// seen waiting (a waiter re-taking the lock from a condition-variable wait
+// is not counted: thread_annotations.hpp).
+inline constexpr uint64_t mem_type_step = 256;
+inline constexpr std::chrono::microseconds mem_type_hold{50};
+// ... and at least this long when someone waits (every hand-off of the
+// lock costs a wake-up; a vCPU then waits for at most about this long).
+inline constexpr std::chrono::microseconds mem_type_hold_contended{10};
 
 // Xen's HVMMEM_* values.
 namespace hvmmem {
@@ -205,7 +218,35 @@ public:
                                                uint32_t* bufioreq_port);
     [[nodiscard]] Status map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_t type,
                                                       uint32_t flags);
-    [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr);
+    // Xen's set_mem_type, all or nothing, in steps (dm_ops.cpp): every page
+    // is validated, then changed, mem_type_step pages at a time; at a step's
+    // end the domain lock is given up when another thread waits for it, or
+    // when the hold has lasted mem_type_hold, so vCPUs are never kept out
+    // for longer than a step. Other type changes (set_mem_type,
+    // set_mem_type_list) wait for the whole call (mem_type_mu_); a vCPU
+    // access never changes a type, and a disclaim meanwhile ends a change
+    // to ioreq_server with -EINVAL (the disclaim resets what it had changed:
+    // nothing changed). A stop meanwhile: -ESHUTDOWN.
+    // progress (may be null): where Xen's continuation would stand at the
+    // last step after which the lock was given up during the change:
+    // {first_pfn + done, nr - done} (Xen copies these back into the DMOP
+    // at each preemption; dmop.cpp does, on success). Untouched if the lock
+    // was never given up.
+    struct MemTypeProgress {
+        uint64_t first_pfn = 0;
+        uint32_t nr = 0;
+    };
+    [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
+                                      MemTypeProgress* progress = nullptr);
+    // hvcore's batched set_mem_type (dmop::set_mem_type_list): the same
+    // change over a strictly increasing list of gfns, all or nothing, run by
+    // runs of contiguous gfns in the same steps. -EINVAL with
+    // *first_refused = the first gfn refused (beyond the last RAM page, not
+    // above its predecessor, or a change allow_p2m_type_change refuses);
+    // *first_refused = ~0 when no gfn is to blame (empty list, type, claim).
+    // check_only: validate, change nothing.
+    [[nodiscard]] Status set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t> gfns,
+                                           uint64_t* first_refused, bool check_only = false);
     [[nodiscard]] Result<uint16_t> get_mem_type(uint64_t pfn);
     [[nodiscard]] uint32_t nr_vcpus() const noexcept { return cfg_.nr_vcpus; }
     // Destroy every server an emulator created (its handle was closed).
@@ -307,6 +348,10 @@ public:
     // released: what a vCPU thread sees (tests use it to prove the sweep
     // never holds the lock for more than one chunk).
     void set_sweep_pause(std::function<void()> fn);
+    // Called each time a set_mem_type gives the lock up between two of its
+    // steps, with the lock released (tests: a vCPU access made there
+    // completes while the change is in progress).
+    void set_mem_type_pause(std::function<void()> fn);
     // The observer is called with the lock held; set it before vCPUs run.
     void set_p2m_observer(P2mObserver* o);
     // Runs of equal effective type over [0, end), in gfn order, merged.
@@ -381,6 +426,16 @@ private:
     // again; nothing is held from one chunk to the next. pause: the
     // sweep_pause_ of the hold that disclaimed (run before each chunk).
     void sweep_after_disclaim(std::function<void()> pause) HV_EXCLUDES(mu_);
+
+    // --- dm_ops.cpp: set_mem_type in steps ---
+    class GfnRuns;
+    // The p2m type a set_mem_type to hvmmem_type makes, checked as Xen does
+    // before its loop (type, HAP, the claim).
+    [[nodiscard]] Result<P2mType> mem_type_target(const Locked& lk, uint16_t hvmmem_type) HV_REQUIRES(mu_);
+    // Validate then commit every page of runs in steps (set_mem_type's
+    // comment); mem_type_mu_ held by the caller.
+    [[nodiscard]] Status change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused,
+                                      uint64_t* preempted_done, bool check_only = false) HV_EXCLUDES(mu_);
 
     // --- router.cpp: where each access goes (Xen's hvmemul_do_io rules) ---
     // Where an emulated access to one guest-physical address lands.
@@ -465,6 +520,9 @@ private:
     bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
     ShutdownObserver* shutdown_observer_ HV_GUARDED_BY(mu_) = nullptr;
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
+    std::mutex mem_type_mu_;  // one set_mem_type at a time (lock order: before mu_)
+    uint64_t claim_epoch_ HV_GUARDED_BY(mu_) = 0;  // disclaims so far (a change to ioreq_server checks it per hold)
+    std::function<void()> mem_type_pause_ HV_GUARDED_BY(mu_);
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
     std::shared_ptr<Emulators> emulators_;  // the host's isolated emulators; nullptr: none
 };

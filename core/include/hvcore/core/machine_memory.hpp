@@ -5,6 +5,12 @@
 // asking for its frame, exactly as hardware reads host-physical memory.
 //
 // RAM frames start at ram_base_mfn (not 0) so an mfn/gfn mix-up shows.
+// The table pool starts above RAM (table_base()): at 64 GiB for RAM up to
+// 63 GiB (table_base_mfn), else at the first 64 GiB boundary past RAM's
+// end, so neither range can reach into the other at any RAM size.
+// RAM is reserved, not populated: a sparse memfd (ftruncate(2) allocates
+// no page) mapped MAP_SHARED | MAP_NORESERVE; a page costs memory once it
+// is first touched (memfd_create(2): a tmpfs file; tmpfs(5)).
 // Not thread-safe: the owning domain's p2m lock serialises every use of
 // the table pool; RAM bytes are reached through frame() or ram_base().
 #pragma once
@@ -22,13 +28,30 @@ namespace hvcore {
 class MachineMemory {
 public:
     static constexpr Mfn ram_base_mfn{0x40000};       // RAM at host-physical 1 GiB: aligned for 1 GiB leaves, and never equal to the gfn
-    static constexpr Mfn table_base_mfn{0x1000000};   // tables at host-physical 64 GiB
-    static constexpr uint64_t max_ram_bytes = (table_base_mfn.raw() - ram_base_mfn.raw()) << page_shift;
+    static constexpr Mfn table_base_mfn{0x1000000};   // the lowest table base: host-physical 64 GiB
+    static constexpr uint64_t table_align_frames = table_base_mfn.raw();  // the pool starts on a 64 GiB boundary
+    // The largest RAM the machine layout holds: 2^48 bytes, the widest
+    // guest-physical space of any format hvcore builds (EPT and NPT 4-level
+    // and Arm64 with T0SZ 16: 48 bits; RISC-V Sv39x4: 41). What a domain
+    // may really have is the smaller of this and its format's reach
+    // (Domain::create); the host's address space may refuse less (mmap(2)
+    // -ENOMEM: 128 TiB of user space on x86-64 with 4-level paging).
+    static constexpr uint64_t max_ram_bytes = uint64_t{1} << 48;
 
-    // ram_bytes must be a non-zero multiple of 4 KiB; table_frame_limit
-    // bounds the table pool (an allocation beyond it is -ENOMEM).
+    // ram_bytes must be a non-zero multiple of 4 KiB, at most
+    // max_ram_bytes; table_frame_limit bounds the table pool (an
+    // allocation beyond it is -ENOMEM). map_ram = false: the memfd is
+    // made but not mapped until map_ram() (Domain::create checks the
+    // format's reach first, so that a size the format refuses is -EINVAL,
+    // never the host's -ENOMEM for the mapping).
     [[nodiscard]] static Result<std::unique_ptr<MachineMemory>> create(uint64_t ram_bytes,
-                                                                      uint64_t table_frame_limit);
+                                                                      uint64_t table_frame_limit,
+                                                                      bool map_ram = true);
+    // Maps the RAM memfd (MAP_SHARED | MAP_NORESERVE): -errno of mmap(2)
+    // (ENOMEM: no address space that large). Once only.
+    [[nodiscard]] Status map_ram();
+    // The first frame of the table pool (the class comment).
+    [[nodiscard]] Mfn table_base() const noexcept { return table_base_; }
     ~MachineMemory();
     MachineMemory(const MachineMemory&) = delete;
     MachineMemory& operator=(const MachineMemory&) = delete;
@@ -68,6 +91,7 @@ public:
 private:
     MachineMemory() = default;
     uint64_t ram_bytes_ = 0;
+    Mfn table_base_ = table_base_mfn;
     int ram_fd_ = -1;
     std::byte* ram_ = nullptr;
 

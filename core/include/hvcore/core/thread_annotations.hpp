@@ -5,8 +5,10 @@
 // vm_locked`, vm.h). The macros expand to nothing on other compilers.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "hvcore/core/wake_after_unlock.hpp"
 
@@ -29,11 +31,42 @@
 
 namespace hvcore {
 
-// std::mutex as a capability the analysis tracks.
+// std::mutex as a capability the analysis tracks. It counts the threads
+// blocked taking it (lock() and LockToken; a condition-variable wait
+// re-taking it is not counted), so that long work under it can give it up
+// at its next step when someone waits (Domain's set_mem_type chunks, as
+// Xen's hypercall_preempt_check lets a preempted DMOP continue later).
 class HV_CAPABILITY("mutex") Mutex {
 public:
-    void lock() HV_ACQUIRE() { mu_.lock(); }
+    void lock() HV_ACQUIRE() {
+        std::unique_lock<std::mutex> lk(mu_, std::defer_lock);
+        lock_counted(lk);
+        lk.release();
+    }
     void unlock() HV_RELEASE() { mu_.unlock(); }
+    // Take the lock through lk (over native()), counted as a waiter while
+    // blocked. While a thread takes it with priority, others wait for that
+    // first: std::mutex is not fair, and a thread that takes the lock
+    // again and again (a vCPU's accesses) would otherwise keep a waiting
+    // one out indefinitely.
+    void lock_counted(std::unique_lock<std::mutex>& lk) {
+        while (priority_.load(std::memory_order_acquire)) std::this_thread::yield();
+        if (lk.try_lock()) return;
+        waiters_.fetch_add(1, std::memory_order_relaxed);
+        lk.lock();
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Take the lock through lk ahead of every thread that comes after this
+    // call (one at a time: work that has just given the lock up to a
+    // waiter, and takes it back for its next step).
+    void lock_priority(std::unique_lock<std::mutex>& lk) {
+        priority_.store(true, std::memory_order_release);
+        lk.lock();
+        priority_.store(false, std::memory_order_release);
+    }
+    // Some thread is blocked taking the lock (a hint: it may be taken by
+    // the time the caller acts on it).
+    [[nodiscard]] bool contended() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
     // Tells the analysis the lock is held: only where a LockToken of this
     // mutex's owner is in hand (the token is the proof).
     void assert_held() const HV_ASSERT_CAPABILITY(this) {}
@@ -41,6 +74,8 @@ public:
 
 private:
     std::mutex mu_;
+    std::atomic<unsigned> waiters_{0};
+    std::atomic<bool> priority_{false};
 };
 
 // Proof that Owner's lock is held: only Owner constructs one (taking the
@@ -69,7 +104,14 @@ public:
 
 private:
     friend Owner;
-    LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native()) {}
+    LockToken(const Owner& o, Mutex& mu) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native(), std::defer_lock) {
+        mu.lock_counted(lk_);
+    }
+    // Taken with Mutex::lock_priority.
+    struct Priority {};
+    LockToken(const Owner& o, Mutex& mu, Priority) HV_ACQUIRE(mu) : owner_(&o), lk_(mu.native(), std::defer_lock) {
+        mu.lock_priority(lk_);
+    }
 
     const Owner* owner_;
     // Declared before lk_, so destroyed after it: the wake-ups made under

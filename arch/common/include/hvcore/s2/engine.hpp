@@ -288,7 +288,7 @@ template <class Backend, class... Args>
 Result<std::unique_ptr<Backend>> create(MachineMemory& mem, const Geometry& g, Args&&... args) {
     if (!g.valid()) return Status::err(-EINVAL);
     const uint64_t limit = g.mfn_limit();
-    if (MachineMemory::table_base_mfn.raw() + mem.table_frame_limit() > limit ||
+    if (mem.table_base().raw() + mem.table_frame_limit() > limit ||
         MachineMemory::ram_base_mfn.raw() + mem.ram_frames() > limit)
         return Status::err(-EINVAL);
     auto root = alloc_contiguous(mem, g.root_frames());
