@@ -57,6 +57,9 @@ static_assert(HVDM_STATE_IOREQ_NONE == 0 && HVDM_STATE_IOREQ_READY == 1 && HVDM_
 static_assert(HVDM_IOREQ_TYPE_PIO == 0 && HVDM_IOREQ_TYPE_COPY == 1 && HVDM_IOREQ_TYPE_PCI_CONFIG == 2 &&
               HVDM_IOREQ_TYPE_TIMEOFFSET == 7 && HVDM_IOREQ_TYPE_INVALIDATE == 8);
 static_assert(HVDM_IOREQ_WRITE == 0 && HVDM_IOREQ_READ == 1);
+// hvcore's own DMOP numbers start at 0x1000, far above Xen's (1.4)
+static_assert(HVDM_DMOP_SET_MEM_TYPE_LIST == 0x1000 && HVDM_MEM_TYPE_LIST_CHECK_ONLY == 1);
+static_assert(HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX == 8187u && sizeof(hvdm_dmop_set_mem_type_list) == 16);
 static_assert(HVDM_DMOP_CREATE_IOREQ_SERVER == 1 && HVDM_DMOP_GET_IOREQ_SERVER_INFO == 2 &&
               HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER == 3 && HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER == 4 &&
               HVDM_DMOP_SET_IOREQ_SERVER_STATE == 5 && HVDM_DMOP_DESTROY_IOREQ_SERVER == 6 &&
