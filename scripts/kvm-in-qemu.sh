@@ -309,7 +309,7 @@ fi
 if ((bench)); then
   out=$build/kvm-qemu/bench_roundtrip.json
   sed -n '/^hvcore-kvmq: BENCH-JSON-BEGIN$/,/^hvcore-kvmq: BENCH-JSON-END$/p' "$log" | sed '1d;$d' >"$out"
-  sed -n '/^hvcore-kvmq: BENCH-BEGIN /,/^hvcore-kvmq: BENCH-EXIT /p' "$log" >"${out%.json}.txt"
+  sed -n '/hvcore-kvmq: BENCH-BEGIN /,/hvcore-kvmq: BENCH-EXIT /p' "$log" >"${out%.json}.txt"
   st=$(sed -n 's/^.*hvcore-kvmq: BENCH-EXIT \([0-9]*\) .*/\1/p' "$log")
   [[ $st == 0 ]] || die "bench_roundtrip did not finish with status 0 inside the VM (status ${st:-none}; see $log)"
   grep -q '"name"' "$out" || die "no benchmark JSON between the markers (see $log)"
