@@ -5,6 +5,17 @@
 # SVM with nested paging (-cpu max), for hosts without /dev/kvm.
 #
 #   scripts/kvm-in-qemu.sh BUILD_DIR
+#   scripts/kvm-in-qemu.sh --bench BUILD_DIR   (or HVCORE_KVMQ_BENCH=1)
+#
+# With --bench, no test runs: the initramfs holds bench/bench_roundtrip and
+# bench/bench_dm_proc of BUILD_DIR (configured with -DHVCORE_BUILD_BENCH=ON)
+# and their libraries instead, /init runs bench_roundtrip with
+# HVCORE_KVMQ_BENCH_ARGS (default --benchmark_repetitions=3) and prints its
+# output, then its JSON between the lines `hvcore-kvmq: BENCH-JSON-BEGIN`
+# and `hvcore-kvmq: BENCH-JSON-END`, which this script writes to
+# BUILD_DIR/kvm-qemu/bench_roundtrip.json (the console part to
+# bench_roundtrip.txt). It fails when the JSON is missing or the raw KVM
+# loop was skipped inside. The timeout is then 900 s.
 #
 # The guest is Debian 12's own kernel (linux-image-amd64's current
 # linux-image-6.1.0-*-amd64) and busybox-static, fetched as Debian packages
@@ -38,7 +49,10 @@
 set -euo pipefail
 
 die() { echo "kvm-in-qemu: $*" >&2; exit 1; }
-(($# == 1)) || die "usage: $0 BUILD_DIR"
+bench=${HVCORE_KVMQ_BENCH:-0}
+if [[ ${1:-} == --bench ]]; then bench=1; shift; fi
+[[ $bench == 1 ]] || bench=0
+(($# == 1)) || die "usage: $0 [--bench] BUILD_DIR"
 build=$(cd "$1" && pwd) || die "no build directory $1"
 src=$(cd "$(dirname "$0")/.." && pwd)
 tests_re=${HVCORE_KVMQ_TESTS:-^kvm/}
@@ -47,13 +61,20 @@ tests_re=${HVCORE_KVMQ_TESTS:-^kvm/}
 # VM's time under TCG.
 exclude_re=${HVCORE_KVMQ_EXCLUDE-^kvm/(cli_model_demo|cli_demo_without_kvm_says_so_and_runs_on_the_model_vcpus)\$}
 expected_skip=${HVCORE_KVMQ_EXPECTED_SKIP:-}
-vm_timeout=${HVCORE_KVMQ_TIMEOUT:-300}
+vm_timeout=${HVCORE_KVMQ_TIMEOUT:-$((bench ? 900 : 300))}
+bench_args=${HVCORE_KVMQ_BENCH_ARGS:---benchmark_repetitions=3}
 smp=${HVCORE_KVMQ_SMP:-2}
 mem=${HVCORE_KVMQ_MEM:-1G}
 cpu=${HVCORE_KVMQ_CPU:-max}
 tcg_thread=${HVCORE_KVMQ_TCG_THREAD:-single}
 kvm_tests=$build/tests/kvm
+if ((bench)); then
+  for f in bench_roundtrip bench_dm_proc; do
+    [[ -x $build/bench/$f ]] || die "$build/bench/$f is missing (configure $build with -DHVCORE_BUILD_BENCH=ON and build bench_roundtrip)"
+  done
+else
 [[ -f $kvm_tests/CTestTestfile.cmake ]] || die "$kvm_tests/CTestTestfile.cmake is missing (configure $build with BUILD_TESTING)"
+fi
 for tool in qemu-system-x86_64 apt-get dpkg-deb ldd ctest strip timeout; do
   command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh --oracles)"
 done
@@ -105,6 +126,8 @@ busybox=$cache/busybox/bin/busybox
 [[ -f $vmlinuz && -x $busybox ]] || die "the unpacked packages lack $vmlinuz or $busybox"
 
 # --- The tests to run: ctest's list for tests/kvm (this script's own test excluded). ---
+names=()
+if ((!bench)); then
 ctest_filter=(-R "$tests_re" -LE '^kvm-qemu$')
 [[ -z $exclude_re ]] || ctest_filter+=(-E "$exclude_re")
 mapfile -t names < <(ctest --test-dir "$kvm_tests" -N "${ctest_filter[@]}" | sed -n 's/^ *Test *#[0-9]*: //p')
@@ -112,6 +135,7 @@ mapfile -t names < <(ctest --test-dir "$kvm_tests" -N "${ctest_filter[@]}" | sed
 if [[ -n $exclude_re ]]; then
   ctest --test-dir "$kvm_tests" -N -R "$tests_re" -LE '^kvm-qemu$' | sed -n 's/^ *Test *#[0-9]*: //p' | grep -E "$exclude_re" \
     | sed 's/^/kvm-in-qemu: not run inside the VM (HVCORE_KVMQ_EXCLUDE): /' || true
+fi
 fi
 
 # --- The initramfs. ---
@@ -147,6 +171,13 @@ add() {
 # guests), libhvcore.so*, and tests/plugin's CTestTestfile (tests/kvm
 # includes it; its tests do not run here).
 files() { find "$@" -name CMakeFiles -prune -o -type f ! -name '*.o' ! -name '*.a' ! -name '*.log' -print0 2>/dev/null; }
+if ((bench)); then
+  # The benchmark, its device-model process (named by its path in the
+  # build tree) and libhvcore.so* (bench_dm_proc links it).
+  add "$build/bench/bench_roundtrip"
+  add "$build/bench/bench_dm_proc"
+  while IFS= read -r -d '' f; do add "$f"; done < <(find "$build/dm_api" -maxdepth 1 -type f -name 'libhvcore.so*' -print0)
+else
 while IFS= read -r -d '' f; do
   case $f in
     "$kvm_tests"/*) if [[ -x $f || $f == *.bin || $f == *.cmake ]]; then add "$f"; fi ;;
@@ -168,6 +199,7 @@ while IFS= read -r f; do
 done < <(grep -oh "\"$src/[^\"]*\"" "$kvm_tests/CTestTestfile.cmake" | tr -d '"' | sort -u)
 # ctest runs the tests as on this machine; bash runs their scripts.
 add "$(command -v ctest)"
+fi
 add "$(command -v bash)"
 ln -sf "$(command -v bash)" "$root/bin/bash" 2>/dev/null || true
 # add_lib PATH: the library PATH names (a symbolic link, often) and PATH.
@@ -206,6 +238,21 @@ if [ ! -c /dev/kvm ]; then
   poweroff -f
 fi
 echo "hvcore-kvmq: KVM \$(cut -d' ' -f1 /proc/uptime) \$(dmesg | grep -c 'Nested Paging enabled') npt"
+EOF
+if ((bench)); then
+  cat >>"$root/init" <<EOF
+cd /tmp
+echo "hvcore-kvmq: BENCH-BEGIN \$(cut -d' ' -f1 /proc/uptime) $build/bench/bench_roundtrip $bench_args"
+$build/bench/bench_roundtrip $bench_args --benchmark_color=false --benchmark_out=/tmp/bench.json --benchmark_out_format=json 2>&1
+echo "hvcore-kvmq: BENCH-EXIT \$? \$(cut -d' ' -f1 /proc/uptime)"
+echo "hvcore-kvmq: BENCH-JSON-BEGIN"
+cat /tmp/bench.json
+echo "hvcore-kvmq: BENCH-JSON-END"
+echo "hvcore-kvmq: DONE \$(cut -d' ' -f1 /proc/uptime)"
+poweroff -f
+EOF
+else
+  cat >>"$root/init" <<EOF
 cd $kvm_tests
 while IFS= read -r name; do
   re=\$(printf '%s' "\$name" | sed 's/[][\\\\.*^\$+?(){}|]/\\\\&/g')
@@ -227,20 +274,23 @@ done </kvmq-tests
 echo "hvcore-kvmq: DONE \$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 EOF
+fi
 chmod +x "$root/init"
 initrd=$work/initrd.cpio
 (cd "$root" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc >"$initrd" 2>/dev/null)
-echo "kvm-in-qemu: initramfs $((($(stat -c %s "$initrd") + 1048575) / 1048576)) MiB, ${#names[@]} tests, kernel $kpkg; prepared in $((SECONDS - t_start)) s" >&2
+echo "kvm-in-qemu: initramfs $((($(stat -c %s "$initrd") + 1048575) / 1048576)) MiB, $(((bench)) && echo bench_roundtrip || echo "${#names[@]} tests"), kernel $kpkg; prepared in $((SECONDS - t_start)) s" >&2
 
 # --- The VM. ---
 log=$work/console.log
 t_vm=$SECONDS
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 set +e
 timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 -machine q35 -accel "tcg,thread=$tcg_thread" -cpu "$cpu" -smp "$smp" -m "$mem" \
   -nographic -nic none -no-reboot -kernel "$vmlinuz" -initrd "$initrd" \
   -append "console=ttyS0 loglevel=5 panic=-1 mitigations=off" </dev/null 2>&1 | tr -d '\r' | tee "$log"
 vm_rc=${PIPESTATUS[0]}
 set -e
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 vm_s=$((SECONDS - t_vm))
 
 # --- The verdict. ---
@@ -255,6 +305,19 @@ if ! grep -q '^hvcore-kvmq: KVM ' "$log"; then
   ((timed_out == 0)) || die "the VM was killed before /dev/kvm appeared (see $log)"
   grep '^hvcore-kvmq: \(NO-KVM\|dmesg\|insmod\)' "$log" >&2 || true
   die "/dev/kvm did not appear in the VM (kvm-amd did not load: see the lines above and $log)"
+fi
+if ((bench)); then
+  out=$build/kvm-qemu/bench_roundtrip.json
+  sed -n '/^hvcore-kvmq: BENCH-JSON-BEGIN$/,/^hvcore-kvmq: BENCH-JSON-END$/p' "$log" | sed '1d;$d' >"$out"
+  sed -n '/hvcore-kvmq: BENCH-BEGIN /,/hvcore-kvmq: BENCH-EXIT /p' "$log" >"${out%.json}.txt"
+  st=$(sed -n 's/^.*hvcore-kvmq: BENCH-EXIT \([0-9]*\) .*/\1/p' "$log")
+  [[ $st == 0 ]] || die "bench_roundtrip did not finish with status 0 inside the VM (status ${st:-none}; see $log)"
+  grep -q '"name"' "$out" || die "no benchmark JSON between the markers (see $log)"
+  if grep -q 'KVM loop skipped' "$out"; then die "the raw KVM loop was skipped inside the VM: $(grep -o 'KVM loop skipped[^"]*' "$out" | head -n 1)"; fi
+  grep '^round trip, ' "$log" | sed 's/^/kvm-in-qemu: /' || true
+  echo "kvm-in-qemu: this machine's load average before/after the VM: $load_before / $load_after" | tee -a "${out%.json}.txt"
+  echo "kvm-in-qemu: bench_roundtrip measured on KVM inside QEMU TCG in ${vm_s} s: $out (console output ${out%.json}.txt)"
+  exit 0
 fi
 declare -A result=() secs=()
 while IFS= read -r l; do
