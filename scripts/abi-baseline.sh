@@ -15,4 +15,6 @@ cmake --build build/all --target hvcore
 lib=$(readlink -f build/all/dm_api/libhvcore.so)
 abidw --headers-dir dm_api/include/hvcore --no-corpus-path --no-comp-dir-path --no-show-locs \
   --drop-private-types --exported-interfaces-only --no-elf-needed --out-file dm_api/abi/libhvcore.abi "$lib"
+# Source paths relative to the tree (abidw writes them absolute).
+sed -i "s|path='$PWD/|path='|g" dm_api/abi/libhvcore.abi
 echo "abi-baseline: dm_api/abi/libhvcore.abi from $lib ($(grep -c '<elf-symbol ' dm_api/abi/libhvcore.abi) symbols)"

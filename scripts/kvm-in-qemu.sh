@@ -141,7 +141,7 @@ fi
 # --- The initramfs. ---
 root=$work/root
 rm -rf "$root"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,lib/kvm-modules}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,kvmq,lib/kvm-modules}
 cp "$busybox" "$root/bin/busybox"
 # The modules in load order: kvm-amd depends on kvm and ccp, kvm on
 # irqbypass (their .modinfo depends=); a missing one fails the run below.
@@ -226,7 +226,7 @@ cat >"$root/init" <<EOF
 # SPDX-License-Identifier: MIT
 # PID 1 of the KVM test VM (written by scripts/kvm-in-qemu.sh).
 /bin/busybox --install -s
-export PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/tmp TMPDIR=/tmp
+export PATH=/usr/bin:/bin:/usr/sbin:/sbin HOME=/kvmq TMPDIR=/kvmq  # the VM's own scratch directory (initramfs)
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /dev/shm /dev/pts; mount -t tmpfs shm /dev/shm; mount -t devpts pts /dev/pts
 ln -sf /proc/self/fd /dev/fd
@@ -241,12 +241,12 @@ echo "hvcore-kvmq: KVM \$(cut -d' ' -f1 /proc/uptime) \$(dmesg | grep -c 'Nested
 EOF
 if ((bench)); then
   cat >>"$root/init" <<EOF
-cd /tmp
+cd /kvmq
 echo "hvcore-kvmq: BENCH-BEGIN \$(cut -d' ' -f1 /proc/uptime) $build/bench/bench_roundtrip $bench_args"
-$build/bench/bench_roundtrip $bench_args --benchmark_color=false --benchmark_out=/tmp/bench.json --benchmark_out_format=json 2>&1
+$build/bench/bench_roundtrip $bench_args --benchmark_color=false --benchmark_out=/kvmq/bench.json --benchmark_out_format=json 2>&1
 echo "hvcore-kvmq: BENCH-EXIT \$? \$(cut -d' ' -f1 /proc/uptime)"
 echo "hvcore-kvmq: BENCH-JSON-BEGIN"
-cat /tmp/bench.json
+cat /kvmq/bench.json
 echo "hvcore-kvmq: BENCH-JSON-END"
 echo "hvcore-kvmq: DONE \$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
@@ -258,18 +258,18 @@ while IFS= read -r name; do
   re=\$(printf '%s' "\$name" | sed 's/[][\\\\.*^\$+?(){}|]/\\\\&/g')
   t0=\$(cut -d' ' -f1 /proc/uptime)
   echo "hvcore-kvmq: BEGIN \$name"
-  ctest --test-dir $kvm_tests -R "^\$re\\\$" -V --timeout 240 >/tmp/out 2>&1
+  ctest --test-dir $kvm_tests -R "^\$re\\\$" -V --timeout 240 >/kvmq/out 2>&1
   t1=\$(cut -d' ' -f1 /proc/uptime)
-  cat /tmp/out
-  n=\$(grep -c -E ' Test +#[0-9]+: ' /tmp/out)
-  st=\$(grep -E ' Test +#[0-9]+: ' /tmp/out | tail -n 1)
+  cat /kvmq/out
+  n=\$(grep -c -E ' Test +#[0-9]+: ' /kvmq/out)
+  st=\$(grep -E ' Test +#[0-9]+: ' /kvmq/out | tail -n 1)
   case "\$n:\$st" in
     1:*" Passed "*) r=pass ;;
     1:*Skipped*) r=skip ;;
     *) r=fail ;;
   esac
   echo "hvcore-kvmq: RESULT \$r \$(awk "BEGIN{printf \\"%.1f\\", \$t1-\$t0}") \$name"
-  [ \$r = skip ] && echo "hvcore-kvmq: SKIP-REASON \$name: \$(grep -m1 -o 'SKIP.*' /tmp/out)"
+  [ \$r = skip ] && echo "hvcore-kvmq: SKIP-REASON \$name: \$(grep -m1 -o 'SKIP.*' /kvmq/out)"
 done </kvmq-tests
 echo "hvcore-kvmq: DONE \$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>  // P_tmpdir
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -66,9 +67,14 @@ public:
     [[nodiscard]] Error start() {
         if (opt_.dm_exec.empty()) return {};
         // A private directory (0700: mkdtemp) for the sockets.
+        // $XDG_RUNTIME_DIR, else $TMPDIR, else the C library's P_tmpdir
+        // (also where a path too long for a socket address falls back to).
+        const auto usable = [](const char* d) { return d != nullptr && *d == '/'; };
         const char* base = std::getenv("XDG_RUNTIME_DIR");
-        std::string tmpl = fmt::format("{}/hvcore-dm-XXXXXX", base != nullptr && *base == '/' ? base : "/tmp");
-        if (tmpl.size() + 16 >= sizeof(sockaddr_un{}.sun_path)) tmpl = "/tmp/hvcore-dm-XXXXXX";
+        if (!usable(base)) base = std::getenv("TMPDIR");
+        if (!usable(base)) base = P_tmpdir;
+        std::string tmpl = fmt::format("{}/hvcore-dm-XXXXXX", base);
+        if (tmpl.size() + 16 >= sizeof(sockaddr_un{}.sun_path)) tmpl = fmt::format("{}/hvcore-dm-XXXXXX", P_tmpdir);
         if (mkdtemp(tmpl.data()) == nullptr)
             return Error(-errno, fmt::format("--dm-exec: mkdtemp({}): {}", tmpl, std::strerror(errno)));
         dir_ = tmpl;
