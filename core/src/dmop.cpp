@@ -159,9 +159,14 @@ void store_op(const DmBuf& b, const T& t) {
         a.first_refused = ~uint64_t{0};
         const bool check_only = (a.flags & dmop::set_mem_type_list_check_only) != 0;
         const Status s = d.set_mem_type_list(a.mem_type, gfns, &a.first_refused, check_only);
-        store_op(b, a);  // on failure too: first_refused
-        if (check_only && s.code() == -EINVAL && a.first_refused != ~uint64_t{0}) return 0;  // a gfn refused: reported
-        return s.code();
+        int rc = s.code();
+        if (check_only && rc == -EINVAL && a.first_refused != ~uint64_t{0}) rc = 0;  // a gfn refused: reported
+        // Buffer 0 is written back on success only, as every DMOP's (Xen's
+        // xen/arch/x86/hvm/dm.c dm_op copies the op back only when rc is 0),
+        // and as a socket's reply carries it: a failed call leaves the
+        // caller's bytes as they were; CHECK_ONLY names the refused gfn.
+        if (rc == 0) store_op(b, a);
+        return rc;
     }
     default: return -EOPNOTSUPP;
     }

@@ -29,9 +29,9 @@ struct ListDmOp {
 };
 static_assert(sizeof(ListDmOp) == 24 && offsetof(ListDmOp, u) == dmop::header_size);
 
-// Not written by the host: a socket's reply carries a DMOP's buffers on
-// success only (dm_api/src/wire.hpp), so a failure's first_refused does not
-// come back over it.
+// Not written by the host: a DMOP's buffer 0 is written back on success
+// only (core/src/dmop.cpp, as Xen; a socket's reply carries it on success
+// only too), so a failure's gfn is learnt by a CHECK_ONLY call.
 constexpr uint64_t unwritten = ~uint64_t{0} - 1;
 
 [[nodiscard]] int issue(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, std::vector<uint64_t>& gfns,
@@ -76,8 +76,8 @@ extern "C" int hvdm_set_mem_type_list(hvdm_handle* h, hvdm_domid_t domid, uint16
         refused = ~uint64_t{0};
     } else {
         rc = issue(h, domid, mem_type, list, nr, 0, &refused);
-        if (rc == -EINVAL && refused == unwritten) {
-            // Over a socket: ask again, validating only, for the gfn.
+        if (rc == -EINVAL) {
+            // Ask again, validating only, for the gfn (nothing changed).
             uint64_t probe = unwritten;
             refused = issue(h, domid, mem_type, list, nr, dmop::set_mem_type_list_check_only, &probe) == 0
                           ? probe

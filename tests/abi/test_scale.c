@@ -267,6 +267,14 @@ static void the_raw_op_checks_only_with_its_flag_and_reports_the_gfn(void) {
     op.u.nr = 3;
     EXPECT_EQ(-EFAULT, hvdm_dm_op(f.dm, f.domid, 2, b));
     EXPECT_EQ(-EFAULT, hvdm_dm_op(f.dm, f.domid, 1, b));
+    /* Refused without the flag: -EINVAL, nothing changes and buffer 0 is
+     * not written (as every DMOP's, on success only; the same over a
+     * socket). */
+    op.u.nr = 2;
+    op.u.first_refused = 0x5a5a5a5a5a5a5a5aull;
+    EXPECT_EQ(-EINVAL, hvdm_dm_op(f.dm, f.domid, 2, b));
+    EXPECT_U64(0x5a5a5a5a5a5a5a5aull, op.u.first_refused);
+    EXPECT_EQ(HVDM_MEM_RAM_RW, mem_type_of(&f, 3));
     /* An unknown flag; the next number in hvcore's range. */
     op.u.nr = 1;
     op.u.flags = 2;

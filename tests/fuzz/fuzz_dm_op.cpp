@@ -275,6 +275,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             size_t writable = 0;
             if (i == 0 && rc == 0 && op < hvcore::dmop::nr_ops)
                 writable = hvcore::dmop::header_size + hvcore::dmop::op_size[op];
+            else if (i == 0 && rc == 0 && op >= hvcore::dmop::hvcore_first_op && op < hvcore::dmop::hvcore_end_op)
+                writable = hvcore::dmop::header_size + hvcore::dmop::hvcore_op_size[op - hvcore::dmop::hvcore_first_op];
             for (size_t k = writable; k < len; ++k)
                 if (blocks[i][k] != copies[i][k])
                     fail("op %u (rc %d) wrote byte %zu of buffer %u (of %zu bytes)", op, rc, k, i, len);
@@ -296,7 +298,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     const int allowed = op == 1 ? 1 : op == 6 ? -1 : 0;
                     if (delta != allowed) fail("op %u changed the server count by %d", op, delta);
                 }
-                if (op != 6 && op != 12 && op != 15 &&
+                // set_mem_type_list changes types unless it only checks
+                // (flags, bytes 14-15 of buffer 0).
+                const bool list_changes = op == hvcore::dmop::set_mem_type_list &&
+                                          (copies[0].size() < 16 ||
+                                           ((copies[0][14] | copies[0][15] << 8) &
+                                            hvcore::dmop::set_mem_type_list_check_only) == 0);
+                if (op != 6 && op != 12 && op != 15 && !list_changes &&
                     (now.runs != before[s].runs || now.ioreq_entries != before[s].ioreq_entries))
                     fail("op %u changed page types or the ioreq entry count of domain %u", op, domid);
                 // What hvdm_close does not undo makes the domain new again.

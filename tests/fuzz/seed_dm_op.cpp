@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,16 @@ Bytes extent(uint32_t nr, uint64_t first_pfn) {  // xen_dm_op_modified_memory_ex
     put(b, nr, 4);
     put(b, 0, 4);
     put(b, first_pfn, 8);
+    return b;
+}
+// hvcore's set_mem_type_list (0x1000): nr, mem_type, flags, first_refused
+// (OUT); the gfns are bufs[1].
+Op set_mem_type_list(uint32_t nr, uint16_t type, uint16_t flags) {
+    return std::move(Op(0x1000).u32(nr).u16(type).u16(flags).u64(0));
+}
+Bytes gfns(std::initializer_list<uint64_t> l) {
+    Bytes b;
+    for (uint64_t g : l) put(b, g, 8);
     return b;
 }
 Op map_mem_type(uint16_t id, uint32_t flags) { return std::move(Op(15).u16(id).u16(4).u32(flags).u64(0)); }
@@ -147,6 +158,14 @@ std::vector<Seed> seeds() {
     add("reject-buf0-short", Program().call(x86_vmx, {Bytes{20, 0, 0, 0}}));
     add("reject-payload-short", Program().call(x86_vmx, {Bytes{3, 0, 0, 0, 0, 0, 0, 0, 0, 0}}));
     add("reject-header-pad", Program().op(x86_vmx, Op(20, 1).u32(0)));
+    add("op4096-set_mem_type_list", Program().call(x86_vmx, {set_mem_type_list(2, 1, 0).b, gfns({3, 9})}));
+    // Validating only: a refused gfn (5 made mmio_dm, which may not become ram_ro)
+    // comes back in first_refused with 0.
+    add("op4096-set_mem_type_list-check_only", Program()
+                                                   .op(x86_vmx, set_mem_type(2, 5, 1))
+                                                   .call(x86_vmx, {set_mem_type_list(2, 1, 1).b, gfns({4, 5})}));
+    // Refused (not increasing): -EINVAL, and buffer 0 is not written.
+    add("reject-set_mem_type_list-order", Program().call(x86_vmx, {set_mem_type_list(2, 1, 0).b, gfns({9, 3})}));
     add("reject-op-0", Program().op(x86_vmx, Op(0).u64(0)));
     add("reject-op-21", Program().op(x86_vmx, Op(21).u64(0).u64(0).u64(0)));
     add("reject-domid-0", Program().call(raw_domid, {Op(20).u32(0).b}, 0, 0));

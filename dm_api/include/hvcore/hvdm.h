@@ -581,7 +581,7 @@ typedef struct hvdm_dmop_set_mem_type_list {
     uint32_t nr;            /**< IN: gfns in buffer 1 (at least 1) */
     uint16_t mem_type;      /**< IN: HVDM_MEM_* */
     uint16_t flags;         /**< IN: #HVDM_MEM_TYPE_LIST_CHECK_ONLY, else 0 */
-    uint64_t first_refused; /**< OUT, on success and on failure: the first gfn refused, or all-ones */
+    uint64_t first_refused; /**< OUT, written on success only (as every DMOP's buffer 0): with the flag, the first gfn refused, or all-ones */
 } hvdm_dmop_set_mem_type_list;
 /** @ingroup hvdm_mem_type
  * @brief hvdm_dmop_set_mem_type_list::flags: validate only; nothing
