@@ -24,17 +24,17 @@ function(hvcore_warnings target)
     $<$<COMPILE_LANGUAGE:CXX>:-Wold-style-cast -Woverloaded-virtual>)
 endfunction()
 
-# One doctest program: its sources (tests/unit/test_main.cpp supplies
-# main), what it links and includes, warnings as errors, and its cases
+# One doctest program: its sources (hvcore_doctest_main, tests/unit/
+# test_main.cpp compiled once, supplies main), what it links and includes, warnings as errors, and its cases
 # registered with ctest under PREFIX. SUITE_LABELS: each case's doctest
 # TEST_SUITE becomes its ctest label (TEST_SUITE("concurrent") -> LABELS
 # concurrent, which the tsan preset runs); it costs one run of the program
 # per case at build time, so only programs with such suites ask for it.
 function(hvcore_doctest target)
   cmake_parse_arguments(T "SUITE_LABELS" "PREFIX" "SOURCES;LIBS;INCLUDES" ${ARGN})
-  add_executable(${target} ${PROJECT_SOURCE_DIR}/tests/unit/test_main.cpp ${T_SOURCES})
+  add_executable(${target} ${T_SOURCES})
   target_include_directories(${target} PRIVATE ${T_INCLUDES})
-  target_link_libraries(${target} PRIVATE ${T_LIBS} doctest::doctest)
+  target_link_libraries(${target} PRIVATE ${T_LIBS} hvcore_doctest_main doctest::doctest)
   hvcore_warnings(${target})
   if(T_SUITE_LABELS)
     doctest_discover_tests(${target} TEST_PREFIX "${T_PREFIX}" ADD_LABELS 1)

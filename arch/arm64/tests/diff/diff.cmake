@@ -84,10 +84,10 @@ add_test(NAME arm64-diff/oracle
   COMMAND ${_a64d_run} ${_a64d_bin}/a64_oracle ${_a64d_bin}/a64_oracle.out)
 set_tests_properties(arm64-diff/oracle PROPERTIES FIXTURES_SETUP a64_oracle)
 
-add_executable(test_a64_diff ${PROJECT_SOURCE_DIR}/tests/unit/test_main.cpp ${_a64d_src}/test_a64_diff.cpp)
+add_executable(test_a64_diff ${_a64d_src}/test_a64_diff.cpp)
 target_include_directories(test_a64_diff PRIVATE ${PROJECT_SOURCE_DIR}/arch/arm64/src ${_a64d_src})
 target_compile_definitions(test_a64_diff PRIVATE HVCORE_A64_DIFF_TRIALS=${HVCORE_A64_DIFF_TRIALS})
-target_link_libraries(test_a64_diff PRIVATE hvcore_arch_arm64 hvcore_embed doctest::doctest fmt::fmt)
+target_link_libraries(test_a64_diff PRIVATE hvcore_doctest_main hvcore_arch_arm64 hvcore_embed doctest::doctest fmt::fmt)
 hvcore_warnings(test_a64_diff)
 add_dependencies(test_a64_diff a64_oracle)
 doctest_discover_tests(test_a64_diff TEST_PREFIX "arm64-diff/"
