@@ -16,6 +16,9 @@ set(HVCORE_A64_DIFF_SEED "0x5eed64" CACHE STRING "seed of the A64 differential t
 # qemu-user too and 200 per form take about 15 s.
 if(CMAKE_CROSSCOMPILING)
   set(_a64d_default_trials 200)
+elseif(HVCORE_SANITIZE OR HVCORE_SANITIZE_THREAD)
+  # Under the sanitizers (memory and UB errors): every form, fewer trials.
+  set(_a64d_default_trials 125)
 else()
   set(_a64d_default_trials 500)
 endif()
