@@ -121,6 +121,24 @@ static void one_tib_domain_is_created_and_used_at_its_top_without_touching_its_r
     use_the_top(TIB);
 }
 
+/* A new host (its errors logged into last_error) that refuses a 64 TiB
+ * domain with -EINVAL, or NULL if no host could be created; cfg is left
+ * describing that domain. */
+static hv_host *host_refusing_64_tib(hv_domain_config *cfg) {
+    hv_host *host = NULL;
+    hv_domain *dom = NULL;
+    if (!EXPECT_EQ(0, hv_host_create(&host))) return NULL;
+    last_error[0] = '\0';
+    if (!test_over_socket()) EXPECT_EQ(0, hv_host_set_log(host, record_log, NULL, HV_LOG_ERROR));
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+    cfg->arch = test_arch();
+    cfg->ram_bytes = 64 * TIB;
+    cfg->nr_vcpus = 1;
+    EXPECT_EQ(-EINVAL, hv_domain_create(host, cfg, &dom));
+    return host;
+}
+
 static void a_64_tib_domain_fits_a_48_bit_format_and_is_einval_with_the_reason_beyond_the_format(void) {
     if (holds_64_tib()) {
         use_the_top(64 * TIB);
@@ -129,38 +147,22 @@ static void a_64_tib_domain_fits_a_48_bit_format_and_is_einval_with_the_reason_b
     if (test_arch() == HV_ARCH_X86_VMX) {
         /* 48-bit guest-physical, 46-bit host-physical: 63 TiB is the
          * largest whole TiB; 64 TiB is refused for the host-physical width. */
-        hv_host *host = NULL;
-        hv_domain *dom = NULL;
         hv_domain_config cfg;
+        hv_host *host;
         use_the_top(63 * TIB);
-        REQUIRE_EQ(0, hv_host_create(&host));
-        last_error[0] = '\0';
-        if (!test_over_socket()) EXPECT_EQ(0, hv_host_set_log(host, record_log, NULL, HV_LOG_ERROR));
-        memset(&cfg, 0, sizeof cfg);
-        cfg.size = sizeof cfg;
-        cfg.arch = test_arch();
-        cfg.ram_bytes = 64 * TIB;
-        cfg.nr_vcpus = 1;
-        EXPECT_EQ(-EINVAL, hv_domain_create(host, &cfg, &dom));
+        host = host_refusing_64_tib(&cfg);
+        if (host == NULL) return;
         if (!test_over_socket() && !EXPECT_TRUE(strstr(last_error, "47-bit host-physical") != NULL))
             fprintf(stderr, "  log: %s\n", last_error);
         hv_host_destroy(host);
         return;
     }
     {
-        hv_host *host = NULL;
         hv_domain *dom = NULL;
         hv_domain_config cfg;
         char want[64];
-        REQUIRE_EQ(0, hv_host_create(&host));
-        last_error[0] = '\0';
-        if (!test_over_socket()) EXPECT_EQ(0, hv_host_set_log(host, record_log, NULL, HV_LOG_ERROR));
-        memset(&cfg, 0, sizeof cfg);
-        cfg.size = sizeof cfg;
-        cfg.arch = test_arch();
-        cfg.ram_bytes = 64 * TIB;
-        cfg.nr_vcpus = 1;
-        EXPECT_EQ(-EINVAL, hv_domain_create(host, &cfg, &dom));
+        hv_host *host = host_refusing_64_tib(&cfg);
+        if (host == NULL) return;
         /* The largest the format takes is accepted. */
         cfg.ram_bytes = 1ull << format_bits();
         EXPECT_EQ(0, hv_domain_create(host, &cfg, &dom));

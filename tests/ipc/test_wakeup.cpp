@@ -143,6 +143,21 @@ void drive_model(Guest& g) {
     CHECK(g.received() == requests);
 }
 
+// A listener on the guest's host at a socket named after this process,
+// closed at the end of the scope.
+struct Listener {
+    std::string sock;
+    hv_dm_listener* l = nullptr;
+    Listener(const Guest& g, const char* prefix) : sock(prefix + std::to_string(getpid()) + ".sock") {
+        hv_dm_listen_config lc{};
+        lc.size = sizeof lc;
+        REQUIRE(hv_dm_listen(g.host, sock.c_str(), &lc, &l) == 0);
+    }
+    Listener(const Listener&) = delete;
+    Listener& operator=(const Listener&) = delete;
+    ~Listener() { hv_dm_listener_close(l); }
+};
+
 }  // namespace
 
 TEST_CASE("model_vcpu_requests_are_all_answered_by_a_device_model_thread_that_sleeps_and_wakes") {
@@ -163,12 +178,8 @@ TEST_CASE("model_vcpu_requests_are_all_answered_over_the_socket_transport") {
     for (const auto& b : hvcore::linked_backends()) {
         Guest g(static_cast<uint32_t>(b.arch));
         CAPTURE(arch_name(g.arch));
-        const std::string sock = "hvcore-wakeup-" + std::to_string(getpid()) + ".sock";
-        hv_dm_listen_config lc{};
-        lc.size = sizeof lc;
-        hv_dm_listener* l = nullptr;
-        REQUIRE(hv_dm_listen(g.host, sock.c_str(), &lc, &l) == 0);
-        hvdm_handle* h = hvdm_connect(sock.c_str());
+        Listener l(g, "hvcore-wakeup-");
+        hvdm_handle* h = hvdm_connect(l.sock.c_str());
         REQUIRE(h != nullptr);
         {
             DmThread dm(h, g);
@@ -177,7 +188,6 @@ TEST_CASE("model_vcpu_requests_are_all_answered_over_the_socket_transport") {
             CHECK(dm.s.v[0].received == requests);
         }
         CHECK(hvdm_close(h) == 0);
-        hv_dm_listener_close(l);
     }
 }
 
@@ -185,12 +195,8 @@ TEST_CASE("model_vcpu_requests_are_all_answered_by_a_device_model_process") {
     for (const auto& b : hvcore::linked_backends()) {
         Guest g(static_cast<uint32_t>(b.arch));
         CAPTURE(arch_name(g.arch));
-        const std::string sock = "hvcore-wakeup-p" + std::to_string(getpid()) + ".sock";
-        hv_dm_listen_config lc{};
-        lc.size = sizeof lc;
-        hv_dm_listener* l = nullptr;
-        REQUIRE(hv_dm_listen(g.host, sock.c_str(), &lc, &l) == 0);
-        hvcore_load::Dm dm = hvcore_load::spawn_dm_proc(HVCORE_DM_PROC, sock, g.domid(), arch_name(g.arch), mmio,
+        Listener l(g, "hvcore-wakeup-p");
+        hvcore_load::Dm dm = hvcore_load::spawn_dm_proc(HVCORE_DM_PROC, l.sock, g.domid(), arch_name(g.arch), mmio,
                                                         gfn, is_x86(g.arch) ? 4 : 40);
         const std::string ready = hvcore_load::read_line(dm.out);
         REQUIRE(ready.rfind("ready ", 0) == 0);
@@ -208,7 +214,6 @@ TEST_CASE("model_vcpu_requests_are_all_answered_by_a_device_model_process") {
         CHECK(total[0] == requests);  // received
         CHECK(total[1] == 0);         // lost
         CHECK(total[2] == 0);         // dup
-        hv_dm_listener_close(l);
     }
 }
 
