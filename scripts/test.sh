@@ -7,7 +7,8 @@
 # backend built with clang 14 (preset `clang`, warnings as errors), then the
 # concurrent tests under ThreadSanitizer (preset `tsan`, clang), then every
 # backend optimised by GCC at -O3 (preset `gcc-o3`, Release, warnings as
-# errors: the optimiser's warnings; its tests run two at a time), then the
+# errors: the optimiser's warnings; what ships and the benchmarks, no
+# tests), then the
 # libFuzzer targets for HVCORE_FUZZ_SECONDS each (preset `fuzz`, clang,
 # ASan+UBSan; README "Fuzzing"), then the
 # README's first command and the install check on the tree it leaves
