@@ -6,6 +6,7 @@
 // Test suite "concurrent" (threads; the tsan preset runs it).
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -42,13 +43,22 @@ TEST_SUITE("concurrent") {
 
 TEST_CASE("a_vcpu_thread_completes_accesses_while_a_long_set_mem_type_runs") {
     for (const Backend& b : linked_backends()) {
-        CAPTURE(b.name);
+        CAPTURE(std::string(b.name));
         Host host;
         auto d = make_domain(host, b, pages_many);
         std::atomic<int> pauses{0};
-        d->set_mem_type_pause([&] { pauses.fetch_add(1); });
-        std::atomic<bool> running{false}, finished{false};
         std::atomic<uint64_t> during{0};
+        // While the lock is given up, wait (up to 10 s) for the vCPU thread
+        // to complete an access: on a loaded machine it may otherwise not be
+        // scheduled at all while the change runs. With the lock held there
+        // (a regression), the access could not complete and `during` would
+        // stay 0.
+        d->set_mem_type_pause([&] {
+            pauses.fetch_add(1);
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (during.load() == 0 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        });
+        std::atomic<bool> running{false}, finished{false};
         const uint64_t gpa = (pages_many + 1) << page_shift;  // RAM the change does not touch
         std::thread vcpu([&] {
             while (!running.load()) std::this_thread::yield();
@@ -67,7 +77,7 @@ TEST_CASE("a_vcpu_thread_completes_accesses_while_a_long_set_mem_type_runs") {
         CHECK(type_of(*d, pages_many) == P2mType::ram_rw);
         CHECK(pauses.load() > 0);   // the lock was given up between steps
         CHECK(during.load() > 0);   // and a vCPU access completed meanwhile
-        MESSAGE(b.name << ": " << during.load() << " vCPU accesses during the change, " << pauses.load()
+        MESSAGE(std::string(b.name) << ": " << during.load() << " vCPU accesses during the change, " << pauses.load()
                        << " lock releases");
     }
 }
