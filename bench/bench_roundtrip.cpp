@@ -10,6 +10,10 @@
 //               hv_dm_listen's socket): the ioreq page and eventfd are shared,
 //               the answer's hvdm_ioreq_notify is a socket message.
 //               Counter process_over_inproc.
+//   direct_us:  the same device model code (dmseq_serve) as a direct handler
+//               (hvdm_set_direct_handler): called on the vCPU thread inside
+//               hv_vcpu_store, no slot, no eventfd, no second thread.
+//               Counter direct_over_inproc.
 //   kvm_us:     a plain KVM_EXIT_MMIO loop without hvcore: a real-mode guest
 //               storing to a KVM_MEM_READONLY memslot forever, one KVM_RUN per
 //               store (only where /dev/kvm opens, or $HVCORE_KVM_DEVICE;
@@ -19,7 +23,7 @@
 // Each ratio also as *_best: the fastest batch of 100 of each, the figure
 // least disturbed by other load on a shared machine.
 //
-// Every round trip of the first two is checked by the device model (each
+// Every round trip of the first three is checked by the device model (each
 // number once and in order, dm_seq.h); a loss fails the benchmark.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -62,6 +66,8 @@ constexpr uint64_t mmio_inproc = 0xfebf0000;
 constexpr uint64_t mmio_process = 0xfebf1000;
 constexpr uint64_t gfn_inproc = 0x100;
 constexpr uint64_t gfn_process = 0x101;
+constexpr uint64_t mmio_direct = 0xfebf2000;
+constexpr uint64_t gfn_direct = 0x102;
 constexpr int batch = 100;
 
 // The x86 backend if the build has one (the KVM loop is x86), else the first.
@@ -84,6 +90,13 @@ bool trip(hv_domain* d, uint64_t gpa, uint64_t gfn, uint64_t seq) {
         if (rc == HV_VCPU_DONE) return true;
         if (rc != HV_VCPU_IOREQ_PENDING) return false;
     }
+}
+
+// The same, with the device model's direct handler: the store itself
+// completes (HV_VCPU_DONE), the handler having run inside it.
+bool trip_direct(hv_domain* d, uint64_t gpa, uint64_t gfn, uint64_t seq) {
+    if (hv_guest_write(d, gfn * 4096, &seq, sizeof seq) != 0) return false;
+    return hv_vcpu_store(d, 0, gpa, 8, seq) == HV_VCPU_DONE;
 }
 
 #if defined(__x86_64__)
@@ -212,6 +225,19 @@ void BM_RoundTrip(benchmark::State& state) {
     int serve_rc = 0;
     std::thread server([&] { serve_rc = hvdm_serve(h, domid, &local.id, 1, stop, dmseq_serve, &local); });
 
+    // (d) direct: the same code on another server of the same handle, as
+    // its direct handler.
+    static dmseq direct;
+    if (dmseq_setup(&direct, h, domid, mmio_direct, gfn_direct, x86 ? DMSEQ_X86 : DMSEQ_ARM, x86 ? 6 : 42,
+                    &what) != 0) {
+        state.SkipWithError(what);
+        return;
+    }
+    if (hvdm_set_direct_handler(h, domid, direct.id, dmseq_serve, &direct) != 0) {
+        state.SkipWithError("hvdm_set_direct_handler failed");
+        return;
+    }
+
     // (a) another process: the same code in dm_proc over the socket.
     const std::string sock = "hvcore-bench-" + std::to_string(getpid()) + ".sock";
     hv_dm_listen_config lc{};
@@ -224,10 +250,10 @@ void BM_RoundTrip(benchmark::State& state) {
     RawKvm raw;
     const bool have_kvm = raw.open();
 
-    double t_in = 0, t_proc = 0, t_kvm = 0;
+    double t_in = 0, t_proc = 0, t_kvm = 0, t_direct = 0;
     // The fastest batch of each: the figure least disturbed by other load.
-    double min_in = 1e9, min_proc = 1e9, min_kvm = 1e9;
-    uint64_t seq_in = 0, seq_proc = 0;
+    double min_in = 1e9, min_proc = 1e9, min_kvm = 1e9, min_direct = 1e9;
+    uint64_t seq_in = 0, seq_proc = 0, seq_direct = 0;
     bool ok = have_proc;
     for (auto _ : state) {
         auto t0 = Clock::now();
@@ -237,6 +263,12 @@ void BM_RoundTrip(benchmark::State& state) {
         state.SetIterationTime(in / batch);
         t_in += in;
         min_in = std::min(min_in, in);
+        t0 = Clock::now();
+        for (int i = 0; i < batch; ++i) ok = trip_direct(dom, mmio_direct, gfn_direct, ++seq_direct) && ok;
+        t1 = Clock::now();
+        const double di = std::chrono::duration<double>(t1 - t0).count();
+        t_direct += di;
+        min_direct = std::min(min_direct, di);
         if (have_proc) {
             t0 = Clock::now();
             for (int i = 0; i < batch; ++i) ok = trip(dom, mmio_process, gfn_process, ++seq_proc) && ok;
@@ -256,6 +288,9 @@ void BM_RoundTrip(benchmark::State& state) {
     }
     const double n = static_cast<double>(state.iterations()) * batch;
     state.counters["inproc_us"] = t_in / n * 1e6;
+    state.counters["direct_us"] = t_direct / n * 1e6;
+    state.counters["direct_over_inproc"] = t_direct / t_in;
+    state.counters["direct_over_inproc_best"] = min_direct / min_in;
     if (have_proc) {
         state.counters["process_us"] = t_proc / n * 1e6;
         state.counters["process_over_inproc"] = t_proc / t_in;
@@ -272,7 +307,8 @@ void BM_RoundTrip(benchmark::State& state) {
     (void)!write(stop, &one, sizeof one);
     server.join();
     close(stop);
-    const bool local_ok = dmseq_report(&local, stderr) == 0 && local.v[0].received == seq_in && serve_rc == 0;
+    const bool local_ok = dmseq_report(&local, stderr) == 0 && local.v[0].received == seq_in && serve_rc == 0 &&
+                          dmseq_report(&direct, stderr) == 0 && direct.v[0].received == seq_direct;
     std::string report;
     const bool proc_ok = have_proc && proc.stop(&report);
     if (have_proc) std::fprintf(stderr, "dm_proc: %s", report.c_str());
@@ -284,12 +320,13 @@ void BM_RoundTrip(benchmark::State& state) {
     else if (!local_ok || !proc_ok || report.find(want) == std::string::npos)
         state.SkipWithError("a device model saw a loss, a duplicate or a RAM mismatch");
     std::fprintf(stderr,
-                 "round trip, %.0f each: in-process %.2f us, process %.2f us (x%.2f), raw KVM %s; "
-                 "best batch: in-process %.2f us, process %.2f us (x%.2f)%s\n",
-                 n, t_in / n * 1e6, t_proc / n * 1e6, t_proc / t_in,
+                 "round trip, %.0f each: in-process %.2f us, direct %.2f us (x%.3f), process %.2f us (x%.2f), "
+                 "raw KVM %s; best batch: in-process %.2f us, direct %.2f us (x%.3f), process %.2f us (x%.2f)%s\n",
+                 n, t_in / n * 1e6, t_direct / n * 1e6, t_direct / t_in, t_proc / n * 1e6, t_proc / t_in,
                  have_kvm ? (std::to_string(t_kvm / n * 1e6) + " us (x" + std::to_string(t_kvm / t_in) + ")").c_str()
                           : ("skipped: " + raw.why).c_str(),
-                 min_in / batch * 1e6, min_proc / batch * 1e6, min_proc / min_in,
+                 min_in / batch * 1e6, min_direct / batch * 1e6, min_direct / min_in, min_proc / batch * 1e6,
+                 min_proc / min_in,
                  have_kvm ? (", raw KVM " + std::to_string(min_kvm / batch * 1e6) + " us (x" +
                              std::to_string(min_kvm / min_in) + ")")
                                 .c_str()
