@@ -20,6 +20,18 @@
 //               otherwise the benchmark's label says why it was skipped).
 //               Counter kvm_over_inproc.
 //
+// BM_KvmRoundTrip (only where /dev/kvm opens): the raw loop's guest on
+// hvcore's KVM host (host/kvm): the same two instructions in real mode,
+// storing to a page of RAM whose type a device model claimed
+// (ioreq_server: a read-only memslot, so each store is a KVM_EXIT_MMIO that
+// enters the core through Domain::host_access), beside the raw loop:
+//   hvcore_kvm_direct_over_raw: the device model's direct handler
+//               (hvdm_set_direct_handler), on the vCPU thread;
+//   hvcore_kvm_thread_over_raw: the same device model on its own thread
+//               (hvdm_serve), the vCPU thread waiting for its answer.
+// Each figure is the time per store between the device model's first and
+// last request of a run of kvm_writes, the raw loop's per KVM_RUN.
+//
 // Each ratio also as *_best: the fastest batch of 100 of each, the figure
 // least disturbed by other load on a shared machine.
 //
@@ -54,6 +66,10 @@
 #include "hvcore/core/backend.hpp"
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
+#if defined(HVCORE_BENCH_KVM)
+#include "hvcore/embed.hpp"
+#include "hvcore/kvm/vm.hpp"
+#endif
 
 #ifndef HVCORE_BENCH_DM_PROC
 #error "HVCORE_BENCH_DM_PROC: the path of the dm_proc program"
@@ -336,6 +352,156 @@ void BM_RoundTrip(benchmark::State& state) {
     hv_host_destroy(host);
 }
 BENCHMARK(BM_RoundTrip)->Iterations(50)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+#if defined(HVCORE_BENCH_KVM)
+constexpr uint64_t kvm_writes = 2000;  // per run of each kind
+constexpr uint64_t kvm_claimed_gpa = 0x8000;  // the raw loop's store target
+
+// The device model of the KVM runs: counts the stores to the claimed page
+// and shuts the domain down at the last one (the run then ends with
+// RunEnd::dm_shutdown).
+struct KvmDm {
+    hvdm_handle* h = nullptr;
+    hvdm_domid_t domid = 0;
+    uint64_t n = 0;
+    uint64_t bad = 0;
+    Clock::time_point first, last;
+};
+
+int kvm_count(void* opaque, hvdm_ioservid_t, hvdm_ioreq_t* req) {
+    auto* c = static_cast<KvmDm*>(opaque);
+    const Clock::time_point now = Clock::now();
+    if (c->n == 0) c->first = now;
+    c->last = now;
+    if (req->dir != HVDM_IOREQ_WRITE || req->addr != kvm_claimed_gpa || req->size != 1) ++c->bad;
+    if (++c->n == kvm_writes) (void)hvdm_shutdown(c->h, c->domid, 0);
+    return 0;
+}
+
+// One run of kvm_writes stores on hvcore's KVM host: the seconds per store,
+// or a negative value with *why.
+double hvcore_kvm_run(const hvcore::kvm::Device& dev, bool direct, std::string* why) {
+    const hvcore::kvm::CpuVendor vendor = hvcore::kvm::host_cpu_vendor();
+    if (vendor == hvcore::kvm::CpuVendor::other) {
+        *why = "neither an Intel nor an AMD host CPU";
+        return -1;
+    }
+    hv_host* host = nullptr;
+    hv_domain* dom = nullptr;
+    hv_domain_config cfg{};
+    cfg.size = sizeof cfg;
+    cfg.arch = vendor == hvcore::kvm::CpuVendor::intel ? HV_ARCH_X86_VMX : HV_ARCH_X86_SVM;
+    cfg.ram_bytes = 4u << 20;
+    cfg.nr_vcpus = 1;
+    if (hv_host_create(&host) != 0) {
+        *why = "hv_host_create";
+        return -1;
+    }
+    if (hv_domain_create(host, &cfg, &dom) != 0) {
+        hv_host_destroy(host);
+        *why = "hv_domain_create (is the host CPU's backend built?)";
+        return -1;
+    }
+    double per = -1;
+    {
+        hvcore::kvm::VmOptions opt;
+        opt.timeout = std::chrono::seconds(60);
+        auto vm = hvcore::kvm::Vm::create(dev, hvcore::embed::domain_of(dom), opt);
+        KvmDm dm;
+        dm.domid = hv_domain_id(dom);
+        dm.h = hvdm_open(host);
+        hvdm_ioservid_t id = 0;
+        const int stop = eventfd(0, EFD_CLOEXEC);
+        std::thread server;
+        // The raw loop's guest at 0x10000 (CS 0x1000, IP 0; DS 0).
+        static const unsigned char code[] = {0xa2, 0x00, 0x80, 0xeb, 0xfb};
+        if (!vm.is_ok()) {
+            *why = std::string("Vm::create: ") + vm.error().what();
+        } else if (dm.h == nullptr || hvdm_create_ioreq_server(dm.h, dm.domid, HVDM_BUFIOREQ_OFF, &id) != 0 ||
+                   hvdm_set_ioreq_server_state(dm.h, dm.domid, id, 1) != 0 ||
+                   hvdm_map_mem_type_to_ioreq_server(dm.h, dm.domid, id, HVDM_MEM_IOREQ_SERVER,
+                                                     HVDM_IOREQ_MEM_ACCESS_WRITE) != 0 ||
+                   hvdm_set_mem_type(dm.h, dm.domid, HVDM_MEM_IOREQ_SERVER, kvm_claimed_gpa / 4096, 1) != 0) {
+            *why = "the device model's setup failed";
+        } else if (direct ? hvdm_set_direct_handler(dm.h, dm.domid, id, kvm_count, &dm) != 0
+                          : hvdm_ioreq_fd(dm.h, dm.domid, id) < 0) {
+            *why = "hvdm_set_direct_handler / hvdm_ioreq_fd failed";
+        } else if (!vm.value()->load(code, 0x10000).is_ok() ||
+                   !vm.value()->boot(0, hvcore::kvm::VcpuBoot{.mode = hvcore::kvm::CpuMode::real16,
+                                                              .entry = 0x10000, .stack = 0xf000})
+                        .is_ok()) {
+            *why = "the guest could not be loaded";
+        } else {
+            if (!direct) server = std::thread([&] { (void)hvdm_serve(dm.h, dm.domid, &id, 1, stop, kvm_count, &dm); });
+            const hvcore::kvm::Error e = vm.value()->run();
+            if (!direct) {
+                const uint64_t one = 1;
+                (void)!write(stop, &one, sizeof one);
+                server.join();
+            }
+            if (!e.is_ok() || vm.value()->end() != hvcore::kvm::RunEnd::dm_shutdown || dm.n != kvm_writes ||
+                dm.bad != 0)
+                *why = std::string("the run did not end as planned: ") + vm.value()->end_detail();
+            else
+                per = std::chrono::duration<double>(dm.last - dm.first).count() / static_cast<double>(kvm_writes - 1);
+        }
+        if (vm.is_ok()) vm.value().reset();
+        if (stop >= 0) close(stop);
+        if (dm.h != nullptr) (void)hvdm_close(dm.h);
+    }
+    (void)hv_domain_destroy(dom);
+    hv_host_destroy(host);
+    return per;
+}
+
+void BM_KvmRoundTrip(benchmark::State& state) {
+    auto dev = hvcore::kvm::Device::open();
+    RawKvm raw;
+    if (!dev.is_ok()) {
+        state.SkipWithError((std::string("no KVM: ") + dev.error().what()).c_str());
+        return;
+    }
+    if (!raw.open()) {
+        state.SkipWithError(("raw KVM loop: " + raw.why).c_str());
+        return;
+    }
+    double t_raw = 0, t_direct = 0, t_thread = 0;
+    double min_raw = 1e9, min_direct = 1e9, min_thread = 1e9;
+    std::string why;
+    for (auto _ : state) {
+        const auto t0 = Clock::now();
+        for (uint64_t i = 0; i < kvm_writes; ++i) {
+            if (!raw.trip()) {
+                state.SkipWithError("a raw KVM_RUN did not exit with the MMIO write");
+                return;
+            }
+        }
+        const double r = std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(kvm_writes);
+        const double d = hvcore_kvm_run(*dev.value(), true, &why);
+        const double t = d < 0 ? d : hvcore_kvm_run(*dev.value(), false, &why);
+        if (d < 0 || t < 0) {
+            state.SkipWithError(why.c_str());
+            return;
+        }
+        state.SetIterationTime(d);
+        t_raw += r;
+        t_direct += d;
+        t_thread += t;
+        min_raw = std::min(min_raw, r);
+        min_direct = std::min(min_direct, d);
+        min_thread = std::min(min_thread, t);
+    }
+    const auto n = static_cast<double>(state.iterations());
+    state.counters["raw_kvm_us"] = t_raw / n * 1e6;
+    state.counters["hvcore_kvm_direct_us"] = t_direct / n * 1e6;
+    state.counters["hvcore_kvm_thread_us"] = t_thread / n * 1e6;
+    state.counters["hvcore_kvm_direct_over_raw"] = t_direct / t_raw;
+    state.counters["hvcore_kvm_thread_over_raw"] = t_thread / t_raw;
+    state.counters["hvcore_kvm_direct_over_raw_best"] = min_direct / min_raw;
+    state.counters["hvcore_kvm_thread_over_raw_best"] = min_thread / min_raw;
+}
+BENCHMARK(BM_KvmRoundTrip)->Iterations(5)->UseManualTime()->Unit(benchmark::kMicrosecond);
+#endif
 
 }  // namespace
 
