@@ -61,8 +61,15 @@ Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
     std::function<void()> pause;
     {
         const Locked lk(*this, mu_);
-        HV_TRY(live_server(lk, who, id));
-        if (!destroy_server(lk, id)) return Status::ok();
+        auto s = live_server(lk, who, id);
+        HV_TRY(s);
+        // Its direct handler's calls in progress on other threads end
+        // first (hvdm_set_direct_handler): the device model may free what
+        // the handler uses once the server is gone.
+        const std::shared_ptr<DirectHandler> direct = (*s)->direct;
+        const bool sweep = destroy_server(lk, id);
+        wait_direct_idle(lk, direct.get());
+        if (!sweep) return Status::ok();
         pause = sweep_pause_;
     }
     sweep_after_disclaim(std::move(pause));
@@ -77,7 +84,11 @@ void Domain::destroy_servers_of(EmulatorId who) {
         {
             const Locked lk(*this, mu_);
             const IoreqServer* s = servers_.get(IoservId{i});
-            if (s == nullptr || s->emulator != who || !destroy_server(lk, IoservId{i})) continue;
+            if (s == nullptr || s->emulator != who) continue;
+            const std::shared_ptr<DirectHandler> direct = s->direct;  // as destroy_ioreq_server
+            const bool sweep = destroy_server(lk, IoservId{i});
+            wait_direct_idle(lk, direct.get());
+            if (!sweep) continue;
             pause = sweep_pause_;
         }
         sweep_after_disclaim(std::move(pause));

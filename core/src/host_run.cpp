@@ -65,6 +65,11 @@ int Domain::host_route(const Locked& lk, VcpuState& v, const HostAccess& a, uint
             return 0;
         case MemStatus::pending:
             if (outcome != nullptr) ++outcome->ioreqs[v.io.in_flight()->server.raw()];
+            if (v.direct) {
+                // The device model's direct handler, on this thread.
+                if (int rc = direct_call(lk, v); rc != 0) return rc;
+                continue;  // replay with its answer
+            }
             if (int rc = wait_answer(lk, v); rc != 0) return rc;
             continue;  // replay with the response
         case MemStatus::retry:

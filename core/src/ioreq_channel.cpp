@@ -99,6 +99,13 @@ bool IoreqChannel::post_buffered(const IoreqBody& req) {
     return true;
 }
 
+bool IoreqChannel::ring_empty() noexcept {
+    BufferedPage* bp = pages_.buffered();
+    if (bp == nullptr) return true;
+    return std::atomic_ref<uint32_t>(bp->read_pointer).load(std::memory_order_acquire) ==
+           std::atomic_ref<uint32_t>(bp->write_pointer).load(std::memory_order_acquire);
+}
+
 IoreqAnswer IoreqChannel::take_answer(uint32_t vcpu, uint8_t& seen_state) {
     IoreqSlot& slot = pages_.slot(vcpu);
     const uint8_t st = slot_state(slot);

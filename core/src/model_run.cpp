@@ -219,7 +219,7 @@ Result<VcpuStatus> Domain::synthetic(const Locked& lk, VcpuState& v, VcpuState::
     v.data_reg = si.data_reg;
     const Result<VcpuStatus> rc = run(lk, v, op, si.bytes, regs);
     if (is_done(rc)) return finish(lk, v, regs, value);
-    return rc;
+    return run_direct(lk, v, rc, value);
 }
 
 Result<VcpuState*> Domain::idle_vcpu(const Locked& lk, uint32_t vcpu) {
@@ -275,7 +275,7 @@ int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
     if (insn.empty() || insn.size() > isa_->max_insn_bytes()) return -EINVAL;
     RegFile regs = (*v)->regs;
     const Result<VcpuStatus> rc = run(lk, **v, VcpuState::Op::exec, insn, regs);
-    return to_int(is_done(rc) ? finish(lk, **v, regs, nullptr) : rc);
+    return to_int(is_done(rc) ? finish(lk, **v, regs, nullptr) : run_direct(lk, **v, rc, nullptr));
 }
 
 int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
@@ -329,7 +329,7 @@ int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
     }
     RegFile regs = v.entry_regs;
     const Result<VcpuStatus> rc = emulate(lk, v, regs);
-    return to_int(is_done(rc) ? finish(lk, v, regs, value) : rc);
+    return to_int(is_done(rc) ? finish(lk, v, regs, value) : run_direct(lk, v, rc, value));
 }
 
 std::optional<IoservId> Domain::vcpu_pending_server(uint32_t vcpu) {

@@ -117,8 +117,10 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
 
 MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
     if (platform_posts(backend_->posted_mmio, req)) {
-        if (const auto sel = servers_.select(req);
-            sel && servers_.get(sel->server)->channel.post_buffered(req)) {
+        // Not to a server with a direct handler: it takes every request,
+        // in order, on the vCPU's thread (send).
+        if (const auto sel = servers_.select(req); sel && !servers_.get(sel->server)->direct &&
+                                                   servers_.get(sel->server)->channel.post_buffered(req)) {
             // The vCPU goes on; logged so that re-execution does not post twice.
             v.io.log(req, 0);
             return MemStatus::ok;
@@ -250,6 +252,17 @@ MemStatus Domain::emul_pio(const Locked& lk, VcpuState& v, uint16_t port, unsign
 
 MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
                        const IoreqBody& orig, bool bufferable) {
+    if (s.direct) {
+        // The device model's direct handler takes it on this thread
+        // (direct_call, right after this hold's routing returns): no slot,
+        // no eventfd. What the ring would carry goes there too, so that
+        // the handler sees the server's requests in the order they were
+        // made (a posted write must not be overtaken by a later request).
+        v.io.sent(s.id, s.serial, req, orig);
+        v.direct = s.direct;
+        ++s.direct->active;
+        return MemStatus::pending;
+    }
     if (bufferable && s.channel.post_buffered(req)) {
         // The vCPU goes on; logged so that re-execution does not post twice.
         v.io.log(orig, 0);

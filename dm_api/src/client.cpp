@@ -162,6 +162,8 @@ public:
             return got.rc;
         });
     }
+    // fn would run in this process, the vCPUs run in the host's.
+    int set_direct(hvdm_domid_t, hvdm_ioservid_t, hvdm_serve_fn, void*) override { return -EOPNOTSUPP; }
     int ready() override {
         wire::Request r;
         r.kind = wire::Kind::ready;

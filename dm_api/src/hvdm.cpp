@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "abi_objects.hpp"
@@ -39,7 +40,8 @@ static_assert(sizeof(hvdm_buf) == sizeof(hvcore::DmBuf) && offsetof(hvdm_buf, si
 static_assert(noexcept(hvdm_dm_op(nullptr, 0, 0, nullptr)) && noexcept(hvdm_open(nullptr)) &&
               noexcept(hvdm_map_mem_type_to_ioreq_server(nullptr, 0, 0, 0, 0)) &&
               noexcept(hvdm_serve_pending(nullptr, 0, 0, nullptr, nullptr)) &&
-              noexcept(hvdm_serve(nullptr, 0, nullptr, 0, -1, nullptr, nullptr)));
+              noexcept(hvdm_serve(nullptr, 0, nullptr, 0, -1, nullptr, nullptr)) &&
+              noexcept(hvdm_set_direct_handler(nullptr, 0, 0, nullptr, nullptr)));
 static_assert(HVDM_STATE_IOREQ_INPROCESS == hvcore::ioreq::state_inprocess &&
               HVDM_STATE_IOREQ_READY == hvcore::ioreq::state_ready && HVDM_IOREQ_READ == hvcore::ioreq::dir_read);
 
@@ -158,6 +160,24 @@ public:
         auto d = core_->host.find(hvcore::DomId{domid});
         if (!d) return -ESRCH;
         return hvcore::abi::domain_memory_map(*d, ranges, n);
+    }
+    int set_direct(hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn, void* opaque) override {
+        auto d = core_->host.find(hvcore::DomId{domid});
+        if (!d) return -ESRCH;
+        std::function<int(hvcore::IoreqSlot&)> call;
+        if (fn != nullptr) {
+            // The slot's layout is hvdm_ioreq_t's (static_asserts above):
+            // fn gets a copy, and a read's answer is copied back, as
+            // serve_slot does.
+            call = [fn, opaque, id](hvcore::IoreqSlot& slot) {
+                hvdm_ioreq_t req;
+                std::memcpy(&req, &slot, sizeof req);
+                const int rc = fn(opaque, id, &req);
+                if (rc == 0 && req.dir == HVDM_IOREQ_READ) slot.data = req.data;
+                return rc;
+            };
+        }
+        return d->set_direct_handler(caller_.emulator, hvcore::IoservId{id}, std::move(call)).code();
     }
     void close() noexcept override {
         // After hv_host_destroy the host has no domains left: nothing to do.
@@ -679,6 +699,16 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
             if (fired[i]) pf[i].revents |= POLLIN;
         for (hvcore::EventPage* e : ev) hvcore::dm_mark_awake(*e);
     }
+}
+
+// --- HVCORE_1.5 ---
+
+int hvdm_set_direct_handler(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                            void* opaque) noexcept {
+    return guard([&] {
+        if (int rc = access_check(h, domid); rc != 0) return rc;
+        return h->t->set_direct(domid, id, fn, opaque);
+    });
 }
 
 }  // extern "C"

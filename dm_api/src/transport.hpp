@@ -61,6 +61,11 @@ public:
     [[nodiscard]] virtual int guest_memory_fd(hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot,
                                               int* fd, uint64_t* offset, uint64_t* bad_gfn) = 0;
     [[nodiscard]] virtual int memory_map(hvdm_domid_t domid, hvdm_mem_range* ranges, unsigned* n) = 0;
+    // hvdm_set_direct_handler: the host calls fn on its vCPU threads, so
+    // only a host in this process can (-EOPNOTSUPP over a socket). fn
+    // nullptr clears it.
+    [[nodiscard]] virtual int set_direct(hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                                         void* opaque) = 0;
     // hvdm_ready: tells a remote host this device model's setup is
     // complete (-EALREADY the second time); an in-process handle has no
     // one to tell (-EOPNOTSUPP).

@@ -922,6 +922,76 @@ int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, u
  * an id may be given more than once). */
 #define HVDM_SERVE_MAX_SERVERS 64u
 
+/* --- HVCORE_1.5 (hvcore 1.5.0): direct mode --- */
+
+/**
+ * @brief Direct mode: an in-process device model serves a server's
+ * requests on the vCPU thread that raises them, synchronously (hvcore's
+ * own mode; Xen has none: its device models always take requests from
+ * the shared page on their own threads).
+ *
+ * While a handler is set, each request routed to server @p id (by range,
+ * PCI device or the claimed memory type) is handed to @p fn on the thread
+ * of the vCPU that made it, inside that thread's vCPU call (hv_vcpu_store,
+ * hv_vcpu_load, hv_vcpu_pio, hv_vcpu_exec, hv_vcpu_resume, or a
+ * hardware-assisted host's vCPU loop), and the call goes on with fn's
+ * answer: a model vCPU's store to the server returns HV_VCPU_DONE, never
+ * HV_VCPU_IOREQ_PENDING. The request is not written into the vCPU's slot,
+ * no port fires and the server's eventfd is not signalled; nothing is
+ * posted to the buffered ring either: writes the ring would carry come
+ * to fn as synchronous writes, so that fn sees the server's requests in
+ * the order they were made. The thread mode (hvdm_serve and the shared
+ * page) is the same protocol minus the hand-off: fn receives exactly the
+ * request hvdm_serve_pending would give it for that vCPU's slot (addr,
+ * data, count, size, vp_eport = the vCPU, state
+ * HVDM_STATE_IOREQ_INPROCESS, data_is_ptr, dir, df, type), so the same
+ * hvdm_serve_fn serves both modes.
+ *
+ * fn is called with no lock of hvcore held: it may call any hvdm_* or
+ * hv_* function (DMOPs on this server or others, hv_guest_read /
+ * hv_guest_write, hvdm_set_direct_handler itself), except the vCPU calls
+ * on the vCPU it serves (-EBUSY meanwhile, as for hv_vcpu_resume from
+ * another thread). fn runs on several threads at once when several vCPUs
+ * make requests. It returns 0 with a read's answer in req->data (a
+ * write's req->data is not read back), or a negative errno: the device
+ * model failed, as an in-process device model that breaks the ioreq
+ * protocol (a slot left in a wrong state): the domain stops
+ * (hv_domain_stop_reason names the server, the errno, the vCPU and the
+ * request) and the vCPU call returns -EPROTO. A positive return counts as
+ * -ECANCELED.
+ *
+ * Setting, replacing and clearing are safe while vCPUs run: each request
+ * is handed to the handler set when it was routed, or posted, never both
+ * and never lost. A request posted before the handler was set is answered
+ * through the slot as before (serve it with hvdm_serve_pending). This
+ * call, and the server's destruction (hvdm_destroy_ioreq_server,
+ * hvdm_close), return only once no other thread runs the handler they
+ * replace, so opaque may be freed then; fn must therefore not wait for
+ * the thread that clears it.
+ * @param h an in-process handle (hvdm_open, or a plug-in's) that created
+ * the server.
+ * @param domid the server's domain.
+ * @param id the server.
+ * @param fn the handler, or NULL to clear it (requests are posted again).
+ * @param opaque passed to fn.
+ * @return 0, or a negative errno; nothing changes on an error.
+ * @retval -EINVAL @p h is NULL.
+ * @retval -ENODEV the host was destroyed.
+ * @retval -EPERM the handle is restricted to another domid, or the server
+ *         is another handle's.
+ * @retval -ESRCH no such domain.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOENT no server @p id.
+ * @retval -EBUSY setting a handler while the server's buffered ring holds
+ *         records the device model has not taken (they would be
+ *         overtaken): drain it (hvdm_serve_pending) and set it again.
+ * @retval -EOPNOTSUPP @p h is a socket handle (hvdm_connect): the device
+ *         model is in another process.
+ * @retval -ENOMEM out of memory.
+ */
+int hvdm_set_direct_handler(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
+                            void *opaque) HV_NOEXCEPT;
+
 /* --- HVCORE_1.3 (hvcore 1.3.0): guest memory --- */
 
 /** @ingroup hvdm_guest_memory

@@ -20,8 +20,8 @@
 // registry and selection), ioreq_channel.hpp (the shared pages), vcpu_io.hpp
 // (a vCPU's request in flight and replay log); in core/src: router.cpp
 // (where an access goes), dm_ops.cpp (the DMOP rules and the sweep),
-// model_run.cpp and host_run.cpp (the two vCPU drivers), domain.cpp (the
-// rest).
+// model_run.cpp and host_run.cpp (the two vCPU drivers), direct_call.cpp
+// (a device model's direct handler), domain.cpp (the rest).
 #pragma once
 
 #include <array>
@@ -138,6 +138,10 @@ struct VcpuState {
     // flight) could be entered again, and the model driver would wipe the
     // held access's replay log.
     bool busy = false;
+    // The request in flight goes to this direct handler (send decided so,
+    // and counted the call in its `active`): the driver calls it
+    // (direct_call) before anything else happens on the vCPU.
+    std::shared_ptr<DirectHandler> direct;
 };
 
 class Domain;
@@ -290,6 +294,15 @@ public:
     // server), checked as every call on it (-ESHUTDOWN, -ENOENT, -EPERM).
     [[nodiscard]] Status ioreq_server_serial(EmulatorId who, IoservId id, uint64_t* serial);
     [[nodiscard]] Status ioreq_notify(EmulatorId who, IoservId id, uint32_t vcpu);
+    // hvdm_set_direct_handler (core/src/direct_call.cpp): from now on each
+    // synchronous request routed to the server is handed to fn on the vCPU
+    // thread that raised it, with the domain lock released, instead of
+    // being posted (IoreqServer::direct); fn empty: posted again. The
+    // server's own errors first (-ESHUTDOWN, -ENOENT, -EPERM); -EBUSY when
+    // setting it while the buffered ring holds records the device model
+    // has not taken (they would be overtaken). Returns once no other
+    // thread runs the handler it replaces.
+    [[nodiscard]] Status set_direct_handler(EmulatorId who, IoservId id, std::function<int(IoreqSlot&)> fn);
 
     // --- guest memory for device models (hvdm_map_guest_memory) ---
     // Every gfn of [first_gfn, first_gfn+nr) must be RAM: below the RAM
@@ -497,6 +510,22 @@ private:
     // Block until the vCPU's request is answered: 0, or -ESHUTDOWN/-EPROTO.
     [[nodiscard]] int wait_answer(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
 
+    // --- direct_call.cpp: a device model's direct handler ---
+    // The request in flight to v.direct's handler, the lock released
+    // meanwhile, and its answer taken (VcpuIo::complete): 0; -ESHUTDOWN
+    // if the domain stopped meanwhile; -EPROTO if the handler failed and
+    // the domain is stopped for it (fault_emulator otherwise: the vCPU
+    // goes on as for a destroyed server).
+    [[nodiscard]] int direct_call(const Locked& lk, VcpuState& v) HV_REQUIRES(mu_);
+    // The model driver's rest of an access whose request went to a direct
+    // handler (rc ioreq_pending with v.direct set): what hv_vcpu_resume
+    // would do, at once, until the access is done or waits for a posted
+    // request.
+    [[nodiscard]] Result<VcpuStatus> run_direct(const Locked& lk, VcpuState& v, Result<VcpuStatus> rc,
+                                                uint64_t* value) HV_REQUIRES(mu_);
+    // Block until no thread but this one runs h (nullptr: nothing to wait for).
+    void wait_direct_idle(const Locked& lk, const DirectHandler* h) HV_REQUIRES(mu_);
+
     DomId id_;
     DomainConfig cfg_;
     const Backend* backend_ = nullptr;
@@ -523,6 +552,8 @@ private:
     std::mutex mem_type_mu_;  // one set_mem_type at a time (lock order: before mu_)
     uint64_t claim_epoch_ HV_GUARDED_BY(mu_) = 0;  // disclaims so far (a change to ioreq_server checks it per hold)
     std::function<void()> mem_type_pause_ HV_GUARDED_BY(mu_);
+    std::condition_variable direct_idle_;  // a direct handler's last call ended (wait_direct_idle)
+    uint32_t direct_waiters_ HV_GUARDED_BY(mu_) = 0;
     std::shared_ptr<Log> log_;  // the host's (hv_host_set_log); nullptr: dropped
     std::shared_ptr<Emulators> emulators_;  // the host's isolated emulators; nullptr: none
 };

@@ -76,6 +76,9 @@ public:
     // The ring's port (get_ioreq_server_info's bufioreq_port).
     [[nodiscard]] uint32_t bufioreq_port() const noexcept { return nr_vcpus_; }
     [[nodiscard]] bool buffered() const noexcept { return mode_ != bufioreq::off; }
+    // The ring holds no record the device model has not taken (true
+    // without a ring).
+    [[nodiscard]] bool ring_empty() noexcept;
     // The device model's own mapping (created on first use): its slots and
     // its ring (nullptr without one), wherever the pages put them.
     [[nodiscard]] Result<IoreqMapping> dm_mapping() { return pages_.dm_mapping(); }

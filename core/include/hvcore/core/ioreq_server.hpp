@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -35,6 +36,22 @@ inline constexpr size_t nr_range_types = 3;
 
 class IoreqServerRegistry;
 
+// A server's direct handler (hvdm_set_direct_handler; hvcore's own, Xen
+// has no such mode): each synchronous request routed to the server is
+// handed to fn on the vCPU thread that raised it, with the domain lock
+// released, instead of being posted in the vCPU's slot. fn gets the
+// request as the slot would hold it (state INPROCESS) and stores a read's
+// answer in its data; it returns 0 or a negative errno (a failure of the
+// device model: Domain::direct_call). `active` counts the calls decided
+// (under the domain lock) and not yet finished: a clear, a replacement or
+// the server's destruction waits for it to drop to the caller's own
+// (Domain::wait_direct_idle). Guarded by the domain lock, as the server.
+struct DirectHandler {
+    std::function<int(IoreqSlot&)> fn;
+    EmulatorId emulator = 0;  // whose device model fails when fn does
+    uint32_t active = 0;
+};
+
 struct IoreqServer {
     IoservId id;
     uint64_t serial = 0;  // unique for the domain's lifetime: a reused id is a different server
@@ -43,6 +60,9 @@ struct IoreqServer {
     // (hvcore's opt-in; Xen posts only VGA memory writes).
     bool post_wide = false;
     IoreqChannel channel;
+    // Set: requests go to the handler, not to the slot or the ring
+    // (Domain::send).
+    std::shared_ptr<DirectHandler> direct;
     [[nodiscard]] uint8_t bufioreq() const noexcept { return channel.mode(); }  // HVDM_BUFIOREQ_OFF / LEGACY / ATOMIC
     // Changed only through the registry (set_enabled, map_range,
     // unmap_range), which keeps its routing index in step.

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "hvcore/core/wake_after_unlock.hpp"
 
@@ -100,6 +101,20 @@ public:
     void wait(std::condition_variable& cv) const {
         wakes_.flush();
         cv.wait(lk_);
+    }
+    // Run f with the lock released, then hold it again (the same caveat
+    // as wait: anything read before must be looked up again). The
+    // wake-ups the hold made so far are sent first. A device model's
+    // direct handler runs so (Domain::direct_call).
+    template <class F>
+    void unlocked(F&& f) const {
+        wakes_.flush();
+        lk_.unlock();
+        struct Relock {
+            std::unique_lock<std::mutex>& lk;
+            ~Relock() { lk.lock(); }
+        } relock{lk_};
+        std::forward<F>(f)();
     }
 
 private:
