@@ -701,7 +701,7 @@ int hvdm_serve(hvdm_handle* h, hvdm_domid_t domid, const hvdm_ioservid_t* ids, u
     }
 }
 
-// --- HVCORE_1.5 ---
+// --- HVCORE_1.4 ---
 
 int hvdm_set_direct_handler(hvdm_handle* h, hvdm_domid_t domid, hvdm_ioservid_t id, hvdm_serve_fn fn,
                             void* opaque) noexcept {

@@ -922,7 +922,7 @@ int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, u
  * an id may be given more than once). */
 #define HVDM_SERVE_MAX_SERVERS 64u
 
-/* --- HVCORE_1.5 (hvcore 1.5.0): direct mode --- */
+/* --- HVCORE_1.4 (hvcore 1.4.0): direct mode --- */
 
 /**
  * @brief Direct mode: an in-process device model serves a server's
