@@ -147,11 +147,11 @@ void IoreqServerRegistry::reindex(RouteIndex& ix) {
             below_lines = lines_for(below_lines);
         }
     }
-    // Lines per level, top first: the top always 2.
+    // Lines per level, top first: the top 1 or 2.
     std::array<size_t, max_levels> nlines{};
     for (size_t d = 0; d < levels; ++d) {
         const size_t level_keys = keys[levels - 1 - d];
-        nlines[d] = d == 0 ? top_keys / line_keys : lines_for(d == levels - 1 ? level_keys + 1 : level_keys);
+        nlines[d] = lines_for(d == levels - 1 ? level_keys + 1 : level_keys);
     }
     size_t total = 0;
     ix.level_line = {};
@@ -172,6 +172,7 @@ void IoreqServerRegistry::reindex(RouteIndex& ix) {
         for (size_t k = 0; k < n; ++k) here[k] = below[k * line_keys];
     }
     ix.levels = static_cast<uint32_t>(levels);
+    ix.top_lines = static_cast<uint32_t>(nlines[0]);
 }
 
 std::array<IoreqServerRegistry::RouteIndex, nr_range_types> IoreqServerRegistry::make_indexes() {
@@ -188,6 +189,7 @@ bool IoreqServerRegistry::index_matches_ranges() const {
         fresh.starts = index_[t].starts;
         reindex(fresh);
         if (fresh.levels != index_[t].levels || fresh.level_line != index_[t].level_line ||
+            fresh.top_lines != index_[t].top_lines ||
             fresh.lines.size() != index_[t].lines.size())
             return false;
         for (size_t i = 0; i < fresh.lines.size(); ++i)
@@ -294,7 +296,8 @@ int IoreqServerRegistry::lookup(RangeType t, uint64_t first, uint64_t last) cons
     const Line* const lines = ix.lines.data();
     // At least the top's first key (0) is at or below `first`, and no
     // padding key is: i >= 0, and within the level's keys.
-    size_t i = at_or_below(lines[0].key.data(), first) + at_or_below(lines[1].key.data(), first) - 1;
+    size_t i = at_or_below(lines[0].key.data(), first) - 1;
+    if (ix.top_lines == 2) i += at_or_below(lines[1].key.data(), first);  // a top of 9 to 16 keys
     for (uint32_t d = 1; d < ix.levels; ++d)
         i = i * line_keys + at_or_below(lines[ix.level_line[d] + i].key.data(), first) - 1;
     auto held = static_cast<unsigned>(ix.covers[i] & enabled_);
@@ -373,12 +376,13 @@ std::optional<Selection> IoreqServerRegistry::select(const IoreqBody& req) const
         std::tie(first, last) = mmio_span(req);
     }
     const int id = lookup(type, first, last);
-    // Both answers built, and one picked by its index: a load from a
-    // computed address, not a branch on the answer (GCC turns
-    // `if (id < 0) return std::nullopt` and optional::reset into one).
-    const std::array<std::optional<Selection>, 2> answers{
-        std::nullopt, Selection{IoservId{static_cast<uint16_t>(id)}, routed}};
-    return answers[static_cast<size_t>(id >= 0)];
+    // No branch on the answer: the result is copied from one of two
+    // objects, picked by a conditional move of their addresses (GCC turns
+    // `if (id < 0) return std::nullopt` and optional::reset into a jump,
+    // which a random mix of hits and misses mispredicts half the time).
+    static constexpr std::optional<Selection> miss{};
+    const std::optional<Selection> hit{Selection{IoservId{static_cast<uint16_t>(id)}, routed}};
+    return *(id >= 0 ? &hit : &miss);
 }
 
 }  // namespace hvcore

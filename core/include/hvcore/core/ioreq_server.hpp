@@ -141,7 +141,7 @@ private:
     // keys (one 64-byte cache line each), padded with 2^64 - 1 and with at
     // least one padding key after the last start (the bottom level); above
     // it, the first key of each line of the level below, again in lines of
-    // 8, until a level has at most top_keys keys (the top, always 2 lines).
+    // 8, until a level has at most top_keys keys (the top, 1 or 2 lines).
     // A search counts the top's keys at or below the address, then, level
     // by level, the keys of one line: the dependent loads are one per level
     // (4 for the largest index, 4,097 segments), where a bisection of the
@@ -159,6 +159,7 @@ private:
         std::vector<Line> lines;
         std::array<uint32_t, max_levels> level_line{};
         uint32_t levels = 0;
+        uint32_t top_lines = 0;
     };
     static_assert(max_ioreq_servers <= 8, "a segment's cover mask is 8 bits");
     static void reindex(RouteIndex& ix);
