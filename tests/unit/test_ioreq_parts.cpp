@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "hvcore/core/ioreq_channel.hpp"
 #include "hvcore/core/ioreq_server.hpp"
@@ -243,6 +245,200 @@ TEST_CASE("the_segment_index_agrees_with_the_per_server_check_over_random_change
     // The walk did exercise both answers.
     CHECK(routed > compared / 100);
     CHECK(routed < compared);
+}
+
+namespace {
+
+// An independent model of what select must answer for one range type: each
+// server's claimed units (ranges are whole units of `unit` addresses, so a
+// bit per unit is the exact set), Xen's rules written out directly: the
+// highest enabled server holding every unit the access touches. Also the
+// errors RangeSet::add / remove must give (overlap, not inside one run,
+// more than 256 runs).
+struct RouteModel {
+    uint64_t base;
+    uint64_t unit;
+    size_t units;
+    std::array<std::vector<bool>, max_ioreq_servers> held;
+    std::array<bool, max_ioreq_servers> exists{};
+    std::array<bool, max_ioreq_servers> enabled{};
+
+    RouteModel(uint64_t b, uint64_t u, size_t n) : base(b), unit(u), units(n) {
+        for (auto& h : held) h.assign(n, false);
+    }
+    [[nodiscard]] size_t runs(const std::vector<bool>& h) const {
+        size_t n = 0;
+        for (size_t k = 0; k < units; ++k) n += (h[k] && (k == 0 || !h[k - 1])) ? 1 : 0;
+        return n;
+    }
+    // What map_range must return for units [a, b] of server s.
+    int add(unsigned s, size_t a, size_t b) {
+        for (size_t k = a; k <= b; ++k)
+            if (held[s][k]) return -EEXIST;
+        std::vector<bool> next = held[s];
+        for (size_t k = a; k <= b; ++k) next[k] = true;
+        if (runs(next) > RangeSet::max_ranges) return -ENOMEM;
+        held[s] = std::move(next);
+        return 0;
+    }
+    int remove(unsigned s, size_t a, size_t b) {
+        for (size_t k = a; k <= b; ++k)
+            if (!held[s][k]) return -ENOENT;  // covered without a gap: one run
+        std::vector<bool> next = held[s];
+        for (size_t k = a; k <= b; ++k) next[k] = false;
+        if (runs(next) > RangeSet::max_ranges) return -ENOMEM;
+        held[s] = std::move(next);
+        return 0;
+    }
+    // The server for the bytes [first, last] of the space (both inside it).
+    [[nodiscard]] int route(uint64_t first, uint64_t last) const {
+        if (first > last) return -1;
+        const size_t a = (first - base) / unit;
+        const size_t b = (last - base) / unit;
+        for (unsigned s = max_ioreq_servers; s-- > 0;) {
+            if (!exists[s] || !enabled[s]) continue;
+            bool all = true;
+            for (size_t k = a; k <= b && all; ++k) all = held[s][k];
+            if (all) return static_cast<int>(s);
+        }
+        return -1;
+    }
+};
+
+// Random maps, unmaps, enables, disables, destroys and creates on one type
+// until its index holds thousands of segments, each change compared with
+// the model: the status of the change, and select's answer for accesses
+// at random places and at the edges of the range just changed (a byte
+// before, the first, the last, a byte after, and spans across them).
+void compare_with_model(RangeType t, RouteModel& m, unsigned steps, uint64_t seed, unsigned& max_levels_seen,
+                        size_t& max_segments_seen) {
+    auto next = [&seed](uint64_t bound) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return seed % bound;
+    };
+    IoreqServerRegistry r;
+    for (unsigned i = 0; i < max_ioreq_servers; ++i) {
+        make_server(r);
+        m.exists[i] = m.enabled[i] = true;
+    }
+    auto addr = [&m](size_t k) { return m.base + k * m.unit; };
+    auto access = [&r, t](uint64_t first, uint32_t size, uint32_t count) {
+        IoreqBody b = t == RangeType::memory ? mmio_write(first, size) : pio(first, size, ioreq::dir_read);
+        b.count = count;
+        return b;
+    };
+    auto check = [&](uint64_t first, uint32_t size, uint32_t count) {
+        const uint64_t len = uint64_t{size} * count;
+        if (first < m.base || first - m.base > m.units * m.unit - len) return;  // outside the modelled space
+        const auto sel = r.select(access(first, size, count));
+        const int want = m.route(first, first + len - 1);
+        INFO("first " << first << " size " << size << " count " << count);
+        REQUIRE(sel.has_value() == (want >= 0));
+        if (sel) REQUIRE(sel->server.raw() == want);
+    };
+    for (unsigned step = 0; step < steps; ++step) {
+        const auto s = static_cast<unsigned>(next(max_ioreq_servers));
+        IoreqServer* srv = r.get(IoservId{static_cast<uint16_t>(s)});
+        const size_t a = next(m.units);
+        const size_t b = std::min(m.units - 1, a + next(4));
+        const unsigned what = static_cast<unsigned>(next(1000));
+        if (what < 30) {  // enable or disable
+            if (srv != nullptr) {
+                m.enabled[s] = !m.enabled[s];
+                r.set_enabled(*srv, m.enabled[s]);
+            }
+        } else if (what < 31) {  // destroy or create
+            if (srv != nullptr) {
+                r.destroy(srv->id);
+                m.exists[s] = false;
+                m.held[s].assign(m.units, false);
+            } else {
+                IoreqServer& again = make_server(r);  // the lowest free slot
+                m.exists[again.id.raw()] = m.enabled[again.id.raw()] = true;
+            }
+        } else if (srv != nullptr) {
+            const bool add = what >= 250;
+            const Status st = add ? r.map_range(*srv, t, addr(a), addr(b + 1) - 1)
+                                  : r.unmap_range(*srv, t, addr(a), addr(b + 1) - 1);
+            const int want = add ? m.add(s, a, b) : m.remove(s, a, b);
+            REQUIRE(st.code() == want);
+        }
+        if (step % 200 == 0) REQUIRE(r.index_matches_ranges());
+        max_levels_seen = std::max(max_levels_seen, r.search_levels(t));
+        max_segments_seen = std::max(max_segments_seen, r.segments(t));
+        // The edges of what changed, and random places.
+        for (const uint64_t edge : {addr(a), addr(b + 1)}) {
+            for (const uint64_t at : {edge - 1, edge, edge - 2, edge - 4}) {
+                check(at, 1, 1);
+                check(at, 2, 1);
+                check(at, 4, 1);
+            }
+        }
+        for (unsigned k = 0; k < 24; ++k) {
+            const uint64_t at = m.base + next(m.units * m.unit);
+            check(at, static_cast<uint32_t>(1u << next(3)), 1);
+            if (t == RangeType::memory) check(at, 8, static_cast<uint32_t>(1 + next(3 * m.unit / 8)));  // rep: across units
+        }
+    }
+    REQUIRE(r.index_matches_ranges());
+}
+
+}  // namespace
+
+TEST_CASE("the_blocked_segment_search_agrees_with_a_reference_model_from_1_to_thousands_of_segments") {
+    // MMIO: 8,192 pages ending at the last byte of the 64-bit space (an
+    // access there takes the per-server path), growing to thousands of
+    // segments: every depth of the search copy, 1 to 4 levels, is crossed.
+    RouteModel mem(0 - uint64_t{8192} * 0x1000, 0x1000, 8192);
+    unsigned levels = 0;
+    size_t segments = 0;
+    compare_with_model(RangeType::memory, mem, 3000, 0x243f6a8885a308d3, levels, segments);
+    CHECK(segments > 2500);
+    CHECK(levels == 4);
+    // Ports 0xf000-0x10fff: the direct table below 0x10000, the segments
+    // above it, and accesses across the boundary.
+    RouteModel ports(0xf000, 1, 0x2000);
+    levels = 0;
+    segments = 0;
+    compare_with_model(RangeType::port, ports, 3000, 0x13198a2e03707344, levels, segments);
+    CHECK(segments > 1500);
+    CHECK(levels >= 3);
+}
+
+TEST_CASE("the_search_copy_has_one_level_up_to_15_segments_and_one_more_per_factor_of_8") {
+    // Levels: segments + 1 padding key in at most 16 keys: 1; then one
+    // level per factor of 8 in lines (RouteIndex). Server 0 maps the
+    // single bytes 0x10 + 2k for k = 0, 1, ...: 2k + 3 segments after
+    // k + 1 ranges.
+    IoreqServerRegistry r;
+    IoreqServer& s = make_server(r);
+    CHECK(r.search_levels(RangeType::memory) == 1);
+    unsigned k = 0;
+    auto grow_to = [&](size_t segments) {
+        while (r.segments(RangeType::memory) < segments) {
+            REQUIRE(r.map_range(s, RangeType::memory, 0x10 + 2 * k, 0x10 + 2 * k).is_ok());
+            ++k;
+        }
+    };
+    grow_to(15);  // 16 keys with the padding one: the top alone
+    CHECK(r.segments(RangeType::memory) == 15);
+    CHECK(r.search_levels(RangeType::memory) == 1);
+    grow_to(17);  // 18 keys: 3 lines under a top of 3 keys
+    CHECK(r.search_levels(RangeType::memory) == 2);
+    grow_to(129);  // 130 keys: 17 lines, 3 lines above them, then the top
+    CHECK(r.search_levels(RangeType::memory) == 3);
+    grow_to(513);  // the most one server makes: 1 + 2 x 256
+    CHECK(r.segments(RangeType::memory) == 513);
+    CHECK(r.search_levels(RangeType::memory) == 3);
+    // Every segment start and the byte before it route as the ranges say.
+    for (unsigned j = 0; j < k; ++j) {
+        CHECK(r.select(mmio_write(0x10 + 2 * j, 1))->server == s.id);
+        CHECK_FALSE(r.select(mmio_write(0x10 + 2 * j + 1, 1)));
+    }
+    CHECK_FALSE(r.select(mmio_write(0xf, 1)));
+    CHECK(r.index_matches_ranges());
 }
 
 TEST_CASE("selection_turns_0xcfc_to_0xcff_into_a_pci_config_request_while_cf8_is_enabled") {

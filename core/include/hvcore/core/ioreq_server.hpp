@@ -123,10 +123,12 @@ public:
     // servers, the request and the latched CONFIG_ADDRESS (latch_cf8).
     //
     // Xen walks each enabled server's sorted list in turn. hvcore answers
-    // from one segment array per range type (RouteIndex): one branch-free
-    // bisection, then the highest enabled server covering the segment (and
-    // the next few segments, for an access that crosses into them). A
-    // longer or wrapped access is checked server by server, as Xen does
+    // from one segment array per range type (RouteIndex): a branch-free
+    // search of a blocked copy of the segment starts (8 keys to a cache
+    // line, a few levels of one line each), then the highest enabled server
+    // covering the segment (and the next few segments, for an access that
+    // crosses into them). A longer or wrapped access, or one ending at the
+    // last byte of the space, is checked server by server, as Xen does
     // (select_slow), with the same result. Port accesses of up to 4 ports
     // below 0x10000, and PCI accesses, are answered from direct tables
     // instead.
@@ -138,8 +140,12 @@ public:
     // The servers' ranges of type t merged into segments: the number of
     // segments (tests, benchmarks).
     [[nodiscard]] size_t segments(RangeType t) const noexcept { return index_[static_cast<uint32_t>(t)].starts.size(); }
+    // The levels of type t's search copy (1 up to 16 segments, 4 for
+    // 4,097; tests, benchmarks).
+    [[nodiscard]] unsigned search_levels(RangeType t) const noexcept { return index_[static_cast<uint32_t>(t)].levels; }
     // The index, kept up to date change by change, is the one built from
-    // the servers' ranges from scratch (tests).
+    // the servers' ranges from scratch, and its search copy is the one
+    // built from its segments (tests).
     [[nodiscard]] bool index_matches_ranges() const;
 
 private:
@@ -150,20 +156,46 @@ private:
     // are merged. At most 2 x 8 x 256 + 1 segments per type. Kept up to
     // date by map_range, unmap_range and destroy (paint); enabling and
     // disabling change only enabled_.
+    //
+    // The search copy (reindex, after every change): `starts` in lines of 8
+    // keys (one 64-byte cache line each), padded with 2^64 - 1 and with at
+    // least one padding key after the last start (the bottom level); above
+    // it, the first key of each line of the level below, again in lines of
+    // 8, until a level has at most top_keys keys (the top, 1 or 2 lines).
+    // A search counts the top's keys at or below the address, then, level
+    // by level, the keys of one line: the dependent loads are one per level
+    // (4 for the largest index, 4,097 segments), where a bisection of the
+    // array makes 12, and no step branches on the data. Levels are stored
+    // top first; level_line[d] is the first line of level d.
+    struct alignas(64) Line {
+        std::array<uint64_t, 8> key;
+    };
+    static constexpr size_t line_keys = 8;
+    static constexpr size_t top_keys = 2 * line_keys;
+    static constexpr size_t max_levels = 8;  // 16 x 8^7 keys: far beyond 4,097
     struct RouteIndex {
         std::vector<uint64_t> starts{0};
         std::vector<uint8_t> covers{0};
+        std::vector<Line> lines;
+        std::array<uint32_t, max_levels> level_line{};
+        uint32_t levels = 0;
+        uint32_t top_lines = 0;
     };
     static_assert(max_ioreq_servers <= 8, "a segment's cover mask is 8 bits");
+    static void reindex(RouteIndex& ix);
     static void paint(RouteIndex& ix, uint64_t start, uint64_t end, uint8_t bit, bool set);
     [[nodiscard]] std::pair<std::vector<uint64_t>, std::vector<uint8_t>> rebuilt(RangeType t) const;
-    [[nodiscard]] std::optional<IoservId> lookup(RangeType t, uint64_t first, uint64_t last) const noexcept;
+    // The id of the server select picks, -1 for none: no branch on the
+    // answer (a caller's branch on it is the only one), so that hits and
+    // misses in any order cost the same.
+    [[nodiscard]] int lookup(RangeType t, uint64_t first, uint64_t last) const noexcept;
 
     std::array<std::unique_ptr<IoreqServer>, max_ioreq_servers> slots_;
     uint64_t next_serial_ = 1;
     uint32_t cf8_ = 0;  // latched CONFIG_ADDRESS
     uint8_t enabled_ = 0;  // bit n: server n exists and is enabled
-    std::array<RouteIndex, nr_range_types> index_;
+    std::array<RouteIndex, nr_range_types> index_ = make_indexes();
+    [[nodiscard]] static std::array<RouteIndex, nr_range_types> make_indexes();
     // Ports 0-0xffff (the whole x86 port space) and the SBDFs of PCI
     // segment 0 (all CONFIG_ADDRESS reaches) also by direct tables: the
     // servers' mask of each port or SBDF, 64 KiB each, allocated at the
