@@ -99,7 +99,9 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
                                RegFile& regs) {
     v.op = op;
     v.insn.assign(insn.begin(), insn.end());
-    v.entry_regs = regs;
+    // The callers build the registers in v.entry_regs itself (one copy of
+    // the register file per call, not two).
+    if (&regs != &v.entry_regs) v.entry_regs = regs;
     v.io.forget();
     v.last_fault.reset();
     v.fault_past_first_page = false;
@@ -114,7 +116,7 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
         if (r.committed && r.status != MemStatus::ok) {
             // REP iterations the hardware completed before the fault stand
             // whatever happens next; the emulation below starts after them.
-            v.entry_regs = regs;
+            if (&regs != &v.entry_regs) v.entry_regs = regs;
             if (op == VcpuState::Op::exec) v.regs = regs;
         }
         switch (r.status) {
@@ -147,10 +149,10 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
 }
 
 Result<VcpuStatus> Domain::emulate(const Locked& lk, VcpuState& v, RegFile& regs) {
-    // regs holds v.entry_regs (run: nothing retired since; vcpu_resume: a
-    // copy). The executor changes them only when the result is ok or
-    // committed (isa.hpp), and a committed result that is not ok stops the
-    // domain below: no copy is needed.
+    // regs holds the entry state (run: nothing retired since; vcpu_resume:
+    // v.entry_regs itself). The executor changes them only when the result
+    // is ok or committed (isa.hpp), and a committed result that is not ok
+    // stops the domain below: no copy is needed.
     RegFile& tmp = regs;
     v.io.rewind();
     EmulPort port(*this, lk, v);
@@ -211,8 +213,14 @@ Result<VcpuStatus> Domain::finish(const Locked&, VcpuState& v, const RegFile& re
 Result<VcpuStatus> Domain::synthetic(const Locked& lk, VcpuState& v, VcpuState::Op op, const SyntheticInsn& si,
                                      unsigned size, uint64_t addr, uint64_t data, uint64_t* value) {
     // The typed calls run on a copy of the registers: they do not disturb
-    // the vCPU's architectural state.
-    RegFile regs = v.regs;
+    // the vCPU's architectural state. The copy is the entry state itself
+    // (run, emulate: the executor changes it only when the instruction
+    // retires, and then nothing re-executes from it), and only its scalar
+    // registers: a synthetic instruction (a move between one register and
+    // the memory another addresses, or a port) names no vector register,
+    // and its result is never written back to v.regs.
+    RegFile& regs = v.entry_regs;
+    regs.r = v.regs.r;
     regs.r[si.addr_reg] = addr;
     regs.r[si.data_reg] = data;
     v.size = size;
@@ -273,7 +281,8 @@ int Domain::vcpu_exec(uint32_t vcpu, std::span<const uint8_t> insn) {
     auto v = idle_vcpu(lk, vcpu);
     if (!v) return v.status().code();
     if (insn.empty() || insn.size() > isa_->max_insn_bytes()) return -EINVAL;
-    RegFile regs = (*v)->regs;
+    RegFile& regs = (*v)->entry_regs;
+    regs = (*v)->regs;
     const Result<VcpuStatus> rc = run(lk, **v, VcpuState::Op::exec, insn, regs);
     return to_int(is_done(rc) ? finish(lk, **v, regs, nullptr) : run_direct(lk, **v, rc, nullptr));
 }
@@ -327,7 +336,10 @@ int Domain::vcpu_resume(uint32_t vcpu, uint64_t* value) {
     case Completion::violation: return -EPROTO;
     case Completion::completed: break;
     }
-    RegFile regs = v.entry_regs;
+    // On the entry state itself, without a copy: the executor changes it
+    // only when the instruction retires (done: nothing re-executes from it
+    // after that) or commits without completing (emulate stops the domain).
+    RegFile& regs = v.entry_regs;
     const Result<VcpuStatus> rc = emulate(lk, v, regs);
     return to_int(is_done(rc) ? finish(lk, v, regs, value) : run_direct(lk, v, rc, value));
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The A64 executor: decode (a64_decode.hpp), then the instruction's port
-// accesses in the order the architecture makes them, on a private copy of
-// the registers that is committed (PC + 4 and any base writeback included)
-// only when every access answers ok; any other answer leaves the caller's
-// registers exactly as they were (isa.hpp). Re-executed after a device
+// accesses in the order the architecture makes them, then the register
+// writes (PC + 4 and any base writeback included), only when every access
+// answered ok; any other answer leaves the caller's registers exactly as
+// they were (isa.hpp). Re-executed after a device
 // model's answer, the same accesses happen in the same order, so the
 // core's replay log lines up.
 #include "hvcore/arm64/isa_a64.hpp"
@@ -204,15 +204,19 @@ template <class Who>
     return old;
 }
 
-// One instruction on a private copy of the registers.
+// One instruction on the caller's registers, without a copy of the
+// register file: every instruction makes all its port accesses before it
+// writes its first register (load, load_pair, atomic and compare_swap write
+// after their last access; the base writeback and PC in go() after body()),
+// so an access that does not answer ok leaves the registers untouched.
 class Run {
 public:
-    Run(const RegFile& regs, const MemInsn& m, MemPort& port) : r_(regs), m_(m), port_(port) {}
+    Run(RegFile& regs, const MemInsn& m, MemPort& port) : r_(regs), m_(m), port_(port) {}
 
-    [[nodiscard]] ExecResult go(RegFile& regs) {
+    [[nodiscard]] ExecResult go() {
         const uint64_t addr = address(r_, m_);
         va_ = addr;
-        if (m_.op == Op::prefetch) return retire(regs);  // a hint: no access, never a fault (C6.2 PRFM)
+        if (m_.op == Op::prefetch) return retire();  // a hint: no access, never a fault (C6.2 PRFM)
         // DC ZVA zeroes the naturally aligned block holding the address
         // (C6.2 DC ZVA; DCZID_EL0.BS of the model, a64_decode.hpp).
         const uint64_t at = m_.op == Op::zero_block ? addr & ~uint64_t{detail::dc_zva_bytes - 1} : addr;
@@ -230,7 +234,7 @@ public:
             return fault(fmt::format("address {:#x} is not aligned to {} bytes (Alignment fault)", at, bytes));
         if (ExecResult e = body(at); e.status != MemStatus::ok) return e;
         if (m_.writeback()) r_.r[m_.rn] = r_.r[m_.rn] + static_cast<uint64_t>(m_.offset);
-        return retire(regs);
+        return retire();
     }
 
 private:
@@ -392,9 +396,8 @@ private:
     [[nodiscard]] std::string who() const { return fmt::format("{:#010x} ({})", m_.word, detail::text(m_)); }
     [[nodiscard]] ExecResult fault(std::string_view why) const { return guest_fault(m_.word, detail::text(m_), why); }
 
-    [[nodiscard]] ExecResult retire(RegFile& regs) {
+    [[nodiscard]] ExecResult retire() {
         r_.r[reg::pc] += insn_bytes;
-        regs = r_;  // the only write to the caller's registers
         return {};
     }
 
@@ -402,7 +405,7 @@ private:
     // (AccessInfo::rmw_read), reported by the walker as a read all the same.
     static constexpr AccessInfo rmw{.rmw_read = true};
 
-    RegFile r_;
+    RegFile& r_;
     const MemInsn& m_;
     MemPort& port_;
     uint64_t va_ = 0;  // the instruction's virtual address operand (before any alignment)
@@ -425,12 +428,21 @@ public:
                                           fmt::join(bytes, " "))};
         const uint32_t word = uint32_t{bytes[0]} | uint32_t{bytes[1]} << 8 | uint32_t{bytes[2]} << 16 |
                               uint32_t{bytes[3]} << 24;
-        const Decoded d = detail::decode(word);
-        if (!d.insn) {
-            if (d.undefined) return guest_fault(word, d.name, "UNDEFINED (the guest takes an Undefined Instruction exception)");
-            return guest_fault(word, d.name, "not emulated", true);
+        // Decoded once per instruction: the faulting attempt on the model
+        // MMU and the emulation run the same word (Domain::run, emulate),
+        // and so do the typed calls' synthetic instructions; the last word
+        // decoded to an emulated instruction is kept (decode depends on
+        // the word alone).
+        if (!last_ || last_word_ != word) {
+            Decoded d = detail::decode(word);
+            if (!d.insn) {
+                if (d.undefined) return guest_fault(word, d.name, "UNDEFINED (the guest takes an Undefined Instruction exception)");
+                return guest_fault(word, d.name, "not emulated", true);
+            }
+            last_ = *d.insn;
+            last_word_ = word;
         }
-        return Run(regs, *d.insn, port).go(regs);
+        return Run(regs, *last_, port).go();
     }
 
     [[nodiscard]] std::optional<ExecResult> execute_from_record(RegFile& regs, const FaultRecord& record,
@@ -462,20 +474,20 @@ public:
         const bool sign = (esr & Esr::sse) != 0;
         const bool reg64 = (esr & Esr::sf) != 0;
         const AccessInfo info{.isa_syndrome = esr & Esr::insn_syndrome_mask};
-        RegFile r = regs;
+        // On the caller's registers, without a copy: they change (Rt for a
+        // load, then PC) only once the access is ok.
         std::array<uint8_t, 8> b{};
         const bool write = (esr & Esr::wnr) != 0;
         MemStatus s = MemStatus::ok;
         if (write) {
-            to_le(b.data(), low_bytes(read_xzr(r, rt), size), size);
+            to_le(b.data(), low_bytes(read_xzr(regs, rt), size), size);
             s = port.write(at, size, b.data(), info);
         } else {
             s = port.read(at, size, b.data(), info);
-            if (s == MemStatus::ok) write_xzr(r, rt, load_result(from_le(b.data(), size), size, sign, reg64));
         }
         if (s != MemStatus::ok) return refused(s, [esr] { return fmt::format("ESR {:#x}", esr); }, write, size, at);
-        r.r[reg::pc] += insn_bytes;  // ISV = 1 means a 32-bit A64 instruction (IL = 1)
-        regs = r;
+        if (!write) write_xzr(regs, rt, load_result(from_le(b.data(), size), size, sign, reg64));
+        regs.r[reg::pc] += insn_bytes;  // ISV = 1 means a 32-bit A64 instruction (IL = 1)
         return ExecResult{};
     }
 
@@ -487,6 +499,11 @@ public:
     [[nodiscard]] SyntheticInsn make_pio(unsigned, bool) const override { return {}; }
 
 private:
+    // The last instruction decoded (execute). An Isa is used by one thread
+    // at a time (a domain's, under its lock).
+    std::optional<MemInsn> last_;
+    uint32_t last_word_ = 0;
+
     [[nodiscard]] static SyntheticInsn synthetic(unsigned size, bool load) {
         unsigned size_log2 = 0;
         switch (size) {

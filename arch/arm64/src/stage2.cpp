@@ -159,14 +159,20 @@ Fault Arm64Stage2::decode_fault(const FaultRecord& record) const {
     // hit a leaf that exists; translation faults an absent or typed-hole
     // descriptor; address-size faults a descriptor hvcore never writes,
     // which is no usable entry either.
-    const uint64_t gfn = f.gpa.gfn().raw();
-    if (marked_on_walk(gfn)) {
-        f.cause = FaultCause::recalc;
+    //
+    // A mark makes its descriptor invalid (S2Desc::mark), and a walk ends
+    // at the first invalid descriptor with a Translation fault (Arm ARM
+    // D8.3): a permission or access-flag fault passed only valid
+    // descriptors to a valid leaf, so no mark lies on its walk and the
+    // table is not walked again for it (the fault path of a store to a
+    // read-only page: one walk, not two).
+    const uint64_t kind = esr & Esr::fsc_kind_mask;
+    if (kind == Esr::fsc_permission || kind == Esr::fsc_access_flag) {
+        f.cause = FaultCause::permission;
         return f;
     }
-    const uint64_t kind = esr & Esr::fsc_kind_mask;
-    f.cause = kind == Esr::fsc_permission || kind == Esr::fsc_access_flag ? FaultCause::permission
-                                                                          : FaultCause::not_present;
+    const uint64_t gfn = f.gpa.gfn().raw();
+    f.cause = marked_on_walk(gfn) ? FaultCause::recalc : FaultCause::not_present;
     return f;
 }
 

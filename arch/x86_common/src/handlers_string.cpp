@@ -91,11 +91,11 @@ ExecResult string_op(Machine& m, RepAccess::Kind kind) {
     const Gpr rcx{reg::rcx, addr_size, false};
     auto advance = [&](uint64_t done) {
         const uint64_t moved = done * size;
-        write_gpr(m.regs(), rdi, df ? dst - moved : dst + moved);
+        write_gpr(m.gprs(), rdi, df ? dst - moved : dst + moved);
         if (copy)
-            write_gpr(m.regs(), rsi, df ? src - moved : src + moved);
+            write_gpr(m.gprs(), rsi, df ? src - moved : src + moved);
         if (rep)
-            write_gpr(m.regs(), rcx, count - done);
+            write_gpr(m.gprs(), rcx, count - done);
     };
     if (count == 0) {
         // REP with a zero count: no access, RIP advances. Intel writes the

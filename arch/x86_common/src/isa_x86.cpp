@@ -80,7 +80,7 @@ public:
             return m.reject("instruction not emulated");
         ExecResult r = handler(m);
         if (r.status == MemStatus::ok || r.committed)
-            regs = m.retire();  // the only write to the caller's registers
+            m.retire(regs);  // the only write to the caller's registers
         return r;
     }
 

@@ -58,31 +58,49 @@ static_assert(ZYDIS_REGISTER_R15 == ZYDIS_REGISTER_RAX + 15);
 
 }  // namespace
 
+namespace {
+
+// gpr_of's answers, one byte per Zydis register (every operand of every
+// instruction goes through it): bits 3:0 the index, bits 6:4 log2 of the
+// size, bit 7 a high byte; 0xff for no general-purpose register (index 15
+// with size 8 and a high byte cannot occur).
+constexpr uint8_t no_gpr = 0xff;
+constexpr std::array<uint8_t, ZYDIS_REGISTER_MAX_VALUE + 1> gpr_codes = [] {
+    std::array<uint8_t, ZYDIS_REGISTER_MAX_VALUE + 1> t{};
+    for (uint8_t& c : t)
+        c = no_gpr;
+    auto fill = [&t](ZydisRegister first, ZydisRegister last, unsigned base, unsigned size_log2, bool high) {
+        for (unsigned r = first; r <= static_cast<unsigned>(last); ++r)
+            t[r] = static_cast<uint8_t>((base + r - first) | (size_log2 << 4) | (high ? 0x80 : 0));
+    };
+    fill(ZYDIS_REGISTER_AL, ZYDIS_REGISTER_BL, 0, 0, false);
+    fill(ZYDIS_REGISTER_AH, ZYDIS_REGISTER_BH, 0, 0, true);
+    fill(ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_R15B, reg::rsp, 0, false);  // needs REX
+    fill(ZYDIS_REGISTER_AX, ZYDIS_REGISTER_R15W, 0, 1, false);
+    fill(ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_R15D, 0, 2, false);
+    fill(ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_R15, 0, 3, false);
+    return t;
+}();
+
+}  // namespace
+
 std::optional<Gpr> gpr_of(ZydisRegister r) noexcept {
-    if (in_range(r, ZYDIS_REGISTER_AL, ZYDIS_REGISTER_BL))
-        return Gpr{offset(r, ZYDIS_REGISTER_AL), 1, false};
-    if (in_range(r, ZYDIS_REGISTER_AH, ZYDIS_REGISTER_BH))
-        return Gpr{offset(r, ZYDIS_REGISTER_AH), 1, true};
-    if (in_range(r, ZYDIS_REGISTER_SPL, ZYDIS_REGISTER_R15B))  // needs REX
-        return Gpr{reg::rsp + offset(r, ZYDIS_REGISTER_SPL), 1, false};
-    if (in_range(r, ZYDIS_REGISTER_AX, ZYDIS_REGISTER_R15W))
-        return Gpr{offset(r, ZYDIS_REGISTER_AX), 2, false};
-    if (in_range(r, ZYDIS_REGISTER_EAX, ZYDIS_REGISTER_R15D))
-        return Gpr{offset(r, ZYDIS_REGISTER_EAX), 4, false};
-    if (in_range(r, ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_R15))
-        return Gpr{offset(r, ZYDIS_REGISTER_RAX), 8, false};
-    return std::nullopt;
+    const auto i = static_cast<unsigned>(r);
+    if (i >= gpr_codes.size() || gpr_codes[i] == no_gpr)
+        return std::nullopt;
+    const uint8_t c = gpr_codes[i];
+    return Gpr{c & 0xfu, 1u << ((c >> 4) & 7), (c & 0x80) != 0};
 }
 
-uint64_t read_gpr(const RegFile& regs, Gpr g) noexcept {
+uint64_t read_gpr(const Gprs& regs, Gpr g) noexcept {
     Expects(g.index < nr_gprs);
-    const uint64_t v = regs.r[g.index];
+    const uint64_t v = regs[g.index];
     return g.high_byte ? (v >> 8) & 0xff : low_bytes(v, g.size);
 }
 
-void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept {
+void write_gpr(Gprs& regs, Gpr g, uint64_t value) noexcept {
     Expects(g.index < nr_gprs);
-    uint64_t& slot = regs.r[g.index];
+    uint64_t& slot = regs[g.index];
     switch (g.size) {
         case 1:
             if (g.high_byte)
@@ -119,7 +137,8 @@ Machine::Machine(const Decoder& decoder, const Insn& insn, const RegFile& regs, 
                  Vendor vendor) noexcept
     : decoder_(decoder),
       insn_(insn),
-      regs_(regs),
+      in_(regs),
+      gprs_(regs.r),
       port_(port),
       vendor_(vendor),
       rip_(regs.r[reg::rip]),
@@ -204,17 +223,17 @@ Step<uint64_t> Machine::register_value(ZydisRegister r) const {
     const std::optional<Gpr> g = gpr_of(r);
     if (!g)
         return reject(fmt::format("address register {} is not emulated", ZydisRegisterGetString(r)));
-    return read_gpr(regs_, *g);
+    return read_gpr(gprs_, *g);
 }
 
 Step<uint64_t> Machine::load(const Operand& op, const AccessInfo& info) {
     switch (op.where) {
         case Where::gpr:
-            return read_gpr(regs_, op.gpr);
+            return read_gpr(gprs_, op.gpr);
         case Where::immediate:
             return op.value;
         case Where::xmm:
-            return low_bytes(regs_.v[op.xmm].lo, op.size);
+            return low_bytes(xmm(op.xmm).lo, op.size);
         case Where::memory: {
             if (op.size > 8)
                 return reject(fmt::format("{}-byte memory operand is not emulated here", op.size));
@@ -232,7 +251,7 @@ Step<uint64_t> Machine::load(const Operand& op, const AccessInfo& info) {
 ExecResult Machine::store(const Operand& op, uint64_t value, const AccessInfo& info) {
     switch (op.where) {
         case Where::gpr:
-            write_gpr(regs_, op.gpr, value);
+            write_gpr(gprs_, op.gpr, value);
             return {};
         case Where::memory: {
             if (op.size > 8)
@@ -262,7 +281,7 @@ Step<Vec128> Machine::load_vec(const Operand& op) {
             return Vec128{*v, 0};
         }
         case Where::xmm: {
-            const Vec128& x = regs_.v[op.xmm];
+            const Vec128& x = xmm(op.xmm);
             return op.size >= 16 ? x : Vec128{low_bytes(x.lo, op.size), 0};
         }
         case Where::memory: {
@@ -283,7 +302,10 @@ ExecResult Machine::store_vec(const Operand& op, Vec128 value) {
         case Where::gpr:
             return store(op, value.lo);
         case Where::xmm:
-            regs_.v[op.xmm] = value;
+            // One XMM destination per instruction (the SSE moves).
+            Expects(xmm_written_ == no_xmm || xmm_written_ == op.xmm);
+            xmm_written_ = op.xmm;
+            xmm_value_ = value;
             return {};
         case Where::memory: {
             // The whole 128-bit value as little-endian bytes, of which the
@@ -309,10 +331,10 @@ ExecResult Machine::store_vec(const Operand& op, Vec128 value) {
     return {};
 }
 
-uint64_t Machine::rflags() const noexcept { return regs_.r[reg::rflags]; }
+uint64_t Machine::rflags() const noexcept { return gprs_[reg::rflags]; }
 
 void Machine::set_flags(uint64_t mask, uint64_t value) noexcept {
-    uint64_t& f = regs_.r[reg::rflags];
+    uint64_t& f = gprs_[reg::rflags];
     f = (f & ~mask) | (value & mask);
 }
 
@@ -356,10 +378,12 @@ ExecResult Machine::port_stopped(MemStatus s, const PortAccess& a) const {
     return {};
 }
 
-const RegFile& Machine::retire() noexcept {
+void Machine::retire(RegFile& out) const noexcept {
+    out.r = gprs_;
     if (advance_rip_)
-        regs_.r[reg::rip] = next_rip_;
-    return regs_;
+        out.r[reg::rip] = next_rip_;
+    if (xmm_written_ != no_xmm)
+        out.v[xmm_written_] = xmm_value_;
 }
 
 }  // namespace hvcore::x86::detail

@@ -8,14 +8,18 @@
 //    operands first and an instruction that cannot run makes no access;
 //  - load() and store() make exactly one port access per memory operand,
 //    in the order the handler calls them (program order);
-//  - registers are written only in the copy; execute() commits it with the
-//    advanced RIP when the handler returns ok, and drops it otherwise, so a
-//    port that answers exit / pending / retry / guest_fault / stopped leaves
-//    the guest's registers exactly as they were. The one exception is a REP
+//  - registers are written only in the copy (the general-purpose registers,
+//    RIP and RFLAGS: 272 bytes; an XMM register written is kept aside, so
+//    the 512 bytes of vector registers are not copied per instruction);
+//    execute() commits it with the advanced RIP when the handler returns
+//    ok, and drops it otherwise, so a port that answers exit / pending /
+//    retry / guest_fault / stopped leaves the guest's registers exactly as
+//    they were. The one exception is a REP
 //    string instruction whose completed iterations stand (its result says
 //    `committed`); it and a REP instruction stopped short keep RIP here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -26,6 +30,9 @@
 #include "step.hpp"
 
 namespace hvcore::x86::detail {
+
+// The scalar registers of the register file (RegFile::r): RAX..R15, RIP, RFLAGS.
+using Gprs = std::array<uint64_t, RegFile::count>;
 
 // A general-purpose register as an instruction names it: which of the 16,
 // and which of its bytes (SDM Vol. 1 §3.4.1.1, Figure 3-5).
@@ -94,8 +101,8 @@ public:
     [[nodiscard]] ExecResult store_vec(const Operand& op, Vec128 value);
 
     // The registers the instruction reads and writes besides its operands.
-    [[nodiscard]] uint64_t& gpr64(unsigned index) noexcept { return regs_.r[index]; }
-    [[nodiscard]] RegFile& regs() noexcept { return regs_; }
+    [[nodiscard]] uint64_t& gpr64(unsigned index) noexcept { return gprs_[index]; }
+    [[nodiscard]] Gprs& gprs() noexcept { return gprs_; }
     [[nodiscard]] uint64_t rflags() const noexcept;
     // Replaces the bits of `mask` in RFLAGS with those of `value`.
     void set_flags(uint64_t mask, uint64_t value) noexcept;
@@ -117,8 +124,9 @@ public:
     // The instruction is not one the executor runs: guest_fault naming it.
     [[nodiscard]] ExecResult reject(std::string_view why) const;
 
-    // The registers as the instruction leaves them, RIP past it.
-    [[nodiscard]] const RegFile& retire() noexcept;
+    // Writes the registers as the instruction leaves them, RIP past it,
+    // to `out` (the caller's register file).
+    void retire(RegFile& out) const noexcept;
 
 private:
     [[nodiscard]] Step<Operand> memory_operand(const ZydisDecodedOperand& op) const;
@@ -134,9 +142,18 @@ private:
     };
     [[nodiscard]] ExecResult port_stopped(MemStatus s, const PortAccess& a) const;
 
+    // XMM register x as the instruction sees it (its own write, if any).
+    [[nodiscard]] const Vec128& xmm(unsigned x) const noexcept {
+        return x == xmm_written_ ? xmm_value_ : in_.v[x];
+    }
+
     const Decoder& decoder_;
     const Insn& insn_;
-    RegFile regs_;
+    const RegFile& in_;  // the caller's registers, unchanged until retire()
+    Gprs gprs_;          // the copy of in_.r the instruction works on
+    static constexpr unsigned no_xmm = ~0u;
+    unsigned xmm_written_ = no_xmm;  // the XMM register the instruction wrote (one at most: SSE moves)
+    Vec128 xmm_value_{};
     MemPort& port_;
     Vendor vendor_;
     uint64_t rip_;       // address of this instruction
@@ -147,8 +164,8 @@ private:
 // Zydis' name for a general-purpose register, as hvcore numbers it; nullopt
 // for any other register (segment, control, debug, vector, RIP, ...).
 [[nodiscard]] std::optional<Gpr> gpr_of(ZydisRegister r) noexcept;
-[[nodiscard]] uint64_t read_gpr(const RegFile& regs, Gpr g) noexcept;
-void write_gpr(RegFile& regs, Gpr g, uint64_t value) noexcept;
+[[nodiscard]] uint64_t read_gpr(const Gprs& regs, Gpr g) noexcept;
+void write_gpr(Gprs& regs, Gpr g, uint64_t value) noexcept;
 [[nodiscard]] constexpr uint64_t low_bytes(uint64_t value, unsigned size) noexcept {
     return size >= 8 ? value : value & ((uint64_t{1} << (size * 8)) - 1);
 }

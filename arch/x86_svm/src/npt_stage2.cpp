@@ -98,13 +98,22 @@ Translation Npt::translate(Gpa gpa, AccessType access_in, const AccessContext& c
     const uint64_t gfn = gpa.gfn().raw();
     Rights rights;
     Mfn tbl = root();
+    LastWalk w{.gfn = gfn};
     for (unsigned level = level_pml4;; --level) {
-        const uint64_t e = entry(tbl, level, gfn);
+        const uint64_t* s = &slot(tbl, level, geometry().index(gfn, level));
+        const uint64_t e = *s;
         if (!E::present(e)) return npf(0);
         if (npt_reserved(e, level)) return npf(Npf::info1_p | Npf::info1_rsv);
+        Ensures(w.count < w.slot.size());
+        w.slot[w.count] = s;
+        w.entry[w.count++] = e;
+        w.marked = w.marked || E::marked(e);
         rights.add(e);
         if (E::is_leaf(e, level)) {
-            if (!rights.allow(access)) return npf(Npf::info1_p);
+            if (!rights.allow(access)) {
+                last_walk_ = w;  // for decode_fault (marked_on)
+                return npf(Npf::info1_p);
+            }
             tr.ok = true;
             tr.mfn = E::leaf_frame(e, level) + (gfn & (level_pages(level) - 1));
             tr.record = FaultRecord{};
@@ -136,7 +145,7 @@ Fault Npt::decode_fault(const FaultRecord& record) const {
         // A present entry denied the access. It is a pending recalculation
         // if a mark lies on the walk (the mark's U/S = 0 denies every
         // access); otherwise the rights themselves refuse it.
-        f.cause = marked_on_walk(f.gpa.gfn().raw()) ? FaultCause::recalc : FaultCause::permission;
+        f.cause = marked_on(f.gpa.gfn().raw()) ? FaultCause::recalc : FaultCause::permission;
     } else {
         // Not present. A mark higher up did not cause it (the walk reached
         // a not-present entry, whose hole type no recalculation changes), so
@@ -145,6 +154,16 @@ Fault Npt::decode_fault(const FaultRecord& record) const {
         f.cause = FaultCause::not_present;
     }
     return f;  // no gla: #NPF has no linear address
+}
+
+bool Npt::marked_on(uint64_t gfn) const {
+    const LastWalk& w = last_walk_;
+    if (w.gfn == gfn && w.count > 0) {
+        bool same = true;
+        for (unsigned i = 0; i < w.count; ++i) same = same && *w.slot[i] == w.entry[i];
+        if (same) return w.marked;
+    }
+    return marked_on_walk(gfn);
 }
 
 }  // namespace hvcore::svm

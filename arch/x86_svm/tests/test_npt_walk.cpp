@@ -253,6 +253,39 @@ TEST_CASE("a_not_present_fault_under_a_mark_is_not_present") {
     CHECK(m->lookup(Gfn{1}).recalc_pending);
 }
 
+TEST_CASE("a_record_decodes_against_the_table_as_it_is_when_decoded_not_as_its_walk_saw_it") {
+    // A P = 1 #NPF is a recalculation or a refusal, which only the walk
+    // tells (the mark's U/S = 0 refuses like a right): decode_fault reuses
+    // the walk of the fault translate() last reported while every entry it
+    // read is unchanged, and walks again otherwise.
+    Machine m;
+    const Perm ro = perm_of(P2mType::ram_ro);
+    REQUIRE(m->map_range(Gfn{0x200}, Mfn{0x400}, 1, P2mType::ram_ro, ro).is_ok());
+    REQUIRE(m->map_range(Gfn{pages_1g}, Mfn{0x800}, 1, P2mType::ram_ro, ro).is_ok());
+    const Translation refused = m->translate(Gpa{0x200000}, AccessType::write, no_insn);
+    REQUIRE(refused.record.syndrome == 0x1'0000'0007);
+    CHECK(m->decode_fault(refused.record).cause == FaultCause::permission);
+    // Marked since: the same record is a recalculation now.
+    m->mark_recalc_all();
+    CHECK(m->decode_fault(refused.record).cause == FaultCause::recalc);
+    const Translation marked = m->translate(Gpa{0x200000}, AccessType::write, no_insn);
+    CHECK(marked.record.syndrome == refused.record.syndrome);  // U/S = 0 refuses with P = 1 too
+    CHECK(m->decode_fault(marked.record).cause == FaultCause::recalc);
+    const Translation other = m->translate(to_gpa(Gfn{pages_1g}), AccessType::write, no_insn);
+    CHECK(m->decode_fault(other.record).cause == FaultCause::recalc);
+    // Resolved since, for gfn 0x200 only: its records (the marked walk's
+    // too) are refusals; the other gfn still has a mark on its walk, even
+    // though the last walk, to gfn 0x200, had none.
+    conformance::stage2::RecordingPolicy policy;
+    for (int i = 0; i < 8 && m->resolve(Gfn{0x200}, policy); ++i) {
+    }
+    const Translation again = m->translate(Gpa{0x200000}, AccessType::write, no_insn);
+    CHECK(again.record.syndrome == refused.record.syndrome);
+    CHECK(m->decode_fault(again.record).cause == FaultCause::permission);
+    CHECK(m->decode_fault(marked.record).cause == FaultCause::permission);
+    CHECK(m->decode_fault(other.record).cause == FaultCause::recalc);
+}
+
 // --- decode assists ------------------------------------------------------------------
 
 TEST_CASE("a_data_fault_carries_the_instruction_bytes") {

@@ -20,6 +20,7 @@
 // it does for MachineMemory.
 #pragma once
 
+#include <array>
 #include <memory>
 
 #include "hvcore/core/machine_memory.hpp"
@@ -58,6 +59,26 @@ private:
     // Levels numbered as the APM names the entries: PML4E 4, PDPE 3, PDE
     // 2, PTE 1 (hv.h hv_p2m_walk_level).
     [[nodiscard]] int arch_level(unsigned level) const noexcept override { return static_cast<int>(level) + 1; }
+
+    // Whether a recalculation mark lies on the walk to gfn: the last
+    // walk's answer when it was to gfn and every entry it read still holds
+    // the value read (the walk from the same root then reads the same
+    // entries), else a walk (marked_on_walk).
+    [[nodiscard]] bool marked_on(uint64_t gfn) const;
+
+    // The walk of the last #NPF with P = 1 (translate), so that its decode
+    // (decode_fault: recalculation or permission, which only the walk
+    // tells) does not walk the table a second time. Table frames stay
+    // mapped while the MachineMemory lives (a freed one returns to its
+    // pool), so the slots may be read at any time.
+    struct LastWalk {
+        uint64_t gfn = ~uint64_t{0};
+        std::array<const uint64_t*, 4> slot{};
+        std::array<uint64_t, 4> entry{};
+        unsigned count = 0;
+        bool marked = false;
+    };
+    LastWalk last_walk_;
 };
 
 // The backend's make_stage2.
