@@ -162,6 +162,7 @@ public:
             return got.rc;
         });
     }
+    [[nodiscard]] bool writes_buffers_back() const noexcept override { return true; }
     int ready() override {
         wire::Request r;
         r.kind = wire::Kind::ready;
