@@ -4,6 +4,7 @@
 // (Xen 85cb15dfe4), and OUT fields are copied back only on success.
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <new>
 #include <vector>
@@ -149,13 +150,15 @@ void store_op(const DmBuf& b, const T& t) {
         // before anything is checked (as Xen's copy_from_guest_buf), so the
         // caller's threads cannot change what was validated.
         if (nr_bufs < 2 || bufs[1].ptr == nullptr || bufs[1].size / sizeof(uint64_t) < a.nr) return -EFAULT;
-        std::vector<uint64_t> gfns;
+        // Not zeroed first (make_unique_for_overwrite): the copy is one pass.
+        std::unique_ptr<uint64_t[]> copy;
         try {
-            gfns.resize(a.nr);
+            if (a.nr != 0) copy = std::make_unique_for_overwrite<uint64_t[]>(a.nr);
         } catch (const std::bad_alloc&) {
             return -ENOMEM;
         }
-        if (a.nr != 0) std::memcpy(gfns.data(), bufs[1].ptr, a.nr * sizeof(uint64_t));
+        if (a.nr != 0) std::memcpy(copy.get(), bufs[1].ptr, a.nr * sizeof(uint64_t));
+        const std::span<const uint64_t> gfns(copy.get(), a.nr);
         a.first_refused = ~uint64_t{0};
         const bool check_only = (a.flags & dmop::set_mem_type_list_check_only) != 0;
         const Status s = d.set_mem_type_list(a.mem_type, gfns, &a.first_refused, check_only);

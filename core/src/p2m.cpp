@@ -196,6 +196,25 @@ Status P2m::set_type_range(Gfn first, uint64_t nr, P2mType to) {
     return Status::ok();
 }
 
+std::optional<Gfn> P2m::first_refused_list(std::span<const uint64_t> gfns, P2mType to) const {
+    // The list itself first: in order and within reach.
+    const uint64_t limit = s2_.gfn_limit();
+    for (size_t i = 0; i < gfns.size(); ++i)
+        if ((i > 0 && gfns[i] <= gfns[i - 1]) || gfns[i] >= limit) return Gfn{gfns[i]};
+    return s2_.first_refused_list(gfns, change_to(to));
+}
+
+Status P2m::set_type_list(std::span<const uint64_t> gfns, P2mType to) {
+    // As set_type_range: validate, reserve, then commit (cannot fail).
+    if (gfns.empty() || first_refused_list(gfns, to)) return Status::err(-EINVAL);
+    const TypeChange c = change_to(to);
+    if (Status s = mem_.reserve_tables(s2_.tables_needed_4k_list(gfns)); !s) return s;
+    if (to == P2mType::ram_logdirty) logdirty_written_ = true;
+    s2_.retype_list(gfns, c, *this, *this);
+    mem_.release_reservation();
+    return Status::ok();
+}
+
 uint64_t P2m::sweep(uint64_t budget) {
     // The reset of a disclaim: each leaf table that holds ioreq_server
     // leaves is reached with one walk and its counted leaves rewritten in

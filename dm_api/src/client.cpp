@@ -164,6 +164,7 @@ public:
     }
     // fn would run in this process, the vCPUs run in the host's.
     int set_direct(hvdm_domid_t, hvdm_ioservid_t, hvdm_serve_fn, void*) override { return -EOPNOTSUPP; }
+    [[nodiscard]] bool writes_buffers_back() const noexcept override { return true; }
     int ready() override {
         wire::Request r;
         r.kind = wire::Kind::ready;

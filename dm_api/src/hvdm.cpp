@@ -186,6 +186,8 @@ public:
     // hvdm_ready: a plug-in in this process says so through its
     // environment (hvdm_plugin_env.ready); there is no listener to tell.
     int ready() override { return -EOPNOTSUPP; }
+    // hvcore::dm_op copies buffer 1 (set_mem_type_list) and never writes it.
+    [[nodiscard]] bool writes_buffers_back() const noexcept override { return false; }
     uint32_t emulator() const noexcept override { return caller_.emulator; }
 
 private:

@@ -9,6 +9,7 @@
 #include <new>
 #include <vector>
 
+#include "abi_objects.hpp"
 #include "hvcore/core/dmop_abi.hpp"
 #include "hvcore/hvdm.h"
 
@@ -34,8 +35,8 @@ static_assert(sizeof(ListDmOp) == 24 && offsetof(ListDmOp, u) == dmop::header_si
 // only too), so a failure's gfn is learnt by a CHECK_ONLY call.
 constexpr uint64_t unwritten = ~uint64_t{0} - 1;
 
-[[nodiscard]] int issue(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, std::vector<uint64_t>& gfns,
-                        uint32_t nr, uint16_t flags, uint64_t* first_refused) {
+[[nodiscard]] int issue(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, uint64_t* gfns, uint32_t nr,
+                        uint16_t flags, uint64_t* first_refused) {
     ListDmOp op;
     std::memset(&op, 0, sizeof op);
     op.h.op = dmop::set_mem_type_list;
@@ -44,7 +45,7 @@ constexpr uint64_t unwritten = ~uint64_t{0} - 1;
     op.u.flags = flags;
     op.u.first_refused = unwritten;
     uint64_t none = 0;  // an address for an empty list (nr 0 is the op's -EINVAL)
-    hvdm_buf b[2] = {{&op, sizeof op}, {gfns.empty() ? &none : gfns.data(), gfns.size() * sizeof(uint64_t)}};
+    hvdm_buf b[2] = {{&op, sizeof op}, {nr == 0 ? &none : gfns, nr * sizeof(uint64_t)}};
     const int rc = hvdm_dm_op(h, domid, 2, b);
     *first_refused = op.u.first_refused;
     return rc;
@@ -55,12 +56,19 @@ constexpr uint64_t unwritten = ~uint64_t{0} - 1;
 extern "C" int hvdm_set_mem_type_list(hvdm_handle* h, hvdm_domid_t domid, uint16_t mem_type, const uint64_t* gfns,
                                       uint32_t nr, uint64_t* first_refused) noexcept {
     // A copy the transport may write back into (a socket's reply carries
-    // buffer 1 back): the caller's list stays read only.
+    // buffer 1 back): the caller's list stays read only. In process the
+    // core copies the list itself and never writes it: no copy here.
     std::vector<uint64_t> list;
-    try {
-        if (gfns != nullptr) list.assign(gfns, gfns + nr);
-    } catch (const std::bad_alloc&) {
-        return -ENOMEM;
+    uint64_t* send = nullptr;
+    if (gfns != nullptr && h != nullptr && h->t != nullptr && !h->t->writes_buffers_back()) {
+        send = const_cast<uint64_t*>(gfns);  // read only by hvcore::dm_op (core/src/dmop.cpp)
+    } else {
+        try {
+            if (gfns != nullptr) list.assign(gfns, gfns + nr);
+        } catch (const std::bad_alloc&) {
+            return -ENOMEM;
+        }
+        send = list.data();
     }
     uint64_t refused = unwritten;
     int rc = 0;
@@ -75,11 +83,11 @@ extern "C" int hvdm_set_mem_type_list(hvdm_handle* h, hvdm_domid_t domid, uint16
         rc = hvdm_dm_op(h, domid, 2, b);
         refused = ~uint64_t{0};
     } else {
-        rc = issue(h, domid, mem_type, list, nr, 0, &refused);
+        rc = issue(h, domid, mem_type, send, nr, 0, &refused);
         if (rc == -EINVAL) {
             // Ask again, validating only, for the gfn (nothing changed).
             uint64_t probe = unwritten;
-            refused = issue(h, domid, mem_type, list, nr, dmop::set_mem_type_list_check_only, &probe) == 0
+            refused = issue(h, domid, mem_type, send, nr, dmop::set_mem_type_list_check_only, &probe) == 0
                           ? probe
                           : ~uint64_t{0};
         }

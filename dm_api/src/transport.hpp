@@ -50,6 +50,9 @@ public:
     [[nodiscard]] virtual int confirm(hvdm_domid_t domid, int rc) noexcept = 0;
     // Raw xen_dm_op buffers; copied back (remote) only when rc >= 0.
     [[nodiscard]] virtual int dm_op(hvdm_domid_t domid, unsigned nr_bufs, hvdm_buf* bufs) = 0;
+    // Whether dm_op writes the caller's buffers other than buffer 0 (a
+    // remote reply carries them back); in process the core reads them only.
+    [[nodiscard]] virtual bool writes_buffers_back() const noexcept = 0;
     [[nodiscard]] virtual int get_mem_type(hvdm_domid_t domid, uint64_t pfn, uint16_t* type) = 0;
     [[nodiscard]] virtual int ioreq_fds(hvdm_domid_t domid, hvdm_ioservid_t id, IoreqFds* out) = 0;
     [[nodiscard]] virtual int server_serial(hvdm_domid_t domid, hvdm_ioservid_t id, uint64_t* serial) = 0;

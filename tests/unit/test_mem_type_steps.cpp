@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -112,6 +113,75 @@ TEST_CASE("a_page_refused_after_the_lock_was_given_up_leaves_every_page_as_it_wa
         CHECK(type_of(*d, 0) == P2mType::ram_rw);
         CHECK(type_of(*d, pages - 2) == P2mType::ram_rw);
         CHECK(type_of(*d, pages - 1) == P2mType::mmio_dm);
+    }
+}
+
+TEST_CASE("a_long_scattered_list_gives_the_lock_up_between_steps_of_256_gfns") {
+    // set_mem_type_list goes through the same steps (one leaf table at a
+    // time inside each): every other page of 2 x 128K pages.
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        auto d = make_domain(host, b, 2 * pages_many);
+        std::vector<uint64_t> list;
+        for (uint64_t g = 0; g < 2 * pages_many; g += 2) list.push_back(g);
+        std::atomic<int> pauses{0};
+        d->set_mem_type_pause([&] { pauses.fetch_add(1); });
+        std::atomic<bool> running{false}, finished{false};
+        std::atomic<uint64_t> during{0};
+        const uint64_t gpa = (2 * pages_many + 1) << page_shift;  // RAM the list does not reach
+        std::thread vcpu([&] {
+            while (!running.load()) std::this_thread::yield();
+            while (!finished.load()) {
+                REQUIRE(d->vcpu_store(0, gpa, 8, 42) == done);
+                if (!finished.load()) during.fetch_add(1);
+            }
+        });
+        running.store(true);
+        uint64_t refused = 0;
+        const Status s = d->set_mem_type_list(hvmmem::ram_ro, list, &refused);
+        finished.store(true);
+        vcpu.join();
+        CHECK(s.is_ok());
+        CHECK(refused == ~uint64_t{0});
+        for (const uint64_t g : {uint64_t{0}, uint64_t{2}, 2 * pages_many - 2}) CHECK(type_of(*d, g) == P2mType::ram_ro);
+        for (const uint64_t g : {uint64_t{1}, uint64_t{3}, 2 * pages_many - 1, 2 * pages_many})
+            CHECK(type_of(*d, g) == P2mType::ram_rw);
+        CHECK(pauses.load() > 0);
+        CHECK(during.load() > 0);
+    }
+}
+
+TEST_CASE("a_list_refused_after_the_lock_was_given_up_leaves_every_page_as_it_was_and_names_the_gfn") {
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(b.name);
+        Host host;
+        // Every other page of 1M pages (512K gfns, 2,048 steps), the last
+        // one refused (mmio_dm never becomes RAM again).
+        const uint64_t pages = 1024 * 1024;
+        auto d = make_domain(host, b, pages);
+        std::vector<uint64_t> list;
+        for (uint64_t g = 1; g < pages; g += 2) list.push_back(g);
+        REQUIRE(d->set_mem_type(hvmmem::mmio_dm, list.back(), 1).is_ok());
+        std::atomic<int> pauses{0};
+        d->set_mem_type_pause([&] {
+            pauses.fetch_add(1);
+            std::this_thread::sleep_for(std::chrono::microseconds(10));
+        });
+        std::atomic<bool> stop{false};
+        std::thread vcpu([&] {
+            while (!stop.load()) (void)d->p2m_type(pages);
+        });
+        uint64_t refused = 0;
+        const Status s = d->set_mem_type_list(hvmmem::ram_ro, list, &refused);
+        stop.store(true);
+        vcpu.join();
+        CHECK(s.code() == -EINVAL);
+        CHECK(refused == list.back());
+        CHECK(pauses.load() > 0);
+        CHECK(type_of(*d, 1) == P2mType::ram_rw);
+        CHECK(type_of(*d, list[list.size() - 2]) == P2mType::ram_rw);
+        CHECK(type_of(*d, list.back()) == P2mType::mmio_dm);
     }
 }
 

@@ -4,6 +4,7 @@
 // backend linked into this build.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "hvcore/core/backend.hpp"
@@ -173,6 +174,95 @@ TEST_CASE("p2m behaviours on every linked backend") {
             CHECK(f.p2m->ioreq_tables() == 0);
             CHECK(f.p2m->side_bytes() == 0);
             CHECK(f.leaves_of_type_ioreq_server() == 0);
+        }
+
+        SUBCASE("a_list_refused_in_a_later_leaf_table_changes_nothing_and_names_the_first_refused_gfn") {
+            Fixture f(b, 64 * mib, 64);
+            // ram_ro at 0x7ff and 0x905: a list over five leaf tables is
+            // refused at 0x7ff (its fourth gfn, in the third table), after
+            // gfns whose change alone would be accepted.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x905}, 1, P2mType::ram_ro).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x7ff}, 1, P2mType::ram_ro).is_ok());
+            const uint64_t tables = f.mem->tables_in_use();
+            std::vector<uint64_t> before;
+            for (uint64_t g = 0; g < 0xc00; ++g) before.push_back(f.s2->raw_entry(Gfn{g}));
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            const std::vector<uint64_t> list = {0x301, 0x303, 0x5ab, 0x7ff, 0x905, 0xa10};
+            CHECK(f.p2m->first_refused_list(list, P2mType::ioreq_server) == Gfn{0x7ff});
+            CHECK(f.p2m->set_type_list(list, P2mType::ioreq_server).code() == -EINVAL);
+            for (uint64_t g = 0; g < 0xc00; ++g) CHECK(f.s2->raw_entry(Gfn{g}) == before[g]);
+            CHECK(f.mem->tables_in_use() == tables);
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            // Without the refused gfns the list goes through: only the
+            // listed pages change, counted per leaf table (five); the
+            // superpages at 0x200, 0x400 and 0xa00 are split for their
+            // listed pages, the one at 0xc00 is not reached.
+            const std::vector<uint64_t> ok = {0x301, 0x303, 0x5ab, 0x7fe, 0x904, 0xa10};
+            CHECK(!f.p2m->first_refused_list(ok, P2mType::ioreq_server));
+            REQUIRE(f.p2m->set_type_list(ok, P2mType::ioreq_server).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == ok.size());
+            CHECK(f.leaves_of_type_ioreq_server() == ok.size());
+            CHECK(f.p2m->ioreq_tables() == 5);
+            CHECK(f.mem->tables_in_use() == tables + 3);
+            CHECK(f.p2m->lookup(Gfn{0xc00}).order == 9);
+            for (uint64_t g = 0x300; g < 0xc00; ++g) {
+                const bool listed = std::find(ok.begin(), ok.end(), g) != ok.end();
+                const P2mType want = listed                     ? P2mType::ioreq_server
+                                     : (g == 0x7ff || g == 0x905) ? P2mType::ram_ro
+                                                                  : P2mType::ram_rw;
+                if (f.p2m->lookup(Gfn{g}).type != want) FAIL_CHECK("gfn " << g);
+                if (f.p2m->lookup(Gfn{g}).mfn != f.mem->ram_mfn(Gfn{g})) FAIL_CHECK("frame of gfn " << g);
+            }
+            // And back.
+            REQUIRE(f.p2m->set_type_list(ok, P2mType::ram_rw).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.p2m->side_bytes() == 0);
+        }
+
+        SUBCASE("a_list_out_of_order_or_beyond_the_table_is_refused_at_that_gfn") {
+            Fixture f(b, 64 * mib, 64);
+            const uint64_t limit = f.p2m->gfn_limit();
+            using L = std::vector<uint64_t>;
+            CHECK(f.p2m->first_refused_list(L{1, 5, 5}, P2mType::ram_ro) == Gfn{5});
+            CHECK(f.p2m->first_refused_list(L{1, 3, 2, 0}, P2mType::ram_ro) == Gfn{2});
+            CHECK(f.p2m->first_refused_list(L{1, limit}, P2mType::ram_ro) == Gfn{limit});
+            CHECK(f.p2m->set_type_list(L{1, 3, 2}, P2mType::ram_ro).code() == -EINVAL);
+            CHECK(f.p2m->set_type_list(L{}, P2mType::ram_ro).code() == -EINVAL);
+            CHECK(!f.p2m->first_refused_list(L{}, P2mType::ram_ro));
+            CHECK(f.p2m->lookup(Gfn{1}).type == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{3}).type == P2mType::ram_rw);
+        }
+
+        SUBCASE("a_list_writes_what_a_change_page_by_page_writes_pending_marks_included") {
+            // Two p2ms through the same history; one changes a scattered
+            // list (runs, single pages, under pending marks), the other each
+            // listed page on its own. Every entry must then be the same.
+            Fixture a(b, 64 * mib, 64);
+            Fixture p(b, 64 * mib, 64);
+            std::vector<uint64_t> list;
+            uint64_t seed = 7;
+            for (uint64_t g = 0x100; g < 0x3000; g += 1 + (seed % 9)) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                list.push_back(g);
+                if ((seed >> 60) == 0)  // now and then a run of 20
+                    for (uint64_t k = 1; k <= 20; ++k) list.push_back(g + k);
+                if ((seed >> 60) == 0) g += 20;
+            }
+            for (Fixture* f : {&a, &p}) {
+                f->p2m->set_ioreq_owner(IoservId{0}, claim_write);
+                REQUIRE(f->p2m->set_type_range(Gfn{0x400}, 0x300, P2mType::ioreq_server).is_ok());
+                f->p2m->set_ioreq_owner(std::nullopt, 0);
+                f->p2m->mark_recalc_all();  // the claimed pages read as ram_rw now
+            }
+            REQUIRE(a.p2m->set_type_list(list, P2mType::ram_ro).is_ok());
+            for (const uint64_t g : list) REQUIRE(p.p2m->set_type_range(Gfn{g}, 1, P2mType::ram_ro).is_ok());
+            CHECK(a.p2m->ioreq_entry_count() == p.p2m->ioreq_entry_count());
+            CHECK(a.mem->tables_in_use() == p.mem->tables_in_use());
+            for (uint64_t g = 0; g < 0x3200; ++g)
+                if (a.s2->raw_entry(Gfn{g}) != p.s2->raw_entry(Gfn{g})) FAIL_CHECK("gfn " << g);
+            for (Fixture* f : {&a, &p}) CHECK(f->p2m->sweep(UINT64_MAX) == 0);
+            for (uint64_t g = 0; g < 0x3200; ++g)
+                if (a.p2m->lookup(Gfn{g}).type != p.p2m->lookup(Gfn{g}).type) FAIL_CHECK("gfn " << g);
         }
 
         SUBCASE("a_range_under_pending_marks_is_checked_and_written_as_the_marks_resolve") {

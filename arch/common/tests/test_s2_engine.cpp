@@ -438,6 +438,96 @@ TEST_CASE("tables_needed_4k_is_exactly_what_set_4k_takes") {
     }
 }
 
+namespace {
+class CountingCounter final : public TypeCounter {
+public:
+    uint64_t added = 0;
+    unsigned deltas = 0;
+    void counted(const Delta& d) override {
+        added += d.added;
+        ++deltas;
+    }
+};
+}  // namespace
+
+TEST_CASE("the_list_operations_reach_only_the_listed_gfns_and_take_exactly_the_tables_they_count") {
+    for (const Shape& s : shapes) {
+        CAPTURE(s.name);
+        Machine m(s.geo);
+        // As above: 4 KiB leaves at 0..2, a 2 MiB leaf at 2 MiB, a 1 GiB
+        // ram_logdirty leaf at 1 GiB, nothing elsewhere.
+        REQUIRE(m->map_range(Gfn{0}, Mfn{0x40000}, 3, P2mType::ram_rw, rwx).is_ok());
+        REQUIRE(m->map_range(Gfn{pages_2m}, Mfn{0x40000 + pages_2m}, pages_2m, P2mType::ram_rw, rwx).is_ok());
+        REQUIRE(m->map_range(Gfn{pages_1g}, Mfn{pages_1g}, pages_1g, P2mType::ram_logdirty, {.r = true, .x = true})
+                    .is_ok());
+        // Scattered: two pages of the existing 4 KiB table, three of the
+        // 2 MiB leaf (one split), two 2 MiB parts of the 1 GiB leaf far
+        // apart (three splits), an empty region (a new walk), the last gfn.
+        const uint64_t last = s.geo.gfn_count() - 1;
+        const std::vector<uint64_t> list = {0,
+                                            2,
+                                            pages_2m + 7,
+                                            pages_2m + 9,
+                                            pages_2m + 511,
+                                            pages_1g + 5,
+                                            pages_1g + 300 * pages_2m + 1,
+                                            3 * pages_1g + 1,
+                                            last};
+        TypeChange c{.to = P2mType::mmio_direct, .perm = rwx, .allowed = 0xffff, .allowed_marked = 0xffff, .has_frame = 0};
+        // Refused at the first listed page of the 1 GiB leaf when
+        // ram_logdirty may not change, with nothing written or taken.
+        TypeChange no_logdirty = c;
+        no_logdirty.allowed = static_cast<uint16_t>(0xffff & ~(1U << static_cast<unsigned>(P2mType::ram_logdirty)));
+        const auto before = leaves(*m.t);
+        const uint64_t in_use_before = m.mem->tables_in_use();
+        CHECK(m->first_refused_list(list, no_logdirty) == Gfn{pages_1g + 5});
+        CHECK(!m->first_refused_list(list, c));
+        CHECK(m->first_refused_list(std::span<const uint64_t>(list).first(5), no_logdirty) == std::nullopt);
+        CHECK(leaves(*m.t) == before);
+        CHECK(m.mem->tables_in_use() == in_use_before);
+
+        const uint64_t n = m->tables_needed_4k_list(list);
+        CHECK(n == m->tables_needed_4k_list(list));  // a read
+        // As set_4k on each gfn would take, which tables_needed_4k counts
+        // per gfn, except that gfns sharing a new table count it once:
+        // 1 (2 MiB split) + 2 x 2 (1 GiB split, then 2 MiB) - 1 (one 1 GiB
+        // split) + new walks below the empty regions.
+        uint64_t per_gfn = 0;
+        for (const uint64_t g : list) per_gfn += m->tables_needed_4k(Gfn{g}, 1);
+        CHECK(n < per_gfn);
+        REQUIRE(m.mem->reserve_tables(n).is_ok());
+        const uint64_t in_use = m.mem->tables_in_use();
+        RecordingPolicy policy;
+        CountingCounter counter;
+        m->retype_list(list, c, policy, counter);
+        CHECK(m.mem->reserved() == 0);            // every reserved frame taken ...
+        CHECK(m.mem->tables_in_use() == in_use);  // ... and no other
+        CHECK(m->tables_needed_4k_list(list) == 0);
+        CHECK(counter.added == list.size());
+        CHECK(policy.calls.empty());
+        for (const uint64_t g : list) {
+            CAPTURE(g);
+            const Stage2Leaf l = m->lookup(Gfn{g});
+            CHECK(l.type == P2mType::mmio_direct);
+            CHECK(l.order == 0);
+            CHECK(l.mfn == Mfn{0});  // has_frame is empty: no frame kept
+        }
+        // Their neighbours, and the parts of the large leaves no listed gfn
+        // reaches, keep their mapping, type and size.
+        for (const uint64_t g : {uint64_t{1}, pages_2m + 8, pages_1g + 4, pages_1g + 6}) {
+            CAPTURE(g);
+            const Stage2Leaf l = m->lookup(Gfn{g});
+            CHECK(l.order == 0);
+            CHECK(l.type == (g >= pages_1g ? P2mType::ram_logdirty : P2mType::ram_rw));
+            CHECK(l.mfn == (g >= pages_1g ? Mfn{g} : Mfn{0x40000 + g}));
+        }
+        const Stage2Leaf untouched = m->lookup(Gfn{pages_1g + 100 * pages_2m});
+        CHECK(untouched.order == 9);
+        CHECK(untouched.type == P2mType::ram_logdirty);
+        CHECK(!m->lookup(Gfn{2 * pages_1g}).mapped);  // the empty region between stays empty
+    }
+}
+
 TEST_CASE("resolve_pushes_marks_one_level_per_table_and_recalculates_the_last_table") {
     for (const Shape& s : shapes) {
         CAPTURE(s.name);

@@ -599,8 +599,8 @@ typedef struct hvdm_dmop_set_mem_type_list {
  * @brief Sets the p2m type of a list of guest pages, scattered or not
  * (hvcore's #HVDM_DMOP_SET_MEM_TYPE_LIST; Xen has no such op: there, one
  * XEN_DMOP_set_mem_type per contiguous range). All or nothing: every gfn
- * is checked before any changes; the change is then made by runs of
- * contiguous gfns.
+ * is checked before any changes; the change is then made one leaf table
+ * of the stage-2 table at a time (one walk per table the list reaches).
  *
  * The same rules as hvdm_set_mem_type (allowed changes, the claim). Like
  * hvdm_set_mem_type, the call gives the domain lock up between steps of

@@ -243,8 +243,9 @@ public:
     [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
                                       MemTypeProgress* progress = nullptr);
     // hvcore's batched set_mem_type (dmop::set_mem_type_list): the same
-    // change over a strictly increasing list of gfns, all or nothing, run by
-    // runs of contiguous gfns in the same steps. -EINVAL with
+    // change over a strictly increasing list of gfns, all or nothing, in
+    // the same steps of 256 gfns, each changed one leaf table at a time
+    // (P2m::set_type_list). -EINVAL with
     // *first_refused = the first gfn refused (beyond the last RAM page, not
     // above its predecessor, or a change allow_p2m_type_change refuses);
     // *first_refused = ~0 when no gfn is to blame (empty list, type, claim).

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "hvcore/core/p2m_type.hpp"
@@ -90,6 +91,14 @@ public:
     [[nodiscard]] Status set_type_range(Gfn first, uint64_t nr, P2mType to);
     // The first gfn of [first, first+nr) whose change to `to` is refused.
     [[nodiscard]] std::optional<Gfn> first_refused(Gfn first, uint64_t nr, P2mType to) const;
+    // The same over a list of scattered gfns (strictly increasing, each
+    // below gfn_limit()), with one descent per leaf table that holds a
+    // listed gfn and a loop over its listed leaves (Stage2::retype_list).
+    // A gfn not above the one before it, or beyond the table's reach, is
+    // refused like a change allow_p2m_type_change refuses; an empty list
+    // is -EINVAL for set_type_list and refuses nothing.
+    [[nodiscard]] Status set_type_list(std::span<const uint64_t> gfns, P2mType to);
+    [[nodiscard]] std::optional<Gfn> first_refused_list(std::span<const uint64_t> gfns, P2mType to) const;
 
     // 4 KiB leaves of type ioreq_server (Xen's entry_count).
     [[nodiscard]] uint64_t ioreq_entry_count() const noexcept { return counts_.ioreq_total(); }

@@ -179,6 +179,17 @@ public:
     [[nodiscard]] virtual std::optional<Gfn> first_refused(Gfn first, uint64_t nr, const TypeChange& c) const = 0;
     virtual void retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy,
                               TypeCounter& counter) = 0;
+    // The same three over a list of gfns (strictly increasing, each below
+    // gfn_limit(), at least one), for scattered pages: one descent per leaf
+    // table that holds a listed gfn, then a loop over the listed leaves of
+    // that table only; entries the list does not reach are neither read
+    // nor split. tables_needed_4k_list: the frames retype_list may take
+    // (as tables_needed_4k of each gfn, a table counted once).
+    [[nodiscard]] virtual std::optional<Gfn> first_refused_list(std::span<const uint64_t> gfns,
+                                                                const TypeChange& c) const = 0;
+    [[nodiscard]] virtual uint64_t tables_needed_4k_list(std::span<const uint64_t> gfns) const = 0;
+    virtual void retype_list(std::span<const uint64_t> gfns, const TypeChange& c, RecalcPolicy& policy,
+                             TypeCounter& counter) = 0;
     // Rewrites in place the leaves of type `from` at indices [lo, hi] of the
     // 4 KiB leaf table that maps gfn `base` (a multiple of 512) to c.to and
     // c.perm, unmarked: a reset without a walk per entry. Marks on the walk

@@ -67,6 +67,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <utility>
 
 #include "hvcore/core/machine_memory.hpp"
@@ -156,6 +158,20 @@ static_assert(x86_4level(46).valid() && x86_4level(46).gfn_count() == uint64_t{1
 [[nodiscard]] constexpr uint64_t tables_below_fresh(unsigned level, uint64_t first, uint64_t end) noexcept {
     uint64_t n = 0;
     for (unsigned k = level; k >= 1; --k) n += ((end - 1) >> level_order(k)) - (first >> level_order(k)) + 1;
+    return n;
+}
+// The same for the listed gfns only (sorted): one table per distinct
+// level-k entry they reach.
+[[nodiscard]] constexpr uint64_t tables_below_fresh_list(unsigned level, std::span<const uint64_t> gfns) noexcept {
+    uint64_t n = 0;
+    for (unsigned k = level; k >= 1; --k) {
+        uint64_t last = ~uint64_t{0};  // no gfn reaches 2^64 >> 9
+        for (const uint64_t g : gfns)
+            if ((g >> level_order(k)) != last) {
+                last = g >> level_order(k);
+                ++n;
+            }
+    }
     return n;
 }
 static_assert(tables_below_fresh(0, 0, 1) == 0);
@@ -322,6 +338,11 @@ public:
     void set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) final;
     [[nodiscard]] std::optional<Gfn> first_refused(Gfn first, uint64_t nr, const TypeChange& c) const final;
     void retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy, TypeCounter& counter) final;
+    [[nodiscard]] std::optional<Gfn> first_refused_list(std::span<const uint64_t> gfns,
+                                                        const TypeChange& c) const final;
+    [[nodiscard]] uint64_t tables_needed_4k_list(std::span<const uint64_t> gfns) const final;
+    void retype_list(std::span<const uint64_t> gfns, const TypeChange& c, RecalcPolicy& policy,
+                     TypeCounter& counter) final;
     uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
                           bool clear_parent_mark, TypeCounter& counter) final;
     unsigned merge(Gfn base, P2mType t, Perm p) final;
@@ -397,10 +418,21 @@ private:
     // The leaves [start, end) of the level-0 table `t` (its first leaf maps
     // gfn `base`): the commit of retype_range there, and its check
     // (the first refused gfn, or end).
+    // Both loops are written once over `gfns`, a range of gfns in
+    // increasing order inside the table: every gfn of [start, end) (an
+    // iota view) or the listed ones (a span of the list).
     void retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
                        RecalcPolicy& policy, TypeCounter& counter) const;
+    template <class Gfns>
+    void retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c, RecalcPolicy& policy,
+                     TypeCounter& counter) const;
     [[nodiscard]] uint64_t refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end,
                                       const TypeChange& c, bool marked_above) const noexcept;
+    // The first refused gfn of `gfns`, or no_gfn.
+    static constexpr uint64_t no_gfn = ~uint64_t{0};
+    template <class Gfns>
+    [[nodiscard]] uint64_t refused_each(const uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c,
+                                        bool marked_above) const noexcept;
     // Whether the 512 entries of the level-`level` table t are the children
     // of the leaf `parent` (split_attrs, consecutive frames).
     [[nodiscard]] bool split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <ranges>
 #include <vector>
 
 #include <gsl/assert>
@@ -308,12 +309,13 @@ uint64_t Table<F>::frame_bits() const noexcept {
 // the frame. The loops below decode an entry's type only when those bits
 // differ from the previous entry's (one AND and one compare a leaf).
 template <EntryFormat F>
-uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
-                              bool marked_above) const noexcept {
+template <class Gfns>
+uint64_t Table<F>::refused_each(const uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c,
+                                bool marked_above) const noexcept {
     const unsigned ok_here = marked_above ? c.allowed_marked : c.allowed;
     const uint64_t attrs_mask = ~frame_bits();
     uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
-    for (uint64_t g = start; g < end; ++g) {
+    for (const uint64_t g : gfns) {
         const uint64_t e = t[g - base];
         const uint64_t a = e & attrs_mask;
         if (a == last && a != 0) continue;  // as the previous leaf: allowed
@@ -325,7 +327,14 @@ uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, 
         if (((ok >> detail::type_index(F::type_of(e))) & 1U) == 0) return g;
         last = a;
     }
-    return end;
+    return no_gfn;
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
+                              bool marked_above) const noexcept {
+    const uint64_t g = refused_each(t, base, std::views::iota(start, end), c, marked_above);
+    return g == no_gfn ? end : g;
 }
 
 template <EntryFormat F>
@@ -369,9 +378,10 @@ std::optional<Gfn> Table<F>::first_refused(Gfn first, uint64_t nr, const TypeCha
 }
 
 template <EntryFormat F>
-void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
-                             RecalcPolicy& policy, TypeCounter& counter) const {
-    TypeCounter::Delta d{.base = Gfn{start & ~uint64_t{entries_per_table - 1}},
+template <class Gfns>
+void Table<F>::retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c, RecalcPolicy& policy,
+                           TypeCounter& counter) const {
+    TypeCounter::Delta d{.base = Gfn{base & ~uint64_t{entries_per_table - 1}},
                          .removed = {},
                          .added = 0,
                          .to = c.to,
@@ -392,7 +402,7 @@ void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_
     bool last_skip = false;
     bool last_keep = false;
     unsigned last_from = 0;
-    for (uint64_t g = start; g < end; ++g) {
+    for (const uint64_t g : gfns) {
         uint64_t& s = t[g - base];
         uint64_t e = s;
         uint64_t a = e & ~fbits;
@@ -423,6 +433,12 @@ void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_
         d.hi = std::max(d.hi, i);
     }
     if (d.added != 0) counter.counted(d);
+}
+
+template <EntryFormat F>
+void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
+                             RecalcPolicy& policy, TypeCounter& counter) const {
+    retype_each(t, base, std::views::iota(start, end), c, policy, counter);
 }
 
 template <EntryFormat F>
@@ -464,6 +480,150 @@ void Table<F>::retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcP
     };
     const Status s = walk(first.raw(), first.raw() + nr, visit_leaf | visit_table_pre, visitor);
     Ensures(s.is_ok());
+}
+
+// --- list type changes ----------------------------------------------------------------
+//
+// The same over a sorted list of scattered gfns: one walk over the list's
+// span, which skips (walk_skip) every entry below which no listed gfn lies,
+// so each leaf table holding listed gfns is reached with one descent and
+// only its listed leaves are read or written; a large leaf with no listed
+// gfn is never split. `i` is the walk's cursor in the list: every listed
+// gfn before the entry being visited is done (the walk is in gfn order).
+
+namespace detail {
+// The index of the first gfn of `gfns` at or above `end`, from index i on.
+[[nodiscard]] inline size_t listed_below(std::span<const uint64_t> gfns, size_t i, uint64_t end) noexcept {
+    return static_cast<size_t>(std::lower_bound(gfns.begin() + static_cast<std::ptrdiff_t>(i), gfns.end(), end) -
+                               gfns.begin());
+}
+}  // namespace detail
+
+template <EntryFormat F>
+std::optional<Gfn> Table<F>::first_refused_list(std::span<const uint64_t> gfns, const TypeChange& c) const {
+    if (gfns.empty()) return std::nullopt;
+    Expects(gfns.back() < geo_.gfn_count());
+    std::array<bool, max_levels + 1> marked_above{};  // as in first_refused
+    size_t i = 0;
+    uint64_t refused = 0;
+    constexpr int stop = -1;
+    auto check = [&](const WalkCtx& x, Visit which) -> int {
+        if (i == gfns.size() || gfns[i] >= x.end) return walk_skip;  // nothing listed below this entry
+        const uint64_t e = *x.slot;
+        const bool above = marked_above[x.level + 1];
+        if (which == visit_table_pre) {
+            marked_above[x.level] = above || F::marked(e);
+            if (x.level != 1) return 0;
+            const size_t j = detail::listed_below(gfns, i, x.end);
+            const uint64_t g = refused_each(leaves(F::frame(e)), x.first, gfns.subspan(i, j - i), c, marked_above[1]);
+            if (g != no_gfn) {
+                refused = g;
+                return stop;
+            }
+            i = j;
+            return walk_skip;
+        }
+        if (x.level == 0) {  // a root of leaves: this entry is gfns[i]'s
+            const uint64_t g = refused_each(x.slot, x.start, gfns.subspan(i, 1), c, above);
+            if (g != no_gfn) {
+                refused = g;
+                return stop;
+            }
+            ++i;
+            return 0;
+        }
+        // A superpage, or an absent entry: every listed page of it has its type.
+        const bool pending = above || F::marked(e);
+        const P2mType t = e == 0 ? P2mType::mmio_dm : F::type_of(e);
+        if ((((pending ? c.allowed_marked : c.allowed) >> detail::type_index(t)) & 1U) == 0) {
+            refused = gfns[i];
+            return stop;
+        }
+        i = detail::listed_below(gfns, i, x.end);
+        return 0;
+    };
+    const int r = walk_table(root_, geo_.root_level(), gfns.front(), gfns.back() + 1, visit_leaf | visit_table_pre,
+                             check);
+    if (r == stop) return Gfn{refused};
+    Ensures(r == 0 && i == gfns.size());
+    return std::nullopt;
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::tables_needed_4k_list(std::span<const uint64_t> gfns) const {
+    if (gfns.empty()) return 0;
+    Expects(gfns.back() < geo_.gfn_count());
+    uint64_t n = 0;
+    size_t i = 0;
+    auto count = [&](const WalkCtx& x, Visit which) -> int {
+        if (i == gfns.size() || gfns[i] >= x.end) return walk_skip;
+        const size_t j = detail::listed_below(gfns, i, x.end);
+        if (which == visit_table_pre) {
+            // Below a level-1 table there are only leaves: nothing to count.
+            if (x.level != 1) return 0;
+            i = j;
+            return walk_skip;
+        }
+        // Absent, or a leaf to split: one new table below this entry, and
+        // below it fresh tables, one per distinct entry the listed gfns
+        // reach at each level.
+        if (x.level > 0) n += 1 + tables_below_fresh_list(x.level - 1, gfns.subspan(i, j - i));
+        i = j;
+        return 0;
+    };
+    const int r = walk_table(root_, geo_.root_level(), gfns.front(), gfns.back() + 1, visit_leaf | visit_table_pre,
+                             count);
+    Ensures(r == 0);
+    return n;
+}
+
+template <EntryFormat F>
+void Table<F>::retype_list(std::span<const uint64_t> gfns, const TypeChange& c, RecalcPolicy& policy,
+                           TypeCounter& counter) {
+    if (gfns.empty()) return;
+    Expects(gfns.back() < geo_.gfn_count());
+    size_t i = 0;
+    auto visitor = [&](const WalkCtx& x, Visit which) -> int {
+        if (i == gfns.size() || gfns[i] >= x.end) return walk_skip;  // nothing listed below: not split, not read
+        uint64_t e = *x.slot;
+        if (which == visit_table_pre) {
+            if (F::marked(e)) {  // as in retype_range
+                push_marks(F::frame(e));
+                e = F::unmark(e);
+                *x.slot = e;
+            }
+            if (x.level != 1) return 0;
+            const size_t j = detail::listed_below(gfns, i, x.end);
+            retype_each(leaves(F::frame(e)), x.first, gfns.subspan(i, j - i), c, policy, counter);
+            i = j;
+            return walk_skip;
+        }
+        if (x.level == 0) {  // a root of leaves: this entry is gfns[i]'s
+            retype_each(x.slot, x.start, gfns.subspan(i, 1), c, policy, counter);
+            ++i;
+            return 0;
+        }
+        // A superpage or an absent entry, as in retype_range.
+        if (F::marked(e)) {
+            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e));
+            e = F::encode_leaf(F::leaf_frame(e, x.level), u.type, u.perm, p2m_mem_class(u.type), x.level);
+            *x.slot = e;
+        }
+        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to) {
+            i = detail::listed_below(gfns, i, x.end);
+            return 0;
+        }
+        const Mfn child = mem_.take_reserved();
+        if (e != 0) fill_split(child, e, x.level);
+        *x.slot = F::encode_table(child);
+        if (x.level != 1) return 0;  // the walk enters the new table
+        const size_t j = detail::listed_below(gfns, i, x.end);
+        retype_each(leaves(child), x.first, gfns.subspan(i, j - i), c, policy, counter);
+        i = j;
+        return walk_skip;
+    };
+    const Status s = walk(gfns.front(), gfns.back() + 1, visit_leaf | visit_table_pre, visitor);
+    Ensures(s.is_ok() && i == gfns.size());
 }
 
 template <EntryFormat F>
