@@ -134,9 +134,12 @@ public:
         {
             // A process whose connections broke during the run (killed:
             // its descriptors close before it can be reaped) ended before
-            // the stop: reaped as such, given a moment to become reapable.
+            // the stop: reaped as such, given a moment to become reapable
+            // (up to 2 s: on a loaded machine a killed process that mapped
+            // guest memory took over 500 ms to become a zombie, and was
+            // then logged as ending at the stop).
             std::unique_lock g(mu_);
-            const auto until = Clock::now() + std::chrono::milliseconds(500);
+            const auto until = Clock::now() + std::chrono::milliseconds(2000);
             for (;;) {
                 reap_locked(false);
                 const bool dying = std::any_of(procs_.begin(), procs_.end(), [](const auto& p) {
