@@ -67,6 +67,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "hvcore/core/machine_memory.hpp"
@@ -324,6 +325,8 @@ public:
     void retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcPolicy& policy, TypeCounter& counter) final;
     uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
                           bool clear_parent_mark, TypeCounter& counter) final;
+    uint64_t reset_tables(std::span<const ResetTable> tables, P2mType from, const TypeChange& c,
+                          bool clear_parent_mark, bool merge, TypeCounter& counter) final;
     unsigned merge(Gfn base, P2mType t, Perm p) final;
     void mark_recalc_all() final;
     bool resolve(Gfn gfn, RecalcPolicy& policy) final;
@@ -398,12 +401,20 @@ private:
     // gfn `base`): the commit of retype_range there, and its check
     // (the first refused gfn, or end).
     void retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
-                       RecalcPolicy& policy, TypeCounter& counter) const;
+                       RecalcPolicy& policy, TypeCounter& counter, bool split = false) const;
     [[nodiscard]] uint64_t refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end,
                                       const TypeChange& c, bool marked_above) const noexcept;
     // Whether the 512 entries of the level-`level` table t are the children
     // of the leaf `parent` (split_attrs, consecutive frames).
     [[nodiscard]] bool split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept;
+    // The leaf a level-`level` table entry pointing to `child` becomes when
+    // the child's entries are the split of one (split_of checked only when
+    // !known_split; in debug builds always), or 0.
+    [[nodiscard]] uint64_t merged_leaf(const uint64_t* child, unsigned level, P2mType t, Perm p,
+                                       bool known_split) const noexcept;
+    // One level of a merge: the table the level-`level` entry *e points to
+    // into one leaf, freed; false when it is not the split of one.
+    bool merge_one(uint64_t* e, unsigned level, P2mType t, Perm p, bool known_split) noexcept;
 
     MachineMemory& mem_;
     Geometry geo_;
