@@ -174,7 +174,11 @@ void Domain::sweep_after_disclaim(std::function<void()> pause) {
     // no server, entry or reference is carried from one hold to the next.
     for (bool more = true; more;) {
         if (pause) pause();
-        std::this_thread::yield();
+        // The lock is free here; a waiter (counted by Mutex, as set_mem_type's
+        // let_in counts them) gets the CPU to take it. Without one, no
+        // yield: on a loaded host it hands the CPU to another process, whose
+        // run leaves this thread's caches cold (bench_p2m, BM_DisclaimAbi).
+        if (mu_.contended()) std::this_thread::yield();
         const Locked lk(*this, mu_);
         more = p2m_->sweep(sweep_chunk) != 0;
         pause = sweep_pause_;

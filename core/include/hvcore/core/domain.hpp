@@ -418,8 +418,9 @@ private:
     // caller stops the domain, Xen's domain_crash).
     [[nodiscard]] bool fault_emulator(const Locked& lk, EmulatorId who, const std::string& reason)
         HV_REQUIRES(mu_);
-    // The claim is gone: held writes re-route, the type is reset lazily, and
-    // the first chunk is resolved; true when entries are left.
+    // The claim is gone: held writes re-route, the first chunk of counted
+    // entries is reset in place (the others read as ram_rw until their
+    // chunk, P2m::peek); true when entries are left.
     [[nodiscard]] bool disclaim(const Locked& lk) HV_REQUIRES(mu_);
     // The sweep's continuation: chunks of sweep_chunk resolutions, each
     // under a lock hold of its own that looks the outstanding entries up
