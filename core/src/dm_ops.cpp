@@ -164,9 +164,13 @@ bool Domain::disclaim(const Locked& lk) {
     ++claim_epoch_;  // a set_mem_type to ioreq_server in progress ends (change_types)
     wake_held(lk);  // held writes re-route once the type is reset
     if (p2m_->ioreq_entry_count() == 0) return false;
-    // Lazy: every entry is marked, so the next access or lookup of any
-    // page resolves it (the claim is gone: ioreq_server -> ram_rw).
-    p2m_->mark_recalc_all();
+    // No global recalculation mark (Xen marks the whole p2m here,
+    // p2m_change_entry_type_global in p2m_set_ioreq_server): every
+    // outstanding entry is counted and the sweep rewrites each in place.
+    // Until it does, an ioreq_server leaf without an owner reads as ram_rw
+    // (P2m::peek, P2m::lookup), and a stage-2 fault on one resets it before
+    // the access is made again (P2m::reset_stale, run_model): what the
+    // mark would have done, with no mark left anywhere else.
     p2m_changed(lk, Gfn{0}, 0);  // a mirroring host sees ram_rw before the sweep even starts
     // Synchronous: resolve exactly the outstanding entries, a chunk per
     // lock hold, so vCPUs waiting for the lock are not starved; the first
@@ -181,7 +185,11 @@ void Domain::sweep_after_disclaim(std::function<void()> pause) {
     // no server, entry or reference is carried from one hold to the next.
     for (bool more = true; more;) {
         if (pause) pause();
-        std::this_thread::yield();
+        // The lock is free here; a waiter (counted by Mutex, as set_mem_type's
+        // let_in counts them) gets the CPU to take it. Without one, no
+        // yield: on a loaded host it hands the CPU to another process, whose
+        // run leaves this thread's caches cold (bench_p2m, BM_DisclaimAbi).
+        if (mu_.contended()) std::this_thread::yield();
         const Locked lk(*this, mu_);
         more = p2m_->sweep(sweep_chunk) != 0;
         pause = sweep_pause_;

@@ -134,8 +134,9 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
         }
         if (v.exit == VcpuState::Exit::stage2) {
             const Fault f = s2_->decode_fault(*v.last_fault);
-            if (f.cause == FaultCause::recalc) {
-                // Lazy type change: resolve and let the guest re-execute.
+            if (f.cause == FaultCause::recalc || p2m_->reset_stale(f.gpa.gfn())) {
+                // Lazy type change (a mark, or a disclaimed page the sweep
+                // has not reached): resolve and let the guest re-execute.
                 (void)p2m_->lookup(f.gpa.gfn());
                 continue;
             }
@@ -302,7 +303,7 @@ int Domain::vcpu_fetch(uint32_t vcpu, uint64_t gpa) {
         if (t.ok) return to_int(VcpuStatus::done);
         v.last_fault = t.record;
         const Fault f = s2_->decode_fault(t.record);
-        if (f.cause == FaultCause::recalc) {
+        if (f.cause == FaultCause::recalc || p2m_->reset_stale(f.gpa.gfn())) {
             (void)p2m_->lookup(f.gpa.gfn());
             continue;
         }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <utility>
 #include <vector>
 
 namespace hvcore {
@@ -54,7 +55,7 @@ LeafTableCounts::Slot& LeafTableCounts::insert(uint64_t key) {
     size_t i = home(key);
     for (; slots_[i].key != empty; i = (i + 1) & mask)
         if (slots_[i].key == key) return slots_[i];
-    slots_[i] = Slot{.key = key, .ioreq = 0, .lo = table_entries - 1, .hi = 0};
+    slots_[i] = Slot{.key = key, .ioreq = 0, .lo = table_entries - 1, .hi = 0, .uniform = false};
     ++used_;
     return slots_[i];
 }
@@ -81,10 +82,11 @@ void LeafTableCounts::erase_at(size_t i) noexcept {
     }
 }
 
-void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi) {
+void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi, bool split) {
     if (n == 0) return;
     if (n > 0) {
         Slot& s = insert(key);
+        if (s.ioreq == 0) s.uniform = split;  // new in the map
         s.ioreq = static_cast<uint16_t>(s.ioreq + n);
         Ensures(s.ioreq <= table_entries);
         s.lo = static_cast<uint16_t>(std::min<unsigned>(s.lo, lo));
@@ -97,6 +99,35 @@ void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi) {
     s->ioreq = static_cast<uint16_t>(s->ioreq + n);
     ioreq_total_ -= static_cast<uint64_t>(-n);
     if (s->ioreq == 0) erase_at(static_cast<size_t>(s - slots_.data()));
+}
+
+void LeafTableCounts::spoil(uint64_t key) noexcept {
+    if (Slot* s = const_cast<Slot*>(find(key))) s->uniform = false;
+}
+
+void LeafTableCounts::keys(std::vector<uint64_t>& out) const {
+    out.clear();
+    out.reserve(used_);
+    uint64_t all = 0;
+    for (const Slot& s : slots_)
+        if (s.key != empty) {
+            out.push_back(s.key);
+            all |= s.key;
+        }
+    // LSD radix sort, 11 bits a pass (a key is a gfn / 512: 3 passes
+    // below 2^33 keys), a few times faster than std::sort on 4,096 keys.
+    constexpr unsigned digit = 11;
+    constexpr size_t buckets = size_t{1} << digit;
+    std::vector<uint64_t> tmp(out.size());
+    std::vector<uint32_t> count(buckets);
+    for (unsigned shift = 0; shift < 64 && (all >> shift) != 0; shift += digit) {
+        std::fill(count.begin(), count.end(), 0);
+        for (uint64_t k : out) ++count[(k >> shift) & (buckets - 1)];
+        uint32_t sum = 0;
+        for (uint32_t& c : count) sum += std::exchange(c, sum);
+        for (uint64_t k : out) tmp[count[(k >> shift) & (buckets - 1)]++] = k;
+        out.swap(tmp);
+    }
 }
 
 const LeafTableCounts::Slot* LeafTableCounts::next_ioreq() noexcept {
@@ -129,6 +160,8 @@ uint64_t P2m::ioreq_tables() const noexcept { return counts_.tables(); }
 Stage2Leaf P2m::peek(Gfn gfn) const {
     Stage2Leaf l = s2_.lookup(gfn);
     l.type = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value());
+    // Not reset yet by a disclaim's sweep: already ram_rw for everyone.
+    if (l.type == P2mType::ioreq_server && !owner_) l.type = P2mType::ram_rw;
     return l;
 }
 
@@ -139,7 +172,19 @@ Stage2Leaf P2m::lookup(Gfn gfn) {
         l = s2_.lookup(gfn);
         Ensures(!l.recalc_pending);
     }
+    if (l.type == P2mType::ioreq_server && !owner_ && reset_stale(gfn)) l = s2_.lookup(gfn);
     return l;
+}
+
+bool P2m::reset_stale(Gfn gfn) {
+    if (owner_ || gfn.raw() >= s2_.gfn_limit()) return false;
+    const uint64_t key = gfn.raw() >> table_shift;
+    const LeafTableCounts::Slot* s = counts_.find(key);
+    if (s == nullptr) return false;  // no ioreq_server leaf in its table
+    const auto i = static_cast<unsigned>(gfn.raw() & (table_entries - 1));
+    if (i < s->lo || i > s->hi) return false;
+    const TypeChange c = change_to(P2mType::ram_rw);
+    return s2_.reset_leaves(Gfn{key << table_shift}, i, i, P2mType::ioreq_server, c, !logdirty_written_, *this) != 0;
 }
 
 RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored) {
@@ -147,6 +192,8 @@ RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored) {
     // ioreq_server is only ever stored in 4 KiB leaves.
     Expects(order == 0 || (stored != P2mType::ioreq_server && now != P2mType::ioreq_server));
     if (order == 0) account(first, stored, now);
+    if (order == 0 && !(now == P2mType::ram_rw || now == P2mType::ioreq_server))
+        counts_.spoil(first.raw() >> table_shift);
     return {now, p2m_entry_perm(now, restrictions())};
 }
 
@@ -162,13 +209,16 @@ void P2m::counted(const Delta& d) {
     const uint64_t key = d.base.raw() >> table_shift;
     const int removed = d.removed[static_cast<unsigned>(P2mType::ioreq_server)];
     if (removed != 0) counts_.add_ioreq(key, -removed, 0, 0);
-    if (d.to == P2mType::ioreq_server) counts_.add_ioreq(key, d.added, d.lo, d.hi);
+    if (d.to == P2mType::ioreq_server) counts_.add_ioreq(key, d.added, d.lo, d.hi, d.split);
+    else if (d.to != P2mType::ram_rw) counts_.spoil(key);
 }
 
 TypeChange P2m::change_to(P2mType to) const noexcept {
     TypeChange c{.to = to, .perm = p2m_entry_perm(to, restrictions())};
     for (P2mType t : all_p2m_types) {
-        if (allow_p2m_type_change(t, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
+        // An ioreq_server leaf without an owner is ram_rw (peek).
+        const P2mType now = t == P2mType::ioreq_server && !owner_ ? P2mType::ram_rw : t;
+        if (allow_p2m_type_change(now, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
         if (allow_p2m_type_change(p2m_recalc_type(true, t, owner_.has_value()), to))
             c.allowed_marked = static_cast<uint16_t>(c.allowed_marked | bit(t));
         if (p2m_has_frame(t)) c.has_frame = static_cast<uint16_t>(c.has_frame | bit(t));
@@ -220,21 +270,37 @@ uint64_t P2m::sweep(uint64_t budget) {
     // leaves is reached with one walk and its counted leaves rewritten in
     // place; the other leaves of the table are not touched (without a
     // ram_logdirty leaf, the only type a recalculation changes besides
-    // ioreq_server, a mark on the table's own entry can be dropped).
+    // ioreq_server, a mark on the table's own entry can be dropped). The
+    // tables are visited in address order (neighbours share the upper
+    // levels of their walks, and a level-1 table is merged once, when the
+    // sweep leaves it), in chunks of `budget` tables.
     const TypeChange c = change_to(P2mType::ram_rw);
-    while (budget > 0) {
-        const LeafTableCounts::Slot* s = counts_.next_ioreq();
-        if (s == nullptr) break;
-        const uint64_t key = s->key;
-        const Gfn base{key << table_shift};
-        (void)s2_.reset_leaves(base, s->lo, s->hi, P2mType::ioreq_server, c, !logdirty_written_, *this);
-        // Every ioreq_server leaf of the table lies in [lo, hi]: the table
-        // is done; anything else is a backend bug, and looping on it would
-        // hang the caller.
-        Ensures(counts_.find(key) == nullptr);
-        // Uniform again (a claim of the whole table, reset): one large leaf.
-        if (merge_on_reset_) (void)s2_.merge(base, P2mType::ram_rw, c.perm);
-        --budget;
+    batch_.clear();
+    uint64_t expected = 0;  // the entries the chunk resets
+    // A new sweep (or, never expected, counted tables the last order
+    // missed): the order is taken at the start of a call only, so that no
+    // table enters one chunk twice.
+    if (order_next_ == order_.size() && counts_.tables() != 0) {
+        counts_.keys(order_);
+        order_next_ = 0;
+    }
+    while (batch_.size() < budget && order_next_ < order_.size()) {
+        const uint64_t key = order_[order_next_++];
+        const LeafTableCounts::Slot* s = counts_.find(key);
+        if (s == nullptr) continue;  // reset meanwhile (a lookup, a set_mem_type)
+        batch_.push_back({.base = Gfn{key << table_shift}, .lo = s->lo, .hi = s->hi, .uniform = s->uniform && !marked_});
+        expected += s->ioreq;
+    }
+    const uint64_t before = counts_.ioreq_total();
+    (void)s2_.reset_tables(batch_, P2mType::ioreq_server, c, !logdirty_written_, merge_on_reset_, *this);
+    // Every ioreq_server leaf of a table lies in its [lo, hi]: the chunk's
+    // tables are done; anything else is a backend bug, and looping on it
+    // would hang the caller.
+    Ensures(before - counts_.ioreq_total() == expected);
+    if (counts_.ioreq_total() == 0) {
+        std::vector<uint64_t>().swap(order_);  // freed, not only emptied
+        order_next_ = 0;
+        std::vector<Stage2::ResetTable>().swap(batch_);
     }
     return counts_.ioreq_total();
 }

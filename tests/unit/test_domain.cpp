@@ -26,7 +26,7 @@ TEST_CASE("domain behaviours on every linked backend") {
     for (const Backend& b : linked_backends()) {
         CAPTURE(b.name);
         Host host;
-        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 64 * mib, .nr_vcpus = 2, .hap = true});
+        auto dr = host.create_domain({.arch = b.arch, .ram_bytes = 1024 * mib, .nr_vcpus = 2, .hap = true});
         REQUIRE(dr.is_ok());
         Domain& d = **dr;
         const EmulatorId dm = host.new_emulator();
@@ -34,11 +34,12 @@ TEST_CASE("domain behaviours on every linked backend") {
         REQUIRE(d.create_ioreq_server(dm, 0, &id).is_ok());
         REQUIRE(d.set_ioreq_server_state(dm, id, true).is_ok());
 
-        // The claim with one outstanding page in each of 32 leaf tables of
-        // the 64 MiB (a leaf table maps 2 MiB): more than one lock hold
-        // resolves, so a sweep over them releases the lock at least once.
-        constexpr uint64_t tables = 32;
-        static_assert(tables > sweep_chunk);
+        // The claim with one outstanding page in each of 2.5 x sweep_chunk
+        // leaf tables of the 1 GiB (a leaf table maps 2 MiB): more than one
+        // lock hold resets them, so a sweep over them releases the lock at
+        // least once.
+        constexpr uint64_t tables = sweep_chunk * 5 / 2;
+        static_assert(tables > sweep_chunk && tables * 512 < 1024 * mib / 4096);
         auto claim_one_page_per_leaf_table = [&] {
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
             for (uint64_t t = 0; t < tables; ++t)
@@ -93,25 +94,51 @@ TEST_CASE("domain behaviours on every linked backend") {
             CHECK(d.map_mem_type_to_ioreq_server(dm, id2, hvmmem::ioreq_server, claim_write).is_ok());
         }
 
-        SUBCASE("after_a_disclaim_the_next_access_elsewhere_resolves_its_misconfiguration") {
+        SUBCASE("after_a_disclaim_no_recalculation_mark_is_left_so_an_access_elsewhere_does_not_fault") {
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, claim_write).is_ok());
             REQUIRE(d.set_mem_type(hvmmem::ioreq_server, 0x100, 1).is_ok());
             REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
-            // gfn 0x3000 was never touched: its walk still carries the lazy mark.
+            // gfn 0x3000 was never touched. Xen's disclaim would have marked
+            // it (p2m_change_entry_type_global); hvcore's resets the counted
+            // entry in place and marks nothing.
             CHECK(d.vcpu_store(0, 0x3000000, 4, 0xfeedf00d) == done);
             FaultRecord r;
-            REQUIRE(d.vcpu_last_fault(0, &r) == 0);
-            // The recalculation fault, resolved transparently. The record's
-            // address field is the architecture's: the gpa itself (VMX,
-            // SVM), HPFAR_EL2 = IPA[47:12] at bit 4 (Arm64), or htval =
-            // gpa >> 2 with stval's two low bits (RISC-V).
-            const uint64_t gpa = r.arch == Arch::arm64     ? (r.gpa >> 4) << 12
-                                 : r.arch == Arch::riscv64 ? (r.gpa << 2) | (r.gva & 3)
-                                                           : r.gpa;
-            CHECK(gpa == 0x3000000);
+            CHECK(d.vcpu_last_fault(0, &r) == -ENOENT);
+            // Nor does the page that was claimed: it is plain RAM again.
+            CHECK(d.vcpu_store(0, 0x100000, 4, 0x1234) == done);
+            CHECK(d.vcpu_last_fault(0, &r) == -ENOENT);
             uint64_t v = 0;
             CHECK(d.vcpu_load(0, 0x3000000, 4, &v) == done);
             CHECK(v == 0xfeedf00d);
+        }
+
+        SUBCASE("during_a_disclaims_sweep_a_page_not_reset_yet_is_ram_rw_to_lookups_stores_and_fetches") {
+            claim_one_page_per_leaf_table();
+            // The last table's page is reset by the last chunk: at the first
+            // release of the lock it is still an ioreq_server leaf without
+            // an owner.
+            const uint64_t gfn = (tables - 1) * 512 + 1;
+            int pauses = 0;
+            d.set_sweep_pause([&] {
+                if (pauses++ != 0) return;
+                CHECK(d.ioreq_entry_count() > 0);
+                CHECK(d.get_mem_type(gfn).value() == hvmmem::ram_rw);
+                // A store goes to RAM at once (the fault resets the leaf and
+                // the store is made again), not to the device model nor held.
+                CHECK(d.vcpu_store(0, gfn << 12, 4, 0xabcd) == done);
+                uint64_t v = 0;
+                CHECK(d.vcpu_load(0, gfn << 12, 4, &v) == done);
+                CHECK(v == 0xabcd);
+                // A fetch from another such page (ioreq_server leaves are
+                // not executable) runs too.
+                const uint64_t other = (tables - 2) * 512 + 1;
+                CHECK(d.vcpu_fetch(0, other << 12) == done);
+                CHECK(d.ioreq_entry_count() > 0);
+            });
+            REQUIRE(d.map_mem_type_to_ioreq_server(dm, id, hvmmem::ioreq_server, 0).is_ok());
+            d.set_sweep_pause({});
+            CHECK(pauses > 0);
+            check_count(d, 0);
         }
 
         SUBCASE("a_long_sweep_releases_the_lock_between_bounded_chunks_so_vcpus_run") {

@@ -332,6 +332,91 @@ TEST_CASE("p2m behaviours on every linked backend") {
             CHECK(!f.s2->lookup(Gfn{0x6ff}).recalc_pending);
         }
 
+        SUBCASE("without_a_mark_an_ownerless_ioreq_server_leaf_reads_as_ram_rw_and_a_lookup_resets_it_in_place") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 3, P2mType::ioreq_server).is_ok());
+            // A disclaim's first step, before its sweep: the owner is gone and
+            // nothing is marked.
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 3);
+            CHECK(f.p2m->peek_type(Gfn{0x401}) == P2mType::ram_rw);
+            CHECK(!f.s2->lookup(Gfn{0x401}).recalc_pending);
+            // ram_ro may replace it as it may replace ram_rw.
+            CHECK(!f.p2m->first_refused(Gfn{0x402}, 1, P2mType::ram_ro));
+            // A lookup rewrites exactly that leaf, counted.
+            const Stage2Leaf l = f.p2m->lookup(Gfn{0x401});
+            CHECK(l.type == P2mType::ram_rw);
+            CHECK(l.mfn == f.mem->ram_mfn(Gfn{0x401}));
+            CHECK(f.s2->lookup(Gfn{0x401}).type == P2mType::ram_rw);
+            CHECK(f.p2m->ioreq_entry_count() == 2);
+            CHECK(f.leaves_of_type_ioreq_server() == 2);
+            // reset_stale does the same for a fault, and only once.
+            CHECK(f.p2m->reset_stale(Gfn{0x400}));
+            CHECK(!f.p2m->reset_stale(Gfn{0x400}));
+            CHECK(!f.p2m->reset_stale(Gfn{0x500}));  // never ioreq_server
+            CHECK(f.p2m->ioreq_entry_count() == 1);
+            // Claimed again, nothing is stale.
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            CHECK(!f.p2m->reset_stale(Gfn{0x402}));
+            CHECK(f.p2m->peek_type(Gfn{0x402}) == P2mType::ioreq_server);
+        }
+
+        SUBCASE("the_sweep_without_a_mark_leaves_no_mark_and_merges_fresh_splits_in_address_order_chunks") {
+            Fixture f(b, 64 * mib, 64);
+            const uint64_t tables = f.mem->tables_in_use();
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            // One page in each of 12 2 MiB leaves (each split by the claim).
+            for (uint64_t t = 0; t < 12; ++t)
+                REQUIRE(f.p2m->set_type_range(Gfn{t * 512 + 5 + t}, 1, P2mType::ioreq_server).is_ok());
+            CHECK(f.mem->tables_in_use() == tables + 12);
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            CHECK(f.p2m->sweep(5) == 7);
+            // Address order: the first five tables are done, the others not.
+            for (uint64_t t = 0; t < 12; ++t)
+                CHECK(f.s2->lookup(Gfn{t * 512 + 5 + t}).type ==
+                      (t < 5 ? P2mType::ram_rw : P2mType::ioreq_server));
+            CHECK(f.p2m->sweep(UINT64_MAX) == 0);
+            CHECK(f.mem->tables_in_use() == tables);
+            CHECK(f.p2m->side_bytes() == 0);
+            f.s2->for_each_leaf([&](Gfn g, const Stage2Leaf& l) {
+                CAPTURE(g.raw());
+                CHECK(!l.recalc_pending);
+                CHECK(l.type == P2mType::ram_rw);
+                CHECK(l.mfn == f.mem->ram_mfn(g));
+            });
+        }
+
+        SUBCASE("a_split_table_that_got_another_type_after_its_claim_is_reset_but_not_merged") {
+            Fixture f(b, 64 * mib, 64);
+            const uint64_t tables = f.mem->tables_in_use();
+            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            // Table 1: split by the claim, then a ram_ro page written in it;
+            // table 2: split by the claim, then its page set back to ram_rw
+            // and another one claimed (still the split of one ram_rw leaf
+            // once reset); table 3: a ram_logdirty page, back to ram_rw.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x200}, 1, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x3ff}, 1, P2mType::ram_ro).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 1, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x410}, 2, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 1, P2mType::ram_rw).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x600}, 1, P2mType::ioreq_server).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x601}, 1, P2mType::ram_logdirty).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x601}, 1, P2mType::ram_rw).is_ok());
+            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            CHECK(f.p2m->sweep(UINT64_MAX) == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+            // Table 1 keeps its ram_ro page in 4 KiB leaves; table 2 is one
+            // 2 MiB leaf again; table 3 too, read whole to merge it (the
+            // p2m no longer vouches for it).
+            CHECK(f.p2m->lookup(Gfn{0x3ff}).type == P2mType::ram_ro);
+            CHECK(f.p2m->lookup(Gfn{0x200}).type == P2mType::ram_rw);
+            CHECK(f.p2m->lookup(Gfn{0x200}).order == 0);
+            CHECK(f.p2m->lookup(Gfn{0x410}).order == 9);
+            CHECK(f.p2m->lookup(Gfn{0x601}).order == 9);
+            CHECK(f.mem->tables_in_use() == tables + 1);
+        }
+
         SUBCASE("a_ram_page_made_a_hole_cannot_become_ram_again") {
             Fixture f(b, 64 * mib, 64);
             REQUIRE(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::mmio_dm).is_ok());
@@ -340,4 +425,30 @@ TEST_CASE("p2m behaviours on every linked backend") {
             CHECK(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::mmio_dm).is_ok());
         }
     }
+}
+
+TEST_CASE("leaf_table_counts_know_a_table_uniform_only_from_the_change_that_split_it_until_another_type_is_written") {
+    LeafTableCounts c;
+    c.add_ioreq(7, 1, 3, 3, true);  // enters the map with the split
+    REQUIRE(c.find(7) != nullptr);
+    CHECK(c.find(7)->uniform);
+    c.add_ioreq(7, 2, 9, 10, false);  // more entries in the same table: still uniform
+    CHECK(c.find(7)->uniform);
+    CHECK(c.find(7)->lo == 3);
+    CHECK(c.find(7)->hi == 10);
+    c.spoil(7);
+    CHECK(!c.find(7)->uniform);
+    c.spoil(8);  // not counted: nothing happens
+    CHECK(c.find(8) == nullptr);
+    c.add_ioreq(7, -3, 0, 0);
+    CHECK(c.find(7) == nullptr);
+    c.add_ioreq(7, 1, 0, 0, false);  // an existing table: not known uniform
+    CHECK(!c.find(7)->uniform);
+    c.add_ioreq(7, 1, 1, 1, true);  // a split is only believed when the table enters the map
+    CHECK(!c.find(7)->uniform);
+    // keys(): every counted table, ascending.
+    for (uint64_t k : {uint64_t{900}, uint64_t{3}, uint64_t{1} << 30, uint64_t{42}}) c.add_ioreq(k, 1, 0, 0);
+    std::vector<uint64_t> keys;
+    c.keys(keys);
+    CHECK(keys == std::vector<uint64_t>{3, 7, 42, 900, uint64_t{1} << 30});
 }

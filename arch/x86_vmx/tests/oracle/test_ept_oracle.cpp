@@ -5,7 +5,8 @@
 // puts gfns into every p2m state hvcore can give them (ram_rw on 1 GiB,
 // 2 MiB and 4 KiB leaves, ram_ro, mmio_dm, ioreq_server claimed, absent
 // entries at every level) and goes through the life of the ioreq_server
-// claim: claim, disclaim (entries marked for lazy recalculation), reclaim,
+// claim: claim, disclaim (outstanding entries reset in place; unlike Xen,
+// nothing is marked for lazy recalculation), reclaim,
 // destruction of the owning server. In each state it runs a list of guest
 // accesses on hvcore (hv_vcpu_exec with the instruction bytes, or
 // hv_vcpu_fetch) and keeps hv_vcpu_last_fault. Before and after each access
@@ -110,8 +111,8 @@ constexpr unsigned own_pml4_index = 1;
 // rest of that page table, PD, PDPT and PML4 is absent. The fourth 2 MiB
 // leaf is split into 4 KiB leaves by the types set in it (ram_ro, mmio_dm,
 // ioreq_server). The last page table holds no ioreq_server page, so the
-// sweep of a disclaim never passes through it: its PDE keeps the mark
-// (a recalculation mark on a non-leaf entry).
+// sweep of a disclaim never passes through it (Xen's disclaim would leave
+// a recalculation mark on its PDE; hvcore's marks nothing).
 constexpr uint64_t ram_bytes = (uint64_t{1} << 30) + (8u << 20) + (16u << 12);
 constexpr uint64_t g_1g = 0x00100000;           // in the 1 GiB leaf
 constexpr uint64_t g_2m = 0x40200000;           // in the second 2 MiB leaf
@@ -773,11 +774,13 @@ int main(int argc, char** argv) {
     hv.create_server();
     claim_and_set();
     run_phase("claimed", {});
-    // After a disclaim every entry is marked (the ioreq_server pages are
-    // swept before it returns): the first access under each mark exits with
-    // a misconfiguration and resolves it. In sequence, later accesses meet
-    // the marks earlier ones left; "first" repeats claim + disclaim before
-    // every access, so each meets the marks as the disclaim left them.
+    // After a disclaim the ioreq_server pages are reset in place before it
+    // returns and nothing is marked (Xen marks every entry,
+    // ept_change_entry_type_global, and the first access under each mark
+    // exits with a misconfiguration; README.md, "Where hvcore differs from
+    // Xen"). In sequence, later accesses meet the tables earlier ones
+    // left; "first" repeats claim + disclaim before every access, so each
+    // meets the tables as the disclaim left them.
     hv.disclaim();
     run_phase("disclaimed, in sequence", {});
     run_phase("disclaimed, first access", [&] {

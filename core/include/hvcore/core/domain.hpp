@@ -52,11 +52,11 @@
 namespace hvcore {
 
 inline constexpr uint32_t max_vcpus = 128;         // slots in one shared ioreq page
-// Leaf tables resolved per lock hold during a synchronous sweep. Each
-// resolution recalculates one whole leaf table (up to 512 entries) and costs
-// about 12 us (bench_p2m: 256 entries over 16 tables in ~190 us), so a
-// vCPU waits at most ~0.2 ms for the lock.
-inline constexpr uint64_t sweep_chunk = 16;
+// Leaf tables reset per lock hold during a synchronous sweep. Each reset
+// rewrites the ioreq_server leaves of one leaf table in place and may merge
+// it: ~0.1-0.3 us a table (bench_p2m, BM_DisclaimReset), so a hold lasts
+// some 10-40 us, within set_mem_type's mem_type_hold.
+inline constexpr uint64_t sweep_chunk = 128;
 // set_mem_type's step: the pages after which it may give the domain lock
 // up (Xen's set_mem_type checks hypercall_preempt_check every 256 pages,
 // xen/arch/x86/hvm/dm.c), and the longest it keeps the lock when nobody is
@@ -432,8 +432,9 @@ private:
     // caller stops the domain, Xen's domain_crash).
     [[nodiscard]] bool fault_emulator(const Locked& lk, EmulatorId who, const std::string& reason)
         HV_REQUIRES(mu_);
-    // The claim is gone: held writes re-route, the type is reset lazily, and
-    // the first chunk is resolved; true when entries are left.
+    // The claim is gone: held writes re-route, the first chunk of counted
+    // entries is reset in place (the others read as ram_rw until their
+    // chunk, P2m::peek); true when entries are left.
     [[nodiscard]] bool disclaim(const Locked& lk) HV_REQUIRES(mu_);
     // The sweep's continuation: chunks of sweep_chunk resolutions, each
     // under a lock hold of its own that looks the outstanding entries up

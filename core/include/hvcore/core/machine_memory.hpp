@@ -20,6 +20,8 @@
 #include <memory>
 #include <vector>
 
+#include <gsl/assert>
+
 #include "hvcore/core/status.hpp"
 #include "hvcore/core/types.hpp"
 
@@ -75,6 +77,13 @@ public:
     // The 4 KiB frame at mfn (RAM or table), or nullptr if there is none.
     [[nodiscard]] std::byte* frame(Mfn m) const noexcept;
     [[nodiscard]] bool is_table_frame(Mfn m) const noexcept;
+    // The table frame at m, which must be one (is_table_frame): frame()
+    // without its RAM test and inline, for the table walks.
+    [[nodiscard]] std::byte* table_frame(Mfn m) const noexcept {
+        const uint64_t idx = m.raw() - table_base_.raw();
+        Expects(m.raw() >= table_base_.raw() && idx < next_fresh_);
+        return chunks_[idx / chunk_frames] + ((idx % chunk_frames) << page_shift);
+    }
 
     // Table pool. alloc_table returns a zeroed frame or -ENOMEM.
     [[nodiscard]] Result<Mfn> alloc_table();

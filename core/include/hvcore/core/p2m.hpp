@@ -32,12 +32,24 @@ public:
         uint16_t ioreq = 0;   // ioreq_server leaves
         uint16_t lo = 0;      // ioreq_server leaves lie at indices [lo, hi] (a bound, not exact)
         uint16_t hi = 0;
+        // Every other leaf of the table is still what splitting one ram_rw
+        // leaf gave (the table entered the map in the change that split it,
+        // and nothing but ram_rw <-> ioreq_server was written since): reset,
+        // it is that leaf's split again and merges without being read.
+        bool uniform = false;
     };
     static constexpr uint64_t empty = ~uint64_t{0};
 
     // Adds n (may be negative) to a count of the table `key`; the added
     // leaves lie at [lo, hi]. A table whose counts reach 0 leaves the map.
-    void add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi);
+    // split: the table enters the map in the change that split it
+    // (Slot::uniform).
+    void add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi, bool split = false);
+    // A leaf of the table `key` became something else than ram_rw or
+    // ioreq_server: it is not uniform any more (if counted at all).
+    void spoil(uint64_t key) noexcept;
+    // The keys of every counted table, ascending.
+    void keys(std::vector<uint64_t>& out) const;
     [[nodiscard]] const Slot* find(uint64_t key) const noexcept;
     [[nodiscard]] uint64_t ioreq_total() const noexcept { return ioreq_total_; }
     [[nodiscard]] uint64_t tables() const noexcept { return used_; }
@@ -103,19 +115,36 @@ public:
     // 4 KiB leaves of type ioreq_server (Xen's entry_count).
     [[nodiscard]] uint64_t ioreq_entry_count() const noexcept { return counts_.ioreq_total(); }
     // Memory of the side structure (the per-leaf-table counts), bytes.
-    [[nodiscard]] uint64_t side_bytes() const noexcept { return counts_.bytes(); }
+    [[nodiscard]] uint64_t side_bytes() const noexcept {
+        return counts_.bytes() + order_.capacity() * sizeof(uint64_t) +
+               batch_.capacity() * sizeof(Stage2::ResetTable);
+    }
     // Leaf tables holding an ioreq_server leaf.
     [[nodiscard]] uint64_t ioreq_tables() const noexcept;
 
-    // Disclaim: every entry is marked for lazy recalculation (O(root)).
-    void mark_recalc_all() { s2_.mark_recalc_all(); }
+    // Every entry marked for lazy recalculation (O(root)): Xen's
+    // change_entry_type_global. A disclaim does not need it (hvcore
+    // differs from Xen here: README.md, "Where hvcore differs from Xen"):
+    // every outstanding entry is counted and reset by sweep(), and until
+    // then an ioreq_server leaf without an owner reads as ram_rw (peek,
+    // lookup, reset_stale). Kept for Xen's baseline (bench_p2m) and the
+    // tables' conformance tests.
+    void mark_recalc_all() {
+        marked_ = true;
+        s2_.mark_recalc_all();
+    }
     // Synchronous reset: up to `budget` leaf tables holding outstanding
     // ioreq_server entries are reset in place (their ioreq_server leaves
-    // rewritten, the others untouched), then merged back into a large leaf
-    // where they are uniform again. Cost is O(tables + walks), never
-    // O(guest size) nor O(512 x tables) recalculations. Returns the count
-    // of entries still outstanding.
+    // rewritten, the others untouched), in address order, then merged back
+    // into a large leaf where they are uniform again. Cost is O(tables +
+    // walks), never O(guest size) nor O(512 x tables) recalculations.
+    // Returns the count of entries still outstanding.
     [[nodiscard]] uint64_t sweep(uint64_t budget);
+    // An ioreq_server leaf without an owner (a disclaim's entry the sweep
+    // has not reached yet) at gfn is reset to ram_rw now: true if it was
+    // one. What a stage-2 fault on such a page does before the access is
+    // made again (the role Xen's recalculation mark plays there).
+    bool reset_stale(Gfn gfn);
     // Whether sweep() merges the tables it resets (default true). Off, the
     // reset alone is measured (bench_p2m) and split tables stay split.
     void set_merge_on_reset(bool on) noexcept { merge_on_reset_ = on; }
@@ -143,6 +172,16 @@ private:
     // changes ram_logdirty too, p2m_recalc_type).
     bool logdirty_written_ = false;
     bool merge_on_reset_ = true;
+    // mark_recalc_all() was called: marks may lie anywhere, so no table is
+    // taken to be uniform without reading it.
+    bool marked_ = false;
+    // The sweep's order: the counted tables' keys, ascending, taken at the
+    // first chunk of a sweep; each is looked up again when its turn comes
+    // (a hint, never trusted: the counts are what is swept). Freed when
+    // no entry is left.
+    std::vector<uint64_t> order_;
+    size_t order_next_ = 0;
+    std::vector<Stage2::ResetTable> batch_;
 };
 
 }  // namespace hvcore

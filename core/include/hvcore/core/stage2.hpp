@@ -90,6 +90,10 @@ public:
         P2mType to;
         uint16_t lo;  // the added leaves lie at indices [lo, hi] of the table
         uint16_t hi;
+        // The table was made in this change by splitting one unmarked leaf
+        // (Stage2::retype_range): before the change its 512 leaves were
+        // exactly that leaf's children.
+        bool split = false;
     };
     virtual void counted(const Delta& d) = 0;
 
@@ -200,6 +204,25 @@ public:
     // leaves rewritten (reported to `counter`); 0 if no leaf table maps base.
     virtual uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
                                   bool clear_parent_mark, TypeCounter& counter) = 0;
+    // The reset of a disclaim over many leaf tables, in one call: for each
+    // table (bases ascending, each a multiple of 512), what reset_leaves
+    // does, then, when `merge`, what merge(base, c.to, c.perm) does. The
+    // walks are made in address order with the next tables' lines
+    // prefetched; the merge of a level-1 table (and above) is tried once,
+    // when the sweep leaves it, not after each of its leaf tables.
+    // `uniform` is the caller's word that every leaf of the table outside
+    // [lo, hi] is still what splitting one unmarked leaf gave (TypeCounter::
+    // Delta::split, and nothing but `from` and c.to written since): its 512
+    // leaves are then not read again to merge it (checked in debug builds).
+    // Returns the leaf tables merged.
+    struct ResetTable {
+        Gfn base;
+        uint16_t lo;
+        uint16_t hi;
+        bool uniform;
+    };
+    virtual uint64_t reset_tables(std::span<const ResetTable> tables, P2mType from, const TypeChange& c,
+                                  bool clear_parent_mark, bool merge, TypeCounter& counter) = 0;
     // Merges the 4 KiB leaf table that maps gfn `base` back into one leaf
     // of the next level when its 512 entries are exactly what splitting
     // that leaf would give (the same type t, rights p and attributes,

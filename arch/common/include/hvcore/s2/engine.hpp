@@ -345,6 +345,8 @@ public:
                      TypeCounter& counter) final;
     uint64_t reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
                           bool clear_parent_mark, TypeCounter& counter) final;
+    uint64_t reset_tables(std::span<const ResetTable> tables, P2mType from, const TypeChange& c,
+                          bool clear_parent_mark, bool merge, TypeCounter& counter) final;
     unsigned merge(Gfn base, P2mType t, Perm p) final;
     void mark_recalc_all() final;
     bool resolve(Gfn gfn, RecalcPolicy& policy) final;
@@ -422,10 +424,10 @@ private:
     // increasing order inside the table: every gfn of [start, end) (an
     // iota view) or the listed ones (a span of the list).
     void retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
-                       RecalcPolicy& policy, TypeCounter& counter) const;
+                       RecalcPolicy& policy, TypeCounter& counter, bool split = false) const;
     template <class Gfns>
     void retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c, RecalcPolicy& policy,
-                     TypeCounter& counter) const;
+                     TypeCounter& counter, bool split = false) const;
     [[nodiscard]] uint64_t refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end,
                                       const TypeChange& c, bool marked_above) const noexcept;
     // The first refused gfn of `gfns`, or no_gfn.
@@ -436,6 +438,14 @@ private:
     // Whether the 512 entries of the level-`level` table t are the children
     // of the leaf `parent` (split_attrs, consecutive frames).
     [[nodiscard]] bool split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept;
+    // The leaf a level-`level` table entry pointing to `child` becomes when
+    // the child's entries are the split of one (split_of checked only when
+    // !known_split; in debug builds always), or 0.
+    [[nodiscard]] uint64_t merged_leaf(const uint64_t* child, unsigned level, P2mType t, Perm p,
+                                       bool known_split) const noexcept;
+    // One level of a merge: the table the level-`level` entry *e points to
+    // into one leaf, freed; false when it is not the split of one.
+    bool merge_one(uint64_t* e, unsigned level, P2mType t, Perm p, bool known_split) noexcept;
 
     MachineMemory& mem_;
     Geometry geo_;

@@ -22,14 +22,14 @@ bool Table<F>::Path::any_marked() const noexcept {
     return false;
 }
 
+// Inlined into every walk (out of line it costs a call per level).
 template <EntryFormat F>
-uint64_t& Table<F>::slot(Mfn t, unsigned level, unsigned index) const noexcept {
+[[gnu::always_inline]] inline uint64_t& Table<F>::slot(Mfn t, unsigned level, unsigned index) const noexcept {
     Expects(index < geo_.entries_at(level));
     const Mfn frame = t + index / entries_per_table;
     // Only table frames hold tables: a pointer elsewhere is a bug of the
     // table code, never something a guest can cause.
-    Expects(mem_.is_table_frame(frame));
-    return reinterpret_cast<uint64_t*>(mem_.frame(frame))[index % entries_per_table];
+    return reinterpret_cast<uint64_t*>(mem_.table_frame(frame))[index % entries_per_table];
 }
 
 // --- the walker ----------------------------------------------------------------
@@ -380,13 +380,14 @@ std::optional<Gfn> Table<F>::first_refused(Gfn first, uint64_t nr, const TypeCha
 template <EntryFormat F>
 template <class Gfns>
 void Table<F>::retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c, RecalcPolicy& policy,
-                           TypeCounter& counter) const {
+                           TypeCounter& counter, bool split) const {
     TypeCounter::Delta d{.base = Gfn{base & ~uint64_t{entries_per_table - 1}},
                          .removed = {},
                          .added = 0,
                          .to = c.to,
                          .lo = entries_per_table,
-                         .hi = 0};
+                         .hi = 0,
+                         .split = split};
     const MemClass mc = p2m_mem_class(c.to);
     const bool to_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0;
     // The new leaf is encoded once: its attributes, to which each leaf's
@@ -437,8 +438,8 @@ void Table<F>::retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const T
 
 template <EntryFormat F>
 void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
-                             RecalcPolicy& policy, TypeCounter& counter) const {
-    retype_each(t, base, std::views::iota(start, end), c, policy, counter);
+                             RecalcPolicy& policy, TypeCounter& counter, bool split) const {
+    retype_each(t, base, std::views::iota(start, end), c, policy, counter, split);
 }
 
 template <EntryFormat F>
@@ -475,7 +476,9 @@ void Table<F>::retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcP
         if (e != 0) fill_split(child, e, x.level);
         *x.slot = F::encode_table(child);
         if (x.level != 1) return 0;
-        retype_leaves(leaves(child), x.first, x.start, x.end, c, policy, counter);
+        // The counter learns that the table is a fresh split (e is unmarked
+        // here): a later reset may merge it without reading it whole.
+        retype_leaves(leaves(child), x.first, x.start, x.end, c, policy, counter, e != 0);
         return walk_skip;
     };
     const Status s = walk(first.raw(), first.raw() + nr, visit_leaf | visit_table_pre, visitor);
@@ -618,7 +621,8 @@ void Table<F>::retype_list(std::span<const uint64_t> gfns, const TypeChange& c, 
         *x.slot = F::encode_table(child);
         if (x.level != 1) return 0;  // the walk enters the new table
         const size_t j = detail::listed_below(gfns, i, x.end);
-        retype_each(leaves(child), x.first, gfns.subspan(i, j - i), c, policy, counter);
+        // A fresh split, as in retype_range (e is unmarked here).
+        retype_each(leaves(child), x.first, gfns.subspan(i, j - i), c, policy, counter, e != 0);
         i = j;
         return walk_skip;
     };
@@ -689,8 +693,52 @@ template <EntryFormat F>
 bool Table<F>::split_of(const uint64_t* t, uint64_t parent, unsigned level) const noexcept {
     const uint64_t keep = F::split_attrs(parent, level);
     const uint64_t base = F::leaf_frame(parent, level + 1).raw();
-    for (unsigned i = 0; i < entries_per_table; ++i)
-        if (t[i] != s2::with_frame<F>(keep, Mfn{base + i * level_pages(level)})) return false;
+    // Every format keeps a leaf's frame in one contiguous field (engine.hpp,
+    // with_frame): child i is then child 0 plus i times the field of one
+    // child's pages, which the loop checks 8 entries at a time without a
+    // branch per entry (the check below keeps a format where that fails
+    // from being merged wrongly).
+    const uint64_t first = s2::with_frame<F>(keep, Mfn{base});
+    const uint64_t step = s2::with_frame<F>(keep, Mfn{base + level_pages(level)}) - first;
+    constexpr unsigned last = entries_per_table - 1;
+    if (s2::with_frame<F>(keep, Mfn{base + last * level_pages(level)}) != first + last * step) {
+        for (unsigned i = 0; i < entries_per_table; ++i)
+            if (t[i] != s2::with_frame<F>(keep, Mfn{base + i * level_pages(level)})) return false;
+        return true;
+    }
+    constexpr unsigned block = 8;
+    for (unsigned i = 0; i < entries_per_table; i += block) {
+        uint64_t diff = 0;
+        for (unsigned j = 0; j < block; ++j) diff |= t[i + j] ^ (first + (i + j) * step);
+        if (diff != 0) return false;
+    }
+    return true;
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::merged_leaf(const uint64_t* c, unsigned level, P2mType type, Perm p,
+                               bool known_split) const noexcept {
+    if (c[0] == 0 || !F::is_leaf(c[0], level - 1) || F::marked(c[0])) return 0;
+    const Mfn m = F::leaf_frame(c[0], level - 1);
+    if ((m.raw() & (level_pages(level) - 1)) != 0 || m.raw() + level_pages(level) > geo_.mfn_limit()) return 0;
+    const uint64_t leaf = F::encode_leaf(m, type, p, p2m_mem_class(type), level);
+#ifdef NDEBUG
+    if (known_split) return leaf;
+#else
+    // The caller's word is checked where it costs nothing that matters.
+    if (known_split) Expects(split_of(c, leaf, level - 1));
+#endif
+    return split_of(c, leaf, level - 1) ? leaf : 0;
+}
+
+template <EntryFormat F>
+bool Table<F>::merge_one(uint64_t* e, unsigned level, P2mType type, Perm p, bool known_split) noexcept {
+    if (!geo_.may_leaf(level) || !F::is_table(*e, level) || F::marked(*e)) return false;
+    const Mfn child = F::frame(*e);
+    const uint64_t leaf = merged_leaf(&slot(child, level - 1, 0), level, type, p, known_split);
+    if (leaf == 0) return false;
+    *e = leaf;
+    mem_.free_table(child);
     return true;
 }
 
@@ -708,21 +756,136 @@ unsigned Table<F>::merge(Gfn base, P2mType type, Perm p) {
         entry[level] = &s;
         t = F::frame(s);
     }
-    const MemClass mc = p2m_mem_class(type);
     unsigned merged = 0;
     for (unsigned level = 1; level <= geo_.root_level() && entry[level] != nullptr; ++level) {
-        if (!geo_.may_leaf(level)) break;
-        const Mfn child = F::frame(*entry[level]);
-        const uint64_t* c = &slot(child, level - 1, 0);
-        if (c[0] == 0 || !F::is_leaf(c[0], level - 1) || F::marked(c[0])) break;
-        const Mfn m = F::leaf_frame(c[0], level - 1);
-        if ((m.raw() & (level_pages(level) - 1)) != 0 || m.raw() + level_pages(level) > geo_.mfn_limit()) break;
-        const uint64_t leaf = F::encode_leaf(m, type, p, mc, level);
-        if (!split_of(c, leaf, level - 1)) break;
-        *entry[level] = leaf;
-        mem_.free_table(child);
+        if (!merge_one(entry[level], level, type, p, false)) break;
         ++merged;
     }
+    return merged;
+}
+
+// The sweep of a disclaim over many leaf tables (Stage2::reset_tables).
+// Each table is reached with one walk from the root; the walks of the
+// tables `ahead` and 2 x `ahead` places on are started early, read only,
+// with prefetches (the level-1 entry two steps ahead, then the lines of
+// the leaves to rewrite one step ahead), so that the misses of several
+// tables overlap instead of each walk waiting for its own.
+template <EntryFormat F>
+uint64_t Table<F>::reset_tables(std::span<const ResetTable> tables, P2mType from, const TypeChange& c,
+                                bool clear_parent_mark, bool merge, TypeCounter& counter) {
+    if (tables.empty()) return 0;
+    const unsigned top = geo_.root_level();
+    if (top == 0) return 0;  // a root of leaves: no leaf table to reset
+    const MemClass mc = p2m_mem_class(c.to);
+    const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
+                            ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
+    const uint64_t fbits = frame_bits();
+    const uint64_t attrs_mask = ~fbits;
+    const bool can_merge = merge && s2::encodable<F>(c.to, c.perm);
+    // The level-`stop` entry on the walk to gfn, read only (no mark
+    // resolved): nullptr when a leaf or an absent entry comes first.
+    auto entry_on_walk = [this, top](uint64_t gfn, unsigned stop) -> const uint64_t* {
+        Mfn t = root_;
+        for (unsigned level = top;; --level) {
+            const uint64_t* s = &slot(t, level, geo_.index(gfn, level));
+            if (level == stop) return s;
+            if (!F::is_table(*s, level)) return nullptr;
+            t = F::frame(*s);
+        }
+    };
+    constexpr size_t ahead = 4;
+    auto prefetch_entry = [&](size_t k) {
+        if (k >= tables.size()) return;
+        if (const uint64_t* s = entry_on_walk(tables[k].base.raw(), 1)) __builtin_prefetch(s, 1);
+    };
+    constexpr unsigned line = 64;
+    auto prefetch_leaves = [&](size_t k) {
+        if (k >= tables.size()) return;
+        const uint64_t* s = entry_on_walk(tables[k].base.raw(), 1);
+        if (s == nullptr || !F::is_table(*s, 1)) return;
+        // The first table of a level-1 table: the whole of that one, which
+        // the merge of its last table may read (merge_pending).
+        if (can_merge && top >= 2 &&
+            (k == 0 || (tables[k - 1].base.raw() >> level_order(2)) != (tables[k].base.raw() >> level_order(2)))) {
+            const auto* pd = reinterpret_cast<const char*>(s - geo_.index(tables[k].base.raw(), 1) % entries_per_table);
+            for (unsigned b = 0; b < page_size; b += line) __builtin_prefetch(pd + b);
+        }
+        const auto* t = reinterpret_cast<const char*>(&slot(F::frame(*s), 0, 0));
+        if (can_merge && !tables[k].uniform) {  // the merge reads the whole table
+            for (unsigned b = 0; b < page_size; b += line) __builtin_prefetch(t + b, 1);
+            return;
+        }
+        __builtin_prefetch(t, 1);  // entry 0: the merge's frame
+        for (unsigned b = tables[k].lo * 8U / line * line; b <= tables[k].hi * 8U; b += line)
+            __builtin_prefetch(t + b, 1);
+    };
+    for (size_t k = 0; k < 2 * ahead; ++k) prefetch_entry(k);
+    for (size_t k = 0; k < ahead; ++k) prefetch_leaves(k);
+
+    // The level-2 (and up) entries over the last table merged, whose
+    // tables may now be mergeable too: tried when the sweep leaves them.
+    std::array<uint64_t*, max_levels> pending{};
+    uint64_t pending_gfn = 0;
+    auto merge_pending = [&] {
+        for (unsigned level = 2; level <= top && pending[level] != nullptr; ++level)
+            if (!merge_one(pending[level], level, c.to, c.perm, false)) break;
+        pending = {};
+    };
+    uint64_t merged = 0;
+    for (size_t k = 0; k < tables.size(); ++k) {
+        prefetch_entry(k + 2 * ahead);
+        prefetch_leaves(k + ahead);
+        const ResetTable& r = tables[k];
+        Expects(r.base.raw() % entries_per_table == 0 && r.base.raw() < geo_.gfn_count());
+        Expects(r.lo <= r.hi && r.hi < entries_per_table);
+        if (pending[2] != nullptr && (r.base.raw() >> level_order(2)) != (pending_gfn >> level_order(2)))
+            merge_pending();
+        // Down to the leaf table, as reset_leaves.
+        std::array<uint64_t*, max_levels> entry{};
+        bool marks = false;
+        Mfn t = root_;
+        unsigned level = top;
+        for (; level > 0; --level) {
+            uint64_t& s = slot(t, level, geo_.index(r.base.raw(), level));
+            if (!F::is_table(s, level)) break;
+            if (F::marked(s)) {
+                marks = true;
+                if (level > 1 || !clear_parent_mark) push_marks(F::frame(s));
+                s = F::unmark(s);
+            }
+            entry[level] = &s;
+            t = F::frame(s);
+        }
+        if (level != 0) continue;  // no leaf table maps base
+        uint64_t* leaf = leaves(t);
+        TypeCounter::Delta d{
+            .base = r.base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0, .split = false};
+        uint64_t last = 0;
+        bool last_match = false;
+        for (unsigned i = r.lo; i <= r.hi; ++i) {
+            const uint64_t e = leaf[i];
+            if (e == 0) continue;
+            if (const uint64_t a = e & attrs_mask; a != last || a == 0) {
+                last = a;
+                last_match = F::type_of(e) == from;
+            }
+            if (!last_match) continue;
+            leaf[i] = F::encode_leaf(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+            ++d.removed[detail::type_index(from)];
+            ++d.added;
+            d.lo = std::min(d.lo, static_cast<uint16_t>(i));
+            d.hi = std::max(d.hi, static_cast<uint16_t>(i));
+        }
+        if (d.added != 0) counter.counted(d);
+        // Marks met on the walk may have been pushed into the leaves: the
+        // caller's word no longer holds.
+        if (!can_merge || !merge_one(entry[1], 1, c.to, c.perm, r.uniform && !marks)) continue;
+        ++merged;
+        pending = entry;
+        pending[1] = nullptr;
+        pending_gfn = r.base.raw();
+    }
+    merge_pending();
     return merged;
 }
 
