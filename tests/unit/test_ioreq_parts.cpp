@@ -324,7 +324,7 @@ void compare_with_model(RangeType t, RouteModel& m, unsigned steps, uint64_t see
         m.exists[i] = m.enabled[i] = true;
     }
     auto addr = [&m](size_t k) { return m.base + k * m.unit; };
-    auto access = [&r, t](uint64_t first, uint32_t size, uint32_t count) {
+    auto access = [t](uint64_t first, uint32_t size, uint32_t count) {
         IoreqBody b = t == RangeType::memory ? mmio_write(first, size) : pio(first, size, ioreq::dir_read);
         b.count = count;
         return b;

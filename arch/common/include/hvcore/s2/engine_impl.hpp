@@ -6,7 +6,6 @@
 #pragma once
 
 #include <algorithm>
-#include <ranges>
 #include <vector>
 
 #include <gsl/assert>
@@ -298,6 +297,20 @@ uint64_t* Table<F>::leaves(Mfn t) const noexcept {
 
 namespace detail {
 [[nodiscard]] constexpr unsigned type_index(P2mType t) noexcept { return static_cast<unsigned>(t); }
+// The gfns [b, e) as a range for retype_each / refused_each (what
+// std::views::iota(b, e) would be; clang 14 cannot use libstdc++ 12's
+// ranges).
+struct GfnSpan {
+    uint64_t b, e;
+    struct It {
+        uint64_t g;
+        uint64_t operator*() const noexcept { return g; }
+        It& operator++() noexcept { return ++g, *this; }
+        bool operator!=(const It& o) const noexcept { return g != o.g; }
+    };
+    [[nodiscard]] It begin() const noexcept { return {b}; }
+    [[nodiscard]] It end() const noexcept { return {e}; }
+};
 }  // namespace detail
 
 template <EntryFormat F>
@@ -333,7 +346,7 @@ uint64_t Table<F>::refused_each(const uint64_t* t, uint64_t base, const Gfns& gf
 template <EntryFormat F>
 uint64_t Table<F>::refused_in(const uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
                               bool marked_above) const noexcept {
-    const uint64_t g = refused_each(t, base, std::views::iota(start, end), c, marked_above);
+    const uint64_t g = refused_each(t, base, detail::GfnSpan{start, end}, c, marked_above);
     return g == no_gfn ? end : g;
 }
 
@@ -439,7 +452,7 @@ void Table<F>::retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const T
 template <EntryFormat F>
 void Table<F>::retype_leaves(uint64_t* t, uint64_t base, uint64_t start, uint64_t end, const TypeChange& c,
                              RecalcPolicy& policy, TypeCounter& counter, bool split) const {
-    retype_each(t, base, std::views::iota(start, end), c, policy, counter, split);
+    retype_each(t, base, detail::GfnSpan{start, end}, c, policy, counter, split);
 }
 
 template <EntryFormat F>
