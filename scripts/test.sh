@@ -4,11 +4,11 @@
 # builds and runs the whole suite with every backend (preset `all`) and
 # again under ASan+UBSan (preset `asan`), then the Arm64 backend
 # cross-compiled and run under qemu-user (preset `arm64-cross`), then every
-# backend built with clang 14 (preset `clang`, warnings as errors), then the
+# backend built with clang 14 (preset `clang`, warnings as errors and the
+# thread-safety analysis; built, its tests not run here), then the
 # concurrent tests under ThreadSanitizer (preset `tsan`, clang), then every
 # backend optimised by GCC at -O3 (preset `gcc-o3`, Release, warnings as
-# errors: the optimiser's warnings; what ships and the benchmarks, no
-# tests), then the
+# errors: the optimiser's warnings; what ships only), then the
 # libFuzzer targets for HVCORE_FUZZ_SECONDS each (preset `fuzz`, clang,
 # ASan+UBSan; README "Fuzzing"), then the
 # README's first command and the install check on the tree it leaves
