@@ -280,6 +280,16 @@ static void a_socket_handle_is_refused_with_eopnotsupp(void) {
         fixture_destroy(&f);
         return;
     }
+#ifdef HVCORE_TEST_NO_THREADS
+    /* A listener runs threads, which qemu-user cannot start here
+     * (CMakeLists.txt); the native builds check the connected handle. */
+    (void)l;
+    (void)remote;
+    (void)id;
+    (void)path;
+    fixture_destroy(&f);
+    return;
+#else
     snprintf(path, sizeof path, "hvcore-direct-%ld.sock", (long)getpid());
     REQUIRE_EQ(0, hv_dm_listen(f.host, path, NULL, &l));
     remote = hvdm_connect(path);
@@ -292,6 +302,7 @@ static void a_socket_handle_is_refused_with_eopnotsupp(void) {
     EXPECT_EQ(0, hvdm_close(remote));
     hv_dm_listener_close(l);
     fixture_destroy(&f);
+#endif
 }
 
 static void another_handles_server_and_bad_arguments_are_refused_as_every_server_call(void) {
