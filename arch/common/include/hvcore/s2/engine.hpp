@@ -417,6 +417,11 @@ private:
     [[nodiscard]] uint64_t frame_bits() const noexcept;
     // The 512 entries of the level-0 table t.
     [[nodiscard]] uint64_t* leaves(Mfn t) const noexcept;
+    // The leaves [lo, hi] of the leaf table `leaf` (its first leaf maps
+    // gfn `base`) that have type `from` become c.to, counted: the reset of
+    // reset_leaves and reset_tables. Returns how many changed.
+    uint64_t reset_in(uint64_t* leaf, Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
+                      TypeCounter& counter) const;
     // The leaves [start, end) of the level-0 table `t` (its first leaf maps
     // gfn `base`): the commit of retype_range there, and its check
     // (the first refused gfn, or end).

@@ -661,12 +661,18 @@ uint64_t Table<F>::reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from
         }
         t = F::frame(s);
     }
-    uint64_t* leaf = &slot(t, 0, geo_.index(base.raw(), 0));
-    TypeCounter::Delta d{.base = base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0};
+    return reset_in(leaves(t), base, lo, hi, from, c, counter);
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::reset_in(uint64_t* leaf, Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
+                            TypeCounter& counter) const {
+    TypeCounter::Delta d{
+        .base = base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0, .split = false};
     const MemClass mc = p2m_mem_class(c.to);
     const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
                             ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
-    // As in retype_leaves: a leaf's type is decoded only when its non-frame
+    // As in retype_each: a leaf's type is decoded only when its non-frame
     // bits differ from the last decoded leaf's.
     const uint64_t attrs_mask = ~frame_bits();
     uint64_t last = 0;
@@ -789,11 +795,6 @@ uint64_t Table<F>::reset_tables(std::span<const ResetTable> tables, P2mType from
     if (tables.empty()) return 0;
     const unsigned top = geo_.root_level();
     if (top == 0) return 0;  // a root of leaves: no leaf table to reset
-    const MemClass mc = p2m_mem_class(c.to);
-    const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
-                            ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
-    const uint64_t fbits = frame_bits();
-    const uint64_t attrs_mask = ~fbits;
     const bool can_merge = merge && s2::encodable<F>(c.to, c.perm);
     // The level-`stop` entry on the walk to gfn, read only (no mark
     // resolved): nullptr when a leaf or an absent entry comes first.
@@ -870,26 +871,7 @@ uint64_t Table<F>::reset_tables(std::span<const ResetTable> tables, P2mType from
             t = F::frame(s);
         }
         if (level != 0) continue;  // no leaf table maps base
-        uint64_t* leaf = leaves(t);
-        TypeCounter::Delta d{
-            .base = r.base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0, .split = false};
-        uint64_t last = 0;
-        bool last_match = false;
-        for (unsigned i = r.lo; i <= r.hi; ++i) {
-            const uint64_t e = leaf[i];
-            if (e == 0) continue;
-            if (const uint64_t a = e & attrs_mask; a != last || a == 0) {
-                last = a;
-                last_match = F::type_of(e) == from;
-            }
-            if (!last_match) continue;
-            leaf[i] = F::encode_leaf(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
-            ++d.removed[detail::type_index(from)];
-            ++d.added;
-            d.lo = std::min(d.lo, static_cast<uint16_t>(i));
-            d.hi = std::max(d.hi, static_cast<uint16_t>(i));
-        }
-        if (d.added != 0) counter.counted(d);
+        (void)reset_in(leaves(t), r.base, r.lo, r.hi, from, c, counter);
         // Marks met on the walk may have been pushed into the leaves: the
         // caller's word no longer holds.
         if (!can_merge || !merge_one(entry[1], 1, c.to, c.perm, r.uniform && !marks)) continue;
