@@ -101,6 +101,17 @@ uint32_t bench_arch() {
     return static_cast<uint32_t>(hvcore::linked_backends().front().arch);
 }
 
+// A host with one 16 MiB domain of one vCPU on bench_arch(): false if
+// either cannot be created.
+bool bench_domain(hv_host** host, hv_domain** dom) {
+    hv_domain_config cfg{};
+    cfg.size = sizeof cfg;
+    cfg.arch = bench_arch();
+    cfg.ram_bytes = 16u << 20;
+    cfg.nr_vcpus = 1;
+    return hv_host_create(host) == 0 && hv_domain_create(*host, &cfg, dom) == 0;
+}
+
 // One store by vCPU 0 to gpa, answered: the RAM word first (the device
 // model checks its view of it), then the MMIO store, then the resume
 // polled until the answer is taken.
@@ -222,17 +233,13 @@ struct DmProcess {
 void BM_RoundTrip(benchmark::State& state) {
     hv_host* host = nullptr;
     hv_domain* dom = nullptr;
-    hv_domain_config cfg{};
-    cfg.size = sizeof cfg;
-    cfg.arch = bench_arch();
-    cfg.ram_bytes = 16u << 20;
-    cfg.nr_vcpus = 1;
-    if (hv_host_create(&host) != 0 || hv_domain_create(host, &cfg, &dom) != 0) {
+    if (!bench_domain(&host, &dom)) {
         state.SkipWithError("no host");
         return;
     }
     const hvdm_domid_t domid = hv_domain_id(dom);
-    const bool x86 = cfg.arch == HV_ARCH_X86_VMX || cfg.arch == HV_ARCH_X86_SVM;
+    const uint32_t arch = bench_arch();
+    const bool x86 = arch == HV_ARCH_X86_VMX || arch == HV_ARCH_X86_SVM;
 
     // (b) in-process: dm_seq on a handle of hvdm_open, served on a thread.
     hvdm_handle* h = hvdm_open(host);
@@ -266,7 +273,7 @@ void BM_RoundTrip(benchmark::State& state) {
     lc.size = sizeof lc;
     hv_dm_listener* l = nullptr;
     DmProcess proc;
-    const bool have_proc = hv_dm_listen(host, sock.c_str(), &lc, &l) == 0 && proc.start(sock, domid, cfg.arch);
+    const bool have_proc = hv_dm_listen(host, sock.c_str(), &lc, &l) == 0 && proc.start(sock, domid, arch);
 
     // (c) raw KVM.
     RawKvm raw;
@@ -367,12 +374,7 @@ int count_only(void* opaque, hvdm_ioservid_t, hvdm_ioreq_t*) {
 void BM_HostAccessDirect(benchmark::State& state) {
     hv_host* host = nullptr;
     hv_domain* dom = nullptr;
-    hv_domain_config cfg{};
-    cfg.size = sizeof cfg;
-    cfg.arch = bench_arch();
-    cfg.ram_bytes = 16u << 20;
-    cfg.nr_vcpus = 1;
-    if (hv_host_create(&host) != 0 || hv_domain_create(host, &cfg, &dom) != 0) {
+    if (!bench_domain(&host, &dom)) {
         state.SkipWithError("no host");
         return;
     }
