@@ -25,24 +25,7 @@
 /* Ports the server holds (x86 only). */
 #define TEST_PORT 0x510u
 
-/* What fn saw, and what it does. */
-struct recorder {
-    hvdm_ioreq_t req[MAX_SEEN];
-    hvdm_ioservid_t id[MAX_SEEN];
-    int n;
-    uint64_t answer; /* stored in req->data of every read */
-};
-
-static int record(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
-    struct recorder *r = (struct recorder *)opaque;
-    if (r->n < MAX_SEEN) {
-        r->req[r->n] = *req;
-        r->id[r->n] = id;
-    }
-    ++r->n;
-    if (req->dir == HVDM_IOREQ_READ) req->data = r->answer;
-    return 0;
-}
+#include "abi_recorder.h"
 
 static uint64_t mask(uint32_t size) { return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1; }
 

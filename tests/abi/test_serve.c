@@ -16,28 +16,7 @@
 
 #define MAX_SEEN 1024
 
-/* What fn saw, and what it does. */
-struct recorder {
-    hvdm_ioreq_t req[MAX_SEEN];
-    hvdm_ioservid_t id[MAX_SEEN];
-    int n;
-    uint64_t answer; /* stored in req->data of every read */
-    int fail_with;   /* returned instead of serving, when not 0 */
-};
-
-static int record(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
-    struct recorder *r = (struct recorder *)opaque;
-    if (r->fail_with != 0) return r->fail_with;
-    if (r->n < MAX_SEEN) {
-        r->req[r->n] = *req;
-        r->id[r->n] = id;
-    }
-    ++r->n;
-    if (req->dir == HVDM_IOREQ_READ) req->data = r->answer;
-    return 0;
-}
-
-static void recorder_init(struct recorder *r) { memset(r, 0, sizeof *r); }
+#include "abi_recorder.h"
 
 /* A domain with one enabled server (server_setup). */
 static int setup(struct fixture *f, struct server *s, int mode) {
