@@ -41,7 +41,8 @@ packages=(
   libcli11-dev        # CLI11: the `hvcore` command line's option parser (find_package(CLI11))
   nlohmann-json3-dev  # nlohmann/json: `hvcore run --json` (find_package(nlohmann_json))
   libelf-dev          # libelf (elfutils): ELF guests for `hvcore run` (pkg-config libelf)
-  pkgconf             # pkg-config, which finds libelf
+  pkgconf             # pkg-config, which finds libelf and the Xen headers
+  libxen-dev          # Xen 4.17's headers and libraries: the drop-ins (xen/) compile against the headers; the Xen device-model test links the real libraries
 )
 if ((cross)); then
   packages+=(
