@@ -58,10 +58,14 @@ constexpr uint64_t ram_bytes = XTD_VGA_BASE;  // RAM below VGA memory only
 constexpr uint16_t cf8 = 0xcf8, cfc = 0xcfc;
 constexpr uint64_t ones32 = 0xffffffffu;
 
-std::vector<std::pair<std::string, uint32_t>> x86_backends() {
-    std::vector<std::pair<std::string, uint32_t>> v;
+struct Backend {
+    std::string name;
+    uint32_t arch;
+};
+std::vector<Backend> x86_backends() {
+    std::vector<Backend> v;
 #define XTD_X86(name, arch, port_io) \
-    if (port_io) v.emplace_back(name, arch);
+    if (port_io) v.push_back(Backend{name, arch});
     HVCORE_TEST_BACKENDS(XTD_X86)
 #undef XTD_X86
     return v;
@@ -451,9 +455,9 @@ uint64_t byte_sum(const std::vector<uint8_t>& b) {
 }
 
 TEST_CASE("config_space_reads_the_device_and_a_bar_write_moves_its_port_or_mmio_range") {
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         CHECK(r.cfg_read(0, 0x00, 2) == XTD_VENDOR_ID);
         CHECK(r.cfg_read(1, 0x02, 2) == XTD_DEVICE_ID);
         CHECK(r.cfg_read(2, 0x00, 4) == (XTD_VENDOR_ID | uint32_t{XTD_DEVICE_ID} << 16));
@@ -508,9 +512,9 @@ TEST_CASE("four_vcpus_each_read_their_own_index_through_their_own_event_channel"
     // which the device model learns from the event channel that fired (the
     // slot's vp_eport, bound per vCPU). Four threads at once, each with
     // its own quarter of the buffer window.
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         r.program_bars(0);
         on_every_vcpu([&](uint32_t v) {
             constexpr unsigned rounds = 40;
@@ -536,9 +540,9 @@ TEST_CASE("rep_movsb_copies_guest_ram_into_and_out_of_the_buf_window_with_data_i
     // stays within one RAM page and one MMIO page: one ioreq of 256
     // elements each (Rig::rep_movsb).
     constexpr uint64_t src = 0x20000, dst = 0x31000;
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         r.program_bars(0);
         std::vector<uint8_t> pattern(XTD_MMIO_BUF_SIZE);
         for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<uint8_t>(i * 7 + 3);
@@ -579,9 +583,9 @@ TEST_CASE("vga_writes_are_posted_on_the_buffered_ring_and_served_before_a_later_
     // the ring before it serves a later synchronous request, so
     // XTD_MMIO_VRAM_SUM read right after counts every one. 8-byte writes
     // take two ring slots.
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         r.program_bars(0);
         uint64_t sum = 0;
         const auto add = [&](uint64_t value, uint32_t size) {
@@ -616,9 +620,9 @@ TEST_CASE("a_protected_ram_page_sends_guest_writes_to_the_dm_which_performs_them
     // (HVMMEM_ram_rw): writes go to RAM directly again.
     constexpr uint64_t gfn = 0x50;
     constexpr uint64_t gpa = gfn * 4096 + 0x120;
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         r.program_bars(0);
         r.store_direct(0, gpa, 8, 0x1111);
         r.store(0, XTD_BAR1_GPA + XTD_MMIO_PROTECT, 8, gfn);
@@ -653,9 +657,9 @@ TEST_CASE("a_protected_ram_page_sends_guest_writes_to_the_dm_which_performs_them
 }
 
 TEST_CASE("the_isa_irq_and_the_msi_the_dm_raises_reach_the_domain") {
-    for (const auto& [name, arch] : x86_backends()) {
-        CAPTURE(name);
-        Rig r(arch);
+    for (const Backend& b : x86_backends()) {
+        CAPTURE(b.name);
+        Rig r(b.arch);
         r.program_bars(0);
         const auto state = [&] {
             hv_irq_state s{};
@@ -733,10 +737,10 @@ TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
         CHECK(err.find("xen_test_dm: xendevicemodel_open failed: errno ") != std::string::npos);
         CHECK(rest.find("ready") == std::string::npos);
     }
-    for (const auto& [name, arch] : x86_backends()) {
+    for (const Backend& b : x86_backends()) {
         // hvcore's, the same binary: it serves.
-        CAPTURE(name);
-        Rig r(arch, {"LD_DEBUG=libs"});
+        CAPTURE(b.name);
+        Rig r(b.arch, {"LD_DEBUG=libs"});
         r.program_bars(0);
         CHECK(r.load(0, XTD_BAR1_GPA + XTD_MMIO_ID, 4) == XTD_MMIO_ID_VALUE);
         const auto libs = loaded(r.dm().err());
