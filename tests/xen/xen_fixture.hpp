@@ -14,6 +14,8 @@
 extern "C" {
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
+#include <xentoollog.h>
+#include <xen/sched.h>
 }
 
 #include <doctest/doctest.h>
