@@ -20,8 +20,12 @@ extern "C" {
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "hvcore/hv.h"
@@ -37,11 +41,24 @@ struct World {
 
 // Created once per process (each doctest case runs in a process of its own
 // under ctest); never destroyed: the drop-ins keep the handle for the process.
+// HVCORE_TEST_TRANSPORT=socket: the handle is a connection (hvdm_connect)
+// to a listener on the host (hv_dm_listen), as a device model started by
+// `hvcore run --dm-exec` has, instead of hvdm_open's.
 inline World& world() {
     static World w = [] {
         World x;
         REQUIRE(hv_host_create(&x.host) == 0);
-        x.dm = hvdm_open(x.host);
+        const char* t = std::getenv("HVCORE_TEST_TRANSPORT");
+        if (t != nullptr && std::strcmp(t, "socket") == 0) {
+            static char path[64];
+            std::snprintf(path, sizeof path, "hvcore-xen-%ld.sock", static_cast<long>(getpid()));
+            hv_dm_listener* l = nullptr;  // kept open for the process
+            REQUIRE(hv_dm_listen(x.host, path, nullptr, &l) == 0);
+            x.dm = hvdm_connect(path);
+            (void)unlink(path);  // connected: no one else is to connect
+        } else {
+            x.dm = hvdm_open(x.host);
+        }
         REQUIRE(x.dm != nullptr);
         REQUIRE(hvcore_xen_attach(x.dm) == 0);
         return x;
