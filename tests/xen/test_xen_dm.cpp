@@ -3,8 +3,9 @@
 // written against Xen's API only and linked against Debian's
 // libxendevicemodel, libxenevtchn and libxenforeignmemory) runs in a
 // process of its own with the dynamic linker pointed at hvcore's drop-ins
-// (LD_LIBRARY_PATH=<build>/xen/lib, HVCORE_DM_SOCKET=<this test's
-// listener>), and serves the device of xen_test_dev.h to the model vCPUs
+// (`hvcore xen-exec --socket <this test's listener> xen_test_dm DOMID`, or
+// by hand: LD_LIBRARY_PATH=<build>/xen/lib HVCORE_DM_SOCKET=<listener>),
+// and serves the device of xen_test_dev.h to the model vCPUs
 // of a 4-vCPU x86 domain (every x86 backend of the build), driven from
 // several threads. Each case ends the device model (its stdin) and checks
 // its summary line: what it served, counted on its side, and exit 0.
@@ -23,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +46,9 @@
 #endif
 #ifndef HVCORE_XEN_LIBDIR
 #error "HVCORE_XEN_LIBDIR: the directory of hvcore's Xen drop-ins in the build tree"
+#endif
+#ifndef HVCORE_CLI
+#error "HVCORE_CLI: the path of the hvcore program (hvcore xen-exec)"
 #endif
 
 extern char** environ;
@@ -224,13 +229,19 @@ bool parse_summary(const std::string& out, Served* s) {
     return true;
 }
 
+// How the device model is pointed at the drop-ins.
+enum class Launch {
+    xen_exec,        // hvcore xen-exec --socket SOCK xen_test_dm DOMID
+    ld_library_path  // LD_LIBRARY_PATH=HVCORE_XEN_LIBDIR HVCORE_DM_SOCKET=SOCK xen_test_dm DOMID
+};
+
 // A host with one 4-vCPU x86 domain of @p arch, a listener, and
 // xen_test_dm serving the domain through hvcore's drop-ins. The test
 // counts what it sends the device model (synchronous requests per vCPU,
 // buffered writes, PCI accesses) to compare with the summary at the end.
 class Rig {
 public:
-    explicit Rig(uint32_t arch, const std::vector<std::string>& extra_env = {}) {
+    explicit Rig(uint32_t arch, Launch how = Launch::xen_exec, const std::vector<std::string>& extra_env = {}) {
         static unsigned counter;
         if (hv_host_create(&host_) != 0) fail("hv_host_create");
         (void)hv_host_set_log(host_, &Rig::sink, this, HV_LOG_INFO);
@@ -244,10 +255,16 @@ public:
         hv_dm_listen_config lc{};
         lc.size = sizeof lc;
         if (hv_dm_listen(host_, sock_.c_str(), &lc, &l_) != 0) fail("hv_dm_listen " + sock_);
-        std::vector<std::string> env = {"HVCORE_DM_SOCKET=" + sock_, "LD_LIBRARY_PATH=" HVCORE_XEN_LIBDIR};
-        env.insert(env.end(), extra_env.begin(), extra_env.end());
-        dm_ = std::make_unique<DmProcess>(std::vector<std::string>{XEN_TEST_DM, std::to_string(hv_domain_id(dom_))},
-                                          env);
+        const std::string domid = std::to_string(hv_domain_id(dom_));
+        std::vector<std::string> args, env = extra_env;
+        if (how == Launch::xen_exec) {
+            args = {HVCORE_CLI, "xen-exec", "--socket", sock_, XEN_TEST_DM, domid};
+        } else {
+            args = {XEN_TEST_DM, domid};
+            env.push_back("HVCORE_DM_SOCKET=" + sock_);
+            env.push_back("LD_LIBRARY_PATH=" HVCORE_XEN_LIBDIR);
+        }
+        dm_ = std::make_unique<DmProcess>(args, env);
         const std::string ready = dm_->line();
         if (ready != "xen_test_dm: ready")
             fail("xen_test_dm did not say ready within 10 s: stdout '" + ready + "', stderr: " + dm_->err() +
@@ -705,11 +722,19 @@ std::vector<std::string> loaded(const std::string& ld_debug) {
     }
     return v;
 }
+// The file a loaded library's path leads to ("" if none was loaded).
 std::string which(const std::vector<std::string>& libs, const std::string& soname) {
     for (const auto& p : libs)
-        if (p.size() >= soname.size() + 1 && p.compare(p.size() - soname.size() - 1, std::string::npos, "/" + soname) == 0)
-            return p;
+        if (p.size() >= soname.size() + 1 && p.compare(p.size() - soname.size() - 1, std::string::npos, "/" + soname) == 0) {
+            char real[PATH_MAX];
+            return realpath(p.c_str(), real) != nullptr ? std::string(real) : p;
+        }
     return "";
+}
+// The drop-ins' directory, as realpath(3) gives it, with a slash.
+std::string dropin_dir() {
+    char real[PATH_MAX];
+    return std::string(realpath(HVCORE_XEN_LIBDIR, real) != nullptr ? real : HVCORE_XEN_LIBDIR) + "/";
 }
 
 TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
@@ -727,7 +752,7 @@ TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
             CAPTURE(so);
             const std::string p = which(libs, so);
             CHECK(p.find("/x86_64-linux-gnu/") != std::string::npos);
-            CHECK(p.rfind(HVCORE_XEN_LIBDIR, 0) != 0);
+            CHECK(p.rfind(dropin_dir(), 0) != 0);
         }
         // Debian's libxendevicemodel is built on libxencall (the hypercall
         // device); hvcore's is not.
@@ -737,20 +762,22 @@ TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
         CHECK(err.find("xen_test_dm: xendevicemodel_open failed: errno ") != std::string::npos);
         CHECK(rest.find("ready") == std::string::npos);
     }
-    for (const Backend& b : x86_backends()) {
-        // hvcore's, the same binary: it serves.
+    // hvcore's, the same binary, through `hvcore xen-exec` and by hand: it
+    // serves.
+    for (const Launch how : {Launch::xen_exec, Launch::ld_library_path}) {
+        const Backend& b = x86_backends().front();
         CAPTURE(b.name);
-        Rig r(b.arch, {"LD_DEBUG=libs"});
+        CAPTURE(how == Launch::xen_exec ? "hvcore xen-exec" : "LD_LIBRARY_PATH");
+        Rig r(b.arch, how, {"LD_DEBUG=libs"});
         r.program_bars(0);
         CHECK(r.load(0, XTD_BAR1_GPA + XTD_MMIO_ID, 4) == XTD_MMIO_ID_VALUE);
         const auto libs = loaded(r.dm().err());
         for (const char* so : sonames) {
             CAPTURE(so);
-            CHECK(which(libs, so).rfind(HVCORE_XEN_LIBDIR "/", 0) == 0);
+            CHECK(which(libs, so).rfind(dropin_dir(), 0) == 0);
         }
         CHECK(which(libs, "libxencall.so.1").empty());
         r.finish();
-        break;  // one backend shows it
     }
     {
         // A usage error is 2.
