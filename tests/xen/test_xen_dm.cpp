@@ -765,7 +765,7 @@ TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
     // hvcore's, the same binary, through `hvcore xen-exec` and by hand: it
     // serves.
     for (const Launch how : {Launch::xen_exec, Launch::ld_library_path}) {
-        const Backend& b = x86_backends().front();
+        const Backend b = x86_backends().front();
         CAPTURE(b.name);
         CAPTURE(how == Launch::xen_exec ? "hvcore xen-exec" : "LD_LIBRARY_PATH");
         Rig r(b.arch, how, {"LD_DEBUG=libs"});
