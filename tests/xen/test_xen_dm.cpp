@@ -737,6 +737,24 @@ std::string dropin_dir() {
     return std::string(realpath(HVCORE_XEN_LIBDIR, real) != nullptr ? real : HVCORE_XEN_LIBDIR) + "/";
 }
 
+// A host without domains and its listener.
+struct BareHost {
+    hv_host* host = nullptr;
+    hv_dm_listener* l = nullptr;
+    std::string sock = "hvcore-xen-dm-" + std::to_string(getpid()) + "-bare.sock";
+    BareHost() {
+        hv_dm_listen_config lc{};
+        lc.size = sizeof lc;
+        if (hv_host_create(&host) != 0 || hv_dm_listen(host, sock.c_str(), &lc, &l) != 0) fail("host or listener");
+    }
+    ~BareHost() {
+        hv_dm_listener_close(l);
+        hv_host_destroy(host);
+    }
+    BareHost(const BareHost&) = delete;
+    BareHost& operator=(const BareHost&) = delete;
+};
+
 TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
     const char* sonames[] = {"libxendevicemodel.so.1", "libxenevtchn.so.1", "libxenforeignmemory.so.1"};
     {
@@ -778,6 +796,20 @@ TEST_CASE("the_same_binary_loads_debians_libraries_without_the_dropins") {
         }
         CHECK(which(libs, "libxencall.so.1").empty());
         r.finish();
+    }
+    {
+        // With the drop-ins, a domain the host does not have: the first
+        // call naming it fails as on Xen (ESRCH, xen/arch/x86/hvm/dm.c
+        // dm_op -> rcu_lock_remote_domain_by_id; the restrictions before
+        // it, as privcmd's and evtchn's ioctls, look no domain up): exit 3.
+        BareHost h;
+        DmProcess dm({HVCORE_CLI, "xen-exec", "--socket", h.sock, XEN_TEST_DM, "7"}, {});
+        std::string rest;
+        const int status = dm.finish(&rest);
+        INFO("stderr: " << dm.err());
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 3);
+        CHECK(dm.err().find("xen_test_dm: xendevicemodel_nr_vcpus failed: errno 3 (") != std::string::npos);
     }
     {
         // A usage error is 2.
