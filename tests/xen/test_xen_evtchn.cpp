@@ -394,9 +394,9 @@ TEST_CASE("evtchn/bind_virq_and_fdopen_are_refused_there_is_no_event_channel_dev
     errno = 0;
     CHECK(xenevtchn_fdopen(nullptr, xenevtchn_fd(x.h), 0) == nullptr);
     CHECK(errno == EOPNOTSUPP);
-    errno = 0;
-    CHECK(xenevtchn_open(nullptr, 2) == nullptr);  // an unknown flag
-    CHECK(errno == EINVAL);
+    xenevtchn_handle* other = xenevtchn_open(nullptr, 2);  // an unknown flag is ignored, as Xen's
+    CHECK(other != nullptr);
+    CHECK(xenevtchn_close(other) == 0);
     xenevtchn_handle* nc = xenevtchn_open(nullptr, XENEVTCHN_NO_CLOEXEC);
     REQUIRE(nc != nullptr);
     CHECK((fcntl(xenevtchn_fd(nc), F_GETFD) & FD_CLOEXEC) == 0);
