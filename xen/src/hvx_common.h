@@ -63,8 +63,10 @@ typedef struct hvx_server {
 HVX_API void hvx_registry_lock(void);
 HVX_API void hvx_registry_unlock(void);
 
-/** Records a server just created. @return its serial (> 0), or 0 when
- * memory ran out (nothing recorded). */
+/** Records a server just created. An entry of the same @p domid and @p id
+ * (a server that went without hvx_server_remove: its domain or the host was
+ * destroyed) is forgotten first, as hvx_server_remove. @return its serial
+ * (> 0), or 0 when memory ran out (nothing recorded). */
 HVX_API uint64_t hvx_server_add(uint16_t domid, uint16_t id, uint32_t nr_vcpus, int has_ring);
 
 /** Forgets server @p id of @p domid (no-op if not recorded); the remove
