@@ -131,8 +131,8 @@ HVX_API void* xenforeignmemory_map2(xenforeignmemory_handle* fmem, uint32_t dom,
     // MAP_SHARED_VALIDATE, still a shared mapping; MAP_FIXED places it.
     // Other mmap(2) flags are not taken (EINVAL).
     const int place = flags & ~(MAP_SHARED | MAP_PRIVATE);
-    if (dom > UINT16_MAX || num == 0 || num > UINT32_MAX || arr == nullptr || (place & ~MAP_FIXED) != 0)
-        return fail<void>(EINVAL);
+    if (arr == nullptr) return fail<void>(EFAULT);  // privcmd's copy_from_user of the array
+    if (dom > UINT16_MAX || num == 0 || num > UINT32_MAX || (place & ~MAP_FIXED) != 0) return fail<void>(EINVAL);
     int* e = err;
     int* own = nullptr;
     if (e == nullptr) {
