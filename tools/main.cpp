@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +48,9 @@ enum Exit : int {
 constexpr const char* description = R"(Usage: hvcore [run] [GUEST] [--dm NAME[:ARGS]]... [OPTIONS]
        hvcore --help | --version
        hvcore dm NAME[:ARGS]    (a plug-in as a process: hvcore dm --help)
+       hvcore xen-exec [--socket PATH] CMD [ARGS...]
+                                (a Xen device model on hvcore's Xen
+                                libraries: hvcore xen-exec --help)
 
 Run a guest with device models attached: real x86-64 code on Linux KVM,
 with hvcore's core in charge of the p2m (projected onto KVM memslots) and
@@ -749,10 +753,114 @@ int dm_command(int argc, char** argv) {
     return finish(run_dm_process(spec));
 }
 
+// The directory of hvcore's Xen drop-in libraries for this program: next to
+// a build tree's own (the program's parent directory holds CMakeCache.txt:
+// HVCORE_XEN_BUILD_DIR, relative to the program's directory), else the
+// installed layout (HVCORE_INSTALLED_XEN_DIR: bindir -> <libdir>/hvcore/xen),
+// both computed at configure time, as the plug-ins' directory
+// (runner.cpp search_path). Empty when this build has no drop-ins.
+std::string xen_lib_dir() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    const std::filesystem::path exe = n > 0 ? std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path()
+                                            : std::filesystem::path(".");
+    const bool build_tree = access((exe.parent_path() / "CMakeCache.txt").c_str(), R_OK) == 0;
+    const std::string rel = build_tree ? HVCORE_XEN_BUILD_DIR : HVCORE_INSTALLED_XEN_DIR;
+    if (rel.empty()) return {};
+    return (exe / rel).lexically_normal().string();
+}
+
+// `hvcore xen-exec [--socket PATH] CMD [ARGS...]`: CMD with the dynamic
+// linker pointed at hvcore's Xen libraries (xen/; docs/xen-dropins.md). The
+// options are parsed by CLI11 up to CMD (a prefix command); the rest is
+// CMD's.
+int xen_exec_command(int argc, char** argv) {
+    const std::string usage =
+        "Usage: hvcore xen-exec [--socket PATH] CMD [ARGS...]\n\n"
+        "Run CMD, a Xen device model built against Xen's libraries\n"
+        "(libxendevicemodel.so.1, libxenevtchn.so.1, libxenforeignmemory.so.1), on\n"
+        "hvcore's libraries of the same names: their directory is put first in\n"
+        "LD_LIBRARY_PATH and CMD replaces this process (execvp: CMD is searched in\n"
+        "PATH). The libraries connect to the hvcore at $HVCORE_DM_SOCKET, which\n"
+        "`hvcore run --dm-exec` sets:\n"
+        "  hvcore run GUEST --dm-exec '\"$HVCORE\" xen-exec ./dm \"$HVCORE_DM_DOMID\"'\n\n"
+        "Options:\n"
+        "  --socket PATH   set HVCORE_DM_SOCKET=PATH for CMD (`hvcore run --listen PATH`)\n"
+        "  -h, --help      this text\n\n"
+        "The libraries: {}\n\n"
+        "Exit status: CMD's; 2 usage, 3 hvcore's Xen libraries are missing, 126 CMD is\n"
+        "not executable, 127 CMD was not found (as a shell). The manual: man hvcore.\n";
+    const std::string dir = xen_lib_dir();
+    CLI::App app{"", "hvcore xen-exec"};
+    app.set_help_flag();  // our own text
+    bool help = false;
+    std::string socket;
+    app.add_flag("-h,--help", help);
+    app.add_option("--socket", socket)->type_name("PATH");
+    app.prefix_command();
+    try {
+        app.parse(argc - 1, argv + 1);  // argv[1] is "xen-exec", the program's name to CLI11
+    } catch (const CLI::ParseError& e) {
+        std::string msg = e.what();
+        for (char& ch : msg)
+            if (ch == '\n') ch = ' ';
+        fmt::print(stderr, "hvcore xen-exec: {} (try 'hvcore xen-exec --help')\n", msg);
+        return exit_usage;
+    }
+    std::vector<std::string> cmd = app.remaining();
+    const bool dashdash = !cmd.empty() && cmd.front() == "--";  // then CMD may start with '-'
+    if (dashdash) cmd.erase(cmd.begin());
+    if (!dashdash && !cmd.empty() && cmd.front().size() > 1 && cmd.front()[0] == '-') {
+        fmt::print(stderr, "hvcore xen-exec: unknown option {} (try 'hvcore xen-exec --help')\n", cmd.front());
+        return exit_usage;
+    }
+    if (help) {
+        out(stdout, "{}", fmt::format(fmt::runtime(usage), dir.empty() ? "not built into this hvcore" : dir));
+        return finish(exit_ok);
+    }
+    if (app.count("--socket") != 0 && socket.empty()) {
+        fmt::print(stderr, "hvcore xen-exec: --socket needs a PATH (try 'hvcore xen-exec --help')\n");
+        return exit_usage;
+    }
+    if (cmd.empty() || cmd.front().empty()) {
+        fmt::print(stderr, "hvcore xen-exec: a CMD to run expected (try 'hvcore xen-exec --help')\n");
+        return exit_usage;
+    }
+    if (dir.empty()) {
+        fmt::print(stderr, "hvcore xen-exec: this hvcore was built without the Xen libraries (HVCORE_XEN; "
+                           "Debian's libxen-dev)\n");
+        return exit_setup;
+    }
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+        fmt::print(stderr, "hvcore xen-exec: hvcore's Xen libraries are not installed: no directory {}{}\n", dir,
+                   ec && ec != std::errc::no_such_file_or_directory ? fmt::format(" ({})", ec.message())
+                                                                    : std::string());
+        return exit_setup;
+    }
+    const char* old = std::getenv("LD_LIBRARY_PATH");
+    const std::string path = old != nullptr && *old != '\0' ? dir + ":" + old : dir;
+    if (setenv("LD_LIBRARY_PATH", path.c_str(), 1) != 0 ||
+        (!socket.empty() && setenv("HVCORE_DM_SOCKET", socket.c_str(), 1) != 0)) {
+        fmt::print(stderr, "hvcore xen-exec: setenv: {}\n", std::strerror(errno));
+        return exit_setup;
+    }
+    std::vector<char*> av;
+    for (auto& a : cmd) av.push_back(a.data());
+    av.push_back(nullptr);
+    std::fflush(stdout);
+    execvp(av[0], av.data());
+    const int e = errno;
+    fmt::print(stderr, "hvcore xen-exec: {}: {}\n", cmd.front(),
+               e == ENOENT ? std::string("command not found") : std::string(std::strerror(e)));
+    return e == ENOENT ? 127 : 126;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc >= 2 && std::strcmp(argv[1], "dm") == 0) return dm_command(argc, argv);
+    if (argc >= 2 && std::strcmp(argv[1], "xen-exec") == 0) return xen_exec_command(argc, argv);
     Cli c;
     if (int rc = parse(argc, argv, c); rc != 0) return finish(rc < 0 ? exit_ok : rc);
     if (c.json) c.opt.out = stderr;  // the device models' lines: stdout holds the document alone

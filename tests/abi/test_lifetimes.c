@@ -69,13 +69,15 @@ static int never_called(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
 /* The calls whose verdict a handle can reach without its host: another
  * domid than the restriction's (-EPERM), a null out-argument or a bad
  * argument (-EINVAL). rc[i] is each call's result, in this order. */
-#define LOCAL_VERDICTS 16
+#define LOCAL_VERDICTS 18
 static void call_with_local_verdicts(struct fixture *f, hvdm_domid_t other, int rc[LOCAL_VERDICTS]) {
     unsigned int vcpus = 0;
     uint16_t type = 0;
     uint32_t port = 0, ports[1];
     void *addr = NULL;
     hvdm_ioservid_t id = 0;
+    const uint64_t gfn = 1;
+    int err = 0;
     int k = 0;
     rc[k++] = hvdm_nr_vcpus(f->dm, other, &vcpus);
     rc[k++] = hvdm_get_mem_type(f->dm, other, 0x10, &type);
@@ -93,6 +95,8 @@ static void call_with_local_verdicts(struct fixture *f, hvdm_domid_t other, int 
     rc[k++] = hvdm_map_guest_memory(f->dm, f->domid, 0, 1, PROT_READ, NULL, NULL);
     rc[k++] = hvdm_map_guest_memory(f->dm, f->domid, 0, 0, PROT_READ, &addr, NULL);
     rc[k++] = hvdm_get_memory_map(f->dm, f->domid, NULL, NULL);
+    rc[k++] = hvdm_map_guest_pages(f->dm, other, &gfn, 1, PROT_READ, 0, &addr, &err);
+    rc[k++] = hvdm_map_guest_pages(f->dm, f->domid, &gfn, 1, PROT_READ, 0, &addr, NULL);
 }
 
 static void on_a_destroyed_host_enodev_comes_before_every_local_verdict(void) {
@@ -102,7 +106,7 @@ static void on_a_destroyed_host_enodev_comes_before_every_local_verdict(void) {
      * asked, its listener still open, before a local verdict is returned). */
     static const int before[LOCAL_VERDICTS] = {-EPERM,  -EPERM,  -EPERM,  -EINVAL, -EINVAL, -EINVAL,
                                                -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EINVAL,
-                                               -EINVAL, -EINVAL, -EINVAL, -EINVAL};
+                                               -EINVAL, -EINVAL, -EINVAL, -EINVAL, -EPERM,  -EINVAL};
     struct fixture f;
     struct dm_op o = dm_op_make(HVDM_DMOP_NR_VCPUS);
     hvdm_buf b;

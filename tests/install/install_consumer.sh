@@ -91,11 +91,39 @@ cmake --install "$build" --prefix "$work/development" --component development >/
    && -e $work/runtime/share/doc/hvcore/LICENSE ]] || fail "component runtime (the licence travels with it)"
 [[ -e $work/development/include/hvcore/hv.h && -e $work/development/$libdir/pkgconfig/hvcore.pc \
    && ! -e $work/development/bin ]] || fail "component development"
+if [[ -n $(cache_value "$build" HVCORE_XEN_LIBDIR) ]]; then
+  [[ -e $work/runtime/$libdir/hvcore/xen/libxenforeignmemory.so.1 && ! -e $work/development/$libdir/hvcore/xen ]] \
+    || fail "component runtime has the Xen drop-ins, development not"
+fi
 rm -rf "$work/runtime" "$work/development"
+
+# The Xen drop-ins (built when Debian's libxen-dev is there, HVCORE_XEN=AUTO):
+# the four libraries in <libdir>/hvcore/xen by their sonames and file
+# names, no development symlink (nothing links against them: they stand in
+# for Debian's at run time), RUNPATH $ORIGIN (libhvcore-xen.so.1 beside
+# them) and $ORIGIN/../.. (libhvcore.so.1 in <libdir>).
+xendir=$libdir/hvcore/xen
+xen_built=""
+if [[ -n $(cache_value "$build" HVCORE_XEN_LIBDIR) ]]; then
+  xen_built=1
+  for f in libxendevicemodel.so.1 libxendevicemodel.so.1.4 libxenevtchn.so.1 libxenevtchn.so.1.2 \
+      libxenforeignmemory.so.1 libxenforeignmemory.so.1.4 libhvcore-xen.so.1 libhvcore-xen.so.1.0; do
+    [[ -e $prefix/$xendir/$f ]] || fail "not installed: $xendir/$f"
+  done
+  for f in libxendevicemodel libxenevtchn libxenforeignmemory libhvcore-xen; do
+    [[ ! -e $prefix/$xendir/$f.so ]] || fail "$xendir/$f.so: a development symlink is installed"
+    runpath=$(readelf -d "$prefix/$xendir/$f.so.1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+    [[ $runpath == '$ORIGIN:$ORIGIN/../..' || $runpath == '$ORIGIN:$ORIGIN/../../' ]] \
+      || fail "$xendir/$f.so.1: RUNPATH is '$runpath', not \$ORIGIN:\$ORIGIN/../.."
+  done
+elif pkg-config --exists xenforeignmemory 2>/dev/null; then
+  fail "libxen-dev is installed but the plain build has no Xen drop-ins (HVCORE_XEN=AUTO)"
+fi
 
 # No path of the build tree is compiled in (read-only data of the program,
 # the library and the plug-ins; debug info may name it, and is not used).
-for f in "$prefix/bin/hvcore" "$prefix/$libdir/libhvcore.so.1" "$prefix/$libdir"/hvcore/dm/*.so; do
+for f in "$prefix/bin/hvcore" "$prefix/$libdir/libhvcore.so.1" "$prefix/$libdir"/hvcore/dm/*.so \
+    ${xen_built:+"$prefix/$xendir"/*.so.1}; do
   objcopy -O binary --only-section=.rodata "$f" "$work/rodata.bin"
   ! grep -qaF "$build" "$work/rodata.bin" || fail "$f has the build tree's path $build compiled in"
 done
@@ -138,6 +166,23 @@ grep -qE "device model process 'exec \"\\\$HVCORE\" dm uart': pid [0-9]+, exited
 grep -qE "device model process 'exec \"\\\$HVCORE\" dm shadow': pid [0-9]+, exited with status 0" "$work/demo.log" \
   || { cat "$work/demo.log"; fail "the demo's shadow did not run as a process"; }
 grep -qF "shadow: PASS" "$work/demo.log" || { cat "$work/demo.log"; fail "the demo's shadow process did not pass"; }
+
+if [[ -n $xen_built ]]; then
+  step "hvcore xen-exec: a program linked against Debian's Xen libraries gets the prefix's"
+  "${clean_env[@]}" cc -o "$work/xen-linked" "$src/tests/cli/xen_linked.c" -Wl,--no-as-needed \
+    $(pkg-config --cflags --libs xendevicemodel xenevtchn xenforeignmemory) || fail "cc xen_linked.c against Debian's"
+  "${clean_env[@]}" "$work/xen-linked" >"$work/xen-debian.log" || fail "xen-linked without xen-exec"
+  grep -q "/libxenforeignmemory\.so\.1" "$work/xen-debian.log" && ! grep -qF "$prefix" "$work/xen-debian.log" \
+    || { cat "$work/xen-debian.log"; fail "without xen-exec the program did not load Debian's libraries"; }
+  "${clean_env[@]}" "$hvcore" xen-exec "$work/xen-linked" >"$work/xen-exec.log" 2>&1 \
+    || { cat "$work/xen-exec.log"; fail "hvcore xen-exec xen-linked"; }
+  for f in "$xendir/libxendevicemodel.so.1" "$xendir/libxenevtchn.so.1" "$xendir/libxenforeignmemory.so.1" \
+      "$libdir/libhvcore.so.1"; do
+    grep -q "^$prefix/$f" "$work/xen-exec.log" || { cat "$work/xen-exec.log"; fail "under xen-exec $f was not loaded"; }
+  done
+  "${clean_env[@]}" "$hvcore" xen-exec --socket /run/x.sock sh -c 'echo "$LD_LIBRARY_PATH $HVCORE_DM_SOCKET"' \
+    | grep -qx "$prefix/$xendir /run/x.sock" || fail "hvcore xen-exec: LD_LIBRARY_PATH or HVCORE_DM_SOCKET"
+fi
 
 step "examples/standalone-dm with its Makefile (pkg-config)"
 cp -r "$src/examples/standalone-dm" "$work/dm-make"

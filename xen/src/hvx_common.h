@@ -16,6 +16,7 @@
 #define HVCORE_XEN_COMMON_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hvcore/hvdm.h"
@@ -41,6 +42,49 @@ HVX_API hvdm_handle *hvx_handle(void);
  * signal: a Xen device model has no such call, so the drop-ins send it when
  * the model enables its first ioreq server). */
 HVX_API void hvx_ready_once(void);
+
+/* --- The process's ioreq servers (HVCORE_XEN_1.0) ---------------------
+ * libxendevicemodel records every server it creates, in creation order,
+ * and forgets it when destroyed; libxenevtchn binds its channels to them
+ * (xen/src/evtchn.cpp). All under one process-wide lock (recursive: a
+ * holder may call any of these). */
+
+/** One server of this process. */
+typedef struct hvx_server {
+    uint64_t serial;   /**< unique in the process, increasing with creation: names this server even once its
+                        * id is reused */
+    uint16_t domid;    /**< its domain */
+    uint16_t id;       /**< its ioservid */
+    uint32_t nr_vcpus; /**< the domain's vCPUs at creation: ports 0..nr_vcpus-1 */
+    int has_ring;      /**< created with handle_bufioreq != 0: port nr_vcpus is the ring's */
+} hvx_server;
+
+/** Takes / releases the registry's lock (recursive). */
+HVX_API void hvx_registry_lock(void);
+HVX_API void hvx_registry_unlock(void);
+
+/** Records a server just created. An entry of the same @p domid and @p id
+ * (a server that went without hvx_server_remove: its domain or the host was
+ * destroyed) is forgotten first, as hvx_server_remove. @return its serial
+ * (> 0), or 0 when memory ran out (nothing recorded). */
+HVX_API uint64_t hvx_server_add(uint16_t domid, uint16_t id, uint32_t nr_vcpus, int has_ring);
+
+/** Forgets server @p id of @p domid (no-op if not recorded); the remove
+ * listener is called first, under the lock. */
+HVX_API void hvx_server_remove(uint16_t domid, uint16_t id);
+
+/** Forgets the server of @p serial (no-op if not recorded), as
+ * hvx_server_remove. */
+HVX_API void hvx_server_remove_serial(uint64_t serial);
+
+/** Copies up to @p n recorded servers, oldest first, into @p out (may be
+ * NULL with @p n 0). @return how many are recorded. */
+HVX_API size_t hvx_servers(hvx_server *out, size_t n);
+
+/** Sets the function called (under the lock) with each server about to be
+ * forgotten: libxenevtchn's, so that a destroyed server's ports fire no
+ * more. NULL clears it. */
+HVX_API void hvx_set_remove_listener(void (*fn)(const hvx_server *s));
 
 /** Xen's convention from hvdm's: @p rc 0 returns 0; a negative errno
  * returns -1 with errno = -rc. */

@@ -1071,7 +1071,8 @@ typedef struct hvdm_mem_range {
 int hvdm_map_guest_memory(hvdm_handle *h, hvdm_domid_t domid, uint64_t first_gfn, uint32_t nr, int prot,
                           void **addr, uint64_t *bad_gfn) HV_NOEXCEPT;
 /** @ingroup hvdm_guest_memory
- * @brief Unmaps a mapping hvdm_map_guest_memory made on this handle (Xen's
+ * @brief Unmaps a mapping hvdm_map_guest_memory (or, since 1.5,
+ * hvdm_map_guest_pages) made on this handle (Xen's
  * xenforeignmemory_unmap): exactly the address it returned and the same
  * @p nr. Works after the domain or the host is destroyed (no -ENODEV).
  * @param h the handle that mapped it.
@@ -1366,6 +1367,57 @@ int hvdm_set_irq_level(hvdm_handle *h, hvdm_domid_t domid, unsigned int irq, uns
  * @return 0 (also when the domain was already stopped: its first reason
  *         stays), or a negative errno of the common checks. */
 int hvdm_shutdown(hvdm_handle *h, hvdm_domid_t domid, unsigned int reason) HV_NOEXCEPT;
+
+/* --- HVCORE_1.5 (hvcore 1.5.0): scattered guest pages --- */
+
+/** @ingroup hvdm_guest_memory
+ * @brief Maps the guest pages @p gfns[0..nr-1] of domain @p domid, in
+ * that order, at consecutive pages of one new mapping (Xen's
+ * xenforeignmemory_map2 through privcmd's IOCTL_PRIVCMD_MMAPBATCH_V2): the
+ * list may be in any order, have gaps and repeat a gfn. Each page is
+ * mapped as hvdm_map_guest_memory maps one (the guest's RAM itself,
+ * shared, valid after the domain or the host is destroyed); a page that is
+ * not mappable RAM is left out: @p err[i] receives -EINVAL for it (Xen's
+ * p2m_add_foreign, xen/arch/x86/mm/p2m.c, refuses a gfn whose type is not
+ * RAM with -EINVAL) and its page of the mapping stays inaccessible
+ * (PROT_NONE: an access faults with SIGSEGV, where privcmd's empty page
+ * faults with SIGBUS). The call succeeds even when every page is left
+ * out, as privcmd does.
+ *
+ * Checks, in this order, before anything is mapped: the handle (-EINVAL,
+ * -ENODEV, -EPERM as every call), the arguments (-EINVAL), the domain
+ * (-ESRCH). One mapping: release it with hvdm_unmap_guest_memory(h,
+ * *@p addr, @p nr) (hvdm_close also does), not munmap(2).
+ * Over a socket one message goes per run of consecutive gfns (and per
+ * page left out), each with its own descriptor, closed once mapped.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param gfns the guest frame numbers, @p nr of them.
+ * @param nr how many pages (> 0).
+ * @param prot PROT_READ, PROT_WRITE or both (<sys/mman.h>).
+ * @param flags 0, or MAP_FIXED: the mapping is made exactly at *@p addr
+ *        (page-aligned, not NULL), replacing what was mapped there, as
+ *        mmap(2) with MAP_FIXED.
+ * @param[in,out] addr in: where to map (a hint without MAP_FIXED, as
+ *        mmap(2)'s first argument; NULL lets the kernel choose); out: the
+ *        page-aligned address of the mapping.
+ * @param[out] err @p nr entries: 0 for a page mapped, -EINVAL for one
+ *        left out. Its content is unspecified on failure.
+ * @return 0, or a negative errno; on failure nothing stays mapped (with
+ *         MAP_FIXED, what was at *@p addr may be gone, as with mmap(2)).
+ * @retval -EINVAL @p h, @p gfns, @p addr or @p err is NULL; @p nr is 0;
+ *         @p prot is 0 or has a bit other than PROT_READ and PROT_WRITE;
+ *         @p flags has a bit other than MAP_FIXED; MAP_FIXED with
+ *         *@p addr NULL or not page-aligned.
+ * @retval -ENODEV the host was destroyed (or the connection lost).
+ * @retval -EPERM the handle is restricted to another domid.
+ * @retval -ESRCH no such domain.
+ * @retval -ENOMEM out of memory or address space; or another errno of
+ *         mmap(2), open(2) (the read-only reopen through /proc/self/fd) or
+ *         fcntl(2) (-EMFILE, ...).
+ * @note Thread-safe. (hvcore 1.5) */
+int hvdm_map_guest_pages(hvdm_handle *h, hvdm_domid_t domid, const uint64_t *gfns, uint32_t nr, int prot, int flags,
+                         void **addr, int *err) HV_NOEXCEPT;
 
 #ifdef __cplusplus
 }

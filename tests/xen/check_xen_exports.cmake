@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+# cmake -DOURS=<our library> -DLIB=<soname> -P check_xen_exports.cmake:
+# our library's defined dynamic symbols, with their version nodes, and its
+# version definitions (each node's parent) equal those of Debian's library
+# of that soname. Skipped (exit 77 is not a cmake -P status: it says SKIP
+# and passes) when Debian's library is not installed (libxen-dev ships
+# only headers and .so links; the runtime libs come with it on Debian 12).
+find_program(NM nm REQUIRED)
+find_program(READELF readelf REQUIRED)
+set(_debian "")
+foreach(_dir /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib)
+  if(EXISTS ${_dir}/${LIB})
+    set(_debian ${_dir}/${LIB})
+    break()
+  endif()
+endforeach()
+if(NOT _debian)
+  message("SKIP: ${LIB} is not installed: nothing to compare with")
+  return()
+endif()
+function(_symbols file out)
+  execute_process(COMMAND ${NM} -D --with-symbol-versions --defined-only ${file}
+    OUTPUT_VARIABLE _o RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "nm ${file} failed")
+  endif()
+  string(REGEX REPLACE "[0-9a-f]+ [A-Za-z] " "" _o "${_o}")
+  string(REPLACE "\n" ";" _l "${_o}")
+  list(REMOVE_ITEM _l "")
+  list(SORT _l)
+  set(${out} "${_l}" PARENT_SCOPE)
+endfunction()
+function(_verdefs file out)
+  execute_process(COMMAND ${READELF} -V ${file} OUTPUT_VARIABLE _o RESULT_VARIABLE _rc)
+  string(REGEX MATCH "Version definition section[^\n]*\n.*" _d "${_o}")
+  string(REGEX REPLACE "\n\nVersion needs section.*" "" _d "${_d}")
+  string(REGEX MATCHALL "Name: [^\n]+|Parent 1: [^\n]+" _l "${_d}")
+  list(REMOVE_AT _l 0)  # the BASE entry: the file's own soname
+  set(${out} "${_l}" PARENT_SCOPE)
+endfunction()
+_symbols(${OURS} _ours)
+_symbols(${_debian} _theirs)
+_verdefs(${OURS} _ours_v)
+_verdefs(${_debian} _theirs_v)
+if(NOT _ours STREQUAL _theirs)
+  message(FATAL_ERROR "${LIB}: exports differ\n ours:   ${_ours}\n Debian: ${_theirs}")
+endif()
+if(NOT _ours_v STREQUAL _theirs_v)
+  message(FATAL_ERROR "${LIB}: version definitions differ\n ours:   ${_ours_v}\n Debian: ${_theirs_v}")
+endif()
+list(LENGTH _ours _n)
+message(STATUS "${LIB}: ${_n} symbols and version nodes as Debian's ${_debian}")
