@@ -26,6 +26,13 @@
  * Exit status: 0 after a clean stop; 2 usage; 3 a Xen call failed (the call
  * and its errno on stderr: "xen_test_dm: CALL failed: errno N (text)").
  *
+ * Start-up, in Xen's order: open the three libraries and restrict them to
+ * DOMID; nr_vcpus; create the server (HVM_IOREQSRV_BUFIOREQ_ATOMIC); its
+ * ring's port (get_ioreq_server_info without gfns); map its pages
+ * (map_resource, frames 0 and 1); claim 00:03.0, VGA memory and the
+ * ioreq_server type (writes); enable it; bind the ring's port and each
+ * slot's vp_eport; serve what was posted meanwhile; say ready.
+ *
  * The Xen facts it relies on (Xen 4.17, cited by file and function; the
  * functions of xen/common/ioreq.c were hvm_* before Xen 4.15):
  * - The vCPU slots' vp_eport are written into the shared ioreq page when
