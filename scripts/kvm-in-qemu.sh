@@ -24,8 +24,9 @@
 # dpkg-deb. The initramfs holds busybox, kvm.ko + kvm-amd.ko and their
 # dependencies, ctest and bash, and the build tree's KVM test programs, the
 # programs and files they use (hvcore, irq_dm, dm_proc, libhvcore.so, the
-# plug-ins and guests) at their paths on this machine, with every shared
-# library ldd names. /init loads the modules, checks that /dev/kvm appears,
+# plug-ins and guests, tests/xen's xen_test_dm and hvcore's Xen drop-ins in
+# xen/lib) at their paths on this machine, with every shared library ldd
+# names. /init loads the modules, checks that /dev/kvm appears,
 # then runs each test with ctest (its command, arguments, environment and
 # working directory as on this machine) and prints its output and one line
 # `hvcore-kvmq: RESULT pass|fail|skip SECONDS NAME`.
@@ -193,6 +194,19 @@ done < <(find "$build/dm_api" -maxdepth 1 -type l -name 'libhvcore.so*' -print0)
 # hvcore knows it runs in a build tree (and finds the plug-ins in
 # examples/dm) by the CMakeCache.txt next to tools/.
 add "$build/CMakeCache.txt"
+# tests/xen's xen_test_dm (kvm/a_xen_device_model_serves_a_kvm_guest_...):
+# a Xen device model linked against Debian's Xen libraries (ldd adds
+# them below), run with LD_LIBRARY_PATH at hvcore's drop-ins in xen/lib,
+# which ldd cannot see from it: every file there, and its symbolic links
+# (the sonames the dynamic linker looks for) as they are.
+if [[ -x $build/tests/xen/xen_test_dm ]]; then
+  add "$build/tests/xen/xen_test_dm"
+  while IFS= read -r -d '' f; do add "$f"; done < <(find "$build/xen/lib" -maxdepth 1 -type f -print0)
+  while IFS= read -r -d '' f; do
+    mkdir -p "$root${f%/*}"
+    cp -P "$f" "$root$f"
+  done < <(find "$build/xen/lib" -maxdepth 1 -type l -print0)
+fi
 # Files of the source tree the tests name (scripts such as cli_sigint.sh).
 while IFS= read -r f; do
   if [[ -f $f ]]; then add "$f"; fi

@@ -57,15 +57,16 @@ inline Op shutdown() { return {SG_OP_SHUTDOWN, 0, 0, 0}; }
 inline Op outsb(uint16_t port, uint64_t n) { return {SG_OP_OUTSB, 1, port, n}; }
 inline Op insb(uint16_t port, uint64_t n) { return {SG_OP_INSB, 1, port, n}; }
 
-// A domain of the host's backend with a KVM VM, torn down in order.
+// A domain of the host's backend with a KVM VM, torn down in order (RAM
+// from 0: the bundled guests' 4 MiB unless given).
 class Guest {
 public:
-    explicit Guest(VmOptions opt = {}, uint32_t vcpus = 1) {
+    explicit Guest(VmOptions opt = {}, uint32_t vcpus = 1, uint64_t ram = ram_bytes) {
         REQUIRE(hv_host_create(&host) == 0);
         hv_domain_config cfg{};
         cfg.size = sizeof cfg;
         cfg.arch = static_cast<uint32_t>(host_arch());
-        cfg.ram_bytes = ram_bytes;
+        cfg.ram_bytes = ram;
         cfg.nr_vcpus = vcpus;
         REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
         domid = hv_domain_id(dom);
