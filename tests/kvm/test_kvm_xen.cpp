@@ -17,8 +17,7 @@
 #include <sys/wait.h>
 
 #include <array>
-#include <cstdlib>
-#include <sstream>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -26,6 +25,7 @@
 #include "kvm_fixture.hpp"
 #include "xen_guest.h"
 #include "xen_test_dev.h"
+#include "xen_test_dm_summary.hpp"
 
 #if !defined(HVCORE_XEN_TEST_DM) || !defined(HVCORE_XEN_LIBDIR)
 #error "HVCORE_XEN_TEST_DM, HVCORE_XEN_LIBDIR: tests/xen's xen_test_dm and the drop-ins' directory"
@@ -33,24 +33,6 @@
 
 namespace hvcore::kvm::test {
 namespace {
-
-// "xen_test_dm: served sync=N buffered=N pci=N ptr=N protected=N vcpus=a,b"
-struct Summary {
-    uint64_t sync = 0, buffered = 0, pci = 0, ptr = 0, prot = 0;
-    std::vector<uint64_t> vcpus;
-};
-bool parse_summary(const std::string& text, Summary* s) {
-    const size_t at = text.find("xen_test_dm: served ");
-    if (at == std::string::npos) return false;
-    char vcpus[256] = {};
-    if (std::sscanf(text.c_str() + at,
-                    "xen_test_dm: served sync=%lu buffered=%lu pci=%lu ptr=%lu protected=%lu vcpus=%255s", &s->sync,
-                    &s->buffered, &s->pci, &s->ptr, &s->prot, vcpus) != 6)
-        return false;
-    std::stringstream ss(vcpus);
-    for (std::string n; std::getline(ss, n, ',');) s->vcpus.push_back(std::strtoull(n.c_str(), nullptr, 10));
-    return true;
-}
 
 uint64_t byte_sum(uint64_t v, unsigned bytes) {
     uint64_t s = 0;
@@ -171,8 +153,8 @@ TEST_CASE("a_xen_device_model_serves_a_kvm_guest_through_hvcores_xen_libraries")
     // The device model's own count. KVM hands a rep movsb to MMIO to user
     // space one element at a time (KVM_EXIT_MMIO per byte: its emulator
     // repeats the instruction), so on KVM no request has data_is_ptr.
-    Summary s;
-    REQUIRE_MESSAGE(parse_summary(rest, &s), rest);
+    hvcore_test::XtdServed s;
+    REQUIRE_MESSAGE(hvcore_test::parse_xtd_summary(rest, &s), rest);
     CHECK(s.pci == 9);       // every 0xcfc access above
     CHECK(s.buffered == 4);  // the four VGA writes
     CHECK(s.prot == 2);

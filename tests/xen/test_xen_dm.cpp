@@ -38,6 +38,7 @@
 #include "dm_child.hpp"
 #include "hvcore_test_backends.h"
 #include "xen_test_dev.h"
+#include "xen_test_dm_summary.hpp"
 
 #ifndef XEN_TEST_DM
 #error "XEN_TEST_DM: the path of the xen_test_dm program"
@@ -141,25 +142,7 @@ private:
 // ---- the host -------------------------------------------------------------
 
 // What the device model's summary line says it served.
-struct Served {
-    uint64_t sync = 0, buffered = 0, pci = 0, ptr = 0, prot = 0;
-    std::vector<uint64_t> vcpus;
-};
-
-bool parse_summary(const std::string& out, Served* s) {
-    const auto at = out.find("xen_test_dm: served ");
-    if (at == std::string::npos) return false;
-    char vcpus[256] = {0};
-    if (std::sscanf(out.c_str() + at,
-                    "xen_test_dm: served sync=%" SCNu64 " buffered=%" SCNu64 " pci=%" SCNu64 " ptr=%" SCNu64
-                    " protected=%" SCNu64 " vcpus=%255s",
-                    &s->sync, &s->buffered, &s->pci, &s->ptr, &s->prot, vcpus) != 6)
-        return false;
-    std::stringstream ss(vcpus);
-    std::string n;
-    while (std::getline(ss, n, ',')) s->vcpus.push_back(std::strtoull(n.c_str(), nullptr, 10));
-    return true;
-}
+using Served = hvcore_test::XtdServed;
 
 // How the device model is pointed at the drop-ins.
 enum class Launch {
@@ -336,7 +319,7 @@ public:
         CHECK(WIFEXITED(status));
         CHECK(WEXITSTATUS(status) == 0);
         Served s;
-        REQUIRE(parse_summary(rest, &s));
+        REQUIRE(hvcore_test::parse_xtd_summary(rest, &s));
         uint64_t total = 0;
         for (const auto& n : sync_) total += n.load();
         CHECK(s.sync == total);
