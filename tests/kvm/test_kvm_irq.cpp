@@ -10,14 +10,13 @@
 // machine's nested KVM cannot deliver guest exceptions or interrupts;
 // README.md, "Interrupts on KVM").
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <sstream>
 #include <thread>
 
+#include "dm_child.hpp"
 #include "kvm_fixture.hpp"
 
 #ifndef HVCORE_IRQ_DM
@@ -54,91 +53,29 @@ private:
     hv_dm_listener* l_ = nullptr;
 };
 
-// irq_dm in a process of its own: the test holds its stdin (closing it
-// ends its serving) and its stdout. Killed and reaped if the test ends
-// before finish().
-class DmProcess {
-public:
-    DmProcess(const std::string& sock, hvdm_domid_t domid) {
-        int in[2], out[2];
-        REQUIRE(pipe2(in, O_CLOEXEC) == 0);
-        REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-        std::string args[] = {HVCORE_IRQ_DM, sock, std::to_string(domid)};
-        char* argv[] = {args[0].data(), args[1].data(), args[2].data(), nullptr};
-        pid_ = fork();  // the child calls async-signal-safe functions only
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            dup2(in[0], 0);
-            dup2(out[1], 1);
-            execv(argv[0], argv);
-            _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        in_ = in[1];
-        out_ = out[0];
-    }
-    ~DmProcess() {
-        if (in_ >= 0) close(in_);
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            (void)waitpid(pid_, nullptr, 0);
-        }
-        if (out_ >= 0) close(out_);
-    }
-    DmProcess(const DmProcess&) = delete;
-    DmProcess& operator=(const DmProcess&) = delete;
-
-    // One line of its output (waiting 10 s at most for each byte).
-    std::string line() {
-        std::string s;
-        char c = 0;
-        pollfd p{out_, POLLIN, 0};
-        while (poll(&p, 1, 10000) == 1 && read(out_, &c, 1) == 1 && c != '\n') s += c;
-        return s;
-    }
-    // Ends its serving (its stdin hangs up), then reads the rest of its
-    // output until it exits; returns its wait status.
-    int finish(std::string* rest) {
-        close(in_);
-        in_ = -1;
-        char buf[512];
-        pollfd p{out_, POLLIN, 0};
-        while (poll(&p, 1, 10000) == 1) {
-            const ssize_t n = read(out_, buf, sizeof buf);
-            if (n <= 0) break;
-            rest->append(buf, static_cast<size_t>(n));
-        }
-        int status = 0;
-        REQUIRE(waitpid(pid_, &status, 0) == pid_);
-        pid_ = -1;
-        return status;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int in_ = -1;
-    int out_ = -1;
-};
-
 TEST_CASE("an_isa_irq_raised_by_a_device_model_process_reaches_the_8259_irr") {
     VmOptions opt;
     opt.irqchip = true;
     Guest g(opt);
     const std::string sock = "hvcore-kvm-irq-" + std::to_string(getpid()) + ".sock";
     Listener listener(g.host, sock);
+    // irq_dm in a process of its own: the test holds its stdin (closing it
+    // ends its serving) and its stdout, waiting 10 s at most for each byte.
     // The device model claims the guest's ports and raises its lines from
     // its own process, over its connection, before it answers the write
     // that asks for them: the guest reads the IRR only once answered.
-    DmProcess dm(sock, g.domid);
-    const std::string ready = dm.line();
+    hvcore_test::DmChild dm;
+    const std::string started = dm.start({HVCORE_IRQ_DM, sock, std::to_string(g.domid)});
+    REQUIRE_MESSAGE(started.empty(), started);
+    const std::string ready = dm.line(std::chrono::seconds(10));
     REQUIRE_MESSAGE(ready.rfind("ready ", 0) == 0, ready);
     const std::vector<uint8_t> img = Guest::read_image(HVCORE_TEST_GUEST_DIR "/pic_irr.bin");
     REQUIRE(g.vm->load(img, 0x7c00).is_ok());
     REQUIRE(g.vm->boot(0, VcpuBoot{.mode = CpuMode::real16, .entry = 0x7c00, .stack = 0x7000}).is_ok());
     const Error e = g.vm->run();
     std::string report;
-    const int status = dm.finish(&report);
+    int status = 0;
+    REQUIRE(dm.finish(&report, &status, std::chrono::seconds(10)));
     INFO(report);
     REQUIRE_MESSAGE(e.is_ok(), e.what());
     REQUIRE_MESSAGE(g.vm->end() == RunEnd::shutdown_port, g.vm->end_detail());

@@ -14,19 +14,18 @@
 // 8259's IRR (in-kernel irqchip; IF stays 0, nothing is delivered: README,
 // "Interrupts on KVM").
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <array>
-#include <cstdlib>
-#include <sstream>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "dm_child.hpp"
 #include "kvm_fixture.hpp"
 #include "xen_guest.h"
 #include "xen_test_dev.h"
+#include "xen_test_dm_summary.hpp"
 
 #if !defined(HVCORE_XEN_TEST_DM) || !defined(HVCORE_XEN_LIBDIR)
 #error "HVCORE_XEN_TEST_DM, HVCORE_XEN_LIBDIR: tests/xen's xen_test_dm and the drop-ins' directory"
@@ -34,121 +33,6 @@
 
 namespace hvcore::kvm::test {
 namespace {
-
-// xen_test_dm with ENV added to this process's environment; the test holds
-// its stdin (closing it stops the device model), stdout and stderr. Killed
-// and reaped if the test ends first.
-class XenDm {
-public:
-    XenDm(const std::vector<std::string>& args, const std::vector<std::string>& env) {
-        int in[2], out[2], err[2];
-        REQUIRE(pipe2(in, O_CLOEXEC) == 0);
-        REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-        REQUIRE(pipe2(err, O_CLOEXEC) == 0);
-        std::vector<std::string> a = args;
-        std::vector<char*> argv;
-        for (auto& s : a) argv.push_back(s.data());
-        argv.push_back(nullptr);
-        std::vector<std::string> e = env;
-        for (char** p = environ; *p != nullptr; ++p) {
-            const std::string s = *p;
-            if (s.rfind("LD_LIBRARY_PATH=", 0) != 0 && s.rfind("HVCORE_DM_SOCKET=", 0) != 0) e.push_back(s);
-        }
-        std::vector<char*> envp;
-        for (auto& s : e) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        pid_ = fork();  // the child calls async-signal-safe functions only
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            dup2(in[0], 0);
-            dup2(out[1], 1);
-            dup2(err[1], 2);
-            execve(argv[0], argv.data(), envp.data());
-            _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        close(err[1]);
-        in_ = in[1];
-        out_ = out[0];
-        err_ = err[0];
-    }
-    ~XenDm() {
-        if (in_ >= 0) close(in_);
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            (void)waitpid(pid_, nullptr, 0);
-        }
-        close(out_);
-        close(err_);
-    }
-    XenDm(const XenDm&) = delete;
-    XenDm& operator=(const XenDm&) = delete;
-
-    // One line of its stdout (waiting 30 s at most for each byte: the VM
-    // under QEMU TCG is slow to start a process).
-    std::string line() {
-        std::string s;
-        char c = 0;
-        pollfd p{out_, POLLIN, 0};
-        while (poll(&p, 1, 30000) == 1 && read(out_, &c, 1) == 1 && c != '\n') s += c;
-        return s;
-    }
-    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-    // What it wrote on stderr so far (without waiting).
-    std::string err() {
-        std::string s;
-        char buf[512];
-        pollfd p{err_, POLLIN, 0};
-        while (poll(&p, 1, 0) == 1) {
-            const ssize_t n = read(err_, buf, sizeof buf);
-            if (n <= 0) break;
-            s.append(buf, static_cast<size_t>(n));
-        }
-        return s;
-    }
-    // Stops its serving (stdin hangs up), reads the rest of its stdout until
-    // it exits; returns its wait status.
-    int finish(std::string* rest) {
-        close(in_);
-        in_ = -1;
-        char buf[512];
-        pollfd p{out_, POLLIN, 0};
-        while (poll(&p, 1, 30000) == 1) {
-            const ssize_t n = read(out_, buf, sizeof buf);
-            if (n <= 0) break;
-            rest->append(buf, static_cast<size_t>(n));
-        }
-        int status = 0;
-        REQUIRE(waitpid(pid_, &status, 0) == pid_);
-        pid_ = -1;
-        return status;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int in_ = -1;
-    int out_ = -1;
-    int err_ = -1;
-};
-
-// "xen_test_dm: served sync=N buffered=N pci=N ptr=N protected=N vcpus=a,b"
-struct Summary {
-    uint64_t sync = 0, buffered = 0, pci = 0, ptr = 0, prot = 0;
-    std::vector<uint64_t> vcpus;
-};
-bool parse_summary(const std::string& text, Summary* s) {
-    const size_t at = text.find("xen_test_dm: served ");
-    if (at == std::string::npos) return false;
-    char vcpus[256] = {};
-    if (std::sscanf(text.c_str() + at,
-                    "xen_test_dm: served sync=%lu buffered=%lu pci=%lu ptr=%lu protected=%lu vcpus=%255s", &s->sync,
-                    &s->buffered, &s->pci, &s->ptr, &s->prot, vcpus) != 6)
-        return false;
-    std::stringstream ss(vcpus);
-    for (std::string n; std::getline(ss, n, ',');) s->vcpus.push_back(std::strtoull(n.c_str(), nullptr, 10));
-    return true;
-}
 
 uint64_t byte_sum(uint64_t v, unsigned bytes) {
     uint64_t s = 0;
@@ -173,9 +57,17 @@ TEST_CASE("a_xen_device_model_serves_a_kvm_guest_through_hvcores_xen_libraries")
 
     // The same binary tests/xen runs: Debian's libraries by its DT_NEEDED,
     // hvcore's by the search path.
-    XenDm dm({HVCORE_XEN_TEST_DM, std::to_string(g.domid)},
-             {"LD_LIBRARY_PATH=" HVCORE_XEN_LIBDIR, "HVCORE_DM_SOCKET=" + sock});
-    const std::string ready = dm.line();
+    // In a process of its own, with its stdin (closing it stops the device
+    // model), stdout and stderr on pipes; 30 s at most for each byte of
+    // its stdout (the VM under QEMU TCG is slow to start a process).
+    constexpr auto byte_bound = std::chrono::seconds(30);
+    const std::vector<std::string> env = hvcore_test::environ_with(
+        {"LD_LIBRARY_PATH=" HVCORE_XEN_LIBDIR, "HVCORE_DM_SOCKET=" + sock}, {"LD_LIBRARY_PATH=", "HVCORE_DM_SOCKET="});
+    hvcore_test::DmChild dm;
+    const std::string started =
+        dm.start({HVCORE_XEN_TEST_DM, std::to_string(g.domid)}, &env, hvcore_test::DmChild::stderr_pipe);
+    REQUIRE_MESSAGE(started.empty(), started);
+    const std::string ready = dm.line(byte_bound);
     REQUIRE_MESSAGE(ready == "xen_test_dm: ready", "stdout '", ready, "', stderr: ", dm.err());
     // It has hvcore's three libraries mapped, from the drop-in directory
     // (Debian's would have failed to open Xen's devices, which this machine
@@ -207,9 +99,11 @@ TEST_CASE("a_xen_device_model_serves_a_kvm_guest_through_hvcores_xen_libraries")
     }
     const Error e = g.vm->run();
     std::string rest;
-    const int status = dm.finish(&rest);
+    int status = 0;
+    const bool reaped = dm.finish(&rest, &status, byte_bound);
     const std::string dm_err = dm.err();
     INFO("device model stdout: ", rest, " stderr: ", dm_err);
+    REQUIRE(reaped);
     REQUIRE_MESSAGE(e.is_ok(), e.what());
     REQUIRE_MESSAGE(g.vm->end() == RunEnd::shutdown_port, g.vm->end_detail());
     CHECK(WIFEXITED(status));
@@ -259,8 +153,8 @@ TEST_CASE("a_xen_device_model_serves_a_kvm_guest_through_hvcores_xen_libraries")
     // The device model's own count. KVM hands a rep movsb to MMIO to user
     // space one element at a time (KVM_EXIT_MMIO per byte: its emulator
     // repeats the instruction), so on KVM no request has data_is_ptr.
-    Summary s;
-    REQUIRE_MESSAGE(parse_summary(rest, &s), rest);
+    hvcore_test::XtdServed s;
+    REQUIRE_MESSAGE(hvcore_test::parse_xtd_summary(rest, &s), rest);
     CHECK(s.pci == 9);       // every 0xcfc access above
     CHECK(s.buffered == 4);  // the four VGA writes
     CHECK(s.prot == 2);

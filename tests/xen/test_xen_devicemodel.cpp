@@ -12,16 +12,9 @@
 
 namespace {
 
+using xt::Dmod;
 using xt::Dom;
 using xt::world;
-
-struct Dmod {
-    xendevicemodel_handle* h = (world(), xendevicemodel_open(nullptr, 0));
-    Dmod() { REQUIRE(h != nullptr); }
-    ~Dmod() { xendevicemodel_close(h); }
-    Dmod(const Dmod&) = delete;
-    Dmod& operator=(const Dmod&) = delete;
-};
 
 // A domid no domain has.
 constexpr domid_t kNoDomain = 0x7ff0;

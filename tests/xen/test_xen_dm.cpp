@@ -14,9 +14,6 @@
 // nothing is RAM, so the device model's ranges (VGA, the BARs) are holes
 // that fault to it, as on a Xen HVM guest's memory map.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,8 +35,10 @@
 
 #include "hvcore/hv.h"
 #include "hvcore/hvdm.h"
+#include "dm_child.hpp"
 #include "hvcore_test_backends.h"
 #include "xen_test_dev.h"
+#include "xen_test_dm_summary.hpp"
 
 #ifndef XEN_TEST_DM
 #error "XEN_TEST_DM: the path of the xen_test_dm program"
@@ -50,8 +49,6 @@
 #ifndef HVCORE_CLI
 #error "HVCORE_CLI: the path of the hvcore program (hvcore xen-exec)"
 #endif
-
-extern char** environ;
 
 namespace {
 
@@ -86,82 +83,26 @@ std::string hex(uint64_t v) {
 
 // ---- the device-model process -------------------------------------------
 
-// The process's environment: ours without the variables that choose the
-// libraries or the connection, plus set.
-std::vector<std::string> child_env(const std::vector<std::string>& set) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string s = *e;
-        if (s.rfind("LD_LIBRARY_PATH=", 0) == 0 || s.rfind("HVCORE_DM_SOCKET=", 0) == 0 || s.rfind("LD_DEBUG=", 0) == 0)
-            continue;
-        env.push_back(s);
-    }
-    env.insert(env.end(), set.begin(), set.end());
-    return env;
-}
-
-// xen_test_dm DOMID in a process of its own: its stdin (closing it ends
-// the serving) and stdout on pipes, its stderr in a file. Killed and
-// reaped if the test ends before finish().
+// xen_test_dm DOMID in a process of its own (hvcore_test::DmChild): its
+// stdin (closing it ends the serving) and stdout on pipes, its stderr in a
+// file. Its environment: ours without the variables that choose the
+// libraries or the connection, plus env_set. Killed and reaped if the test
+// ends before finish().
 class DmProcess {
 public:
     DmProcess(const std::vector<std::string>& args, const std::vector<std::string>& env_set) {
-        int in[2], out[2];
-        if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail("pipe2: " + std::string(strerror(errno)));
-        char tmpl[] = "xen_test_dm-stderr-XXXXXX";
-        err_fd_ = mkstemp(tmpl);
-        if (err_fd_ < 0) fail("mkstemp: " + std::string(strerror(errno)));
-        err_path_ = tmpl;
-        std::vector<std::string> a = args;
-        std::vector<std::string> e = child_env(env_set);
-        std::vector<char*> argv, envp;
-        for (auto& s : a) argv.push_back(s.data());
-        argv.push_back(nullptr);
-        for (auto& s : e) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        pid_ = fork();  // the child calls async-signal-safe functions only
-        if (pid_ < 0) fail("fork: " + std::string(strerror(errno)));
-        if (pid_ == 0) {
-            dup2(in[0], 0);
-            dup2(out[1], 1);
-            dup2(err_fd_, 2);
-            execve(argv[0], argv.data(), envp.data());
-            _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        in_ = in[1];
-        out_ = out[0];
+        const std::vector<std::string> env =
+            hvcore_test::environ_with(env_set, {"LD_LIBRARY_PATH=", "HVCORE_DM_SOCKET=", "LD_DEBUG="});
+        const std::string started = child_.start(args, &env, err_file_.fd);
+        if (!started.empty()) fail(started);
     }
-    ~DmProcess() {
-        if (in_ >= 0) close(in_);
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            (void)waitpid(pid_, nullptr, 0);
-        }
-        if (out_ >= 0) close(out_);
-        if (err_fd_ >= 0) close(err_fd_);
-        if (!err_path_.empty()) unlink(err_path_.c_str());
-    }
-    DmProcess(const DmProcess&) = delete;
-    DmProcess& operator=(const DmProcess&) = delete;
 
     // One line of its stdout, without the newline; what came if the line
     // did not end within the bound (or the output did).
-    std::string line() {
-        std::string s;
-        const auto deadline = Clock::now() + bound;
-        for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            pollfd p{out_, POLLIN, 0};
-            char c = 0;
-            if (left <= 0 || poll(&p, 1, static_cast<int>(left)) != 1 || read(out_, &c, 1) != 1 || c == '\n') return s;
-            s += c;
-        }
-    }
+    std::string line() { return child_.line(bound, Clock::now() + bound); }
     // What it wrote to stderr so far.
     std::string err() const {
-        std::ifstream f(err_path_);
+        std::ifstream f(err_file_.path);
         std::stringstream ss;
         ss << f.rdbuf();
         return ss.str();
@@ -170,64 +111,38 @@ public:
     // until it closes, and reaps it (within the bound, else kills it).
     // Returns its wait status.
     int finish(std::string* rest) {
-        close(in_);
-        in_ = -1;
-        const auto deadline = Clock::now() + bound;
-        char buf[512];
-        for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            pollfd p{out_, POLLIN, 0};
-            if (left <= 0 || poll(&p, 1, static_cast<int>(left)) != 1) break;
-            const ssize_t n = read(out_, buf, sizeof buf);
-            if (n <= 0) break;
-            rest->append(buf, static_cast<size_t>(n));
-        }
         int status = 0;
-        for (;;) {  // its stdout closed: it is exiting
-            const pid_t r = waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) break;
-            if (r < 0 || Clock::now() > deadline) {
-                kill(pid_, SIGKILL);
-                (void)waitpid(pid_, &status, 0);
-                pid_ = -1;
-                fail("xen_test_dm did not exit within 10 s of its stdin closing; stderr: " + err());
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
-        pid_ = -1;
+        if (!child_.finish(rest, &status, bound, Clock::now() + bound))
+            fail("xen_test_dm did not exit within 10 s of its stdin closing; stderr: " + err());
         return status;
     }
 
 private:
-    pid_t pid_ = -1;
-    int in_ = -1;
-    int out_ = -1;
-    int err_fd_ = -1;
-    std::string err_path_;
+    // Its stderr, removed when the test is done with it (after child_).
+    struct ErrFile {
+        int fd = -1;
+        std::string path;
+        ErrFile() {
+            char tmpl[] = "xen_test_dm-stderr-XXXXXX";
+            fd = mkstemp(tmpl);
+            if (fd < 0) fail("mkstemp: " + std::string(strerror(errno)));
+            path = tmpl;
+        }
+        ~ErrFile() {
+            close(fd);
+            unlink(path.c_str());
+        }
+        ErrFile(const ErrFile&) = delete;
+        ErrFile& operator=(const ErrFile&) = delete;
+    };
+    ErrFile err_file_;
+    hvcore_test::DmChild child_;
 };
 
 // ---- the host -------------------------------------------------------------
 
 // What the device model's summary line says it served.
-struct Served {
-    uint64_t sync = 0, buffered = 0, pci = 0, ptr = 0, prot = 0;
-    std::vector<uint64_t> vcpus;
-};
-
-bool parse_summary(const std::string& out, Served* s) {
-    const auto at = out.find("xen_test_dm: served ");
-    if (at == std::string::npos) return false;
-    char vcpus[256] = {0};
-    if (std::sscanf(out.c_str() + at,
-                    "xen_test_dm: served sync=%" SCNu64 " buffered=%" SCNu64 " pci=%" SCNu64 " ptr=%" SCNu64
-                    " protected=%" SCNu64 " vcpus=%255s",
-                    &s->sync, &s->buffered, &s->pci, &s->ptr, &s->prot, vcpus) != 6)
-        return false;
-    std::stringstream ss(vcpus);
-    std::string n;
-    while (std::getline(ss, n, ',')) s->vcpus.push_back(std::strtoull(n.c_str(), nullptr, 10));
-    return true;
-}
+using Served = hvcore_test::XtdServed;
 
 // How the device model is pointed at the drop-ins.
 enum class Launch {
@@ -404,7 +319,7 @@ public:
         CHECK(WIFEXITED(status));
         CHECK(WEXITSTATUS(status) == 0);
         Served s;
-        REQUIRE(parse_summary(rest, &s));
+        REQUIRE(hvcore_test::parse_xtd_summary(rest, &s));
         uint64_t total = 0;
         for (const auto& n : sync_) total += n.load();
         CHECK(s.sync == total);

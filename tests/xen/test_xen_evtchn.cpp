@@ -16,6 +16,7 @@
 
 namespace {
 
+using xt::Dmod;
 using xt::Dom;
 using xt::world;
 
@@ -27,14 +28,6 @@ struct Server {
     ioservid_t id = 0;
     hvdm_shared_iopage* page = nullptr;
     hvdm_buffered_iopage* buf = nullptr;
-};
-
-struct Dmod {
-    xendevicemodel_handle* h = (world(), xendevicemodel_open(nullptr, 0));
-    Dmod() { REQUIRE(h != nullptr); }
-    ~Dmod() { xendevicemodel_close(h); }
-    Dmod(const Dmod&) = delete;
-    Dmod& operator=(const Dmod&) = delete;
 };
 
 struct Xce {

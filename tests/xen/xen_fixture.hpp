@@ -85,6 +85,16 @@ struct Dom {
     Dom& operator=(const Dom&) = delete;
 };
 
+// A libxendevicemodel handle, opened once the world is attached, closed
+// with the object.
+struct Dmod {
+    xendevicemodel_handle* h = (world(), xendevicemodel_open(nullptr, 0));
+    Dmod() { REQUIRE(h != nullptr); }
+    ~Dmod() { xendevicemodel_close(h); }
+    Dmod(const Dmod&) = delete;
+    Dmod& operator=(const Dmod&) = delete;
+};
+
 // -1 with errno @p e: the Xen convention.
 #define XT_FAILS_WITH(e, call)          \
     do {                                \
