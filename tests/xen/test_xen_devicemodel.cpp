@@ -61,7 +61,14 @@ TEST_CASE("devicemodel/open_without_hvcore_is_null_with_enoent_and_says_so_to_th
     CHECK(errno == ENOENT);
     CHECK(log.count == 1);
     CHECK(log.errnoval == ENOENT);
-    CHECK(log.last.find("hvcore") != std::string::npos);
+    CHECK(log.last.find("HVCORE_DM_SOCKET is not set") != std::string::npos);
+    // libxenevtchn's open says so too, once, to its own logger
+    Logger log2;
+    errno = 0;
+    CHECK(xenevtchn_open(reinterpret_cast<xentoollog_logger*>(&log2), 0) == nullptr);
+    CHECK(errno == ENOENT);
+    CHECK(log2.count == 1);
+    CHECK(log2.last.find("HVCORE_DM_SOCKET is not set") != std::string::npos);
     // a failed open is retried: attaching later makes the next open work
     world();
     h = xendevicemodel_open(nullptr, 0);

@@ -14,7 +14,6 @@ extern "C" {
 }
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -34,22 +33,6 @@ struct xendevicemodel_handle {
 
 namespace {
 
-// One line to the caller's logger, else to stderr (Xen's open creates a
-// stderr logger when given none: core.c xendevicemodel_open).
-__attribute__((format(printf, 3, 4))) void log_error(xentoollog_logger* logger, int errnoval, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (logger != nullptr && logger->vmessage != nullptr) {
-        logger->vmessage(logger, XTL_ERROR, errnoval, "xendevicemodel", fmt, ap);
-    } else {
-        std::fputs("xendevicemodel: ", stderr);
-        std::vfprintf(stderr, fmt, ap);
-        if (errnoval >= 0) std::fprintf(stderr, ": %s", std::strerror(errnoval));
-        std::fputc('\n', stderr);
-    }
-    va_end(ap);
-}
-
 // The raw path (hvdm_dm_op): buffers as Xen's xendevicemodel_op, which
 // copies them back on success (core.c xendevicemodel_xcall).
 int dm_op(xendevicemodel_handle* dmod, domid_t domid, xen_dm_op* op, void* buf2 = nullptr, size_t size2 = 0) {
@@ -63,13 +46,8 @@ hvdm_handle* hh(xendevicemodel_handle* dmod) { return dmod != nullptr ? dmod->h 
 }  // namespace
 
 HVX_XDM_API xendevicemodel_handle* xendevicemodel_open(struct xentoollog_logger* logger, unsigned int open_flags) {
-    hvdm_handle* h = hvx_handle();
-    if (h == nullptr) {
-        const int e = errno;
-        log_error(logger, e, "cannot reach hvcore (HVCORE_DM_SOCKET, or hvcore_xen_attach in process)");
-        errno = e;
-        return nullptr;
-    }
+    hvdm_handle* h = hvx_open(logger, "xendevicemodel");  // says why when there is none
+    if (h == nullptr) return nullptr;
     auto* dmod = new (std::nothrow) xendevicemodel_handle{h, logger, open_flags};
     if (dmod == nullptr) errno = ENOMEM;
     return dmod;

@@ -27,7 +27,6 @@ extern "C" {
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -97,20 +96,6 @@ struct Lock {
     Lock(const Lock&) = delete;
     Lock& operator=(const Lock&) = delete;
 };
-
-__attribute__((format(printf, 3, 4))) void log_error(xentoollog_logger* logger, int errnoval, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (logger != nullptr && logger->vmessage != nullptr) {
-        logger->vmessage(logger, XTL_ERROR, errnoval, "xenevtchn", fmt, ap);
-    } else {
-        std::fputs("xenevtchn: ", stderr);
-        std::vfprintf(stderr, fmt, ap);
-        if (errnoval >= 0) std::fprintf(stderr, ": %s", std::strerror(errnoval));
-        std::fputc('\n', stderr);
-    }
-    va_end(ap);
-}
 
 int fail(int e) {
     errno = e;
@@ -252,12 +237,7 @@ bool valid_handle(xenevtchn_handle* x) { return x != nullptr; }
 // Flags other than XENEVTCHN_NO_CLOEXEC are ignored, as Xen's
 // osdep_evtchn_open (tools/libs/evtchn/linux.c) looks at that one only.
 HVX_XCE_API xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* logger, unsigned int flags) {
-    if (hvx_handle() == nullptr) {
-        const int e = errno;
-        log_error(logger, e, "cannot reach hvcore (HVCORE_DM_SOCKET, or hvcore_xen_attach in process)");
-        errno = e;
-        return nullptr;
-    }
+    if (hvx_open(logger, "xenevtchn") == nullptr) return nullptr;  // says why
     auto* x = new (std::nothrow) xenevtchn_handle;
     if (x == nullptr) {
         errno = ENOMEM;
@@ -272,7 +252,7 @@ HVX_XCE_API xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* logger, u
     ev.data.u64 = 0;
     if (x->epfd < 0 || x->evfd < 0 || epoll_ctl(x->epfd, EPOLL_CTL_ADD, x->evfd, &ev) != 0) {
         const int e = errno;
-        log_error(logger, e, "cannot create the handle's descriptors");
+        hvx_log_error(logger, "xenevtchn", e, "cannot create the handle's descriptors");
         if (x->epfd >= 0) close(x->epfd);
         if (x->evfd >= 0) close(x->evfd);
         delete x;
@@ -289,7 +269,7 @@ HVX_XCE_API xenevtchn_handle* xenevtchn_open(struct xentoollog_logger* logger, u
 HVX_XCE_API xenevtchn_handle* xenevtchn_fdopen(struct xentoollog_logger* logger, int fd, unsigned int open_flags) {
     (void)fd;
     (void)open_flags;
-    log_error(logger, EOPNOTSUPP, "xenevtchn_fdopen: hvcore has no event-channel device to adopt a descriptor of");
+    hvx_log_error(logger, "xenevtchn", EOPNOTSUPP, "xenevtchn_fdopen: hvcore has no event-channel device to adopt a descriptor of");
     errno = EOPNOTSUPP;
     return nullptr;
 }

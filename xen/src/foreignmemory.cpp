@@ -110,8 +110,8 @@ int other_resource(hvdm_handle* h, domid_t domid, unsigned int type) {
 
 extern "C" {
 
-HVX_API xenforeignmemory_handle* xenforeignmemory_open(xentoollog_logger* /*logger*/, unsigned /*open_flags*/) {
-    hvdm_handle* h = hvx_handle();  // errno set when there is none
+HVX_API xenforeignmemory_handle* xenforeignmemory_open(xentoollog_logger* logger, unsigned /*open_flags*/) {
+    hvdm_handle* h = hvx_open(logger, "xenforeignmemory");  // says why when there is none
     if (h == nullptr) return nullptr;
     auto* fmem = new (std::nothrow) xenforeignmemory_handle{h};
     if (fmem == nullptr) return fail<xenforeignmemory_handle>(ENOMEM);

@@ -3,6 +3,14 @@
 // the Xen drop-ins (hvx_common.h).
 #include "hvx_common.h"
 
+extern "C" {
+#include <xentoollog.h>
+}
+
+#include <cstdarg>
+#include <cstring>
+#include <string>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -40,26 +48,66 @@ int hvcore_xen_attach(hvdm_handle* h) {
     return 0;
 }
 
-hvdm_handle* hvx_handle(void) {
+}  // extern "C"
+
+namespace {
+
+// The process's handle, or NULL with errno and, in *why, the reason.
+hvdm_handle* connect_once(std::string* why) {
     std::lock_guard lk(g_mu);
     if (g_handle != nullptr) return g_handle;
     const char* path = std::getenv("HVCORE_DM_SOCKET");
     if (path == nullptr || *path == '\0') {
-        std::fprintf(stderr,
-                     "hvcore-xen: HVCORE_DM_SOCKET is not set: no hvcore to connect to (run the device model "
-                     "with `hvcore run --dm-exec`, or set it to a `hvcore run --listen` socket)\n");
+        *why = "HVCORE_DM_SOCKET is not set: no hvcore to connect to (run the device model with "
+               "`hvcore run --dm-exec`, or `hvcore xen-exec --socket` a `hvcore run --listen` socket)";
         errno = ENOENT;
         return nullptr;
     }
     hvdm_handle* h = hvdm_connect(path);
     if (h == nullptr) {
         const int e = errno;
-        std::fprintf(stderr, "hvcore-xen: cannot connect to hvcore at %s: errno %d\n", path, e);
+        *why = std::string("cannot connect to hvcore at ") + path + " (HVCORE_DM_SOCKET)";
         errno = e;
         return nullptr;
     }
     g_handle = h;
     return h;
+}
+
+}  // namespace
+
+extern "C" {
+
+hvdm_handle* hvx_handle(void) {
+    std::string why;
+    return connect_once(&why);
+}
+
+hvdm_handle* hvx_open(xentoollog_logger* logger, const char* lib) {
+    std::string why;
+    hvdm_handle* h = connect_once(&why);
+    if (h == nullptr) {
+        const int e = errno;
+        hvx_log_error(logger, lib, e, "%s", why.c_str());
+        errno = e;
+    }
+    return h;
+}
+
+void hvx_log_error(xentoollog_logger* logger, const char* lib, int errnoval, const char* fmt, ...) {
+    const int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    if (logger != nullptr && logger->vmessage != nullptr) {
+        logger->vmessage(logger, XTL_ERROR, errnoval, lib, fmt, ap);
+    } else {
+        std::fprintf(stderr, "%s: ", lib);
+        std::vfprintf(stderr, fmt, ap);
+        if (errnoval >= 0) std::fprintf(stderr, ": %s", std::strerror(errnoval));
+        std::fputc('\n', stderr);
+    }
+    va_end(ap);
+    errno = saved;
 }
 
 void hvx_ready_once(void) {

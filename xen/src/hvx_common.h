@@ -38,6 +38,20 @@ HVX_API int hvcore_xen_attach(hvdm_handle *h);
  * hvdm_connect's errno). A failed connect is retried by the next call. */
 HVX_API hvdm_handle *hvx_handle(void);
 
+struct xentoollog_logger;
+
+/** hvx_handle for a Xen library's open: on failure also says why, once, to
+ * @p logger (else stderr), naming @p lib ("xendevicemodel", ...) as Xen's
+ * libraries name themselves in their log lines. NULL with errno set. */
+HVX_API hvdm_handle *hvx_open(struct xentoollog_logger *logger, const char *lib);
+
+/** One error line to @p logger at XTL_ERROR (its vmessage), else to
+ * stderr as "LIB: message: strerror(errnoval)" (Xen's libraries create a
+ * stderr logger when given none: tools/libs/devicemodel/core.c
+ * xendevicemodel_open). @p errnoval < 0: no errno text. */
+HVX_API void hvx_log_error(struct xentoollog_logger *logger, const char *lib, int errnoval, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /** Sends hvdm_ready once per process (the `hvcore run --dm-exec` start
  * signal: a Xen device model has no such call, so the drop-ins send it when
  * the model enables its first ioreq server). */
