@@ -25,6 +25,7 @@
 #include "guest_abi.h"
 #include "guest_image.hpp"
 #include "hvcore/kvm/vm.hpp"
+#include "run_support.hpp"
 #include "runner.hpp"
 
 #ifndef HVCORE_VERSION
@@ -760,10 +761,8 @@ int dm_command(int argc, char** argv) {
 // both computed at configure time, as the plug-ins' directory
 // (runner.cpp search_path). Empty when this build has no drop-ins.
 std::string xen_lib_dir() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    const std::filesystem::path exe = n > 0 ? std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path()
-                                            : std::filesystem::path(".");
+    std::filesystem::path exe = std::filesystem::path(hvcore::tools::self_exe()).parent_path();
+    if (exe.empty()) exe = ".";  // /proc/self/exe unreadable
     const bool build_tree = access((exe.parent_path() / "CMakeCache.txt").c_str(), R_OK) == 0;
     const std::string rel = build_tree ? HVCORE_XEN_BUILD_DIR : HVCORE_INSTALLED_XEN_DIR;
     if (rel.empty()) return {};
