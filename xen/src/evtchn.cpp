@@ -189,20 +189,19 @@ void collect(hvdm_handle* h) {
             if (n == -ENOENT || n == -ESRCH || n == -ENODEV || n == -ESHUTDOWN) gone.push_back(serials[i]);
             continue;
         }
-        const uint32_t ring = st.s.nr_vcpus;
-        std::vector<uint32_t> order;
-        for (int k = 0; k < n; ++k)
-            if (ports[k] == ring) order.push_back(ports[k]);
-        for (int k = 0; k < n; ++k)
-            if (ports[k] != ring) order.push_back(ports[k]);
-        for (uint32_t p : order) {
-            if (p >= st.bound.size()) continue;
+        const auto deliver = [&](uint32_t p) {
+            if (p >= st.bound.size()) return;
             if (st.bound[p] == 0) {
                 st.fired_unbound[p] = true;
-                continue;
+                return;
             }
             fire(st.bound[p], g_ports.at(st.bound[p]));
-        }
+        };
+        // The ports come ascending, and the ring's (nr_vcpus) is the
+        // largest a server has: it is the last one when it fired.
+        const int rings = n > 0 && ports[n - 1] == st.s.nr_vcpus ? 1 : 0;
+        if (rings != 0) deliver(ports[n - 1]);
+        for (int k = 0; k < n - rings; ++k) deliver(ports[k]);
     }
     for (uint64_t serial : gone) hvx_server_remove_serial(serial);  // calls on_server_removed
 }
