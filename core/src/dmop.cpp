@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "hvcore/core/dmop_abi.hpp"
@@ -32,7 +33,8 @@ void store_op(const DmBuf& b, const T& t) {
 // op it does not list is -EOPNOTSUPP): x86 (xen/arch/x86/hvm/dm.c) 8, 9,
 // 10, 14 and 16; Arm (xen/arch/arm/dm.c) 19. RISC-V domains follow Arm (Xen
 // has no RISC-V dm.c). remote_shutdown (16) works on every arch (Xen Arm:
-// -EOPNOTSUPP; README.md, "Where hvcore differs from Xen").
+// -EOPNOTSUPP; README.md, "Where hvcore differs from Xen"), and so do
+// track_dirty_vram (7) and modified_memory (11) (Xen Arm: -EOPNOTSUPP).
 [[nodiscard]] bool offered(Arch arch, uint32_t op) {
     const bool x86 = arch == Arch::x86_vmx || arch == Arch::x86_svm;
     switch (op) {
@@ -45,8 +47,71 @@ void store_op(const DmBuf& b, const T& t) {
     }
 }
 
-[[nodiscard]] int dispatch(Domain& d, const Caller& c, uint32_t op, const DmBuf& b) {
+// XEN_DMOP_track_dirty_vram, in Xen's order of checks (xen/arch/x86/hvm/dm.c
+// dm_op and track_dirty_vram): pad, a second buffer, nr at most 1 GiB of
+// frames, the buffer's size: -EINVAL each. hvcore checks buffer 1's address
+// (-EFAULT) before anything changes, where Xen finds it unwritable at the
+// end, with the tracking already switched.
+[[nodiscard]] int track_dirty_vram(Domain& d, unsigned nr_bufs, const DmBuf* bufs) {
+    const auto a = load_op<dmop::TrackDirtyVram>(bufs[0]);
+    if (a.pad != 0 || nr_bufs < 2) return -EINVAL;
+    if (a.nr > ((uint64_t{1} << 30) >> 12)) return -EINVAL;
+    const uint64_t bytes = (uint64_t{a.nr} + 7) / 8;
+    if (bytes > bufs[1].size) return -EINVAL;
+    if (bytes != 0 && bufs[1].ptr == nullptr) return -EFAULT;
+    // Made here, copied out on success only (Xen's copy_to_guest at the end).
+    std::vector<uint8_t> bitmap;
+    try {
+        bitmap.resize(bytes);
+    } catch (const std::bad_alloc&) {
+        return -ENOMEM;
+    }
+    if (Status s = d.track_dirty_vram(a.first_pfn, a.nr, bitmap); !s) return s.code();
+    if (bytes != 0) std::memcpy(bufs[1].ptr, bitmap.data(), bytes);
+    return 0;
+}
+
+// XEN_DMOP_modified_memory (xen/arch/x86/hvm/dm.c modified_memory): exactly
+// two buffers (-EINVAL); 0 at once when log-dirty is off; buffer 1 too small
+// for nr_extents (-EINVAL); then each extent, the last first: unreadable
+// (-EFAULT), pad != 0, nr 0 or wrapping, or ending past the domain's
+// largest gfn: -EINVAL. hvcore checks every extent before marking any (Xen
+// marks those before the bad one), and opaque must be 0 (dm_op.h: "Must be
+// set to 0"; Xen reads it as the pages of the last extent already done,
+// its continuation cursor; hvcore never restarts a DMOP): -EINVAL, checked
+// with the extents' sizes.
+[[nodiscard]] int modified_memory(Domain& d, unsigned nr_bufs, const DmBuf* bufs) {
+    const auto a = load_op<dmop::ModifiedMemory>(bufs[0]);
+    if (nr_bufs != 2) return -EINVAL;
+    if (!d.log_dirty_enabled()) return 0;
+    if (bufs[1].size / sizeof(dmop::ModifiedMemoryExtent) < a.nr_extents) return -EINVAL;
+    if (a.opaque != 0) return -EINVAL;
+    if (a.nr_extents != 0 && bufs[1].ptr == nullptr) return -EFAULT;
+    std::vector<std::pair<uint64_t, uint64_t>> ext;
+    try {
+        ext.reserve(a.nr_extents);
+    } catch (const std::bad_alloc&) {
+        return -ENOMEM;
+    }
+    const uint64_t max_gfn = d.max_gfn();
+    for (uint32_t i = a.nr_extents; i-- > 0;) {
+        dmop::ModifiedMemoryExtent e;
+        std::memcpy(&e, static_cast<const std::byte*>(bufs[1].ptr) + i * sizeof e, sizeof e);
+        if (e.pad != 0) return -EINVAL;
+        const uint64_t end = e.first_pfn + e.nr;
+        // Xen compares the end (exclusive) with the largest gfn: an extent
+        // naming the last page is refused there, and here.
+        if (end <= e.first_pfn || end > max_gfn) return -EINVAL;
+        ext.emplace_back(e.first_pfn, e.nr);
+    }
+    return d.modified_memory(ext).code();
+}
+
+[[nodiscard]] int dispatch(Domain& d, const Caller& c, uint32_t op, unsigned nr_bufs, const DmBuf* bufs) {
+    const DmBuf& b = bufs[0];
     switch (op) {
+    case dmop::track_dirty_vram: return track_dirty_vram(d, nr_bufs, bufs);
+    case dmop::modified_memory: return modified_memory(d, nr_bufs, bufs);
     case dmop::create_ioreq_server: {
         auto a = load_op<dmop::CreateIoreqServer>(b);
         if (a.pad[0] != 0 || a.pad[1] != 0 || a.pad[2] != 0) return -EINVAL;
@@ -135,7 +200,7 @@ void store_op(const DmBuf& b, const T& t) {
         const auto a = load_op<dmop::SetIrqLevel>(b);
         return d.set_irq_level(a.irq, a.level, a.pad[0] == 0 && a.pad[1] == 0 && a.pad[2] == 0).code();
     }
-    default: return -EOPNOTSUPP;  // 7, 11, 13, 17, 18: not implemented
+    default: return -EOPNOTSUPP;  // 13, 17, 18: not implemented
     }
 }
 
@@ -204,7 +269,7 @@ int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, co
     if (!offered(d->config().arch, h.op)) return h.pad != 0 ? -EINVAL : -EOPNOTSUPP;
     if (b.size < dmop::header_size + dmop::op_size[h.op]) return -EFAULT;
     if (h.pad != 0) return -EINVAL;
-    return dispatch(*d, caller, h.op, b);
+    return dispatch(*d, caller, h.op, nr_bufs, bufs);
 }
 
 }  // namespace hvcore

@@ -250,6 +250,9 @@ Status Domain::guest_write(uint64_t gpa, const void* buf, size_t len) {
     const Locked lk(*this, mu_);
     if (gpa > mem_->ram_bytes() || len > mem_->ram_bytes() - gpa) return Status::err(-EINVAL);
     std::memcpy(mem_->ram_base() + gpa, buf, len);
+    // The loader's and the toolstack's writes are the guest's memory
+    // changing too: a migration must copy them again.
+    if (len != 0) p2m_->mark_dirty_range(Gpa{gpa}.gfn(), ((gpa + len - 1) >> 12) - (gpa >> 12) + 1);
     return Status::ok();
 }
 

@@ -143,6 +143,16 @@ Result<VcpuStatus> Domain::run(const Locked& lk, VcpuState& v, VcpuState::Op op,
             if (f.access == AccessType::fetch) {
                 return fetch_fault(lk, v, f.gpa);
             }
+            // A write to a write-protected page of log-dirty (or VRAM)
+            // tracking: marked dirty, made ram_rw, the guest re-executes
+            // (Xen's hvm_hap_nested_page_fault: paging_mark_pfn_dirty and
+            // p2m_change_type_one). When the page's superpage cannot be
+            // split (-ENOMEM), the write is emulated (marked there too).
+            if (f.access == AccessType::write && p2m_->lookup(f.gpa.gfn()).type == P2mType::ram_logdirty &&
+                p2m_->log_dirty_fault(f.gpa.gfn()))
+                continue;
+            // (The read of a read-modify-write is reported as a write on
+            // x86, and ram_logdirty is readable: the same.)
         }
         return emulate(lk, v, regs);
     }

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <new>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -159,7 +161,7 @@ uint64_t P2m::ioreq_tables() const noexcept { return counts_.tables(); }
 
 Stage2Leaf P2m::peek(Gfn gfn) const {
     Stage2Leaf l = s2_.lookup(gfn);
-    l.type = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value());
+    l.type = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value(), logdirty_at(gfn.raw(), l.order));
     // Not reset yet by a disclaim's sweep: already ram_rw for everyone.
     if (l.type == P2mType::ioreq_server && !owner_) l.type = P2mType::ram_rw;
     return l;
@@ -188,7 +190,7 @@ bool P2m::reset_stale(Gfn gfn) {
 }
 
 RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored) {
-    const P2mType now = p2m_recalc_type(true, stored, owner_.has_value());
+    const P2mType now = p2m_recalc_type(true, stored, owner_.has_value(), logdirty_at(first.raw(), order));
     // ioreq_server is only ever stored in 4 KiB leaves.
     Expects(order == 0 || (stored != P2mType::ioreq_server && now != P2mType::ioreq_server));
     if (order == 0) account(first, stored, now);
@@ -211,6 +213,11 @@ void P2m::counted(const Delta& d) {
     if (removed != 0) counts_.add_ioreq(key, -removed, 0, 0);
     if (d.to == P2mType::ioreq_server) counts_.add_ioreq(key, d.added, d.lo, d.hi, d.split);
     else if (d.to != P2mType::ram_rw) counts_.spoil(key);
+    // A page left writable while it is tracked is dirty from now on (the
+    // bound [lo, hi] may take in a few pages more: a page too many is
+    // copied again, a page too few would be lost).
+    if (d.to == P2mType::ram_rw && d.added != 0 && tracking())
+        mark_dirty_range(Gfn{d.base.raw() + d.lo}, uint64_t{d.hi} - d.lo + 1);
 }
 
 TypeChange P2m::change_to(P2mType to) const noexcept {
@@ -219,7 +226,7 @@ TypeChange P2m::change_to(P2mType to) const noexcept {
         // An ioreq_server leaf without an owner is ram_rw (peek).
         const P2mType now = t == P2mType::ioreq_server && !owner_ ? P2mType::ram_rw : t;
         if (allow_p2m_type_change(now, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
-        if (allow_p2m_type_change(p2m_recalc_type(true, t, owner_.has_value()), to))
+        if (allow_p2m_type_change(p2m_recalc_type(true, t, owner_.has_value(), ld_on_ && wp_), to))
             c.allowed_marked = static_cast<uint16_t>(c.allowed_marked | bit(t));
         if (p2m_has_frame(t)) c.has_frame = static_cast<uint16_t>(c.has_frame | bit(t));
     }
@@ -303,6 +310,172 @@ uint64_t P2m::sweep(uint64_t budget) {
         std::vector<Stage2::ResetTable>().swap(batch_);
     }
     return counts_.ioreq_total();
+}
+
+// --- log-dirty -----------------------------------------------------------------------------
+
+namespace {
+constexpr uint64_t words_for(uint64_t bits) noexcept { return (bits + 63) / 64; }
+inline void set_bit(std::vector<uint64_t>& w, uint64_t i) noexcept { w[i / 64] |= uint64_t{1} << (i % 64); }
+inline bool test_bit(const std::vector<uint64_t>& w, uint64_t i) noexcept {
+    return ((w[i / 64] >> (i % 64)) & 1) != 0;
+}
+// Bits [from, from+nr) of w into out (LSB first), cleared after when clear.
+// Word by word where from is aligned (the bitmap of a range read in full).
+void extract(std::vector<uint64_t>& w, uint64_t from, uint64_t nr, std::span<uint8_t> out, bool clear) {
+    std::fill(out.begin(), out.begin() + static_cast<std::ptrdiff_t>((nr + 7) / 8), uint8_t{0});
+    uint64_t i = 0;
+    if (from % 64 == 0) {
+        for (; i + 64 <= nr; i += 64) {
+            uint64_t& word = w[(from + i) / 64];
+            for (unsigned b = 0; b < 8; ++b) out[i / 8 + b] = static_cast<uint8_t>(word >> (8 * b));
+            if (clear) word = 0;
+        }
+    }
+    for (; i < nr; ++i) {
+        const uint64_t g = from + i;
+        if (!test_bit(w, g)) continue;
+        out[i / 8] = static_cast<uint8_t>(out[i / 8] | (1U << (i % 8)));
+        if (clear) w[g / 64] &= ~(uint64_t{1} << (g % 64));
+    }
+}
+// The set bits of [from, from+nr) of w, as the gfns base+bit.
+void collect(const std::vector<uint64_t>& w, uint64_t from, uint64_t nr, uint64_t base,
+             std::vector<uint64_t>& out) {
+    for (uint64_t i = from; i < from + nr;) {
+        const uint64_t word = w[i / 64] >> (i % 64);
+        if (word == 0) {
+            i = (i / 64 + 1) * 64;
+            continue;
+        }
+        const auto skip = static_cast<unsigned>(std::countr_zero(word));
+        i += skip;
+        if (i >= from + nr) break;
+        out.push_back(base + i);
+        ++i;
+    }
+}
+}  // namespace
+
+bool P2m::logdirty_at(uint64_t first, unsigned order) const noexcept {
+    if (!wp_) return false;
+    if (ld_on_) return true;
+    // The leaf [first, first + 2^order) meets the VRAM range: a superpage
+    // partly in it is write-protected whole (a write outside the range
+    // only makes it writable again).
+    const uint64_t end = first + (uint64_t{1} << order);
+    return first < vram_end_ && vram_first_ < end;
+}
+
+void P2m::mark_dirty(Gfn gfn) noexcept {
+    const uint64_t g = gfn.raw();
+    if (ld_on_ && g < mem_.ram_frames()) set_bit(dirty_, g);
+    if (g >= vram_first_ && g < vram_end_ && g < mem_.ram_frames()) set_bit(vram_dirty_, g - vram_first_);
+}
+
+void P2m::mark_dirty_range(Gfn first, uint64_t nr) noexcept {
+    for (uint64_t i = 0; i < nr; ++i) mark_dirty(Gfn{first.raw() + i});
+}
+
+Status P2m::enable_log_dirty() {
+    if (ld_on_) return Status::err(-EINVAL);
+    try {
+        dirty_.assign(words_for(mem_.ram_frames()), 0);
+    } catch (const std::bad_alloc&) {
+        return Status::err(-ENOMEM);
+    }
+    ld_on_ = true;
+    if (wp_) {
+        // A reset may not drop a table's mark without marking its leaves
+        // from now on (the recalculation makes ram_logdirty).
+        logdirty_written_ = true;
+        mark_recalc_all();
+    }
+    return Status::ok();
+}
+
+void P2m::disable_log_dirty() {
+    if (!ld_on_) return;
+    ld_on_ = false;
+    std::vector<uint64_t>().swap(dirty_);
+    // ram_logdirty leaves return to ram_rw at their next walk; those of a
+    // tracked VRAM range stay (logdirty_at).
+    if (wp_) mark_recalc_all();
+}
+
+Status P2m::protect(std::vector<uint64_t>& gfns) {
+    // Only what is writable now: a claimed ioreq_server page stays trapped,
+    // a ram_ro page stays what it is.
+    std::erase_if(gfns, [&](uint64_t g) { return peek_type(Gfn{g}) != P2mType::ram_rw; });
+    if (gfns.empty()) return Status::ok();
+    return set_type_list(gfns, P2mType::ram_logdirty);
+}
+
+Status P2m::log_dirty_fault(Gfn gfn) {
+    mark_dirty(gfn);
+    return set_type_range(gfn, 1, P2mType::ram_rw);
+}
+
+Status P2m::read_dirty(Gfn first, uint64_t nr, std::span<uint8_t> out, bool clean) {
+    const uint64_t ram = mem_.ram_frames();
+    if (!ld_on_ || nr == 0 || first.raw() >= ram || nr > ram - first.raw()) return Status::err(-EINVAL);
+    Expects(out.size() >= (nr + 7) / 8);
+    if (clean && wp_) {
+        // Re-protect first: the only step that can fail, before any bit
+        // is cleared.
+        std::vector<uint64_t> gfns;
+        collect(dirty_, first.raw(), nr, 0, gfns);
+        if (Status s = protect(gfns); !s) return s;
+    }
+    extract(dirty_, first.raw(), nr, out, clean);
+    return Status::ok();
+}
+
+Status P2m::track_vram(Gfn first, uint32_t nr, std::span<uint8_t> out) {
+    const uint64_t ram = mem_.ram_frames();
+    const uint64_t begin = first.raw();
+    const uint64_t end = begin + nr;
+    if (nr != 0 && begin == vram_first_ && end == vram_end_) {
+        // The same range: what was written since the last call.
+        if (wp_) {
+            std::vector<uint64_t> gfns;
+            collect(vram_dirty_, 0, std::min(end, ram) > begin ? std::min(end, ram) - begin : 0, begin, gfns);
+            if (Status s = protect(gfns); !s) return s;
+        }
+        extract(vram_dirty_, 0, nr, out, true);
+        return Status::ok();
+    }
+    // A new range (or none): the old one's pages are writable again
+    // (Xen: p2m_change_type_range(ostart, oend, ram_logdirty, ram_rw))
+    // unless log-dirty keeps them; the new one is write-protected
+    // (p2m_change_type_range(begin, end, ram_rw, ram_logdirty)).
+    std::vector<uint64_t> bits;
+    std::vector<uint64_t> old_rw;
+    std::vector<uint64_t> new_ro;
+    try {
+        bits.assign(words_for(nr), 0);
+        if (wp_ && !ld_on_)
+            for (uint64_t g = vram_first_; g < std::min(vram_end_, ram); ++g)
+                if ((g < begin || g >= end) && peek_type(Gfn{g}) == P2mType::ram_logdirty) old_rw.push_back(g);
+        if (wp_)
+            for (uint64_t g = begin; g < std::min(end, ram); ++g)
+                if (peek_type(Gfn{g}) == P2mType::ram_rw) new_ro.push_back(g);
+    } catch (const std::bad_alloc&) {
+        return Status::err(-ENOMEM);
+    }
+    // Both changes reserved before either is made: all or nothing.
+    const uint64_t need = (old_rw.empty() ? 0 : s2_.tables_needed_4k_list(old_rw)) +
+                          (new_ro.empty() ? 0 : s2_.tables_needed_4k_list(new_ro));
+    if (Status s = mem_.reserve_tables(need); !s) return s;
+    mem_.release_reservation();
+    vram_first_ = nr != 0 ? begin : 0;
+    vram_end_ = nr != 0 ? end : 0;
+    vram_dirty_.swap(bits);
+    if (!old_rw.empty()) (void)set_type_list(old_rw, P2mType::ram_rw);
+    if (!new_ro.empty()) (void)set_type_list(new_ro, P2mType::ram_logdirty);
+    // Xen's hap_track_dirty_vram: "consider all pages dirty".
+    if (nr != 0) std::fill(out.begin(), out.begin() + static_cast<std::ptrdiff_t>((uint64_t{nr} + 7) / 8), uint8_t{0xff});
+    return Status::ok();
 }
 
 }  // namespace hvcore

@@ -74,10 +74,10 @@ MemClass p2m_mem_class(P2mType t) noexcept {
     return t == P2mType::mmio_direct || p2m_is_hole(t) ? MemClass::device : MemClass::normal;
 }
 
-P2mType p2m_recalc_type(bool recalc_pending, P2mType t, bool ioreq_claimed) noexcept {
+P2mType p2m_recalc_type(bool recalc_pending, P2mType t, bool ioreq_claimed, bool log_dirty) noexcept {
     if (!recalc_pending || !p2m_is_changeable(t)) return t;
     if (t == P2mType::ioreq_server && ioreq_claimed) return t;
-    return P2mType::ram_rw;
+    return log_dirty ? P2mType::ram_logdirty : P2mType::ram_rw;
 }
 
 }  // namespace hvcore

@@ -108,7 +108,10 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
         // Written once (or discarded, ram_ro) and logged: a device model
         // that changed these bytes before answering a later piece keeps
         // its change.
-        if (to.ram_writable()) std::memcpy(to.at, data, size);
+        if (to.ram_writable()) {
+            std::memcpy(to.at, data, size);
+            mark_dirty(lk, Gpa{gpa}.gfn());  // Xen's __hvm_copy: paging_mark_dirty
+        }
         v.io.log(req, 0);
         return MemStatus::ok;
     }
@@ -133,6 +136,7 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
         if (s == nullptr || !s->enabled()) return MemStatus::retry;
+        mark_dirty(lk, Gpa{req.addr}.gfn());  // forwarded and dirty (Xen: no log-dirty with the type in use)
         return send(lk, v, *s, req, req, false);
     }
     const auto sel = servers_.select(req);
@@ -195,6 +199,10 @@ std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const 
     const Landing src = copy ? landing(lk, a.src) : Landing{};
     const bool dst_ram = dst.ram_writable();
     const bool src_ram = copy && src.ram_readable();
+    // The n elements lie in one page of dst: written below by hvcore (RAM
+    // only), by nobody's fill, or by the device model answering a rep
+    // read into RAM (data_is_ptr).
+    if (dst_ram) mark_dirty(lk, Gpa{a.dst}.gfn());
     if (dst.discards_writes() && (!copy || src_ram)) {
         // Into ram_ro from RAM (or a fill): every element is discarded, as
         // Xen's hvmemul_rep_movs / hvmemul_rep_stos copy with __hvm_copy,

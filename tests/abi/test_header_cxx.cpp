@@ -10,6 +10,7 @@
 #include <hvcore/hvdm.h>
 #include <hvcore/hvdm_plugin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -60,6 +61,9 @@ static_assert(HVDM_IOREQ_WRITE == 0 && HVDM_IOREQ_READ == 1);
 // hvcore's own DMOP numbers start at 0x1000, far above Xen's (1.4)
 static_assert(HVDM_DMOP_SET_MEM_TYPE_LIST == 0x1000 && HVDM_MEM_TYPE_LIST_CHECK_ONLY == 1);
 static_assert(HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX == 8187u && sizeof(hvdm_dmop_set_mem_type_list) == 16);
+static_assert(HVDM_MODIFIED_MEMORY_SOCKET_MAX == 4000u && sizeof(hvdm_modified_memory_extent) == 16 &&
+              offsetof(hvdm_modified_memory_extent, first_pfn) == 8);
+static_assert(HV_LOG_DIRTY_CLEAN == 1u);
 static_assert(HVDM_DMOP_CREATE_IOREQ_SERVER == 1 && HVDM_DMOP_GET_IOREQ_SERVER_INFO == 2 &&
               HVDM_DMOP_MAP_IO_RANGE_TO_IOREQ_SERVER == 3 && HVDM_DMOP_UNMAP_IO_RANGE_FROM_IOREQ_SERVER == 4 &&
               HVDM_DMOP_SET_IOREQ_SERVER_STATE == 5 && HVDM_DMOP_DESTROY_IOREQ_SERVER == 6 &&

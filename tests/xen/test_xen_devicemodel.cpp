@@ -227,21 +227,48 @@ TEST_CASE("devicemodel/nr_vcpus_and_shutdown") {
     XT_FAILS_WITH(ESHUTDOWN, xendevicemodel_create_ioreq_server(dm.h, d.id, 0, &id));
 }
 
-// Xen 4.17 implements these on an HVM domain (xen/arch/x86/hvm/dm.c); hvcore
-// does not: forwarded as DMOPs, -1 EOPNOTSUPP (after the domain's check).
-TEST_CASE("devicemodel/the_dmops_hvcore_does_not_implement_are_eopnotsupp") {
+// Dirty tracking (hvcore 1.6): DMOPs 7 and 11 as Xen 4.17 gives them.
+TEST_CASE("devicemodel/track_dirty_vram_and_modified_memory_work_as_on_xen") {
     Dom d(1);
     Dmod dm;
     unsigned long bitmap[1] = {0};
-    XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_track_dirty_vram(dm.h, d.id, 0xa0, 32, bitmap));
-    XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_modified_memory(dm.h, d.id, 0x10, 1));
+    // A new range: every page dirty (hap_track_dirty_vram); then what the
+    // guest wrote since.
+    CHECK(xendevicemodel_track_dirty_vram(dm.h, d.id, 0xa0, 32, bitmap) == 0);
+    CHECK((bitmap[0] & 0xffffffffUL) == 0xffffffffUL);
+    CHECK(xendevicemodel_track_dirty_vram(dm.h, d.id, 0xa0, 32, bitmap) == 0);
+    CHECK((bitmap[0] & 0xffffffffUL) == 0);
+    CHECK(hv_vcpu_store(d.d, 0, (0xa0 + 3) << 12, 4, 1) == HV_VCPU_DONE);
+    CHECK(xendevicemodel_track_dirty_vram(dm.h, d.id, 0xa0, 32, bitmap) == 0);
+    CHECK((bitmap[0] & 0xffffffffUL) == 8);
+    CHECK(xendevicemodel_track_dirty_vram(dm.h, d.id, 0, 0, nullptr) == 0);  // stops
+    XT_FAILS_WITH(EINVAL, xendevicemodel_track_dirty_vram(dm.h, d.id, 0xa0, (1u << 18) + 1, bitmap));
+
+    // modified_memory: 0 while log-dirty is off; marks once it is on.
+    CHECK(xendevicemodel_modified_memory(dm.h, d.id, 0x10, 1) == 0);
+    REQUIRE(hv_log_dirty_enable(d.d) == 0);
     xen_dm_op_modified_memory_extent ext[2];
     std::memset(ext, 0, sizeof ext);
     ext[0].first_pfn = 0x10;
     ext[0].nr = 1;
     ext[1].first_pfn = 0x20;
     ext[1].nr = 2;
-    XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_modified_memory_bulk(dm.h, d.id, ext, 2));
+    CHECK(xendevicemodel_modified_memory_bulk(dm.h, d.id, ext, 2) == 0);
+    CHECK(xendevicemodel_modified_memory(dm.h, d.id, 0x30, 1) == 0);
+    uint8_t bits[8] = {};
+    REQUIRE(hv_log_dirty_read(d.d, 0, 64, bits, sizeof bits, 0) == 0);
+    CHECK(bits[2] == 1);     // 0x10
+    CHECK(bits[4] == 3);     // 0x20, 0x21
+    CHECK(bits[6] == 1);     // 0x30
+    XT_FAILS_WITH(EINVAL, xendevicemodel_modified_memory(dm.h, d.id, 0x10, 0));
+    XT_FAILS_WITH(ESRCH, xendevicemodel_relocate_memory(dm.h, kNoDomain, 1, 0x10, 0x20));
+}
+
+// Xen 4.17 implements these on an HVM domain (xen/arch/x86/hvm/dm.c); hvcore
+// does not: forwarded as DMOPs, -1 EOPNOTSUPP (after the domain's check).
+TEST_CASE("devicemodel/the_dmops_hvcore_does_not_implement_are_eopnotsupp") {
+    Dom d(1);
+    Dmod dm;
     XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_inject_event(dm.h, d.id, 0, 14, 3, 0, 0, 0));
     XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_relocate_memory(dm.h, d.id, 1, 0x10, 0x20));
     XT_FAILS_WITH(EOPNOTSUPP, xendevicemodel_pin_memory_cacheattr(dm.h, d.id, 0x10, 0x10, XEN_DMOP_MEM_CACHEATTR_WB));

@@ -15,6 +15,7 @@ extern "C" {
 
 #include <cerrno>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -177,37 +178,28 @@ HVX_XDM_API int xendevicemodel_inject_msi(xendevicemodel_handle* dmod, domid_t d
     return hvx_ret(hvdm_inject_msi(hh(dmod), domid, msi_addr, msi_data));
 }
 
-// Not implemented by hvcore (XEN_DMOP_track_dirty_vram): forwarded, -1
-// EOPNOTSUPP. The bitmap is the second buffer, as core.c.
+// XEN_DMOP_track_dirty_vram and XEN_DMOP_modified_memory (hvdm_dirty): the
+// bitmap and the extents are the second buffer, as core.c; the typed calls
+// send exactly that (a NULL bitmap with nr 0 stops the tracking, as Xen).
+static_assert(sizeof(xen_dm_op_modified_memory_extent) == sizeof(hvdm_modified_memory_extent) &&
+              offsetof(xen_dm_op_modified_memory_extent, first_pfn) == offsetof(hvdm_modified_memory_extent, first_pfn) &&
+              offsetof(xen_dm_op_modified_memory_extent, pad) == offsetof(hvdm_modified_memory_extent, pad));
+
 HVX_XDM_API int xendevicemodel_track_dirty_vram(xendevicemodel_handle* dmod, domid_t domid, uint64_t first_pfn,
                                                 uint32_t nr, unsigned long* dirty_bitmap) {
-    xen_dm_op op;
-    std::memset(&op, 0, sizeof op);
-    op.op = XEN_DMOP_track_dirty_vram;
-    op.u.track_dirty_vram.first_pfn = first_pfn;
-    op.u.track_dirty_vram.nr = nr;
-    return dm_op(dmod, domid, &op, dirty_bitmap, (static_cast<size_t>(nr) + 7) / 8);
+    return hvx_ret(hvdm_track_dirty_vram(hh(dmod), domid, first_pfn, nr, dirty_bitmap,
+                                         (static_cast<size_t>(nr) + 7) / 8));
 }
 
-// Not implemented by hvcore (XEN_DMOP_modified_memory): forwarded, -1
-// EOPNOTSUPP. The extents are the second buffer, as core.c.
 HVX_XDM_API int xendevicemodel_modified_memory_bulk(xendevicemodel_handle* dmod, domid_t domid,
                                                     struct xen_dm_op_modified_memory_extent* extents, uint32_t nr) {
-    xen_dm_op op;
-    std::memset(&op, 0, sizeof op);
-    op.op = XEN_DMOP_modified_memory;
-    op.u.modified_memory.nr_extents = nr;
-    op.u.modified_memory.opaque = 0;
-    return dm_op(dmod, domid, &op, extents, static_cast<size_t>(nr) * sizeof(*extents));
+    return hvx_ret(hvdm_modified_memory_bulk(hh(dmod), domid,
+                                             reinterpret_cast<const hvdm_modified_memory_extent*>(extents), nr));
 }
 
 HVX_XDM_API int xendevicemodel_modified_memory(xendevicemodel_handle* dmod, domid_t domid, uint64_t first_pfn,
                                                uint32_t nr) {
-    xen_dm_op_modified_memory_extent extent;
-    std::memset(&extent, 0, sizeof extent);
-    extent.first_pfn = first_pfn;
-    extent.nr = nr;
-    return xendevicemodel_modified_memory_bulk(dmod, domid, &extent, 1);
+    return hvx_ret(hvdm_modified_memory(hh(dmod), domid, first_pfn, nr));
 }
 
 HVX_XDM_API int xendevicemodel_set_mem_type(xendevicemodel_handle* dmod, domid_t domid, hvmmem_type_t mem_type,

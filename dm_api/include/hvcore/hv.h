@@ -930,6 +930,70 @@ int hv_dm_listen(hv_host *host, const char *path, const hv_dm_listen_config *cfg
 void hv_dm_listener_close(hv_dm_listener *l) HV_NOEXCEPT;
 /** @} */
 
+/* --- HVCORE_1.6 (hvcore 1.6.0): log-dirty mode for migration --- */
+
+/** @defgroup hv_log_dirty Log-dirty mode (migration)
+ * Xen's log-dirty mode (XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, _CLEAN,
+ * _PEEK, _OFF; xen/arch/x86/mm/paging.c) for a toolstack that migrates the
+ * guest: one bit per RAM page, set when the page is written by the guest
+ * (its first write after a clean faults once, on every backend: the core
+ * write-protects RAM, ram_rw -> ram_logdirty, lazily; on KVM the host's
+ * dirty log, KVM_GET_DIRTY_LOG, is used instead), by hvcore on the guest's
+ * behalf (emulated stores, REP into RAM, hv_guest_write), by a device model
+ * answering a REP read into RAM, or by the guest to a claimed ioreq_server
+ * page (forwarded to its owner and marked: Xen refuses the mode while such
+ * pages are outstanding, -EBUSY). Pages a device model writes through its
+ * own mapping are marked when it says so (hvdm_modified_memory).
+ * @{ */
+
+/** @brief hv_log_dirty_read flag: clear the bits read and write-protect
+ * their pages again (XEN_DOMCTL_SHADOW_OP_CLEAN); without it the bitmap
+ * is only read (_PEEK). */
+#define HV_LOG_DIRTY_CLEAN 1u
+
+/**
+ * @brief Starts log-dirty mode: every page starts clean.
+ * @param d the domain.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d is NULL; the mode is already on (Xen's
+ *         paging_log_dirty_enable).
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOMEM no memory for the bitmap.
+ * @retval other the host's dirty log could not be started (KVM: the errno
+ *         of KVM_SET_USER_MEMORY_REGION). */
+int hv_log_dirty_enable(hv_domain *d) HV_NOEXCEPT;
+/**
+ * @brief Stops log-dirty mode and frees its bitmap; every write-protected
+ * page becomes writable again (lazily). 0 also when it was off.
+ * @param d the domain.
+ * @return 0, or a negative errno.
+ * @retval -EINVAL @p d is NULL.
+ * @retval -ESHUTDOWN the domain is stopped. */
+int hv_log_dirty_disable(hv_domain *d) HV_NOEXCEPT;
+/**
+ * @brief Reads the bitmap of [@p first_gfn, @p first_gfn + @p nr): bit i
+ * of byte i / 8 (least significant first) is page @p first_gfn + i; bits
+ * past @p nr in the last byte are 0. With #HV_LOG_DIRTY_CLEAN the bits are
+ * cleared and their pages write-protected again, so the next read shows
+ * only what is written after this one.
+ * @param d the domain.
+ * @param first_gfn the first page.
+ * @param nr pages (> 0), all RAM.
+ * @param[out] bitmap (@p nr + 7) / 8 bytes at least; written on success only.
+ * @param bitmap_bytes its size.
+ * @param flags 0 or #HV_LOG_DIRTY_CLEAN.
+ * @return 0, or a negative errno; nothing changes on an error.
+ * @retval -EINVAL @p d or @p bitmap is NULL; @p flags has an unknown bit;
+ *         @p bitmap_bytes < (@p nr + 7) / 8; @p nr is 0; the range goes
+ *         past the last RAM page; log-dirty mode is off.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOMEM no memory for the tables of the re-protection.
+ * @retval other the host's dirty log could not be read (KVM: the errno of
+ *         KVM_GET_DIRTY_LOG). */
+int hv_log_dirty_read(hv_domain *d, uint64_t first_gfn, uint64_t nr, void *bitmap, size_t bitmap_bytes,
+                      unsigned int flags) HV_NOEXCEPT;
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

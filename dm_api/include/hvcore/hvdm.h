@@ -155,8 +155,8 @@ typedef uint16_t hvdm_ioservid_t;
 /** @} */
 
 /** @ingroup hvdm_dmop
- * @name DMOP numbers (Xen's order, XEN_DMOP_*). hvcore implements 1-6, 12,
- * 15, 16 and 20 on every domain, 8, 9, 10 and 14 on x86 domains and 19 on
+ * @name DMOP numbers (Xen's order, XEN_DMOP_*). hvcore implements 1-7,
+ * 11, 12, 15, 16 and 20 on every domain (7 and 11 since 1.6; hvdm_dirty), 8, 9, 10 and 14 on x86 domains and 19 on
  * arm64 and riscv64 domains (hvdm_irq); the others are -EOPNOTSUPP.
  * @{ */
 /** A DMOP number: Xen's XEN_DMOP_* of the same name in lower case
@@ -1418,6 +1418,101 @@ int hvdm_shutdown(hvdm_handle *h, hvdm_domid_t domid, unsigned int reason) HV_NO
  * @note Thread-safe. (hvcore 1.5) */
 int hvdm_map_guest_pages(hvdm_handle *h, hvdm_domid_t domid, const uint64_t *gfns, uint32_t nr, int prot, int flags,
                          void **addr, int *err) HV_NOEXCEPT;
+
+/* --- HVCORE_1.6 (hvcore 1.6.0): dirty tracking --- */
+
+/** @defgroup hvdm_dirty Dirty tracking
+ * XEN_DMOP_track_dirty_vram (7) and XEN_DMOP_modified_memory (11) with
+ * Xen's layouts (xen/include/public/hvm/dm_op.h) and errnos
+ * (xen/arch/x86/hvm/dm.c), on every arch (Xen: x86 only). They work while
+ * ioreq_server pages are claimed: a claimed page's writes still go to its
+ * owner and are also recorded (Xen refuses log-dirty mode while the type
+ * has entries, -EBUSY). Through hvdm_dm_op: in process and over a socket
+ * alike. A raw #HVDM_DMOP_MODIFIED_MEMORY whose opaque is not 0 is -EINVAL
+ * (Xen's continuation cursor, "Must be set to 0"; hvcore never restarts a
+ * DMOP), and every extent is checked before any page is marked.
+ * @{ */
+
+/** @brief One extent of hvdm_modified_memory_bulk (Xen's struct
+ * xen_dm_op_modified_memory_extent). */
+typedef struct hvdm_modified_memory_extent {
+    uint32_t nr;        /**< pages (> 0) */
+    uint32_t pad;       /**< must be 0 */
+    uint64_t first_pfn; /**< the first page */
+} hvdm_modified_memory_extent;
+
+/** @brief The most extents one XEN_DMOP_modified_memory carries over a
+ * socket (its 64 KiB message); hvdm_modified_memory_bulk sends more as
+ * several DMOPs. */
+#define HVDM_MODIFIED_MEMORY_SOCKET_MAX 4000u
+
+/**
+ * @brief Tracks writes to a VRAM range (XEN_DMOP_track_dirty_vram; Xen's
+ * hap_track_dirty_vram, xen/arch/x86/mm/hap/hap.c). A range other than
+ * the one tracked (or the first call): the old range stops being tracked,
+ * the new one starts, and every bit of @p bitmap is set ("consider all
+ * pages dirty"). The same range again: bit i is set when page
+ * @p first_pfn + i was written since the last call (by the guest, by hvcore
+ * emulating it, or forwarded to the owner of a claimed page), and those
+ * pages are tracked again. @p nr 0 stops the tracking. Pages past the
+ * guest's RAM are never dirty. Independent of the toolstack's log-dirty
+ * mode (hv_log_dirty_enable): a read here leaves that bitmap as it was.
+ * Checks, in this order: the handle (-EINVAL, -ENODEV, -EPERM), the domain
+ * (-ESRCH), then the op's own.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param first_pfn the first page of the range.
+ * @param nr pages, at most 262144 (1 GiB); 0 stops.
+ * @param[out] bitmap (nr + 7) / 8 bytes at least, bit i (least significant
+ *        first) for page first_pfn + i; written on success only.
+ * @param bitmap_bytes its size.
+ * @return 0, or a negative errno; nothing changes on an error.
+ * @retval -EINVAL @p nr > 262144; @p bitmap_bytes < (@p nr + 7) / 8;
+ *         @p first_pfn + @p nr overflows.
+ * @retval -EFAULT @p bitmap is NULL and @p nr is not 0.
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOMEM no memory for the bitmap or the tables of the change.
+ * @note Thread-safe. (hvcore 1.6) */
+int hvdm_track_dirty_vram(hvdm_handle *h, hvdm_domid_t domid, uint64_t first_pfn, uint32_t nr, void *bitmap,
+                          size_t bitmap_bytes) HV_NOEXCEPT;
+/**
+ * @brief Reports pages the device model wrote itself (through
+ * hvdm_map_guest_memory) as dirty (XEN_DMOP_modified_memory with one
+ * extent): while the toolstack's log-dirty mode is on, each RAM page of
+ * [@p first_pfn, @p first_pfn + @p nr) is marked in its bitmap (holes are
+ * skipped); while it is off, nothing is checked and nothing happens (0, as
+ * Xen).
+ * @param h the handle.
+ * @param domid the domain.
+ * @param first_pfn the first page.
+ * @param nr pages (> 0).
+ * @return 0, or a negative errno; nothing is marked on an error.
+ * @retval -EINVAL (log-dirty on) @p nr is 0; the extent wraps or ends past
+ *         the domain's largest gfn (Xen compares the end, exclusive, with
+ *         the largest gfn: the last RAM page cannot be named, as in Xen).
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @note Thread-safe. (hvcore 1.6) */
+int hvdm_modified_memory(hvdm_handle *h, hvdm_domid_t domid, uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
+/**
+ * @brief hvdm_modified_memory over @p nr extents (Xen's
+ * xendevicemodel_modified_memory_bulk). Every extent is checked before any
+ * page is marked (Xen marks the extents before a bad one). Over a socket,
+ * more than #HVDM_MODIFIED_MEMORY_SOCKET_MAX extents go as several DMOPs,
+ * each all or nothing.
+ * @param h the handle.
+ * @param domid the domain.
+ * @param extents @p nr extents (pad 0).
+ * @param nr how many (0: nothing to do, 0 returned after the common checks).
+ * @return 0, or a negative errno.
+ * @retval -EINVAL (log-dirty on) a pad is not 0; an extent's nr is 0, it
+ *         wraps, or it ends past the largest gfn.
+ * @retval -EFAULT @p extents is NULL and @p nr is not 0 (log-dirty on).
+ * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOMEM no memory for a copy of the extents.
+ * @note Thread-safe. (hvcore 1.6) */
+int hvdm_modified_memory_bulk(hvdm_handle *h, hvdm_domid_t domid, const hvdm_modified_memory_extent *extents,
+                              uint32_t nr) HV_NOEXCEPT;
+/** @} */
 
 #ifdef __cplusplus
 }

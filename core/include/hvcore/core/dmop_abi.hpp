@@ -15,9 +15,11 @@ inline constexpr uint32_t map_io_range_to_ioreq_server = 3;
 inline constexpr uint32_t unmap_io_range_from_ioreq_server = 4;
 inline constexpr uint32_t set_ioreq_server_state = 5;
 inline constexpr uint32_t destroy_ioreq_server = 6;
+inline constexpr uint32_t track_dirty_vram = 7;
 inline constexpr uint32_t set_pci_intx_level = 8;
 inline constexpr uint32_t set_isa_irq_level = 9;
 inline constexpr uint32_t set_pci_link_route = 10;
+inline constexpr uint32_t modified_memory = 11;
 inline constexpr uint32_t set_mem_type = 12;
 inline constexpr uint32_t inject_msi = 14;
 inline constexpr uint32_t map_mem_type_to_ioreq_server = 15;
@@ -118,6 +120,23 @@ struct SetMemTypeList {
 // refused, ~0 if none (so it comes back over a socket, whose replies carry
 // a DMOP's buffers on success only).
 inline constexpr uint16_t set_mem_type_list_check_only = 1;
+// XEN_DMOP_track_dirty_vram: buffer 1 receives the bitmap, (nr + 7) / 8
+// bytes at least, bit i (least significant first) for first_pfn + i.
+struct TrackDirtyVram {
+    uint32_t nr;         // IN: frames (0: stop tracking)
+    uint32_t pad;        // must be 0
+    uint64_t first_pfn;  // IN
+};
+// XEN_DMOP_modified_memory: buffer 1 holds nr_extents ModifiedMemoryExtent.
+struct ModifiedMemory {
+    uint32_t nr_extents;  // IN
+    uint32_t opaque;      // IN: must be 0 (Xen's continuation cursor; hvcore: -EINVAL otherwise)
+};
+struct ModifiedMemoryExtent {
+    uint32_t nr;
+    uint32_t pad;  // must be 0
+    uint64_t first_pfn;
+};
 struct MapMemTypeToIoreqServer {
     uint16_t id;
     uint16_t type;
@@ -167,6 +186,9 @@ static_assert(sizeof(SetMemType) == op_size[set_mem_type]);
 static_assert(offsetof(SetMemType, first_pfn) == 8);
 static_assert(sizeof(SetMemTypeList) == hvcore_op_size[set_mem_type_list - hvcore_first_op]);
 static_assert(offsetof(SetMemTypeList, first_refused) == 8);
+static_assert(sizeof(TrackDirtyVram) == op_size[track_dirty_vram] && offsetof(TrackDirtyVram, first_pfn) == 8);
+static_assert(sizeof(ModifiedMemory) == op_size[modified_memory] && offsetof(ModifiedMemory, opaque) == 4);
+static_assert(sizeof(ModifiedMemoryExtent) == 16 && offsetof(ModifiedMemoryExtent, first_pfn) == 8);
 static_assert(sizeof(MapMemTypeToIoreqServer) == op_size[map_mem_type_to_ioreq_server]);
 static_assert(offsetof(MapMemTypeToIoreqServer, opaque) == 8);
 static_assert(sizeof(NrVcpus) == op_size[nr_vcpus]);

@@ -175,6 +175,28 @@ protected:
     ~ShutdownObserver() = default;
 };
 
+// A host that logs the guest's writes to RAM itself (KVM's dirty log,
+// KVM_MEM_LOG_DIRTY_PAGES): with one set (Domain::set_dirty_tracker) the
+// core write-protects nothing for log-dirty or VRAM tracking; it starts and
+// stops the host's log with the tracking and ORs the host's log into its
+// own bitmaps (which still get the writes the core makes or forwards)
+// before each read. Called under the domain's lock; it must not call back
+// into the domain.
+class DirtyTracker {
+public:
+    // Start logging every RAM page the guest writes (0, or a negative
+    // errno: the tracking is then not enabled).
+    virtual Status start_dirty_log(const DomainLocked& lk) = 0;
+    virtual void stop_dirty_log(const DomainLocked& lk) = 0;
+    // Every page written since the last call (or the start), as gfns
+    // handed to mark; the host's log is cleared. A negative errno: the
+    // read fails, nothing is cleared.
+    virtual Status collect_dirty_log(const DomainLocked& lk, const std::function<void(Gfn)>& mark) = 0;
+
+protected:
+    ~DirtyTracker() = default;
+};
+
 // One access a hardware-assisted host (KVM) has already decoded: it enters
 // the core at the neutral-access level and follows the same routing as the
 // model path.
@@ -305,6 +327,30 @@ public:
     // thread runs the handler it replaces.
     [[nodiscard]] Status set_direct_handler(EmulatorId who, IoservId id, std::function<int(IoreqSlot&)> fn);
 
+    // --- dirty tracking (core/src/log_dirty.cpp) ---
+    // XEN_DMOP_track_dirty_vram (P2m::track_vram): -ESHUTDOWN once
+    // stopped; -EINVAL for nr beyond 1 GiB of pages (Xen's
+    // track_dirty_vram) or first_pfn + nr overflowing; -ENOMEM. bitmap
+    // holds at least (nr + 7) / 8 bytes (the DMOP checked it).
+    [[nodiscard]] Status track_dirty_vram(uint64_t first_pfn, uint32_t nr, std::span<uint8_t> bitmap);
+    // XEN_DMOP_modified_memory: every RAM page of the extents is marked
+    // dirty (holes skipped) when log-dirty is on, else nothing (0, as Xen).
+    // extents: (first_pfn, nr) pairs, already validated against
+    // max_gfn() by the DMOP; -ESHUTDOWN once stopped.
+    [[nodiscard]] Status modified_memory(std::span<const std::pair<uint64_t, uint64_t>> extents);
+    [[nodiscard]] bool log_dirty_enabled();
+    // The toolstack's log-dirty mode (hv_log_dirty_enable and friends):
+    // -ESHUTDOWN once stopped; enable: -EINVAL if on, -ENOMEM, or the
+    // host's start error; read: P2m::read_dirty's errnos, after the host's
+    // log is OR-ed in (its errno, nothing cleared).
+    [[nodiscard]] Status log_dirty_enable();
+    [[nodiscard]] Status log_dirty_disable();
+    [[nodiscard]] Status log_dirty_read(uint64_t first_gfn, uint64_t nr, std::span<uint8_t> bitmap, bool clean);
+    // A host that logs writes itself (before the tracking starts); nullptr: none.
+    void set_dirty_tracker(DirtyTracker* t);
+    // The largest gfn a DMOP may name (Xen's domain_get_maximum_gpfn).
+    [[nodiscard]] uint64_t max_gfn();
+
     // --- guest memory for device models (hvdm_map_guest_memory) ---
     // Every gfn of [first_gfn, first_gfn+nr) must be RAM: below the RAM
     // size and of a type backed by a RAM frame (p2m_is_ram: ram_rw,
@@ -413,6 +459,15 @@ private:
     void wake(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
     void wake_held(const Locked& lk) HV_REQUIRES(mu_);
     void wake_all(const Locked& lk) HV_REQUIRES(mu_);
+
+    // Record that hvcore, or a device model it forwarded to, wrote gfn for
+    // the guest (no-op when nothing tracks the page): the emulated stores,
+    // the RAM side of a REP, the writes forwarded to an ioreq_server page.
+    void mark_dirty(const Locked& lk, Gfn gfn) HV_REQUIRES(mu_);
+    // The host's log OR-ed into the core's bitmaps (no tracker: nothing).
+    [[nodiscard]] Status collect_host_dirty(const Locked& lk) HV_REQUIRES(mu_);
+    // Starts or stops the host's log as the tracking needs it.
+    [[nodiscard]] Status sync_host_tracking(const Locked& lk) HV_REQUIRES(mu_);
 
     // --- dm_ops.cpp: the DMOP rules ---
     // Every DMOP on a server starts here: -ESHUTDOWN once the domain is
@@ -550,6 +605,8 @@ private:
     DomainIrq irq_ HV_GUARDED_BY(mu_);
     bool dm_shutdown_ HV_GUARDED_BY(mu_) = false;  // the stop was remote_shutdown's
     ShutdownObserver* shutdown_observer_ HV_GUARDED_BY(mu_) = nullptr;
+    DirtyTracker* dirty_tracker_ HV_GUARDED_BY(mu_) = nullptr;
+    bool host_logging_ HV_GUARDED_BY(mu_) = false;  // the tracker's log is started
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::mutex mem_type_mu_;  // one set_mem_type at a time (lock order: before mu_)
     uint64_t claim_epoch_ HV_GUARDED_BY(mu_) = 0;  // disclaims so far (a change to ioreq_server checks it per hold)

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <cstddef>
 #include <span>
 #include <vector>
 
@@ -152,7 +153,68 @@ public:
     [[nodiscard]] Stage2& stage2() noexcept { return s2_; }
     [[nodiscard]] MachineMemory& memory() noexcept { return mem_; }
 
+    // --- log-dirty: Xen's paging log-dirty mode (xen/arch/x86/mm/paging.c)
+    // and HAP's VRAM tracking (xen/arch/x86/mm/hap/hap.c
+    // hap_track_dirty_vram), one bit per RAM page each ---
+    //
+    // Where the core write-protects (write_protect(), the default), a
+    // changeable leaf becomes ram_logdirty: at once for a VRAM range, lazily
+    // for the whole guest (mark_recalc_all, recalc()), as Xen's
+    // p2m_change_entry_type_global(ram_rw, ram_logdirty); a guest write to
+    // it faults, and the vCPU driver calls log_dirty_fault (Xen's
+    // hvm_hap_nested_page_fault: paging_mark_dirty, then
+    // p2m_change_type_one to ram_rw). ioreq_server leaves are not touched
+    // (Xen refuses log-dirty while they are outstanding, hap_enable_log_dirty
+    // -EBUSY; hvcore keeps them trapped, and the router marks the writes it
+    // forwards). Every leaf that becomes ram_rw while a page is tracked is
+    // marked dirty (counted()): a page hvcore does not write-protect is
+    // always in the bitmap, so a clean that re-protects the dirty pages
+    // leaves none untracked.
+    //
+    // A host that tracks writes itself (KVM's dirty log) sets
+    // write_protect(false) before enabling: nothing is write-protected and
+    // the host's log is OR-ed in by the domain (Domain::collect_host_dirty).
+
+    // -EINVAL if already on (Xen's paging_log_dirty_enable); -ENOMEM.
+    [[nodiscard]] Status enable_log_dirty();
+    // Off, bitmap freed; write-protected pages return to ram_rw lazily
+    // (Xen's hap_disable_log_dirty). Nothing if it was off.
+    void disable_log_dirty();
+    [[nodiscard]] bool log_dirty() const noexcept { return ld_on_; }
+    // Any tracking at all (log-dirty or a VRAM range).
+    [[nodiscard]] bool tracking() const noexcept { return ld_on_ || vram_end_ > vram_first_; }
+    void write_protect(bool on) noexcept { wp_ = on; }
+    [[nodiscard]] bool write_protects() const noexcept { return wp_; }
+    // Record a write to gfn (no-op outside RAM and when nothing tracks it).
+    void mark_dirty(Gfn gfn) noexcept;
+    void mark_dirty_range(Gfn first, uint64_t nr) noexcept;
+    // A guest write faulted on a ram_logdirty leaf at gfn: marked dirty and
+    // made ram_rw; the access is then made again. -ENOMEM if the leaf's
+    // superpage cannot be split (the caller then emulates the write, which
+    // marks it too); nothing changed.
+    [[nodiscard]] Status log_dirty_fault(Gfn gfn);
+    // The log-dirty bitmap of [first, first+nr): bit i of out[i / 8] (least
+    // significant first) is gfn first+i, out.size() >= (nr + 7) / 8 (the
+    // caller checks; bits past nr in the last byte are 0). clean: the bits
+    // are cleared and the dirty pages write-protected again, all or nothing
+    // (-ENOMEM changes nothing). -EINVAL: log-dirty off, nr 0, or the range
+    // goes past the last RAM page.
+    [[nodiscard]] Status read_dirty(Gfn first, uint64_t nr, std::span<uint8_t> out, bool clean);
+    // hap_track_dirty_vram: nr != 0 and a range other than the tracked one:
+    // the old range's pages return to ram_rw (unless log-dirty keeps them),
+    // the new one is write-protected and out is all ones; the same range:
+    // out is what was written since the last call, whose pages are
+    // write-protected again. nr == 0: tracking stops. Pages past the last
+    // RAM page are never dirty (only all ones on a new range, as Xen's).
+    // -ENOMEM: nothing changed.
+    [[nodiscard]] Status track_vram(Gfn first, uint32_t nr, std::span<uint8_t> out);
+
 private:
+    [[nodiscard]] bool logdirty_at(uint64_t first, unsigned order) const noexcept;
+    // The gfns of `gfns` whose leaf is ram_rw now become ram_logdirty
+    // (all or nothing: -ENOMEM).
+    [[nodiscard]] Status protect(std::vector<uint64_t>& gfns);
+
     Update recalc(Gfn first, unsigned order, P2mType stored) override;
     void counted(const Delta& d) override;
     void account(Gfn gfn, P2mType from, P2mType to);
@@ -182,6 +244,13 @@ private:
     std::vector<uint64_t> order_;
     size_t order_next_ = 0;
     std::vector<Stage2::ResetTable> batch_;
+    // Log-dirty (above): the bitmaps, one bit per RAM page, 64 a word.
+    bool ld_on_ = false;
+    bool wp_ = true;
+    std::vector<uint64_t> dirty_;
+    uint64_t vram_first_ = 0;
+    uint64_t vram_end_ = 0;
+    std::vector<uint64_t> vram_dirty_;  // bit i: gfn vram_first_ + i
 };
 
 }  // namespace hvcore

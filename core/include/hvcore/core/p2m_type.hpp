@@ -79,9 +79,13 @@ struct Restrictions {
 [[nodiscard]] Perm p2m_entry_perm(P2mType t, const Restrictions& r) noexcept;
 [[nodiscard]] MemClass p2m_mem_class(P2mType t) noexcept;
 
-// p2m_recalc_type (asm/p2m.h) for the types hvcore has: an entry marked for
-// recalculation keeps ioreq_server while the type is claimed, otherwise a
-// changeable type becomes ram_rw (hvcore has no global log-dirty mode yet).
-[[nodiscard]] P2mType p2m_recalc_type(bool recalc_pending, P2mType t, bool ioreq_claimed) noexcept;
+// p2m_recalc_type_range (xen/arch/x86/include/asm/p2m.h) for the types
+// hvcore has: an entry marked for recalculation keeps ioreq_server while
+// the type is claimed, otherwise a changeable type becomes ram_logdirty
+// where log-dirty applies (the domain's log-dirty mode, or a tracked VRAM
+// range: Xen's paging_mode_log_dirty / p2m_is_logdirty_range) and ram_rw
+// elsewhere.
+[[nodiscard]] P2mType p2m_recalc_type(bool recalc_pending, P2mType t, bool ioreq_claimed,
+                                      bool log_dirty = false) noexcept;
 
 }  // namespace hvcore
