@@ -21,11 +21,22 @@ uint64_t Domain::max_gfn() {
     return p2m_->max_gfn();
 }
 
-void Domain::set_dirty_tracker(DirtyTracker* t) {
+Status Domain::set_dirty_tracker(DirtyTracker* t) {
     const Locked lk(*this, mu_);
-    Expects(!p2m_->tracking());  // set before any tracking starts
+    if (t == nullptr) {
+        // The host goes (its VM is destroyed): its log with it. A tracking
+        // still on keeps what it has; the pages are not write-protected
+        // any more than they were.
+        dirty_tracker_ = nullptr;
+        host_logging_ = false;
+        if (!p2m_->tracking()) p2m_->write_protect(true);
+        return Status::ok();
+    }
+    // The pages a tracking write-protected would stay so under the host.
+    if (p2m_->tracking()) return Status::err(-EBUSY);
     dirty_tracker_ = t;
-    p2m_->write_protect(t == nullptr);
+    p2m_->write_protect(false);
+    return Status::ok();
 }
 
 Status Domain::sync_host_tracking(const Locked& lk) {
@@ -43,7 +54,10 @@ Status Domain::sync_host_tracking(const Locked& lk) {
 
 Status Domain::collect_host_dirty(const Locked& lk) {
     if (dirty_tracker_ == nullptr || !host_logging_) return Status::ok();
-    return dirty_tracker_->collect_dirty_log(lk, [&](Gfn g) { p2m_->mark_dirty(g); });
+    // The p2m through a plain pointer: the lambda runs inside this hold,
+    // but is analysed on its own (thread_annotations.hpp).
+    P2m* p2m = p2m_.get();
+    return dirty_tracker_->collect_dirty_log(lk, [p2m](Gfn g) { p2m->mark_dirty(g); });
 }
 
 bool Domain::log_dirty_enabled() {

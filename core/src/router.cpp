@@ -296,6 +296,15 @@ MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const Ior
     return MemStatus::pending;
 }
 
+void Domain::mark_answered(const Locked& lk, const IoreqBody& r) {
+    if (!p2m_->tracking() || r.type != ioreq::type_copy) return;
+    // The RAM a device model may have written for it: a write to a claimed
+    // page, the RAM side of a REP read (one page: rep_ioreq truncates).
+    if (r.dir != (r.data_is_ptr ? ioreq::dir_read : ioreq::dir_write)) return;
+    const Gfn g = Gpa{r.data_is_ptr ? r.data : r.addr}.gfn();
+    if (g.raw() <= p2m_->max_gfn() && p2m_is_ram(p2m_->peek_type(g))) mark_dirty(lk, g);
+}
+
 Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {
     const InFlight& f = *v.io.in_flight();
     IoreqServer* s = servers_.get(f.server, f.serial);
@@ -305,6 +314,11 @@ Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {
         return Completion::completed;
     }
     const IoreqAnswer a = s->channel.take_answer(v.id, v.io.seen_state());
+    // Answered: a device model that writes guest RAM to serve the request
+    // (a shadowing model applying a trapped write, a REP read into RAM) has
+    // done so now, after the mark made when it was sent; a bitmap cleaned
+    // in between must see the page again.
+    if (a.kind == IoreqAnswer::Kind::data || a.kind == IoreqAnswer::Kind::no_response) mark_answered(lk, f.sent);
     switch (a.kind) {
     case IoreqAnswer::Kind::pending: return Completion::pending;
     case IoreqAnswer::Kind::data: v.io.complete(a.data); return Completion::completed;

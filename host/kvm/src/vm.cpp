@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -283,6 +284,14 @@ Outcome<std::unique_ptr<Vm>> Vm::create(const Device& dev, std::shared_ptr<Domai
         if (ioctl(vm->vcpus_.back()->fd, ioctl_set_cpuid2, cpuid) < 0)
             return Error::from_errno(fmt::format("KVM_SET_CPUID2 on vCPU {}", i));
     }
+    // Dirty tracking by KVM's dirty log (Vm, DirtyTracker). KVM has no
+    // capability for it (KVM_GET_DIRTY_LOG and KVM_MEM_LOG_DIRTY_PAGES are
+    // basic API, Documentation/virt/kvm/api.rst): a KVM that refuses the
+    // flag says so when a tracking starts, with the slot it refused.
+    if (Status st = vm->d_->set_dirty_tracker(vm.get()); !st)
+        return Error(st.code(), "the domain already tracks dirty pages (hv_log_dirty_enable or track_dirty_vram "
+                                "before the VM was created): its pages would stay write-protected under KVM");
+    vm->dirty_tracker_ = true;
     vm->d_->set_p2m_observer(vm.get());
     vm->d_->set_shutdown_observer(vm.get());
     vm->observing_ = true;
@@ -299,6 +308,7 @@ Vm::~Vm() {
         d_->set_shutdown_observer(nullptr);
         d_->set_p2m_observer(nullptr);
     }
+    if (dirty_tracker_) (void)d_->set_dirty_tracker(nullptr);
     {
         std::lock_guard g(slots_mu_);
         for (const Slot& s : slots_) {
@@ -376,7 +386,7 @@ Error Vm::set_slot(uint32_t id, const SlotSpec* s) {
     kvm_userspace_memory_region r{};
     r.slot = id;
     if (s != nullptr) {
-        r.flags = s->read_only ? KVM_MEM_READONLY : 0;
+        r.flags = s->read_only ? KVM_MEM_READONLY : (dirty_logging_ ? KVM_MEM_LOG_DIRTY_PAGES : 0);
         r.guest_phys_addr = s->gpa;
         r.memory_size = s->bytes;  // 0 deletes the slot
         r.userspace_addr = reinterpret_cast<uint64_t>(d_->memory().ram_base()) + s->ram_offset;
@@ -405,6 +415,9 @@ Error Vm::apply(const std::vector<SlotSpec>& plan) {
     for (const SlotSpec& r : diff.remove) {
         auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.spec == r; });
         Ensures(it != slots_.end());
+        // Its dirty log goes with it: taken first, reported at the next collect.
+        if (dirty_logging_ && !it->spec.read_only)
+            if (Error e = slot_dirty_log(*it, harvested_); !e.is_ok()) return e;
         if (Error e = set_slot(it->id, nullptr); !e.is_ok()) return e;
         free_ids_.push_back(it->id);
         slots_.erase(it);
@@ -458,6 +471,71 @@ void Vm::p2m_changed(const DomainLocked& lk, Gfn, uint64_t) {
     // The DMOP has committed its change in the core; the guest cannot run
     // on a projection that disagrees with it, so the run ends here.
     if (!e.is_ok()) fail(e.code(), fmt::format("memslot projection of a p2m change failed: {}", e.what()));
+}
+
+// ---------------------------------------------------------------------------
+// Dirty tracking: KVM's dirty log
+
+Error Vm::slot_dirty_log(const Slot& s, std::vector<uint64_t>& out) {
+    const uint64_t pages = s.spec.bytes >> page_shift;
+    // One bit per page, in longs (api.rst, KVM_GET_DIRTY_LOG).
+    std::vector<uint64_t> bits((pages + 63) / 64);
+    kvm_dirty_log log{};
+    log.slot = s.id;
+    log.dirty_bitmap = bits.data();
+    if (ioctl(vm_fd_, KVM_GET_DIRTY_LOG, &log) < 0)
+        return Error::from_errno(fmt::format("KVM_GET_DIRTY_LOG slot {} gpa {:#x}+{:#x}", s.id, s.spec.gpa, s.spec.bytes));
+    const uint64_t first = s.spec.gpa >> page_shift;
+    for (uint64_t w = 0; w < bits.size(); ++w)
+        for (uint64_t word = bits[w]; word != 0; word &= word - 1)
+            out.push_back(first + w * 64 + static_cast<uint64_t>(std::countr_zero(word)));
+    return {};
+}
+
+Status Vm::start_dirty_log(const DomainLocked&) {
+    std::lock_guard g(slots_mu_);
+    dirty_logging_ = true;
+    // A flags-only change of a live slot (KVM_MR_FLAGS_ONLY): no vCPU pause.
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].spec.read_only) continue;
+        if (Error e = set_slot(slots_[i].id, &slots_[i].spec); !e.is_ok()) {
+            if (opt_.log)
+                opt_.log(fmt::format("kvm: dirty logging (KVM_MEM_LOG_DIRTY_PAGES) refused: {}", e.what()));
+            dirty_logging_ = false;
+            for (size_t j = 0; j < i; ++j)
+                if (!slots_[j].spec.read_only) (void)set_slot(slots_[j].id, &slots_[j].spec);
+            return Status::err(e.code());
+        }
+    }
+    return Status::ok();
+}
+
+void Vm::stop_dirty_log(const DomainLocked&) {
+    std::lock_guard g(slots_mu_);
+    dirty_logging_ = false;
+    harvested_.clear();
+    for (const Slot& s : slots_)
+        if (!s.spec.read_only)
+            if (Error e = set_slot(s.id, &s.spec); !e.is_ok() && opt_.log)
+                opt_.log(fmt::format("kvm: ending dirty logging: {}", e.what()));
+}
+
+Status Vm::collect_dirty_log(const DomainLocked&, const std::function<void(Gfn)>& mark) {
+    std::lock_guard g(slots_mu_);
+    std::vector<uint64_t> gfns;
+    for (const Slot& s : slots_) {
+        if (s.spec.read_only) continue;
+        if (Error e = slot_dirty_log(s, gfns); !e.is_ok()) {
+            if (opt_.log) opt_.log(fmt::format("kvm: reading the dirty log: {}", e.what()));
+            // What was taken is kept for the next collect, not lost.
+            harvested_.insert(harvested_.end(), gfns.begin(), gfns.end());
+            return Status::err(e.code());
+        }
+    }
+    for (const uint64_t gfn : harvested_) mark(Gfn{gfn});
+    harvested_.clear();
+    for (const uint64_t gfn : gfns) mark(Gfn{gfn});
+    return Status::ok();
 }
 
 // ---------------------------------------------------------------------------

@@ -346,8 +346,9 @@ public:
     [[nodiscard]] Status log_dirty_enable();
     [[nodiscard]] Status log_dirty_disable();
     [[nodiscard]] Status log_dirty_read(uint64_t first_gfn, uint64_t nr, std::span<uint8_t> bitmap, bool clean);
-    // A host that logs writes itself (before the tracking starts); nullptr: none.
-    void set_dirty_tracker(DirtyTracker* t);
+    // A host that logs writes itself; nullptr: none (the core
+    // write-protects). -EBUSY when setting one while a tracking is on.
+    [[nodiscard]] Status set_dirty_tracker(DirtyTracker* t);
     // The largest gfn a DMOP may name (Xen's domain_get_maximum_gpfn).
     [[nodiscard]] uint64_t max_gfn();
 
@@ -464,6 +465,9 @@ private:
     // the guest (no-op when nothing tracks the page): the emulated stores,
     // the RAM side of a REP, the writes forwarded to an ioreq_server page.
     void mark_dirty(const Locked& lk, Gfn gfn) HV_REQUIRES(mu_);
+    // A request of r's kind was answered: the RAM its device model may
+    // have written is marked again (router.cpp, complete_request).
+    void mark_answered(const Locked& lk, const IoreqBody& r) HV_REQUIRES(mu_);
     // The host's log OR-ed into the core's bitmaps (no tracker: nothing).
     [[nodiscard]] Status collect_host_dirty(const Locked& lk) HV_REQUIRES(mu_);
     // Starts or stops the host's log as the tracking needs it.

@@ -11,7 +11,10 @@
 //                                   access on readonly memslot will cause
 //                                   KVM_EXIT_MMIO exit")
 //   ram_logdirty                 -> read-only too: its writes are the core's
-//                                   to track
+//                                   to track (not met under a Vm: it tracks
+//                                   dirty pages with KVM's own dirty log,
+//                                   KVM_MEM_LOG_DIRTY_PAGES, and the core then
+//                                   write-protects nothing; vm.hpp)
 //   mmio_dm, mmio_direct,
 //   invalid (holes)              -> no slot: every access exits
 //

@@ -155,7 +155,7 @@ struct RunStats {
     void merge(const RunStats& o);
 };
 
-class Vm final : private P2mObserver, private IrqSink, private ShutdownObserver {
+class Vm final : private P2mObserver, private IrqSink, private ShutdownObserver, private DirtyTracker {
 public:
     // Creates the VM and its vCPUs (KVM_CREATE_VM, KVM_CREATE_VCPU, the
     // first projection of the p2m) and becomes the domain's p2m observer.
@@ -208,6 +208,19 @@ private:
     // ShutdownObserver: a device model's remote_shutdown ends the run
     // (RunEnd::dm_shutdown) at once, the vCPUs kicked as for request_stop.
     void remote_shutdown(const DomainLocked& lk, const std::string& reason) override;
+    // DirtyTracker: the domain's log-dirty and VRAM tracking use KVM's
+    // dirty log (KVM_MEM_LOG_DIRTY_PAGES on every read-write slot,
+    // KVM_GET_DIRTY_LOG, which returns a slot's bitmap and clears it;
+    // Documentation/virt/kvm/api.rst) instead of write-protecting RAM in
+    // the core: a guest write exits to KVM once per page and clean, never
+    // to hvcore. Writes to read-only slots exit to hvcore (KVM_EXIT_MMIO),
+    // which marks them itself. A slot deleted while logging (a p2m change)
+    // gives its bitmap up first (harvested_).
+    Status start_dirty_log(const DomainLocked& lk) override;
+    void stop_dirty_log(const DomainLocked& lk) override;
+    Status collect_dirty_log(const DomainLocked& lk, const std::function<void(Gfn)>& mark) override;
+    // KVM_GET_DIRTY_LOG of one live read-write slot, each dirty gfn appended (slots_mu_ held).
+    [[nodiscard]] Error slot_dirty_log(const Slot& s, std::vector<uint64_t>& out);
     // lk: the domain's token inside p2m_changed; nullptr elsewhere (the
     // domain's lock is then taken).
     [[nodiscard]] std::vector<SlotSpec> project(const DomainLocked* lk);
@@ -238,6 +251,9 @@ private:
     std::mutex slots_mu_;  // slots_, free_ids_, slot_stats_
     std::vector<Slot> slots_;
     std::vector<uint32_t> free_ids_;
+    bool dirty_logging_ = false;          // slots_mu_: read-write slots carry KVM_MEM_LOG_DIRTY_PAGES
+    std::vector<uint64_t> harvested_;     // slots_mu_: gfns dirty in slots deleted while logging
+    bool dirty_tracker_ = false;          // the domain's DirtyTracker
 
     std::mutex gate_mu_;
     std::condition_variable gate_cv_;
