@@ -40,7 +40,10 @@ bool p2m_is_changeable(P2mType t) noexcept {
 bool p2m_has_frame(P2mType t) noexcept { return p2m_is_ram(t) || t == P2mType::mmio_direct; }
 
 bool allow_p2m_type_change(P2mType from, P2mType to) noexcept {
-    if (to == P2mType::ioreq_server) return from == P2mType::ram_rw;
+    // ram_logdirty is ram_rw write-protected for tracking: a device model
+    // may claim such a page while a migration runs (Xen refuses: its
+    // log-dirty mode and the type never coexist).
+    if (to == P2mType::ioreq_server) return from == P2mType::ram_rw || from == P2mType::ram_logdirty;
     if (from == P2mType::ioreq_server) return to == P2mType::ram_rw;
     return p2m_is_ram(from) || (p2m_is_hole(from) && to == P2mType::mmio_dm);
 }

@@ -197,6 +197,17 @@ TEST_CASE("a_claimed_page_written_while_log_dirty_is_on_is_forwarded_to_its_owne
         const auto f = store(e.dom, page_claimed << 12, 2);
         REQUIRE(f.has_value());
         CHECK(decode(*f).gfn == page_claimed);
+
+        // Pages write-protected by log-dirty (ram_logdirty) may be claimed
+        // (Xen: -EINVAL, allow_p2m_type_change takes only ram_rw). A
+        // disclaim resets the claimed pages to ram_rw while tracked: they
+        // are marked (writable from now on, their writes would be missed).
+        REQUIRE(hvdm_set_mem_type(e.dm, e.domid, HVDM_MEM_IOREQ_SERVER, page_claimed + 8, 2) == 0);
+        (void)read_bits(e.dom, HV_LOG_DIRTY_CLEAN);
+        REQUIRE(hvdm_map_mem_type_to_ioreq_server(e.dm, e.domid, id, HVDM_MEM_IOREQ_SERVER, 0) == 0);
+        const auto after = set_bits(read_bits(e.dom, 0));
+        CHECK(std::find(after.begin(), after.end(), page_claimed + 8) != after.end());
+        CHECK(std::find(after.begin(), after.end(), page_claimed + 9) != after.end());
     }
 }
 

@@ -5,9 +5,10 @@
 
 using namespace hvcore;
 
-TEST_CASE("ioreq_server_is_entered_only_from_ram_rw") {
+TEST_CASE("ioreq_server_is_entered_only_from_ram_rw_or_its_log_dirty_form") {
     for (P2mType from : all_p2m_types)
-        CHECK(allow_p2m_type_change(from, P2mType::ioreq_server) == (from == P2mType::ram_rw));
+        CHECK(allow_p2m_type_change(from, P2mType::ioreq_server) ==
+              (from == P2mType::ram_rw || from == P2mType::ram_logdirty));
 }
 
 TEST_CASE("ioreq_server_is_left_only_to_ram_rw") {

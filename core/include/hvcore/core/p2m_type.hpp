@@ -49,8 +49,9 @@ inline constexpr P2mType all_p2m_types[] = {
 [[nodiscard]] bool p2m_has_frame(P2mType t) noexcept;      // entry maps an mfn
 
 // allow_p2m_type_change (xen/arch/x86/hvm/dm.c): to ioreq_server only from
-// ram_rw; from ioreq_server only to ram_rw; otherwise from any RAM type, or
-// from a hole to mmio_dm.
+// ram_rw (hvcore: or ram_logdirty, a ram_rw page write-protected for dirty
+// tracking, which Xen never has beside the type); from ioreq_server only to
+// ram_rw; otherwise from any RAM type, or from a hole to mmio_dm.
 [[nodiscard]] bool allow_p2m_type_change(P2mType from, P2mType to) noexcept;
 
 // Neutral access rights of a stage-2 entry.
