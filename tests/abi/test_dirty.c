@@ -257,10 +257,47 @@ static void log_dirty_calls_check_their_arguments(void) {
     fixture_destroy(&f);
 }
 
+/* x86: a REP STOSQ into RAM marks every page it writes (each faults once on
+ * its way), and a REP MOVSQ from MMIO nobody serves into RAM marks its RAM
+ * side, which hvcore itself fills with all ones (the emulated REP path;
+ * the page never faults: hvcore writes it). */
+static void rep_into_ram_marks_every_page_it_writes(void) {
+    static const uint8_t rep_stosq[] = {0xf3, 0x48, 0xab};
+    static const uint8_t rep_movsq[] = {0xf3, 0x48, 0xa5};
+    struct fixture f;
+    uint64_t v = 0, rcx = 1;
+    if (test_arch() != HV_ARCH_X86_VMX && test_arch() != HV_ARCH_X86_SVM) return; /* x86 string ops */
+    REQUIRE_EQ(0, fixture_create(&f));
+    REQUIRE_EQ(0, hv_log_dirty_enable(f.dom));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RDI, 0x20800));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RCX, 1024)); /* 8 KiB: pages 0x20..0x22 */
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RAX, 0x1122334455667788ull));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RFLAGS, 0x2)); /* DF clear */
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_exec(f.dom, 0, rep_stosq, sizeof rep_stosq));
+    EXPECT_EQ(0, hv_vcpu_get_reg(f.dom, 0, HV_REG_RCX, &rcx));
+    EXPECT_U64(0, rcx);
+    EXPECT_EQ(0, dirty(&f, 0x1f));
+    EXPECT_EQ(1, dirty(&f, 0x20));
+    EXPECT_EQ(1, dirty(&f, 0x21));
+    EXPECT_EQ(1, dirty(&f, 0x22));
+    EXPECT_EQ(0, dirty(&f, 0x23));
+
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RSI, TEST_MMIO_GPA));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RDI, 0x30000));
+    REQUIRE_EQ(0, hv_vcpu_set_reg(f.dom, 0, HV_REG_RCX, 4));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_exec(f.dom, 0, rep_movsq, sizeof rep_movsq));
+    EXPECT_EQ(0, hv_guest_read(f.dom, 0x30018, &v, sizeof v));
+    EXPECT_U64(~0ull, v);
+    EXPECT_EQ(1, dirty(&f, 0x30));
+    EXPECT_EQ(0, dirty(&f, 0x31));
+    fixture_destroy(&f);
+}
+
 int main(void) {
     skip_unless_vmx_backend("abi_dirty");
     RUN(track_dirty_vram_errnos_in_xens_order);
     RUN(modified_memory_errnos_in_xens_order);
     RUN(log_dirty_calls_check_their_arguments);
+    RUN(rep_into_ram_marks_every_page_it_writes);
     return abi_finish("abi_dirty");
 }
