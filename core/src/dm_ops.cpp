@@ -204,9 +204,14 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
         Status args = Status::ok();
         if (!cfg_.hap)
             args = Status::err(-EOPNOTSUPP);
-        else if (type != hvmmem::ioreq_server || (flags & ~mem_access_write) != 0)
+        else if (type != hvmmem::ioreq_server ||
+                 (flags != 0 && flags != mem_access_write && flags != (mem_access_write | mem_access::write_posted)))
             args = Status::err(-EINVAL);
-        HV_TRY(live_server(lk, who, id, args));
+        auto s = live_server(lk, who, id, args);
+        HV_TRY(s);
+        // Posted writes go on the server's buffered ring: a server created
+        // without one (HVDM_BUFIOREQ_OFF) could never post (-EINVAL).
+        if (posts_writes(flags) && !(*s)->channel.buffered()) return Status::err(-EINVAL);
         if (flags != 0) {
             if (p2m_->ioreq_owner()) return Status::err(-EBUSY);           // any owner, itself too
             if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries

@@ -133,6 +133,8 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
         if (s == nullptr || !s->enabled()) return MemStatus::retry;
+        if (posts_writes(claim_flags_of_page(lk, Gpa{req.addr}.gfn())) && !req.data_is_ptr && req.count == 1)
+            return post_write(lk, v, *s, req);
         return send(lk, v, *s, req, req, false);
     }
     const auto sel = servers_.select(req);
@@ -222,6 +224,11 @@ std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const 
     // type and falls back to one write per element, one round trip each;
     // hvcore sends the owner the same single rep ioreq any device gets.
     const bool to_device = !dst_ram;
+    // Into a page whose owner has writes posted: element by element, so
+    // that each element is made to RAM and posted as one single write.
+    if (to_device && dst.type == P2mType::ioreq_server &&
+        posts_writes(claim_flags_of_page(lk, Gpa{a.dst}.gfn())))
+        return std::nullopt;
     // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
     // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
@@ -286,6 +293,38 @@ MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const Ior
     }
     v.io.sent(s.id, s.serial, req, orig);
     return MemStatus::pending;
+}
+
+uint32_t Domain::claim_flags_of_page(const Locked&, Gfn) const noexcept {
+    // One claim per domain today; with an owner per page this becomes the
+    // claim of the page's owner (P2m::claim_flags(IoservId{leaf.owner})).
+    return p2m_->ioreq_flags();
+}
+
+MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req) {
+    // The write is made to RAM first, whatever happens to its ioreq next
+    // (posted, synchronous because the ring is full, or handed to a direct
+    // handler): the device model reads the page and finds the value of
+    // every write it is told of. Made once: a re-execution after a later
+    // piece's answer meets this piece in the replay log (the log entry of
+    // the post, or of the synchronous request) and neither writes nor
+    // posts it again.
+    const Landing to = landing(lk, req.addr);
+    Expects(to.at != nullptr && (req.addr & page_mask) + req.size <= page_size);
+    const uint64_t value = req.data;
+    std::memcpy(to.at, &value, req.size);  // little-endian hosts only (x86-64, AArch64): the guest's byte order
+    // The domain's dirty marking of the page goes here (log-dirty):
+    // mark_dirty(lk, Gpa{req.addr}.gfn()).
+    // A direct handler takes every request of its server on the vCPU's
+    // thread, in the order they are made (send); otherwise the ring, and
+    // a full ring (or a record it cannot carry) the synchronous slot: the
+    // device model drains the ring before it takes a synchronous request,
+    // so the vCPU's posted writes are seen before it.
+    if (!s.direct && s.channel.post_write(req)) {
+        v.io.log(req, 0);  // the vCPU goes on; a re-execution does not post twice
+        return MemStatus::ok;
+    }
+    return send(lk, v, s, req, req, false);
 }
 
 Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {
