@@ -20,6 +20,8 @@
 //                          stores done, the device model maybe behind)
 //   posted_vcpu_over_sync: posted_vcpu_us / sync_us
 //   *_best:                the same from the fastest burst of each
+//   posted_sync_pct:       the posted side's writes that went synchronously
+//                          (the ring full: the device model behind)
 //
 // BM_KvmPostedBurst (only where /dev/kvm opens, else skipped with the
 // reason): the same burst by a real guest on hvcore's KVM host: 64-bit
@@ -27,7 +29,8 @@
 // page's memslot is read-only), after one port write that marks the start;
 // the device model on its own thread (hvdm_serve). The time is the device
 // model's, from the marker to the 512th PTE write.
-//   kvm_sync_us, kvm_posted_us, kvm_posted_over_sync (and _best)
+//   kvm_sync_us, kvm_posted_us, kvm_posted_over_sync (and _best),
+//   kvm_posted_sync_pct
 //
 // Every write is checked by the device model (address and value of each
 // PTE, in order); a loss or a mismatch fails the benchmark.
@@ -78,6 +81,7 @@ struct PteDm {
     uint64_t burst = 0;
     std::atomic<uint64_t> seen{0};  // PTE writes of the current burst
     std::atomic<uint64_t> bad{0};
+    std::atomic<uint64_t> waited{0};  // PTE writes that came synchronously (a WRITE claim, or a full ring)
     Clock::time_point start, last;  // KVM: the marker's arrival, the 512th PTE's
 };
 
@@ -91,6 +95,7 @@ int pte_fn(void* opaque, hvdm_ioservid_t, hvdm_ioreq_t* req) {
     if (req->dir != HVDM_IOREQ_WRITE || req->size != 8 || req->addr != pt_gpa + 8 * i ||
         req->data != pte(dm->burst, i))
         dm->bad.fetch_add(1, std::memory_order_relaxed);
+    if (req->state == HVDM_STATE_IOREQ_INPROCESS) dm->waited.fetch_add(1, std::memory_order_relaxed);
     if (dm->apply && hv_guest_write(dm->dom, req->addr, &req->data, 8) != 0)
         dm->bad.fetch_add(1, std::memory_order_relaxed);
     if (i + 1 == ptes) dm->last = Clock::now();
@@ -215,6 +220,7 @@ void BM_PostedBurst(benchmark::State& state) {
     state.counters["posted_vcpu_over_sync"] = t_vcpu / t_sync;
     state.counters["posted_over_sync_best"] = min_posted / min_sync;
     state.counters["posted_vcpu_over_sync_best"] = min_vcpu / min_sync;
+    state.counters["posted_sync_pct"] = 100.0 * static_cast<double>(posted.dm.waited) / (n * ptes);
 }
 BENCHMARK(BM_PostedBurst)->Iterations(50)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
@@ -243,7 +249,7 @@ constexpr unsigned char kvm_code[] = {0x66, 0xba, 0x10, 0x05, 0xee, 0x31, 0xc0, 
 
 // One burst on hvcore's KVM host: the device model's seconds from the
 // marker to the 512th PTE, or a negative value with *why.
-double kvm_burst(const hvcore::kvm::Device& dev, uint32_t flags, std::string* why) {
+double kvm_burst(const hvcore::kvm::Device& dev, uint32_t flags, std::string* why, uint64_t* waited = nullptr) {
     const hvcore::kvm::CpuVendor vendor = hvcore::kvm::host_cpu_vendor();
     if (vendor == hvcore::kvm::CpuVendor::other) {
         *why = "neither an Intel nor an AMD host CPU";
@@ -306,6 +312,7 @@ double kvm_burst(const hvcore::kvm::Device& dev, uint32_t flags, std::string* wh
                 *why = std::string("the run did not end as planned: ") + vm.value()->end_detail();
             else
                 per = std::chrono::duration<double>(dm.last - dm.start).count();
+            if (waited != nullptr) *waited += dm.waited;
         }
         if (vm.is_ok()) vm.value().reset();
         if (stop >= 0) close(stop);
@@ -323,10 +330,11 @@ void BM_KvmPostedBurst(benchmark::State& state) {
         return;
     }
     double t_sync = 0, t_posted = 0, min_sync = 1e9, min_posted = 1e9;
+    uint64_t waited = 0;
     std::string why;
     for (auto _ : state) {
         const double s = kvm_burst(*dev.value(), HVDM_IOREQ_MEM_ACCESS_WRITE, &why);
-        const double p = s < 0 ? s : kvm_burst(*dev.value(), posted_flags, &why);
+        const double p = s < 0 ? s : kvm_burst(*dev.value(), posted_flags, &why, &waited);
         if (s < 0 || p < 0) {
             state.SkipWithError(why.c_str());
             return;
@@ -342,6 +350,7 @@ void BM_KvmPostedBurst(benchmark::State& state) {
     state.counters["kvm_posted_us"] = t_posted / n * 1e6;
     state.counters["kvm_posted_over_sync"] = t_posted / t_sync;
     state.counters["kvm_posted_over_sync_best"] = min_posted / min_sync;
+    state.counters["kvm_posted_sync_pct"] = 100.0 * static_cast<double>(waited) / (n * ptes);
 }
 BENCHMARK(BM_KvmPostedBurst)->Iterations(5)->UseManualTime()->Unit(benchmark::kMicrosecond);
 #endif

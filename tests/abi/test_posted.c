@@ -360,6 +360,26 @@ static void direct_handler_gets_posted_writes_in_order(void) {
     fixture_destroy(&f);
 }
 
+/* A ring whose last record is the first slot of a posted write without
+ * its second (written over by a broken device model): hvdm_serve_pending
+ * stops there with -EPROTO and leaves the record, as for the first half of
+ * an 8-byte write. */
+static void half_a_posted_record_is_eproto(void) {
+    struct fixture f;
+    struct server s;
+    struct seen seen;
+    memset(&seen, 0, sizeof seen);
+    REQUIRE_EQ(0, setup(&f, &s));
+    EXPECT_EQ(HV_VCPU_DONE, hv_vcpu_store(f.dom, 0, CLAIMED_GPA, 8, 0x77));
+    s.buf->write_pointer = 3; /* a third slot: a copy of the record's first */
+    s.buf->buf_ioreq[2] = s.buf->buf_ioreq[0];
+    EXPECT_EQ(-EPROTO, hvdm_serve_pending(f.dm, f.domid, s.id, record, &seen));
+    EXPECT_EQ(1, seen.n); /* the whole record before it was served */
+    expect_posted(&seen, 0, CLAIMED_GPA, 8, 0x77);
+    EXPECT_EQ(2, s.buf->read_pointer);
+    fixture_destroy(&f);
+}
+
 int main(void) {
     skip_unless_vmx_backend("test_posted");
     RUN(claim_flags_with_write_posted);
@@ -370,5 +390,6 @@ int main(void) {
     RUN(ring_is_drained_before_each_synchronous_request);
     RUN(re_execution_after_a_later_piece_posts_nothing_twice);
     RUN(direct_handler_gets_posted_writes_in_order);
+    RUN(half_a_posted_record_is_eproto);
     return abi_finish("test_posted");
 }

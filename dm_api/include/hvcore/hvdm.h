@@ -913,7 +913,8 @@ typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req
  * @return -ESHUTDOWN: the domain was stopped (hv_domain_stop_reason says
  * why).
  * @return -EPROTO: the buffered ring holds the first half of an 8-byte
- * write without its second (a corrupted ring); nothing more is drained.
+ * write, or the first slot of a posted-write record (HVDM_BUF_IOREQ_POSTED),
+ * without its second (a corrupted ring); nothing more is drained.
  * @return -EPROTO (or another errno of hvdm_ioreq_notify): posting an
  * answer failed, for example because fn changed the slot's state.
  * @return -ENOMEM: out of memory.
