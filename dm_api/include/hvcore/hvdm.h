@@ -92,7 +92,7 @@ typedef uint16_t hvdm_ioservid_t;
  * claimant must have a ring (not HVDM_BUFIOREQ_OFF). Ordering: a device
  * model drains the ring before it takes a synchronous request
  * (hvdm_serve_pending does), and then sees each vCPU's posted writes and
- * synchronous requests in the order that vCPU made them. */
+ * synchronous requests to this server in the order that vCPU made them. */
 #define HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED (1u << 2)
 /** @} */
 
