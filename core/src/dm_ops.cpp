@@ -205,7 +205,7 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
         if (!cfg_.hap)
             args = Status::err(-EOPNOTSUPP);
         else if (type != hvmmem::ioreq_server ||
-                 (flags != 0 && flags != mem_access_write && flags != (mem_access_write | mem_access::write_posted)))
+                 (flags != 0 && flags != mem_access::write && flags != (mem_access::write | mem_access::write_posted)))
             args = Status::err(-EINVAL);
         auto s = live_server(lk, who, id, args);
         HV_TRY(s);
