@@ -59,7 +59,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("setting_one_page_of_a_superpage_splits_it_and_counts_one_entry") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x201}, 1, P2mType::ioreq_server).is_ok());
             CHECK(f.p2m->lookup(Gfn{0x201}).type == P2mType::ioreq_server);
             CHECK(f.p2m->lookup(Gfn{0x201}).order == 0);
@@ -71,7 +71,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("a_range_with_one_refused_page_changes_nothing") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x305}, 1, P2mType::ram_ro).is_ok());
             // 0x300..0x30f: page 0x305 is ram_ro, which cannot become ioreq_server.
             CHECK(f.p2m->set_type_range(Gfn{0x300}, 16, P2mType::ioreq_server).code() == -EINVAL);
@@ -86,7 +86,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             Fixture probe(b, 16 * mib, 64);
             const uint64_t build_tables = probe.mem->tables_in_use();
             Fixture f(b, 16 * mib, build_tables + 1);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             // Pages in two different superpages need two split tables.
             const uint64_t first = 0x1ff;  // last page of the first 2 MiB, then first of the second
             CHECK(f.p2m->set_type_range(Gfn{first}, 2, P2mType::ioreq_server).code() == -ENOMEM);
@@ -100,9 +100,9 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("disclaim_marks_lazily_and_a_lookup_resolves_to_ram_rw") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 8, P2mType::ioreq_server).is_ok());
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             f.p2m->mark_recalc_all();
             // Nothing written yet: the table still holds the old type, but
             // the type as seen through the mark is already ram_rw.
@@ -116,12 +116,12 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("the_sweep_resolves_outstanding_entries_in_bounded_chunks") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             // Outstanding pages spread over 20 different leaf tables.
             for (uint64_t i = 0; i < 20; ++i)
                 REQUIRE(f.p2m->set_type_range(Gfn{i * 512 + 7}, 3, P2mType::ioreq_server).is_ok());
             REQUIRE(f.p2m->ioreq_entry_count() == 60);
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             f.p2m->mark_recalc_all();
             // A budget of 5 resolutions: each resolves one leaf table (3 entries).
             CHECK(f.p2m->sweep(5) == 45);
@@ -131,7 +131,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("while_claimed_a_pending_mark_keeps_ioreq_server") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x10}, 1, P2mType::ioreq_server).is_ok());
             f.p2m->mark_recalc_all();
             CHECK(f.p2m->lookup(Gfn{0x10}).type == P2mType::ioreq_server);
@@ -148,7 +148,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             const uint64_t tables = f.mem->tables_in_use();
             std::vector<uint64_t> before;
             for (uint64_t g = 0; g < 0xc00; ++g) before.push_back(f.s2->raw_entry(Gfn{g}));
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             CHECK(f.p2m->first_refused(Gfn{0x300}, 0x700, P2mType::ioreq_server) == Gfn{0x7ff});
             CHECK(f.p2m->set_type_range(Gfn{0x300}, 0x700, P2mType::ioreq_server).code() == -EINVAL);
             for (uint64_t g = 0; g < 0xc00; ++g) CHECK(f.s2->raw_entry(Gfn{g}) == before[g]);
@@ -186,7 +186,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             const uint64_t tables = f.mem->tables_in_use();
             std::vector<uint64_t> before;
             for (uint64_t g = 0; g < 0xc00; ++g) before.push_back(f.s2->raw_entry(Gfn{g}));
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             const std::vector<uint64_t> list = {0x301, 0x303, 0x5ab, 0x7ff, 0x905, 0xa10};
             CHECK(f.p2m->first_refused_list(list, P2mType::ioreq_server) == Gfn{0x7ff});
             CHECK(f.p2m->set_type_list(list, P2mType::ioreq_server).code() == -EINVAL);
@@ -249,9 +249,9 @@ TEST_CASE("p2m behaviours on every linked backend") {
                 if ((seed >> 60) == 0) g += 20;
             }
             for (Fixture* f : {&a, &p}) {
-                f->p2m->set_ioreq_owner(IoservId{0}, claim_write);
+                f->p2m->set_claim(IoservId{0}, claim_write);
                 REQUIRE(f->p2m->set_type_range(Gfn{0x400}, 0x300, P2mType::ioreq_server).is_ok());
-                f->p2m->set_ioreq_owner(std::nullopt, 0);
+                f->p2m->set_claim(IoservId{0}, 0);
                 f->p2m->mark_recalc_all();  // the claimed pages read as ram_rw now
             }
             REQUIRE(a.p2m->set_type_list(list, P2mType::ram_ro).is_ok());
@@ -267,9 +267,9 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("a_range_under_pending_marks_is_checked_and_written_as_the_marks_resolve") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 16, P2mType::ioreq_server).is_ok());
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             f.p2m->mark_recalc_all();
             // Under the mark the pages are ram_rw already: ram_ro may
             // replace them (from ioreq_server it could not), and the
@@ -290,7 +290,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             for (const bool contiguous : {true, false}) {
                 CAPTURE(contiguous);
                 Fixture f(b, 64 * mib, 64);
-                f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+                f.p2m->set_claim(IoservId{0}, claim_write);
                 if (contiguous) {
                     REQUIRE(f.p2m->set_type_range(Gfn{0x1000}, 4096, P2mType::ioreq_server).is_ok());
                 } else {
@@ -305,14 +305,14 @@ TEST_CASE("p2m behaviours on every linked backend") {
         SUBCASE("the_sweep_rewrites_only_the_counted_leaves_and_merges_a_uniform_table_back") {
             Fixture f(b, 64 * mib, 64);
             const uint64_t tables = f.mem->tables_in_use();
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             // A whole 2 MiB leaf claimed (gfns 0x200..0x3ff), and a table
             // with a ram_ro page too (0x600..0x7ff).
             REQUIRE(f.p2m->set_type_range(Gfn{0x200}, 512, P2mType::ioreq_server).is_ok());
             REQUIRE(f.p2m->set_type_range(Gfn{0x610}, 4, P2mType::ioreq_server).is_ok());
             REQUIRE(f.p2m->set_type_range(Gfn{0x620}, 1, P2mType::ram_ro).is_ok());
             CHECK(f.mem->tables_in_use() == tables + 2);
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             f.p2m->mark_recalc_all();
             CHECK(f.p2m->sweep(UINT64_MAX) == 0);
             CHECK(f.leaves_of_type_ioreq_server() == 0);
@@ -334,11 +334,11 @@ TEST_CASE("p2m behaviours on every linked backend") {
 
         SUBCASE("without_a_mark_an_ownerless_ioreq_server_leaf_reads_as_ram_rw_and_a_lookup_resets_it_in_place") {
             Fixture f(b, 64 * mib, 64);
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             REQUIRE(f.p2m->set_type_range(Gfn{0x400}, 3, P2mType::ioreq_server).is_ok());
             // A disclaim's first step, before its sweep: the owner is gone and
             // nothing is marked.
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             CHECK(f.leaves_of_type_ioreq_server() == 3);
             CHECK(f.p2m->peek_type(Gfn{0x401}) == P2mType::ram_rw);
             CHECK(!f.s2->lookup(Gfn{0x401}).recalc_pending);
@@ -357,7 +357,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             CHECK(!f.p2m->reset_stale(Gfn{0x500}));  // never ioreq_server
             CHECK(f.p2m->ioreq_entry_count() == 1);
             // Claimed again, nothing is stale.
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             CHECK(!f.p2m->reset_stale(Gfn{0x402}));
             CHECK(f.p2m->peek_type(Gfn{0x402}) == P2mType::ioreq_server);
         }
@@ -365,12 +365,12 @@ TEST_CASE("p2m behaviours on every linked backend") {
         SUBCASE("the_sweep_without_a_mark_leaves_no_mark_and_merges_fresh_splits_in_address_order_chunks") {
             Fixture f(b, 64 * mib, 64);
             const uint64_t tables = f.mem->tables_in_use();
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             // One page in each of 12 2 MiB leaves (each split by the claim).
             for (uint64_t t = 0; t < 12; ++t)
                 REQUIRE(f.p2m->set_type_range(Gfn{t * 512 + 5 + t}, 1, P2mType::ioreq_server).is_ok());
             CHECK(f.mem->tables_in_use() == tables + 12);
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             CHECK(f.p2m->sweep(5) == 7);
             // Address order: the first five tables are done, the others not.
             for (uint64_t t = 0; t < 12; ++t)
@@ -390,7 +390,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
         SUBCASE("a_split_table_that_got_another_type_after_its_claim_is_reset_but_not_merged") {
             Fixture f(b, 64 * mib, 64);
             const uint64_t tables = f.mem->tables_in_use();
-            f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{0}, claim_write);
             // Table 1: split by the claim, then a ram_ro page written in it;
             // table 2: split by the claim, then its page set back to ram_rw
             // and another one claimed (still the split of one ram_rw leaf
@@ -403,7 +403,7 @@ TEST_CASE("p2m behaviours on every linked backend") {
             REQUIRE(f.p2m->set_type_range(Gfn{0x600}, 1, P2mType::ioreq_server).is_ok());
             REQUIRE(f.p2m->set_type_range(Gfn{0x601}, 1, P2mType::ram_logdirty).is_ok());
             REQUIRE(f.p2m->set_type_range(Gfn{0x601}, 1, P2mType::ram_rw).is_ok());
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             CHECK(f.p2m->sweep(UINT64_MAX) == 0);
             CHECK(f.leaves_of_type_ioreq_server() == 0);
             // Table 1 keeps its ram_ro page in 4 KiB leaves; table 2 is one

@@ -27,14 +27,14 @@ TEST_CASE("holes_become_only_mmio_dm_and_ram_changes_freely") {
 }
 
 TEST_CASE("claimed_ioreq_server_pages_are_read_only_and_not_executable") {
-    const Perm p = p2m_entry_perm(P2mType::ioreq_server, {.ioreq_write_claimed = true});
+    const Perm p = p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_write);
     CHECK(p == Perm{.r = true, .w = false, .x = false});
 }
 
 TEST_CASE("restrictions_only_remove_rights") {
     for (P2mType t : all_p2m_types) {
         const Perm base = p2m_type_perm(t);
-        const Perm restricted = p2m_entry_perm(t, {.ioreq_write_claimed = true});
+        const Perm restricted = p2m_entry_perm(t, ioreq_claim_write);
         CHECK((base.r || !restricted.r));
         CHECK((base.w || !restricted.w));
         CHECK((base.x || !restricted.x));
