@@ -180,20 +180,23 @@ void OwnerSide::store(uint64_t key, const Owners& own) {
     }
 }
 
-bool OwnerSide::fits(uint64_t more_records, uint64_t more_mixed, uint64_t budget_bytes) noexcept {
+bool OwnerSide::fits(uint64_t more_records, uint64_t more_mixed, uint64_t table_frames) noexcept {
     if (more_records == 0 && more_mixed == 0) return true;
-    // The slots after the new records (grown as put() grows them) and the
-    // packed arrays (each new one beyond the free ones a new element).
-    size_t cap = slots_.size();
-    while ((used_ + more_records) * 8 > cap * 7) cap = cap == 0 ? 16 : cap * 2;
+    const uint64_t budget = table_frames * page_size / 100;
+    // The slots after the new records (grown as put() grows them); before
+    // a new mixed record, room for a slot per table frame, so that a table
+    // of one owner is never refused for the mixed ones' sake.
+    const uint64_t records = std::max<uint64_t>(used_ + more_records, more_mixed != 0 ? table_frames : 0);
+    uint64_t cap = slots_.size();
+    while (records * 8 > cap * 7) cap = cap == 0 ? 16 : cap * 2;
+    // The packed arrays (each new one beyond the free ones a new element).
     const uint64_t arrays = mixed_used_ + more_mixed;
     if (arrays >= no_packed) return false;
     const uint64_t pool = std::max<uint64_t>(arrays, pool_.size());
-    const uint64_t bytes = cap * sizeof(uint64_t) + pool * packed_bytes;
-    if (bytes > budget_bytes) return false;
+    if (cap * sizeof(uint64_t) + pool * packed_bytes > budget) return false;
     // The pool grows to what the bound leaves room for, at most double.
-    grow_to_ = static_cast<size_t>(std::max<uint64_t>(
-        pool, std::min<uint64_t>(2 * pool, (budget_bytes - cap * sizeof(uint64_t)) / packed_bytes)));
+    grow_to_ = static_cast<size_t>(
+        std::max<uint64_t>(pool, std::min<uint64_t>(2 * pool, (budget - cap * sizeof(uint64_t)) / packed_bytes)));
     return true;
 }
 

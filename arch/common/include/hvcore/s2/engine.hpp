@@ -252,12 +252,13 @@ concept OwnerBits = requires(uint64_t e, uint8_t o) {
 // more owners has a slot plus a packed array of 512 3-bit owners (192
 // bytes). The memory bound: 1% of the table frames (4,096 bytes each) in
 // use when an owner's pages are set. A slot costs at most 8 x 16/7 = 18.3
-// bytes per leaf table holding one (0.45% of the table), so records of one
-// owner always fit; each mixed table costs 192 more, and a change that would
-// make the structure pass the bound is refused before anything changes
-// (fits()). Tables freed later (a merge) leave every mixed record with its
-// own live leaf table, so the structure stays under (192 + 18.3) / 4,096 of
-// the tables that hold them.
+// bytes per leaf table holding one (0.45% of the table); each mixed table
+// costs 192 more, and a change that would make the structure pass the
+// bound is refused before anything changes (fits()). A mixed record is
+// admitted only with room left for a slot per table frame, so a table of
+// one owner is never refused. Tables freed later (a merge) leave every
+// mixed record with its own live leaf table, so the structure then stays
+// under (192 + 18.3) / 4,096 of the tables that hold them.
 class OwnerSide {
 public:
     static constexpr unsigned leaves = entries_per_table;
@@ -279,10 +280,11 @@ public:
     // or `mixed`.
     static constexpr uint8_t mixed = 0xff;
     [[nodiscard]] uint8_t single(uint64_t key) const noexcept;
-    // Whether `more_records` new records, `more_mixed` of them mixed, fit
-    // in budget_bytes.
-    // (It also sets how far the next growth of the arrays may go.)
-    [[nodiscard]] bool fits(uint64_t more_records, uint64_t more_mixed, uint64_t budget_bytes) noexcept;
+    // Whether `more_records` new records, `more_mixed` new mixed ones, fit
+    // in 1% of `table_frames` 4 KiB frames (a mixed one only with room left
+    // for a slot per table frame). It also sets how far the next growth of
+    // the arrays may go.
+    [[nodiscard]] bool fits(uint64_t more_records, uint64_t more_mixed, uint64_t table_frames) noexcept;
     [[nodiscard]] uint64_t bytes() const noexcept {
         return slots_.capacity() * sizeof(uint64_t) + pool_.capacity() * packed_bytes;
     }
@@ -557,7 +559,7 @@ private:
     // would add: new records and new mixed ones.
     void owners_needed(const uint64_t* t, uint64_t key, const std::array<uint64_t, 8>& changed, const TypeChange& c,
                        uint64_t& records, uint64_t& mixed) const;
-    [[nodiscard]] uint64_t side_budget() const noexcept { return mem_.tables_in_use() * page_size / 100; }
+    [[nodiscard]] uint64_t side_frames() const noexcept { return mem_.tables_in_use(); }
 
     MachineMemory& mem_;
     Geometry geo_;

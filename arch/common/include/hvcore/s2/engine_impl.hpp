@@ -123,7 +123,7 @@ bool Table<F>::owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const {
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_budget());
+        return side_.fits(records, mixed, side_frames());
     }
 }
 
@@ -146,7 +146,7 @@ bool Table<F>::owners_fit_list(std::span<const uint64_t> gfns, const TypeChange&
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_budget());
+        return side_.fits(records, mixed, side_frames());
     }
 }
 
