@@ -128,7 +128,7 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
     }
     if (t == P2mType::ioreq_server) {
         Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
-        const auto owner = p2m_->ioreq_owner();
+        const auto owner = p2m_->any_claimant();  // the one claim of a single-claim domain
         IoreqServer* s = owner ? servers_.get(*owner) : nullptr;
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
