@@ -295,10 +295,10 @@ MemStatus Domain::send(const Locked& lk, VcpuState& v, IoreqServer& s, const Ior
     return MemStatus::pending;
 }
 
-uint32_t Domain::claim_flags_of_page(const Locked&, Gfn) const noexcept {
-    // One claim per domain today; with an owner per page this becomes the
-    // claim of the page's owner (P2m::claim_flags(IoservId{leaf.owner})).
-    return p2m_->ioreq_flags();
+uint32_t Domain::claim_flags_of_page(const Locked&, Gfn gfn) const {
+    // The claim of the page's owner, kept with the entry (Stage2Leaf::owner):
+    // 0 once that claim has ended.
+    return p2m_->claim_flags(IoservId{p2m_->lookup(gfn).owner});
 }
 
 MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req) {
