@@ -134,7 +134,7 @@ struct P2mFixture {
     // 4,096 ioreq_server entries, one per leaf table spread evenly over the
     // guest (scattered) or gfns [512, 512 + 4,096) (contiguous), claimed.
     void claim(bool contiguous) {
-        p2m->set_ioreq_owner(IoservId{0}, claim_write);
+        p2m->set_claim(IoservId{0}, claim_write);
         if (contiguous) {
             if (!p2m->set_type_range(Gfn{512}, entries, P2mType::ioreq_server)) die("claim");
             return;
@@ -145,7 +145,7 @@ struct P2mFixture {
     }
     // Xen's disclaim: the owner dropped and the whole p2m marked.
     void disclaim_marked() {
-        p2m->set_ioreq_owner(std::nullopt, 0);
+        p2m->set_claim(IoservId{0}, 0);
         p2m->mark_recalc_all();
     }
 };
@@ -168,8 +168,8 @@ void BM_SetMemTypeRange(benchmark::State& state, const Backend* b) {
     constexpr uint64_t nr = uint64_t{1} << 20;
     constexpr uint64_t first = 0x100000;  // 4 GiB
     P2mFixture f(*b, 8 * gib);
-    f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
-    const Perm claimed = p2m_entry_perm(P2mType::ioreq_server, {.ioreq_write_claimed = true});
+    f.p2m->set_claim(IoservId{0}, claim_write);
+    const Perm claimed = p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_write);
     const Perm rw = p2m_entry_perm(P2mType::ram_rw, {});
     // Warm-up: both run on tables already split.
     if (!f.p2m->set_type_range(Gfn{first}, nr, P2mType::ioreq_server) ||
@@ -277,7 +277,7 @@ void BM_SetMemTypeList(benchmark::State& state, const Backend* b, Spread spread)
     const uint64_t guest = (first + spread_pages(spread, nr)) * page_size;
     DmFixture dm(*b, guest);
     P2mFixture f(*b, guest);
-    const Perm claimed = p2m_entry_perm(P2mType::ioreq_server, {.ioreq_write_claimed = true});
+    const Perm claimed = p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_write);
     const Perm rw = p2m_entry_perm(P2mType::ram_rw, {});
     // Warm-up: every path runs on tables already split.
     dm.set_list(HVDM_MEM_IOREQ_SERVER, gfns);
@@ -335,7 +335,7 @@ void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_
         for (int r = 0; r < rounds; ++r) {
             f.claim(false);
             const auto t0 = Clock::now();
-            f.p2m->set_ioreq_owner(std::nullopt, 0);
+            f.p2m->set_claim(IoservId{0}, 0);
             const uint64_t left = f.p2m->sweep(UINT64_MAX);
             const auto t1 = Clock::now();
             if (left != 0) die("sweep left entries");
@@ -352,7 +352,7 @@ void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_
         f.p2m->set_merge_on_reset(false);
         f.claim(false);
         t0 = Clock::now();
-        f.p2m->set_ioreq_owner(std::nullopt, 0);
+        f.p2m->set_claim(IoservId{0}, 0);
         if (f.p2m->sweep(UINT64_MAX) != 0) die("sweep left entries");
         t1 = Clock::now();
         reset_only += seconds(t0, t1);
@@ -362,7 +362,7 @@ void BM_DisclaimReset(benchmark::State& state, const Backend* b, uint64_t guest_
         // table whole (and the tables are merged for the next iteration).
         f.claim(false);
         t0 = Clock::now();
-        f.p2m->set_ioreq_owner(std::nullopt, 0);
+        f.p2m->set_claim(IoservId{0}, 0);
         if (f.p2m->sweep(UINT64_MAX) != 0) die("sweep left entries");
         t1 = Clock::now();
         merge_read += seconds(t0, t1);
@@ -444,11 +444,11 @@ void BM_ClaimCycleTables(benchmark::State& state, const Backend* b) {
     double tables_claimed = 0;
     for (auto _ : state) {
         P2mFixture f(*b, gib);
-        f.p2m->set_ioreq_owner(IoservId{0}, claim_write);
+        f.p2m->set_claim(IoservId{0}, claim_write);
         if (!f.p2m->set_type_range(Gfn{0}, f.frames, P2mType::ioreq_server)) die("claim");
         tables_claimed = static_cast<double>(f.mem->tables_in_use());
         const auto t0 = Clock::now();
-        f.p2m->set_ioreq_owner(std::nullopt, 0);
+        f.p2m->set_claim(IoservId{0}, 0);
         if (f.p2m->sweep(UINT64_MAX) != 0) die("sweep");
         state.SetIterationTime(seconds(t0, Clock::now()));
         tables_after = static_cast<double>(f.mem->tables_in_use());

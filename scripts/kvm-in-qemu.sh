@@ -16,6 +16,9 @@
 # BUILD_DIR/kvm-qemu/bench_roundtrip.json (the console part to
 # bench_roundtrip.txt). It fails when the JSON is missing or the raw KVM
 # loop was skipped inside. The timeout is then 900 s.
+# HVCORE_KVMQ_BENCH_PROGRAM names another benchmark program of BUILD_DIR's
+# bench/ to run so (bench_posted; default bench_roundtrip): its JSON and
+# console output go to BUILD_DIR/kvm-qemu/<program>.json and .txt.
 #
 # The guest is Debian 12's own kernel (linux-image-amd64's current
 # linux-image-6.1.0-*-amd64) and busybox-static, fetched as Debian packages
@@ -64,14 +67,15 @@ exclude_re=${HVCORE_KVMQ_EXCLUDE-^kvm/(cli_model_demo|cli_demo_without_kvm_says_
 expected_skip=${HVCORE_KVMQ_EXPECTED_SKIP:-}
 vm_timeout=${HVCORE_KVMQ_TIMEOUT:-$((bench ? 900 : 300))}
 bench_args=${HVCORE_KVMQ_BENCH_ARGS:---benchmark_repetitions=3}
+bench_prog=${HVCORE_KVMQ_BENCH_PROGRAM:-bench_roundtrip}
 smp=${HVCORE_KVMQ_SMP:-2}
 mem=${HVCORE_KVMQ_MEM:-1G}
 cpu=${HVCORE_KVMQ_CPU:-max}
 tcg_thread=${HVCORE_KVMQ_TCG_THREAD:-single}
 kvm_tests=$build/tests/kvm
 if ((bench)); then
-  for f in bench_roundtrip bench_dm_proc; do
-    [[ -x $build/bench/$f ]] || die "$build/bench/$f is missing (configure $build with -DHVCORE_BUILD_BENCH=ON and build bench_roundtrip)"
+  for f in "$bench_prog" bench_dm_proc; do
+    [[ -x $build/bench/$f ]] || die "$build/bench/$f is missing (configure $build with -DHVCORE_BUILD_BENCH=ON and build $bench_prog and bench_dm_proc)"
   done
 else
 [[ -f $kvm_tests/CTestTestfile.cmake ]] || die "$kvm_tests/CTestTestfile.cmake is missing (configure $build with BUILD_TESTING)"
@@ -175,7 +179,7 @@ files() { find "$@" -name CMakeFiles -prune -o -type f ! -name '*.o' ! -name '*.
 if ((bench)); then
   # The benchmark, its device-model process (named by its path in the
   # build tree) and libhvcore.so* (bench_dm_proc links it).
-  add "$build/bench/bench_roundtrip"
+  add "$build/bench/$bench_prog"
   add "$build/bench/bench_dm_proc"
   while IFS= read -r -d '' f; do add "$f"; done < <(find "$build/dm_api" -maxdepth 1 -type f -name 'libhvcore.so*' -print0)
 else
@@ -256,8 +260,8 @@ EOF
 if ((bench)); then
   cat >>"$root/init" <<EOF
 cd /kvmq
-echo "hvcore-kvmq: BENCH-BEGIN \$(cut -d' ' -f1 /proc/uptime) $build/bench/bench_roundtrip $bench_args"
-$build/bench/bench_roundtrip $bench_args --benchmark_color=false --benchmark_out=/kvmq/bench.json --benchmark_out_format=json 2>&1
+echo "hvcore-kvmq: BENCH-BEGIN \$(cut -d' ' -f1 /proc/uptime) $build/bench/$bench_prog $bench_args"
+$build/bench/$bench_prog $bench_args --benchmark_color=false --benchmark_out=/kvmq/bench.json --benchmark_out_format=json 2>&1
 echo "hvcore-kvmq: BENCH-EXIT \$? \$(cut -d' ' -f1 /proc/uptime)"
 echo "hvcore-kvmq: BENCH-JSON-BEGIN"
 cat /kvmq/bench.json
@@ -292,7 +296,7 @@ fi
 chmod +x "$root/init"
 initrd=$work/initrd.cpio
 (cd "$root" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc >"$initrd" 2>/dev/null)
-echo "kvm-in-qemu: initramfs $((($(stat -c %s "$initrd") + 1048575) / 1048576)) MiB, $(((bench)) && echo bench_roundtrip || echo "${#names[@]} tests"), kernel $kpkg; prepared in $((SECONDS - t_start)) s" >&2
+echo "kvm-in-qemu: initramfs $((($(stat -c %s "$initrd") + 1048575) / 1048576)) MiB, $(((bench)) && echo "$bench_prog" || echo "${#names[@]} tests"), kernel $kpkg; prepared in $((SECONDS - t_start)) s" >&2
 
 # --- The VM. ---
 log=$work/console.log
@@ -321,16 +325,16 @@ if ! grep -q '^hvcore-kvmq: KVM ' "$log"; then
   die "/dev/kvm did not appear in the VM (kvm-amd did not load: see the lines above and $log)"
 fi
 if ((bench)); then
-  out=$build/kvm-qemu/bench_roundtrip.json
+  out=$build/kvm-qemu/$bench_prog.json
   sed -n '/^hvcore-kvmq: BENCH-JSON-BEGIN$/,/^hvcore-kvmq: BENCH-JSON-END$/p' "$log" | sed '1d;$d' >"$out"
   sed -n '/hvcore-kvmq: BENCH-BEGIN /,/hvcore-kvmq: BENCH-EXIT /p' "$log" >"${out%.json}.txt"
   st=$(sed -n 's/^.*hvcore-kvmq: BENCH-EXIT \([0-9]*\) .*/\1/p' "$log")
-  [[ $st == 0 ]] || die "bench_roundtrip did not finish with status 0 inside the VM (status ${st:-none}; see $log)"
+  [[ $st == 0 ]] || die "$bench_prog did not finish with status 0 inside the VM (status ${st:-none}; see $log)"
   grep -q '"name"' "$out" || die "no benchmark JSON between the markers (see $log)"
   if grep -q 'KVM loop skipped' "$out"; then die "the raw KVM loop was skipped inside the VM: $(grep -o 'KVM loop skipped[^"]*' "$out" | head -n 1)"; fi
   grep '^round trip, ' "$log" | sed 's/^/kvm-in-qemu: /' || true
   echo "kvm-in-qemu: this machine's load average before/after the VM: $load_before / $load_after" | tee -a "${out%.json}.txt"
-  echo "kvm-in-qemu: bench_roundtrip measured on KVM inside QEMU TCG in ${vm_s} s: $out (console output ${out%.json}.txt)"
+  echo "kvm-in-qemu: $bench_prog measured on KVM inside QEMU TCG in ${vm_s} s: $out (console output ${out%.json}.txt)"
   exit 0
 fi
 declare -A result=() secs=()

@@ -44,7 +44,7 @@ bool Domain::destroy_server(const Locked& lk, IoservId id) {
     // must find it gone (Xen re-validates a preempted DMOP on re-entry in
     // the same spirit). A vCPU waiting on it looks it up by id and serial,
     // finds nothing, and completes.
-    const bool owner = p2m_->ioreq_owner() == id;
+    const bool owner = p2m_->claim_flags(id) != 0;
     servers_.destroy(id);
     for (VcpuState& v : vcpus_)
         if (v.io.waiting() && v.io.in_flight()->server == id) wake(lk, v.id);
@@ -53,7 +53,7 @@ bool Domain::destroy_server(const Locked& lk, IoservId id) {
     // Xen"; Xen: xen/common/ioreq.c ioreq_server_destroy): destroying the owner
     // disclaims and resets its entries, like an unmap.
     if (!owner) return false;
-    p2m_->set_ioreq_owner(std::nullopt, 0);
+    p2m_->set_claim(id, 0);
     return disclaim(lk);
 }
 
@@ -99,7 +99,7 @@ void Domain::destroy_servers_of(EmulatorId who) {
     std::function<void()> pause;
     {
         const Locked lk(*this, mu_);
-        if (p2m_->ioreq_owner() || p2m_->ioreq_entry_count() == 0) return;
+        if (p2m_->any_claimant() || p2m_->ioreq_entry_count() == 0) return;
         pause = sweep_pause_;
     }
     sweep_after_disclaim(std::move(pause));
@@ -204,17 +204,22 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
         Status args = Status::ok();
         if (!cfg_.hap)
             args = Status::err(-EOPNOTSUPP);
-        else if (type != hvmmem::ioreq_server || (flags & ~mem_access_write) != 0)
+        else if (type != hvmmem::ioreq_server ||
+                 (flags != 0 && flags != mem_access::write && flags != (mem_access::write | mem_access::write_posted)))
             args = Status::err(-EINVAL);
-        HV_TRY(live_server(lk, who, id, args));
+        auto s = live_server(lk, who, id, args);
+        HV_TRY(s);
+        // Posted writes go on the server's buffered ring: a server created
+        // without one (HVDM_BUFIOREQ_OFF) could never post (-EINVAL).
+        if (posts_writes(flags) && !(*s)->channel.buffered()) return Status::err(-EINVAL);
         if (flags != 0) {
-            if (p2m_->ioreq_owner()) return Status::err(-EBUSY);           // any owner, itself too
+            if (p2m_->any_claimant()) return Status::err(-EBUSY);          // any owner, itself too
             if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
-            p2m_->set_ioreq_owner(id, flags);
+            p2m_->set_claim(id, flags);
             return Status::ok();
         }
-        if (p2m_->ioreq_owner() != id) return Status::err(-EINVAL);  // only the owner disclaims
-        p2m_->set_ioreq_owner(std::nullopt, 0);
+        if (p2m_->any_claimant() != id) return Status::err(-EINVAL);  // only the owner disclaims
+        p2m_->set_claim(id, 0);
         if (!disclaim(lk)) return Status::ok();
         pause = sweep_pause_;
     }
@@ -273,7 +278,7 @@ Result<P2mType> Domain::mem_type_target(const Locked&, uint16_t hvmmem_type) {
     }
     if (to == P2mType::ioreq_server) {
         if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
-        if (!p2m_->ioreq_owner()) return Status::err(-EINVAL);  // nobody claimed the type
+        if (!p2m_->any_claimant()) return Status::err(-EINVAL);  // nobody claimed the type
     }
     return to;
 }
@@ -387,11 +392,15 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
     // is reported to the observer as the span it lies in.
     return pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
+        // Xen's one claim: its server owns the pages (none after a disclaim
+        // meanwhile: the pages are then stale at once, as Xen's would be
+        // ram_rw on their next recalculation).
+        const IoservId owner = p2m_->any_claimant().value_or(IoservId{0});
         if (p.list.empty()) {
-            HV_TRY(p2m_->set_type_range(Gfn{p.first}, p.n, to));
+            HV_TRY(p2m_->set_type_range(Gfn{p.first}, p.n, to, owner));
             p2m_changed(lk, Gfn{p.first}, p.n);
         } else {
-            HV_TRY(p2m_->set_type_list(p.list, to));
+            HV_TRY(p2m_->set_type_list(p.list, to, owner));
             p2m_changed(lk, Gfn{p.first}, p.list.back() - p.first + 1);
         }
         return Status::ok();

@@ -57,30 +57,57 @@ void IoreqChannel::vcpu_sleeps(uint32_t vcpu, bool sleeps) noexcept {
     }
 }
 
+namespace {
+
+// buf_ioreq_t's size code (0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes), or none.
+[[nodiscard]] std::optional<uint32_t> size_code_of(uint32_t size) noexcept {
+    switch (size) {
+    case 1: return 0;
+    case 2: return 1;
+    case 4: return 2;
+    case 8: return 3;
+    default: return std::nullopt;
+    }
+}
+
+}  // namespace
+
 bool IoreqChannel::post_buffered(const IoreqBody& req) {
-    BufferedPage* bp = pages_.buffered();
-    if (bp == nullptr || req.dir != ioreq::dir_write || req.data_is_ptr || req.count != 1 ||
+    if (pages_.buffered() == nullptr || req.dir != ioreq::dir_write || req.data_is_ptr || req.count != 1 ||
         req.addr > ioreq::buffer_max_addr || (req.type != ioreq::type_pio && req.type != ioreq::type_copy))
         return false;
-    uint32_t size_code = 0;
-    switch (req.size) {
-    case 1: size_code = 0; break;
-    case 2: size_code = 1; break;
-    case 4: size_code = 2; break;
-    case 8: size_code = 3; break;
-    default: return false;
-    }
-    const uint32_t qw = req.size == 8 ? 1 : 0;
+    const std::optional<uint32_t> size_code = size_code_of(req.size);
+    if (!size_code) return false;
+    const uint32_t word0 = req.type | (((req.dir & 1u) << 1 | *size_code << 2) << 8) |
+                           (static_cast<uint32_t>(req.addr) << 12);
+    const BufIoreq recs[2] = {{word0, static_cast<uint32_t>(req.data)}, {word0, static_cast<uint32_t>(req.data >> 32)}};
+    return publish(recs, req.size == 8 ? 2 : 1);
+}
+
+bool IoreqChannel::post_write(const IoreqBody& req) {
+    if (pages_.buffered() == nullptr || req.dir != ioreq::dir_write || req.data_is_ptr || req.count != 1 ||
+        req.type != ioreq::type_copy || req.addr > ioreq::buffer_posted_max_gpa)
+        return false;
+    const std::optional<uint32_t> code = size_code_of(req.size);
+    if (!code) return false;
+    const uint64_t value = req.data & ones(req.size);
+    const uint32_t word0 = ioreq::buffer_posted_marker | (((req.dir & 1u) << 1 | *code << 2) << 8) |
+                           static_cast<uint32_t>(req.addr >> 32) << 12;
+    const BufIoreq recs[2] = {{word0, static_cast<uint32_t>(req.addr)},
+                              {static_cast<uint32_t>(value), static_cast<uint32_t>(value >> 32)}};
+    return publish(recs, ioreq::buffer_posted_slots);
+}
+
+bool IoreqChannel::publish(const BufIoreq* recs, uint32_t n) {
+    BufferedPage* bp = pages_.buffered();
     std::atomic_ref<uint32_t> rp(bp->read_pointer);
     std::atomic_ref<uint32_t> wp(bp->write_pointer);
     const uint32_t w = wp.load(std::memory_order_relaxed);
     const uint32_t r = rp.load(std::memory_order_acquire);
-    if (w - r >= ioreq::buffer_slots - qw) return false;  // full: fall back to synchronous
-    const uint32_t word0 = req.type | (((req.dir & 1u) << 1 | size_code << 2) << 8) |
-                           (static_cast<uint32_t>(req.addr) << 12);
-    bp->slots[w % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data)};
-    if (qw != 0) bp->slots[(w + 1) % ioreq::buffer_slots] = {word0, static_cast<uint32_t>(req.data >> 32)};
-    wp.store(w + 1 + qw, std::memory_order_release);
+    if (w - r >= ioreq::buffer_slots - (n - 1)) return false;  // full: fall back to synchronous
+    for (uint32_t i = 0; i < n; ++i) bp->slots[(w + i) % ioreq::buffer_slots] = recs[i];
+    // Release: the slots are visible before the pointer that publishes them.
+    wp.store(w + n, std::memory_order_release);
     if (mode_ == bufioreq::atomic) {
         // HVM_IOREQSRV_BUFIOREQ_ATOMIC: canonicalise both pointers with one
         // 64-bit compare-and-swap, as Xen does after each post.
@@ -90,8 +117,8 @@ bool IoreqChannel::post_buffered(const IoreqBody& req) {
             const auto rd = static_cast<uint32_t>(old);
             const auto wr = static_cast<uint32_t>(old >> 32);
             if (rd < ioreq::buffer_slots) break;
-            const uint32_t n = rd / ioreq::buffer_slots * ioreq::buffer_slots;
-            const uint64_t nv = uint64_t{rd - n} | (uint64_t{wr - n} << 32);
+            const uint32_t k = rd / ioreq::buffer_slots * ioreq::buffer_slots;
+            const uint64_t nv = uint64_t{rd - k} | (uint64_t{wr - k} << 32);
             if (both.compare_exchange_weak(old, nv, std::memory_order_acq_rel)) break;
         }
     }

@@ -13,7 +13,6 @@
 namespace hvcore {
 
 namespace {
-constexpr uint32_t access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
 constexpr unsigned table_shift = 9;   // 512 leaves per leaf table
 constexpr unsigned table_entries = 1U << table_shift;
 constexpr unsigned bit(P2mType t) noexcept { return 1U << static_cast<unsigned>(t); }
@@ -57,7 +56,7 @@ LeafTableCounts::Slot& LeafTableCounts::insert(uint64_t key) {
     size_t i = home(key);
     for (; slots_[i].key != empty; i = (i + 1) & mask)
         if (slots_[i].key == key) return slots_[i];
-    slots_[i] = Slot{.key = key, .ioreq = 0, .lo = table_entries - 1, .hi = 0, .uniform = false};
+    slots_[i] = Slot{.key = key, .ioreq = 0, .lo = table_entries - 1, .hi = 0, .uniform = false, .owners = 0};
     ++used_;
     return slots_[i];
 }
@@ -84,11 +83,13 @@ void LeafTableCounts::erase_at(size_t i) noexcept {
     }
 }
 
-void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi, bool split) {
+void LeafTableCounts::add_ioreq(uint64_t key, int n, unsigned lo, unsigned hi, bool split, uint8_t owner) {
     if (n == 0) return;
     if (n > 0) {
+        Expects(owner < ioreq_owner_count);
         Slot& s = insert(key);
         if (s.ioreq == 0) s.uniform = split;  // new in the map
+        s.owners = static_cast<uint8_t>(s.owners | (1U << owner));
         s.ioreq = static_cast<uint16_t>(s.ioreq + n);
         Ensures(s.ioreq <= table_entries);
         s.lo = static_cast<uint16_t>(std::min<unsigned>(s.lo, lo));
@@ -107,12 +108,16 @@ void LeafTableCounts::spoil(uint64_t key) noexcept {
     if (Slot* s = const_cast<Slot*>(find(key))) s->uniform = false;
 }
 
-void LeafTableCounts::keys(std::vector<uint64_t>& out) const {
+void LeafTableCounts::clear_owners(uint64_t key, uint8_t mask) noexcept {
+    if (Slot* s = const_cast<Slot*>(find(key))) s->owners = static_cast<uint8_t>(s->owners & ~mask);
+}
+
+void LeafTableCounts::keys(std::vector<uint64_t>& out, uint8_t owners) const {
     out.clear();
     out.reserve(used_);
     uint64_t all = 0;
     for (const Slot& s : slots_)
-        if (s.key != empty) {
+        if (s.key != empty && (s.owners & owners) != 0) {
             out.push_back(s.key);
             all |= s.key;
         }
@@ -149,21 +154,50 @@ const LeafTableCounts::Slot* LeafTableCounts::next_ioreq() noexcept {
 
 Status P2m::build_ram() {
     const P2mType t = P2mType::ram_rw;
-    return s2_.map_range(Gfn{0}, mem_.ram_mfn(Gfn{0}), mem_.ram_frames(), t,
-                         p2m_entry_perm(t, restrictions()));
+    return s2_.map_range(Gfn{0}, mem_.ram_mfn(Gfn{0}), mem_.ram_frames(), t, p2m_entry_perm(t, 0));
 }
 
-Restrictions P2m::restrictions() const noexcept {
-    return {.ioreq_write_claimed = owner_.has_value() && (flags_ & access_write) != 0};
+void P2m::set_claim(IoservId id, uint32_t flags) {
+    Expects(id.raw() < ioreq_owner_count);
+    claims_[id.raw()] = flags;
+}
+
+uint32_t P2m::claim_flags(IoservId id) const noexcept {
+    return id.raw() < ioreq_owner_count ? claims_[id.raw()] : 0;
+}
+
+std::optional<IoservId> P2m::any_claimant() const noexcept {
+    for (uint16_t k = 0; k < ioreq_owner_count; ++k)
+        if (claims_[k] != 0) return IoservId{k};
+    return std::nullopt;
+}
+
+uint64_t P2m::ioreq_entry_count(IoservId owner) const noexcept {
+    return owner.raw() < ioreq_owner_count ? owner_entries_[owner.raw()] : 0;
+}
+
+uint8_t P2m::stale_owners() const noexcept {
+    uint8_t m = 0;
+    for (unsigned k = 0; k < ioreq_owner_count; ++k)
+        if (claims_[k] == 0 && owner_entries_[k] != 0) m = static_cast<uint8_t>(m | (1U << k));
+    return m;
+}
+
+bool P2m::owner_ok(P2mType to, IoservId owner) const noexcept {
+    // An owner without a claim is allowed: its pages are stale at once
+    // (what a set_mem_type racing a disclaim writes).
+    return to != P2mType::ioreq_server || owner.raw() < ioreq_owner_count;
 }
 
 uint64_t P2m::ioreq_tables() const noexcept { return counts_.tables(); }
 
 Stage2Leaf P2m::peek(Gfn gfn) const {
     Stage2Leaf l = s2_.lookup(gfn);
-    l.type = p2m_recalc_type(l.recalc_pending, l.type, owner_.has_value(), logdirty_at(gfn.raw(), l.order));
-    // Not reset yet by a disclaim's sweep: already ram_rw for everyone.
-    if (l.type == P2mType::ioreq_server && !owner_) l.type = P2mType::ram_rw;
+    const bool live = l.type == P2mType::ioreq_server && claimed(l.owner);
+    l.type = p2m_recalc_type(l.recalc_pending, l.type, live, logdirty_at(gfn.raw(), l.order));
+    // Not reset yet since its owner's claim ended: already ram_rw for everyone.
+    if (l.type == P2mType::ioreq_server && !live) l.type = P2mType::ram_rw;
+    if (l.type != P2mType::ioreq_server) l.owner = 0;
     return l;
 }
 
@@ -174,45 +208,65 @@ Stage2Leaf P2m::lookup(Gfn gfn) {
         l = s2_.lookup(gfn);
         Ensures(!l.recalc_pending);
     }
-    if (l.type == P2mType::ioreq_server && !owner_ && reset_stale(gfn)) l = s2_.lookup(gfn);
+    if (l.type == P2mType::ioreq_server && !claimed(l.owner) && reset_stale(gfn)) l = s2_.lookup(gfn);
     return l;
 }
 
 bool P2m::reset_stale(Gfn gfn) {
-    if (owner_ || gfn.raw() >= s2_.gfn_limit()) return false;
+    if (gfn.raw() >= s2_.gfn_limit()) return false;
     const uint64_t key = gfn.raw() >> table_shift;
     const LeafTableCounts::Slot* s = counts_.find(key);
     if (s == nullptr) return false;  // no ioreq_server leaf in its table
     const auto i = static_cast<unsigned>(gfn.raw() & (table_entries - 1));
-    if (i < s->lo || i > s->hi) return false;
-    const TypeChange c = change_to(P2mType::ram_rw);
+    const uint8_t stale = stale_owners();
+    if (i < s->lo || i > s->hi || (s->owners & stale) == 0) return false;
+    const Stage2Leaf l = s2_.lookup(gfn);
+    if (l.type != P2mType::ioreq_server || claimed(l.owner)) return false;
+    const TypeChange c = change_to(P2mType::ram_rw, 0, static_cast<uint8_t>(1U << l.owner));
     return s2_.reset_leaves(Gfn{key << table_shift}, i, i, P2mType::ioreq_server, c, !logdirty_written_, *this) != 0;
 }
 
-RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored) {
-    const P2mType now = p2m_recalc_type(true, stored, owner_.has_value(), logdirty_at(first.raw(), order));
+RecalcPolicy::Update P2m::recalc(Gfn first, unsigned order, P2mType stored, uint8_t stored_owner) {
+    const P2mType now = p2m_recalc_type(true, stored, stored == P2mType::ioreq_server && claimed(stored_owner),
+                                        logdirty_at(first.raw(), order));
     // ioreq_server is only ever stored in 4 KiB leaves.
     Expects(order == 0 || (stored != P2mType::ioreq_server && now != P2mType::ioreq_server));
-    if (order == 0) account(first, stored, now);
+    if (order == 0) account(first, stored, now, stored_owner);
     if (order == 0 && !(now == P2mType::ram_rw || now == P2mType::ioreq_server))
         counts_.spoil(first.raw() >> table_shift);
-    return {now, p2m_entry_perm(now, restrictions())};
+    return {now, p2m_entry_perm(now, now == P2mType::ioreq_server ? claims_[stored_owner] : 0)};
 }
 
-void P2m::account(Gfn gfn, P2mType from, P2mType to) {
+void P2m::account(Gfn gfn, P2mType from, P2mType to, uint8_t owner) {
     if (from == to) return;
     const uint64_t key = gfn.raw() >> table_shift;
     const auto i = static_cast<unsigned>(gfn.raw() & (table_entries - 1));
-    if (from == P2mType::ioreq_server) counts_.add_ioreq(key, -1, i, i);
-    if (to == P2mType::ioreq_server) counts_.add_ioreq(key, 1, i, i);
+    if (from == P2mType::ioreq_server) {
+        counts_.add_ioreq(key, -1, i, i);
+        --owner_entries_[owner];
+    }
+    if (to == P2mType::ioreq_server) {
+        counts_.add_ioreq(key, 1, i, i, false, owner);
+        ++owner_entries_[owner];
+    }
 }
 
 void P2m::counted(const Delta& d) {
     const uint64_t key = d.base.raw() >> table_shift;
     const int removed = d.removed[static_cast<unsigned>(P2mType::ioreq_server)];
-    if (removed != 0) counts_.add_ioreq(key, -removed, 0, 0);
-    if (d.to == P2mType::ioreq_server) counts_.add_ioreq(key, d.added, d.lo, d.hi, d.split);
-    else if (d.to != P2mType::ram_rw) counts_.spoil(key);
+    if (removed != 0) {
+        counts_.add_ioreq(key, -removed, 0, 0);
+        for (unsigned k = 0; k < ioreq_owner_count; ++k) {
+            Expects(owner_entries_[k] >= d.removed_owner[k]);
+            owner_entries_[k] -= d.removed_owner[k];
+        }
+    }
+    if (d.to == P2mType::ioreq_server) {
+        counts_.add_ioreq(key, d.added, d.lo, d.hi, d.split, d.owner);
+        owner_entries_[d.owner] += d.added;
+    } else if (d.to != P2mType::ram_rw) {
+        counts_.spoil(key);
+    }
     // A page left writable while it is tracked is dirty from now on (the
     // bound [lo, hi] may take in a few pages more: a page too many is
     // copied again, a page too few would be lost).
@@ -220,30 +274,35 @@ void P2m::counted(const Delta& d) {
         mark_dirty_range(Gfn{d.base.raw() + d.lo}, uint64_t{d.hi} - d.lo + 1);
 }
 
-TypeChange P2m::change_to(P2mType to) const noexcept {
-    TypeChange c{.to = to, .perm = p2m_entry_perm(to, restrictions())};
+TypeChange P2m::change_to(P2mType to, uint8_t owner, uint8_t ioreq_owners) const noexcept {
+    TypeChange c{.to = to,
+                 .perm = p2m_entry_perm(to, to == P2mType::ioreq_server ? claims_[owner] : 0),
+                 .owner = to == P2mType::ioreq_server ? owner : uint8_t{0},
+                 .ioreq_owners = ioreq_owners,
+                 .stale_owners = stale_owners()};
     for (P2mType t : all_p2m_types) {
-        // An ioreq_server leaf without an owner is ram_rw (peek).
-        const P2mType now = t == P2mType::ioreq_server && !owner_ ? P2mType::ram_rw : t;
-        if (allow_p2m_type_change(now, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
-        if (allow_p2m_type_change(p2m_recalc_type(true, t, owner_.has_value(), ld_on_ && wp_), to))
+        // ioreq_server as a live owner's; the backend reads an owner whose
+        // claim ended as ram_rw (TypeChange::stale_owners).
+        if (allow_p2m_type_change(t, to)) c.allowed = static_cast<uint16_t>(c.allowed | bit(t));
+        if (allow_p2m_type_change(p2m_recalc_type(true, t, true, ld_on_ && wp_), to))
             c.allowed_marked = static_cast<uint16_t>(c.allowed_marked | bit(t));
         if (p2m_has_frame(t)) c.has_frame = static_cast<uint16_t>(c.has_frame | bit(t));
     }
     return c;
 }
 
-std::optional<Gfn> P2m::first_refused(Gfn first, uint64_t nr, P2mType to) const {
+std::optional<Gfn> P2m::first_refused(Gfn first, uint64_t nr, P2mType to, uint8_t ioreq_owners) const {
     if (nr == 0 || first.raw() >= s2_.gfn_limit()) return std::nullopt;
-    return s2_.first_refused(first, std::min(nr, s2_.gfn_limit() - first.raw()), change_to(to));
+    return s2_.first_refused(first, std::min(nr, s2_.gfn_limit() - first.raw()), change_to(to, 0, ioreq_owners));
 }
 
-Status P2m::set_type_range(Gfn first, uint64_t nr, P2mType to) {
+Status P2m::set_type_range(Gfn first, uint64_t nr, P2mType to, IoservId owner) {
     // Validate everything first: one read-only pass over the range.
-    if (nr == 0 || first.raw() + nr < first.raw() || first.raw() + nr > s2_.gfn_limit())
+    if (nr == 0 || first.raw() + nr < first.raw() || first.raw() + nr > s2_.gfn_limit() || !owner_ok(to, owner))
         return Status::err(-EINVAL);
-    const TypeChange c = change_to(to);
+    const TypeChange c = change_to(to, static_cast<uint8_t>(owner.raw()));
     if (s2_.first_refused(first, nr, c)) return Status::err(-EINVAL);
+    if (!s2_.owners_fit(first, nr, c)) return Status::err(-ENOSPC);
     // Prepare: reserve every table frame the commit may take.
     if (Status s = mem_.reserve_tables(s2_.tables_needed_4k(first, nr)); !s) return s;
     // Commit: cannot fail. One descent per leaf table.
@@ -253,18 +312,19 @@ Status P2m::set_type_range(Gfn first, uint64_t nr, P2mType to) {
     return Status::ok();
 }
 
-std::optional<Gfn> P2m::first_refused_list(std::span<const uint64_t> gfns, P2mType to) const {
+std::optional<Gfn> P2m::first_refused_list(std::span<const uint64_t> gfns, P2mType to, uint8_t ioreq_owners) const {
     // The list itself first: in order and within reach.
     const uint64_t limit = s2_.gfn_limit();
     for (size_t i = 0; i < gfns.size(); ++i)
         if ((i > 0 && gfns[i] <= gfns[i - 1]) || gfns[i] >= limit) return Gfn{gfns[i]};
-    return s2_.first_refused_list(gfns, change_to(to));
+    return s2_.first_refused_list(gfns, change_to(to, 0, ioreq_owners));
 }
 
-Status P2m::set_type_list(std::span<const uint64_t> gfns, P2mType to) {
+Status P2m::set_type_list(std::span<const uint64_t> gfns, P2mType to, IoservId owner) {
     // As set_type_range: validate, reserve, then commit (cannot fail).
-    if (gfns.empty() || first_refused_list(gfns, to)) return Status::err(-EINVAL);
-    const TypeChange c = change_to(to);
+    if (gfns.empty() || !owner_ok(to, owner) || first_refused_list(gfns, to)) return Status::err(-EINVAL);
+    const TypeChange c = change_to(to, static_cast<uint8_t>(owner.raw()));
+    if (!s2_.owners_fit_list(gfns, c)) return Status::err(-ENOSPC);
     if (Status s = mem_.reserve_tables(s2_.tables_needed_4k_list(gfns)); !s) return s;
     if (to == P2mType::ram_logdirty) logdirty_written_ = true;
     s2_.retype_list(gfns, c, *this, *this);
@@ -273,43 +333,59 @@ Status P2m::set_type_list(std::span<const uint64_t> gfns, P2mType to) {
 }
 
 uint64_t P2m::sweep(uint64_t budget) {
-    // The reset of a disclaim: each leaf table that holds ioreq_server
-    // leaves is reached with one walk and its counted leaves rewritten in
-    // place; the other leaves of the table are not touched (without a
+    // The reset of a disclaim: each leaf table that may hold a stale
+    // owner's leaves (its owner mask) is reached with one walk and those
+    // leaves rewritten in place; the other leaves of the table, other
+    // owners' ioreq_server leaves included, are not touched (without a
     // ram_logdirty leaf, the only type a recalculation changes besides
     // ioreq_server, a mark on the table's own entry can be dropped). The
     // tables are visited in address order (neighbours share the upper
     // levels of their walks, and a level-1 table is merged once, when the
     // sweep leaves it), in chunks of `budget` tables.
-    const TypeChange c = change_to(P2mType::ram_rw);
-    batch_.clear();
-    uint64_t expected = 0;  // the entries the chunk resets
-    // A new sweep (or, never expected, counted tables the last order
-    // missed): the order is taken at the start of a call only, so that no
-    // table enters one chunk twice.
-    if (order_next_ == order_.size() && counts_.tables() != 0) {
-        counts_.keys(order_);
+    const uint8_t stale = stale_owners();
+    auto outstanding = [&] {
+        uint64_t n = 0;
+        for (unsigned k = 0; k < ioreq_owner_count; ++k)
+            if (((stale >> k) & 1U) != 0) n += owner_entries_[k];
+        return n;
+    };
+    if (stale == 0) {
+        std::vector<uint64_t>().swap(order_);
         order_next_ = 0;
+        std::vector<Stage2::ResetTable>().swap(batch_);
+        return 0;
+    }
+    const TypeChange c = change_to(P2mType::ram_rw, 0, stale);
+    batch_.clear();
+    // A new sweep (or owners whose claim ended after the last order was
+    // taken): the order is taken at the start of a call only, so that no
+    // table enters one chunk twice.
+    if (order_next_ == order_.size()) {
+        counts_.keys(order_, stale);
+        order_next_ = 0;
+        Ensures(!order_.empty());  // every stale entry is in a table whose mask names its owner
     }
     while (batch_.size() < budget && order_next_ < order_.size()) {
         const uint64_t key = order_[order_next_++];
         const LeafTableCounts::Slot* s = counts_.find(key);
-        if (s == nullptr) continue;  // reset meanwhile (a lookup, a set_mem_type)
-        batch_.push_back({.base = Gfn{key << table_shift}, .lo = s->lo, .hi = s->hi, .uniform = s->uniform && !marked_});
-        expected += s->ioreq;
+        if (s == nullptr || (s->owners & stale) == 0) continue;  // reset meanwhile (a lookup, a set_mem_type)
+        // Uniform only when no other owner's leaf stays behind.
+        batch_.push_back({.base = Gfn{key << table_shift},
+                          .lo = s->lo,
+                          .hi = s->hi,
+                          .uniform = s->uniform && !marked_ && (s->owners & ~stale) == 0});
     }
-    const uint64_t before = counts_.ioreq_total();
     (void)s2_.reset_tables(batch_, P2mType::ioreq_server, c, !logdirty_written_, merge_on_reset_, *this);
     // Every ioreq_server leaf of a table lies in its [lo, hi]: the chunk's
-    // tables are done; anything else is a backend bug, and looping on it
-    // would hang the caller.
-    Ensures(before - counts_.ioreq_total() == expected);
-    if (counts_.ioreq_total() == 0) {
+    // tables hold no stale leaf any more.
+    for (const Stage2::ResetTable& r : batch_) counts_.clear_owners(r.base.raw() >> table_shift, stale);
+    const uint64_t left = outstanding();
+    if (left == 0) {
         std::vector<uint64_t>().swap(order_);  // freed, not only emptied
         order_next_ = 0;
         std::vector<Stage2::ResetTable>().swap(batch_);
     }
-    return counts_.ioreq_total();
+    return left;
 }
 
 // --- log-dirty -----------------------------------------------------------------------------

@@ -67,9 +67,11 @@ Perm p2m_type_perm(P2mType t) noexcept {
     return {};
 }
 
-Perm p2m_entry_perm(P2mType t, const Restrictions& r) noexcept {
+Perm p2m_entry_perm(P2mType t, uint32_t owner_claim_flags) noexcept {
     Perm p = p2m_type_perm(t);
-    if (t == P2mType::ioreq_server && r.ioreq_write_claimed) p.w = false;
+    if (t != P2mType::ioreq_server) return p;
+    if ((owner_claim_flags & ioreq_claim_read) != 0) return {};
+    if ((owner_claim_flags & ioreq_claim_write) != 0) p.w = false;
     return p;
 }
 

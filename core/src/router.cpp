@@ -131,12 +131,14 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
     }
     if (t == P2mType::ioreq_server) {
         Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
-        const auto owner = p2m_->ioreq_owner();
+        const auto owner = p2m_->any_claimant();  // the one claim of a single-claim domain
         IoreqServer* s = owner ? servers_.get(*owner) : nullptr;
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
         // re-executes; the write is held, never lost or sent to nobody.
         if (s == nullptr || !s->enabled()) return MemStatus::retry;
         mark_dirty(lk, Gpa{req.addr}.gfn());  // forwarded and dirty (Xen: no log-dirty with the type in use)
+        if (posts_writes(claim_flags_of_page(lk, Gpa{req.addr}.gfn())) && !req.data_is_ptr && req.count == 1)
+            return post_write(lk, v, *s, req);
         return send(lk, v, *s, req, req, false);
     }
     const auto sel = servers_.select(req);
@@ -230,6 +232,11 @@ std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const 
     // type and falls back to one write per element, one round trip each;
     // hvcore sends the owner the same single rep ioreq any device gets.
     const bool to_device = !dst_ram;
+    // Into a page whose owner has writes posted: element by element, so
+    // that each element is made to RAM and posted as one single write.
+    if (to_device && dst.type == P2mType::ioreq_server &&
+        posts_writes(claim_flags_of_page(lk, Gpa{a.dst}.gfn())))
+        return std::nullopt;
     // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
     // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
@@ -303,6 +310,37 @@ void Domain::mark_answered(const Locked& lk, const IoreqBody& r) {
     if (r.dir != (r.data_is_ptr ? ioreq::dir_read : ioreq::dir_write)) return;
     const Gfn g = Gpa{r.data_is_ptr ? r.data : r.addr}.gfn();
     if (g.raw() <= p2m_->max_gfn() && p2m_is_ram(p2m_->peek_type(g))) mark_dirty(lk, g);
+}
+
+uint32_t Domain::claim_flags_of_page(const Locked&, Gfn gfn) const {
+    // The claim of the page's owner, kept with the entry (Stage2Leaf::owner):
+    // 0 once that claim has ended.
+    return p2m_->claim_flags(IoservId{p2m_->lookup(gfn).owner});
+}
+
+MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req) {
+    // The write is made to RAM first, whatever happens to its ioreq next
+    // (posted, synchronous because the ring is full, or handed to a direct
+    // handler): the device model reads the page and finds the value of
+    // every write it is told of. Made once: a re-execution after a later
+    // piece's answer meets this piece in the replay log (the log entry of
+    // the post, or of the synchronous request) and neither writes nor
+    // posts it again.
+    const Landing to = landing(lk, req.addr);
+    Expects(to.at != nullptr && (req.addr & page_mask) + req.size <= page_size);
+    const uint64_t value = req.data;
+    std::memcpy(to.at, &value, req.size);  // little-endian hosts only (x86-64, AArch64): the guest's byte order
+    // Marked dirty by route before it came here (log-dirty).
+    // A direct handler takes every request of its server on the vCPU's
+    // thread, in the order they are made (send); otherwise the ring, and
+    // a full ring (or a record it cannot carry) the synchronous slot: the
+    // device model drains the ring before it takes a synchronous request,
+    // so the vCPU's posted writes are seen before it.
+    if (!s.direct && s.channel.post_write(req)) {
+        v.io.log(req, 0);  // the vCPU goes on; a re-execution does not post twice
+        return MemStatus::ok;
+    }
+    return send(lk, v, s, req, req, false);
 }
 
 Domain::Completion Domain::complete_request(const Locked& lk, VcpuState& v) {

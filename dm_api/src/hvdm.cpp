@@ -308,7 +308,16 @@ private:
         const hvcore::BufIoreq first = bp.slots[r % hvcore::ioreq::buffer_slots];
         hvdm_ioreq_t req = expand_buffered(first);
         uint32_t used = 1;
-        if (req.size == 8) {
+        if ((first.word0 & 0xffu) == hvcore::ioreq::buffer_posted_marker) {
+            // hvcore's posted-write record (hvdm.h, HVDM_BUF_IOREQ_POSTED):
+            // the gpa in the first slot, the value in the second.
+            if (r + 1 == w) return -EPROTO;  // hvcore publishes both slots at once
+            const hvcore::BufIoreq second = bp.slots[(r + 1) % hvcore::ioreq::buffer_slots];
+            req.type = HVDM_IOREQ_TYPE_COPY;
+            req.addr = uint64_t{first.word0 >> 12} << 32 | first.data;
+            req.data = (uint64_t{second.data} << 32 | second.word0) & hvcore::ones(req.size);
+            used = hvcore::ioreq::buffer_posted_slots;
+        } else if (req.size == 8) {
             if (r + 1 == w) return -EPROTO;  // the hypervisor publishes both halves at once
             req.data |= uint64_t{bp.slots[(r + 1) % hvcore::ioreq::buffer_slots].data} << 32;
             used = 2;
@@ -326,6 +335,16 @@ private:
                              hvdm_serve_fn fn, void* opaque, int* served) {
     // Acquire: the request's fields are read after its READY.
     if (hvcore::slot_state(slot) != hvcore::ioreq::state_ready) return 0;
+    // The ring first, again: what this vCPU posted before this request
+    // (published before its READY, so visible after the acquire above) is
+    // served before it, even when it was posted after the ring was last
+    // drained (hvdm.h, HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED: the ordering
+    // contract; QEMU's cpu_handle_ioreq drains handle_buffered_iopage
+    // first too). An empty ring costs two loads.
+    const hvcore::IoreqMapping m = hvcore::IoreqPages::layout(p.map, p.buffered);
+    if (m.buffered != nullptr) {
+        if (int rc = drain_ring(*m.buffered, p.id, fn, opaque, served); rc != 0) return rc;
+    }
     hvcore::slot_set_state(slot, hvcore::ioreq::state_inprocess);
     hvdm_ioreq_t req;
     std::memcpy(&req, &slot, sizeof req);
@@ -337,7 +356,7 @@ private:
     // EventPage vcpu_waiting): a model vCPU looks at its slot when it is
     // resumed, and a notification it does not need is a lock (in-process)
     // or a message (over a socket).
-    if (hvcore::dm_vcpu_sleeps(*hvcore::IoreqPages::layout(p.map, p.buffered).events, v)) {
+    if (hvcore::dm_vcpu_sleeps(*m.events, v)) {
         if (int rc = h->t->notify(p.domid, p.id, v); rc != 0) return rc;
     }
     ++*served;
@@ -369,7 +388,9 @@ private:
             const uint32_t v = ports[i];
             if (v >= p.nr_vcpus) continue;  // the ring's port: drained above
             if (int rc = serve_slot(h, p, m.slots[v], v, fn, opaque, &served); rc != 0) {
-                hvcore::abi::restore_pending(p, ports + i + 1, fired - i - 1);
+                // From this one: its slot may still be READY (the ring
+                // drained before it failed); a taken slot is not served twice.
+                hvcore::abi::restore_pending(p, ports + i, fired - i);
                 return rc;
             }
         }

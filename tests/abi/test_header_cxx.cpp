@@ -49,6 +49,7 @@ static_assert(std::is_same_v<decltype(HV_REG_V_HI(uint32_t{1})), uint32_t>);
 static_assert(HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
               HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);
 static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE == 2u);
+static_assert(HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED == 4u);  // hvcore's, beside Xen's two
 static_assert(HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 static_assert(HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
 static_assert((HVDM_BUFIOREQ_WIDE & (HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_ATOMIC)) == 0);  // a flag bit beside the modes
@@ -78,6 +79,7 @@ static_assert(HVDM_DMOP_NO_GFNS == 1);
 static_assert(HVDM_SHUTDOWN_POWEROFF == 0 && HVDM_SHUTDOWN_REBOOT == 1 && HVDM_SHUTDOWN_SUSPEND == 2 &&
               HVDM_SHUTDOWN_CRASH == 3 && HVDM_SHUTDOWN_WATCHDOG == 4 && HVDM_SHUTDOWN_SOFT_RESET == 5);
 static_assert(HVDM_IOREQ_BUFFER_SLOT_NUM == 511);
+static_assert(HVDM_BUF_IOREQ_POSTED == 0x80);  // above Xen's ioreq types (0-8)
 
 // HVDM_PCI_SBDF as Xen's XEN_DMOP_PCI_SBDF: segment 31:16, bus 15:8,
 // device 7:3, function 2:0. Segment 0x1234, bus 0x56, device 0x1f and

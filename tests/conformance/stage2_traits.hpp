@@ -55,7 +55,7 @@ inline constexpr AccessType all_access[] = {AccessType::read, AccessType::write,
 // The rights a p2m type's entries get (p2m_entry_perm), with or without the
 // ioreq_server write claim.
 inline Perm perm_of(P2mType t, bool claimed = false) {
-    return p2m_entry_perm(t, {.ioreq_write_claimed = claimed});
+    return p2m_entry_perm(t, claimed ? ioreq_claim_write : 0U);
 }
 
 inline bool allows(Perm p, AccessType a) {
@@ -75,7 +75,7 @@ inline constexpr std::array<uint8_t, 2> x86_mov_dword_store{0x89, 0x18};
 // rights, unclaimed and claimed.
 struct Golden {
     P2mType t;
-    bool claimed;  // Restrictions::ioreq_write_claimed
+    bool claimed;  // the ioreq_server type is claimed for writes (p2m_entry_perm with ioreq_claim_write)
     uint64_t value;
 };
 
@@ -140,6 +140,12 @@ concept Stage2Traits = requires(MachineMemory& mem, uint64_t e, unsigned order, 
     // B::guest_access gives and no instruction syndrome).
     { B::rmw_read_faults_as } -> std::convertible_to<AccessType>;
     { B::rmw_hole_syndrome } -> std::convertible_to<uint64_t>;
+    // An ioreq_server leaf whose owner claims reads (p2m_entry_perm: no
+    // rights): its golden 4 KiB leaf (mfn 0x1234, owner 5), the cause of the
+    // fault every access to it takes, and whether the owner is in the entry.
+    { B::read_trapped_owner5 } -> std::convertible_to<uint64_t>;
+    { B::read_trap_cause } -> std::convertible_to<FaultCause>;
+    { B::owner_in_entry } -> std::convertible_to<bool>;
 };
 
 // Table frames a walk from the root to an entry of `order` crosses below
@@ -216,10 +222,10 @@ public:
     std::vector<Call> calls;
     bool ioreq_claimed = false;
 
-    Update recalc(Gfn first, unsigned order, P2mType stored) override {
+    Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t /*stored_owner*/) override {
         calls.push_back({first.raw(), order, stored});
         const P2mType now = p2m_recalc_type(true, stored, ioreq_claimed);
-        return {now, p2m_entry_perm(now, {.ioreq_write_claimed = ioreq_claimed})};
+        return {now, p2m_entry_perm(now, ioreq_claimed ? ioreq_claim_write : 0U)};
     }
 };
 

@@ -990,3 +990,252 @@ TEST_CASE_TEMPLATE_DEFINE("golden_the_read_of_a_read_modify_write_of_an_mmio_dm_
     CHECK(m->decode_fault(plain.record).access == AccessType::read);
 }
 TEST_CASE_TEMPLATE_APPLY(rmw_golden, Stage2Backends);
+
+// --- owners of ioreq_server leaves ------------------------------------------------------
+//
+// Every ioreq_server leaf keeps the id (0..7) of the ioreq server that owns
+// it (Stage2Leaf::owner): in the entry where the format has room (EPT
+// 60:58, NPT 58:56, Arm64 codes 8..14 of the type field), beside the table
+// for RISC-V G-stage (s2::OwnerSide). The scenarios below hold on every
+// backend; where the owner lives shows only in the raw entries.
+
+namespace {
+
+class RecordingCounter final : public TypeCounter {
+public:
+    std::vector<Delta> deltas;
+    void counted(const Delta& d) override { deltas.push_back(d); }
+};
+
+constexpr uint16_t type_bit(P2mType t) { return static_cast<uint16_t>(1U << static_cast<unsigned>(t)); }
+
+// A change to `to` that every stored type may make, with owner `owner`.
+TypeChange change(P2mType to, Perm p, uint8_t owner = 0) {
+    TypeChange c{.to = to, .perm = p, .allowed = 0xffff, .allowed_marked = 0xffff, .owner = owner};
+    for (P2mType t : all_p2m_types)
+        if (p2m_has_frame(t)) c.has_frame = static_cast<uint16_t>(c.has_frame | type_bit(t));
+    return c;
+}
+
+// retype_range as the core commits it: the tables reserved first.
+template <class B>
+void retype(Machine<B>& m, uint64_t first, uint64_t nr, const TypeChange& c, TypeCounter& counter) {
+    RecordingPolicy policy;
+    REQUIRE(m.mem->reserve_tables(m->tables_needed_4k(Gfn{first}, nr)).is_ok());
+    m->retype_range(Gfn{first}, nr, c, policy, counter);
+    m.mem->release_reservation();
+}
+
+const Perm claimed_write = p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_write);
+
+}  // namespace
+
+TEST_CASE_TEMPLATE_DEFINE("every_owner_of_an_ioreq_server_leaf_comes_back_from_lookup_for_each_leaf_and_the_counter", B,
+                          owners_round_trip) {
+    Machine<B> m;
+    REQUIRE(m->map_range(Gfn{0}, Mfn{0x100}, pages_2m, P2mType::ram_rw, rwx).is_ok());  // 4 KiB leaves
+    RecordingCounter counter;
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) {
+        CAPTURE(unsigned{k});
+        retype<B>(m, 10 + k, 1, change(P2mType::ioreq_server, claimed_write, k), counter);
+        const Stage2Leaf l = m->lookup(Gfn{10U + k});
+        CHECK(l.type == P2mType::ioreq_server);
+        CHECK(l.owner == k);
+        CHECK(l.mfn == Mfn{0x100U + 10 + k});
+        REQUIRE(counter.deltas.size() == k + 1U);
+        CHECK(counter.deltas.back().owner == k);
+        CHECK(counter.deltas.back().added == 1);
+        CHECK(counter.deltas.back().removed[0] == 1);  // a ram_rw leaf
+    }
+    std::array<uint64_t, ioreq_owner_count> before{};
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) before[k] = m->raw_entry(Gfn{10U + k});
+    std::vector<uint8_t> seen;
+    m->for_each_leaf([&](Gfn g, const Stage2Leaf& l) {
+        if (l.type == P2mType::ioreq_server) {
+            CHECK(g.raw() == 10 + seen.size());
+            seen.push_back(l.owner);
+        } else {
+            CHECK(l.owner == 0);
+        }
+    });
+    CHECK(seen == std::vector<uint8_t>{0, 1, 2, 3, 4, 5, 6, 7});
+    // All eight to owner 2: seven change owner (each counted as its old
+    // owner's loss), owner 2's own leaf is left as it is.
+    counter.deltas.clear();
+    retype<B>(m, 10, 8, change(P2mType::ioreq_server, claimed_write, 2), counter);
+    REQUIRE(counter.deltas.size() == 1);
+    const TypeCounter::Delta& d = counter.deltas[0];
+    CHECK(d.added == 7);
+    CHECK(d.removed[static_cast<unsigned>(P2mType::ioreq_server)] == 7);
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) CHECK(d.removed_owner[k] == (k == 2 ? 0 : 1));
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) {
+        CHECK(m->lookup(Gfn{10U + k}).owner == 2);
+        // Where the owner lives: in the entry, which a new owner rewrites,
+        // or beside it (the entry stays as it was).
+        CHECK((m->raw_entry(Gfn{10U + k}) != before[k]) == (B::owner_in_entry && k != 2));
+    }
+    // Back to ram_rw: the owner goes (0 for every other type).
+    retype<B>(m, 10, 8, change(P2mType::ram_rw, rwx), counter);
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) CHECK(m->lookup(Gfn{10U + k}).owner == 0);
+    CHECK(m->side_bytes() == 0);  // nothing left beside the table
+}
+TEST_CASE_TEMPLATE_APPLY(owners_round_trip, Stage2Backends);
+
+TEST_CASE_TEMPLATE_DEFINE("a_split_keeps_the_owner_and_only_leaves_of_one_owner_merge_back", B, owners_split_merge) {
+    Machine<B> m;
+    const Gfn base{pages_2m};
+    REQUIRE(m->map_range(base, Mfn{pages_2m}, pages_2m, P2mType::ram_rw, rwx).is_ok());
+    REQUIRE(m->lookup(base).order == 9);
+    RecordingCounter counter;
+    // The 2 MiB leaf is split by the change; every child gets owner 3.
+    retype<B>(m, base.raw(), pages_2m, change(P2mType::ioreq_server, claimed_write, 3), counter);
+    for (uint64_t i : {uint64_t{0}, uint64_t{1}, uint64_t{300}, uint64_t{511}}) {
+        const Stage2Leaf l = m->lookup(base + i);
+        CHECK(l.order == 0);
+        CHECK(l.owner == 3);
+        CHECK(l.mfn == Mfn{pages_2m + i});
+    }
+    // A large ioreq_server leaf is owner 0's: owner 3's leaves do not merge.
+    CHECK(m->merge(base, P2mType::ioreq_server, claimed_write) == 0);
+    CHECK(m->lookup(base).order == 0);
+    // Half owner 0, half owner 3: still not.
+    retype<B>(m, base.raw(), 256, change(P2mType::ioreq_server, claimed_write, 0), counter);
+    CHECK(m->merge(base, P2mType::ioreq_server, claimed_write) == 0);
+    CHECK(m->lookup(base + 300).owner == 3);
+    CHECK(m->lookup(base + 3).owner == 0);
+    // All owner 0: one 2 MiB leaf again, owner 0, and a split of it (a
+    // 4 KiB write) keeps owner 0 in the 511 other children.
+    retype<B>(m, base.raw() + 256, 256, change(P2mType::ioreq_server, claimed_write, 0), counter);
+    CHECK(m->merge(base, P2mType::ioreq_server, claimed_write) == 1);
+    CHECK(m->lookup(base + 7).order == 9);
+    CHECK(m->lookup(base + 7).owner == 0);
+    REQUIRE(m.mem->reserve_tables(m->tables_needed_4k(base, 1)).is_ok());
+    m->set_4k(base, Mfn{pages_2m}, P2mType::ram_rw, rwx);
+    m.mem->release_reservation();
+    CHECK(m->lookup(base + 9).type == P2mType::ioreq_server);
+    CHECK(m->lookup(base + 9).owner == 0);
+    CHECK(m->lookup(base).owner == 0);
+}
+TEST_CASE_TEMPLATE_APPLY(owners_split_merge, Stage2Backends);
+
+TEST_CASE_TEMPLATE_DEFINE("a_table_of_several_owners_resets_only_the_named_owners_and_refuses_by_owner", B,
+                          owners_reset) {
+    Machine<B> m;
+    REQUIRE(m->map_range(Gfn{0}, Mfn{0x100}, pages_2m, P2mType::ram_rw, rwx).is_ok());
+    RecordingCounter counter;
+    for (uint8_t i = 0; i < 16; ++i) retype<B>(m, i, 1, change(P2mType::ioreq_server, claimed_write, i % 8), counter);
+    // Refusals: to ram_ro, which only ram_rw may become (as Xen). Owner 0's
+    // claim ended (stale_owners): its leaves are ram_rw; owner 1's are not.
+    TypeChange ro = change(P2mType::ram_ro, perm_of(P2mType::ram_ro));
+    ro.allowed = ro.allowed_marked = type_bit(P2mType::ram_rw);
+    ro.stale_owners = 1U << 0;
+    CHECK(m->first_refused(Gfn{0}, 16, ro) == Gfn{1});
+    CHECK_FALSE(m->first_refused(Gfn{0}, 1, ro).has_value());
+    // ioreq_owners: only owners 2 and 5 may change.
+    TypeChange rw = change(P2mType::ram_rw, rwx);
+    rw.ioreq_owners = (1U << 2) | (1U << 5);
+    CHECK(m->first_refused(Gfn{0}, 16, rw) == Gfn{0});
+    CHECK(m->first_refused(Gfn{2}, 4, rw) == Gfn{3});
+    const std::array<uint64_t, 2> listed{5, 13};
+    CHECK_FALSE(m->first_refused_list(listed, rw).has_value());
+    // A reset of owners 2 and 5 takes their 4 leaves and nothing else.
+    counter.deltas.clear();
+    CHECK(m->reset_leaves(Gfn{0}, 0, 15, P2mType::ioreq_server, rw, true, counter) == 4);
+    REQUIRE(counter.deltas.size() == 1);
+    CHECK(counter.deltas[0].removed_owner[2] == 2);
+    CHECK(counter.deltas[0].removed_owner[5] == 2);
+    CHECK(counter.deltas[0].removed[static_cast<unsigned>(P2mType::ioreq_server)] == 4);
+    for (uint8_t i = 0; i < 16; ++i) {
+        CAPTURE(unsigned{i});
+        const Stage2Leaf l = m->lookup(Gfn{i});
+        const bool reset = i % 8 == 2 || i % 8 == 5;
+        CHECK(l.type == (reset ? P2mType::ram_rw : P2mType::ioreq_server));
+        CHECK(l.owner == (reset ? 0 : i % 8));
+    }
+    // reset_tables, owner 0 only: gfns 0 and 8.
+    TypeChange rw0 = change(P2mType::ram_rw, rwx);
+    rw0.ioreq_owners = 1U << 0;
+    const std::array<Stage2::ResetTable, 1> tables{{{.base = Gfn{0}, .lo = 0, .hi = 15, .uniform = false}}};
+    (void)m->reset_tables(tables, P2mType::ioreq_server, rw0, true, true, counter);
+    CHECK(m->lookup(Gfn{0}).type == P2mType::ram_rw);
+    CHECK(m->lookup(Gfn{8}).type == P2mType::ram_rw);
+    CHECK(m->lookup(Gfn{1}).owner == 1);
+    CHECK(m->lookup(Gfn{15}).owner == 7);
+    CHECK(m->lookup(Gfn{0}).order == 0);  // other owners' leaves stay: no merge
+}
+TEST_CASE_TEMPLATE_APPLY(owners_reset, Stage2Backends);
+
+TEST_CASE_TEMPLATE_DEFINE("a_read_trapped_ioreq_server_leaf_is_its_golden_entry_and_every_access_faults_with_the_gpa", B,
+                          read_trapped) {
+    Machine<B> m;
+    REQUIRE(m->map_range(Gfn{7}, Mfn{0x1234}, 1, P2mType::ram_rw, rwx).is_ok());
+    RecordingCounter counter;
+    const Perm none = p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_read | ioreq_claim_write);
+    REQUIRE(none == Perm{});
+    retype<B>(m, 7, 1, change(P2mType::ioreq_server, none, 5), counter);
+    CHECK(m->raw_entry(Gfn{7}) == B::read_trapped_owner5);
+    const Stage2Leaf l = m->lookup(Gfn{7});
+    CHECK(l.mapped);
+    CHECK(l.type == P2mType::ioreq_server);
+    CHECK(l.owner == 5);
+    CHECK(l.mfn == Mfn{0x1234});
+    const Gpa gpa{to_gpa(Gfn{7}).raw() + 0x18};
+    for (AccessType a : all_access)
+        check_refused<B>(*m, {.access = a, .cause = B::read_trap_cause, .order = 0, .rights = {}, .gpa = gpa, .ctx = {}});
+    // The claim of writes only again: the same frame, readable.
+    retype<B>(m, 7, 1, change(P2mType::ioreq_server, claimed_write, 6), counter);  // a new owner rewrites the rights
+    CHECK(m->translate(gpa, AccessType::read, AccessContext{}).ok);
+    CHECK(m->translate(gpa, AccessType::read, AccessContext{}).mfn == Mfn{0x1234});
+    CHECK(m->lookup(Gfn{7}).owner == 6);
+}
+TEST_CASE_TEMPLATE_APPLY(read_trapped, Stage2Backends);
+
+TEST_CASE_TEMPLATE_DEFINE("owners_beside_the_table_stay_within_1_percent_of_the_table_frames_in_the_worst_case", B,
+                          owners_budget) {
+    // 64 leaf tables of 4 KiB leaves; each made to hold leaves of two owners
+    // (1 and 2: the worst case, a packed array each) until the bound refuses.
+    constexpr uint64_t tables = 64;
+    Machine<B> m(256);
+    REQUIRE(m->map_range(Gfn{0}, Mfn{0x100}, tables * pages_2m, P2mType::ram_rw, rwx).is_ok());
+    RecordingCounter counter;
+    const uint64_t budget = m.mem->tables_in_use() * page_size / 100;
+    uint64_t mixed = 0;
+    bool refused = false;
+    for (uint64_t t = 0; t < tables; ++t) {
+        const uint64_t g = t * pages_2m;
+        // Each change checked first, as P2m::set_type_range does.
+        const TypeChange first = change(P2mType::ioreq_server, claimed_write, 1);
+        if (!m->owners_fit(Gfn{g}, 1, first)) {
+            refused = true;
+            continue;
+        }
+        retype<B>(m, g, 1, first, counter);
+        const TypeChange second = change(P2mType::ioreq_server, claimed_write, 2);
+        if (!m->owners_fit(Gfn{g + 1}, 1, second)) {
+            refused = true;
+            CHECK(m->side_bytes() <= budget);
+            continue;
+        }
+        retype<B>(m, g + 1, 1, second, counter);
+        ++mixed;
+        CHECK(m->side_bytes() <= budget);
+        CHECK(m->lookup(Gfn{g}).owner == 1);
+        CHECK(m->lookup(Gfn{g + 1}).owner == 2);
+    }
+    CHECK(m->side_bytes() <= budget);
+    if (B::owner_in_entry) {
+        CHECK_FALSE(refused);
+        CHECK(m->side_bytes() == 0);
+    } else {
+        CHECK(refused);
+        CHECK(mixed > 0);
+        // The refused changes changed nothing: the last table is ram_rw.
+        CHECK(m->lookup(Gfn{(tables - 1) * pages_2m + 1}).type == P2mType::ram_rw);
+        CHECK(m->lookup(Gfn{(tables - 1) * pages_2m + 1}).owner == 0);
+        // Undone, the mixed records free their arrays: the change fits again.
+        for (uint64_t t = 0; t < tables; ++t) retype<B>(m, t * pages_2m + 1, 1, change(P2mType::ram_rw, rwx), counter);
+        CHECK(m->side_bytes() <= budget);
+        CHECK(m->owners_fit(Gfn{(tables - 1) * pages_2m + 1}, 1, change(P2mType::ioreq_server, claimed_write, 2)));
+    }
+}
+TEST_CASE_TEMPLATE_APPLY(owners_budget, Stage2Backends);

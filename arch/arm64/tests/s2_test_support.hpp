@@ -82,15 +82,15 @@ public:
     std::vector<Call> calls;
     bool ioreq_claimed = false;
 
-    Update recalc(Gfn first, unsigned order, P2mType stored) override {
+    Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t /*stored_owner*/) override {
         calls.push_back({first.raw(), order, stored});
         const P2mType now = p2m_recalc_type(true, stored, ioreq_claimed);
-        return {now, p2m_entry_perm(now, {.ioreq_write_claimed = ioreq_claimed})};
+        return {now, p2m_entry_perm(now, ioreq_claimed ? ioreq_claim_write : 0U)};
     }
 };
 
 inline Perm perm_of(P2mType t, bool claimed = false) {
-    return p2m_entry_perm(t, {.ioreq_write_claimed = claimed});
+    return p2m_entry_perm(t, claimed ? ioreq_claim_write : 0U);
 }
 
 }  // namespace s2_test

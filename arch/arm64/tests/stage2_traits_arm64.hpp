@@ -107,6 +107,16 @@ struct Arm64Traits {
 
     // The golden 4 KiB leaf of every type, claimed and not (above).
     static constexpr std::span<const Golden> goldens = arm64_bits::goldens;
+    // An ioreq_server page at mfn 0x1234 whose owner (5) claims reads: a
+    // valid page descriptor with S2AP = 00 and XN (D8.4: no data access, no
+    // execution), Normal WB, AF, and code 12 (7 + owner) in bits 58:55.
+    // Every access is a permission fault at level 3, not a translation
+    // fault.
+    static constexpr uint64_t read_trapped_owner5 = arm64_bits::type(12) | arm64_bits::xn | arm64_bits::frame_1234 |
+                                                    arm64_bits::af | arm64_bits::normal | arm64_bits::page |
+                                                    arm64_bits::valid;
+    static constexpr FaultCause read_trap_cause = FaultCause::permission;
+    static constexpr bool owner_in_entry = true;
 
     // S2AP and XN are independent: every combination is a descriptor
     // (execute-only and write-only included, D8.4).

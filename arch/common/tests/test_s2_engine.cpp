@@ -180,7 +180,7 @@ std::vector<Leaf> leaves(const TestTable& t) {
 class RecordingPolicy final : public RecalcPolicy {
 public:
     std::vector<std::pair<uint64_t, unsigned>> calls;
-    Update recalc(Gfn first, unsigned order, P2mType stored) override {
+    Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t /*stored_owner*/) override {
         calls.emplace_back(first.raw(), order);
         return {stored == P2mType::ram_logdirty ? P2mType::ram_rw : stored, rwx};
     }

@@ -80,6 +80,15 @@ struct Riscv64Traits {
     static unsigned order_of_level(unsigned level) { return level * order_step; }
 
     static constexpr std::span<const Golden> goldens = riscv64_bits::goldens;
+    // An ioreq_server page at mfn 0x1234 whose owner claims reads: V = 0
+    // (a guest-page fault for every access), U, A, the frame and the type
+    // (15) in 57:54. The owner is not in the entry (RSW is full; it lives
+    // beside the table, s2::OwnerSide), so the value is the same for every
+    // owner.
+    static constexpr uint64_t read_trapped_owner5 =
+        riscv64_bits::hole_type(15) | riscv64_bits::frame_1234 | riscv64_bits::a | riscv64_bits::u;
+    static constexpr FaultCause read_trap_cause = FaultCause::not_present;
+    static constexpr bool owner_in_entry = false;
 
     // For ram_rw (the type the rights scenario maps): every combination
     // but W without R ("Reserved for future use").

@@ -27,7 +27,7 @@ TEST_CASE("golden_4k_leaf_of_every_present_type") {
     // G is never set, PBMT and N stay 0, bits 60:54 stay 0 in a valid entry.
     for (P2mType t : all_p2m_types) {
         for (bool claimed : {false, true}) {
-            const Perm p = p2m_entry_perm(t, {.ioreq_write_claimed = claimed});
+            const Perm p = p2m_entry_perm(t, claimed ? ioreq_claim_write : 0U);
             const uint64_t e = P::encode_leaf(Mfn{0x1234}, t, p, 0);
             CHECK((e & g) == 0);
             if ((e & v) != 0) CHECK((e >> 54) == 0);
@@ -56,7 +56,7 @@ TEST_CASE("every_type_and_restriction_the_core_asks_for_decodes_back_at_every_le
                 CAPTURE(level);
                 CAPTURE(to_string(t));
                 CAPTURE(claimed);
-                const Perm p = p2m_entry_perm(t, {.ioreq_write_claimed = claimed});
+                const Perm p = p2m_entry_perm(t, claimed ? ioreq_claim_write : 0U);
                 REQUIRE(P::encodable(t, p));
                 const Mfn m{uint64_t{5} << level_order(level)};
                 const uint64_t e = P::encode_leaf(m, t, p, level);

@@ -96,7 +96,7 @@ TEST_CASE("pairs_that_would_read_back_as_another_type_are_einval_and_write_nothi
     for (P2mType t : all_p2m_types) {
         for (bool claimed : {false, true}) {
             CAPTURE(to_string(t));
-            const Perm p = p2m_entry_perm(t, {.ioreq_write_claimed = claimed});
+            const Perm p = p2m_entry_perm(t, claimed ? ioreq_claim_write : 0U);
             REQUIRE(g.s2->map_range(Gfn{0x200}, Mfn{0x40200}, 512, t, p).is_ok());
             CHECK(g.s2->lookup(Gfn{0x3ff}).type == t);
             CHECK(g.s2->lookup(Gfn{0x3ff}).order == 9);

@@ -93,6 +93,13 @@ struct NptTraits : X86RadixTraits {
 
     // The golden 4 KiB leaf of every type, claimed and not (above).
     static constexpr std::span<const Golden> goldens = npt_bits::goldens;
+    // An ioreq_server leaf at mfn 0x1234 whose owner (5) claims reads: P =
+    // 0 (§5.4.1: the processor ignores the rest), NX, the type 15 in AVL
+    // 55:52 and the owner in AVL 58:56. Every access is a #NPF with P = 0.
+    static constexpr uint64_t read_trapped_owner5 =
+        npt_bits::nx | (uint64_t{5} << 56) | npt_bits::type(15) | npt_bits::frame_1234;
+    static constexpr FaultCause read_trap_cause = FaultCause::not_present;
+    static constexpr bool owner_in_entry = true;
 
     // P grants reads: there is no execute-only or write-only entry.
     static bool encodable(Perm p) { return p.r || (!p.w && !p.x); }

@@ -89,6 +89,15 @@ struct EptTraits : X86RadixTraits {
 
     // The golden 4 KiB leaf of every type, claimed and not (above).
     static constexpr std::span<const Golden> goldens = ept_bits::goldens;
+    // An ioreq_server leaf at mfn 0x1234 whose owner (5) claims reads: RWX =
+    // 000, so not present (§29.3.2: "bits 2:0 are 0"), with WB, IPAT, the
+    // type (15 in 57:52), the owner in 60:58 (5: bits 58 and 60, both ignored
+    // with paging-write and supervisor shadow stacks off, Tables 29-7) and
+    // suppress-#VE. Every access is an EPT violation with rights 000.
+    static constexpr uint64_t read_trapped_owner5 =
+        ept_bits::sve | (uint64_t{5} << 58) | ept_bits::type(15) | ept_bits::frame_1234 | ept_bits::wb_ipat;
+    static constexpr FaultCause read_trap_cause = FaultCause::not_present;
+    static constexpr bool owner_in_entry = true;
 
     // Write without read is a misconfiguration (§29.3.3.1); every other
     // combination is an entry (execute-only: the model reports it, cap bit 0).

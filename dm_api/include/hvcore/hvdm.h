@@ -76,12 +76,24 @@ typedef uint16_t hvdm_ioservid_t;
 /** @} */
 
 /** @ingroup hvdm_mem_type
- * @name hvdm_map_mem_type_to_ioreq_server flags (only 0 and WRITE are accepted)
+ * @name hvdm_map_mem_type_to_ioreq_server flags (0, WRITE and WRITE|WRITE_POSTED are accepted)
  * @{ */
 /** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_READ: not supported (-EINVAL), as in Xen. */
 #define HVDM_IOREQ_MEM_ACCESS_READ (1u << 0)
 /** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_WRITE: the claimant receives writes. */
 #define HVDM_IOREQ_MEM_ACCESS_WRITE (1u << 1)
+/** hvcore extension (since 1.6.0), with WRITE only (WRITE|WRITE_POSTED):
+ * posted writes. hvcore makes each guest write to the claimant's pages
+ * in RAM, then posts it on the claimant's buffered ring as a posted-write
+ * record (HVDM_BUF_IOREQ_POSTED: the full guest-physical address, the
+ * size, the value) and the vCPU goes on without waiting. A write the ring
+ * cannot take (full: fewer than two free slots) is made in RAM and sent
+ * synchronously instead, as an ordinary write in the vCPU's slot. The
+ * claimant must have a ring (not HVDM_BUFIOREQ_OFF). Ordering: a device
+ * model drains the ring before it takes a synchronous request
+ * (hvdm_serve_pending does), and then sees each vCPU's posted writes and
+ * synchronous requests to this server in the order that vCPU made them. */
+#define HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED (1u << 2)
 /** @} */
 
 /** @ingroup hvdm_ranges
@@ -247,6 +259,34 @@ typedef struct hvdm_buf_ioreq {
 /** @ingroup hvdm_protocol
  * @brief Slots of the buffered ring (Xen's IOREQ_BUFFER_SLOT_NUM). */
 #define HVDM_IOREQ_BUFFER_SLOT_NUM 511
+
+/** @ingroup hvdm_protocol
+ * @brief hvcore's posted-write record (since 1.6.0): the type byte of its
+ * first slot.
+ *
+ * A write posted for a claim with HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED takes
+ * two consecutive slots of the ring (the second at index (i + 1) modulo
+ * HVDM_IOREQ_BUFFER_SLOT_NUM, so it may wrap to slot 0), published by one
+ * write_pointer advance of 2, because buf_ioreq_t's 20 address bits cannot
+ * hold a guest-physical address. Little-endian, byte by byte:
+ *
+ * | slot | bytes | content |
+ * | ---- | ----- | ------- |
+ * | i    | 0     | type: HVDM_BUF_IOREQ_POSTED (0x80), a value Xen never writes (its IOREQ_TYPE_* are 0 to 8) |
+ * | i    | 1     | bit 0 pad (0), bit 1 dir (0: HVDM_IOREQ_WRITE), bits 3:2 size code (0 => 1, 1 => 2, 2 => 4, 3 => 8 bytes), bits 7:4 gpa bits 35:32 |
+ * | i    | 2-3   | gpa bits 51:36 (bytes 1-3 hold, in their bits 31:12 as a 32-bit word, gpa bits 51:32: hvdm_buf_ioreq_t's addr) |
+ * | i    | 4-7   | gpa bits 31:0 (hvdm_buf_ioreq_t's data) |
+ * | i+1  | 0-7   | the value written, a little-endian 64-bit word, zero above its size |
+ *
+ * So, read through hvdm_buf_ioreq_t: slot i's type is 0x80, its dir and
+ * size are as for any record, gpa = ((uint64_t)addr << 32) | data; slot
+ * i+1's two 32-bit words are the value's low and high halves. hvcore
+ * posts the record only for a gpa below 2^52 (the largest physical
+ * address of x86-64 and Arm64). hvdm_serve_pending expands it into one
+ * ordinary write (type HVDM_IOREQ_TYPE_COPY, the full addr). A Xen
+ * device model reading the ring itself never meets it: only a claim with
+ * WRITE_POSTED, an hvcore extension, posts it. */
+#define HVDM_BUF_IOREQ_POSTED 0x80
 
 /** @ingroup hvdm_protocol
  * @brief Xen's buffered_iopage_t: exactly 4096 bytes. hvcore writes slots
@@ -517,11 +557,15 @@ int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
  * @param domid the domain.
  * @param id the server.
  * @param type HVDM_MEM_IOREQ_SERVER (the only type that can be claimed).
- * @param flags HVDM_IOREQ_MEM_ACCESS_WRITE to claim, 0 to disclaim.
+ * @param flags HVDM_IOREQ_MEM_ACCESS_WRITE to claim,
+ *        HVDM_IOREQ_MEM_ACCESS_WRITE | HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED to
+ *        claim with posted writes (since 1.6.0), 0 to disclaim.
  * @return 0, or a negative errno; nothing changes on failure.
  * @retval -EINVAL @p h is NULL; @p type is not HVDM_MEM_IOREQ_SERVER;
- *         @p flags is neither 0 nor HVDM_IOREQ_MEM_ACCESS_WRITE; a disclaim
- *         by a server that does not hold the claim.
+ *         @p flags is none of 0, WRITE and WRITE|WRITE_POSTED (WRITE_POSTED
+ *         alone or with READ included); a claim with WRITE_POSTED by a
+ *         server created with HVDM_BUFIOREQ_OFF (no ring to post on); a
+ *         disclaim by a server that does not hold the claim.
  * @retval -ENODEV the host was destroyed.
  * @retval -EPERM the handle is restricted to another domid, or another
  *         handle created the server.
@@ -807,7 +851,9 @@ int hvdm_ioreq_notify(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id, ui
  *   write (count 1, size 1, 2, 4 or 8; an 8-byte write arrives whole,
  *   though the ring holds it in two records), req->state is
  *   HVDM_STATE_IOREQ_READY, req->vp_eport is 0; the vCPU did not wait and
- *   nothing is answered.
+ *   nothing is answered. A posted write (HVDM_BUF_IOREQ_POSTED, since
+ *   1.6.0) arrives so too, type HVDM_IOREQ_TYPE_COPY with its full
+ *   guest-physical address; RAM already holds the value.
  *
  * The callee may call hvdm_* and hv_* functions (hv_guest_write, ...), but
  * must not close the handle or call hvdm_serve_pending / hvdm_serve on it.
@@ -830,7 +876,9 @@ typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req
  * buffered ring, if the server has one, oldest record first (advancing
  * read_pointer atomically after each request, as HVDM_BUFIOREQ_ATOMIC
  * needs); then, for each fired vCPU port in ascending order, serves that
- * vCPU's slot if it is HVDM_STATE_IOREQ_READY: sets INPROCESS, calls fn,
+ * vCPU's slot if it is HVDM_STATE_IOREQ_READY: drains the ring again
+ * (since 1.6.0: what the vCPU posted before the request comes first, see
+ * HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED), sets INPROCESS, calls fn,
  * stores the answer, sets HVDM_STATE_IORESP_READY (a release store: the
  * answer is visible before the state) and calls hvdm_ioreq_notify, which
  * wakes that vCPU only. The state byte is read with acquire ordering, so
@@ -865,7 +913,8 @@ typedef int (*hvdm_serve_fn)(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req
  * @return -ESHUTDOWN: the domain was stopped (hv_domain_stop_reason says
  * why).
  * @return -EPROTO: the buffered ring holds the first half of an 8-byte
- * write without its second (a corrupted ring); nothing more is drained.
+ * write, or the first slot of a posted-write record (HVDM_BUF_IOREQ_POSTED),
+ * without its second (a corrupted ring); nothing more is drained.
  * @return -EPROTO (or another errno of hvdm_ioreq_notify): posting an
  * answer failed, for example because fn changed the slot's state.
  * @return -ENOMEM: out of memory.
@@ -940,7 +989,8 @@ int hvdm_serve(hvdm_handle *h, hvdm_domid_t domid, const hvdm_ioservid_t *ids, u
  * no port fires and the server's eventfd is not signalled; nothing is
  * posted to the buffered ring either: writes the ring would carry come
  * to fn as synchronous writes, so that fn sees the server's requests in
- * the order they were made. The thread mode (hvdm_serve and the shared
+ * the order they were made (posted writes of a WRITE_POSTED claim too,
+ * made to RAM before fn is called). The thread mode (hvdm_serve and the shared
  * page) is the same protocol minus the hand-off: fn receives exactly the
  * request hvdm_serve_pending would give it for that vCPU's slot (addr,
  * data, count, size, vp_eport = the vCPU, state

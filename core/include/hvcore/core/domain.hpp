@@ -535,6 +535,14 @@ private:
                                      uint64_t* data) HV_REQUIRES(mu_);
     [[nodiscard]] MemStatus send(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                  const IoreqBody& orig, bool bufferable) HV_REQUIRES(mu_);
+    // The claim flags (HVDM_IOREQ_MEM_ACCESS_*) of the owner of an
+    // ioreq_server page (0: its owner's claim has ended).
+    [[nodiscard]] uint32_t claim_flags_of_page(const Locked& lk, Gfn gfn) const HV_REQUIRES(mu_);
+    // A single write to a page whose owner claimed WRITE|WRITE_POSTED:
+    // made to RAM, then posted on the owner's ring (the vCPU goes on), or
+    // sent synchronously when the ring cannot take it.
+    [[nodiscard]] MemStatus post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req)
+        HV_REQUIRES(mu_);
     // A replayed access of the instruction being re-executed.
     [[nodiscard]] std::optional<MemStatus> replay(const Locked& lk, VcpuState& v, const IoreqBody& req,
                                                   uint64_t* data) HV_REQUIRES(mu_);

@@ -37,7 +37,36 @@ inline constexpr uint8_t dir_read = 1;
 
 inline constexpr uint32_t buffer_slots = 511;  // IOREQ_BUFFER_SLOT_NUM
 inline constexpr uint64_t buffer_max_addr = 0xfffff;  // buf_ioreq_t.addr is 20 bits
+
+// hvcore's posted-write record (hvdm.h, HVDM_BUF_IOREQ_POSTED): two
+// consecutive slots of the ring, for a write to a page whose owner claimed
+// WRITE|WRITE_POSTED, whose gpa does not fit buf_ioreq_t's 20 address bits.
+//   slot 0, word0: bits 7:0 the marker, bit 8 0, bit 9 dir (0: write),
+//                  bits 11:10 the size code (as buf_ioreq_t), bits 31:12
+//                  gpa bits 51:32
+//   slot 0, data:  gpa bits 31:0
+//   slot 1:        the value written, little-endian (word0 bits 31:0, data
+//                  bits 63:32), zero above its size
+// The marker is a type Xen never writes into the ring (Xen's ioreq types
+// are 0-8: xen/include/public/hvm/ioreq.h IOREQ_TYPE_*; ioreq_send_buffered
+// carries PIO, COPY and TIMEOFFSET).
+inline constexpr uint8_t buffer_posted_marker = 0x80;
+inline constexpr uint32_t buffer_posted_slots = 2;
+inline constexpr uint64_t buffer_posted_max_gpa = (uint64_t{1} << 52) - 1;  // MAXPHYADDR <= 52 (SDM Vol. 3A 4.1.4; Arm ARM D8.1.4 FEAT_LPA)
 }  // namespace ioreq
+
+// map_mem_type_to_ioreq_server's flags (XEN_DMOP_IOREQ_MEM_ACCESS_READ/
+// _WRITE; WRITE_POSTED is hvcore's, hvdm.h HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED).
+namespace mem_access {
+inline constexpr uint32_t read = 1u << 0;
+inline constexpr uint32_t write = 1u << 1;
+inline constexpr uint32_t write_posted = 1u << 2;
+}  // namespace mem_access
+
+// A claim whose writes hvcore makes to RAM and posts without waiting.
+[[nodiscard]] constexpr bool posts_writes(uint32_t claim_flags) noexcept {
+    return (claim_flags & mem_access::write_posted) != 0;
+}
 
 // One synchronous request, 32 bytes (Xen's struct ioreq).
 struct alignas(8) IoreqSlot {

@@ -56,6 +56,13 @@ public:
     // 1/2/4/8 bytes below 1 MiB, or the ring full) and must go synchronous.
     // An ATOMIC ring has both pointers canonicalised after the post.
     [[nodiscard]] bool post_buffered(const IoreqBody& req);
+    // Post a single write to a page whose owner has writes posted: hvcore's
+    // two-slot record with the full gpa (ioreq.hpp, buffer_posted_marker),
+    // and notify; false when it cannot be posted (no ring, not a single
+    // write of 1/2/4/8 bytes, a gpa above 52 bits, or fewer than two free
+    // slots) and must go synchronous. An ATOMIC ring is canonicalised as
+    // for post_buffered.
+    [[nodiscard]] bool post_write(const IoreqBody& req);
     // Look at the vCPU's slot for the answer to its request. seen_state is
     // the highest state observed so far (updated): moving backwards, or a
     // state above RESP_READY (XSA-262), is a violation.
@@ -89,6 +96,10 @@ private:
     // Xen's notify_via_xen_event_channel: the port's pending bit, then
     // the eventfd.
     void fire(uint32_t port) noexcept;
+    // Publish n (1 or 2) slots at write_pointer if they fit (Xen's full
+    // test: write - read >= slots - (n - 1)), then canonicalise an ATOMIC
+    // ring and fire the ring's port; false when full.
+    [[nodiscard]] bool publish(const BufIoreq* recs, uint32_t n);
     IoreqPages pages_;
     uint8_t mode_ = bufioreq::off;
     uint32_t nr_vcpus_ = 0;

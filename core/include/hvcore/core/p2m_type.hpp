@@ -66,23 +66,28 @@ struct Perm {
 // MemAttr): cacheable RAM or a device.
 enum class MemClass : uint8_t { normal, device };
 
-// Restrictions that only remove rights, applied after the
-// type's own permissions.
-struct Restrictions {
-    // The ioreq_server type is claimed for writes: its pages lose W.
-    bool ioreq_write_claimed = false;
-};
+// The claim flags of an ioreq server on the ioreq_server type (the
+// HVDM_IOREQ_MEM_ACCESS_* values of hvdm.h, Xen's XEN_DMOP_IOREQ_MEM_ACCESS_*
+// in xen/include/public/hvm/dm_op.h; WRITE_POSTED is hvcore's own).
+inline constexpr uint32_t ioreq_claim_read = 1U << 0;
+inline constexpr uint32_t ioreq_claim_write = 1U << 1;
+inline constexpr uint32_t ioreq_claim_write_posted = 1U << 2;
 
-// Phase 1: what the type allows. Phase 2: restrictions. The result is what
-// every backend encodes, so permissions are identical on EPT, NPT, Arm64 and
-// RISC-V G-stage.
+// What the type allows, then what the claim of the entry's owner removes.
+// The result is what every backend encodes, so permissions are identical on
+// EPT, NPT, Arm64 and RISC-V G-stage.
 [[nodiscard]] Perm p2m_type_perm(P2mType t) noexcept;
-[[nodiscard]] Perm p2m_entry_perm(P2mType t, const Restrictions& r) noexcept;
+// The rights of an entry of type t whose owner's claim has these flags
+// (ignored for every other type). ioreq_server: a READ claim takes every
+// right (the entry stays, with its type and owner, and every access
+// faults); a WRITE claim leaves r only; no claim (0: the claim ended and
+// the entry is stale) leaves what the type allows, r w.
+[[nodiscard]] Perm p2m_entry_perm(P2mType t, uint32_t owner_claim_flags) noexcept;
 [[nodiscard]] MemClass p2m_mem_class(P2mType t) noexcept;
 
 // p2m_recalc_type_range (xen/arch/x86/include/asm/p2m.h) for the types
 // hvcore has: an entry marked for recalculation keeps ioreq_server while
-// the type is claimed, otherwise a changeable type becomes ram_logdirty
+// its owner's claim stands (ioreq_claimed), otherwise a changeable type becomes ram_logdirty
 // where log-dirty applies (the domain's log-dirty mode, or a tracked VRAM
 // range: Xen's paging_mode_log_dirty / p2m_is_logdirty_range) and ram_rw
 // elsewhere.

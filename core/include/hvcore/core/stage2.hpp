@@ -29,7 +29,12 @@ struct Stage2Leaf {
     P2mType type = P2mType::mmio_dm;  // stored type; an absent entry reads as mmio_dm (as in Xen)
     unsigned order = 0;           // leaf size: 0 = 4 KiB, 9 = 2 MiB, 18 = 1 GiB
     bool recalc_pending = false;  // a lazy recalculation mark lies on the walk to this gfn
+    uint8_t owner = 0;            // an ioreq_server leaf: its owner's server id (0..7); 0 for other types
 };
+
+// The owners an ioreq_server leaf can have: the ids of the ioreq servers
+// (0..7), each a bit of TypeChange::ioreq_owners and stale_owners.
+inline constexpr unsigned ioreq_owner_count = 8;
 
 // The entries a walk to one gfn reads, root first, exactly as stored
 // (hv_p2m_read_walk). The values are the format's own; the core passes them on
@@ -59,7 +64,9 @@ public:
         P2mType type;
         Perm perm;
     };
-    virtual Update recalc(Gfn first, unsigned order, P2mType stored) = 0;
+    // stored_owner: the leaf's owner when stored is ioreq_server (else 0);
+    // a leaf that stays ioreq_server keeps it.
+    virtual Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t stored_owner) = 0;
 
 protected:
     ~RecalcPolicy() = default;
@@ -76,6 +83,14 @@ struct TypeChange {
     uint16_t allowed_marked = 0;  // the same for a leaf under a pending recalculation mark
     uint16_t has_frame = 0;       // bit t: type t maps a frame (p2m_has_frame); a change keeps the
                                   // frame only between two such types
+    uint8_t owner = 0;            // written into every leaf that becomes ioreq_server (0..7)
+    // Bit k: an ioreq_server leaf owned by k may change (as `allowed` says);
+    // a leaf of another owner is refused.
+    uint8_t ioreq_owners = 0xff;
+    // Bit k: k's claim ended, so an ioreq_server leaf it owns is ram_rw to
+    // everyone (checked with ram_rw's bits of `allowed` and
+    // `allowed_marked`, whatever ioreq_owners says) until it is reset.
+    uint8_t stale_owners = 0;
 };
 
 // Per-leaf-table accounting: what a range operation changed in one 4 KiB
@@ -94,6 +109,11 @@ public:
         // (Stage2::retype_range): before the change its 512 leaves were
         // exactly that leaf's children.
         bool split = false;
+        uint8_t owner = 0;  // the owner of the added leaves when `to` is ioreq_server
+        // Of removed[ioreq_server], how many each owner lost (a leaf that
+        // stays ioreq_server with another owner counts as removed and
+        // added).
+        std::array<uint16_t, ioreq_owner_count> removed_owner{};
     };
     virtual void counted(const Delta& d) = 0;
 
@@ -249,6 +269,16 @@ public:
     [[nodiscard]] virtual Stage2Walk walk_entries(Gfn gfn) const = 0;
     // Every leaf entry (present or carrying a type), in gfn order.
     virtual void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const = 0;
+
+    // The owners of ioreq_server leaves live in the entry where the format
+    // has room (EPT, NPT, Arm64); RISC-V G-stage keeps them beside the
+    // table, within 1% of the table frames' bytes (s2::OwnerSide).
+    // side_bytes: that structure's memory. owners_fit(_list): whether the
+    // change c (first_refused passed) keeps it within that bound; a change
+    // that would not is refused before anything changes.
+    [[nodiscard]] virtual uint64_t side_bytes() const noexcept = 0;
+    [[nodiscard]] virtual bool owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const = 0;
+    [[nodiscard]] virtual bool owners_fit_list(std::span<const uint64_t> gfns, const TypeChange& c) const = 0;
 
     // The model MMU: the access as the hardware walks it. Sets A/D only if
     // the format enables it.

@@ -23,7 +23,14 @@
 //
 // Layout choices of hvcore (bits the hardware ignores):
 //   58:55  p2m type, 4 bits, as Xen's lpae_p2m_t.type ("ignored by
-//          hardware"; KVM_PTE_LEAF_ATTR_HI_SW is GENMASK(58, 55));
+//          hardware"; KVM_PTE_LEAF_ATTR_HI_SW is GENMASK(58, 55)), and the
+//          owner of an ioreq_server leaf with it. The field is a code:
+//            0..5   the type of that value (P2mType), owner 0
+//            6, 7   unused
+//            8..14  ioreq_server owned by 1..7 (code 7 + owner)
+//            15     ioreq_server owned by 0 (P2mType::ioreq_server)
+//          so a single-claim domain whose server is 0 writes Xen's layout
+//          exactly, and the field still names one type per code;
 //   59     lazy-recalculation mark. It is only ever set in an *invalid*
 //          descriptor (bit 0 = 0), whose bits 63:1 the hardware ignores
 //          entirely (Arm ARM D8.3, "Invalid descriptor": "bits[63:1] are
@@ -115,13 +122,19 @@ public:
     // the type, the frame and bit 1 as a valid leaf would have it (so a
     // table walk in software still tells block from table); the hardware
     // ignores all of it and raises a translation fault at this level.
+    // Except for ioreq_server: a page whose reads its owner claims is a
+    // valid descriptor with S2AP = 00 and XN, so every access to it is a
+    // stage-2 permission fault (Arm ARM D8.4 "Stage 2 data access
+    // permissions": S2AP 00 is "no data access"; "Stage 2 control of
+    // execution permission"), and the descriptor keeps the frame and
+    // attributes a grant of rights restores.
     [[nodiscard]] static constexpr uint64_t encode_leaf(Mfn mfn, P2mType t, Perm p, MemClass mc,
                                                         unsigned level) noexcept {
         Expects(level >= level_1 && level <= level_3);  // no level-0 blocks with a 4 KiB granule (D8.3)
         const uint64_t frame = mfn.raw() << page_shift;
         Expects((frame & ~oa_mask) == 0);
         Expects((mfn.raw() & (level_pages(level) - 1)) == 0);  // block output addresses are aligned (low OA bits RES0)
-        const bool present = p.r || p.w || p.x;
+        const bool present = p.r || p.w || p.x || t == P2mType::ioreq_server;
         return (present ? valid : 0) | (level == level_3 ? type_bit : 0) | attrs_for(mc) |
                (p.r ? s2ap_r : 0) | (p.w ? s2ap_w : 0) | af | frame |
                (p.x ? 0 : xn_el1_el0 << xn_shift) | type_bits(t);
@@ -171,9 +184,24 @@ public:
     // written by encode_leaf: a corrupted table.
     [[nodiscard]] static constexpr P2mType type_of(uint64_t e) noexcept {
         if (e == 0) return P2mType::mmio_dm;
-        const auto t = p2m_type_from_raw(static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift));
+        const auto code = static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift);
+        if (code >= code_owner_base + 1 && code < code_owner_base + 8) return P2mType::ioreq_server;
+        const auto t = p2m_type_from_raw(code);
         Expects(t.has_value());
         return *t;
+    }
+
+    // The owner of an ioreq_server leaf (the code table above), and that
+    // leaf owned by o.
+    static constexpr uint8_t code_owner_base = 7;  // code 7 + k: ioreq_server owned by k (1..7)
+    [[nodiscard]] static constexpr uint8_t owner_of(uint64_t e) noexcept {
+        const auto code = static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift);
+        return code == static_cast<uint8_t>(P2mType::ioreq_server) ? 0 : static_cast<uint8_t>(code - code_owner_base);
+    }
+    [[nodiscard]] static constexpr uint64_t with_owner(uint64_t e, uint8_t o) noexcept {
+        Expects(o < 8 && type_of(e) == P2mType::ioreq_server);
+        const uint64_t code = o == 0 ? static_cast<uint64_t>(P2mType::ioreq_server) : uint64_t{code_owner_base} + o;
+        return (e & ~p2mt_mask) | (code << p2mt_shift);
     }
 
     [[nodiscard]] static constexpr S2LeafFields decode_leaf(uint64_t e) noexcept {
@@ -230,6 +258,15 @@ static_assert(static_cast<uint64_t>(P2mType::ioreq_server) <= (S2Desc::p2mt_mask
 // type 15.
 static_assert(S2Desc::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true}, MemClass::normal, level_3) ==
               0x07C0'0000'0123'477F);
+// Owned by 5: code 12; read-trapped owned by 7 (code 14): valid, S2AP = 00, XN.
+static_assert(S2Desc::with_owner(S2Desc::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true},
+                                                     MemClass::normal, level_3),
+                                 5) == 0x0640'0000'0123'477F);
+static_assert(S2Desc::with_owner(S2Desc::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{}, MemClass::normal,
+                                                     level_3),
+                                 7) == 0x0740'0000'0123'473F);
+// The unused codes 6 and 7 are no type: p2m_type_from_raw refuses them.
+static_assert(!p2m_type_from_raw(6) && !p2m_type_from_raw(7) && S2Desc::code_owner_base + 7 < 15);
 // Every written leaf is non-zero (AF), so zero always means absent.
 static_assert(S2Desc::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{}, MemClass::normal, level_3) != 0);
 // A marked table descriptor is invalid and comes back unchanged.

@@ -64,8 +64,10 @@ struct S2Format {
     [[nodiscard]] static constexpr Mfn frame(uint64_t e) noexcept { return S2Desc::frame(e); }
     [[nodiscard]] static constexpr Mfn leaf_frame(uint64_t e, unsigned /*level*/) noexcept { return S2Desc::frame(e); }
     [[nodiscard]] static constexpr P2mType type_of(uint64_t e) noexcept { return S2Desc::type_of(e); }
+    [[nodiscard]] static constexpr uint8_t owner_of(uint64_t e) noexcept { return S2Desc::owner_of(e); }
+    [[nodiscard]] static constexpr uint64_t with_owner(uint64_t e, uint8_t o) noexcept { return S2Desc::with_owner(e, o); }
 };
-static_assert(s2::EntryFormat<S2Format>);
+static_assert(s2::EntryFormat<S2Format> && s2::OwnerBits<S2Format>);
 
 // The engine's geometry of a VTCR's walk: 4 - start level levels, the
 // concatenated start-level tables as the root, blocks at lookup levels 1

@@ -70,6 +70,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "hvcore/core/machine_memory.hpp"
 #include "hvcore/core/p2m_type.hpp"
@@ -229,6 +230,90 @@ template <EntryFormat F>
         return attrs | (m.raw() << page_shift);
 }
 
+// Where an ioreq_server leaf keeps its owner (Stage2Leaf::owner, 0..7). A
+// format with room in the entry says so with owner_of(e) (the owner of an
+// ioreq_server leaf e) and with_owner(e, o) (the ioreq_server leaf e, as
+// encode_leaf wrote it, owned by o); the engine then writes the owner with
+// every ioreq_server leaf, and split (split_attrs), merge (split_of compares
+// whole entries) and the run checks (a run shares its non-frame bits) keep
+// it without knowing it. A format without room (RISC-V G-stage: RSW is
+// full) gets the engine's OwnerSide instead.
+template <class F>
+concept OwnerBits = requires(uint64_t e, uint8_t o) {
+    { F::owner_of(e) } -> std::same_as<uint8_t>;
+    { F::with_owner(e, o) } -> std::same_as<uint64_t>;
+};
+
+// The owners of ioreq_server leaves for a format with no room for them in
+// the entry, per 4 KiB leaf table (key: its first gfn / 512). A table whose
+// ioreq_server leaves all belong to owner 0 has no record; one whose
+// ioreq_server leaves share one owner k != 0 has one 8-byte slot of an
+// open-addressing hash table (at most 7/8 full); one with leaves of two or
+// more owners has a slot plus a packed array of 512 3-bit owners (192
+// bytes). The memory bound: 1% of the table frames (4,096 bytes each) in
+// use when an owner's pages are set; every change to ioreq_server is
+// checked against it first (fits(), Stage2::owners_fit) and a change that
+// would pass it is refused before anything changes (P2m: -ENOSPC). A slot
+// costs at most 8 x 16/7 = 18.3 bytes per leaf table holding one (0.45% of
+// the table), so leaf tables of one owner each (a single-claim domain)
+// always fit while no mixed record takes the rest; each mixed table costs
+// 192 more. Tables freed later (a merge) leave every mixed record with its
+// own live leaf table, so the structure then stays under (192 + 18.3) /
+// 4,096 of the tables that hold them.
+class OwnerSide {
+public:
+    static constexpr unsigned leaves = entries_per_table;
+    static constexpr unsigned packed_bytes = leaves * 3 / 8;  // 192
+    using Owners = std::array<uint8_t, entries_per_table>;
+
+    // The owner recorded for leaf i of table `key` (0 without a record).
+    [[nodiscard]] uint8_t get(uint64_t key, unsigned i) const noexcept;
+    // Every leaf's recorded owner (0 without a record).
+    void load(uint64_t key, Owners& out) const noexcept;
+    // The record of table `key` becomes `own` (own[i]: the owner of leaf i
+    // when it is an ioreq_server leaf, else `none`): none (owner 0 only),
+    // one owner, or mixed.
+    static constexpr uint8_t none = 8;
+    void store(uint64_t key, const Owners& own);
+    void erase(uint64_t key) noexcept;
+    [[nodiscard]] bool has(uint64_t key) const noexcept { return find(key) != npos; }
+    // One owner k for every ioreq_server leaf of the table (0: no record),
+    // or `mixed`.
+    static constexpr uint8_t mixed = 0xff;
+    [[nodiscard]] uint8_t single(uint64_t key) const noexcept;
+    // Whether `more_records` new records, `more_mixed` new mixed ones, fit
+    // in 1% of `table_frames` 4 KiB frames. It also sets how far the next
+    // growth of the arrays may go.
+    [[nodiscard]] bool fits(uint64_t more_records, uint64_t more_mixed, uint64_t table_frames) noexcept;
+    [[nodiscard]] uint64_t bytes() const noexcept {
+        return slots_.capacity() * sizeof(uint64_t) + pool_.capacity() * packed_bytes;
+    }
+    [[nodiscard]] uint64_t records() const noexcept { return used_; }
+    [[nodiscard]] uint64_t mixed_records() const noexcept { return mixed_used_; }
+
+private:
+    static constexpr size_t npos = ~size_t{0};
+    using Packed = std::array<uint8_t, packed_bytes>;
+    // A slot: bits 39:0 key + 1 (0: empty), 47:40 owner or `mixed`, 63:48
+    // the index of the packed array of a mixed record.
+    static constexpr uint64_t key_mask = (uint64_t{1} << 40) - 1;
+    [[nodiscard]] size_t home(uint64_t key) const noexcept;
+    [[nodiscard]] size_t find(uint64_t key) const noexcept;
+    void put(uint64_t key, uint8_t owner, uint16_t index);
+    void erase_at(size_t i) noexcept;
+    [[nodiscard]] uint16_t take_packed();
+    void free_packed(uint16_t index) noexcept;
+
+    static constexpr uint16_t no_packed = 0xffff;
+    static constexpr size_t min_slots = 4;  // a small table's 1% (245 bytes for 6 frames) holds 4 slots and one array
+    std::vector<uint64_t> slots_;   // empty, or a power of two
+    std::vector<Packed> pool_;      // the packed arrays of mixed records; a free one holds the next free index
+    uint16_t free_head_ = no_packed;
+    size_t grow_to_ = 1;            // the pool's next capacity (fits())
+    uint64_t used_ = 0;
+    uint64_t mixed_used_ = 0;
+};
+
 template <EntryFormat F>
 [[nodiscard]] constexpr bool encodable(P2mType t, Perm p) noexcept {
     if constexpr (TypedEncodable<F>)
@@ -353,8 +438,14 @@ public:
     [[nodiscard]] uint64_t raw_entry(Gfn gfn) const final;
     [[nodiscard]] Stage2Walk walk_entries(Gfn gfn) const final;
     void for_each_leaf(const std::function<void(Gfn first, const Stage2Leaf&)>& fn) const final;
+    [[nodiscard]] uint64_t side_bytes() const noexcept final;
+    [[nodiscard]] bool owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const final;
+    [[nodiscard]] bool owners_fit_list(std::span<const uint64_t> gfns, const TypeChange& c) const final;
 
     [[nodiscard]] const Geometry& geometry() const noexcept { return geo_; }
+    // The owners of ioreq_server leaves kept beside the table (a format
+    // without OwnerBits; empty otherwise).
+    [[nodiscard]] const OwnerSide& owner_side() const noexcept { return side_; }
     // The root (its first frame; the others follow it).
     [[nodiscard]] Mfn root() const noexcept { return root_; }
 
@@ -450,11 +541,31 @@ private:
                                        bool known_split) const noexcept;
     // One level of a merge: the table the level-`level` entry *e points to
     // into one leaf, freed; false when it is not the split of one.
-    bool merge_one(uint64_t* e, unsigned level, P2mType t, Perm p, bool known_split) noexcept;
+    // gfn: one the entry covers.
+    bool merge_one(uint64_t* e, unsigned level, uint64_t gfn, P2mType t, Perm p, bool known_split) noexcept;
+
+    // The leaf encode_leaf writes, owned by `owner` when t is ioreq_server
+    // (in the entry with OwnerBits; else the caller records it in side_).
+    [[nodiscard]] static uint64_t encode(Mfn m, P2mType t, Perm p, unsigned level, uint8_t owner) noexcept;
+    // The owner of the leaf e at gfn (0 unless it is an ioreq_server leaf).
+    [[nodiscard]] uint8_t owner_at(uint64_t e, uint64_t gfn, unsigned level = 0) const noexcept;
+    // Whether the leaf e owned by `owner` may change, by the masks of c and
+    // `ok` (c.allowed or c.allowed_marked).
+    [[nodiscard]] static bool leaf_allowed(uint64_t e, uint8_t owner, unsigned ok, const TypeChange& c) noexcept;
+    // OwnerSide only: the record of the leaf table t (key) from `own` (the
+    // leaves that are not ioreq_server leaves left out).
+    void store_owners(const uint64_t* t, uint64_t key, OwnerSide::Owners& own) const;
+    // OwnerSide only: the records a change to ioreq_server owned by
+    // c.owner of the leaves `changed` (a bit per leaf) of the leaf table t
+    // would add: new records and new mixed ones.
+    void owners_needed(const uint64_t* t, uint64_t key, const std::array<uint64_t, 8>& changed, const TypeChange& c,
+                       uint64_t& records, uint64_t& mixed) const;
+    [[nodiscard]] uint64_t side_frames() const noexcept { return mem_.tables_in_use(); }
 
     MachineMemory& mem_;
     Geometry geo_;
     Mfn root_;
+    mutable OwnerSide side_;
 };
 
 }  // namespace hvcore::s2

@@ -31,6 +31,127 @@ template <EntryFormat F>
     return reinterpret_cast<uint64_t*>(mem_.table_frame(frame))[index % entries_per_table];
 }
 
+// --- owners of ioreq_server leaves -------------------------------------------------
+
+template <EntryFormat F>
+uint64_t Table<F>::encode(Mfn m, P2mType t, Perm p, unsigned level, uint8_t owner) noexcept {
+    const uint64_t e = F::encode_leaf(m, t, p, p2m_mem_class(t), level);
+    if constexpr (OwnerBits<F>) {
+        if (t == P2mType::ioreq_server) return F::with_owner(e, owner);
+    }
+    return e;
+}
+
+template <EntryFormat F>
+uint8_t Table<F>::owner_at(uint64_t e, uint64_t gfn, unsigned level) const noexcept {
+    if (e == 0 || F::type_of(e) != P2mType::ioreq_server) return 0;
+    if constexpr (OwnerBits<F>) {
+        return F::owner_of(e);
+    } else {
+        // Records are per 4 KiB leaf table; a large ioreq_server leaf (only
+        // map_range writes one) is owned by 0.
+        if (level != 0) return 0;
+        return side_.get(gfn >> bits_per_level, static_cast<unsigned>(gfn & (entries_per_table - 1)));
+    }
+}
+
+template <EntryFormat F>
+bool Table<F>::leaf_allowed(uint64_t e, uint8_t owner, unsigned ok, const TypeChange& c) noexcept {
+    const P2mType t = e == 0 ? P2mType::mmio_dm : F::type_of(e);
+    unsigned ti = static_cast<unsigned>(t);
+    if (t == P2mType::ioreq_server) {
+        if (((c.stale_owners >> owner) & 1U) != 0)
+            ti = static_cast<unsigned>(P2mType::ram_rw);  // its claim ended: ram_rw to everyone
+        else if (((c.ioreq_owners >> owner) & 1U) == 0)
+            return false;
+    }
+    return ((ok >> ti) & 1U) != 0;
+}
+
+template <EntryFormat F>
+void Table<F>::store_owners(const uint64_t* t, uint64_t key, OwnerSide::Owners& own) const {
+    for (unsigned i = 0; i < entries_per_table; ++i)
+        if (t[i] == 0 || F::type_of(t[i]) != P2mType::ioreq_server) own[i] = OwnerSide::none;
+    side_.store(key, own);
+}
+
+template <EntryFormat F>
+void Table<F>::owners_needed(const uint64_t* t, uint64_t key, const std::array<uint64_t, 8>& changed,
+                             const TypeChange& c, uint64_t& records, uint64_t& mixed) const {
+    // No record and owner 0, or a record of this one owner: the table's
+    // ioreq_server leaves keep one owner, and the record (or none) stands.
+    const uint8_t now = side_.single(key);
+    if (now == c.owner && (c.owner != 0 || !side_.has(key))) return;
+    // The owners the table's ioreq_server leaves have after the change.
+    uint8_t seen = 0;  // bit k: a leaf of owner k
+    for (unsigned i = 0; i < entries_per_table; ++i) {
+        if (((changed[i / 64] >> (i % 64)) & 1U) != 0) {
+            seen = static_cast<uint8_t>(seen | (1U << c.owner));
+            continue;
+        }
+        const uint64_t e = t[i];
+        if (e == 0 || F::type_of(e) != P2mType::ioreq_server) continue;
+        seen = static_cast<uint8_t>(seen | (1U << side_.get(key, i)));
+    }
+    if (seen == 0 || seen == 1) return;  // owner 0 only: no record
+    if (!side_.has(key)) ++records;
+    if ((seen & (seen - 1)) != 0 && now != OwnerSide::mixed) ++mixed;
+}
+
+template <EntryFormat F>
+uint64_t Table<F>::side_bytes() const noexcept {
+    return side_.bytes();
+}
+
+template <EntryFormat F>
+bool Table<F>::owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const {
+    if constexpr (OwnerBits<F>) {
+        return true;
+    } else {
+        if (c.to != P2mType::ioreq_server || nr == 0) return true;
+        Expects(first.raw() <= geo_.gfn_count() && nr <= geo_.gfn_count() - first.raw());
+        uint64_t records = 0, mixed = 0;
+        // Leaf tables the change creates hold only the new owner's leaves
+        // among their ioreq_server leaves: one record each at most.
+        const uint64_t end = first.raw() + nr;
+        for (uint64_t b = first.raw() & ~uint64_t{entries_per_table - 1}; b < end; b += entries_per_table) {
+            const uint64_t lo = std::max(b, first.raw()), hi = std::min(b + entries_per_table, end);
+            const Path w = path(b);
+            std::array<uint64_t, 8> changed{};
+            for (uint64_t g = lo; g < hi; ++g) changed[(g - b) / 64] |= uint64_t{1} << ((g - b) % 64);
+            if (w.last().level == 0 && geo_.root_level() > 0)
+                owners_needed(leaves(F::frame(w.step[w.count - 2].entry)), b >> bits_per_level, changed, c, records,
+                              mixed);
+            else if (c.owner != 0)
+                ++records;
+        }
+        return side_.fits(records, mixed, side_frames());
+    }
+}
+
+template <EntryFormat F>
+bool Table<F>::owners_fit_list(std::span<const uint64_t> gfns, const TypeChange& c) const {
+    if constexpr (OwnerBits<F>) {
+        return true;
+    } else {
+        if (c.to != P2mType::ioreq_server || gfns.empty()) return true;
+        uint64_t records = 0, mixed = 0;
+        for (size_t i = 0; i < gfns.size();) {
+            const uint64_t b = gfns[i] & ~uint64_t{entries_per_table - 1};
+            std::array<uint64_t, 8> changed{};
+            for (; i < gfns.size() && gfns[i] < b + entries_per_table; ++i)
+                changed[(gfns[i] - b) / 64] |= uint64_t{1} << ((gfns[i] - b) % 64);
+            const Path w = path(b);
+            if (w.last().level == 0 && geo_.root_level() > 0)
+                owners_needed(leaves(F::frame(w.step[w.count - 2].entry)), b >> bits_per_level, changed, c, records,
+                              mixed);
+            else if (c.owner != 0)
+                ++records;
+        }
+        return side_.fits(records, mixed, side_frames());
+    }
+}
+
 // --- the walker ----------------------------------------------------------------
 
 template <EntryFormat F>
@@ -230,6 +351,29 @@ Status Table<F>::map_range(Gfn gfn, Mfn mfn, uint64_t nr, P2mType t, Perm p) {
         return s;
     }
     for (const Subtree& st : replaced) free_subtree(st.table, st.level);
+    if constexpr (!OwnerBits<F>) {
+        // The leaves written are owned by 0: their records go.
+        if (side_.records() != 0) {
+            const uint64_t end = gfn.raw() + nr;
+            for (uint64_t b = gfn.raw() & ~uint64_t{entries_per_table - 1}; b < end; b += entries_per_table) {
+                const uint64_t key = b >> bits_per_level;
+                if (!side_.has(key)) continue;
+                if (b >= gfn.raw() && b + entries_per_table <= end) {
+                    side_.erase(key);
+                    continue;
+                }
+                const Path w = path(b);
+                if (w.last().level != 0) {  // no leaf table any more
+                    side_.erase(key);
+                    continue;
+                }
+                OwnerSide::Owners own;
+                side_.load(key, own);
+                for (uint64_t g = std::max(b, gfn.raw()); g < std::min(b + entries_per_table, end); ++g) own[g - b] = 0;
+                store_owners(leaves(F::frame(w.step[w.count - 2].entry)), key, own);
+            }
+        }
+    }
     return Status::ok();
 }
 
@@ -267,7 +411,17 @@ void Table<F>::set_4k(Gfn gfn, Mfn mfn, P2mType t, Perm p) {
             return 0;
         }
         if (c.level == 0) {
-            *c.slot = F::encode_leaf(mfn, t, p, p2m_mem_class(t), 0);
+            *c.slot = encode(mfn, t, p, 0, 0);
+            if constexpr (!OwnerBits<F>) {
+                // Owned by 0: its record, if any, says so.
+                const uint64_t key = gfn.raw() >> bits_per_level;
+                if (side_.has(key)) {
+                    OwnerSide::Owners own;
+                    side_.load(key, own);
+                    own[c.index % entries_per_table] = 0;
+                    store_owners(c.slot - c.index % entries_per_table, key, own);
+                }
+            }
             return 0;
         }
         // The core reserved tables_needed_4k() frames: this cannot fail.
@@ -337,8 +491,9 @@ uint64_t Table<F>::refused_each(const uint64_t* t, uint64_t base, const Gfns& gf
             continue;
         }
         const unsigned ok = F::marked(e) ? c.allowed_marked : ok_here;
-        if (((ok >> detail::type_index(F::type_of(e))) & 1U) == 0) return g;
-        last = a;
+        if (!leaf_allowed(e, owner_at(e, g), ok, c)) return g;
+        // A run shares its owner only where the entry holds it.
+        last = !OwnerBits<F> && F::type_of(e) == P2mType::ioreq_server ? 0 : a;
     }
     return no_gfn;
 }
@@ -378,8 +533,7 @@ std::optional<Gfn> Table<F>::first_refused(Gfn first, uint64_t nr, const TypeCha
         }
         // A superpage, or an absent entry: every page of it has its type.
         const bool pending = above || F::marked(e);
-        const P2mType t = e == 0 ? P2mType::mmio_dm : F::type_of(e);
-        if ((((pending ? c.allowed_marked : c.allowed) >> detail::type_index(t)) & 1U) != 0) return 0;
+        if (leaf_allowed(e, owner_at(e, x.first, x.level), pending ? c.allowed_marked : c.allowed, c)) return 0;
         refused = x.start;
         return stop;
     };
@@ -394,57 +548,90 @@ template <EntryFormat F>
 template <class Gfns>
 void Table<F>::retype_each(uint64_t* t, uint64_t base, const Gfns& gfns, const TypeChange& c, RecalcPolicy& policy,
                            TypeCounter& counter, bool split) const {
-    TypeCounter::Delta d{.base = Gfn{base & ~uint64_t{entries_per_table - 1}},
+    const uint64_t tbase = base & ~uint64_t{entries_per_table - 1};
+    TypeCounter::Delta d{.base = Gfn{tbase},
                          .removed = {},
                          .added = 0,
                          .to = c.to,
                          .lo = entries_per_table,
                          .hi = 0,
-                         .split = split};
+                         .split = split,
+                         .owner = c.to == P2mType::ioreq_server ? c.owner : uint8_t{0},
+                         .removed_owner = {}};
     const MemClass mc = p2m_mem_class(c.to);
     const bool to_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0;
+    const bool to_ioreq = c.to == P2mType::ioreq_server;
     // The new leaf is encoded once: its attributes, to which each leaf's
     // frame is added, when the format's leaf is exactly that (checked here
     // on a sample frame; otherwise every leaf is encoded on its own).
     const uint64_t fbits = frame_bits();
-    const uint64_t to_attrs = F::encode_leaf(Mfn{0}, c.to, c.perm, mc, 0);
+    const uint64_t to_attrs = encode(Mfn{0}, c.to, c.perm, 0, d.owner);
     const Mfn sample{(geo_.mfn_limit() - 1) & 0x5a5a5a5a5ULL};
     const bool fast = (to_attrs & fbits) == 0 &&
-                      (to_attrs | s2::with_frame<F>(0, sample)) == F::encode_leaf(sample, c.to, c.perm, mc, 0) &&
+                      (to_attrs | s2::with_frame<F>(0, sample)) == encode(sample, c.to, c.perm, 0, d.owner) &&
                       s2::with_frame<F>(0, sample) == (s2::with_frame<F>(0, sample) & fbits);
+    (void)mc;
+    // Without room in the entry, the table's owners are read and written
+    // beside it (OwnerSide), and a run of equal entries may still mix
+    // owners: each ioreq_server leaf is looked at on its own.
+    constexpr bool side = !OwnerBits<F>;
+    const uint64_t key = tbase >> bits_per_level;
+    OwnerSide::Owners own{};
+    bool side_used = false;
+    if constexpr (side) {
+        side_used = to_ioreq || side_.has(key);
+        if (side_used) side_.load(key, own);
+    }
     uint64_t last = 0;  // attributes of the last entry decoded (0: none yet)
     bool last_skip = false;
     bool last_keep = false;
     unsigned last_from = 0;
+    uint8_t last_owner = 0;
     for (const uint64_t g : gfns) {
         uint64_t& s = t[g - base];
+        const auto i = static_cast<uint16_t>(g & (entries_per_table - 1));
         uint64_t e = s;
         uint64_t a = e & ~fbits;
         if (a != last || a == 0) {
+            uint8_t owner = 0;
+            if (e != 0 && F::type_of(e) == P2mType::ioreq_server) {
+                if constexpr (side)
+                    owner = own[i];
+                else
+                    owner = F::owner_of(e);
+            }
             if (e != 0 && F::marked(e)) {
                 // Pending: recalculated first, as a lookup would (the core
                 // accounts for it in the policy).
-                const RecalcPolicy::Update u = policy.recalc(Gfn{g}, 0, F::type_of(e));
-                e = F::encode_leaf(F::leaf_frame(e, 0), u.type, u.perm, p2m_mem_class(u.type), 0);
+                const RecalcPolicy::Update u = policy.recalc(Gfn{g}, 0, F::type_of(e), owner);
+                if (u.type != P2mType::ioreq_server) owner = 0;
+                e = encode(F::leaf_frame(e, 0), u.type, u.perm, 0, owner);
                 s = e;
                 a = e & ~fbits;
             }
             const P2mType from = e == 0 ? P2mType::mmio_dm : F::type_of(e);
             last_from = detail::type_index(from);
-            last_skip = from == c.to;
+            last_owner = owner;
+            last_skip = from == c.to && (!to_ioreq || owner == c.owner);
             last_keep = to_frame && e != 0 && ((c.has_frame >> last_from) & 1U) != 0;
-            last = e == 0 || F::marked(e) ? 0 : a;
+            last = e == 0 || F::marked(e) || (side && from == P2mType::ioreq_server) ? 0 : a;
         }
         if (last_skip) continue;
         if (fast)
             s = to_attrs | (last_keep ? e & fbits : 0);
         else
-            s = F::encode_leaf(last_keep ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+            s = encode(last_keep ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, 0, d.owner);
+        if constexpr (side) {
+            if (side_used) own[i] = d.owner;
+        }
         ++d.removed[last_from];
+        if (last_from == detail::type_index(P2mType::ioreq_server)) ++d.removed_owner[last_owner];
         ++d.added;
-        const auto i = static_cast<uint16_t>(g & (entries_per_table - 1));
         d.lo = std::min(d.lo, i);
         d.hi = std::max(d.hi, i);
+    }
+    if constexpr (side) {
+        if (side_used && d.added != 0) store_owners(t - (base - tbase), key, own);
     }
     if (d.added != 0) counter.counted(d);
 }
@@ -478,11 +665,14 @@ void Table<F>::retype_range(Gfn first, uint64_t nr, const TypeChange& c, RecalcP
         // A superpage or an absent entry. A marked superpage is
         // recalculated first; one that has the type already stays whole.
         if (F::marked(e)) {
-            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e));
-            e = F::encode_leaf(F::leaf_frame(e, x.level), u.type, u.perm, p2m_mem_class(u.type), x.level);
+            const uint8_t owner = owner_at(e, x.first, x.level);
+            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e), owner);
+            e = encode(F::leaf_frame(e, x.level), u.type, u.perm, x.level, owner);
             *x.slot = e;
         }
-        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to) return 0;
+        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to &&
+            (c.to != P2mType::ioreq_server || owner_at(e, x.first, x.level) == c.owner))
+            return 0;
         // Split (the core reserved tables_needed_4k() frames: this cannot
         // fail); above level 1 the walk enters the new table.
         const Mfn child = mem_.take_reserved();
@@ -550,8 +740,7 @@ std::optional<Gfn> Table<F>::first_refused_list(std::span<const uint64_t> gfns, 
         }
         // A superpage, or an absent entry: every listed page of it has its type.
         const bool pending = above || F::marked(e);
-        const P2mType t = e == 0 ? P2mType::mmio_dm : F::type_of(e);
-        if ((((pending ? c.allowed_marked : c.allowed) >> detail::type_index(t)) & 1U) == 0) {
+        if (!leaf_allowed(e, owner_at(e, x.first, x.level), pending ? c.allowed_marked : c.allowed, c)) {
             refused = gfns[i];
             return stop;
         }
@@ -621,11 +810,13 @@ void Table<F>::retype_list(std::span<const uint64_t> gfns, const TypeChange& c, 
         }
         // A superpage or an absent entry, as in retype_range.
         if (F::marked(e)) {
-            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e));
-            e = F::encode_leaf(F::leaf_frame(e, x.level), u.type, u.perm, p2m_mem_class(u.type), x.level);
+            const uint8_t owner = owner_at(e, x.first, x.level);
+            const RecalcPolicy::Update u = policy.recalc(Gfn{x.first}, level_order(x.level), F::type_of(e), owner);
+            e = encode(F::leaf_frame(e, x.level), u.type, u.perm, x.level, owner);
             *x.slot = e;
         }
-        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to) {
+        if ((e == 0 ? P2mType::mmio_dm : F::type_of(e)) == c.to &&
+            (c.to != P2mType::ioreq_server || owner_at(e, x.first, x.level) == c.owner)) {
             i = detail::listed_below(gfns, i, x.end);
             return 0;
         }
@@ -667,29 +858,61 @@ uint64_t Table<F>::reset_leaves(Gfn base, unsigned lo, unsigned hi, P2mType from
 template <EntryFormat F>
 uint64_t Table<F>::reset_in(uint64_t* leaf, Gfn base, unsigned lo, unsigned hi, P2mType from, const TypeChange& c,
                             TypeCounter& counter) const {
-    TypeCounter::Delta d{
-        .base = base, .removed = {}, .added = 0, .to = c.to, .lo = entries_per_table, .hi = 0, .split = false};
-    const MemClass mc = p2m_mem_class(c.to);
+    TypeCounter::Delta d{.base = base,
+                         .removed = {},
+                         .added = 0,
+                         .to = c.to,
+                         .lo = entries_per_table,
+                         .hi = 0,
+                         .split = false,
+                         .owner = c.to == P2mType::ioreq_server ? c.owner : uint8_t{0},
+                         .removed_owner = {}};
     const bool keep_frame = ((c.has_frame >> detail::type_index(c.to)) & 1U) != 0 &&
                             ((c.has_frame >> detail::type_index(from)) & 1U) != 0;
+    // Of ioreq_server leaves, only those of the owners c.ioreq_owners names.
+    const bool by_owner = from == P2mType::ioreq_server;
+    constexpr bool side = !OwnerBits<F>;
+    const uint64_t key = base.raw() >> bits_per_level;
+    OwnerSide::Owners own{};
+    bool side_used = false;
+    if constexpr (side) {
+        side_used = by_owner && side_.has(key);
+        if (side_used) side_.load(key, own);
+    }
     // As in retype_each: a leaf's type is decoded only when its non-frame
     // bits differ from the last decoded leaf's.
     const uint64_t attrs_mask = ~frame_bits();
     uint64_t last = 0;
     bool last_match = false;
+    uint8_t last_owner = 0;
     for (unsigned i = lo; i <= hi; ++i) {
         const uint64_t e = leaf[i];
         if (e == 0) continue;
-        if (const uint64_t a = e & attrs_mask; a != last || a == 0) {
+        if (const uint64_t a = e & attrs_mask; a != last || a == 0 || side_used) {
             last = a;
             last_match = F::type_of(e) == from;
+            last_owner = 0;
+            if (last_match && by_owner) {
+                if constexpr (side)
+                    last_owner = own[i];
+                else
+                    last_owner = F::owner_of(e);
+                last_match = ((c.ioreq_owners >> last_owner) & 1U) != 0;
+            }
         }
         if (!last_match) continue;
-        leaf[i] = F::encode_leaf(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, mc, 0);
+        leaf[i] = encode(keep_frame ? F::leaf_frame(e, 0) : Mfn{0}, c.to, c.perm, 0, d.owner);
+        if constexpr (side) {
+            if (side_used) own[i] = d.owner;
+        }
         ++d.removed[detail::type_index(from)];
+        if (by_owner) ++d.removed_owner[last_owner];
         ++d.added;
         d.lo = std::min(d.lo, static_cast<uint16_t>(i));
         d.hi = std::max(d.hi, static_cast<uint16_t>(i));
+    }
+    if constexpr (side) {
+        if (side_used && d.added != 0) store_owners(leaf, key, own);
     }
     if (d.added != 0) counter.counted(d);
     return d.added;
@@ -751,11 +974,22 @@ uint64_t Table<F>::merged_leaf(const uint64_t* c, unsigned level, P2mType type, 
 }
 
 template <EntryFormat F>
-bool Table<F>::merge_one(uint64_t* e, unsigned level, P2mType type, Perm p, bool known_split) noexcept {
+bool Table<F>::merge_one(uint64_t* e, unsigned level, uint64_t gfn, P2mType type, Perm p, bool known_split) noexcept {
     if (!geo_.may_leaf(level) || !F::is_table(*e, level) || F::marked(*e)) return false;
+    // Only leaves of one owner merge: a large ioreq_server leaf is owned by
+    // 0 (split_of compares the owner with the rest of an entry that holds
+    // it; a table with a record has ioreq_server leaves of another owner).
+    const uint64_t key = gfn >> bits_per_level;
+    if constexpr (!OwnerBits<F>) {
+        if (level == 1 && type == P2mType::ioreq_server && side_.has(key)) return false;
+    }
     const Mfn child = F::frame(*e);
-    const uint64_t leaf = merged_leaf(&slot(child, level - 1, 0), level, type, p, known_split);
+    const uint64_t* c = &slot(child, level - 1, 0);
+    const uint64_t leaf = merged_leaf(c, level, type, p, known_split);
     if (leaf == 0) return false;
+    if constexpr (!OwnerBits<F>) {
+        if (level == 1) side_.erase(key);  // the merged leaf table's record goes with it
+    }
     *e = leaf;
     mem_.free_table(child);
     return true;
@@ -777,7 +1011,7 @@ unsigned Table<F>::merge(Gfn base, P2mType type, Perm p) {
     }
     unsigned merged = 0;
     for (unsigned level = 1; level <= geo_.root_level() && entry[level] != nullptr; ++level) {
-        if (!merge_one(entry[level], level, type, p, false)) break;
+        if (!merge_one(entry[level], level, base.raw(), type, p, false)) break;
         ++merged;
     }
     return merged;
@@ -842,7 +1076,7 @@ uint64_t Table<F>::reset_tables(std::span<const ResetTable> tables, P2mType from
     uint64_t pending_gfn = 0;
     auto merge_pending = [&] {
         for (unsigned level = 2; level <= top && pending[level] != nullptr; ++level)
-            if (!merge_one(pending[level], level, c.to, c.perm, false)) break;
+            if (!merge_one(pending[level], level, pending_gfn, c.to, c.perm, false)) break;
         pending = {};
     };
     uint64_t merged = 0;
@@ -874,7 +1108,7 @@ uint64_t Table<F>::reset_tables(std::span<const ResetTable> tables, P2mType from
         (void)reset_in(leaves(t), r.base, r.lo, r.hi, from, c, counter);
         // Marks met on the walk may have been pushed into the leaves: the
         // caller's word no longer holds.
-        if (!can_merge || !merge_one(entry[1], 1, c.to, c.perm, r.uniform && !marks)) continue;
+        if (!can_merge || !merge_one(entry[1], 1, r.base.raw(), c.to, c.perm, r.uniform && !marks)) continue;
         ++merged;
         pending = entry;
         pending[1] = nullptr;
@@ -922,8 +1156,12 @@ bool Table<F>::resolve(Gfn gfn, RecalcPolicy& policy) {
         for (unsigned i = 0; i < entries_per_table; ++i) {
             const uint64_t e = table[i];
             if (!F::marked(e) || !F::is_leaf(e, c.level)) continue;
-            const RecalcPolicy::Update u = policy.recalc(Gfn{base + i * c.pages()}, level_order(c.level), F::type_of(e));
-            table[i] = F::encode_leaf(F::leaf_frame(e, c.level), u.type, u.perm, p2m_mem_class(u.type), c.level);
+            const uint64_t g = base + i * c.pages();
+            const uint8_t owner = owner_at(e, g, c.level);
+            const RecalcPolicy::Update u = policy.recalc(Gfn{g}, level_order(c.level), F::type_of(e), owner);
+            // An ioreq_server leaf that stays one keeps its owner (beside
+            // the table, its record stands).
+            table[i] = encode(F::leaf_frame(e, c.level), u.type, u.perm, c.level, owner);
             pending = true;
         }
         return 0;
@@ -949,6 +1187,7 @@ Stage2Leaf Table<F>::lookup(Gfn gfn) const {
     leaf.mfn = F::leaf_frame(e, level) + (gfn.raw() & (level_pages(level) - 1));
     leaf.type = F::type_of(e);
     leaf.order = level_order(level);
+    leaf.owner = owner_at(e, gfn.raw(), level);
     return leaf;
 }
 
@@ -990,7 +1229,8 @@ void Table<F>::for_each_leaf(const std::function<void(Gfn first, const Stage2Lea
                               .mfn = F::leaf_frame(e, c.level),
                               .type = F::type_of(e),
                               .order = level_order(c.level),
-                              .recalc_pending = marked_above[c.level + 1] || F::marked(e)};
+                              .recalc_pending = marked_above[c.level + 1] || F::marked(e),
+                              .owner = owner_at(e, c.first, c.level)};
         fn(Gfn{c.first}, leaf);
         return 0;
     };

@@ -56,4 +56,6 @@ private:
 
 }  // namespace hvcore::riscv64
 
+// RSW is full: the owners of ioreq_server leaves live in s2::OwnerSide.
+static_assert(!hvcore::s2::OwnerBits<hvcore::riscv64::Pte>);
 extern template class hvcore::s2::Table<hvcore::riscv64::Pte>;

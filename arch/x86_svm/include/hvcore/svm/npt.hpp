@@ -27,11 +27,16 @@
 // WB and entry 3 is UC (§7.8, "PAT Register" reset value).
 //
 // Layout choices of hvcore (bits the processor ignores, "AVL" in §5.4.1):
-//   58:52  p2m type, 7 bits, Xen's p2m-pt layout (p2m_type_to_flags).
-//          Like Xen, 11:9 and 62:59 are kept free for the type: the AMD
-//          IOMMU gives them meaning when it shares the table (Next Level;
-//          U, FC, IR, IW), and 62:59 are a leaf's protection key in host
-//          paging with CR4.PKE.
+//   55:52  p2m type, 4 bits: the low bits of Xen's 7-bit p2m-pt field 58:52
+//          (p2m_type_to_flags); every type value is at most 15.
+//   58:56  owner of an ioreq_server leaf (the ioreq server id, 0..7; 0 in
+//          every other leaf): the high bits of Xen's type field, which no
+//          hvcore type needs. A Xen-style dump of an owned leaf reads type
+//          15 + 16 x owner where Xen's field is read whole (README.md,
+//          "Where hvcore differs from Xen").
+//          Like Xen, 11:9 and 62:59 are kept free: the AMD IOMMU gives them
+//          meaning when it shares the table (Next Level; U, FC, IR, IW), and
+//          62:59 are a leaf's protection key in host paging with CR4.PKE.
 //   11     lazy-recalculation mark. The type has 58:52; of the other AVL
 //          bits, 62:59 would collide with protection keys in a leaf and bit
 //          11 only with an IOMMU sharing the table, which hvcore never does.
@@ -123,7 +128,9 @@ public:
     // --- software bits (AVL: 11:9 and 62:52, ignored by the processor) ---------
     static constexpr uint64_t recalc = bit(11);  // lazy type recalculation pending (with U/S and A cleared)
     static constexpr unsigned p2mt_shift = 52;
-    static constexpr uint64_t p2mt_mask = uint64_t{0x7f} << p2mt_shift;  // p2m type, bits 58:52 (Xen's p2m-pt)
+    static constexpr uint64_t p2mt_mask = uint64_t{0xf} << p2mt_shift;  // p2m type, bits 55:52 (Xen's p2m-pt: 58:52)
+    static constexpr unsigned owner_shift = 56;
+    static constexpr uint64_t owner_mask = uint64_t{7} << owner_shift;  // owner of an ioreq_server leaf, bits 58:56 (AVL, §5.4.1)
 
     // --- encode -----------------------------------------------------------------
 
@@ -217,6 +224,15 @@ public:
         return *t;
     }
 
+    // The owner of an ioreq_server leaf, and that leaf owned by o.
+    [[nodiscard]] static constexpr uint8_t owner_of(uint64_t e) noexcept {
+        return static_cast<uint8_t>((e & owner_mask) >> owner_shift);
+    }
+    [[nodiscard]] static constexpr uint64_t with_owner(uint64_t e, uint8_t o) noexcept {
+        Expects(o < 8 && type_of(e) == P2mType::ioreq_server);
+        return (e & ~owner_mask) | (uint64_t{o} << owner_shift);
+    }
+
     [[nodiscard]] static constexpr NptLeafFields decode_leaf(uint64_t e, unsigned level) noexcept {
         NptLeafFields f;
         f.mfn = leaf_frame(e, level);
@@ -300,7 +316,9 @@ static_assert((NptEntry::p | NptEntry::rw | NptEntry::us | NptEntry::pwt | NptEn
                NptEntry::dirty | NptEntry::ps | NptEntry::global | NptEntry::recalc) == 0x9ff);
 static_assert((NptEntry::frame_mask & (NptEntry::p2mt_mask | NptEntry::nx | 0xfff)) == 0);
 // The type stays clear of bits 62:59 and 11:9 (IOMMU, protection keys).
-static_assert(NptEntry::p2mt_mask == 0x07f0'0000'0000'0000 && (NptEntry::p2mt_mask & 0x7800'0000'0000'0e00) == 0);
+static_assert(NptEntry::p2mt_mask == 0x00f0'0000'0000'0000 && (NptEntry::p2mt_mask & 0x7800'0000'0000'0e00) == 0);
+static_assert(NptEntry::owner_mask == 0x0700'0000'0000'0000 &&
+              ((NptEntry::owner_mask | NptEntry::p2mt_mask) & 0x7800'0000'0000'0e00) == 0);
 static_assert(static_cast<uint64_t>(P2mType::ioreq_server) <= (NptEntry::p2mt_mask >> NptEntry::p2mt_shift));
 static_assert(NptEntry::reserved_pa_mask == 0x000F'0000'0000'0000);
 // The golden claimed ioreq_server leaf (Xen's p2m-pt: P, U, A, D, NX, not
@@ -309,6 +327,13 @@ static_assert(NptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r 
                                     level_pt) == 0x80F0'0000'0123'4065);
 // Every written entry is non-zero, so zero always means absent.
 static_assert(NptEntry::encode_leaf(Mfn{0}, P2mType::ram_rw, Perm{}, MemClass::normal, level_pt) != 0);
+// Owned by 5; and read-trapped (P = 0, type and owner kept) owned by 7.
+static_assert(NptEntry::with_owner(NptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true},
+                                                         MemClass::normal, level_pt),
+                                   5) == 0x85F0'0000'0123'4065);
+static_assert(NptEntry::with_owner(NptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{}, MemClass::normal,
+                                                         level_pt),
+                                   7) == 0x87F0'0000'0123'4000);
 // The mark removes U/S (what makes the access fault) and A, and nothing else
 // a walk checks; clearing it restores the pointer.
 static_assert(NptEntry::mark(NptEntry::encode_table(Mfn{1})) == 0x1803);

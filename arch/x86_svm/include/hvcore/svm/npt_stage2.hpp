@@ -29,6 +29,7 @@
 #include "hvcore/s2/engine.hpp"
 
 // Instantiated once, in npt_stage2.cpp.
+static_assert(hvcore::s2::OwnerBits<hvcore::svm::NptEntry>);  // the owner lives in the entry (npt.hpp)
 extern template class hvcore::s2::Table<hvcore::svm::NptEntry>;
 
 namespace hvcore::svm {

@@ -15,7 +15,16 @@
 //   57:52  p2m type, 6 bits, Xen's ept_entry_t.sa_p2mt layout (bit 57 is
 //          "verify guest paging" only with HLAT, which is off, as in Xen);
 //   11     lazy-recalculation mark (Xen uses bit 10, which is the
-//          user-execute bit under MBEC; bit 11 is ignored in every mode).
+//          user-execute bit under MBEC; bit 11 is ignored in every mode);
+//   60:58  owner of an ioreq_server leaf (the ioreq server id, 0..7; 0 in
+//          every other leaf). Xen keeps its p2m_access_t in 61:58
+//          (ept_entry_t.access); hvcore has no mem_access and uses three
+//          of those bits: 58 is "paging-write access" only with the
+//          "EPT paging-write control" (tertiary control 3) set, 59 is
+//          ignored, 60 is "supervisor shadow stack" only with EPTP bit 7
+//          set; hvcore sets neither (Tables 29-3/29-5/29-7), so all three
+//          are ignored. Bit 61 (sub-page write permissions, SPP) is left
+//          alone.
 // Suppress-#VE (63) is set in every entry hvcore writes, as Xen does: #VE
 // is not enabled (secondary control 18 = 0), so the bit has no effect, and
 // keeping it set means enabling #VE later cannot turn violations into guest
@@ -94,6 +103,12 @@ public:
     static constexpr uint64_t recalc = bit(11);  // lazy type recalculation pending (Xen: ept_entry_t.recalc)
     static constexpr unsigned p2mt_shift = 52;
     static constexpr uint64_t p2mt_mask = uint64_t{0x3f} << p2mt_shift;  // p2m type, bits 57:52 (Xen: sa_p2mt)
+    // Owner of an ioreq_server leaf, bits 60:58: SDM Vol. 3C §29.3.2, Tables
+    // 29-3/29-5/29-7: bit 58 "paging-write access" if the "EPT paging-write
+    // control" is 1, else ignored; bit 59 ignored; bit 60 "supervisor shadow
+    // stack" if EPTP bit 7 is 1, else ignored. Xen: ept_entry_t.access, 61:58.
+    static constexpr unsigned owner_shift = 58;
+    static constexpr uint64_t owner_mask = uint64_t{7} << owner_shift;
 
     // --- encode ----------------------------------------------------------------
 
@@ -177,6 +192,15 @@ public:
         const auto t = p2m_type_from_raw(static_cast<uint8_t>((e & p2mt_mask) >> p2mt_shift));
         Expects(t.has_value());
         return *t;
+    }
+
+    // The owner of an ioreq_server leaf, and that leaf owned by o.
+    [[nodiscard]] static constexpr uint8_t owner_of(uint64_t e) noexcept {
+        return static_cast<uint8_t>((e & owner_mask) >> owner_shift);
+    }
+    [[nodiscard]] static constexpr uint64_t with_owner(uint64_t e, uint8_t o) noexcept {
+        Expects(o < 8 && type_of(e) == P2mType::ioreq_server);
+        return (e & ~owner_mask) | (uint64_t{o} << owner_shift);
     }
 
     [[nodiscard]] static constexpr EptLeafFields decode_leaf(uint64_t e) noexcept {
@@ -266,6 +290,15 @@ static_assert((EptEntry::r | EptEntry::w | EptEntry::x | EptEntry::emt_mask | Ep
 static_assert((EptEntry::frame_mask & (EptEntry::p2mt_mask | EptEntry::suppress_ve | 0xfff)) == 0);
 static_assert((EptEntry::p2mt_mask & EptEntry::suppress_ve) == 0 && EptEntry::p2mt_mask == 0x03f0'0000'0000'0000);
 static_assert(EptEntry::reserved_pa_mask == 0x000F'C000'0000'0000);
+static_assert((EptEntry::owner_mask & (EptEntry::p2mt_mask | EptEntry::suppress_ve | EptEntry::frame_mask | 0xfff)) == 0 &&
+              EptEntry::owner_mask == 0x1C00'0000'0000'0000);
+// The claimed ioreq_server leaf of owner 5; read-trapped (no rights), type and owner kept.
+static_assert(EptEntry::with_owner(EptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true},
+                                                         MemClass::normal, level_pt),
+                                   5) == 0x94F0'0000'0123'4071);
+static_assert(EptEntry::with_owner(EptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{}, MemClass::normal,
+                                                         level_pt),
+                                   7) == 0x9CF0'0000'0123'4070);
 static_assert(static_cast<uint64_t>(P2mType::ioreq_server) <= (EptEntry::p2mt_mask >> EptEntry::p2mt_shift));
 // The golden claimed ioreq_server leaf: R, WB, IPAT, type 15, suppress-#VE.
 static_assert(EptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true}, MemClass::normal,

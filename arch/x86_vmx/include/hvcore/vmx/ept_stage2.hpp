@@ -27,6 +27,7 @@
 #include "hvcore/s2/engine.hpp"
 
 // Instantiated once, in ept_stage2.cpp.
+static_assert(hvcore::s2::OwnerBits<hvcore::vmx::EptEntry>);  // the owner lives in the entry (ept.hpp)
 extern template class hvcore::s2::Table<hvcore::vmx::EptEntry>;
 
 namespace hvcore::vmx {
