@@ -59,6 +59,8 @@ ABI_ASSERT(mem_range_kinds, HVDM_MEM_RAM == 1 && HVDM_MEM_HOLE == 2);
 ABI_ASSERT(mem_types_are_xens, HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
                                    HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);
 ABI_ASSERT(claim_flags_are_xens, HVDM_IOREQ_MEM_ACCESS_READ == 1 && HVDM_IOREQ_MEM_ACCESS_WRITE == 2);
+ABI_ASSERT(posted_claim_flag_is_hvcores, HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED == 4);
+ABI_ASSERT(multi_owner_flag, HV_DOMAIN_MULTI_OWNER == 4);
 ABI_ASSERT(range_types_are_xens, HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 ABI_ASSERT(bufioreq_modes_are_xens, HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
 /* hvcore's opt-in flag takes a bit of handle_bufioreq (a uint8_t in the

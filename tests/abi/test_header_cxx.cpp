@@ -30,7 +30,7 @@ void declared_with_hv_noexcept() HV_NOEXCEPT;  // declared only: never called
 static_assert(noexcept(declared_with_hv_noexcept()));
 
 // hv.h flags and ids
-static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u);
+static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u && HV_DOMAIN_MULTI_OWNER == 4u);
 static_assert(HV_VCPU_UNDECODED == 4);
 // hv_p2m_read_walk: up to 5 levels (x86 5-level paging is the deepest), 24 bytes each.
 static_assert(HV_P2M_WALK_MAX_LEVELS == 5 && sizeof(hv_p2m_walk) == 32 + HV_P2M_WALK_MAX_LEVELS * 24);
@@ -47,7 +47,8 @@ static_assert(std::is_same_v<decltype(HV_REG_V_HI(uint32_t{1})), uint32_t>);
 // dm_op.h XEN_DMOP_*, ioreq.h).
 static_assert(HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && HVDM_MEM_MMIO_DM == 2 &&
               HVDM_MEM_UNUSED == 3 && HVDM_MEM_IOREQ_SERVER == 4);
-static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE == 2u);
+static_assert(HVDM_IOREQ_MEM_ACCESS_READ == 1u && HVDM_IOREQ_MEM_ACCESS_WRITE == 2u &&
+              HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED == 4u);
 static_assert(HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 static_assert(HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
 static_assert((HVDM_BUFIOREQ_WIDE & (HVDM_BUFIOREQ_LEGACY | HVDM_BUFIOREQ_ATOMIC)) == 0);  // a flag bit beside the modes
