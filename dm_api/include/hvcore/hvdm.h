@@ -610,7 +610,9 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  *         stage-2 entries have no room for the owner: the pages would give a
  *         leaf table (512 pages) ioreq_server pages of two owners, whose
  *         record beside the table would pass its budget of 1% of the table
- *         frames (README.md, "Several owners and read trapping").
+ *         frames (README.md, "Several owners and read trapping"). It is
+ *         checked step by step (256 pages): a longer change refused at a
+ *         later step keeps the steps before it.
  * @retval -ENOMEM no stage-2 table frames left to split a large leaf. */
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
                       uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
