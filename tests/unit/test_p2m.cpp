@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "hvcore/core/backend.hpp"
@@ -451,4 +452,196 @@ TEST_CASE("leaf_table_counts_know_a_table_uniform_only_from_the_change_that_spli
     std::vector<uint64_t> keys;
     c.keys(keys);
     CHECK(keys == std::vector<uint64_t>{3, 7, 42, 900, uint64_t{1} << 30});
+}
+
+// --- several owners ---------------------------------------------------------------------
+//
+// Each ioreq server may hold a claim of the ioreq_server type; the pages
+// it sets are its own (Stage2Leaf::owner), their rights follow its claim,
+// they are counted per owner, and when its claim ends only its pages are
+// reset, at the cost of its own entries.
+
+TEST_CASE("p2m owners on every linked backend") {
+    constexpr uint32_t claim_read = 1;  // HVDM_IOREQ_MEM_ACCESS_READ
+    const AccessContext ctx{};
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(std::string(b.name));
+
+        SUBCASE("claims_rights_counts_and_refusals_follow_each_pages_owner") {
+            Fixture f(b, 64 * mib, 64);
+            CHECK_FALSE(f.p2m->any_claimant().has_value());
+            f.p2m->set_claim(IoservId{4}, claim_read | claim_write);
+            f.p2m->set_claim(IoservId{1}, claim_write);
+            CHECK(f.p2m->any_claimant() == IoservId{1});
+            CHECK(f.p2m->claim_flags(IoservId{4}) == (claim_read | claim_write));
+            CHECK(f.p2m->claim_flags(IoservId{0}) == 0);
+            CHECK(f.p2m->claim_flags(IoservId{9}) == 0);
+            // One leaf table shared by owners 1 and 4, and owner 1 alone in another.
+            REQUIRE(f.p2m->set_type_range(Gfn{0x200}, 3, P2mType::ioreq_server, IoservId{1}).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x210}, 2, P2mType::ioreq_server, IoservId{4}).is_ok());
+            const std::vector<uint64_t> list = {0x600, 0x602};
+            REQUIRE(f.p2m->set_type_list(list, P2mType::ioreq_server, IoservId{1}).is_ok());
+            CHECK(f.p2m->ioreq_entry_count() == 7);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{1}) == 5);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{4}) == 2);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{0}) == 0);
+            CHECK(f.p2m->ioreq_tables() == 2);
+            CHECK(f.p2m->lookup(Gfn{0x201}).owner == 1);
+            CHECK(f.p2m->peek(Gfn{0x211}).owner == 4);
+            CHECK(f.p2m->lookup(Gfn{0x602}).owner == 1);
+            // Owner 1 claims writes: reads run, writes fault. Owner 4 claims
+            // reads: every access faults, the type and owner stay.
+            const Gpa one = to_gpa(Gfn{0x201}), four = to_gpa(Gfn{0x211});
+            CHECK(f.s2->translate(one, AccessType::read, ctx).ok);
+            CHECK_FALSE(f.s2->translate(one, AccessType::write, ctx).ok);
+            CHECK_FALSE(f.s2->translate(one, AccessType::fetch, ctx).ok);
+            for (AccessType a : {AccessType::read, AccessType::write, AccessType::fetch}) {
+                const Translation t = f.s2->translate(four, a, ctx);
+                REQUIRE_FALSE(t.ok);
+                const Fault flt = f.s2->decode_fault(t.record);
+                CHECK(flt.access == a);
+                CHECK(flt.gpa == four);
+            }
+            // A change may name the owners whose pages it may take.
+            CHECK(f.p2m->first_refused(Gfn{0x200}, 0x20, P2mType::ram_rw, 1U << 1) == Gfn{0x210});
+            CHECK_FALSE(f.p2m->first_refused(Gfn{0x200}, 0x20, P2mType::ram_rw).has_value());
+            CHECK(f.p2m->first_refused_list(list, P2mType::ram_rw, 1U << 4) == Gfn{0x600});
+            // A page moves from owner 4 to owner 1, through ram_rw (as in Xen,
+            // ioreq_server becomes nothing but ram_rw): counted as such.
+            CHECK(f.p2m->set_type_range(Gfn{0x211}, 1, P2mType::ioreq_server, IoservId{1}).code() == -EINVAL);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x211}, 1, P2mType::ram_rw).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x211}, 1, P2mType::ioreq_server, IoservId{1}).is_ok());
+            CHECK(f.p2m->ioreq_entry_count(IoservId{1}) == 6);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{4}) == 1);
+            CHECK(f.s2->translate(to_gpa(Gfn{0x211}), AccessType::read, ctx).ok);
+            CHECK(f.p2m->set_type_range(Gfn{0x20}, 1, P2mType::ioreq_server, IoservId{8}).code() == -EINVAL);
+            CHECK(f.leaves_of_type_ioreq_server() == 7);
+        }
+
+        SUBCASE("the_sweep_resets_only_the_stale_owners_pages_at_the_cost_of_their_tables") {
+            Fixture f(b, 64 * mib, 128);
+            f.p2m->set_claim(IoservId{2}, claim_write);
+            f.p2m->set_claim(IoservId{6}, claim_write);
+            // Owner 2 over 24 leaf tables; owner 6 in 2 of them.
+            for (uint64_t i = 0; i < 24; ++i)
+                REQUIRE(f.p2m->set_type_range(Gfn{i * 512 + 7}, 3, P2mType::ioreq_server, IoservId{2}).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x20}, 4, P2mType::ioreq_server, IoservId{6}).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{5 * 512 + 100}, 1, P2mType::ioreq_server, IoservId{6}).is_ok());
+            REQUIRE(f.p2m->ioreq_entry_count(IoservId{2}) == 72);
+            REQUIRE(f.p2m->ioreq_entry_count(IoservId{6}) == 5);
+            CHECK(f.p2m->sweep(100) == 0);  // nobody's claim ended: nothing to do
+            CHECK(f.p2m->ioreq_entry_count() == 77);
+            f.p2m->set_claim(IoservId{6}, 0);
+            // Stale: ram_rw to everyone before the sweep reaches them.
+            CHECK(f.p2m->peek_type(Gfn{0x21}) == P2mType::ram_rw);
+            CHECK(f.p2m->peek_type(Gfn{8}) == P2mType::ioreq_server);
+            // Owner 6's two tables: two chunks of one table each, whatever
+            // owner 2 holds elsewhere.
+            CHECK(f.p2m->sweep(1) != 0);
+            CHECK(f.p2m->sweep(1) == 0);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{6}) == 0);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{2}) == 72);
+            CHECK(f.leaves_of_type_ioreq_server() == 72);
+            CHECK(f.p2m->lookup(Gfn{0x21}).type == P2mType::ram_rw);
+            CHECK(f.s2->translate(to_gpa(Gfn{0x21}), AccessType::write, ctx).ok);
+            CHECK(f.p2m->lookup(Gfn{8}).owner == 2);
+            CHECK_FALSE(f.s2->translate(to_gpa(Gfn{8}), AccessType::write, ctx).ok);
+            // Owner 2's claim ends: its 24 tables, then nothing.
+            f.p2m->set_claim(IoservId{2}, 0);
+            CHECK(f.p2m->sweep(20) == 12);
+            CHECK(f.p2m->sweep(20) == 0);
+            CHECK(f.p2m->ioreq_entry_count() == 0);
+            CHECK(f.leaves_of_type_ioreq_server() == 0);
+            CHECK(f.p2m->side_bytes() == 0);
+            // Merged back into 2 MiB leaves.
+            CHECK(f.p2m->lookup(Gfn{8}).order == 9);
+        }
+
+        SUBCASE("reset_stale_and_lookup_reset_a_page_only_when_its_own_owners_claim_ended") {
+            Fixture f(b, 64 * mib, 64);
+            f.p2m->set_claim(IoservId{0}, claim_write);
+            f.p2m->set_claim(IoservId{3}, claim_write);
+            REQUIRE(f.p2m->set_type_range(Gfn{0x300}, 2, P2mType::ioreq_server, IoservId{0}).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{0x302}, 2, P2mType::ioreq_server, IoservId{3}).is_ok());
+            f.p2m->set_claim(IoservId{3}, 0);
+            CHECK_FALSE(f.p2m->reset_stale(Gfn{0x300}));  // owner 0 still claims
+            CHECK_FALSE(f.p2m->reset_stale(Gfn{0x310}));  // ram_rw
+            CHECK(f.p2m->reset_stale(Gfn{0x302}));
+            CHECK_FALSE(f.p2m->reset_stale(Gfn{0x302}));  // done already
+            CHECK(f.p2m->ioreq_entry_count(IoservId{3}) == 1);
+            const Stage2Leaf l = f.p2m->lookup(Gfn{0x303});  // a lookup resets it too
+            CHECK(l.type == P2mType::ram_rw);
+            CHECK(l.owner == 0);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{3}) == 0);
+            CHECK(f.p2m->ioreq_entry_count(IoservId{0}) == 2);
+            CHECK(f.p2m->lookup(Gfn{0x301}).type == P2mType::ioreq_server);
+            // A stale page may change as ram_rw; a live one only to ram_rw.
+            f.p2m->set_claim(IoservId{0}, 0);
+            CHECK(f.p2m->set_type_range(Gfn{0x300}, 1, P2mType::ram_ro).is_ok());
+            CHECK(f.p2m->ioreq_entry_count(IoservId{0}) == 1);
+        }
+
+        SUBCASE("the_side_structures_stay_bounded_and_a_change_past_the_bound_is_enospc_and_changes_nothing") {
+            // 24 superpages, each split by a page of owner 1 and, in the
+            // worst case for the owners beside a RISC-V table, a page of
+            // owner 2 next to it.
+            Fixture f(b, 64 * mib, 128);
+            f.p2m->set_claim(IoservId{1}, claim_write);
+            f.p2m->set_claim(IoservId{2}, claim_write);
+            uint64_t refused = 0;
+            uint64_t last_refused = 0;
+            for (uint64_t t = 0; t < 24; ++t) {
+                const Status one = f.p2m->set_type_range(Gfn{t * 512}, 1, P2mType::ioreq_server, IoservId{1});
+                REQUIRE((one.is_ok() || one.code() == -ENOSPC));
+                const uint64_t count = f.p2m->ioreq_entry_count();
+                const uint64_t raw = f.s2->raw_entry(Gfn{t * 512 + 1});
+                const Status s = f.p2m->set_type_range(Gfn{t * 512 + 1}, 1, P2mType::ioreq_server, IoservId{2});
+                if (!s) {
+                    CHECK(s.code() == -ENOSPC);
+                    CHECK(f.p2m->ioreq_entry_count() == count);
+                    CHECK(f.s2->raw_entry(Gfn{t * 512 + 1}) == raw);
+                    ++refused;
+                    last_refused = t;
+                }
+                // The owners beside the table: within 1% of the table frames.
+                CHECK(f.s2->side_bytes() <= f.mem->tables_in_use() * page_size / 100);
+                // The counts: at most ~37 bytes per counted table (16-byte
+                // slots, at most 7/8 full, doubling).
+                CHECK(f.p2m->side_bytes() - f.s2->side_bytes() <= 37 * std::max<uint64_t>(f.p2m->ioreq_tables(), 16));
+            }
+            // Only a table without room in its entries refuses (RISC-V G-stage).
+            CHECK((refused != 0) == (b.arch == Arch::riscv64));
+            if (b.arch == Arch::riscv64) {
+                const std::vector<uint64_t> list = {last_refused * 512 + 2};
+                CHECK(f.p2m->set_type_list(list, P2mType::ioreq_server, IoservId{2}).code() == -ENOSPC);
+            }
+            // Owner 2's pages undone, the arrays are freed and a table of one
+            // owner fits again.
+            for (uint64_t t = 0; t < 24; ++t) REQUIRE(f.p2m->set_type_range(Gfn{t * 512 + 1}, 1, P2mType::ram_rw).is_ok());
+            REQUIRE(f.p2m->set_type_range(Gfn{28 * 512}, 8, P2mType::ioreq_server, IoservId{2}).is_ok());
+            CHECK(f.p2m->lookup(Gfn{28 * 512 + 7}).owner == 2);
+            CHECK(f.s2->side_bytes() <= f.mem->tables_in_use() * page_size / 100);
+        }
+    }
+}
+
+TEST_CASE("leaf_table_counts_keep_an_owner_mask_per_table_in_16_byte_slots") {
+    static_assert(sizeof(LeafTableCounts::Slot) == 16);
+    LeafTableCounts c;
+    c.add_ioreq(7, 2, 3, 4, false, 1);
+    c.add_ioreq(7, 1, 9, 9, false, 5);
+    c.add_ioreq(9, 1, 0, 0, false, 5);
+    c.add_ioreq(11, 1, 0, 0, false, 0);
+    CHECK(c.find(7)->owners == ((1U << 1) | (1U << 5)));
+    std::vector<uint64_t> keys;
+    c.keys(keys, 1U << 5);
+    CHECK(keys == std::vector<uint64_t>{7, 9});
+    c.keys(keys, 1U << 1);
+    CHECK(keys == std::vector<uint64_t>{7});
+    c.clear_owners(7, 1U << 5);
+    CHECK(c.find(7)->owners == (1U << 1));
+    c.keys(keys, 1U << 5);
+    CHECK(keys == std::vector<uint64_t>{9});
+    c.keys(keys);
+    CHECK(keys == std::vector<uint64_t>{7, 9, 11});
 }

@@ -99,7 +99,7 @@ void OwnerSide::put(uint64_t key, uint8_t owner, uint16_t index) {
     Expects(key < key_mask);
     if ((used_ + 1) * 8 > slots_.size() * 7) {
         std::vector<uint64_t> old = std::move(slots_);
-        slots_.assign(old.empty() ? 16 : old.size() * 2, 0);
+        slots_.assign(old.empty() ? min_slots : old.size() * 2, 0);
         slots_.shrink_to_fit();
         const size_t mask = slots_.size() - 1;
         for (const uint64_t v : old) {
@@ -183,16 +183,13 @@ void OwnerSide::store(uint64_t key, const Owners& own) {
 bool OwnerSide::fits(uint64_t more_records, uint64_t more_mixed, uint64_t table_frames) noexcept {
     if (more_records == 0 && more_mixed == 0) return true;
     const uint64_t budget = table_frames * page_size / 100;
-    // The slots after the new records (grown as put() grows them); before
-    // a new mixed record, room for a slot per table frame, so that a table
-    // of one owner is never refused for the mixed ones' sake.
-    const uint64_t records = std::max<uint64_t>(used_ + more_records, more_mixed != 0 ? table_frames : 0);
+    // The slots after the new records, grown as put() grows them.
     uint64_t cap = slots_.size();
-    while (records * 8 > cap * 7) cap = cap == 0 ? 16 : cap * 2;
-    // The packed arrays (each new one beyond the free ones a new element).
+    while ((used_ + more_records) * 8 > cap * 7) cap = cap == 0 ? min_slots : cap * 2;
+    // The packed arrays: a new one beyond the pool's capacity grows it.
     const uint64_t arrays = mixed_used_ + more_mixed;
     if (arrays >= no_packed) return false;
-    const uint64_t pool = std::max<uint64_t>(arrays, pool_.size());
+    const uint64_t pool = std::max<uint64_t>(arrays, pool_.capacity());
     if (cap * sizeof(uint64_t) + pool * packed_bytes > budget) return false;
     // The pool grows to what the bound leaves room for, at most double.
     grow_to_ = static_cast<size_t>(

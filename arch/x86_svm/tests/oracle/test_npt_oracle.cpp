@@ -81,6 +81,9 @@ constexpr uint64_t pte_d = 1 << 6;                      // Dirty
 constexpr uint64_t pte_ps = 1 << 7;                     // Page Size (PDPE, PDE)
 constexpr uint64_t pte_nx = uint64_t{1} << 63;          // No Execute
 constexpr uint64_t pte_addr = 0x000F'FFFF'FFFF'F000;    // address bits 51:12
+constexpr uint64_t npt_type_mask = uint64_t{0xf} << 52;  // hvcore's p2m type, AVL 55:52
+constexpr uint64_t npt_type_ioreq = 15;                  // P2mType::ioreq_server
+constexpr uint64_t npt_owner_7 = uint64_t{7} << 56;      // hvcore's owner of an ioreq_server leaf, AVL 58:56
 constexpr uint64_t err_p = 1 << 0;                      // EXITINFO1: the entry was present
 constexpr uint64_t err_w = 1 << 1;                      // EXITINFO1: a write
 constexpr uint64_t err_rsv = 1 << 3;                    // EXITINFO1: a reserved bit
@@ -490,6 +493,12 @@ public:
                     // address (hvcore's RAM, 1 GiB + gpa) is kept.
                     if ((e & pte_p) != 0) REQUIRE((e & pte_addr) < emu_phys_limit);
                     if (plant) e = plant(e);
+                    // hvcore keeps the owner of an ioreq_server leaf in AVL
+                    // bits 58:56 (npt.hpp). The claimant here is server 0;
+                    // the emulator is given owner 7 in every such 4 KiB
+                    // leaf, so equal records show the processor ignores
+                    // them (APM Vol. 2 §5.4.1, AVL).
+                    if (l.level == 1 && ((e & npt_type_mask) >> 52) == npt_type_ioreq) e |= npt_owner_7;
                 }
                 const uint64_t at = copy_of.at(l.table) + 8 * l.index;
                 auto [wi, fresh] = written.emplace(at, e);

@@ -60,6 +60,9 @@ constexpr uint64_t ept_w = 0x2;                         // bit 1, write access
 constexpr uint64_t ept_ps = 0x80;                       // bit 7, maps a page (PDPTE, PDE)
 constexpr uint64_t ept_frame = 0x000F'FFFF'FFFF'F000;   // bits 51:12, physical address
 constexpr uint64_t hv_mark = 0x800;                     // bit 11 (ignored by hardware): hvcore's recalculation mark
+constexpr unsigned ept_type_shift = 52;                 // hvcore's p2m type, bits 57:52 (ignored by hardware)
+constexpr uint64_t ept_type_ioreq = 15;                 // P2mType::ioreq_server
+constexpr uint64_t ept_owner_7 = uint64_t{7} << 58;     // hvcore's owner of an ioreq_server leaf, bits 60:58
 constexpr uint64_t eptp_low = 0xfff;                    // EPTP bits 11:0: memory type, walk length, A/D (§25.6.11)
 constexpr uint32_t exit_violation = 48;                 // Appendix C, EPT violation
 constexpr uint32_t exit_misconfig = 49;                 // Appendix C, EPT misconfiguration
@@ -737,6 +740,15 @@ int main(int argc, char** argv) {
         for (size_t i = 0; plant && i < ws.size(); ++i) {
             hv_p2m_walk_level& l = ws[i].level[ws[i].nr_levels - 1];
             if (a.gpa / page_size + i == plant_gfn && l.level == 1 && (l.entry & ept_rwx) != 0) l.entry |= ept_w;
+        }
+        // hvcore keeps the owner of an ioreq_server leaf in bits 60:58
+        // (ept.hpp). The claimant here is server 0; Bochs is given owner 7
+        // in every such leaf, so equal records show that the hardware
+        // ignores those bits (SDM Vol. 3C Table 29-7: 58 and 60 only count
+        // with the EPT paging-write control and EPTP bit 7, both off).
+        for (hv_p2m_walk& w : ws) {
+            hv_p2m_walk_level& l = w.level[w.nr_levels - 1];
+            if (l.level == 1 && ((l.entry >> ept_type_shift) & 0x3f) == ept_type_ioreq) l.entry |= ept_owner_7;
         }
         return ws;
     };

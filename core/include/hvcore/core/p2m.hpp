@@ -119,9 +119,9 @@ public:
 
     // Validates every page, reserves every table, then commits: all or
     // nothing. The pages that become ioreq_server are owner's (its claim's
-    // rights, p2m_entry_perm); a page already ioreq_server with another
-    // owner changes owner (when allowed: the caller's first_refused with
-    // ioreq_owners).
+    // rights, p2m_entry_perm). A page of an owner whose claim stands is
+    // ioreq_server and so changes only to ram_rw (allow_p2m_type_change);
+    // a stale owner's page is ram_rw and may become another's.
     // @retval -EINVAL a change allow_p2m_type_change refuses (an
     //         ioreq_server page of an owner whose claim ended is ram_rw),
     //         or to is ioreq_server and owner >= 8 (an owner without a

@@ -251,14 +251,15 @@ concept OwnerBits = requires(uint64_t e, uint8_t o) {
 // open-addressing hash table (at most 7/8 full); one with leaves of two or
 // more owners has a slot plus a packed array of 512 3-bit owners (192
 // bytes). The memory bound: 1% of the table frames (4,096 bytes each) in
-// use when an owner's pages are set. A slot costs at most 8 x 16/7 = 18.3
-// bytes per leaf table holding one (0.45% of the table); each mixed table
-// costs 192 more, and a change that would make the structure pass the
-// bound is refused before anything changes (fits()). A mixed record is
-// admitted only with room left for a slot per table frame, so a table of
-// one owner is never refused. Tables freed later (a merge) leave every
-// mixed record with its own live leaf table, so the structure then stays
-// under (192 + 18.3) / 4,096 of the tables that hold them.
+// use when an owner's pages are set; every change to ioreq_server is
+// checked against it first (fits(), Stage2::owners_fit) and a change that
+// would pass it is refused before anything changes (P2m: -ENOSPC). A slot
+// costs at most 8 x 16/7 = 18.3 bytes per leaf table holding one (0.45% of
+// the table), so leaf tables of one owner each (a single-claim domain)
+// always fit while no mixed record takes the rest; each mixed table costs
+// 192 more. Tables freed later (a merge) leave every mixed record with its
+// own live leaf table, so the structure then stays under (192 + 18.3) /
+// 4,096 of the tables that hold them.
 class OwnerSide {
 public:
     static constexpr unsigned leaves = entries_per_table;
@@ -281,9 +282,8 @@ public:
     static constexpr uint8_t mixed = 0xff;
     [[nodiscard]] uint8_t single(uint64_t key) const noexcept;
     // Whether `more_records` new records, `more_mixed` new mixed ones, fit
-    // in 1% of `table_frames` 4 KiB frames (a mixed one only with room left
-    // for a slot per table frame). It also sets how far the next growth of
-    // the arrays may go.
+    // in 1% of `table_frames` 4 KiB frames. It also sets how far the next
+    // growth of the arrays may go.
     [[nodiscard]] bool fits(uint64_t more_records, uint64_t more_mixed, uint64_t table_frames) noexcept;
     [[nodiscard]] uint64_t bytes() const noexcept {
         return slots_.capacity() * sizeof(uint64_t) + pool_.capacity() * packed_bytes;
@@ -305,6 +305,7 @@ private:
     void free_packed(uint16_t index) noexcept;
 
     static constexpr uint16_t no_packed = 0xffff;
+    static constexpr size_t min_slots = 4;  // a small table's 1% (245 bytes for 6 frames) holds 4 slots and one array
     std::vector<uint64_t> slots_;   // empty, or a power of two
     std::vector<Packed> pool_;      // the packed arrays of mixed records; a free one holds the next free index
     uint16_t free_head_ = no_packed;
