@@ -387,9 +387,8 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
     // is reported to the observer as the span it lies in.
     return pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
-        // Xen's one claim: its server owns the pages (none after a disclaim
-        // meanwhile: the pages are then stale at once, as Xen's would be
-        // ram_rw on their next recalculation).
+        // Xen's one claim: its server owns the pages (a disclaim meanwhile
+        // ended the change at recheck, before this piece).
         const IoservId owner = p2m_->any_claimant().value_or(IoservId{0});
         if (p.list.empty()) {
             HV_TRY(p2m_->set_type_range(Gfn{p.first}, p.n, to, owner));
