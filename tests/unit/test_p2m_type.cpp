@@ -31,14 +31,25 @@ TEST_CASE("claimed_ioreq_server_pages_are_read_only_and_not_executable") {
     CHECK(p == Perm{.r = true, .w = false, .x = false});
 }
 
-TEST_CASE("restrictions_only_remove_rights") {
+TEST_CASE("an_owners_claim_only_removes_rights_and_only_from_ioreq_server") {
+    const uint32_t claims[] = {0, ioreq_claim_write, ioreq_claim_write | ioreq_claim_write_posted, ioreq_claim_read,
+                               ioreq_claim_read | ioreq_claim_write};
     for (P2mType t : all_p2m_types) {
         const Perm base = p2m_type_perm(t);
-        const Perm restricted = p2m_entry_perm(t, ioreq_claim_write);
-        CHECK((base.r || !restricted.r));
-        CHECK((base.w || !restricted.w));
-        CHECK((base.x || !restricted.x));
+        for (uint32_t flags : claims) {
+            const Perm restricted = p2m_entry_perm(t, flags);
+            CHECK((base.r || !restricted.r));
+            CHECK((base.w || !restricted.w));
+            CHECK((base.x || !restricted.x));
+            if (t != P2mType::ioreq_server) CHECK(restricted == base);
+        }
     }
+    // ioreq_server: a read claim takes every right, a write claim W, and
+    // no claim (the claim ended) leaves what the type allows.
+    CHECK(p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_read) == Perm{});
+    CHECK(p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_read | ioreq_claim_write) == Perm{});
+    CHECK(p2m_entry_perm(P2mType::ioreq_server, ioreq_claim_write | ioreq_claim_write_posted) == Perm{.r = true});
+    CHECK(p2m_entry_perm(P2mType::ioreq_server, 0) == Perm{.r = true, .w = true});
 }
 
 TEST_CASE("recalc_turns_unclaimed_ioreq_server_into_ram_rw_and_keeps_claimed") {

@@ -85,8 +85,9 @@ inline constexpr uint32_t ioreq_claim_write_posted = 1U << 2;
 [[nodiscard]] MemClass p2m_mem_class(P2mType t) noexcept;
 
 // p2m_recalc_type (asm/p2m.h) for the types hvcore has: an entry marked for
-// recalculation keeps ioreq_server while the type is claimed, otherwise a
-// changeable type becomes ram_rw (hvcore has no global log-dirty mode yet).
+// recalculation keeps ioreq_server while its owner's claim stands
+// (ioreq_claimed), otherwise a changeable type becomes ram_rw (hvcore has
+// no global log-dirty mode yet).
 [[nodiscard]] P2mType p2m_recalc_type(bool recalc_pending, P2mType t, bool ioreq_claimed) noexcept;
 
 }  // namespace hvcore

@@ -78,6 +78,10 @@ void Table<F>::store_owners(const uint64_t* t, uint64_t key, OwnerSide::Owners& 
 template <EntryFormat F>
 void Table<F>::owners_needed(const uint64_t* t, uint64_t key, const std::array<uint64_t, 8>& changed,
                              const TypeChange& c, uint64_t& records, uint64_t& mixed) const {
+    // No record and owner 0, or a record of this one owner: the table's
+    // ioreq_server leaves keep one owner, and the record (or none) stands.
+    const uint8_t now = side_.single(key);
+    if (now == c.owner && (c.owner != 0 || !side_.has(key))) return;
     // The owners the table's ioreq_server leaves have after the change.
     uint8_t seen = 0;  // bit k: a leaf of owner k
     for (unsigned i = 0; i < entries_per_table; ++i) {
@@ -89,11 +93,9 @@ void Table<F>::owners_needed(const uint64_t* t, uint64_t key, const std::array<u
         if (e == 0 || F::type_of(e) != P2mType::ioreq_server) continue;
         seen = static_cast<uint8_t>(seen | (1U << side_.get(key, i)));
     }
-    const uint8_t before = side_.single(key);
-    const bool has = side_.has(key);
     if (seen == 0 || seen == 1) return;  // owner 0 only: no record
-    if (!has) ++records;
-    if ((seen & (seen - 1)) != 0 && before != OwnerSide::mixed) ++mixed;
+    if (!side_.has(key)) ++records;
+    if ((seen & (seen - 1)) != 0 && now != OwnerSide::mixed) ++mixed;
 }
 
 template <EntryFormat F>
@@ -123,7 +125,8 @@ bool Table<F>::owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const {
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_frames());
+        // The bound counts the leaf tables the change itself will add.
+        return side_.fits(records, mixed, side_frames() + tables_needed_4k(first, nr));
     }
 }
 
@@ -146,7 +149,7 @@ bool Table<F>::owners_fit_list(std::span<const uint64_t> gfns, const TypeChange&
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_frames());
+        return side_.fits(records, mixed, side_frames() + tables_needed_4k_list(gfns));
     }
 }
 
