@@ -414,7 +414,7 @@ static void run_rmw(const struct rmw_case *c) {
     EXPECT_TRUE(slot_idle(&a, 0));
     EXPECT_U64(0x7777u, ram_u32(&f, gpa)); /* the owner decides what RAM holds */
     if (!x86) {
-        /* LDADD returns the old value: the owner's answer */
+        /* LDADD and SWP return the old value: the owner's answer */
         EXPECT_EQ(0, hv_vcpu_get_reg(f.dom, 0, HV_REG_X2, &value));
         EXPECT_U64(c->answer, value);
     } else if (c->insn[0] == 0x87) {
@@ -439,9 +439,11 @@ static void read_modify_write_on_a_read_trapped_page_sends_the_read_then_the_wri
         {"lock cmpxchg [rax], ebx (not equal: no write)", {0xf0, 0x0f, 0xb1, 0x18}, 4, 4, 0x7000, 9, 0, 0},
         {"inc dword [rax]", {0xff, 0x00}, 2, 4, 99, 0, 1, 100},
     };
-    /* Arm64 (Arm ARM C6.2 LDADD): LDADD w1, w2, [x3] = 0xb8210062 */
+    /* Arm64 (Arm ARM C6.2 LDADD, SWP): LDADD w1, w2, [x3] = 0xb8210062,
+     * SWP w1, w2, [x3] = 0xb8218062; w2 gets the old value (the answer) */
     static const struct rmw_case a64[] = {
         {"ldadd w1, w2, [x3]", {0x62, 0x00, 0x21, 0xb8}, 4, 4, 40, 2, 1, 42},
+        {"swp w1, w2, [x3]", {0x62, 0x80, 0x21, 0xb8}, 4, 4, 0x5555, 0x6666, 1, 0x6666},
     };
     size_t i;
     if (test_arch() == HV_ARCH_X86_VMX || test_arch() == HV_ARCH_X86_SVM) {
