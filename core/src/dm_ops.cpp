@@ -469,9 +469,12 @@ Status Domain::change_types(EmulatorId who, uint16_t hvmmem_type, GfnRuns& runs,
     // ran meanwhile, and it turns ioreq_server into ram_rw, which every
     // change from ioreq_server goes to), and the table pool holds a 4 KiB
     // leaf for every RAM page (Domain::create), so set_type_range cannot
-    // fail here; if it did, the error is returned as it is. A list piece
-    // is reported to the observer as the span it lies in.
-    return pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
+    // fail here but for one reason: RISC-V keeps the owners of a leaf table
+    // shared by several beside the table, within a bound each piece is
+    // checked against when it is made (-ENOSPC, P2m::set_type_range). A
+    // list piece is reported to the observer as the span it lies in.
+    uint64_t committed = 0;  // pages of the pieces made so far
+    const Status st = pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
         // The pages become `owner`'s: a disclaim of it meanwhile ended the
         // change in recheck, before this step.
@@ -482,8 +485,31 @@ Status Domain::change_types(EmulatorId who, uint16_t hvmmem_type, GfnRuns& runs,
             HV_TRY(p2m_->set_type_list(p.list, to, owner));
             p2m_changed(lk, Gfn{p.first}, p.list.back() - p.first + 1);
         }
+        committed += p.n;
         return Status::ok();
     });
+    if (st || st.code() != -ENOSPC || committed == 0) return st;
+    // All or nothing: the pieces made before the refused one go back to
+    // ram_rw, what each page was (a change to ioreq_server is only from
+    // ram_rw), in one hold. A page a disclaim meanwhile reset is ram_rw
+    // already; the change back needs no table and no side record, so it
+    // cannot fail.
+    const Locked lk(*this, mu_);
+    runs.rewind();
+    GfnRuns::Piece p;
+    for (uint64_t undone = 0; undone < committed && runs.next(mem_type_step, p); undone += p.n) {
+        if (p.list.empty()) {
+            const Status back = p2m_->set_type_range(Gfn{p.first}, p.n, P2mType::ram_rw);
+            Ensures(back.is_ok());
+            p2m_changed(lk, Gfn{p.first}, p.n);
+        } else {
+            const Status back = p2m_->set_type_list(p.list, P2mType::ram_rw);
+            Ensures(back.is_ok());
+            p2m_changed(lk, Gfn{p.first}, p.list.back() - p.first + 1);
+        }
+    }
+    wake_held(lk);
+    return st;
 }
 
 Status Domain::set_mem_type(EmulatorId who, uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,

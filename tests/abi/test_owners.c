@@ -312,6 +312,37 @@ static void riscv_refuses_leaf_tables_shared_by_two_owners_beyond_its_side_budge
     fixture_destroy(&f);
 }
 
+static void a_long_change_refused_at_a_later_step_changes_nothing(void) {
+    /* A's page in each of the 8 leaf tables, then one list of B's: 256
+     * pages of table 0 (the first step of 256), then a page in each other
+     * table (the second step). On RISC-V the second step's mixed tables
+     * pass the side budget (-ENOSPC) and the first step is undone: all or
+     * nothing. Elsewhere the whole list is made. */
+    enum { first_step = 256, n = first_step + 7 };
+    static uint64_t list[n];
+    struct fixture f;
+    hvdm_handle *dm2;
+    hvdm_ioservid_t a = 0, b = 0;
+    const int riscv = test_arch() == HV_ARCH_RISCV64;
+    uint64_t t, refused = 0;
+    int i;
+    REQUIRE_EQ(0, multi_fixture(&f, &dm2));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(f.dm, f.domid, HVDM_BUFIOREQ_OFF, &a));
+    REQUIRE_EQ(0, hvdm_create_ioreq_server(dm2, f.domid, HVDM_BUFIOREQ_OFF, &b));
+    REQUIRE_EQ(0, claim(&f, f.dm, a, W));
+    REQUIRE_EQ(0, claim(&f, dm2, b, W));
+    for (t = 0; t < 8; ++t) REQUIRE_EQ(0, set_type(&f, f.dm, HVDM_MEM_IOREQ_SERVER, t * 512 + 16, 1));
+    for (i = 0; i < first_step; ++i) list[i] = 17 + (uint64_t)i;
+    for (i = 0; i < 7; ++i) list[first_step + i] = (uint64_t)(i + 1) * 512 + 17;
+    EXPECT_EQ(riscv ? -ENOSPC : 0, hvdm_set_mem_type_list(dm2, f.domid, HVDM_MEM_IOREQ_SERVER, list, n, &refused));
+    EXPECT_U64(riscv ? 8 : 8 + n, entry_count(&f));
+    EXPECT_EQ(riscv ? HVDM_MEM_RAM_RW : HVDM_MEM_IOREQ_SERVER, mem_type_of(&f, 17));
+    EXPECT_EQ(riscv ? HVDM_MEM_RAM_RW : HVDM_MEM_IOREQ_SERVER, mem_type_of(&f, 17 + first_step - 1));
+    EXPECT_EQ(HVDM_MEM_IOREQ_SERVER, mem_type_of(&f, 16)); /* A's stay */
+    EXPECT_EQ(0, hvdm_close(dm2));
+    fixture_destroy(&f);
+}
+
 static void reads_of_a_read_trapped_page_go_to_its_owner(void) {
     struct fixture f;
     hvdm_handle *dm2;
@@ -504,6 +535,7 @@ int main(void) {
     RUN(two_owners_each_get_the_writes_to_their_own_pages);
     RUN(disclaim_and_destroy_reset_only_their_own_pages);
     RUN(riscv_refuses_leaf_tables_shared_by_two_owners_beyond_its_side_budget);
+    RUN(a_long_change_refused_at_a_later_step_changes_nothing);
     RUN(reads_of_a_read_trapped_page_go_to_its_owner);
     RUN(read_modify_write_on_a_read_trapped_page_sends_the_read_then_the_write);
     if (test_arch_has_pio()) RUN(rep_movs_from_a_read_trapped_page_is_one_pointer_read);

@@ -612,7 +612,8 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  *         record beside the table would pass its budget of 1% of the table
  *         frames (README.md, "Several owners and read trapping"). It is
  *         checked step by step (256 pages): a longer change refused at a
- *         later step keeps the steps before it.
+ *         later step undoes the steps before it (vCPUs may have met those
+ *         pages as ioreq_server meanwhile).
  * @retval -ENOMEM no stage-2 table frames left to split a large leaf. */
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
                       uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
