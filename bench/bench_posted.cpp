@@ -121,6 +121,7 @@ struct Side {
         cfg.arch = bench_arch();
         cfg.ram_bytes = 16u << 20;
         cfg.nr_vcpus = 1;
+        cfg.flags = HV_DOMAIN_MULTI_OWNER;  // posted writes are a multi-owner claim
         if (hv_host_create(&host) != 0 || hv_domain_create(host, &cfg, &dom) != 0) return false;
         const hvdm_domid_t domid = hv_domain_id(dom);
         h = hvdm_open(host);
@@ -262,6 +263,7 @@ double kvm_burst(const hvcore::kvm::Device& dev, uint32_t flags, std::string* wh
     cfg.arch = vendor == hvcore::kvm::CpuVendor::intel ? HV_ARCH_X86_VMX : HV_ARCH_X86_SVM;
     cfg.ram_bytes = 4u << 20;
     cfg.nr_vcpus = 1;
+    cfg.flags = HV_DOMAIN_MULTI_OWNER;  // posted writes are a multi-owner claim
     if (hv_host_create(&host) != 0) {
         *why = "hv_host_create";
         return -1;

@@ -618,6 +618,9 @@ int parse(int argc, char** argv, Cli& c) {
     app.add_flag("--irqchip", c.opt.irqchip,
                  "KVM's in-kernel 8259s/IO-APIC/LAPICs for the device models' interrupts; HLT no longer ends "
                  "the run: the guest writes port 0x604");
+    app.add_flag("--multi-owner", c.opt.multi_owner,
+                 "create the domain in multi-owner mode (HV_DOMAIN_MULTI_OWNER): each device model may claim "
+                 "the ioreq_server type for its own pages, reads too");
     app.add_option("--cpu", cpu, "run every thread (vCPUs, device models) on CPU N")
         ->type_name("N")
         ->check(number_in(0, CPU_SETSIZE - 1));

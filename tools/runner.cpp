@@ -381,7 +381,7 @@ struct DomainScope {
         host = nullptr;
     }
     // The C calls' negative errno, with which call failed.
-    [[nodiscard]] Error create(int arch, uint64_t ram_bytes) {
+    [[nodiscard]] Error create(int arch, uint64_t ram_bytes, uint32_t flags = 0) {
         if (int rc = hv_host_create(&host); rc != 0)
             return Error(rc, fmt::format("hv_host_create: {}", std::strerror(-rc)));
         // The library prints nothing itself: its messages come here.
@@ -392,6 +392,7 @@ struct DomainScope {
         cfg.arch = static_cast<uint32_t>(arch);
         cfg.ram_bytes = ram_bytes;
         cfg.nr_vcpus = 1;
+        cfg.flags = flags;
         if (int rc = hv_domain_create(host, &cfg, &dom); rc != 0) {
             dom = nullptr;
             return Error(rc, fmt::format("hv_domain_create({}, {} KiB): {} (errno {})", arch_name(arch),
@@ -809,7 +810,7 @@ RunResult run_on_kvm(const kvm::Device& dev, const GuestSpec& guest, const std::
     r.kvm = true;
 
     DomainScope ds;
-    if (Error e = ds.create(arch, ram); !e.is_ok()) {
+    if (Error e = ds.create(arch, ram, opt.multi_owner ? HV_DOMAIN_MULTI_OWNER : 0); !e.is_ok()) {
         r.error = e.what();
         return r;
     }
@@ -926,7 +927,9 @@ RunResult run_on_model(int arch, const GuestSpec& guest, const std::vector<DmSpe
         return r;
     }
     DomainScope ds;
-    if (Error e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES); !e.is_ok()) {
+    if (Error e = ds.create(arch, opt.ram_bytes != 0 ? opt.ram_bytes : HVG_RAM_BYTES,
+                            opt.multi_owner ? HV_DOMAIN_MULTI_OWNER : 0);
+        !e.is_ok()) {
         r.error = e.what();
         return r;
     }

@@ -57,6 +57,7 @@ struct RunOptions {
     std::chrono::milliseconds dm_grace{10000};
     uint32_t max_memslots = 0;                     // 0: KVM_CAP_NR_MEMSLOTS
     bool irqchip = false;                          // KVM: kvm::VmOptions::irqchip (--irqchip)
+    bool multi_owner = false;                      // HV_DOMAIN_MULTI_OWNER (--multi-owner)
     // --listen PATH: device models in other processes connect here
     // (hvdm_connect) during the run; --dm-uid: the peer uids allowed
     // (empty: hvcore's own uid).

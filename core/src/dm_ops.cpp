@@ -14,8 +14,25 @@
 namespace hvcore {
 
 namespace {
-constexpr uint32_t mem_access_write = 2;  // XEN_DMOP_IOREQ_MEM_ACCESS_WRITE
-constexpr uint16_t dmop_no_gfns = 1;      // XEN_DMOP_no_gfns
+constexpr uint16_t dmop_no_gfns = 1;  // XEN_DMOP_no_gfns
+
+// The claims map_mem_type_to_ioreq_server accepts (flags 0 disclaims).
+// Xen's mode: WRITE only (xen/common/ioreq.c ioreq_server_map_mem_type:
+// any flag but XEN_DMOP_IOREQ_MEM_ACCESS_WRITE is -EINVAL). Multi-owner
+// mode adds read trapping and posted writes; WRITE_POSTED needs WRITE, and
+// a read-trapped page's writes are never posted (its owner answers its
+// reads: a write left on the ring could be overtaken by the next read).
+[[nodiscard]] bool claim_flags_valid(uint32_t flags, bool multi_owner) noexcept {
+    if (!multi_owner) return flags == 0 || flags == ioreq_claim_write;
+    switch (flags) {
+    case 0:
+    case ioreq_claim_write:
+    case ioreq_claim_write | ioreq_claim_write_posted:
+    case ioreq_claim_read:
+    case ioreq_claim_read | ioreq_claim_write: return true;
+    default: return false;
+    }
+}
 }  // namespace
 
 Result<IoreqServer*> Domain::live_server(const Locked& lk, EmulatorId who, IoservId id, Status args) {
@@ -54,7 +71,7 @@ bool Domain::destroy_server(const Locked& lk, IoservId id) {
     // disclaims and resets its entries, like an unmap.
     if (!owner) return false;
     p2m_->set_claim(id, 0);
-    return disclaim(lk);
+    return disclaim(lk, id);
 }
 
 Status Domain::destroy_ioreq_server(EmulatorId who, IoservId id) {
@@ -95,11 +112,11 @@ void Domain::destroy_servers_of(EmulatorId who) {
     }
     // A fault (fault_emulator) destroyed servers under a hold it could not
     // give up: a disclaim's sweep may be left. Finished here, as after any
-    // disclaim (entries left with no owner can only be a disclaim's).
+    // disclaim (entries whose owner has no claim can only be a disclaim's).
     std::function<void()> pause;
     {
         const Locked lk(*this, mu_);
-        if (p2m_->any_claimant() || p2m_->ioreq_entry_count() == 0) return;
+        if (!stale_entries(lk)) return;
         pause = sweep_pause_;
     }
     sweep_after_disclaim(std::move(pause));
@@ -160,10 +177,26 @@ Status Domain::get_ioreq_server_info(EmulatorId who, IoservId id, uint16_t flags
     return Status::ok();
 }
 
-bool Domain::disclaim(const Locked& lk) {
-    ++claim_epoch_;  // a set_mem_type to ioreq_server in progress ends (change_types)
-    wake_held(lk);  // held writes re-route once the type is reset
-    if (p2m_->ioreq_entry_count() == 0) return false;
+bool Domain::stale_entries(const Locked&) const {
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i)
+        if (p2m_->claim_flags(IoservId{i}) == 0 && p2m_->ioreq_entry_count(IoservId{i}) != 0) return true;
+    return false;
+}
+
+std::optional<IoservId> Domain::claim_of(const Locked&, EmulatorId who) const {
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i) {
+        const IoreqServer* s = servers_.get(IoservId{i});
+        if (s != nullptr && s->emulator == who && p2m_->claim_flags(s->id) != 0) return s->id;
+    }
+    return std::nullopt;
+}
+
+bool Domain::disclaim(const Locked& lk, IoservId id) {
+    ++claim_epoch_[id.raw()];  // a set_mem_type making its pages in progress ends (change_types)
+    wake_held(lk);  // held accesses re-route once the type is reset
+    // Only this server's entries are stale: another owner's pages keep
+    // their claim, and the sweep passes them by (P2m::sweep).
+    if (p2m_->ioreq_entry_count(id) == 0) return false;
     // No global recalculation mark (Xen marks the whole p2m here,
     // p2m_change_entry_type_global in p2m_set_ioreq_server): every
     // outstanding entry is counted and the sweep rewrites each in place.
@@ -204,8 +237,7 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
         Status args = Status::ok();
         if (!cfg_.hap)
             args = Status::err(-EOPNOTSUPP);
-        else if (type != hvmmem::ioreq_server ||
-                 (flags != 0 && flags != mem_access::write && flags != (mem_access::write | mem_access::write_posted)))
+        else if (type != hvmmem::ioreq_server || !claim_flags_valid(flags, cfg_.multi_owner))
             args = Status::err(-EINVAL);
         auto s = live_server(lk, who, id, args);
         HV_TRY(s);
@@ -213,14 +245,31 @@ Status Domain::map_mem_type_to_ioreq_server(EmulatorId who, IoservId id, uint16_
         // without one (HVDM_BUFIOREQ_OFF) could never post (-EINVAL).
         if (posts_writes(flags) && !(*s)->channel.buffered()) return Status::err(-EINVAL);
         if (flags != 0) {
-            if (p2m_->any_claimant()) return Status::err(-EBUSY);          // any owner, itself too
-            if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
+            if (!cfg_.multi_owner) {
+                // Xen's p2m_set_ioreq_server: one claim per domain.
+                if (p2m_->any_claimant()) return Status::err(-EBUSY);            // any owner, itself too
+                if (p2m_->ioreq_entry_count() != 0) return Status::err(-EBUSY);  // left-over entries
+            } else {
+                // One claim per server and per device model: the pages a
+                // device model sets to ioreq_server are its claiming
+                // server's, so it may have only one.
+                if (p2m_->claim_flags(id) != 0) return Status::err(-EBUSY);
+                if (claim_of(lk, who)) return Status::err(-EBUSY);
+                // Its own earlier pages, not yet reset, would come back
+                // under the new claim's flags: wait for the sweep, as Xen's
+                // mode waits for every entry.
+                if (p2m_->ioreq_entry_count(id) != 0) return Status::err(-EBUSY);
+            }
             p2m_->set_claim(id, flags);
+            if (log_)
+                log_->write(LogLevel::debug, fmt::format("domain {}: ioreq server {} claims the ioreq_server type "
+                                                         "(flags {:#x})",
+                                                         id_.raw(), id.raw(), flags));
             return Status::ok();
         }
-        if (p2m_->any_claimant() != id) return Status::err(-EINVAL);  // only the owner disclaims
+        if (p2m_->claim_flags(id) == 0) return Status::err(-EINVAL);  // only a claimant disclaims
         p2m_->set_claim(id, 0);
-        if (!disclaim(lk)) return Status::ok();
+        if (!disclaim(lk, id)) return Status::ok();
         pause = sweep_pause_;
     }
     sweep_after_disclaim(std::move(pause));
@@ -267,7 +316,7 @@ private:
     bool listed_ = false;
 };
 
-Result<P2mType> Domain::mem_type_target(const Locked&, uint16_t hvmmem_type) {
+Result<Domain::MemTypeTarget> Domain::mem_type_target(const Locked& lk, EmulatorId who, uint16_t hvmmem_type) {
     P2mType to{};
     switch (hvmmem_type) {
     case hvmmem::ram_rw: to = P2mType::ram_rw; break;
@@ -276,15 +325,33 @@ Result<P2mType> Domain::mem_type_target(const Locked&, uint16_t hvmmem_type) {
     case hvmmem::ioreq_server: to = P2mType::ioreq_server; break;
     default: return Status::err(-EINVAL);  // HVMMEM_unused and anything >= 5
     }
-    if (to == P2mType::ioreq_server) {
-        if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
-        if (!p2m_->any_claimant()) return Status::err(-EINVAL);  // nobody claimed the type
-    }
-    return to;
+    if (to != P2mType::ioreq_server) return MemTypeTarget{to, IoservId{0}};
+    if (!cfg_.hap) return Status::err(-EOPNOTSUPP);
+    // The pages become the claimant's: Xen's mode has one; in multi-owner
+    // mode it is the caller's own claiming server.
+    const std::optional<IoservId> owner = cfg_.multi_owner ? claim_of(lk, who) : p2m_->any_claimant();
+    if (!owner) return Status::err(-EINVAL);  // nobody (of this device model) claimed the type
+    return MemTypeTarget{to, *owner};
 }
 
-Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused, uint64_t* preempted_done,
-                            bool check_only) {
+uint8_t Domain::changeable_owners(const Locked&, EmulatorId who) const {
+    // Xen's mode: any handle may change any page (Xen's set_mem_type knows
+    // no owner per page).
+    if (!cfg_.multi_owner) return 0xff;
+    uint8_t mask = 0xff;
+    for (uint16_t i = 0; i < max_ioreq_servers; ++i) {
+        const IoreqServer* s = servers_.get(IoservId{i});
+        // A stale page (its owner's claim ended, or the owner is gone)
+        // reads as ram_rw and is anyone's; a claiming server's page is its
+        // device model's alone.
+        if (s != nullptr && s->emulator != who && p2m_->claim_flags(s->id) != 0)
+            mask = static_cast<uint8_t>(mask & ~(1u << i));
+    }
+    return mask;
+}
+
+Status Domain::change_types(EmulatorId who, uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused,
+                            uint64_t* preempted_done, bool check_only) {
     // Xen's set_mem_type (xen/arch/x86/hvm/dm.c) checks, changes and
     // preempts page by page: a refusal leaves the pages before it changed,
     // and a preemption (every 256 pages, hypercall_preempt_check) returns
@@ -296,12 +363,14 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
     // type) and disclaims (claim_epoch_) can run: other set_mem_types wait
     // for mem_type_mu_.
     P2mType to{};
+    IoservId owner{};
     uint64_t epoch = 0;
     // Each hold re-checks what another thread may have changed meanwhile.
     const auto recheck = [&](const Locked& lk) -> Status {
         mu_.assert_held();
         if (stopped(lk)) return Status::err(-ESHUTDOWN);
-        if (to == P2mType::ioreq_server && claim_epoch_ != epoch) return Status::err(-EINVAL);  // disclaimed
+        if (to == P2mType::ioreq_server && claim_epoch_[owner.raw()] != epoch)
+            return Status::err(-EINVAL);  // the owner disclaimed
         return Status::ok();
     };
     std::function<void()> pause;
@@ -367,35 +436,52 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
     {
         const Locked lk(*this, mu_);
         if (stopped(lk)) return Status::err(-ESHUTDOWN);
-        auto t = mem_type_target(lk, hvmmem_type);
+        auto t = mem_type_target(lk, who, hvmmem_type);
         HV_TRY(t);
-        to = *t;
-        epoch = claim_epoch_;
+        to = t->to;
+        owner = t->owner;
+        epoch = claim_epoch_[owner.raw()];
     }
-    // Validate every page (nothing changes).
-    HV_TRY(pass(false, [&](const Locked&, const GfnRuns::Piece& p) -> Status {
+    // Validate every page (nothing changes): the change itself (-EINVAL,
+    // over the whole range first), then, in multi-owner mode, whose pages
+    // they are (-EPERM: the first page of a claiming server of another
+    // device model). The owners are looked up again in each hold (a claim
+    // may end between two).
+    std::optional<Gfn> foreign;
+    HV_TRY(pass(false, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
-        const std::optional<Gfn> bad =
-            p.list.empty() ? p2m_->first_refused(Gfn{p.first}, p.n, to) : p2m_->first_refused_list(p.list, to);
-        if (bad) {
+        const auto refused = [&](uint8_t owners) {
+            return p.list.empty() ? p2m_->first_refused(Gfn{p.first}, p.n, to, owners)
+                                  : p2m_->first_refused_list(p.list, to, owners);
+        };
+        if (const std::optional<Gfn> bad = refused(0xff)) {
             if (first_refused != nullptr) *first_refused = bad->raw();
             return Status::err(-EINVAL);
         }
+        if (!foreign) {
+            const uint8_t owners = changeable_owners(lk, who);
+            if (owners != 0xff) foreign = refused(owners);
+        }
         return Status::ok();
     }));
+    if (foreign) {
+        if (first_refused != nullptr) *first_refused = foreign->raw();
+        return Status::err(-EPERM);
+    }
     if (check_only) return Status::ok();
     // Commit. Nothing validated above can be refused now (only a disclaim
     // ran meanwhile, and it turns ioreq_server into ram_rw, which every
     // change from ioreq_server goes to), and the table pool holds a 4 KiB
     // leaf for every RAM page (Domain::create), so set_type_range cannot
-    // fail here; if it did, the error is returned as it is. A list piece
-    // is reported to the observer as the span it lies in.
-    return pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
+    // fail here but for one reason: RISC-V keeps the owners of a leaf table
+    // shared by several beside the table, within a bound each piece is
+    // checked against when it is made (-ENOSPC, P2m::set_type_range). A
+    // list piece is reported to the observer as the span it lies in.
+    uint64_t committed = 0;  // pages of the pieces made so far
+    const Status st = pass(true, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
-        // Xen's one claim: its server owns the pages (none after a disclaim
-        // meanwhile: the pages are then stale at once, as Xen's would be
-        // ram_rw on their next recalculation).
-        const IoservId owner = p2m_->any_claimant().value_or(IoservId{0});
+        // The pages become `owner`'s: a disclaim of it meanwhile ended the
+        // change in recheck, before this step.
         if (p.list.empty()) {
             HV_TRY(p2m_->set_type_range(Gfn{p.first}, p.n, to, owner));
             p2m_changed(lk, Gfn{p.first}, p.n);
@@ -403,11 +489,35 @@ Status Domain::change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first
             HV_TRY(p2m_->set_type_list(p.list, to, owner));
             p2m_changed(lk, Gfn{p.first}, p.list.back() - p.first + 1);
         }
+        committed += p.n;
         return Status::ok();
     });
+    if (st || st.code() != -ENOSPC || committed == 0) return st;
+    // All or nothing: the pieces made before the refused one go back to
+    // ram_rw, what each page was (a change to ioreq_server is only from
+    // ram_rw), in one hold. A page a disclaim meanwhile reset is ram_rw
+    // already; the change back needs no table and no side record, so it
+    // cannot fail.
+    const Locked lk(*this, mu_);
+    runs.rewind();
+    GfnRuns::Piece p;
+    for (uint64_t undone = 0; undone < committed && runs.next(mem_type_step, p); undone += p.n) {
+        if (p.list.empty()) {
+            const Status back = p2m_->set_type_range(Gfn{p.first}, p.n, P2mType::ram_rw);
+            Ensures(back.is_ok());
+            p2m_changed(lk, Gfn{p.first}, p.n);
+        } else {
+            const Status back = p2m_->set_type_list(p.list, P2mType::ram_rw);
+            Ensures(back.is_ok());
+            p2m_changed(lk, Gfn{p.first}, p.list.back() - p.first + 1);
+        }
+    }
+    wake_held(lk);
+    return st;
 }
 
-Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr, MemTypeProgress* progress) {
+Status Domain::set_mem_type(EmulatorId who, uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
+                            MemTypeProgress* progress) {
     const std::lock_guard types(mem_type_mu_);
     {
         // Xen's checks before its loop, in its order; all or nothing.
@@ -415,12 +525,12 @@ Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t n
         if (stopped(lk)) return Status::err(-ESHUTDOWN);
         const uint64_t last = first_pfn + nr - 1;
         if (nr == 0 || last < first_pfn || last > p2m_->max_gfn()) return Status::err(-EINVAL);
-        HV_TRY(mem_type_target(lk, hvmmem_type));
+        HV_TRY(mem_type_target(lk, who, hvmmem_type));
     }
     GfnRuns runs(first_pfn, nr);
     constexpr uint64_t not_preempted = ~uint64_t{0};
     uint64_t done = not_preempted;
-    HV_TRY(change_types(hvmmem_type, runs, nullptr, &done));
+    HV_TRY(change_types(who, hvmmem_type, runs, nullptr, &done));
     if (done != not_preempted && progress != nullptr) {
         progress->first_pfn = first_pfn + done;
         progress->nr = static_cast<uint32_t>(nr - done);
@@ -428,8 +538,8 @@ Status Domain::set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t n
     return Status::ok();
 }
 
-Status Domain::set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t> gfns, uint64_t* first_refused,
-                                 bool check_only) {
+Status Domain::set_mem_type_list(EmulatorId who, uint16_t hvmmem_type, std::span<const uint64_t> gfns,
+                                 uint64_t* first_refused, bool check_only) {
     uint64_t refused = ~uint64_t{0};
     const auto fail = [&](int err) {
         if (first_refused != nullptr) *first_refused = refused;
@@ -441,7 +551,7 @@ Status Domain::set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t>
         const Locked lk(*this, mu_);
         if (stopped(lk)) return fail(-ESHUTDOWN);
         if (gfns.empty()) return fail(-EINVAL);
-        if (Status s = mem_type_target(lk, hvmmem_type).status(); !s) return fail(s.code());
+        if (Status s = mem_type_target(lk, who, hvmmem_type).status(); !s) return fail(s.code());
         max_gfn = p2m_->max_gfn();
     }
     // The list itself, without the lock: strictly increasing, within RAM.
@@ -452,7 +562,7 @@ Status Domain::set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t>
         }
     }
     GfnRuns runs(gfns);
-    if (Status s = change_types(hvmmem_type, runs, &refused, nullptr, check_only); !s) return fail(s.code());
+    if (Status s = change_types(who, hvmmem_type, runs, &refused, nullptr, check_only); !s) return fail(s.code());
     if (first_refused != nullptr) *first_refused = refused;  // ~0
     return Status::ok();
 }

@@ -155,7 +155,7 @@ void store_op(const DmBuf& b, const T& t) {
         // continues inside the call and writes the same values back once,
         // on success, if the change was preempted (Domain::MemTypeProgress).
         Domain::MemTypeProgress p{a.first_pfn, a.nr};
-        if (Status s = d.set_mem_type(a.mem_type, a.first_pfn, a.nr, &p); !s) return s.code();
+        if (Status s = d.set_mem_type(c.emulator, a.mem_type, a.first_pfn, a.nr, &p); !s) return s.code();
         if (p.first_pfn != a.first_pfn || p.nr != a.nr) {
             a.first_pfn = p.first_pfn;
             a.nr = p.nr;
@@ -205,7 +205,7 @@ void store_op(const DmBuf& b, const T& t) {
 }
 
 // hvcore's own ops (dmop_abi.hpp, hvcore_first_op).
-[[nodiscard]] int dispatch_hvcore(Domain& d, uint32_t op, unsigned nr_bufs, const DmBuf* bufs) {
+[[nodiscard]] int dispatch_hvcore(Domain& d, const Caller& c, uint32_t op, unsigned nr_bufs, const DmBuf* bufs) {
     const DmBuf& b = bufs[0];
     switch (op) {
     case dmop::set_mem_type_list: {
@@ -226,9 +226,10 @@ void store_op(const DmBuf& b, const T& t) {
         const std::span<const uint64_t> gfns(copy.get(), a.nr);
         a.first_refused = ~uint64_t{0};
         const bool check_only = (a.flags & dmop::set_mem_type_list_check_only) != 0;
-        const Status s = d.set_mem_type_list(a.mem_type, gfns, &a.first_refused, check_only);
+        const Status s = d.set_mem_type_list(c.emulator, a.mem_type, gfns, &a.first_refused, check_only);
         int rc = s.code();
-        if (check_only && rc == -EINVAL && a.first_refused != ~uint64_t{0}) rc = 0;  // a gfn refused: reported
+        // A gfn refused (its change, or in multi-owner mode its owner): reported.
+        if (check_only && (rc == -EINVAL || rc == -EPERM) && a.first_refused != ~uint64_t{0}) rc = 0;
         // Buffer 0 is written back on success only, as every DMOP's (Xen's
         // xen/arch/x86/hvm/dm.c dm_op copies the op back only when rc is 0),
         // and as a socket's reply carries it: a failed call leaves the
@@ -260,7 +261,7 @@ int dm_op(Host& host, const Caller& caller, uint16_t domid, unsigned nr_bufs, co
     if (h.op >= dmop::hvcore_first_op && h.op < dmop::hvcore_end_op) {
         if (b.size < dmop::header_size + dmop::hvcore_op_size[h.op - dmop::hvcore_first_op]) return -EFAULT;
         if (h.pad != 0) return -EINVAL;
-        return dispatch_hvcore(*d, h.op, nr_bufs, bufs);
+        return dispatch_hvcore(*d, caller, h.op, nr_bufs, bufs);
     }
     if (h.op >= dmop::nr_ops || dmop::op_size[h.op] == 0) return -EOPNOTSUPP;
     // An op this arch's op_size[] does not list has size 0 there: Xen's size

@@ -152,40 +152,58 @@ void Domain::set_sweep_pause(std::function<void()> fn) {
 
 void Domain::for_each_type_run(uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
     const Locked lk(*this, mu_);
-    type_runs(lk, end, fn);
+    type_runs(lk, end, [&fn](Gfn g, uint64_t n, P2mType t, Mfn m, bool) { fn(g, n, t, m); });
 }
 
 void Domain::for_each_type_run(const Locked& lk, uint64_t end,
                                const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
     Expects(lk.owner() == this);  // the token is this domain's: its lock is held
     mu_.assert_held();
+    type_runs(lk, end, [&fn](Gfn g, uint64_t n, P2mType t, Mfn m, bool) { fn(g, n, t, m); });
+}
+
+void Domain::for_each_access_run(uint64_t end, const AccessRunFn& fn) {
+    const Locked lk(*this, mu_);
     type_runs(lk, end, fn);
 }
 
-void Domain::type_runs(const Locked&, uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn) {
+void Domain::for_each_access_run(const Locked& lk, uint64_t end, const AccessRunFn& fn) {
+    Expects(lk.owner() == this);
+    mu_.assert_held();
+    type_runs(lk, end, fn);
+}
+
+void Domain::type_runs(const Locked&, uint64_t end, const AccessRunFn& fn) {
     end = std::min(end, p2m_->gfn_limit());
     uint64_t run_first = 0;
     uint64_t run_len = 0;
     P2mType run_type = P2mType::mmio_dm;
+    bool run_trapped = false;
     Mfn run_mfn{};
     for (uint64_t g = 0; g < end;) {
         const Stage2Leaf l = p2m_->peek(Gfn{g});
         const P2mType t = l.type;
+        // Read-trapped: an ioreq_server page whose owner claims reads
+        // (multi-owner mode); a run is cut where this changes.
+        const bool trapped =
+            t == P2mType::ioreq_server && (p2m_->claim_flags(IoservId{l.owner}) & ioreq_claim_read) != 0;
         const uint64_t leaf_pages = uint64_t{1} << l.order;
         const uint64_t n = std::min(end, (g & ~(leaf_pages - 1)) + leaf_pages) - g;
         const bool frames = p2m_has_frame(t);
-        const bool extends = run_len != 0 && t == run_type && (!frames || l.mfn == run_mfn + run_len);
+        const bool extends =
+            run_len != 0 && t == run_type && trapped == run_trapped && (!frames || l.mfn == run_mfn + run_len);
         if (!extends) {
-            if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn);
+            if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn, run_trapped);
             run_first = g;
             run_len = 0;
             run_type = t;
+            run_trapped = trapped;
             run_mfn = l.mfn;
         }
         run_len += n;
         g += n;
     }
-    if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn);
+    if (run_len != 0) fn(Gfn{run_first}, run_len, run_type, run_mfn, run_trapped);
 }
 
 // ---------------------------------------------------------------------------

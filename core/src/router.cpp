@@ -67,12 +67,28 @@ Domain::Landing Domain::landing(const Locked&, uint64_t gpa) {
     // Beyond what the table format can map there is no entry: a hole.
     const Stage2Leaf leaf = gfn.raw() < p2m_->gfn_limit() ? p2m_->lookup(gfn) : Stage2Leaf{};
     std::byte* frame = p2m_has_frame(leaf.type) ? mem_->frame(leaf.mfn) : nullptr;
-    return {leaf.type, frame == nullptr ? nullptr : frame + (gpa & page_mask)};
+    Landing to{leaf.type, frame == nullptr ? nullptr : frame + (gpa & page_mask)};
+    // An ioreq_server page goes by its own owner's claim (a leaf whose
+    // owner has no claim reads as ram_rw: P2m::lookup resets it).
+    if (leaf.type == P2mType::ioreq_server) {
+        to.owner = IoservId{leaf.owner};
+        to.claim = p2m_->claim_flags(to.owner);
+    }
+    return to;
 }
 
-bool Domain::Landing::ram_readable() const noexcept { return p2m_is_ram(type) && at != nullptr; }
+bool Domain::Landing::ram_readable() const noexcept {
+    // Reads of an ioreq_server page are served from RAM (Xen 4b602cced9)
+    // unless its owner claims them (multi-owner mode, read trapping).
+    if (type == P2mType::ioreq_server && (claim & ioreq_claim_read) != 0) return false;
+    return p2m_is_ram(type) && at != nullptr;
+}
 
 bool Domain::Landing::ram_writable() const noexcept {
+    // An owner claiming reads only (multi-owner mode) leaves the writes to
+    // its pages to RAM (and so does a page whose claim ended: it is ram_rw
+    // until the sweep reaches it).
+    if (type == P2mType::ioreq_server) return (claim & ioreq_claim_write) == 0 && at != nullptr;
     return (type == P2mType::ram_rw || type == P2mType::ram_logdirty || type == P2mType::mmio_direct) &&
            at != nullptr;
 }
@@ -94,10 +110,13 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
     if (auto r = replay(lk, v, req, data)) return *r;
     const Landing to = landing(lk, gpa);
     // Reads of RAM, including ioreq_server pages, are served from RAM and
-    // never reach a device model (Xen 4b602cced9). Logged, they replay what
-    // was read the first time: a read-modify-write's flags and registers
-    // (XADD, CMPXCHG) then agree with the one write the device model saw,
-    // even if the model changed the RAM before answering.
+    // never reach a device model (Xen 4b602cced9), except the pages of an
+    // owner claiming reads (multi-owner mode), routed below. Logged, they
+    // replay what was read the first time: a read-modify-write's flags and
+    // registers (XADD, CMPXCHG) then agree with the one write the device
+    // model saw, even if the model changed the RAM before answering. A
+    // trapped read is logged with the owner's answer the same way, so the
+    // read of a read-modify-write is sent once and its write follows it.
     if (!write && to.ram_readable()) {
         *data = 0;
         std::memcpy(data, to.at, size);
@@ -115,10 +134,10 @@ MemStatus Domain::emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigne
         v.io.log(req, 0);
         return MemStatus::ok;
     }
-    return route(lk, v, to.type, req, data);
+    return route(lk, v, to, req, data);
 }
 
-MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data) {
+MemStatus Domain::route(const Locked& lk, VcpuState& v, const Landing& to, IoreqBody req, uint64_t* data) {
     if (platform_posts(backend_->posted_mmio, req)) {
         // Not to a server with a direct handler: it takes every request,
         // in order, on the vCPU's thread (send).
@@ -129,16 +148,21 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req
             return MemStatus::ok;
         }
     }
-    if (t == P2mType::ioreq_server) {
-        Expects(req.dir == ioreq::dir_write);  // reads of the type are served from RAM
-        const auto owner = p2m_->any_claimant();  // the one claim of a single-claim domain
-        IoreqServer* s = owner ? servers_.get(*owner) : nullptr;
+    if (to.type == P2mType::ioreq_server) {
+        // Only what the page's owner claims comes here: writes, and reads
+        // when it claims them (emul_mem, emul_rep serve the rest from RAM).
+        Expects(req.dir == ioreq::dir_write ? (to.claim & ioreq_claim_write) != 0
+                                            : (to.claim & ioreq_claim_read) != 0);
+        // The page's own owner (Stage2Leaf::owner): in Xen's mode the one
+        // claimant, in multi-owner mode the server whose device model set it.
+        IoreqServer* s = servers_.get(to.owner);
         // Unclaimed (a race with the disclaim) or owner disabled: the guest
-        // re-executes; the write is held, never lost or sent to nobody.
+        // re-executes; the access is held, never lost or sent to nobody.
         if (s == nullptr || !s->enabled()) return MemStatus::retry;
-        mark_dirty(lk, Gpa{req.addr}.gfn());  // forwarded and dirty (Xen: no log-dirty with the type in use)
-        if (posts_writes(claim_flags_of_page(lk, Gpa{req.addr}.gfn())) && !req.data_is_ptr && req.count == 1)
-            return post_write(lk, v, *s, req);
+        if (req.dir == ioreq::dir_write) {
+            mark_dirty(lk, Gpa{req.addr}.gfn());  // forwarded and dirty (Xen: no log-dirty with the type in use)
+            if (posts_writes(to.claim) && !req.data_is_ptr && req.count == 1) return post_write(lk, v, *s, req);
+        }
         return send(lk, v, *s, req, req, false);
     }
     const auto sel = servers_.select(req);
@@ -235,13 +259,13 @@ std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const 
     // Into a page whose owner has writes posted: element by element, so
     // that each element is made to RAM and posted as one single write.
     if (to_device && dst.type == P2mType::ioreq_server &&
-        posts_writes(claim_flags_of_page(lk, Gpa{a.dst}.gfn())))
+        posts_writes(dst.claim))
         return std::nullopt;
     // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
     // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
     uint64_t unused = 0;
-    const MemStatus st = route(lk, v, to_device ? dst.type : src.type, req, &unused);
+    const MemStatus st = route(lk, v, to_device ? dst : src, req, &unused);
     return RepResult{st, st == MemStatus::ok ? n : 0};
 }
 
@@ -310,12 +334,6 @@ void Domain::mark_answered(const Locked& lk, const IoreqBody& r) {
     if (r.dir != (r.data_is_ptr ? ioreq::dir_read : ioreq::dir_write)) return;
     const Gfn g = Gpa{r.data_is_ptr ? r.data : r.addr}.gfn();
     if (g.raw() <= p2m_->max_gfn() && p2m_is_ram(p2m_->peek_type(g))) mark_dirty(lk, g);
-}
-
-uint32_t Domain::claim_flags_of_page(const Locked&, Gfn gfn) const {
-    // The claim of the page's owner, kept with the entry (Stage2Leaf::owner):
-    // 0 once that claim has ended.
-    return p2m_->claim_flags(IoservId{p2m_->lookup(gfn).owner});
 }
 
 MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req) {

@@ -68,7 +68,8 @@ int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out
         if (host == nullptr || cfg == nullptr || out == nullptr) return -EINVAL;
         // The struct may grow: the caller's size tells which fields it has.
         if (cfg->size < sizeof(hv_domain_config)) return -EINVAL;
-        if ((cfg->flags & ~(HV_DOMAIN_NO_HAP | HV_DOMAIN_ARM64_REPORT_UNDECODED)) != 0) return -EINVAL;
+        if ((cfg->flags & ~(HV_DOMAIN_NO_HAP | HV_DOMAIN_ARM64_REPORT_UNDECODED | HV_DOMAIN_MULTI_OWNER)) != 0)
+            return -EINVAL;
         if (cfg->arch < HV_ARCH_X86_VMX || cfg->arch > HV_ARCH_RISCV64) return -EINVAL;
         const bool report = (cfg->flags & HV_DOMAIN_ARM64_REPORT_UNDECODED) != 0;
         if (report && cfg->arch != HV_ARCH_ARM64) return -EINVAL;  // an Arm64 policy
@@ -76,7 +77,8 @@ int hv_domain_create(hv_host* host, const hv_domain_config* cfg, hv_domain** out
                                       .ram_bytes = cfg->ram_bytes,
                                       .nr_vcpus = cfg->nr_vcpus,
                                       .hap = (cfg->flags & HV_DOMAIN_NO_HAP) == 0,
-                                      .report_undecoded = report};
+                                      .report_undecoded = report,
+                                      .multi_owner = (cfg->flags & HV_DOMAIN_MULTI_OWNER) != 0};
         auto d = host->core->host.create_domain(dc);
         if (!d) return d.status().code();
         auto w = std::make_unique<hv_domain>();

@@ -84,8 +84,9 @@ extern "C" int hvdm_set_mem_type_list(hvdm_handle* h, hvdm_domid_t domid, uint16
         refused = ~uint64_t{0};
     } else {
         rc = issue(h, domid, mem_type, send, nr, 0, &refused);
-        if (rc == -EINVAL) {
-            // Ask again, validating only, for the gfn (nothing changed).
+        if (rc == -EINVAL || rc == -EPERM) {
+            // Ask again, validating only, for the gfn (nothing changed;
+            // -EPERM: multi-owner mode, another device model's page).
             uint64_t probe = unwritten;
             refused = issue(h, domid, mem_type, send, nr, dmop::set_mem_type_list_check_only, &probe) == 0
                           ? probe

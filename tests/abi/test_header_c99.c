@@ -61,6 +61,7 @@ ABI_ASSERT(mem_types_are_xens, HVDM_MEM_RAM_RW == 0 && HVDM_MEM_RAM_RO == 1 && H
 ABI_ASSERT(claim_flags_are_xens, HVDM_IOREQ_MEM_ACCESS_READ == 1 && HVDM_IOREQ_MEM_ACCESS_WRITE == 2);
 ABI_ASSERT(write_posted_is_the_next_bit, HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED == 4);
 ABI_ASSERT(posted_record_type_is_no_xen_ioreq_type, HVDM_BUF_IOREQ_POSTED == 0x80);
+ABI_ASSERT(multi_owner_flag, HV_DOMAIN_MULTI_OWNER == 4);
 ABI_ASSERT(range_types_are_xens, HVDM_IO_RANGE_PORT == 0 && HVDM_IO_RANGE_MEMORY == 1 && HVDM_IO_RANGE_PCI == 2);
 ABI_ASSERT(bufioreq_modes_are_xens, HVDM_BUFIOREQ_OFF == 0 && HVDM_BUFIOREQ_LEGACY == 1 && HVDM_BUFIOREQ_ATOMIC == 2);
 /* hvcore's opt-in flag takes a bit of handle_bufioreq (a uint8_t in the

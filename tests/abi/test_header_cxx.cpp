@@ -31,7 +31,7 @@ void declared_with_hv_noexcept() HV_NOEXCEPT;  // declared only: never called
 static_assert(noexcept(declared_with_hv_noexcept()));
 
 // hv.h flags and ids
-static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u);
+static_assert(HV_DOMAIN_NO_HAP == 1u && HV_DOMAIN_ARM64_REPORT_UNDECODED == 2u && HV_DOMAIN_MULTI_OWNER == 4u);
 static_assert(HV_VCPU_UNDECODED == 4);
 // hv_p2m_read_walk: up to 5 levels (x86 5-level paging is the deepest), 24 bytes each.
 static_assert(HV_P2M_WALK_MAX_LEVELS == 5 && sizeof(hv_p2m_walk) == 32 + HV_P2M_WALK_MAX_LEVELS * 24);

@@ -52,7 +52,7 @@ static int record(void *opaque, hvdm_ioservid_t id, hvdm_ioreq_t *req) {
  * WRITE|WRITE_POSTED for CLAIMED_GFN and holding the MMIO pages either
  * side of it by range. */
 static int setup_with(struct fixture *f, struct server *s, uint64_t ram_bytes, uint64_t claimed_gfn, int mode) {
-    int rc = fixture_create_with(f, ram_bytes, TEST_NR_VCPUS, 0);
+    int rc = fixture_create_with(f, ram_bytes, TEST_NR_VCPUS, HV_DOMAIN_MULTI_OWNER);
     if (rc != 0) return rc;
     rc = server_create(f, f->dm, mode, 1, s);
     if (rc != 0) return rc;
@@ -126,7 +126,8 @@ static uint64_t ram_u64(struct fixture *f, uint64_t gpa) {
 static void claim_flags_with_write_posted(void) {
     struct fixture f;
     struct server ring, noring;
-    REQUIRE_EQ(0, fixture_create(&f));
+    /* posted writes are a multi-owner mode claim (Xen's mode: WRITE only) */
+    REQUIRE_EQ(0, fixture_create_with(&f, TEST_RAM_BYTES, TEST_NR_VCPUS, HV_DOMAIN_MULTI_OWNER));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_ATOMIC, 1, &ring));
     REQUIRE_EQ(0, server_create(&f, f.dm, HVDM_BUFIOREQ_OFF, 1, &noring));
     /* WRITE_POSTED alone, or with READ: not a combination */

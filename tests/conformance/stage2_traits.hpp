@@ -217,13 +217,14 @@ public:
         uint64_t gfn;
         unsigned order;
         P2mType stored;
+        uint8_t owner = 0;  // the stored owner of an ioreq_server leaf
         bool operator==(const Call&) const = default;
     };
     std::vector<Call> calls;
     bool ioreq_claimed = false;
 
-    Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t /*stored_owner*/) override {
-        calls.push_back({first.raw(), order, stored});
+    Update recalc(Gfn first, unsigned order, P2mType stored, uint8_t stored_owner) override {
+        calls.push_back({first.raw(), order, stored, stored_owner});
         const P2mType now = p2m_recalc_type(true, stored, ioreq_claimed);
         return {now, p2m_entry_perm(now, ioreq_claimed ? ioreq_claim_write : 0U)};
     }

@@ -1049,6 +1049,19 @@ TEST_CASE_TEMPLATE_DEFINE("every_owner_of_an_ioreq_server_leaf_comes_back_from_l
     }
     std::array<uint64_t, ioreq_owner_count> before{};
     for (uint8_t k = 0; k < ioreq_owner_count; ++k) before[k] = m->raw_entry(Gfn{10U + k});
+    // A recalculation that keeps ioreq_server keeps each leaf's owner, and
+    // the policy is told it.
+    m->mark_recalc_all();
+    RecordingPolicy keep;
+    keep.ioreq_claimed = true;
+    REQUIRE(m->resolve(Gfn{10}, keep));
+    for (uint8_t k = 0; k < ioreq_owner_count; ++k) {
+        CHECK(std::find(keep.calls.begin(), keep.calls.end(),
+                        RecordingPolicy::Call{10U + k, 0, P2mType::ioreq_server, k}) != keep.calls.end());
+        CHECK(m->lookup(Gfn{10U + k}).owner == k);
+        CHECK_FALSE(m->lookup(Gfn{10U + k}).recalc_pending);
+        CHECK(m->raw_entry(Gfn{10U + k}) == before[k]);
+    }
     std::vector<uint8_t> seen;
     m->for_each_leaf([&](Gfn g, const Stage2Leaf& l) {
         if (l.type == P2mType::ioreq_server) {

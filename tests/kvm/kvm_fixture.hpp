@@ -61,13 +61,15 @@ inline Op insb(uint16_t port, uint64_t n) { return {SG_OP_INSB, 1, port, n}; }
 // from 0: the bundled guests' 4 MiB unless given).
 class Guest {
 public:
-    explicit Guest(VmOptions opt = {}, uint32_t vcpus = 1, uint64_t ram = ram_bytes) {
+    // flags: hv_domain_config::flags (HV_DOMAIN_MULTI_OWNER).
+    explicit Guest(VmOptions opt = {}, uint32_t vcpus = 1, uint64_t ram = ram_bytes, uint32_t flags = 0) {
         REQUIRE(hv_host_create(&host) == 0);
         hv_domain_config cfg{};
         cfg.size = sizeof cfg;
         cfg.arch = static_cast<uint32_t>(host_arch());
         cfg.ram_bytes = ram;
         cfg.nr_vcpus = vcpus;
+        cfg.flags = flags;
         REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
         domid = hv_domain_id(dom);
         if (opt.timeout.count() == 0) opt.timeout = std::chrono::seconds(20);  // a test never hangs
@@ -171,7 +173,9 @@ public:
     TestDm(const TestDm&) = delete;
     TestDm& operator=(const TestDm&) = delete;
 
-    int claim() { return hvdm_map_mem_type_to_ioreq_server(h_, domid_, id_, HVDM_MEM_IOREQ_SERVER, HVDM_IOREQ_MEM_ACCESS_WRITE); }
+    int claim(uint32_t flags = HVDM_IOREQ_MEM_ACCESS_WRITE) {
+        return hvdm_map_mem_type_to_ioreq_server(h_, domid_, id_, HVDM_MEM_IOREQ_SERVER, flags);
+    }
     int disclaim() { return hvdm_map_mem_type_to_ioreq_server(h_, domid_, id_, HVDM_MEM_IOREQ_SERVER, 0); }
     int set_type(uint16_t type, uint64_t gfn, uint32_t nr) { return hvdm_set_mem_type(h_, domid_, type, gfn, nr); }
     int enable(bool on) { return hvdm_set_ioreq_server_state(h_, domid_, id_, on ? 1 : 0); }

@@ -83,6 +83,37 @@ TEST_CASE("reads_of_claimed_pages_never_exit") {
     CHECK(g.vm->stats().exits == 2);  // the write's MMIO exit and the HLT
 }
 
+TEST_CASE("two_device_models_own_their_pages_and_the_read_trapped_pages_reads_reach_their_owner") {
+    // Multi-owner mode: w traps writes to gfn 0x200, rw reads and writes of
+    // gfn 0x201. rw's page has no memslot: its load exits and is answered
+    // by rw; w's page keeps its read-only slot, its load never exits.
+    Guest g({}, 1, ram_bytes, HV_DOMAIN_MULTI_OWNER);
+    TestDm w(g.host, g.domid);
+    TestDm rw(g.host, g.domid);
+    REQUIRE(w.claim(HVDM_IOREQ_MEM_ACCESS_WRITE) == 0);
+    REQUIRE(rw.claim(HVDM_IOREQ_MEM_ACCESS_READ | HVDM_IOREQ_MEM_ACCESS_WRITE) == 0);
+    REQUIRE(w.set_type(HVDM_MEM_IOREQ_SERVER, claimed / page, 1) == 0);
+    REQUIRE(rw.set_type(HVDM_MEM_IOREQ_SERVER, claimed / page + 1, 1) == 0);
+    const uint64_t ram_value = 0x0706050403020100;
+    REQUIRE(hv_guest_write(g.dom, claimed + 0x10, &ram_value, sizeof ram_value) == 0);
+    REQUIRE(hv_guest_write(g.dom, claimed + page + 0x20, &ram_value, sizeof ram_value) == 0);
+    w.start();
+    rw.start();
+    g.boot_script({load(claimed + 0x10, 4), store(claimed + 0x10, 4, 0x11), load(claimed + page + 0x20, 8),
+                   store(claimed + page + 0x20, 2, 0x22)});
+    require_clean_end(*g.vm, g.vm->run());
+    w.stop();
+    rw.stop();
+    CHECK(w.seen() == std::vector<Seen>{write_seen(claimed + 0x10, 4, 0x11)});
+    CHECK(rw.seen() == std::vector<Seen>{{HVDM_IOREQ_TYPE_COPY, HVDM_IOREQ_READ, claimed + page + 0x20, 8, 0, 0},
+                                         write_seen(claimed + page + 0x20, 2, 0x22)});
+    CHECK(g.script_value(0) == 0x03020100);              // w's page: read from RAM
+    CHECK(g.script_value(2) == TestDm::read_answer);      // rw's page: its answer
+    CHECK(g.ram_u64(claimed + page + 0x20) == ram_value);  // neither write was made to RAM
+    CHECK(g.ram_u64(claimed + 0x10) == ram_value);
+    CHECK(g.vm->stats().mmio_exits == 3);
+}
+
 TEST_CASE("disclaim_mid_run_sends_the_next_writes_straight_to_ram") {
     Guest g;
     TestDm dm(g.host, g.domid);

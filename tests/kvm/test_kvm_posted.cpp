@@ -92,7 +92,7 @@ void check_write(const hvdm_ioreq_t& r, bool posted, uint64_t gpa, uint32_t size
 }
 
 TEST_CASE("posted_writes_land_in_ram_and_reach_the_device_model_in_order_with_synchronous_ones") {
-    Guest g;
+    Guest g({}, 1, ram_bytes, HV_DOMAIN_MULTI_OWNER);  // posted writes are a multi-owner claim
     PostedDm dm(g.host, g.domid);
     REQUIRE(dm.set_type(HVDM_MEM_IOREQ_SERVER, claimed / page, 1) == 0);
     REQUIRE(dm.map_mmio(HVG_UART_MMIO, HVG_UART_MMIO + 0xfff) == 0);

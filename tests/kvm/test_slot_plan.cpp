@@ -20,6 +20,8 @@ TEST_CASE("slot_access_follows_the_p2m_type") {
     CHECK(slot_access(P2mType::mmio_dm) == SlotAccess::none);
     CHECK(slot_access(P2mType::mmio_direct) == SlotAccess::none);
     CHECK(slot_access(P2mType::invalid) == SlotAccess::none);
+    // An ioreq_server page whose owner claims reads has no slot at all.
+    CHECK(slot_access(P2mType::ioreq_server, true) == SlotAccess::none);
 }
 
 TEST_CASE("adjacent_runs_of_the_same_access_and_contiguous_frames_merge") {
@@ -86,6 +88,59 @@ TEST_CASE("the_projection_of_a_domain_follows_set_mem_type_and_the_disclaim") {
         REQUIRE(hvdm_map_mem_type_to_ioreq_server(h, domid, id, HVDM_MEM_IOREQ_SERVER, 0) == 0);
         CHECK(project() == std::vector<SlotSpec>{{0, 64 * page, 0, false}});
         hvdm_close(h);
+        REQUIRE(hv_domain_destroy(dom) == 0);
+        hv_host_destroy(host);
+    }
+}
+
+TEST_CASE("a_read_trapped_owners_pages_get_no_slot_and_another_owners_stay_read_only") {
+    for (const Backend& be : linked_backends()) {
+        CAPTURE(be.name);
+        hv_host* host = nullptr;
+        REQUIRE(hv_host_create(&host) == 0);
+        hv_domain_config cfg{};
+        cfg.size = sizeof cfg;
+        cfg.arch = static_cast<uint32_t>(be.arch);
+        cfg.ram_bytes = 1024 * page;
+        cfg.nr_vcpus = 1;
+        cfg.flags = HV_DOMAIN_MULTI_OWNER;
+        hv_domain* dom = nullptr;
+        REQUIRE(hv_domain_create(host, &cfg, &dom) == 0);
+        const auto domid = hv_domain_id(dom);
+        // Two device models: one traps writes to gfns 8-11, the other reads
+        // and writes of gfns 512-513 (a leaf table of its own: RISC-V
+        // keeps a table's several owners beside it, within a budget a small
+        // domain cannot give).
+        hvdm_handle* w = hvdm_open(host);
+        hvdm_handle* rw = hvdm_open(host);
+        hvdm_ioservid_t wid = 0, rwid = 0;
+        REQUIRE(hvdm_create_ioreq_server(w, domid, 0, &wid) == 0);
+        REQUIRE(hvdm_create_ioreq_server(rw, domid, 0, &rwid) == 0);
+        REQUIRE(hvdm_map_mem_type_to_ioreq_server(w, domid, wid, HVDM_MEM_IOREQ_SERVER, HVDM_IOREQ_MEM_ACCESS_WRITE) ==
+                0);
+        REQUIRE(hvdm_map_mem_type_to_ioreq_server(rw, domid, rwid, HVDM_MEM_IOREQ_SERVER,
+                                                  HVDM_IOREQ_MEM_ACCESS_READ | HVDM_IOREQ_MEM_ACCESS_WRITE) == 0);
+        REQUIRE(hvdm_set_mem_type(w, domid, HVDM_MEM_IOREQ_SERVER, 8, 4) == 0);
+        REQUIRE(hvdm_set_mem_type(rw, domid, HVDM_MEM_IOREQ_SERVER, 512, 2) == 0);
+        const auto project = [&] {
+            const auto core = hvcore::embed::domain_of(dom);
+            SlotPlanBuilder b(core->memory().ram_frames());
+            core->for_each_access_run(1024, [&](Gfn g, uint64_t n, P2mType t, Mfn m, bool trapped) {
+                b.add(g, n, t, m, trapped);
+            });
+            return b.take();
+        };
+        CHECK(project() == std::vector<SlotSpec>{{0, 8 * page, 0, false},
+                                                 {8 * page, 4 * page, 8 * page, true},
+                                                 {12 * page, 500 * page, 12 * page, false},
+                                                 {514 * page, 510 * page, 514 * page, false}});
+        // The read-trapping owner's disclaim gives its pages their slot back.
+        REQUIRE(hvdm_map_mem_type_to_ioreq_server(rw, domid, rwid, HVDM_MEM_IOREQ_SERVER, 0) == 0);
+        CHECK(project() == std::vector<SlotSpec>{{0, 8 * page, 0, false},
+                                                 {8 * page, 4 * page, 8 * page, true},
+                                                 {12 * page, 1012 * page, 12 * page, false}});
+        hvdm_close(rw);
+        hvdm_close(w);
         REQUIRE(hv_domain_destroy(dom) == 0);
         hv_host_destroy(host);
     }

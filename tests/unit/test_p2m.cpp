@@ -625,6 +625,21 @@ TEST_CASE("p2m owners on every linked backend") {
     }
 }
 
+TEST_CASE("one_owners_pages_over_every_superpage_fit_the_owners_bound_on_every_linked_backend") {
+    // A single-claim domain whose server is not 0 (its pages need a record
+    // per leaf table where the entry has no room) sets all of its RAM at once:
+    // the 32 leaf tables the change adds count in the bound.
+    for (const Backend& b : linked_backends()) {
+        CAPTURE(std::string(b.name));
+        Fixture f(b, 64 * mib, 128);
+        f.p2m->set_claim(IoservId{3}, claim_write);
+        REQUIRE(f.p2m->set_type_range(Gfn{0}, 16384, P2mType::ioreq_server, IoservId{3}).is_ok());
+        CHECK(f.p2m->ioreq_entry_count(IoservId{3}) == 16384);
+        CHECK(f.p2m->lookup(Gfn{16383}).owner == 3);
+        CHECK(f.s2->side_bytes() <= f.mem->tables_in_use() * page_size / 100);
+    }
+}
+
 TEST_CASE("leaf_table_counts_keep_an_owner_mask_per_table_in_16_byte_slots") {
     static_assert(sizeof(LeafTableCounts::Slot) == 16);
     LeafTableCounts c;

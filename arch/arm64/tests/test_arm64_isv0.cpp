@@ -424,7 +424,7 @@ TEST_CASE("report_undecoded_is_an_arm64_flag_and_its_call_is_arm64_only") {
     hv_domain_config cfg{.size = sizeof(hv_domain_config), .arch = HV_ARCH_X86_VMX, .ram_bytes = 16 * mib,
                          .nr_vcpus = 1, .flags = HV_DOMAIN_ARM64_REPORT_UNDECODED};
     CHECK(hv_domain_create(host, &cfg, &d) == -EINVAL);
-    cfg.flags = 1u << 2;  // not a flag
+    cfg.flags = 1u << 3;  // not a flag (bit 2 is HV_DOMAIN_MULTI_OWNER)
     cfg.arch = HV_ARCH_ARM64;
     CHECK(hv_domain_create(host, &cfg, &d) == -EINVAL);
     hv_host_destroy(host);

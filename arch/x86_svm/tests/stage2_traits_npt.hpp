@@ -26,7 +26,7 @@ inline constexpr uint64_t ro_leaf = 0x65;          // D A U/S P: no R/W
 inline constexpr uint64_t uc = 0x18;               // PCD (4) PWT (3): PAT entry 3, UC at reset (§7.8)
 inline constexpr uint64_t ps = 0x80;               // bit 7: the PDE/PDPE maps a page
 inline constexpr uint64_t frame_1234 = 0x1234000;  // mfn 0x1234 in bits 51:12
-inline constexpr uint64_t type(uint64_t v) { return v << 52; }  // p2m type in 58:52 (AVL, hvcore's choice)
+inline constexpr uint64_t type(uint64_t v) { return v << 52; }  // p2m type in 55:52 (AVL, hvcore's choice; the owner above it, 58:56)
 
 // mfn 0x1234, 4 KiB leaf. Rights from p2m_entry_perm; RAM is WB (PAT
 // entry 0: PCD = PWT = 0), holes and devices UC (p2m_mem_class).
@@ -52,7 +52,7 @@ inline constexpr Golden goldens[] = {
     // ioreq_server (15): writable + NX unclaimed
     {P2mType::ioreq_server, false, nx | type(15) | frame_1234 | rw_leaf},
     // claimed: P (0), U/S (2), A (5), D (6), no R/W (1), NX (63), frame
-    // 0x1234 (51:12), type 15 in AVL 58:52: the same flags as Xen's
+    // 0x1234 (51:12), type 15 in AVL 55:52: the same flags as Xen's
     // p2m-pt for a claimed p2m_ioreq_server ("4-Kbyte PTE—Long Mode")
     {P2mType::ioreq_server, true, 0x80F0'0000'0123'4065},
 };

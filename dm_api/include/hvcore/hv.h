@@ -77,6 +77,17 @@ enum hv_arch {
  * in hv_vcpu_arm64_undecoded(), instead of #HV_VCPU_GUEST_FAULT (the default:
  * the guest takes the abort). README.md, "Arm64 ISV=0 policy". */
 #define HV_DOMAIN_ARM64_REPORT_UNDECODED (1u << 1)
+/** @ingroup hv_domain
+ * @brief hv_domain_config::flags: multi-owner mode (hvcore's own; Xen has
+ * one claim of the ioreq_server type per domain). Each ioreq server may
+ * claim the type (hvdm_map_mem_type_to_ioreq_server), one claim per device
+ * model handle at a time, with #HVDM_IOREQ_MEM_ACCESS_READ (read trapping)
+ * and #HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED accepted; each page of the type
+ * belongs to the claiming server of the device model that set it
+ * (hvdm_set_mem_type), and its accesses go to that server. Without it,
+ * Xen's rules hold exactly. README.md, "Several owners and read trapping".
+ * (hvcore 1.6) */
+#define HV_DOMAIN_MULTI_OWNER (1u << 2)
 
 /** @ingroup hv_domain
  * @brief The domain hv_domain_create builds. */
@@ -85,7 +96,7 @@ typedef struct hv_domain_config {
     uint32_t arch;      /**< enum hv_arch; -EOPNOTSUPP if not built in, -EINVAL if no such value */
     uint64_t ram_bytes; /**< RAM at GPA 0, type ram_rw; a non-zero multiple of 4096 within the stage-2 format's reach (1.4: no longer at most 63 GiB; reserved, not touched, until used) */
     uint32_t nr_vcpus;  /**< 1..128 (one shared ioreq page holds 128 slots) */
-    uint32_t flags;     /**< HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED; any other bit is -EINVAL */
+    uint32_t flags;     /**< HV_DOMAIN_NO_HAP, HV_DOMAIN_ARM64_REPORT_UNDECODED, HV_DOMAIN_MULTI_OWNER (1.6); any other bit is -EINVAL */
 } hv_domain_config;
 
 /** @page hv_lifetimes Lifetimes

@@ -71,28 +71,40 @@ typedef uint16_t hvdm_ioservid_t;
 /** HVMMEM_unused: not settable (-EINVAL), as in Xen. */
 #define HVDM_MEM_UNUSED 3
 /** ioreq_server: RAM read at full speed whose writes go to the server that
- * claimed the type (hvdm_map_mem_type_to_ioreq_server). */
+ * claimed the type (hvdm_map_mem_type_to_ioreq_server); in multi-owner mode
+ * (#HV_DOMAIN_MULTI_OWNER) the page's own server's claim decides (its
+ * reads too with #HVDM_IOREQ_MEM_ACCESS_READ). */
 #define HVDM_MEM_IOREQ_SERVER 4
 /** @} */
 
 /** @ingroup hvdm_mem_type
- * @name hvdm_map_mem_type_to_ioreq_server flags (0, WRITE and WRITE|WRITE_POSTED are accepted)
+ * @name hvdm_map_mem_type_to_ioreq_server flags
+ * Xen's rules (the default): only 0 and WRITE. In multi-owner mode
+ * (#HV_DOMAIN_MULTI_OWNER): 0, WRITE, WRITE | WRITE_POSTED, READ and
+ * READ | WRITE; any other combination is -EINVAL.
  * @{ */
-/** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_READ: not supported (-EINVAL), as in Xen. */
+/** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_READ: -EINVAL, as in Xen, unless the
+ * domain is in multi-owner mode: then the claimant's pages are not
+ * accessible in stage 2 and every read of one is a synchronous read ioreq
+ * to the claimant, whose answer the guest reads (a read-modify-write sends
+ * the read, then the write; an instruction fetch is a guest fault). Alone,
+ * writes to the pages are made to RAM; with WRITE they are sent too.
+ * (hvcore 1.6) */
 #define HVDM_IOREQ_MEM_ACCESS_READ (1u << 0)
 /** Xen's XEN_DMOP_IOREQ_MEM_ACCESS_WRITE: the claimant receives writes. */
 #define HVDM_IOREQ_MEM_ACCESS_WRITE (1u << 1)
-/** hvcore extension (since 1.6.0), with WRITE only (WRITE|WRITE_POSTED):
- * posted writes. hvcore makes each guest write to the claimant's pages
- * in RAM, then posts it on the claimant's buffered ring as a posted-write
- * record (HVDM_BUF_IOREQ_POSTED: the full guest-physical address, the
- * size, the value) and the vCPU goes on without waiting. A write the ring
- * cannot take (full: fewer than two free slots) is made in RAM and sent
- * synchronously instead, as an ordinary write in the vCPU's slot. The
- * claimant must have a ring (not HVDM_BUFIOREQ_OFF). Ordering: a device
- * model drains the ring before it takes a synchronous request
- * (hvdm_serve_pending does), and then sees each vCPU's posted writes and
- * synchronous requests to this server in the order that vCPU made them. */
+/** hvcore's own (since 1.6.0), with WRITE, in multi-owner mode only
+ * (#HV_DOMAIN_MULTI_OWNER; -EINVAL otherwise): posted writes. hvcore makes
+ * each guest write to the claimant's pages in RAM, then posts it on the
+ * claimant's buffered ring as a posted-write record (HVDM_BUF_IOREQ_POSTED:
+ * the full guest-physical address, the size, the value) and the vCPU goes
+ * on without waiting. A write the ring cannot take (full: fewer than two
+ * free slots) is made in RAM and sent synchronously instead, as an
+ * ordinary write in the vCPU's slot. The claimant must have a ring (not
+ * HVDM_BUFIOREQ_OFF). Ordering: a device model drains the ring before it
+ * takes a synchronous request (hvdm_serve_pending does), and then sees each
+ * vCPU's posted writes and synchronous requests to this server in the
+ * order that vCPU made them. */
 #define HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED (1u << 2)
 /** @} */
 
@@ -553,19 +565,28 @@ int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
  * While claimed, writes to pages of type ioreq_server go to this server
  * (held while it is disabled); reads are served from RAM. A disclaim resets
  * every page of the type to ram_rw before it returns.
+ *
+ * In multi-owner mode (#HV_DOMAIN_MULTI_OWNER) every server may claim, one
+ * server per device model (handle) at a time; the pages its device model
+ * sets to HVDM_MEM_IOREQ_SERVER are its own, and their accesses go to it
+ * as its flags say (#HVDM_IOREQ_MEM_ACCESS_READ,
+ * #HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED); its disclaim (or destroy) resets
+ * its own pages only, at the cost of its own pages, and leaves the other
+ * servers' claims and pages as they are.
  * @param h the handle that created the server.
  * @param domid the domain.
  * @param id the server.
  * @param type HVDM_MEM_IOREQ_SERVER (the only type that can be claimed).
- * @param flags HVDM_IOREQ_MEM_ACCESS_WRITE to claim,
- *        HVDM_IOREQ_MEM_ACCESS_WRITE | HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED to
- *        claim with posted writes (since 1.6.0), 0 to disclaim.
+ * @param flags HVDM_IOREQ_MEM_ACCESS_WRITE to claim, 0 to disclaim; in
+ *        multi-owner mode also WRITE | WRITE_POSTED (posted writes, since
+ *        1.6.0), READ, READ | WRITE.
  * @return 0, or a negative errno; nothing changes on failure.
  * @retval -EINVAL @p h is NULL; @p type is not HVDM_MEM_IOREQ_SERVER;
- *         @p flags is none of 0, WRITE and WRITE|WRITE_POSTED (WRITE_POSTED
- *         alone or with READ included); a claim with WRITE_POSTED by a
- *         server created with HVDM_BUFIOREQ_OFF (no ring to post on); a
- *         disclaim by a server that does not hold the claim.
+ *         @p flags is neither 0 nor HVDM_IOREQ_MEM_ACCESS_WRITE (in
+ *         multi-owner mode: not 0, WRITE, WRITE | WRITE_POSTED, READ or
+ *         READ | WRITE); a claim with WRITE_POSTED by a server created with
+ *         HVDM_BUFIOREQ_OFF (no ring to post on); a disclaim by a server
+ *         that does not hold a claim.
  * @retval -ENODEV the host was destroyed.
  * @retval -EPERM the handle is restricted to another domid, or another
  *         handle created the server.
@@ -574,7 +595,10 @@ int hvdm_unmap_pcidev_from_ioreq_server(hvdm_handle *h, hvdm_domid_t domid,
  * @retval -ESHUTDOWN the domain is stopped.
  * @retval -ENOENT no server @p id.
  * @retval -EBUSY a claim: the type is already claimed (by any server, this
- *         one too), or pages of a previous claim are not yet reset. */
+ *         one too), or pages of a previous claim are not yet reset. In
+ *         multi-owner mode: this server already claims; another server of
+ *         the same handle claims; pages of this server's previous claim are
+ *         not yet reset. */
 int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_ioservid_t id,
                                       uint16_t type, uint32_t flags) HV_NOEXCEPT;
 /** @ingroup hvdm_mem_type
@@ -593,7 +617,15 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  * ram_rw, and only while a server holds the claim; from ioreq_server only
  * to ram_rw; from ram_rw or ram_ro to ram_rw, ram_ro or mmio_dm; from
  * mmio_dm only to mmio_dm (a page made mmio_dm does not become RAM again).
- * @param h the handle (any handle: types are the domain's, not a server's).
+ *
+ * Multi-owner mode (#HV_DOMAIN_MULTI_OWNER): the pages made ioreq_server
+ * become the server of this handle that claims the type (-EINVAL if none
+ * does); an ioreq_server page of a server another handle created, while it
+ * claims, is not this handle's to change (-EPERM). Without the flag, any
+ * handle may change any page, as in Xen.
+ * @param h the handle (any handle: types are the domain's, not a server's;
+ *        in multi-owner mode, the handle whose claiming server the pages
+ *        made ioreq_server join).
  * @param domid the domain.
  * @param mem_type HVDM_MEM_RAM_RW, _RAM_RO, _MMIO_DM or _IOREQ_SERVER.
  * @param first_pfn first guest frame number.
@@ -601,14 +633,26 @@ int hvdm_map_mem_type_to_ioreq_server(hvdm_handle *h, hvdm_domid_t domid, hvdm_i
  * @return 0, or a negative errno; nothing changes on failure.
  * @retval -EINVAL @p h is NULL; @p nr is 0; the range wraps or goes past
  *         the last RAM page; @p mem_type is HVDM_MEM_UNUSED or unknown;
- *         HVDM_MEM_IOREQ_SERVER while no server holds the claim; a page
- *         whose current type may not change to @p mem_type.
+ *         HVDM_MEM_IOREQ_SERVER while no server holds the claim (in
+ *         multi-owner mode: no server of this handle), or the claim was
+ *         given up while the call ran; a page whose current type may not
+ *         change to @p mem_type (checked before -EPERM).
  * @retval -ENODEV the host was destroyed.
- * @retval -EPERM the handle is restricted to another domid.
+ * @retval -EPERM the handle is restricted to another domid; in multi-owner
+ *         mode, a page of the range is ioreq_server and belongs to a
+ *         claiming server another handle created.
  * @retval -ESRCH no such domain.
  * @retval -EOPNOTSUPP HVDM_MEM_IOREQ_SERVER on a domain created with
  *         HV_DOMAIN_NO_HAP.
  * @retval -ESHUTDOWN the domain is stopped.
+ * @retval -ENOSPC multi-owner mode on RISC-V (#HV_ARCH_RISCV64), whose
+ *         stage-2 entries have no room for the owner: the pages would give a
+ *         leaf table (512 pages) ioreq_server pages of two owners, whose
+ *         record beside the table would pass its budget of 1% of the table
+ *         frames (README.md, "Several owners and read trapping"). It is
+ *         checked step by step (256 pages): a longer change refused at a
+ *         later step undoes the steps before it (vCPUs may have met those
+ *         pages as ioreq_server meanwhile).
  * @retval -ENOMEM no stage-2 table frames left to split a large leaf. */
 int hvdm_set_mem_type(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type,
                       uint64_t first_pfn, uint32_t nr) HV_NOEXCEPT;
@@ -625,7 +669,7 @@ typedef struct hvdm_dmop_set_mem_type_list {
     uint32_t nr;            /**< IN: gfns in buffer 1 (at least 1) */
     uint16_t mem_type;      /**< IN: HVDM_MEM_* */
     uint16_t flags;         /**< IN: #HVDM_MEM_TYPE_LIST_CHECK_ONLY, else 0 */
-    uint64_t first_refused; /**< OUT, written on success only (as every DMOP's buffer 0): with the flag, the first gfn refused, or all-ones */
+    uint64_t first_refused; /**< OUT, written on success only (as every DMOP's buffer 0): with the flag, the first gfn refused (its change, or in multi-owner mode its owner), or all-ones */
 } hvdm_dmop_set_mem_type_list;
 /** @ingroup hvdm_mem_type
  * @brief hvdm_dmop_set_mem_type_list::flags: validate only; nothing
@@ -658,25 +702,30 @@ typedef struct hvdm_dmop_set_mem_type_list {
  * @param nr how many (at least 1; over a socket at most
  *        #HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX: the list is not split, which
  *        would break all or nothing; split it yourself).
- * @param[out] first_refused if not NULL, receives on -EINVAL the first gfn
+ * @param[out] first_refused if not NULL, receives on -EINVAL (and, in
+ *        multi-owner mode, -EPERM) the first gfn
  *        of the list that was refused, all-ones when no gfn is to blame
  *        (@p nr 0, the type, the claim); all-ones on success.
  * @return 0, or a negative errno; nothing changes on failure.
  * @retval -EINVAL @p h is NULL; @p nr is 0; a gfn is not above the one before it, or beyond the last
  *         RAM page; @p mem_type is HVDM_MEM_UNUSED or unknown;
- *         HVDM_MEM_IOREQ_SERVER while no server holds the claim, or the
+ *         HVDM_MEM_IOREQ_SERVER while no server holds the claim (in
+ *         multi-owner mode: no server of this handle), or the
  *         claim was given up while the call ran; a page whose current
- *         type may not change to @p mem_type.
+ *         type may not change to @p mem_type (checked before -EPERM).
  * @retval -EFAULT @p gfns is NULL with @p nr not 0.
  * @retval -EMSGSIZE over a socket, @p nr above
  *         #HVDM_SET_MEM_TYPE_LIST_SOCKET_MAX.
  * @retval -ENODEV the host was destroyed.
- * @retval -EPERM the handle is restricted to another domid.
+ * @retval -EPERM the handle is restricted to another domid; in multi-owner
+ *         mode, a listed page is ioreq_server and belongs to a claiming
+ *         server another handle created (hvdm_set_mem_type).
  * @retval -ESRCH no such domain.
  * @retval -EOPNOTSUPP HVDM_MEM_IOREQ_SERVER on a domain created with
  *         HV_DOMAIN_NO_HAP.
  * @retval -ESHUTDOWN the domain is stopped (also when it stops while the
  *         call runs: pages may then have changed).
+ * @retval -ENOSPC as hvdm_set_mem_type (multi-owner mode, RISC-V).
  * @retval -ENOMEM no memory for the copy of the list.
  * @note Thread-safe. (hvcore 1.4) */
 int hvdm_set_mem_type_list(hvdm_handle *h, hvdm_domid_t domid, uint16_t mem_type, const uint64_t *gfns,

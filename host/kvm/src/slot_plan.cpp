@@ -7,11 +7,14 @@
 
 namespace hvcore::kvm {
 
-SlotAccess slot_access(P2mType t) noexcept {
+SlotAccess slot_access(P2mType t, bool read_trapped) noexcept {
     switch (t) {
     case P2mType::ram_rw: return SlotAccess::read_write;
     case P2mType::ram_ro: return SlotAccess::read_only;
-    case P2mType::ioreq_server: return SlotAccess::read_only;
+    // A read-trapped page has no slot: KVM exits on every access to guest
+    // memory no slot covers, as MMIO (Documentation/virt/kvm/api.rst,
+    // KVM_EXIT_MMIO), and the core sends its reads to the owner.
+    case P2mType::ioreq_server: return read_trapped ? SlotAccess::none : SlotAccess::read_only;
     case P2mType::ram_logdirty: return SlotAccess::read_only;
     case P2mType::invalid: return SlotAccess::none;
     case P2mType::mmio_dm: return SlotAccess::none;
@@ -20,8 +23,8 @@ SlotAccess slot_access(P2mType t) noexcept {
     return SlotAccess::none;  // not reached: -Werror=switch keeps the list complete
 }
 
-void SlotPlanBuilder::add(Gfn first, uint64_t nr, P2mType type, Mfn first_mfn) {
-    const SlotAccess access = slot_access(type);
+void SlotPlanBuilder::add(Gfn first, uint64_t nr, P2mType type, Mfn first_mfn, bool read_trapped) {
+    const SlotAccess access = slot_access(type, read_trapped);
     if (access == SlotAccess::none || nr == 0) return;
     // Only frames of the RAM memfd can back a slot.
     const uint64_t base = MachineMemory::ram_base_mfn.raw();

@@ -374,11 +374,13 @@ void Vm::spi_level(unsigned, bool) {
 std::vector<SlotSpec> Vm::project(const DomainLocked* lk) {
     const uint64_t frames = d_->memory().ram_frames();
     SlotPlanBuilder b(frames);
-    const auto add = [&b](Gfn first, uint64_t nr, P2mType t, Mfn mfn) { b.add(first, nr, t, mfn); };
+    const auto add = [&b](Gfn first, uint64_t nr, P2mType t, Mfn mfn, bool read_trapped) {
+        b.add(first, nr, t, mfn, read_trapped);
+    };
     if (lk != nullptr)
-        d_->for_each_type_run(*lk, frames, add);
+        d_->for_each_access_run(*lk, frames, add);
     else
-        d_->for_each_type_run(frames, add);
+        d_->for_each_access_run(frames, add);
     return b.take();
 }
 

@@ -91,6 +91,12 @@ struct DomainConfig {
     // (VcpuStatus::undecoded, vcpu_undecoded) instead of becoming a guest
     // fault (HV_DOMAIN_ARM64_REPORT_UNDECODED).
     bool report_undecoded = false;
+    // Multi-owner mode (HV_DOMAIN_MULTI_OWNER; hvcore's own): every ioreq
+    // server may claim the ioreq_server type, one claim per device model,
+    // with read trapping (flags READ) and posted writes allowed; each page
+    // of the type is its claiming server's (Stage2Leaf::owner). Off: Xen's
+    // one claim per domain, flags WRITE only (dm_ops.cpp).
+    bool multi_owner = false;
 };
 
 // The abort a vCPU could not emulate (VcpuStatus::undecoded): the hardware's
@@ -262,8 +268,18 @@ public:
         uint64_t first_pfn = 0;
         uint32_t nr = 0;
     };
-    [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
+    // who: the device model that asks. In multi-owner mode the pages made
+    // ioreq_server become its claiming server's (-EINVAL if it has none),
+    // and an ioreq_server page of another device model's claiming server
+    // is refused (-EPERM, after every -EINVAL check). Xen's mode ignores it.
+    [[nodiscard]] Status set_mem_type(EmulatorId who, uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
                                       MemTypeProgress* progress = nullptr);
+    // The same by no device model (tests, the host itself): in multi-owner
+    // mode it may neither make ioreq_server pages nor change claimed ones.
+    [[nodiscard]] Status set_mem_type(uint16_t hvmmem_type, uint64_t first_pfn, uint32_t nr,
+                                      MemTypeProgress* progress = nullptr) {
+        return set_mem_type(no_emulator, hvmmem_type, first_pfn, nr, progress);
+    }
     // hvcore's batched set_mem_type (dmop::set_mem_type_list): the same
     // change over a strictly increasing list of gfns, all or nothing, in
     // the same steps of 256 gfns, each changed one leaf table at a time
@@ -271,9 +287,16 @@ public:
     // *first_refused = the first gfn refused (beyond the last RAM page, not
     // above its predecessor, or a change allow_p2m_type_change refuses);
     // *first_refused = ~0 when no gfn is to blame (empty list, type, claim).
-    // check_only: validate, change nothing.
-    [[nodiscard]] Status set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t> gfns,
+    // check_only: validate, change nothing. who: as set_mem_type's (-EPERM
+    // with *first_refused = the first gfn of another device model's server).
+    [[nodiscard]] Status set_mem_type_list(EmulatorId who, uint16_t hvmmem_type, std::span<const uint64_t> gfns,
                                            uint64_t* first_refused, bool check_only = false);
+    [[nodiscard]] Status set_mem_type_list(uint16_t hvmmem_type, std::span<const uint64_t> gfns,
+                                           uint64_t* first_refused, bool check_only = false) {
+        return set_mem_type_list(no_emulator, hvmmem_type, gfns, first_refused, check_only);
+    }
+    // No device model (EmulatorId 0: Host::new_emulator starts at 1).
+    static constexpr EmulatorId no_emulator = 0;
     [[nodiscard]] Result<uint16_t> get_mem_type(uint64_t pfn);
     [[nodiscard]] uint32_t nr_vcpus() const noexcept { return cfg_.nr_vcpus; }
     // Destroy every server an emulator created (its handle was closed).
@@ -420,6 +443,13 @@ public:
     // The same, from inside P2mObserver::p2m_changed (with its token).
     void for_each_type_run(const Locked& lk, uint64_t end,
                            const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn);
+    // The same runs, also cut where reads become trapped: read_trapped is
+    // true for ioreq_server pages whose owner claims reads
+    // (HVDM_IOREQ_MEM_ACCESS_READ), which a mirroring host must not map at
+    // all (every access of theirs comes to host_access).
+    using AccessRunFn = std::function<void(Gfn, uint64_t, P2mType, Mfn, bool read_trapped)>;
+    void for_each_access_run(uint64_t end, const AccessRunFn& fn);
+    void for_each_access_run(const Locked& lk, uint64_t end, const AccessRunFn& fn);
     // The server a model vCPU's pending request went to (between
     // HV_VCPU_IOREQ_PENDING and the resume that completes it); nullopt if
     // nothing is pending. For a host's statistics.
@@ -454,8 +484,7 @@ private:
     void stop(const Locked& lk, std::string reason) HV_REQUIRES(mu_);
     [[nodiscard]] bool stopped(const Locked&) const HV_REQUIRES(mu_) { return stop_reason_.has_value(); }
     void p2m_changed(const Locked& lk, Gfn first, uint64_t nr) HV_REQUIRES(mu_);
-    void type_runs(const Locked& lk, uint64_t end, const std::function<void(Gfn, uint64_t, P2mType, Mfn)>& fn)
-        HV_REQUIRES(mu_);
+    void type_runs(const Locked& lk, uint64_t end, const AccessRunFn& fn) HV_REQUIRES(mu_);
     // Wake vCPU n only; every vCPU held for a retry; every vCPU.
     void wake(const Locked& lk, uint32_t vcpu) HV_REQUIRES(mu_);
     void wake_held(const Locked& lk) HV_REQUIRES(mu_);
@@ -480,7 +509,7 @@ private:
     [[nodiscard]] Result<IoreqServer*> live_server(const Locked& lk, EmulatorId who, IoservId id,
                                                    Status args = Status::ok()) HV_REQUIRES(mu_);
     // The server is gone, out of the registry before anything else; true
-    // when it owned the claimed type, whose entries must now be swept
+    // when it claimed the type and its entries must now be swept
     // (sweep_after_disclaim, after the lock is released).
     [[nodiscard]] bool destroy_server(const Locked& lk, IoservId id) HV_REQUIRES(mu_);
     // A protocol violation by who's device model. Isolated (emulators.hpp):
@@ -491,10 +520,16 @@ private:
     // caller stops the domain, Xen's domain_crash).
     [[nodiscard]] bool fault_emulator(const Locked& lk, EmulatorId who, const std::string& reason)
         HV_REQUIRES(mu_);
-    // The claim is gone: held writes re-route, the first chunk of counted
-    // entries is reset in place (the others read as ram_rw until their
-    // chunk, P2m::peek); true when entries are left.
-    [[nodiscard]] bool disclaim(const Locked& lk) HV_REQUIRES(mu_);
+    // Server id's claim is gone (P2m::set_claim(id, 0) made): held accesses
+    // re-route, the first chunk of its entries is reset in place (the
+    // others read as ram_rw until their chunk, P2m::peek); true when stale
+    // entries are left. Other servers' claims and entries stay.
+    [[nodiscard]] bool disclaim(const Locked& lk, IoservId id) HV_REQUIRES(mu_);
+    // Entries of a claim that ended are left (a sweep is unfinished).
+    [[nodiscard]] bool stale_entries(const Locked& lk) const HV_REQUIRES(mu_);
+    // The server of device model who that claims the type (multi-owner
+    // mode: at most one), if any.
+    [[nodiscard]] std::optional<IoservId> claim_of(const Locked& lk, EmulatorId who) const HV_REQUIRES(mu_);
     // The sweep's continuation: chunks of sweep_chunk resolutions, each
     // under a lock hold of its own that looks the outstanding entries up
     // again; nothing is held from one chunk to the next. pause: the
@@ -503,12 +538,23 @@ private:
 
     // --- dm_ops.cpp: set_mem_type in steps ---
     class GfnRuns;
-    // The p2m type a set_mem_type to hvmmem_type makes, checked as Xen does
-    // before its loop (type, HAP, the claim).
-    [[nodiscard]] Result<P2mType> mem_type_target(const Locked& lk, uint16_t hvmmem_type) HV_REQUIRES(mu_);
+    // The p2m type a set_mem_type to hvmmem_type makes, and the server
+    // whose pages it makes when that is ioreq_server (the claimant; in
+    // multi-owner mode who's claiming server), checked as Xen does before
+    // its loop (type, HAP, the claim).
+    struct MemTypeTarget {
+        P2mType to = P2mType::ram_rw;
+        IoservId owner{};
+    };
+    [[nodiscard]] Result<MemTypeTarget> mem_type_target(const Locked& lk, EmulatorId who, uint16_t hvmmem_type)
+        HV_REQUIRES(mu_);
+    // The owners of ioreq_server leaves who may change (TypeChange::
+    // ioreq_owners): every one in Xen's mode; in multi-owner mode all but
+    // the claiming servers of other device models.
+    [[nodiscard]] uint8_t changeable_owners(const Locked& lk, EmulatorId who) const HV_REQUIRES(mu_);
     // Validate then commit every page of runs in steps (set_mem_type's
     // comment); mem_type_mu_ held by the caller.
-    [[nodiscard]] Status change_types(uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused,
+    [[nodiscard]] Status change_types(EmulatorId who, uint16_t hvmmem_type, GfnRuns& runs, uint64_t* first_refused,
                                       uint64_t* preempted_done, bool check_only = false) HV_EXCLUDES(mu_);
 
     // --- router.cpp: where each access goes (Xen's hvmemul_do_io rules) ---
@@ -516,17 +562,23 @@ private:
     struct Landing {
         P2mType type = P2mType::invalid;
         std::byte* at = nullptr;  // the byte in the frame, for types backed by one
-        [[nodiscard]] bool ram_readable() const noexcept;  // served from RAM (ioreq_server included)
-        [[nodiscard]] bool ram_writable() const noexcept;  // written to the frame
+        IoservId owner{};         // an ioreq_server page's owner (Stage2Leaf::owner)
+        uint32_t claim = 0;       // its claim's flags (HVDM_IOREQ_MEM_ACCESS_*)
+        // Served from RAM: RAM, ioreq_server included unless its owner
+        // claims reads.
+        [[nodiscard]] bool ram_readable() const noexcept;
+        // Written to the frame (an ioreq_server page whose owner claims
+        // reads only too).
+        [[nodiscard]] bool ram_writable() const noexcept;
         [[nodiscard]] bool discards_writes() const noexcept;  // ram_ro: a write is dropped, never routed
     };
     [[nodiscard]] Landing landing(const Locked& lk, uint64_t gpa) HV_REQUIRES(mu_);
     [[nodiscard]] MemStatus emul_mem(const Locked& lk, VcpuState& v, uint64_t gpa, unsigned size, bool write,
                                      uint64_t* data) HV_REQUIRES(mu_);
-    // A request for the device side: the claimed type's owner, else by
+    // A request for the device side: an ioreq_server page's owner, else by
     // range, else nobody. The caller has checked the replay log.
-    [[nodiscard]] MemStatus route(const Locked& lk, VcpuState& v, P2mType t, IoreqBody req, uint64_t* data)
-        HV_REQUIRES(mu_);
+    [[nodiscard]] MemStatus route(const Locked& lk, VcpuState& v, const Landing& to, IoreqBody req,
+                                  uint64_t* data) HV_REQUIRES(mu_);
     // A rep string access in one piece (RAM only, or one ioreq with count);
     // nullopt when it must go one element through the split path.
     [[nodiscard]] std::optional<RepResult> emul_rep(const Locked& lk, VcpuState& v, const RepAccess& a)
@@ -535,9 +587,6 @@ private:
                                      uint64_t* data) HV_REQUIRES(mu_);
     [[nodiscard]] MemStatus send(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
                                  const IoreqBody& orig, bool bufferable) HV_REQUIRES(mu_);
-    // The claim flags (HVDM_IOREQ_MEM_ACCESS_*) of the owner of an
-    // ioreq_server page (0: its owner's claim has ended).
-    [[nodiscard]] uint32_t claim_flags_of_page(const Locked& lk, Gfn gfn) const HV_REQUIRES(mu_);
     // A single write to a page whose owner claimed WRITE|WRITE_POSTED:
     // made to RAM, then posted on the owner's ring (the vCPU goes on), or
     // sent synchronously when the ring cannot take it.
@@ -621,7 +670,9 @@ private:
     bool host_logging_ HV_GUARDED_BY(mu_) = false;  // the tracker's log is started
     std::function<void()> sweep_pause_ HV_GUARDED_BY(mu_);
     std::mutex mem_type_mu_;  // one set_mem_type at a time (lock order: before mu_)
-    uint64_t claim_epoch_ HV_GUARDED_BY(mu_) = 0;  // disclaims so far (a change to ioreq_server checks it per hold)
+    // Disclaims so far, by server id (a change to ioreq_server checks its
+    // owner's per hold).
+    std::array<uint64_t, max_ioreq_servers> claim_epoch_ HV_GUARDED_BY(mu_){};
     std::function<void()> mem_type_pause_ HV_GUARDED_BY(mu_);
     std::condition_variable direct_idle_;  // a direct handler's last call ended (wait_direct_idle)
     uint32_t direct_waiters_ HV_GUARDED_BY(mu_) = 0;

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 
+#include "hvcore/core/p2m_type.hpp"
 #include "hvcore/core/status.hpp"
 #include "hvcore/core/types.hpp"
 #include "hvcore/core/wake_after_unlock.hpp"
@@ -55,17 +56,10 @@ inline constexpr uint32_t buffer_posted_slots = 2;
 inline constexpr uint64_t buffer_posted_max_gpa = (uint64_t{1} << 52) - 1;  // MAXPHYADDR <= 52 (SDM Vol. 3A 4.1.4; Arm ARM D8.1.4 FEAT_LPA)
 }  // namespace ioreq
 
-// map_mem_type_to_ioreq_server's flags (XEN_DMOP_IOREQ_MEM_ACCESS_READ/
-// _WRITE; WRITE_POSTED is hvcore's, hvdm.h HVDM_IOREQ_MEM_ACCESS_WRITE_POSTED).
-namespace mem_access {
-inline constexpr uint32_t read = 1u << 0;
-inline constexpr uint32_t write = 1u << 1;
-inline constexpr uint32_t write_posted = 1u << 2;
-}  // namespace mem_access
-
-// A claim whose writes hvcore makes to RAM and posts without waiting.
+// A claim (its HVDM_IOREQ_MEM_ACCESS_* flags, p2m_type.hpp
+// ioreq_claim_*) whose writes hvcore makes to RAM and posts without waiting.
 [[nodiscard]] constexpr bool posts_writes(uint32_t claim_flags) noexcept {
-    return (claim_flags & mem_access::write_posted) != 0;
+    return (claim_flags & ioreq_claim_write_posted) != 0;
 }
 
 // One synchronous request, 32 bytes (Xen's struct ioreq).

@@ -179,8 +179,8 @@ public:
         return e != 0 && !is_table(e, level);
     }
 
-    // The type in bits 58:55; an all-zero descriptor is absent and reads as
-    // mmio_dm, as in Xen. A value no type has means the descriptor was not
+    // The type in bits 58:55 (codes 8..14: ioreq_server with its owner);
+    // an all-zero descriptor is absent and reads as mmio_dm, as in Xen. A value no type has means the descriptor was not
     // written by encode_leaf: a corrupted table.
     [[nodiscard]] static constexpr P2mType type_of(uint64_t e) noexcept {
         if (e == 0) return P2mType::mmio_dm;

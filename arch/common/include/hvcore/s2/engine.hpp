@@ -251,7 +251,8 @@ concept OwnerBits = requires(uint64_t e, uint8_t o) {
 // open-addressing hash table (at most 7/8 full); one with leaves of two or
 // more owners has a slot plus a packed array of 512 3-bit owners (192
 // bytes). The memory bound: 1% of the table frames (4,096 bytes each) in
-// use when an owner's pages are set; every change to ioreq_server is
+// use when an owner's pages are set, with the leaf tables the change adds
+// (so one owner's pages over any range fit); every change to ioreq_server is
 // checked against it first (fits(), Stage2::owners_fit) and a change that
 // would pass it is refused before anything changes (P2m: -ENOSPC). A slot
 // costs at most 8 x 16/7 = 18.3 bytes per leaf table holding one (0.45% of

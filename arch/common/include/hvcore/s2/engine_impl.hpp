@@ -125,7 +125,8 @@ bool Table<F>::owners_fit(Gfn first, uint64_t nr, const TypeChange& c) const {
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_frames());
+        // The bound counts the leaf tables the change itself will add.
+        return side_.fits(records, mixed, side_frames() + tables_needed_4k(first, nr));
     }
 }
 
@@ -148,7 +149,7 @@ bool Table<F>::owners_fit_list(std::span<const uint64_t> gfns, const TypeChange&
             else if (c.owner != 0)
                 ++records;
         }
-        return side_.fits(records, mixed, side_frames());
+        return side_.fits(records, mixed, side_frames() + tables_needed_4k_list(gfns));
     }
 }
 

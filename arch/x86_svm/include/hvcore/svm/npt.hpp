@@ -37,7 +37,7 @@
 //          Like Xen, 11:9 and 62:59 are kept free: the AMD IOMMU gives them
 //          meaning when it shares the table (Next Level; U, FC, IR, IW), and
 //          62:59 are a leaf's protection key in host paging with CR4.PKE.
-//   11     lazy-recalculation mark. The type has 58:52; of the other AVL
+//   11     lazy-recalculation mark. The type and owner have 58:52; of the other AVL
 //          bits, 62:59 would collide with protection keys in a leaf and bit
 //          11 only with an IOMMU sharing the table, which hvcore never does.
 //          Bit 11 is also the EPT backend's mark, so dumps read alike.
@@ -214,7 +214,7 @@ public:
         return e != 0 && !is_leaf(e, level);
     }
 
-    // The type stored in bits 58:52; an all-zero entry is absent and reads
+    // The type stored in bits 55:52; an all-zero entry is absent and reads
     // as mmio_dm, as in Xen. Any other value no type has means the entry was
     // not written by encode_leaf: a corrupted table.
     [[nodiscard]] static constexpr P2mType type_of(uint64_t e) noexcept {
@@ -322,7 +322,7 @@ static_assert(NptEntry::owner_mask == 0x0700'0000'0000'0000 &&
 static_assert(static_cast<uint64_t>(P2mType::ioreq_server) <= (NptEntry::p2mt_mask >> NptEntry::p2mt_shift));
 static_assert(NptEntry::reserved_pa_mask == 0x000F'0000'0000'0000);
 // The golden claimed ioreq_server leaf (Xen's p2m-pt: P, U, A, D, NX, not
-// R/W, type 15 in 58:52): NX, type 15, frame 0x1234, D A U P.
+// R/W, type 15 in 55:52): NX, type 15, frame 0x1234, D A U P.
 static_assert(NptEntry::encode_leaf(Mfn{0x1234}, P2mType::ioreq_server, Perm{.r = true}, MemClass::normal,
                                     level_pt) == 0x80F0'0000'0123'4065);
 // Every written entry is non-zero, so zero always means absent.

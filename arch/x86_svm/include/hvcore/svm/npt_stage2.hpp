@@ -4,8 +4,8 @@
 // over the x86 4-level geometry (s2::x86_4level), the model MMU that walks it as the processor walks nested
 // tables for a guest access (APM Vol. 2 §15.25.5 "Nested Table Walk"), and
 // the decoder of the #NPF record that walk produces (exit code 400h,
-// §15.25.6). The p2m type lives in each leaf's bits 58:52 (npt.hpp), so this
-// table is the p2m.
+// §15.25.6). The p2m type lives in each leaf's bits 55:52 (npt.hpp; an
+// ioreq_server leaf's owner in 58:56), so this table is the p2m.
 //
 // Lazy recalculation follows Xen's p2m-pt.c: mark_recalc_all() clears U/S
 // (and A) on the PML4 entries and sets bit 11; the next access through them

@@ -15,6 +15,11 @@
 //                                   dirty pages with KVM's own dirty log,
 //                                   KVM_MEM_LOG_DIRTY_PAGES, and the core then
 //                                   write-protects nothing; vm.hpp)
+//   ioreq_server, read-trapped   -> no slot: its owner claims reads too
+//   (the owner claims             (HVDM_IOREQ_MEM_ACCESS_READ, multi-owner
+//    HVDM_IOREQ_MEM_ACCESS_READ)   mode), so every access exits as
+//                                   KVM_EXIT_MMIO and goes to it through
+//                                   Domain::host_access
 //   mmio_dm, mmio_direct,
 //   invalid (holes)              -> no slot: every access exits
 //
@@ -35,7 +40,9 @@ namespace hvcore::kvm {
 
 enum class SlotAccess : uint8_t { none, read_write, read_only };
 
-[[nodiscard]] SlotAccess slot_access(P2mType t) noexcept;
+// read_trapped: an ioreq_server page whose owner claims reads
+// (Domain::for_each_access_run).
+[[nodiscard]] SlotAccess slot_access(P2mType t, bool read_trapped = false) noexcept;
 
 struct SlotSpec {
     uint64_t gpa = 0;         // guest-physical start, page aligned
@@ -51,7 +58,7 @@ public:
     // ram_frames: frames in the RAM memfd; a run whose frames lie outside
     // it gets no slot (its accesses exit to the core).
     explicit SlotPlanBuilder(uint64_t ram_frames) : ram_frames_(ram_frames) {}
-    void add(Gfn first, uint64_t nr, P2mType type, Mfn first_mfn);
+    void add(Gfn first, uint64_t nr, P2mType type, Mfn first_mfn, bool read_trapped = false);
     [[nodiscard]] std::vector<SlotSpec> take() { return std::move(plan_); }
 
 private:
