@@ -451,6 +451,7 @@ Status Domain::change_types(EmulatorId who, uint16_t hvmmem_type, GfnRuns& runs,
     HV_TRY(pass(false, [&](const Locked& lk, const GfnRuns::Piece& p) -> Status {
         mu_.assert_held();
         const auto refused = [&](uint8_t owners) {
+            mu_.assert_held();  // clang's analysis does not carry the outer lambda's assertion in
             return p.list.empty() ? p2m_->first_refused(Gfn{p.first}, p.n, to, owners)
                                   : p2m_->first_refused_list(p.list, to, owners);
         };
