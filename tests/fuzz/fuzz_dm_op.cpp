@@ -277,6 +277,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 writable = hvcore::dmop::header_size + hvcore::dmop::op_size[op];
             else if (i == 0 && rc == 0 && op >= hvcore::dmop::hvcore_first_op && op < hvcore::dmop::hvcore_end_op)
                 writable = hvcore::dmop::header_size + hvcore::dmop::hvcore_op_size[op - hvcore::dmop::hvcore_first_op];
+            else if (i == 1 && rc == 0 && op == hvcore::dmop::track_dirty_vram && copies[0].size() >= 12) {
+                // track_dirty_vram's bitmap: (nr + 7) / 8 bytes of buffer 1
+                // (xen/arch/x86/mm/hap/hap.c hap_track_dirty_vram's copy-out),
+                // nr the payload's first word (buffer 0 as the call got it).
+                const uint32_t nr = static_cast<uint32_t>(copies[0][8]) | static_cast<uint32_t>(copies[0][9]) << 8 |
+                                    static_cast<uint32_t>(copies[0][10]) << 16 |
+                                    static_cast<uint32_t>(copies[0][11]) << 24;
+                writable = (uint64_t{nr} + 7) / 8;
+            }
             for (size_t k = writable; k < len; ++k)
                 if (blocks[i][k] != copies[i][k])
                     fail("op %u (rc %d) wrote byte %zu of buffer %u (of %zu bytes)", op, rc, k, i, len);
@@ -304,7 +313,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                           (copies[0].size() < 16 ||
                                            ((copies[0][14] | copies[0][15] << 8) &
                                             hvcore::dmop::set_mem_type_list_check_only) == 0);
-                if (op != 6 && op != 12 && op != 15 && !list_changes &&
+                // track_dirty_vram write-protects its range (ram_logdirty).
+                if (op != 6 && op != 7 && op != 12 && op != 15 && !list_changes &&
                     (now.runs != before[s].runs || now.ioreq_entries != before[s].ioreq_entries))
                     fail("op %u changed page types or the ioreq entry count of domain %u", op, domid);
                 // What hvdm_close does not undo makes the domain new again.
