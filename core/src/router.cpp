@@ -161,7 +161,7 @@ MemStatus Domain::route(const Locked& lk, VcpuState& v, const Landing& to, Ioreq
         if (s == nullptr || !s->enabled()) return MemStatus::retry;
         if (req.dir == ioreq::dir_write) {
             mark_dirty(lk, Gpa{req.addr}.gfn());  // forwarded and dirty (Xen: no log-dirty with the type in use)
-            if (posts_writes(to.claim) && !req.data_is_ptr && req.count == 1) return post_write(lk, v, *s, req);
+            if (posts_writes(to.claim) && !req.data_is_ptr && req.count == 1) return post_write(lk, v, *s, req, to);
         }
         return send(lk, v, *s, req, req, false);
     }
@@ -258,9 +258,7 @@ std::optional<RepResult> Domain::emul_rep(const Locked& lk, VcpuState& v, const 
     const bool to_device = !dst_ram;
     // Into a page whose owner has writes posted: element by element, so
     // that each element is made to RAM and posted as one single write.
-    if (to_device && dst.type == P2mType::ioreq_server &&
-        posts_writes(dst.claim))
-        return std::nullopt;
+    if (to_device && dst.type == P2mType::ioreq_server && posts_writes(dst.claim)) return std::nullopt;
     // Any alignment: Xen's hvmemul_do_io truncates a rep ioreq at the page
     // and checks nothing else.
     const IoreqBody req = rep_ioreq(a, n, to_device);
@@ -336,7 +334,8 @@ void Domain::mark_answered(const Locked& lk, const IoreqBody& r) {
     if (g.raw() <= p2m_->max_gfn() && p2m_is_ram(p2m_->peek_type(g))) mark_dirty(lk, g);
 }
 
-MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req) {
+MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
+                             const Landing& to) {
     // The write is made to RAM first, whatever happens to its ioreq next
     // (posted, synchronous because the ring is full, or handed to a direct
     // handler): the device model reads the page and finds the value of
@@ -344,7 +343,7 @@ MemStatus Domain::post_write(const Locked& lk, VcpuState& v, IoreqServer& s, con
     // piece's answer meets this piece in the replay log (the log entry of
     // the post, or of the synchronous request) and neither writes nor
     // posts it again.
-    const Landing to = landing(lk, req.addr);
+    // `to` is route's landing of req.addr: no second walk of the table.
     Expects(to.at != nullptr && (req.addr & page_mask) + req.size <= page_size);
     const uint64_t value = req.data;
     std::memcpy(to.at, &value, req.size);  // little-endian hosts only (x86-64, AArch64): the guest's byte order

@@ -590,7 +590,8 @@ private:
     // A single write to a page whose owner claimed WRITE|WRITE_POSTED:
     // made to RAM, then posted on the owner's ring (the vCPU goes on), or
     // sent synchronously when the ring cannot take it.
-    [[nodiscard]] MemStatus post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req)
+    [[nodiscard]] MemStatus post_write(const Locked& lk, VcpuState& v, IoreqServer& s, const IoreqBody& req,
+                                       const Landing& to)
         HV_REQUIRES(mu_);
     // A replayed access of the instruction being re-executed.
     [[nodiscard]] std::optional<MemStatus> replay(const Locked& lk, VcpuState& v, const IoreqBody& req,
